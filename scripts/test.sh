@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test against the build in $1. With --quick (the sanitizer build), the slow whole-model
+# comparison against ONNX Runtime is skipped; unit, conformance and bad-input tests still run.
+# Each suite prints its own `N passed, M failed`; this script sums them and fails if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+quick=${2:-}
+total_pass=0; total_fail=0; failed_suites=()
+
+run_suite() {
+  local name=$1; shift
+  echo "=== $name"
+  local log; log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  rm -f "$log"
+  if [ -n "$line" ]; then
+    total_pass=$((total_pass + $(echo "$line" | awk '{print $1}')))
+    total_fail=$((total_fail + $(echo "$line" | awk '{print $3}')))
+  fi
+  if [ "$rc" != 0 ] || [ -z "$line" ]; then
+    failed_suites+=("$name (exit $rc)")
+    [ -z "$line" ] && total_fail=$((total_fail + 1))
+  fi
+}
+
+for t in "$build"/test_*; do
+  [ -x "$t" ] || continue
+  run_suite "$(basename "$t")" "$t"
+done
+run_suite bad_input bash tests/bad_input.sh "$build/teq"
+if [ "$quick" != "--quick" ]; then
+  run_suite ort_compare node tests/ort_compare.mjs "$build/teq"
+fi
+
+echo "=== summary"
+if [ ${#failed_suites[@]} -gt 0 ]; then
+  printf 'failed suite: %s\n' "${failed_suites[@]}"
+fi
+echo "$total_pass passed, $total_fail failed"
+[ ${#failed_suites[@]} -eq 0 ]

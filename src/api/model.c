@@ -1,0 +1,120 @@
+/* The public model API: load (ONNX -> IR -> resolved ops -> plan), describe, run. */
+#include "../graph/exec.h"
+#include "../onnx/onnx_load.h"
+#include "../ops/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct teq_model {
+    teq_graph *g;
+    char *path;
+    int n_threads;
+};
+
+teq_status teq_model_load(const char *path, teq_model **out, teq_error *err) {
+    *out = NULL;
+    teq_error_clear(err);
+    teq_model *m = calloc(1, sizeof *m);
+    if (!m) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+    m->n_threads = 1;
+    m->path = teq_strdup(path);
+    teq_status s = m->path ? TEQ_OK : teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+    if (!s) s = teq_onnx_load_file(path, &m->g, err);
+    if (!s) s = teq_graph_resolve_ops(m->g, path, err);
+    if (!s) s = teq_graph_plan(m->g, path, err);
+    if (s) {
+        teq_model_free(m);
+        return s;
+    }
+    *out = m;
+    return TEQ_OK;
+}
+
+void teq_model_free(teq_model *m) {
+    if (!m) return;
+    teq_graph_free(m->g);
+    free(m->path);
+    free(m);
+}
+
+void teq_model_set_threads(teq_model *m, int n) { m->n_threads = n > 0 ? n : 1; }
+
+int teq_model_num_inputs(const teq_model *m) { return m->g->n_inputs; }
+int teq_model_num_outputs(const teq_model *m) { return m->g->n_outputs; }
+
+static void fill_info(const teq_value *v, teq_io_info *info) {
+    memset(info, 0, sizeof *info);
+    info->name = v->name;
+    info->dtype = v->dtype;
+    info->ndim = v->ndim;
+    for (int d = 0; d < v->ndim && d < TEQ_MAX_DIMS; d++) {
+        info->dims[d] = v->dims[d];
+        info->dim_names[d] = v->dim_names[d] ? v->dim_names[d] : "";
+    }
+}
+
+teq_status teq_model_input_info(const teq_model *m, int i, teq_io_info *info) {
+    if (i < 0 || i >= m->g->n_inputs) return TEQ_ERR_ARG;
+    fill_info(&m->g->values[m->g->inputs[i]], info);
+    return TEQ_OK;
+}
+
+teq_status teq_model_output_info(const teq_model *m, int i, teq_io_info *info) {
+    if (i < 0 || i >= m->g->n_outputs) return TEQ_ERR_ARG;
+    fill_info(&m->g->values[m->g->outputs[i]], info);
+    return TEQ_OK;
+}
+
+void teq_model_stats_get(const teq_model *m, teq_model_stats *st) {
+    memset(st, 0, sizeof *st);
+    const teq_graph *g = m->g;
+    st->n_nodes = g->n_nodes;
+    st->opset = g->opset;
+    st->n_op_types = g->n_op_counts;
+    for (int v = 0; v < g->n_values; v++) {
+        const teq_tensor *t = g->values[v].constant;
+        if (!t) continue;
+        st->n_constants++;
+        if (t->dtype == TEQ_DTYPE_FLOAT || t->dtype == TEQ_DTYPE_DOUBLE) st->n_params += teq_tensor_numel(t);
+    }
+}
+
+teq_status teq_model_op_type(const teq_model *m, int i, const char **op_type, int64_t *count) {
+    if (i < 0 || i >= m->g->n_op_counts) return TEQ_ERR_ARG;
+    *op_type = m->g->op_counts[i].op_type;
+    *count = m->g->op_counts[i].count;
+    return TEQ_OK;
+}
+
+teq_status teq_model_run(teq_model *m, int n_inputs, const char *const *names, const teq_tensor *const *inputs,
+                         teq_tensor **outputs, teq_error *err) {
+    teq_error_clear(err);
+    const teq_graph *g = m->g;
+    const teq_tensor **bound = calloc((size_t)g->n_inputs + 1, sizeof *bound);
+    if (!bound) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+    teq_status s = TEQ_OK;
+    if (!names) {
+        if (n_inputs != g->n_inputs)
+            s = teq_error_set(err, TEQ_ERR_ARG, "%s: the model has %d inputs, %d given without names", m->path,
+                              g->n_inputs, n_inputs);
+        for (int i = 0; !s && i < n_inputs; i++) bound[i] = inputs[i];
+    } else {
+        for (int i = 0; !s && i < n_inputs; i++) {
+            int k = 0;
+            while (k < g->n_inputs && strcmp(g->values[g->inputs[k]].name, names[i]) != 0) k++;
+            if (k == g->n_inputs) {
+                s = teq_error_set(err, TEQ_ERR_ARG, "%s: the model has no input named '%s'", m->path, names[i]);
+            } else if (bound[k]) {
+                s = teq_error_set(err, TEQ_ERR_ARG, "%s: input '%s' given twice", m->path, names[i]);
+            } else {
+                bound[k] = inputs[i];
+            }
+        }
+    }
+    for (int k = 0; !s && k < g->n_inputs; k++)
+        if (!bound[k]) s = teq_error_set(err, TEQ_ERR_ARG, "%s: input '%s' is missing", m->path, g->values[g->inputs[k]].name);
+    if (!s) s = teq_graph_run(g, m->path, m->n_threads, bound, outputs, err);
+    free(bound);
+    return s;
+}

@@ -1,0 +1,109 @@
+/* The graph IR: what the ONNX loader produces (and later the .teq reader), what the planner
+ * folds and orders, and what the executor runs. It knows nothing of protobuf.
+ *
+ * Values are numbered 0..n_values-1; nodes name their inputs and outputs by value id.
+ * An absent optional input or output is id -1. */
+#ifndef TEQ_GRAPH_H
+#define TEQ_GRAPH_H
+
+#include "../core/core.h"
+
+typedef enum teq_attr_type {
+    TEQ_ATTR_FLOAT = 1,
+    TEQ_ATTR_INT = 2,
+    TEQ_ATTR_STRING = 3,
+    TEQ_ATTR_TENSOR = 4,
+    TEQ_ATTR_FLOATS = 6,
+    TEQ_ATTR_INTS = 7,
+    TEQ_ATTR_STRINGS = 8,
+} teq_attr_type; /* numbers follow ONNX AttributeProto.AttributeType */
+
+typedef struct teq_attr {
+    char *name;
+    teq_attr_type type;
+    float f;
+    int64_t i;
+    char *s;          /* STRING (NUL-terminated; ONNX strings used as attributes are text) */
+    teq_tensor *t;    /* TENSOR */
+    int64_t n;        /* element count of floats / ints / strings */
+    float *floats;
+    int64_t *ints;
+    char **strings;
+} teq_attr;
+
+struct teq_op;
+
+typedef struct teq_node {
+    char *name;    /* may be "" in the file; the loader makes it unique and non-empty */
+    char *op_type;
+    char *domain;  /* "" for the default ONNX domain */
+    int opset;     /* opset version of the node's domain, for version-dependent semantics */
+    int n_in, n_out;
+    int *in;       /* value ids, -1 = absent optional input */
+    int *out;      /* value ids, -1 = absent optional output */
+    int n_attr;
+    teq_attr *attr;
+    const struct teq_op *op; /* resolved by teq_graph_resolve_ops */
+} teq_node;
+
+typedef struct teq_value {
+    char *name;
+    teq_tensor *constant; /* non-NULL for initializers, Constant outputs and folded values */
+    /* Declared type and shape (graph inputs/outputs/value_info); ndim -1 when not declared. */
+    teq_dtype dtype;
+    int ndim;
+    int64_t dims[TEQ_MAX_DIMS];      /* -1 for a dynamic dim */
+    char *dim_names[TEQ_MAX_DIMS];   /* symbolic name of a dynamic dim, or NULL */
+    int producer;  /* node index, -1 for graph inputs and constants */
+    int n_uses;    /* number of node input slots that read this value (+1 per graph output) */
+} teq_value;
+
+typedef struct teq_op_count {
+    char *op_type;
+    int64_t count;
+} teq_op_count;
+
+typedef struct teq_graph {
+    int n_values, cap_values;
+    teq_value *values;
+    int n_nodes, cap_nodes;
+    teq_node *nodes;       /* after teq_graph_plan: in execution order */
+    int n_inputs;
+    int *inputs;           /* value ids of real graph inputs (initializers excluded) */
+    int n_outputs;
+    int *outputs;
+    int64_t opset;         /* default domain */
+    /* Operator counts of the file as loaded (before folding), for `teq inspect`. */
+    int n_op_counts;
+    teq_op_count *op_counts;
+} teq_graph;
+
+teq_graph *teq_graph_new(void);
+void teq_graph_free(teq_graph *g);
+
+/* Append a value / node; return its index or -1 when out of memory. The graph takes no
+ * ownership of the strings passed: it copies them. */
+int teq_graph_add_value(teq_graph *g, const char *name);
+int teq_graph_find_value(const teq_graph *g, const char *name); /* -1 when absent */
+int teq_graph_add_node(teq_graph *g, const char *name, const char *op_type, const char *domain, int opset,
+                       int n_in, const int *in, int n_out, const int *out);
+/* Attribute storage for a node: attr must be allocated with malloc; the graph owns it after. */
+void teq_attr_free(teq_attr *a);
+
+/* Attribute lookups by name; return the default when absent. */
+const teq_attr *teq_node_attr(const teq_node *n, const char *name);
+int64_t teq_node_attr_int(const teq_node *n, const char *name, int64_t dflt);
+float teq_node_attr_float(const teq_node *n, const char *name, float dflt);
+const char *teq_node_attr_string(const teq_node *n, const char *name, const char *dflt);
+/* Pointer to the INTS array and its length in *len; NULL (and *len = 0) when absent. */
+const int64_t *teq_node_attr_ints(const teq_node *n, const char *name, int64_t *len);
+const float *teq_node_attr_floats(const teq_node *n, const char *name, int64_t *len);
+
+/* Look every node's operator up in the op table; refuse the first unsupported one with a message
+ * naming it. */
+teq_status teq_graph_resolve_ops(teq_graph *g, const char *path, teq_error *err);
+/* Topological order (refusing cycles and values read before they are produced), use counts, and
+ * folding of every node whose inputs are all constant. */
+teq_status teq_graph_plan(teq_graph *g, const char *path, teq_error *err);
+
+#endif

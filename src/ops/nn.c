@@ -1,0 +1,5 @@
+#include "ops.h"
+
+const teq_op teq_ops_nn[] = {
+    {NULL, NULL, 0},
+};

@@ -1,0 +1,55 @@
+/* The operator interface. An operator is a row in a table (name + run function); the executor
+ * finds it by ONNX op_type and calls run with the node's input and output tensors.
+ *
+ * run() computes the output shapes from the inputs, then gets storage for each output with
+ * teq_ctx_alloc (the executor reuses freed buffers). Inputs are never modified. Absent optional
+ * inputs are NULL. Errors go through teq_op_fail, which names the node. */
+#ifndef TEQ_OPS_H
+#define TEQ_OPS_H
+
+#include "../graph/graph.h"
+
+typedef struct teq_exec_ctx teq_exec_ctx;
+
+typedef teq_status (*teq_op_run_fn)(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
+                                    teq_tensor *const *out);
+
+typedef struct teq_op {
+    const char *name;      /* ONNX op_type, default domain */
+    teq_op_run_fn run;
+    int min_inputs;        /* fewer present inputs is a model error */
+} teq_op;
+
+/* The tables, each ending with a {NULL} row. One per source file group. */
+extern const teq_op teq_ops_nn[];          /* ops/nn.c: Conv, ConvTranspose, Gemm, MatMul, pools, norms */
+extern const teq_op teq_ops_elementwise[]; /* ops/elementwise.c: arithmetic, activations, reductions */
+extern const teq_op teq_ops_shape[];       /* ops/shape.c: Shape, Reshape, Transpose, Concat, Slice, ... */
+
+const teq_op *teq_op_find(const char *op_type);
+/* Call fn(name) for every supported operator (for listings and the conformance runner). */
+void teq_op_foreach(void (*fn)(const char *name, void *user), void *user);
+
+/* ---- what an operator may ask of the executor ---- */
+
+/* Give out[i] storage for dtype x dims. Fails with TEQ_ERR_NOMEM (message recorded) on overflow. */
+teq_status teq_ctx_alloc(teq_exec_ctx *ctx, teq_tensor *t, teq_dtype dtype, int ndim, const int64_t *dims);
+/* Scratch memory valid until the op returns (im2col buffers, ...); NULL when out of memory. */
+void *teq_ctx_scratch(teq_exec_ctx *ctx, size_t bytes);
+/* Number of threads the op may use. */
+int teq_ctx_threads(const teq_exec_ctx *ctx);
+/* Record "node NAME (OP): message" and return status. */
+teq_status teq_op_fail(teq_exec_ctx *ctx, const teq_node *node, teq_status status, const char *fmt, ...)
+    TEQ_PRINTF(4, 5);
+
+/* Run a single node outside any model (constant folding, tests). ctx may be made with
+ * teq_ctx_new and freed with teq_ctx_free. */
+teq_exec_ctx *teq_ctx_new(int n_threads, teq_error *err);
+void teq_ctx_free(teq_exec_ctx *ctx);
+/* Run node with the given inputs (n_in of them, NULL for absent) into freshly allocated outputs
+ * (out[i] must point at empty tensors owned by the caller). */
+teq_status teq_ctx_run_node(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out);
+
+/* Broadcasting helper shared by elementwise ops: the numpy-style result shape of a and b. */
+teq_status teq_broadcast_shape(int na, const int64_t *da, int nb, const int64_t *db, int *nout, int64_t *dout);
+
+#endif

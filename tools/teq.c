@@ -1,0 +1,259 @@
+/* teq: the command-line tool. A thin layer over include/teq.h: argument parsing and printing. */
+#define _POSIX_C_SOURCE 200809L
+#include "teq.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "teq " TEQ_VERSION_STRING ": adaptive exponential quantization of neural networks\n"
+            "\n"
+            "usage:\n"
+            "  teq inspect MODEL                      inputs, outputs, operators, parameters\n"
+            "  teq run MODEL -i [NAME=]FILE.npy [-i ...] -o OUTDIR [--threads N] [--repeat R]\n"
+            "                                         run the model, write OUTDIR/<output>.npy\n"
+            "  teq version\n"
+            "\n"
+            "MODEL is an ONNX file. Tensors are NumPy .npy files (little-endian, C order).\n");
+}
+
+static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "teq: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return 1;
+}
+
+static int fail_err(const teq_error *e) { return fail("%s", e->msg[0] ? e->msg : teq_status_string(e->status)); }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void print_shape(FILE *f, const teq_io_info *io) {
+    if (io->ndim < 0) {
+        fprintf(f, "(shape not declared)");
+        return;
+    }
+    fprintf(f, "[");
+    for (int d = 0; d < io->ndim; d++) {
+        if (d) fprintf(f, ", ");
+        if (io->dims[d] >= 0) fprintf(f, "%lld", (long long)io->dims[d]);
+        else fprintf(f, "%s", io->dim_names[d][0] ? io->dim_names[d] : "?");
+    }
+    fprintf(f, "]");
+}
+
+static int cmd_inspect(int argc, char **argv) {
+    if (argc != 1) return usage(stderr), 2;
+    teq_error e;
+    teq_model *m;
+    if (teq_model_load(argv[0], &m, &e)) return fail_err(&e);
+    teq_model_stats st;
+    teq_model_stats_get(m, &st);
+    printf("model: %s\nopset: %lld\n", argv[0], (long long)st.opset);
+    printf("inputs:\n");
+    for (int i = 0; i < teq_model_num_inputs(m); i++) {
+        teq_io_info io;
+        teq_model_input_info(m, i, &io);
+        printf("  %-28s %-8s ", io.name, teq_dtype_name(io.dtype));
+        print_shape(stdout, &io);
+        printf("\n");
+    }
+    printf("outputs:\n");
+    for (int i = 0; i < teq_model_num_outputs(m); i++) {
+        teq_io_info io;
+        teq_model_output_info(m, i, &io);
+        printf("  %-28s %-8s ", io.name, teq_dtype_name(io.dtype));
+        print_shape(stdout, &io);
+        printf("\n");
+    }
+    printf("operators (as in the file):\n");
+    int64_t total = 0;
+    for (int i = 0; i < st.n_op_types; i++) {
+        const char *op;
+        int64_t n;
+        teq_model_op_type(m, i, &op, &n);
+        printf("  %-24s %6lld\n", op, (long long)n);
+        total += n;
+    }
+    printf("nodes: %lld in the file, %lld to run after constant folding\n", (long long)total, (long long)st.n_nodes);
+    printf("parameters: %lld (%.2f MB as float32)\n", (long long)st.n_params, (double)st.n_params * 4 / 1e6);
+    teq_model_free(m);
+    return 0;
+}
+
+/* Output file name: every character outside [A-Za-z0-9._-] becomes '_'. */
+static void sanitize(const char *name, char *buf, size_t n) {
+    size_t k = 0;
+    for (; name[k] && k + 1 < n; k++) {
+        char c = name[k];
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        buf[k] = ok ? c : '_';
+    }
+    buf[k] = 0;
+}
+
+static int cmd_run(int argc, char **argv) {
+    const char *model_path = NULL, *outdir = NULL;
+    int threads = 1, repeat = 1, quiet = 0, n_in = 0;
+    char **specs = calloc((size_t)argc + 1, sizeof *specs);
+    if (!specs) return fail("out of memory");
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if ((!strcmp(a, "-i") || !strcmp(a, "--input")) && i + 1 < argc) specs[n_in++] = argv[++i];
+        else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) outdir = argv[++i];
+        else if (!strcmp(a, "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (a[0] == '-') {
+            free(specs);
+            return fail("run: unknown or incomplete option '%s'", a);
+        } else if (!model_path) model_path = a;
+        else {
+            free(specs);
+            return fail("run: unexpected argument '%s'", a);
+        }
+    }
+    if (!model_path || !outdir || n_in == 0) {
+        free(specs);
+        usage(stderr);
+        return 2;
+    }
+    if (threads < 1 || threads > 256 || repeat < 1) {
+        free(specs);
+        return fail("run: --threads must be in 1..256 and --repeat at least 1");
+    }
+    /* The output folder must exist (or be creatable) and be writable before any work is done. */
+    struct stat st;
+    if (stat(outdir, &st) != 0) {
+        if (mkdir(outdir, 0755) != 0) {
+            free(specs);
+            return fail("%s: cannot create output folder: %s", outdir, strerror(errno));
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        free(specs);
+        return fail("%s: output path exists and is not a folder", outdir);
+    }
+    int rc = 1;
+    teq_error e;
+    teq_model *m = NULL;
+    const char **names = calloc((size_t)n_in, sizeof *names);
+    teq_tensor **ins = calloc((size_t)n_in, sizeof *ins);
+    teq_tensor **outs = NULL;
+    int n_out = 0;
+    if (!names || !ins) {
+        rc = fail("out of memory");
+        goto done;
+    }
+    if (teq_model_load(model_path, &m, &e)) {
+        rc = fail_err(&e);
+        goto done;
+    }
+    teq_model_set_threads(m, threads);
+    int named = 0;
+    for (int i = 0; i < n_in; i++) {
+        char *eq = strchr(specs[i], '=');
+        const char *file = specs[i];
+        if (eq) {
+            *eq = 0;
+            names[i] = specs[i];
+            file = eq + 1;
+            named++;
+        }
+        if (teq_npy_read(file, &ins[i], &e)) {
+            rc = fail_err(&e);
+            goto done;
+        }
+    }
+    if (named != 0 && named != n_in) {
+        rc = fail("run: give NAME= for every input or for none");
+        goto done;
+    }
+    if (!named && n_in != teq_model_num_inputs(m)) {
+        rc = fail("%s: the model has %d inputs; name each one with -i NAME=FILE.npy", model_path, teq_model_num_inputs(m));
+        goto done;
+    }
+    n_out = teq_model_num_outputs(m);
+    outs = calloc((size_t)n_out, sizeof *outs);
+    if (!outs) {
+        rc = fail("out of memory");
+        goto done;
+    }
+    double best = 1e30, t_sum = 0;
+    for (int r = 0; r < repeat; r++) {
+        for (int j = 0; j < n_out; j++) {
+            teq_tensor_free(outs[j]);
+            outs[j] = NULL;
+        }
+        double t0 = now_s();
+        if (teq_model_run(m, n_in, named ? names : NULL, (const teq_tensor *const *)ins, outs, &e)) {
+            rc = fail_err(&e);
+            goto done;
+        }
+        double dt = now_s() - t0;
+        t_sum += dt;
+        if (dt < best) best = dt;
+    }
+    for (int j = 0; j < n_out; j++) {
+        teq_io_info io;
+        teq_model_output_info(m, j, &io);
+        char fname[512], path[4096];
+        sanitize(io.name, fname, sizeof fname);
+        snprintf(path, sizeof path, "%s/%s.npy", outdir, fname);
+        if (teq_npy_write(path, outs[j], &e)) {
+            rc = fail_err(&e);
+            goto done;
+        }
+        if (!quiet) {
+            char sb[200];
+            size_t k = 0;
+            sb[0] = 0;
+            for (int d = 0; d < outs[j]->ndim && k < sizeof sb; d++)
+                k += snprintf(sb + k, sizeof sb - k, d ? ",%lld" : "%lld", (long long)outs[j]->dims[d]);
+            printf("output %-24s [%s] -> %s\n", io.name, sb, path);
+        }
+    }
+    if (!quiet)
+        printf("ran %s: %d run(s), %d thread(s), best %.2f ms, mean %.2f ms\n", model_path, repeat, threads, best * 1e3,
+               t_sum / repeat * 1e3);
+    rc = 0;
+done:
+    if (outs)
+        for (int j = 0; j < n_out; j++) teq_tensor_free(outs[j]);
+    free(outs);
+    if (ins)
+        for (int i = 0; i < n_in; i++) teq_tensor_free(ins[i]);
+    free(ins);
+    free(names);
+    free(specs);
+    teq_model_free(m);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("teq %s\n", TEQ_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(argv[1], "inspect")) return cmd_inspect(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
+    fprintf(stderr, "teq: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -16,7 +16,8 @@ static void usage(FILE *f) {
             "\n"
             "usage:\n"
             "  teq inspect MODEL                      inputs, outputs, operators, parameters\n"
-            "  teq run MODEL -i [NAME=]FILE.npy [-i ...] -o OUTDIR [--threads N] [--repeat R]\n"
+            "  teq run MODEL -i [NAME=]FILE.npy [-i ...] -o OUTDIR [--threads N]\n"
+            "          [--repeat R] [--warmup W] [-q]\n"
             "                                         run the model, write OUTDIR/<output>.npy\n"
             "  teq version\n"
             "\n"
@@ -94,6 +95,11 @@ static int cmd_inspect(int argc, char **argv) {
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* Output file name: every character outside [A-Za-z0-9._-] becomes '_'. */
 static void sanitize(const char *name, char *buf, size_t n) {
     size_t k = 0;
@@ -107,7 +113,7 @@ static void sanitize(const char *name, char *buf, size_t n) {
 
 static int cmd_run(int argc, char **argv) {
     const char *model_path = NULL, *outdir = NULL;
-    int threads = 1, repeat = 1, quiet = 0, n_in = 0;
+    int threads = 1, repeat = 1, warmup = 0, quiet = 0, n_in = 0;
     char **specs = calloc((size_t)argc + 1, sizeof *specs);
     if (!specs) return fail("out of memory");
     for (int i = 0; i < argc; i++) {
@@ -116,6 +122,7 @@ static int cmd_run(int argc, char **argv) {
         else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) outdir = argv[++i];
         else if (!strcmp(a, "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(a, "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
+        else if (!strcmp(a, "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (a[0] == '-') {
             free(specs);
@@ -131,9 +138,9 @@ static int cmd_run(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (threads < 1 || threads > 256 || repeat < 1) {
+    if (threads < 1 || threads > 256 || repeat < 1 || repeat > 100000 || warmup < 0 || warmup > 100000) {
         free(specs);
-        return fail("run: --threads must be in 1..256 and --repeat at least 1");
+        return fail("run: --threads must be in 1..256, --repeat at least 1, --warmup at least 0");
     }
     /* The output folder must exist (or be creatable) and be writable before any work is done. */
     struct stat st;
@@ -191,21 +198,29 @@ static int cmd_run(int argc, char **argv) {
         rc = fail("out of memory");
         goto done;
     }
-    double best = 1e30, t_sum = 0;
-    for (int r = 0; r < repeat; r++) {
+    double *times = calloc((size_t)repeat, sizeof *times);
+    if (!times) {
+        rc = fail("out of memory");
+        goto done;
+    }
+    for (int r = -warmup; r < repeat; r++) {
         for (int j = 0; j < n_out; j++) {
             teq_tensor_free(outs[j]);
             outs[j] = NULL;
         }
         double t0 = now_s();
         if (teq_model_run(m, n_in, named ? names : NULL, (const teq_tensor *const *)ins, outs, &e)) {
+            free(times);
             rc = fail_err(&e);
             goto done;
         }
-        double dt = now_s() - t0;
-        t_sum += dt;
-        if (dt < best) best = dt;
+        if (r >= 0) times[r] = now_s() - t0;
     }
+    qsort(times, (size_t)repeat, sizeof *times, cmp_double);
+    double best = times[0], median = repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
+    double t_sum = 0;
+    for (int r = 0; r < repeat; r++) t_sum += times[r];
+    free(times);
     for (int j = 0; j < n_out; j++) {
         teq_io_info io;
         teq_model_output_info(m, j, &io);
@@ -226,8 +241,8 @@ static int cmd_run(int argc, char **argv) {
         }
     }
     if (!quiet)
-        printf("ran %s: %d run(s), %d thread(s), best %.2f ms, mean %.2f ms\n", model_path, repeat, threads, best * 1e3,
-               t_sum / repeat * 1e3);
+        printf("ran %s: %d run(s) after %d warm-up, %d thread(s), best %.2f ms, median %.2f ms, mean %.2f ms\n",
+               model_path, repeat, warmup, threads, best * 1e3, median * 1e3, t_sum / repeat * 1e3);
     rc = 0;
 done:
     if (outs)

@@ -72,8 +72,9 @@ teq_status teq_file_read_all(const char *path, size_t max_bytes, unsigned char *
     if (!f) return teq_error_set(err, TEQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        bool dir = S_ISDIR(st.st_mode);
         fclose(f);
-        return teq_error_set(err, TEQ_ERR_IO, "%s: not a regular file", path);
+        return teq_error_set(err, TEQ_ERR_IO, "%s: %s", path, dir ? "is a folder, not a file" : "not a regular file");
     }
     if ((unsigned long long)st.st_size > max_bytes) {
         fclose(f);

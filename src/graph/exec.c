@@ -270,7 +270,7 @@ teq_status teq_graph_plan(teq_graph *g, const char *path, teq_error *err) {
             goto done;
         }
         for (int i = 0; i < nn; i++) sorted[i] = g->nodes[order[i]];
-        memcpy(g->nodes, sorted, sizeof(teq_node) * (size_t)nn);
+        if (nn) memcpy(g->nodes, sorted, sizeof(teq_node) * (size_t)nn);
         free(sorted);
     }
 

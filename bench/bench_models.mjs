@@ -1,0 +1,238 @@
+// Speed and memory of teq against ONNX Runtime on the five real models.
+//
+// usage: node bench/bench_models.mjs [TEQ_BIN] [--only NAME[,NAME...]] [--threads 1,2] [--runs N]
+//                                    [--warmup W] [--json FILE]
+//   TEQ_BIN defaults to build/teq; models and ORT are found as in tests/ort_compare.mjs
+//   (env TEQ_MODELS, TEQ_ORT). Defaults: threads 1,2; 7 timed runs after 2 warm-up runs.
+//
+// What is measured, per model (one typical input size) and thread count:
+//   ORT: an InferenceSession (CPU, intraOpNumThreads T, interOpNumThreads 1, sequential, all graph
+//        optimizations) in this process; W warm-up runs, then N runs timed one by one with
+//        performance.now(): median and best.
+//   teq: one `teq run MODEL -i IN -o DIR --threads T --repeat W+N` process; its own timing line
+//        (`ran ...: best X ms, mean Y ms[, median Z ms]`) times teq_model_run only, not loading.
+//        If teq prints a median it is used; otherwise the table shows teq's best and compares
+//        best with best (marked '*'): teq's mean includes the warm-up runs.
+//   teq peak RSS: the kernel's ru_maxrss of the teq process, read with GNU time (/usr/bin/time -f
+//        %M) when installed; otherwise VmHWM polled from /proc/PID/status every 2 ms in a separate
+//        single-run process (a lower bound if the peak comes in the last 2 ms).
+//   ORT peak RSS: a child node process loads ONNX Runtime, notes its maxRSS, then creates the
+//        session and runs W+1 times; "ORT RSS" is the child's peak maxRSS (node and the ORT library
+//        included) and "ORT +" the growth over the state after loading the library (session and
+//        runs only).
+// The machine should be otherwise idle; the numbers are wall-clock times.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { MODELS, MODELS_DIR, ORT_PATH, loadOrt, makeInput } from '../tests/ort_compare.mjs';
+import { readNpy, writeNpy } from '../tests/npy.mjs';
+
+const sessionOptions = (threads) => ({
+  executionProviders: ['cpu'],
+  intraOpNumThreads: threads,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+  logSeverityLevel: 3,
+});
+
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+// Child mode: measure ORT's peak memory in a fresh process.
+async function ortChild([model, inPath, inName, threads, runs]) {
+  const ort = loadOrt();
+  const base = process.resourceUsage().maxRSS;
+  const x = readNpy(inPath);
+  const s = await ort.InferenceSession.create(model, sessionOptions(Number(threads)));
+  for (let r = 0; r < Number(runs); r++) await s.run({ [inName]: new ort.Tensor('float32', x.data, x.shape) });
+  console.log(JSON.stringify({ base_kb: base, peak_kb: process.resourceUsage().maxRSS }));
+}
+
+// Run a command; returns { status, stdout, stderr, rssKb, method }.
+// TEQ_BENCH_RSS=poll forces the /proc polling method (for testing it where GNU time exists).
+const GNU_TIME = process.env.TEQ_BENCH_RSS === 'poll' ? undefined : ['/usr/bin/time', '/bin/time'].find((p) => existsSync(p) && spawnSync(p, ['-f', '%M', 'true']).status === 0);
+async function runMeasured(cmd, args, { measureRss }) {
+  if (measureRss && GNU_TIME) {
+    const f = join(tmpdir(), `teq-bench-time-${process.pid}.txt`);
+    const p = spawnSync(GNU_TIME, ['-f', '%M', '-o', f, cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    let rssKb = null;
+    try {
+      rssKb = Number(readFileSync(f, 'utf8').trim().split('\n').pop());
+    } catch {}
+    rmSync(f, { force: true });
+    return { status: p.status, signal: p.signal, stdout: p.stdout, stderr: p.stderr, rssKb, error: p.error };
+  }
+  return await new Promise((done) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '',
+      stderr = '',
+      hwm = 0;
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const poll = () => {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'));
+        if (m) hwm = Math.max(hwm, Number(m[1]));
+      } catch {}
+    };
+    const timer = measureRss ? setInterval(poll, 2) : null;
+    p.on('error', (error) => done({ status: null, stdout, stderr, rssKb: null, error }));
+    p.on('close', (status, signal) => {
+      if (timer) clearInterval(timer);
+      done({ status, signal, stdout, stderr, rssKb: measureRss ? hwm || null : null });
+    });
+  });
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  if (args[0] === '--ort-child') return ortChild(args.slice(1));
+  let teqBin = 'build/teq',
+    only = null,
+    threadList = [1, 2],
+    runs = 7,
+    warmup = 2,
+    jsonPath = null;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--only') only = args[++i].split(',');
+    else if (a === '--threads') threadList = args[++i].split(',').map(Number);
+    else if (a === '--runs') runs = Number(args[++i]);
+    else if (a === '--warmup') warmup = Number(args[++i]);
+    else if (a === '--json') jsonPath = args[++i];
+    else if (a === '-h' || a === '--help') {
+      console.log('usage: node bench/bench_models.mjs [TEQ_BIN] [--only NAME,...] [--threads 1,2] [--runs N] [--warmup W] [--json FILE]');
+      return 0;
+    } else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
+    else teqBin = a;
+  }
+  if (only) for (const k of only) if (!MODELS[k]) throw new Error(`--only: unknown model '${k}' (${Object.keys(MODELS).join(', ')})`);
+  if (!(runs >= 1) || !(warmup >= 0) || threadList.some((t) => !(t >= 1))) throw new Error('bad --runs, --warmup or --threads');
+  teqBin = resolve(teqBin);
+  const ort = loadOrt();
+  const rssMethod = GNU_TIME ? `ru_maxrss via ${GNU_TIME} -f %M` : 'VmHWM polled from /proc every 2 ms (separate run)';
+  console.log(`bench: teq ${teqBin}; ORT ${ORT_PATH}; ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}`);
+  console.log(`bench: ${warmup} warm-up + ${runs} timed runs; teq RSS: ${rssMethod}; load average ${loadavg()[0].toFixed(2)} (should be ~0)`);
+  const tmp = mkdtempSync(join(tmpdir(), 'teq-bench-'));
+  const rows = [];
+  let errors = 0;
+  try {
+    for (const [key, m] of Object.entries(MODELS)) {
+      if (only && !only.includes(key)) continue;
+      const model = join(MODELS_DIR, m.file);
+      const shape = m.bench;
+      const inPath = join(tmp, `${key}.npy`);
+      const data = makeInput(key, shape, 1);
+      writeNpy(inPath, { shape, data });
+      for (const threads of threadList) {
+        const row = { model: key, shape, threads };
+        // ORT timing
+        try {
+          const s = await ort.InferenceSession.create(model, sessionOptions(threads));
+          const feed = { [m.input]: new ort.Tensor('float32', data, shape) };
+          for (let r = 0; r < warmup; r++) await s.run(feed);
+          const t = [];
+          for (let r = 0; r < runs; r++) {
+            const t0 = performance.now();
+            await s.run(feed);
+            t.push(performance.now() - t0);
+          }
+          await s.release?.();
+          row.ort_median_ms = median(t);
+          row.ort_best_ms = Math.min(...t);
+        } catch (e) {
+          row.ort_error = e.message;
+          errors++;
+        }
+        // ORT memory, in a fresh process
+        const c = spawnSync(process.execPath, [process.argv[1], '--ort-child', model, inPath, m.input, String(threads), String(warmup + 1)], {
+          encoding: 'utf8',
+        });
+        try {
+          const j = JSON.parse(c.stdout.trim().split('\n').pop());
+          row.ort_rss_mb = j.peak_kb / 1024;
+          row.ort_rss_growth_mb = (j.peak_kb - j.base_kb) / 1024;
+        } catch {
+          row.ort_rss_mb = null;
+        }
+        // teq timing (and RSS when GNU time is there)
+        const out = join(tmp, 'out');
+        const targs = ['run', model, '-i', `${m.input}=${inPath}`, '-o', out, '--threads', String(threads), '--repeat', String(warmup + runs)];
+        const p = await runMeasured(teqBin, targs, { measureRss: !!GNU_TIME });
+        const line = /ran .*best ([\d.]+) ms, mean ([\d.]+) ms.*/.exec(p.stdout || '');
+        if (p.status !== 0 || !line) {
+          const why = p.error ? p.error.message : p.signal ? `killed by ${p.signal}` : `exit ${p.status}`;
+          row.teq_error = `${why}: ${(p.stderr || '').trim().split('\n').pop()}`;
+          errors++;
+        } else {
+          row.teq_best_ms = Number(line[1]);
+          row.teq_mean_ms = Number(line[2]);
+          const med = /median ([\d.]+) ms/.exec(line[0]);
+          row.teq_median_ms = med ? Number(med[1]) : null;
+          if (GNU_TIME) row.teq_rss_mb = p.rssKb ? p.rssKb / 1024 : null;
+          else {
+            const q = await runMeasured(teqBin, [...targs.slice(0, -1), '1'], { measureRss: true });
+            row.teq_rss_mb = q.status === 0 && q.rssKb ? q.rssKb / 1024 : null;
+          }
+        }
+        if (row.teq_median_ms != null && row.ort_median_ms != null) (row.ratio = row.teq_median_ms / row.ort_median_ms), (row.ratio_of = 'median');
+        else if (row.teq_best_ms != null && row.ort_best_ms != null) (row.ratio = row.teq_best_ms / row.ort_best_ms), (row.ratio_of = 'best');
+        rows.push(row);
+        printRow(row, rows.length === 1);
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  if (rows.some((r) => r.ratio_of === 'best'))
+    console.log("* teq printed no median: teq's best (and ORT's best) shown and compared");
+  if (jsonPath) {
+    const meta = {
+      date: new Date().toISOString(),
+      teq: teqBin,
+      ort_version: ort.env?.versions?.common ?? null,
+      node: process.version,
+      cpu: cpus()[0]?.model,
+      n_cpus: cpus().length,
+      warmup,
+      runs,
+      teq_rss_method: rssMethod,
+      load_average_1min_at_end: loadavg()[0],
+    };
+    writeFileSync(jsonPath, JSON.stringify({ meta, rows }, null, 2) + '\n');
+    console.log(`bench: wrote ${jsonPath}`);
+  }
+  return errors ? 1 : 0;
+}
+
+const f1 = (x) => (x == null ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+function printRow(r, header) {
+  const cols = [
+    ['model', 10, r.model],
+    ['input', 16, `[${r.shape}]`],
+    ['thr', 4, String(r.threads)],
+    ['teq ms', 9, r.teq_error ? 'error' : r.teq_median_ms != null ? f1(r.teq_median_ms) : `${f1(r.teq_best_ms)}*`],
+    ['ORT ms', 9, r.ort_error ? 'error' : r.ratio_of === 'best' ? `${f1(r.ort_best_ms)}*` : f1(r.ort_median_ms)],
+    ['teq/ORT', 8, r.ratio != null ? r.ratio.toFixed(2) : '-'],
+    ['teq RSS MB', 11, f1(r.teq_rss_mb)],
+    ['ORT RSS MB', 11, f1(r.ort_rss_mb)],
+    ['ORT + MB', 9, f1(r.ort_rss_growth_mb)],
+  ];
+  if (header) console.log(cols.map(([h, w]) => h.padStart(w)).join(' '));
+  console.log(cols.map(([, w, v]) => v.padStart(w)).join(' '));
+  if (r.teq_error) console.log(`    teq: ${r.teq_error}`);
+  if (r.ort_error) console.log(`    ORT: ${r.ort_error}`);
+}
+
+main().then(
+  (rc) => process.exit(rc ?? 0),
+  (e) => {
+    console.error(`bench: ${e.message}`);
+    process.exit(1);
+  },
+);

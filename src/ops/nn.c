@@ -12,9 +12,13 @@
  * Fast paths (why they exist):
  *   - 1x1 stride-1 unpadded Conv is a plain GEMM over (C/group) x (H*W): no im2col copy;
  *   - depthwise Conv (one input channel per group; PP-OCR and BlazeFace are mostly these)
- *     runs a direct loop per channel plane whose inner loop is unit-stride over output width,
- *     with no bounds checks in the interior and unrolled 3x3 / 5x5 stride 1 / 2 variants;
- *   - every other Conv is im2col into ctx scratch (tiled to bound memory) + cblas_sgemm.
+ *     runs a direct loop per channel plane on a zero-padded copy of the input plane (so no
+ *     bounds checks anywhere), with 16-wide register-blocked kernels for 3x3 / 5x5 at width
+ *     stride 1 and 2 (stride 2 reads a deinterleaved copy, so all loads are unit-stride);
+ *   - every other Conv is im2col into ctx scratch (in bands of about 2 MiB, which keeps the
+ *     column matrix in cache while OpenBLAS packs it) + cblas_sgemm.
+ * Threads: OpenMP over planes / im2col rows; GEMMs are split across OpenMP threads with
+ * OpenBLAS itself kept single-threaded (see blas_threads for why).
  */
 #include "ops.h"
 
@@ -346,21 +350,21 @@ static void pad_plane_deint(const float *restrict x, int64_t IH, int64_t IW, flo
     memset(xp, 0, sizeof(float) * (size_t)(PT * PW));
     for (int64_t r = 0; r < rows_in; r++) {
         float *e = xp + (PT + r) * PW, *o = e + HE;
-        const float *xr = x + r * IW - PL; /* xr[q] is padded column q for q in [PL, PL + cols_in) */
+        const float *xr = x + r * IW; /* padded column q is xr[q - PL] for q in [PL, PL + cols_in) */
         /* pairs (2h, 2h+1) entirely inside the data: a branch-free (vectorizable) split */
         const int64_t h0 = clamp64((PL + 1) / 2, 0, HO), h1 = clamp64((PL + cols_in) / 2, h0, HO);
         for (int64_t h = 0; h < h0; h++) {
-            e[h] = 2 * h >= PL && 2 * h < PL + cols_in ? xr[2 * h] : 0.0f;
-            o[h] = 2 * h + 1 >= PL && 2 * h + 1 < PL + cols_in ? xr[2 * h + 1] : 0.0f;
+            e[h] = 2 * h >= PL && 2 * h < PL + cols_in ? xr[2 * h - PL] : 0.0f;
+            o[h] = 2 * h + 1 >= PL && 2 * h + 1 < PL + cols_in ? xr[2 * h + 1 - PL] : 0.0f;
         }
 #pragma omp simd
         for (int64_t h = h0; h < h1; h++) {
-            e[h] = xr[2 * h];
-            o[h] = xr[2 * h + 1];
+            e[h] = xr[2 * h - PL];
+            o[h] = xr[2 * h + 1 - PL];
         }
         for (int64_t h = h1; h < HE; h++) {
-            e[h] = 2 * h >= PL && 2 * h < PL + cols_in ? xr[2 * h] : 0.0f;
-            if (h < HO) o[h] = 2 * h + 1 >= PL && 2 * h + 1 < PL + cols_in ? xr[2 * h + 1] : 0.0f;
+            e[h] = 2 * h >= PL && 2 * h < PL + cols_in ? xr[2 * h - PL] : 0.0f;
+            if (h < HO) o[h] = 2 * h + 1 >= PL && 2 * h + 1 < PL + cols_in ? xr[2 * h + 1 - PL] : 0.0f;
         }
     }
     memset(xp + (PT + rows_in) * PW, 0, sizeof(float) * (size_t)((PH - PT - rows_in) * PW));

@@ -9,7 +9,7 @@
 struct teq_model {
     teq_graph *g;
     char *path;
-    int n_threads;
+    teq_exec_ctx *ctx; /* buffer pool and scratch, kept across runs */
 };
 
 teq_status teq_model_load(const char *path, teq_model **out, teq_error *err) {
@@ -17,9 +17,9 @@ teq_status teq_model_load(const char *path, teq_model **out, teq_error *err) {
     teq_error_clear(err);
     teq_model *m = calloc(1, sizeof *m);
     if (!m) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
-    m->n_threads = 1;
     m->path = teq_strdup(path);
-    teq_status s = m->path ? TEQ_OK : teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+    m->ctx = teq_ctx_new(1, NULL);
+    teq_status s = m->path && m->ctx ? TEQ_OK : teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
     if (!s) s = teq_onnx_load_file(path, &m->g, err);
     if (!s) s = teq_graph_resolve_ops(m->g, path, err);
     if (!s) s = teq_graph_plan(m->g, path, err);
@@ -34,11 +34,12 @@ teq_status teq_model_load(const char *path, teq_model **out, teq_error *err) {
 void teq_model_free(teq_model *m) {
     if (!m) return;
     teq_graph_free(m->g);
+    teq_ctx_free(m->ctx);
     free(m->path);
     free(m);
 }
 
-void teq_model_set_threads(teq_model *m, int n) { m->n_threads = n > 0 ? n : 1; }
+void teq_model_set_threads(teq_model *m, int n) { teq_ctx_set_threads(m->ctx, n); }
 
 int teq_model_num_inputs(const teq_model *m) { return m->g->n_inputs; }
 int teq_model_num_outputs(const teq_model *m) { return m->g->n_outputs; }
@@ -114,7 +115,7 @@ teq_status teq_model_run(teq_model *m, int n_inputs, const char *const *names, c
     }
     for (int k = 0; !s && k < g->n_inputs; k++)
         if (!bound[k]) s = teq_error_set(err, TEQ_ERR_ARG, "%s: input '%s' is missing", m->path, g->values[g->inputs[k]].name);
-    if (!s) s = teq_graph_run(g, m->path, m->n_threads, bound, outputs, err);
+    if (!s) s = teq_graph_run(g, m->path, m->ctx, bound, outputs, err);
     free(bound);
     return s;
 }

@@ -6,7 +6,6 @@
 #include "exec.h"
 #include "../ops/ops.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,7 +407,9 @@ static teq_status check_inputs(const teq_graph *g, const char *path, const teq_t
     return TEQ_OK;
 }
 
-teq_status teq_graph_run(const teq_graph *g, const char *path, int n_threads, const teq_tensor *const *inputs,
+void teq_ctx_set_threads(teq_exec_ctx *c, int n_threads) { c->n_threads = n_threads > 0 ? n_threads : 1; }
+
+teq_status teq_graph_run(const teq_graph *g, const char *path, teq_exec_ctx *c, const teq_tensor *const *inputs,
                          teq_tensor **outputs, teq_error *err) {
     teq_status s = check_inputs(g, path, inputs, err);
     if (s) return s;
@@ -426,13 +427,14 @@ teq_status teq_graph_run(const teq_graph *g, const char *path, int n_threads, co
     }
     in = malloc(sizeof *in * (size_t)max_io);
     out = malloc(sizeof *out * (size_t)max_io);
-    teq_exec_ctx *c = teq_ctx_new(n_threads, err);
+    teq_error own;
+    if (!err) err = &own;
+    c->err = err; /* this run's messages go to this run's caller */
     for (int j = 0; j < g->n_outputs; j++) outputs[j] = NULL;
-    if (!vals || !uses || !pinned || !in || !out || !c) {
+    if (!vals || !uses || !pinned || !in || !out) {
         s = teq_error_set(err, TEQ_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
-    openblas_set_num_threads(c->n_threads);
     for (int v = 0; v < nv; v++) {
         uses[v] = g->values[v].n_uses;
         if (g->values[v].constant) {
@@ -506,6 +508,6 @@ done:
     free(pinned);
     free(in);
     free(out);
-    teq_ctx_free(c);
+    c->err = &c->own_err;
     return s;
 }

@@ -3,11 +3,14 @@
 #define TEQ_EXEC_H
 
 #include "graph.h"
+#include "../ops/ops.h"
 
-/* Run g (already resolved and planned). inputs[i] binds g->inputs[i] (borrowed, never modified);
- * outputs[j] receives a new tensor for g->outputs[j]. Checks input dtypes and shapes against the
- * declared ones first, naming path in messages. */
-teq_status teq_graph_run(const teq_graph *g, const char *path, int n_threads, const teq_tensor *const *inputs,
+/* Run g (already resolved and planned) with ctx, whose buffer pool and scratch persist across runs
+ * so that a second run does not fault fresh pages in. inputs[i] binds g->inputs[i] (borrowed, never
+ * modified); outputs[j] receives a new tensor for g->outputs[j]. Checks input dtypes and shapes
+ * against the declared ones first, naming path in messages. A ctx runs one graph at a time. */
+teq_status teq_graph_run(const teq_graph *g, const char *path, teq_exec_ctx *ctx, const teq_tensor *const *inputs,
                          teq_tensor **outputs, teq_error *err);
+void teq_ctx_set_threads(teq_exec_ctx *ctx, int n_threads);
 
 #endif

@@ -9,10 +9,9 @@
 //   ORT: an InferenceSession (CPU, intraOpNumThreads T, interOpNumThreads 1, sequential, all graph
 //        optimizations) in this process; W warm-up runs, then N runs timed one by one with
 //        performance.now(): median and best.
-//   teq: one `teq run MODEL -i IN -o DIR --threads T --repeat W+N` process; its own timing line
-//        (`ran ...: best X ms, mean Y ms[, median Z ms]`) times teq_model_run only, not loading.
-//        If teq prints a median it is used; otherwise the table shows teq's best and compares
-//        best with best (marked '*'): teq's mean includes the warm-up runs.
+//   teq: one `teq run MODEL -i IN -o DIR --threads T --warmup W --repeat N` process; its own timing
+//        line (`ran ...: best X ms, median Y ms, mean Z ms`) times teq_model_run only, not loading,
+//        over the N runs after the W warm-up runs. The ratio is median over median.
 //   teq peak RSS: the kernel's ru_maxrss of the teq process, read with GNU time (/usr/bin/time -f
 //        %M) when installed; otherwise VmHWM polled from /proc/PID/status every 2 ms in a separate
 //        single-run process (a lower bound if the peak comes in the last 2 ms).
@@ -162,21 +161,20 @@ async function main() {
         }
         // teq timing (and RSS when GNU time is there)
         const out = join(tmp, 'out');
-        const targs = ['run', model, '-i', `${m.input}=${inPath}`, '-o', out, '--threads', String(threads), '--repeat', String(warmup + runs)];
+        const targs = ['run', model, '-i', `${m.input}=${inPath}`, '-o', out, '--threads', String(threads), '--warmup', String(warmup), '--repeat', String(runs)];
         const p = await runMeasured(teqBin, targs, { measureRss: !!GNU_TIME });
-        const line = /ran .*best ([\d.]+) ms, mean ([\d.]+) ms.*/.exec(p.stdout || '');
+        const line = /ran .*best ([\d.]+) ms, median ([\d.]+) ms, mean ([\d.]+) ms.*/.exec(p.stdout || '');
         if (p.status !== 0 || !line) {
           const why = p.error ? p.error.message : p.signal ? `killed by ${p.signal}` : `exit ${p.status}`;
           row.teq_error = `${why}: ${(p.stderr || '').trim().split('\n').pop()}`;
           errors++;
         } else {
           row.teq_best_ms = Number(line[1]);
-          row.teq_mean_ms = Number(line[2]);
-          const med = /median ([\d.]+) ms/.exec(line[0]);
-          row.teq_median_ms = med ? Number(med[1]) : null;
+          row.teq_median_ms = Number(line[2]);
+          row.teq_mean_ms = Number(line[3]);
           if (GNU_TIME) row.teq_rss_mb = p.rssKb ? p.rssKb / 1024 : null;
           else {
-            const q = await runMeasured(teqBin, [...targs.slice(0, -1), '1'], { measureRss: true });
+            const q = await runMeasured(teqBin, [...targs.slice(0, -4), '--repeat', '1'], { measureRss: true });
             row.teq_rss_mb = q.status === 0 && q.rssKb ? q.rssKb / 1024 : null;
           }
         }

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 
 APT_PKGS=(cmake make gcc libc6-dev pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
-          libopenblas-dev libonnx-testdata nodejs npm)
+          libopenblas-dev zlib1g-dev libonnx-testdata libfreetype-dev fonts-dejavu-core libstb-dev
+          nodejs npm)
 
 need_root() { if [ "$(id -u)" != 0 ]; then echo "setup: run as root (or install: $*)" >&2; exit 1; fi; }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -19,9 +20,24 @@ static void usage(FILE *f) {
             "  teq run MODEL -i [NAME=]FILE.npy [-i ...] -o OUTDIR [--threads N]\n"
             "          [--repeat R] [--warmup W] [-q]\n"
             "                                         run the model, write OUTDIR/<output>.npy\n"
+            "  teq quantize MODEL.onnx --calib DATA -o OUT.teq [--scheme teq|int8|linear] [--max-loss PCT]\n"
+            "               [--bits W,A] [--suite SUITE --data DIR] [--keys FILE] [--json FILE]\n"
+            "               [--calib-limit N] [--search-limit N] [--eval-limit N] [--int8-calib minmax|percentile]\n"
+            "               [--weight-scales channel|tensor]\n"
+            "               [--threads N]        quantize; prints the per-layer table and the summary\n"
+            "  teq analyze MODEL [--calib DATA] [--json FILE] [--plots DIR] [--calib-limit N] [--threads N]\n"
+            "                                         distribution of every weight and activation tensor\n"
+            "  teq eval MODEL --suite SUITE --data DIR [--reference FP32.onnx] [--keys FILE] [--json FILE]\n"
+            "               [--limit N] [--threads N]  suites: ocr-rec ocr-cls ocr-det blazeface mlsd fidelity\n"
+            "  teq dataset ocr-lines --text FILE --font FONT.ttf [--font ...] -n N --seed S -o DIR\n"
+            "               [--width W] [--keys FILE]  text lines rendered with FreeType (PP-OCR rec input)\n"
+            "  teq dataset synth --kind ocr-cls|ocr-det|blazeface|mlsd -n N --seed S -o DIR\n"
+            "               [--text FILE] [--font FONT.ttf ...] [--height H] [--width W]\n"
             "  teq version\n"
             "\n"
-            "MODEL is an ONNX file. Tensors are NumPy .npy files (little-endian, C order).\n");
+            "MODEL is an ONNX file or a .teq file written by teq quantize. Tensors are NumPy .npy files\n"
+            "(little-endian, C order). DATA is a folder made by teq dataset, a .npy whose first axis is the\n"
+            "batch, or a folder of .npy files.\n");
 }
 
 static int fail(const char *fmt, ...) {
@@ -257,6 +273,244 @@ done:
     return rc;
 }
 
+/* Option parsing shared by the commands below: --name VALUE pairs. */
+typedef struct opt {
+    const char *name;
+    const char **value;
+} opt;
+
+static int parse_opts(const char *cmd, int argc, char **argv, const opt *opts, const char **positional, int n_pos,
+                      const char **multi_name, const char **multi, int *n_multi, int max_multi) {
+    int np = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-' && a[1]) {
+            if (multi_name && !strcmp(a, *multi_name)) {
+                if (i + 1 >= argc) return fail("%s: %s needs a value", cmd, a);
+                if (*n_multi >= max_multi) return fail("%s: too many %s", cmd, a);
+                multi[(*n_multi)++] = argv[++i];
+                continue;
+            }
+            int k = 0;
+            while (opts[k].name && strcmp(opts[k].name, a) != 0) k++;
+            if (!opts[k].name) return fail("%s: unknown option '%s'", cmd, a);
+            if (i + 1 >= argc) return fail("%s: %s needs a value", cmd, a);
+            *opts[k].value = argv[++i];
+        } else {
+            if (np >= n_pos) return fail("%s: unexpected argument '%s'", cmd, a);
+            positional[np++] = a;
+        }
+    }
+    for (int i = 0; i < n_pos; i++)
+        if (!positional[i]) return fail("%s: missing argument (see teq --help)", cmd);
+    return 0;
+}
+
+/* A non-negative integer option; -1 (and a message) when malformed. */
+static long long int_opt(const char *cmd, const char *name, const char *v, long long dflt, long long lo, long long hi) {
+    if (!v) return dflt;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (*v == 0 || *end != 0 || x < lo || x > hi) {
+        fail("%s: %s must be an integer in %lld..%lld", cmd, name, lo, hi);
+        return -1;
+    }
+    return x;
+}
+
+static int is_tty(void) { return isatty(2); }
+
+static int cmd_quantize(int argc, char **argv) {
+    const char *model = NULL, *out = NULL, *calib = NULL, *scheme = NULL, *max_loss = NULL, *bits = NULL, *suite = NULL,
+               *data = NULL, *keys = NULL, *json = NULL, *threads = NULL, *climit = NULL, *slimit = NULL, *elimit = NULL,
+               *i8 = NULL, *granularity = NULL;
+    const opt opts[] = {{"--weight-scales", &granularity},{"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
+                        {"--bits", &bits},      {"--suite", &suite},  {"--data", &data},     {"--keys", &keys},
+                        {"--json", &json},      {"--threads", &threads}, {"--calib-limit", &climit},
+                        {"--search-limit", &slimit}, {"--eval-limit", &elimit}, {"--int8-calib", &i8}, {NULL, NULL}};
+    const char *pos[1] = {NULL};
+    if (parse_opts("quantize", argc, argv, opts, pos, 1, NULL, NULL, NULL, 0)) return 1;
+    model = pos[0];
+    if (!out) return fail("quantize: -o OUT.teq is required");
+    if (!calib) return fail("quantize: --calib DATA is required");
+    teq_quantize_opts o = {0};
+    o.calib_path = calib;
+    o.scheme = scheme;
+    o.suite = suite;
+    o.data_path = data;
+    o.keys_path = keys;
+    o.int8_calib = i8;
+    if (granularity && strcmp(granularity, "channel") && strcmp(granularity, "tensor"))
+        return fail("quantize: --weight-scales is channel or tensor");
+    o.per_tensor_weights = granularity && !strcmp(granularity, "tensor");
+    if (i8 && strcmp(i8, "minmax") && strcmp(i8, "percentile")) return fail("quantize: --int8-calib is minmax or percentile");
+    o.max_loss = 1.0;
+    if (max_loss) {
+        char *end;
+        o.max_loss = strtod(max_loss, &end);
+        if (*end || !(o.max_loss >= 0 && o.max_loss <= 100)) return fail("quantize: --max-loss must be a number in 0..100");
+        if (o.max_loss == 0) o.max_loss = -1; /* zero loss allowed: the library reads <0 as 0 */
+    }
+    if (bits) {
+        char *end;
+        long w = strtol(bits, &end, 10);
+        if (*end != ',') return fail("quantize: --bits takes W,A (e.g. 4,5)");
+        long a = strtol(end + 1, &end, 10);
+        if (*end) return fail("quantize: --bits takes W,A (e.g. 4,5)");
+        o.bits_w = (int)w, o.bits_a = (int)a;
+    }
+    long long t = int_opt("quantize", "--threads", threads, 1, 1, 256);
+    long long cl = int_opt("quantize", "--calib-limit", climit, 0, 0, 1LL << 40);
+    long long sl = int_opt("quantize", "--search-limit", slimit, 0, 0, 1LL << 40);
+    long long el = int_opt("quantize", "--eval-limit", elimit, 0, 0, 1LL << 40);
+    if (t < 0 || cl < 0 || sl < 0 || el < 0) return 1;
+    o.threads = (int)t, o.calib_limit = cl, o.search_limit = sl, o.eval_limit = el;
+    o.progress = is_tty();
+    teq_quantize_report *r = NULL;
+    teq_error e;
+    if (teq_quantize(model, out, &o, &r, &e)) return fail_err(&e);
+    printf("%-34s %-8s %-18s %-16s %2s %2s %8s %10s %10s %10s %10s %7s %7s %-11s %-11s\n", "layer", "op", "W shape",
+           "A shape", "nW", "nA", "base", "alpha_W", "beta_W", "alpha_A", "beta_A", "err_W", "err_A", "dist_W", "dist_A");
+    for (int i = 0; i < r->n_layers; i++) {
+        const teq_layer_report *l = &r->layers[i];
+        char nm[35];
+        /* long names are cut to the column (the JSON report has them whole) */
+        snprintf(nm, sizeof nm, "%.34s", l->name);
+        if (l->code == 1)
+            printf("%-34s %-8s %-18s %-16s %2d %2d %8.4f %10.3g %10.3g %10.3g %10.3g %7.4f %7.4f %-11s %-11s\n", nm, l->op,
+                   l->w_shape, l->a_shape, l->bits_w, l->bits_a, l->base, l->alpha_w, l->beta_w, l->alpha_a, l->beta_a,
+                   l->err_w, l->err_a, l->dist_w, l->dist_a);
+        else
+            printf("%-34s %-8s %-18s %-16s %2d %2d %8s %10.3g %10s %10.3g %10s %7.4f %7.4f %-11s %-11s\n", nm, l->op,
+                   l->w_shape, l->a_shape, l->bits_w, l->bits_a, "linear", l->scale_w, "-", l->scale_a, "-", l->err_w,
+                   l->err_a, l->dist_w, l->dist_a);
+    }
+    printf("\nscheme %s, weight scales per %s; budget: %s, max loss %.2f points\n", r->scheme,
+           r->per_channel ? "output channel" : "tensor", r->budget_metric, r->max_loss);
+    printf("average bits: weights %.3f, activations %.3f, both %.3f  (compression vs INT8 %.1f%%)\n", r->avg_bits_weights,
+           r->avg_bits_activations, r->avg_bits, 100 * r->compression_vs_int8);
+    printf("weights on disk: %.1f KB packed (FP32 %.1f KB, INT8 %.1f KB)\n", r->weight_bytes / 1e3,
+           r->weight_bytes_fp32 / 1e3, r->weight_bytes_fp32 / 4e3);
+    printf("exponential fits best: %.0f%% of the quantized tensors (KS)\n", 100 * r->share_exponential_best);
+    printf("%-40s %10s %10s %10s\n", r->metric, "FP32", "INT8", r->scheme);
+    printf("%-40s %10.2f %10.2f %10.2f   (n = %lld)\n", "", r->acc_fp32, r->acc_int8, r->acc_quant, (long long)r->metric_n);
+    printf("time: calibration %.1f s (%lld samples), search %.1f s (%d evaluations), evaluation %.1f s, total %.1f s\n",
+           r->t_calib_s, (long long)r->n_calib, r->t_search_s, r->n_search_evals, r->t_eval_s, r->t_total_s);
+    printf("wrote %s\n", out);
+    int rc = 0;
+    if (json && teq_quantize_report_write_json(json, r, &e)) rc = fail_err(&e);
+    teq_quantize_report_free(r);
+    return rc;
+}
+
+static int cmd_analyze(int argc, char **argv) {
+    const char *calib = NULL, *json = NULL, *plots = NULL, *climit = NULL, *threads = NULL;
+    const opt opts[] = {{"--calib", &calib}, {"--json", &json}, {"--plots", &plots}, {"--calib-limit", &climit},
+                        {"--threads", &threads}, {NULL, NULL}};
+    const char *pos[1] = {NULL};
+    if (parse_opts("analyze", argc, argv, opts, pos, 1, NULL, NULL, NULL, 0)) return 1;
+    long long t = int_opt("analyze", "--threads", threads, 1, 1, 256);
+    long long cl = int_opt("analyze", "--calib-limit", climit, 0, 0, 1LL << 40);
+    if (t < 0 || cl < 0) return 1;
+    if (plots) {
+        struct stat st;
+        if (stat(plots, &st) != 0 && mkdir(plots, 0755) != 0) return fail("%s: cannot create folder: %s", plots, strerror(errno));
+        if (stat(plots, &st) != 0 || !S_ISDIR(st.st_mode)) return fail("%s: not a folder", plots);
+    }
+    teq_analysis *a;
+    teq_error e;
+    if (teq_analyze(pos[0], calib, cl, (int)t, plots, is_tty(), &a, &e)) return fail_err(&e);
+    printf("%-48s %-6s %9s %6s %9s %9s %9s %11s  %s\n", "tensor", "op", "n", "zeros", "uniform", "gaussian", "laplace",
+           "exponential", "best");
+    for (int i = 0; i < a->n; i++) {
+        const teq_tensor_analysis *x = &a->t[i];
+        char nm[49];
+        snprintf(nm, sizeof nm, "%.48s", x->name);
+        printf("%-48s %-6s %9lld %5.1f%% %9.4f %9.4f %9.4f %11.4f  %s\n", nm, x->op, (long long)x->n, 100 * x->zero_fraction,
+               x->ks[0], x->ks[1], x->ks[2], x->ks[3], x->best);
+    }
+    printf("\n%d tensors (%s); best fit by KS: uniform %d, gaussian %d, laplace %d, exponential %d\n", a->n,
+           a->n_calib ? "weights and activations" : "weights only: give --calib for activations", a->best_count[0],
+           a->best_count[1], a->best_count[2], a->best_count[3]);
+    printf("the exponential fits best for %.1f%% of the tensors\n", 100 * a->share_exponential);
+    if (plots) printf("plots: %s/overview.svg and one SVG per tensor\n", plots);
+    int rc = 0;
+    if (json && teq_analysis_write_json(json, a, &e)) rc = fail_err(&e);
+    teq_analysis_free(a);
+    return rc;
+}
+
+static int cmd_eval(int argc, char **argv) {
+    const char *suite = NULL, *data = NULL, *ref = NULL, *keys = NULL, *json = NULL, *limit = NULL, *threads = NULL;
+    const opt opts[] = {{"--suite", &suite}, {"--data", &data}, {"--reference", &ref}, {"--keys", &keys},
+                        {"--json", &json},   {"--limit", &limit}, {"--threads", &threads}, {NULL, NULL}};
+    const char *pos[1] = {NULL};
+    if (parse_opts("eval", argc, argv, opts, pos, 1, NULL, NULL, NULL, 0)) return 1;
+    if (!suite || !data) return fail("eval: --suite and --data are required");
+    long long t = int_opt("eval", "--threads", threads, 1, 1, 256);
+    long long lim = int_opt("eval", "--limit", limit, 0, 0, 1LL << 40);
+    if (t < 0 || lim < 0) return 1;
+    teq_error e;
+    teq_model *m = NULL, *r = NULL;
+    if (teq_model_load(pos[0], &m, &e)) return fail_err(&e);
+    if (ref && teq_model_load(ref, &r, &e)) {
+        teq_model_free(m);
+        return fail_err(&e);
+    }
+    teq_model_set_threads(m, (int)t);
+    if (r) teq_model_set_threads(r, (int)t);
+    teq_eval_opts o = {0};
+    o.keys_path = keys;
+    o.reference = r;
+    o.limit = lim;
+    teq_eval_result res;
+    int rc = 0;
+    if (teq_eval(m, suite, data, &o, &res, &e)) {
+        rc = fail_err(&e);
+    } else {
+        printf("suite %s on %s: %lld samples\n", res.suite, data, (long long)res.n);
+        for (int i = 0; i < res.n_metrics; i++) printf("  %-24s %10.4f\n", res.metric_names[i], res.metrics[i]);
+        if (json && teq_eval_write_json(json, &res, &e)) rc = fail_err(&e);
+    }
+    teq_model_free(m);
+    teq_model_free(r);
+    return rc;
+}
+
+static int cmd_dataset(int argc, char **argv) {
+    if (argc < 1) return fail("dataset: ocr-lines or synth (see teq --help)");
+    const char *kind = argv[0];
+    const char *text = NULL, *n = NULL, *seed = NULL, *out = NULL, *width = NULL, *height = NULL, *keys = NULL,
+               *skind = NULL;
+    const char *fonts[16];
+    int n_fonts = 0;
+    const char *font_opt = "--font";
+    const opt opts[] = {{"--text", &text}, {"-n", &n},         {"--seed", &seed}, {"-o", &out}, {"--width", &width},
+                        {"--height", &height}, {"--keys", &keys}, {"--kind", &skind}, {NULL, NULL}};
+    if (parse_opts("dataset", argc - 1, argv + 1, opts, NULL, 0, &font_opt, fonts, &n_fonts, 16)) return 1;
+    long long nn = int_opt("dataset", "-n", n, -1, 1, 10000000);
+    long long sd = int_opt("dataset", "--seed", seed, 1, 0, 1LL << 62);
+    long long w = int_opt("dataset", "--width", width, 0, 8, 8192);
+    long long h = int_opt("dataset", "--height", height, 0, 8, 8192);
+    if (nn < 0 || sd < 0 || w < 0 || h < 0) return n ? 1 : fail("dataset: -n N is required");
+    if (!out) return fail("dataset: -o DIR is required");
+    teq_error e;
+    if (!strcmp(kind, "ocr-lines")) {
+        if (!text || n_fonts == 0) return fail("dataset ocr-lines: --text FILE and at least one --font are required");
+        teq_ocr_lines_opts o = {text, fonts, n_fonts, (int)nn, (uint64_t)sd, (int)w, (int)h, keys, out};
+        if (teq_dataset_ocr_lines(&o, &e)) return fail_err(&e);
+    } else if (!strcmp(kind, "synth")) {
+        if (!skind) return fail("dataset synth: --kind is required (ocr-cls, ocr-det, blazeface, mlsd)");
+        teq_synth_opts o = {skind, text, fonts, n_fonts, (int)nn, (uint64_t)sd, (int)h, (int)w, out};
+        if (teq_dataset_synth(&o, &e)) return fail_err(&e);
+    } else {
+        return fail("dataset: unknown kind '%s' (ocr-lines or synth)", kind);
+    }
+    printf("wrote %lld samples to %s (inputs.npy, dataset.json, preview.png%s)\n", nn, out,
+           !strcmp(kind, "ocr-lines") || (skind && !strcmp(skind, "ocr-cls")) ? ", labels.txt" : "");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -268,6 +522,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "inspect")) return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "quantize")) return cmd_quantize(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "analyze")) return cmd_analyze(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "dataset")) return cmd_dataset(argc - 2, argv + 2);
     fprintf(stderr, "teq: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -1,16 +1,23 @@
 /* The public model API: load (ONNX -> IR -> resolved ops -> plan), describe, run. */
-#include "../graph/exec.h"
+#include "../format/teq_format.h"
 #include "../onnx/onnx_load.h"
 #include "../ops/ops.h"
+#include "model_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct teq_model {
-    teq_graph *g;
-    char *path;
-    teq_exec_ctx *ctx; /* buffer pool and scratch, kept across runs */
-};
+/* True when path starts with the .teq magic (otherwise it is handed to the ONNX loader, whose
+ * messages cover unreadable files). */
+static bool is_teq_file(const char *path) {
+    uint8_t head[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return teq_format_sniff(head, n);
+}
 
 teq_status teq_model_load(const char *path, teq_model **out, teq_error *err) {
     *out = NULL;
@@ -20,7 +27,7 @@ teq_status teq_model_load(const char *path, teq_model **out, teq_error *err) {
     m->path = teq_strdup(path);
     m->ctx = teq_ctx_new(1, NULL);
     teq_status s = m->path && m->ctx ? TEQ_OK : teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
-    if (!s) s = teq_onnx_load_file(path, &m->g, err);
+    if (!s) s = is_teq_file(path) ? teq_format_read_file(path, &m->g, err) : teq_onnx_load_file(path, &m->g, err);
     if (!s) s = teq_graph_resolve_ops(m->g, path, err);
     if (!s) s = teq_graph_plan(m->g, path, err);
     if (s) {

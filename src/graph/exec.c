@@ -23,7 +23,14 @@ struct teq_exec_ctx {
     size_t scratch_cap;
     pool_buf *pool;
     int n_pool, cap_pool;
+    teq_node_hook hook;
+    void *hook_user;
 };
+
+void teq_ctx_set_hook(teq_exec_ctx *c, teq_node_hook hook, void *user) {
+    c->hook = hook;
+    c->hook_user = user;
+}
 
 teq_exec_ctx *teq_ctx_new(int n_threads, teq_error *err) {
     teq_exec_ctx *c = calloc(1, sizeof *c);
@@ -133,12 +140,16 @@ teq_status teq_ctx_run_node(teq_exec_ctx *c, const teq_node *node, const teq_ten
 
 /* ---------------------------------------------------------------- planning */
 
-static bool is_default_domain(const char *d) { return d[0] == 0 || strcmp(d, "ai.onnx") == 0; }
+static bool is_onnx_domain(const char *d) { return d[0] == 0 || strcmp(d, "ai.onnx") == 0; }
 
 teq_status teq_graph_resolve_ops(teq_graph *g, const char *path, teq_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
-        if (!is_default_domain(n->domain))
+        /* teq's own operators (TeqQuantize, ...) live in domain "teq" and are named Teq*; the two
+         * sets share one table but never stand in for each other. */
+        bool own = strncmp(n->op_type, "Teq", 3) == 0;
+        bool ok_domain = own ? strcmp(n->domain, "teq") == 0 : is_onnx_domain(n->domain);
+        if (!ok_domain)
             return teq_error_set(err, TEQ_ERR_UNSUPPORTED, "%s: unsupported operator '%s' of domain '%s' (node '%s')",
                                  path, n->op_type, n->domain, n->name);
         n->op = teq_op_find(n->op_type);
@@ -324,6 +335,8 @@ teq_status teq_graph_plan(teq_graph *g, const char *path, teq_error *err) {
             if (!live[v] && g->values[v].constant) {
                 teq_tensor_free(g->values[v].constant);
                 g->values[v].constant = NULL;
+                teq_qweight_free(g->values[v].qweight);
+                g->values[v].qweight = NULL;
             }
         free(live);
     }
@@ -458,6 +471,13 @@ teq_status teq_graph_run(const teq_graph *g, const char *path, teq_exec_ctx *c, 
                 out[k] = &vals[n->out[k]];
             } else {
                 out[k] = &dummy; /* an optional output nobody reads: computed, then recycled */
+            }
+        }
+        if (c->hook) {
+            s = c->hook(c->hook_user, i, n, in);
+            if (s) {
+                if (!err->msg[0]) teq_error_set(err, s, "%s: stopped at node '%s'", path, n->name);
+                goto done;
             }
         }
         s = teq_ctx_run_node(c, n, in, out);

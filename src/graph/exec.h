@@ -13,4 +13,9 @@ teq_status teq_graph_run(const teq_graph *g, const char *path, teq_exec_ctx *ctx
                          teq_tensor **outputs, teq_error *err);
 void teq_ctx_set_threads(teq_exec_ctx *ctx, int n_threads);
 
+/* Called before node i (in plan order) runs, with its inputs (NULL for absent ones): calibration
+ * collects statistics here. A non-zero return stops the run with that status. */
+typedef teq_status (*teq_node_hook)(void *user, int i, const teq_node *node, const teq_tensor *const *in);
+void teq_ctx_set_hook(teq_exec_ctx *ctx, teq_node_hook hook, void *user);
+
 #endif

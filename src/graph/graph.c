@@ -6,6 +6,30 @@
 
 teq_graph *teq_graph_new(void) { return calloc(1, sizeof(teq_graph)); }
 
+void teq_qweight_free(teq_qweight *w) {
+    if (!w) return;
+    free(w->packed);
+    free(w->ch_scale);
+    free(w);
+}
+
+void teq_qweight_decode(const teq_qweight *w, int ndim, const int64_t *dims, float *out) {
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= dims[d];
+    uint8_t buf[4096];
+    /* Decode in blocks: codes -> values, without a numel-sized code buffer. */
+    for (int64_t b = 0; b < numel; b += (int64_t)sizeof buf) {
+        int64_t n = numel - b < (int64_t)sizeof buf ? numel - b : (int64_t)sizeof buf;
+        /* unpack needs a byte-aligned start: blocks of 4096 codes start at bit 4096*bits*k */
+        teq_unpack_bits(w->packed + (size_t)(b / 8) * (size_t)w->q.bits, n, w->q.bits, buf);
+        teq_q_dequantize(&w->q, buf, n, out + b);
+    }
+    if (!w->per_channel) return;
+    int64_t inner = 1;
+    for (int d = w->ch_axis + 1; d < ndim; d++) inner *= dims[d];
+    for (int64_t i = 0; i < numel; i++) out[i] *= w->ch_scale[(i / inner) % w->n_ch];
+}
+
 void teq_attr_free(teq_attr *a) {
     if (!a) return;
     free(a->name);
@@ -24,6 +48,7 @@ void teq_graph_free(teq_graph *g) {
         teq_value *v = &g->values[i];
         free(v->name);
         teq_tensor_free(v->constant);
+        teq_qweight_free(v->qweight);
         for (int d = 0; d < TEQ_MAX_DIMS; d++) free(v->dim_names[d]);
     }
     free(g->values);
@@ -42,6 +67,7 @@ void teq_graph_free(teq_graph *g) {
     free(g->outputs);
     for (int i = 0; i < g->n_op_counts; i++) free(g->op_counts[i].op_type);
     free(g->op_counts);
+    free(g->meta_json);
     free(g);
 }
 

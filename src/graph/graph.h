@@ -7,6 +7,7 @@
 #define TEQ_GRAPH_H
 
 #include "../core/core.h"
+#include "../quant/quant.h"
 
 typedef enum teq_attr_type {
     TEQ_ATTR_FLOAT = 1,
@@ -46,9 +47,31 @@ typedef struct teq_node {
     const struct teq_op *op; /* resolved by teq_graph_resolve_ops */
 } teq_node;
 
+/* A quantized constant (weights): its code and its packed codes. The value's float constant holds
+ * exactly dequantize(unpack(packed)), so any operator can read it; kernels that work on codes
+ * read these. */
+typedef struct teq_qweight {
+    teq_qparams q;
+    uint8_t *packed;      /* teq_packed_bytes(numel, q.bits) bytes, codes of the constant in C order */
+    size_t packed_bytes;
+    /* Per-channel scales: when per_channel, element i of the constant is
+     * ch_scale[(i / inner) % n_ch] * decode(code_i), with n_ch = dims[ch_axis] and inner the product
+     * of the dims after ch_axis. One code (base, alpha, beta) serves the whole tensor; only the
+     * output channel's scale differs, which a dot product applies once per output. */
+    int per_channel;
+    int ch_axis;
+    int64_t n_ch;
+    float *ch_scale;      /* n_ch values, finite and > 0 */
+} teq_qweight;
+/* Decode a quantized constant into out (numel floats): codes through the code table, then the
+ * per-channel scales. */
+void teq_qweight_decode(const teq_qweight *w, int ndim, const int64_t *dims, float *out);
+void teq_qweight_free(teq_qweight *w);
+
 typedef struct teq_value {
     char *name;
     teq_tensor *constant; /* non-NULL for initializers, Constant outputs and folded values */
+    teq_qweight *qweight; /* non-NULL when constant is quantized (see teq_qweight) */
     /* Declared type and shape (graph inputs/outputs/value_info); ndim -1 when not declared. */
     teq_dtype dtype;
     int ndim;
@@ -76,6 +99,8 @@ typedef struct teq_graph {
     /* Operator counts of the file as loaded (before folding), for `teq inspect`. */
     int n_op_counts;
     teq_op_count *op_counts;
+    /* Free-form JSON text kept with a quantized model (the quantizer's report), or NULL. */
+    char *meta_json;
 } teq_graph;
 
 teq_graph *teq_graph_new(void);

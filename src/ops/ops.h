@@ -24,6 +24,7 @@ typedef struct teq_op {
 extern const teq_op teq_ops_nn[];          /* ops/nn.c: Conv, ConvTranspose, Gemm, MatMul, pools, norms */
 extern const teq_op teq_ops_elementwise[]; /* ops/elementwise.c: arithmetic, activations, reductions */
 extern const teq_op teq_ops_shape[];       /* ops/shape.c: Shape, Reshape, Transpose, Concat, Slice, ... */
+extern const teq_op teq_ops_quant[];       /* ops/quant_ops.c: teq's own (domain "teq"): TeqQuantize */
 
 const teq_op *teq_op_find(const char *op_type);
 /* Call fn(name) for every supported operator (for listings and the conformance runner). */

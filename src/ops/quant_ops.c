@@ -1,0 +1,75 @@
+#include "quant_ops.h"
+
+#include <stdio.h>
+#include <string.h>
+
+teq_status teq_qparams_to_tensor(const teq_qparams *p, teq_tensor **out, teq_error *err) {
+    int64_t d = TEQ_QPARAMS_LEN;
+    teq_status s = teq_tensor_create(TEQ_DTYPE_DOUBLE, 1, &d, out, err);
+    if (s) return s;
+    double *v = (*out)->data;
+    v[0] = p->kind, v[1] = p->bits, v[2] = p->is_signed, v[3] = p->zero_code;
+    v[4] = p->base, v[5] = p->alpha, v[6] = p->beta, v[7] = p->scale, v[8] = p->zero_point;
+    return TEQ_OK;
+}
+
+teq_status teq_qparams_from_tensor(const teq_tensor *t, teq_qparams *p, char *msg, size_t msg_len) {
+    if (!t || t->dtype != TEQ_DTYPE_DOUBLE || teq_tensor_numel(t) != TEQ_QPARAMS_LEN) {
+        snprintf(msg, msg_len, "qparams must be a float64 tensor of %d values", TEQ_QPARAMS_LEN);
+        return TEQ_ERR_FORMAT;
+    }
+    const double *v = t->data;
+    for (int i = 0; i < 4; i++)
+        if (!(v[i] >= 0 && v[i] <= 64)) {
+            snprintf(msg, msg_len, "qparams field %d is out of range", i);
+            return TEQ_ERR_FORMAT;
+        }
+    if (!(v[8] >= -65536 && v[8] <= 65536)) {
+        snprintf(msg, msg_len, "qparams zero point is out of range");
+        return TEQ_ERR_FORMAT;
+    }
+    memset(p, 0, sizeof *p);
+    p->kind = (teq_code_kind)(int)v[0];
+    p->bits = (int)v[1];
+    p->is_signed = (int)v[2];
+    p->zero_code = (int)v[3];
+    p->base = v[4], p->alpha = v[5], p->beta = v[6], p->scale = v[7];
+    p->zero_point = (int32_t)v[8];
+    return teq_qparams_check(p, msg, msg_len);
+}
+
+/* TeqQuantize: x float32 (any shape) -> y float32 (same shape). */
+static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
+                                  teq_tensor *const *out) {
+    const teq_attr *a = teq_node_attr(node, "qparams");
+    teq_qparams p;
+    char msg[200];
+    if (!a || a->type != TEQ_ATTR_TENSOR) return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "missing qparams attribute");
+    if (teq_qparams_from_tensor(a->t, &p, msg, sizeof msg)) return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "%s", msg);
+    const teq_tensor *x = in[0];
+    if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
+    teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
+    if (s) return s;
+    int64_t n = teq_tensor_numel(x);
+    const float *src = x->data;
+    float *dst = out[0]->data;
+    int nt = teq_ctx_threads(ctx);
+    if (p.kind == TEQ_CODE_NONE) {
+        memcpy(dst, src, sizeof(float) * (size_t)n); /* a tensor left in float32 */
+    } else if (nt > 1 && n >= (1 << 16)) {
+        int64_t chunk = (n + nt - 1) / nt;
+#pragma omp parallel for num_threads(nt)
+        for (int t = 0; t < nt; t++) {
+            int64_t b = (int64_t)t * chunk, e = b + chunk < n ? b + chunk : n;
+            if (b < e) teq_q_fake(&p, src + b, e - b, dst + b);
+        }
+    } else {
+        teq_q_fake(&p, src, n, dst);
+    }
+    return TEQ_OK;
+}
+
+const teq_op teq_ops_quant[] = {
+    {"TeqQuantize", op_teq_quantize, 1},
+    {NULL, NULL, 0},
+};

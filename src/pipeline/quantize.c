@@ -1,0 +1,1107 @@
+/* The quantizer: calibrate, fit, search widths against a budget, write a .teq file.
+ *
+ * Two copies of the model are loaded: `ref` stays FP32 (calibration runs and reference outputs),
+ * `q` gets a TeqQuantize node in front of every activation input of every dot-product layer and has
+ * its weight constants overwritten with their dequantized codes. A configuration (code and widths
+ * per tensor) is applied to `q` in place, so evaluating a candidate costs one run over the budget
+ * data and nothing else.
+ *
+ * Width search (METHOD section 3): start every tensor at the lowest width; repeatedly add +1 or +2
+ * bits to the tensor whose layer error (the searched RMAE of W plus that of A, at the layer's best
+ * shared base) drops most per added bit of storage (bits x elements). That greedy order gives a
+ * sequence of configurations of growing size; the budget metric is then evaluated only at the
+ * points of a binary search over the sequence (about log2 of its length runs), which finds the
+ * smallest configuration within the budget, assuming the metric improves along the sequence. */
+#include "teq.h"
+#include "../api/model_internal.h"
+#include "../core/json.h"
+#include "../eval/eval.h"
+#include "../format/teq_format.h"
+#include "../ops/quant_ops.h"
+#include "../quant/quant.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NW (TEQ_QBITS_MAX + 1)
+#define MIN_BITS 3
+#define ACT_SAMPLE 65536
+#define W_SAMPLE_MAX (1 << 20)
+
+typedef struct qtensor {
+    int is_weight;
+    int slot;            /* input slot of the layer node */
+    int value;           /* value id in the FP32 graph (same ids in q before its new values) */
+    int64_t numel;       /* weights: all elements; activations: per sample at the calibration shape */
+    int ndim;
+    int64_t dims[TEQ_MAX_DIMS];
+    float *w_fp32;       /* weights: the original values, divided by their channel's scale when per-channel */
+    int ch_axis;         /* weights: per-channel scale axis, -1 for one scale per tensor */
+    int64_t n_ch, ch_inner;
+    float *ch_scale;     /* n_ch scales (max |w| of the channel) */
+    teq_tstats st;       /* activations */
+    int is_signed, zero_code;
+    teq_tensor_fit fit;  /* exponential fits for every base x width */
+    teq_qparams lin[NW]; /* linear codes with searched clip, per width */
+    double lin_err[NW];
+    teq_qparams int8;    /* the INT8 baseline's code */
+    teq_dist_fit dist;
+    teq_attr *qattr;     /* activations: the TeqQuantize node's qparams in q */
+    teq_qparams cur;     /* applied code */
+    double cur_err;
+} qtensor;
+
+typedef struct layer {
+    char name[96], op[16];
+    int ref_node;        /* index in ref's plan */
+    int act_x_act;
+    qtensor t[2];        /* t[0] "W" (the weight, or the second activation), t[1] "A" */
+} layer;
+
+typedef struct cfg {
+    int bits[2];
+} cfg;
+
+typedef struct qctx {
+    const teq_quantize_opts *o;
+    teq_model *ref, *q;
+    layer *L;
+    int n;
+    int *node_layer;     /* ref node index -> layer index or -1 */
+    teq_error *err;
+    int progress;
+    int batch;           /* samples per run: the model's fixed batch, or 8 */
+    double t0;
+    enum { K_EXP, K_LINEAR, K_INT8 } kind;
+    int per_channel;     /* weights: one scale per output channel (the code is shared) */
+} qctx;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress(qctx *c, const char *fmt, ...) TEQ_PRINTF(2, 3);
+static void progress(qctx *c, const char *fmt, ...) {
+    if (!c->progress) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "\r\033[K[%6.1fs] ", now_s() - c->t0);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+}
+
+static bool is_dot_op(const char *op) {
+    return !strcmp(op, "Conv") || !strcmp(op, "ConvTranspose") || !strcmp(op, "Gemm") || !strcmp(op, "MatMul");
+}
+
+static void shape_str(char *buf, size_t n, int ndim, const int64_t *dims) { teq_shape_str(ndim, dims, buf, n); }
+
+/* ---------------------------------------------------------------- layers */
+
+static int weight_channel_axis(const teq_node *nd, int slot, int ndim);
+static teq_status normalize_channels(qtensor *t);
+
+static teq_status find_layers(qctx *c) {
+    const teq_graph *g = c->ref->g;
+    c->node_layer = malloc(sizeof(int) * ((size_t)g->n_nodes + 1));
+    c->L = calloc((size_t)g->n_nodes + 1, sizeof(layer));
+    if (!c->node_layer || !c->L) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->n_nodes; i++) {
+        c->node_layer[i] = -1;
+        const teq_node *nd = &g->nodes[i];
+        if (!is_dot_op(nd->op_type) || nd->n_in < 2 || nd->in[0] < 0 || nd->in[1] < 0) continue;
+        const teq_value *v0 = &g->values[nd->in[0]], *v1 = &g->values[nd->in[1]];
+        if (v0->constant && v1->constant) continue;
+        layer *l = &c->L[c->n];
+        memset(l, 0, sizeof *l);
+        snprintf(l->name, sizeof l->name, "%s", nd->name);
+        snprintf(l->op, sizeof l->op, "%s", nd->op_type);
+        l->ref_node = i;
+        int wslot = v1->constant ? 1 : v0->constant ? 0 : -1;
+        if (wslot >= 0) {
+            l->t[0].is_weight = 1;
+            l->t[0].slot = wslot;
+            l->t[1].slot = 1 - wslot;
+        } else {
+            l->act_x_act = 1;
+            l->t[0].slot = 1;
+            l->t[1].slot = 0;
+        }
+        for (int k = 0; k < 2; k++) {
+            qtensor *t = &l->t[k];
+            t->value = nd->in[t->slot];
+            if (t->is_weight) {
+                const teq_tensor *w = g->values[t->value].constant;
+                if (w->dtype != TEQ_DTYPE_FLOAT) goto skip;
+                t->numel = teq_tensor_numel(w);
+                t->ndim = w->ndim;
+                memcpy(t->dims, w->dims, sizeof(int64_t) * (size_t)w->ndim);
+                t->w_fp32 = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
+                if (!t->w_fp32) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+                memcpy(t->w_fp32, w->data, sizeof(float) * (size_t)t->numel);
+                t->ch_axis = c->per_channel ? weight_channel_axis(nd, wslot, w->ndim) : -1;
+                if (t->ch_axis >= 0) {
+                    teq_status s = normalize_channels(t);
+                    if (s) return teq_error_set(c->err, s, "out of memory");
+                }
+            } else {
+                teq_status s = teq_tstats_init(&t->st, ACT_SAMPLE, 0x9e3779b97f4a7c15ULL ^ (uint64_t)(c->n * 2 + k));
+                if (s) return teq_error_set(c->err, s, "out of memory");
+            }
+        }
+        c->node_layer[i] = c->n++;
+        continue;
+    skip:
+        free(l->t[0].w_fp32);
+        memset(l, 0, sizeof *l);
+    }
+    if (c->n == 0) return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "%s: no Conv, ConvTranspose, Gemm or MatMul layer to quantize", c->ref->path);
+    return TEQ_OK;
+}
+
+static void free_layers(qctx *c) {
+    for (int i = 0; i < c->n; i++)
+        for (int k = 0; k < 2; k++) {
+            free(c->L[i].t[k].w_fp32);
+            free(c->L[i].t[k].ch_scale);
+            teq_tstats_free(&c->L[i].t[k].st);
+            teq_tensor_fit_free(&c->L[i].t[k].fit);
+        }
+    free(c->L);
+    free(c->node_layer);
+}
+
+/* The axis of a weight constant that indexes the layer's outputs: a scale along it is applied once
+ * per output (also in the exponential-domain dot product). -1 when there is none. */
+static int weight_channel_axis(const teq_node *nd, int slot, int ndim) {
+    if (!strcmp(nd->op_type, "Conv")) return ndim >= 2 && slot == 1 ? 0 : -1;
+    if (!strcmp(nd->op_type, "ConvTranspose")) return ndim >= 2 && slot == 1 ? 1 : -1;
+    if (ndim < 2) return -1;
+    if (!strcmp(nd->op_type, "Gemm")) {
+        if (ndim != 2) return -1;
+        if (slot == 1) return teq_node_attr_int(nd, "transB", 0) ? 0 : 1;
+        return teq_node_attr_int(nd, "transA", 0) ? 1 : 0;
+    }
+    if (!strcmp(nd->op_type, "MatMul")) return slot == 1 ? ndim - 1 : ndim - 2;
+    return -1;
+}
+
+/* Divide each channel of t->w_fp32 by its max |w| (kept in t->ch_scale). */
+static teq_status normalize_channels(qtensor *t) {
+    t->n_ch = t->dims[t->ch_axis];
+    t->ch_inner = 1;
+    for (int d = t->ch_axis + 1; d < t->ndim; d++) t->ch_inner *= t->dims[d];
+    t->ch_scale = malloc(sizeof(float) * (size_t)(t->n_ch ? t->n_ch : 1));
+    if (!t->ch_scale) return TEQ_ERR_NOMEM;
+    for (int64_t c = 0; c < t->n_ch; c++) t->ch_scale[c] = 0;
+    for (int64_t i = 0; i < t->numel; i++) {
+        int64_t c = (i / t->ch_inner) % t->n_ch;
+        float a = fabsf(t->w_fp32[i]);
+        if (a > t->ch_scale[c]) t->ch_scale[c] = a;
+    }
+    for (int64_t c = 0; c < t->n_ch; c++)
+        if (!(t->ch_scale[c] > 0) || !isfinite(t->ch_scale[c])) t->ch_scale[c] = 1;
+    for (int64_t i = 0; i < t->numel; i++) t->w_fp32[i] /= t->ch_scale[(i / t->ch_inner) % t->n_ch];
+    return TEQ_OK;
+}
+
+/* Write the dequantized weights of t (code t->cur) into dst, channel scales applied. */
+static void fake_weights(const qtensor *t, float *dst) {
+    teq_q_fake(&t->cur, t->w_fp32, t->numel, dst);
+    if (t->ch_axis >= 0)
+        for (int64_t i = 0; i < t->numel; i++) dst[i] *= t->ch_scale[(i / t->ch_inner) % t->n_ch];
+}
+
+/* ---------------------------------------------------------------- calibration */
+
+typedef struct calib_user {
+    qctx *c;
+    int64_t batch;
+} calib_user;
+
+static teq_status calib_hook(void *user, int i, const teq_node *node, const teq_tensor *const *in) {
+    calib_user *u = user;
+    qctx *c = u->c;
+    int li = c->node_layer[i];
+    if (li < 0) return TEQ_OK;
+    layer *l = &c->L[li];
+    for (int k = 0; k < 2; k++) {
+        qtensor *t = &l->t[k];
+        if (t->is_weight) continue;
+        const teq_tensor *x = in[t->slot];
+        if (!x || x->dtype != TEQ_DTYPE_FLOAT) continue;
+        int64_t n = teq_tensor_numel(x);
+        teq_tstats_add(&t->st, x->data, n);
+        if (t->ndim == 0) {
+            t->ndim = x->ndim;
+            memcpy(t->dims, x->dims, sizeof(int64_t) * (size_t)x->ndim);
+            if (x->ndim > 0 && u->batch > 0 && x->dims[0] == u->batch) t->dims[0] = 1;
+            t->numel = u->batch > 0 ? n / u->batch : n;
+        }
+    }
+    return TEQ_OK;
+}
+
+/* A view of rows [b, e) of a dataset tensor (borrowed storage). */
+static teq_tensor rows(const teq_tensor *all, int64_t b, int64_t e) {
+    teq_tensor t = *all;
+    t.capacity = 0;
+    int64_t row = teq_tensor_numel(all) / (all->dims[0] ? all->dims[0] : 1);
+    t.dims[0] = e - b;
+    t.data = (char *)all->data + (size_t)(b * row) * teq_dtype_size(all->dtype);
+    return t;
+}
+
+static teq_status calibrate(qctx *c, const teq_dataset *ds, int64_t limit) {
+    teq_model *m = c->ref;
+    calib_user u = {c, 0};
+    int64_t n = ds->n, B = c->batch;
+    if (limit > 0 && limit < n) n = limit;
+    n = n / B * B;
+    if (n == 0) return teq_error_set(c->err, TEQ_ERR_ARG, "calibration needs at least %lld samples", (long long)B);
+    int n_out = m->g->n_outputs;
+    teq_tensor **outs = calloc((size_t)n_out + 1, sizeof *outs);
+    if (!outs) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    teq_ctx_set_hook(m->ctx, calib_hook, &u);
+    teq_status s = TEQ_OK;
+    for (int64_t b = 0; b < n && !s; b += B) {
+        int64_t e = b + B < n ? b + B : n;
+        teq_tensor x = rows(ds->inputs, b, e);
+        const teq_tensor *xin = &x;
+        u.batch = e - b;
+        s = teq_graph_run(m->g, m->path, m->ctx, &xin, outs, c->err);
+        for (int j = 0; j < n_out; j++) {
+            teq_tensor_free(outs[j]);
+            outs[j] = NULL;
+        }
+        progress(c, "calibration %lld/%lld samples", (long long)e, (long long)n);
+    }
+    teq_ctx_set_hook(m->ctx, NULL, NULL);
+    free(outs);
+    return s;
+}
+
+/* ---------------------------------------------------------------- fits */
+
+static teq_status fit_tensor(qctx *c, qtensor *t, const double *bases, int n_bases) {
+    const float *x;
+    int64_t n;
+    if (t->is_weight) {
+        x = t->w_fp32;
+        n = t->numel;
+        int64_t nz = 0, nneg = 0;
+        for (int64_t i = 0; i < n; i++) nz += x[i] == 0, nneg += x[i] < 0;
+        t->is_signed = nneg > 0;
+        t->zero_code = nz * 200 > n; /* more than 0.5% exact zeros (pruned weights) */
+    } else {
+        x = t->st.sample;
+        n = t->st.sample_n;
+        if (t->st.count == 0) return teq_error_set(c->err, TEQ_ERR_INTERNAL, "no calibration data reached a layer");
+        t->is_signed = t->st.n_neg > 0;
+        t->zero_code = t->st.n_zero * 200 > t->st.count;
+    }
+    teq_status s = teq_exp_fit_tensor(x, n, t->is_signed, t->zero_code, bases, n_bases, MIN_BITS, TEQ_QBITS_MAX,
+                                      &t->fit, c->err);
+    if (s) return s;
+    for (int b = MIN_BITS; b <= TEQ_QBITS_MAX; b++) {
+        s = teq_linear_fit(x, n, b, t->is_weight ? 1 : t->is_signed ? 1 : 0, TEQ_LINEAR_MSE, &t->lin[b], c->err);
+        if (s) return s;
+        t->lin_err[b] = teq_q_rmae(&t->lin[b], x, n);
+    }
+    /* INT8 baseline: symmetric weights; asymmetric activations (min-max or percentile). */
+    int pct = c->o->int8_calib && !strcmp(c->o->int8_calib, "percentile");
+    int bits8 = 8;
+    s = teq_linear_fit(x, n, bits8, t->is_weight ? 1 : 0, pct && !t->is_weight ? TEQ_LINEAR_PERCENTILE : TEQ_LINEAR_MINMAX,
+                       &t->int8, c->err);
+    if (s) return s;
+    return teq_dist_fit_tensor(x, n, &t->dist, c->err);
+}
+
+/* Exponential: the shared base index minimising err(W) + err(A) at widths bw, ba. */
+static int best_base(const layer *l, int bw, int ba, double *sum) {
+    const teq_tensor_fit *f0 = &l->t[0].fit, *f1 = &l->t[1].fit;
+    int nwid = f0->max_bits - f0->min_bits + 1, best = 0;
+    double bs = INFINITY;
+    for (int b = 0; b < f0->n_bases; b++) {
+        double e = f0->err[b * nwid + bw - f0->min_bits] + f1->err[b * nwid + ba - f1->min_bits];
+        if (e < bs) bs = e, best = b;
+    }
+    if (sum) *sum = bs;
+    return best;
+}
+
+static double layer_err(const qctx *c, const layer *l, const int bits[2]) {
+    if (c->kind == K_EXP) {
+        double e;
+        best_base(l, bits[0], bits[1], &e);
+        return e;
+    }
+    return l->t[0].lin_err[bits[0]] + l->t[1].lin_err[bits[1]];
+}
+
+/* ---------------------------------------------------------------- applying a configuration */
+
+static teq_status apply(qctx *c, const cfg *cf) {
+    for (int i = 0; i < c->n; i++) {
+        layer *l = &c->L[i];
+        int b = 0;
+        if (c->kind == K_EXP) b = best_base(l, cf[i].bits[0], cf[i].bits[1], NULL);
+        for (int k = 0; k < 2; k++) {
+            qtensor *t = &l->t[k];
+            int bits = cf[i].bits[k];
+            if (c->kind == K_EXP) {
+                int nwid = t->fit.max_bits - t->fit.min_bits + 1;
+                t->cur = t->fit.params[b * nwid + bits - t->fit.min_bits];
+                t->cur_err = t->fit.err[b * nwid + bits - t->fit.min_bits];
+            } else if (c->kind == K_LINEAR) {
+                t->cur = t->lin[bits];
+                t->cur_err = t->lin_err[bits];
+            } else {
+                t->cur = t->int8;
+                if (bits != 8) {
+                    int pct = c->o->int8_calib && !strcmp(c->o->int8_calib, "percentile");
+                    const float *x = t->is_weight ? t->w_fp32 : t->st.sample;
+                    int64_t n = t->is_weight ? t->numel : t->st.sample_n;
+                    teq_status s = teq_linear_fit(x, n, bits, t->is_weight ? 1 : 0,
+                                                  pct && !t->is_weight ? TEQ_LINEAR_PERCENTILE : TEQ_LINEAR_MINMAX,
+                                                  &t->cur, c->err);
+                    if (s) return s;
+                }
+                const float *x = t->is_weight ? t->w_fp32 : t->st.sample;
+                int64_t n = t->is_weight ? t->numel : t->st.sample_n;
+                t->cur_err = teq_q_rmae(&t->cur, x, n);
+            }
+            if (t->is_weight) {
+                fake_weights(t, c->q->g->values[t->value].constant->data);
+            } else {
+                double *v = t->qattr->t->data;
+                v[0] = t->cur.kind, v[1] = t->cur.bits, v[2] = t->cur.is_signed, v[3] = t->cur.zero_code;
+                v[4] = t->cur.base, v[5] = t->cur.alpha, v[6] = t->cur.beta, v[7] = t->cur.scale;
+                v[8] = t->cur.zero_point;
+            }
+        }
+    }
+    return TEQ_OK;
+}
+
+/* Insert TeqQuantize nodes in q in front of every quantized activation, then plan q again. */
+static teq_status build_q(qctx *c) {
+    teq_graph *g = c->q->g;
+    for (int i = 0; i < c->n; i++) {
+        layer *l = &c->L[i];
+        int ni = -1;
+        for (int k = 0; k < g->n_nodes && ni < 0; k++)
+            if (!strcmp(g->nodes[k].name, l->name)) ni = k;
+        if (ni < 0) return teq_error_set(c->err, TEQ_ERR_INTERNAL, "layer %s not found in the copy", l->name);
+        for (int k = 0; k < 2; k++) {
+            qtensor *t = &l->t[k];
+            if (t->is_weight) continue;
+            char vname[160];
+            snprintf(vname, sizeof vname, "%s/teq_quant_in%d", l->name, t->slot);
+            int src = g->nodes[ni].in[t->slot];
+            int v = teq_graph_add_value(g, vname);
+            if (v < 0) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+            char nname[160];
+            snprintf(nname, sizeof nname, "%s/teq_quantize%d", l->name, t->slot);
+            int qn = teq_graph_add_node(g, nname, "TeqQuantize", "teq", 1, 1, &src, 1, &v);
+            if (qn < 0) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+            teq_node *q = &g->nodes[qn];
+            q->attr = calloc(1, sizeof(teq_attr));
+            if (!q->attr) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+            q->n_attr = 1;
+            q->attr[0].name = teq_strdup("qparams");
+            q->attr[0].type = TEQ_ATTR_TENSOR;
+            teq_qparams p = t->int8;
+            teq_status s = teq_qparams_to_tensor(&p, &q->attr[0].t, c->err);
+            if (s) return s;
+            /* g->nodes may have moved: find the layer node again by index (indices are stable). */
+            g->nodes[ni].in[t->slot] = v;
+        }
+    }
+    teq_status s = teq_graph_resolve_ops(g, c->q->path, c->err);
+    if (!s) s = teq_graph_plan(g, c->q->path, c->err);
+    if (s) return s;
+    /* Plan reorders nodes: find the TeqQuantize attrs now. */
+    for (int i = 0; i < c->n; i++)
+        for (int k = 0; k < 2; k++) {
+            qtensor *t = &c->L[i].t[k];
+            if (t->is_weight) continue;
+            char nname[160];
+            snprintf(nname, sizeof nname, "%s/teq_quantize%d", c->L[i].name, t->slot);
+            for (int j = 0; j < g->n_nodes; j++)
+                if (!strcmp(g->nodes[j].name, nname)) t->qattr = &g->nodes[j].attr[0];
+            if (!t->qattr) return teq_error_set(c->err, TEQ_ERR_INTERNAL, "quantize node %s lost", nname);
+        }
+    return TEQ_OK;
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+typedef struct run_user {
+    teq_model *m;
+} run_user;
+
+static teq_status run_model(void *user, const teq_tensor *batch, teq_tensor **outputs, teq_error *err) {
+    run_user *u = user;
+    return teq_graph_run(u->m->g, u->m->path, u->m->ctx, &batch, outputs, err);
+}
+
+/* The reference's outputs are the same for every candidate: computed once, replayed by call order. */
+typedef struct ref_cache {
+    run_user inner;
+    int n_out, call, n, cap;
+    teq_tensor ***outs;
+} ref_cache;
+
+static teq_status run_cached(void *user, const teq_tensor *batch, teq_tensor **outputs, teq_error *err) {
+    ref_cache *rc = user;
+    if (rc->call < rc->n) {
+        teq_tensor **o = rc->outs[rc->call++];
+        for (int j = 0; j < rc->n_out; j++) {
+            teq_tensor *t = calloc(1, sizeof *t);
+            if (!t || teq_tensor_copy(t, o[j], err)) {
+                free(t);
+                for (int k = 0; k < j; k++) teq_tensor_free(outputs[k]), outputs[k] = NULL;
+                return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+            }
+            outputs[j] = t;
+        }
+        return TEQ_OK;
+    }
+    teq_status s = run_model(&rc->inner, batch, outputs, err);
+    if (s) return s;
+    if (rc->n == rc->cap) {
+        int nc = rc->cap ? rc->cap * 2 : 16;
+        teq_tensor ***no = realloc(rc->outs, sizeof *no * (size_t)nc);
+        if (!no) return TEQ_OK; /* no caching: still correct */
+        rc->outs = no;
+        rc->cap = nc;
+    }
+    teq_tensor **o = calloc((size_t)rc->n_out, sizeof *o);
+    if (!o) return TEQ_OK;
+    for (int j = 0; j < rc->n_out; j++) {
+        o[j] = calloc(1, sizeof(teq_tensor));
+        if (!o[j] || teq_tensor_copy(o[j], outputs[j], err)) {
+            for (int k = 0; k <= j; k++) teq_tensor_free(o[k]);
+            free(o);
+            return TEQ_OK;
+        }
+    }
+    rc->outs[rc->n++] = o;
+    rc->call++;
+    return TEQ_OK;
+}
+
+static void ref_cache_free(ref_cache *rc) {
+    for (int i = 0; i < rc->n; i++) {
+        for (int j = 0; j < rc->n_out; j++) teq_tensor_free(rc->outs[i][j]);
+        free(rc->outs[i]);
+    }
+    free(rc->outs);
+}
+
+typedef struct budget {
+    const char *suite;
+    const teq_dataset *ds;
+    int64_t limit;
+    const char *keys;
+    int batch;
+    ref_cache rc;
+    double ref_value;
+    char metric[40];
+} budget;
+
+static teq_status eval_metric(qctx *c, budget *bg, teq_model *m, int64_t limit, double *value, teq_eval_result *res_out) {
+    run_user u = {m};
+    teq_eval_result res;
+    bg->rc.call = 0;
+    /* a model with a fixed batch takes exactly that many samples per run */
+    int64_t n = limit > 0 && limit < bg->ds->n ? limit : bg->ds->n;
+    limit = n / bg->batch * bg->batch;
+    teq_status s = teq_eval_suite(bg->suite, bg->ds, limit, bg->batch, run_model, &u, m->g->n_outputs, run_cached, &bg->rc, bg->keys,
+                                  &res, c->err);
+    if (s) return s;
+    int k = 0;
+    while (k < res.n_metrics && strcmp(res.metric_names[k], res.primary) != 0) k++;
+    if (k == res.n_metrics) return teq_error_set(c->err, TEQ_ERR_INTERNAL, "suite %s has no primary metric", bg->suite);
+    *value = res.metrics[k];
+    snprintf(bg->metric, sizeof bg->metric, "%s", res.primary);
+    if (res_out) *res_out = res;
+    return TEQ_OK;
+}
+
+/* ---------------------------------------------------------------- report */
+
+static void bits_summary(const qctx *c, teq_quantize_report *r) {
+    double bw = 0, nw = 0, ba = 0, na = 0;
+    int64_t bytes = 0, bytes32 = 0;
+    for (int i = 0; i < c->n; i++)
+        for (int k = 0; k < 2; k++) {
+            const qtensor *t = &c->L[i].t[k];
+            if (t->is_weight) {
+                bw += (double)t->cur.bits * (double)t->numel;
+                nw += (double)t->numel;
+                bytes += (int64_t)teq_packed_bytes(t->numel, t->cur.bits);
+                bytes32 += t->numel * 4;
+            } else {
+                ba += (double)t->cur.bits * (double)t->numel;
+                na += (double)t->numel;
+            }
+        }
+    r->avg_bits_weights = nw > 0 ? bw / nw : 0;
+    r->avg_bits_activations = na > 0 ? ba / na : 0;
+    r->avg_bits = nw + na > 0 ? (bw + ba) / (nw + na) : 0;
+    r->compression_vs_int8 = 1.0 - r->avg_bits / 8.0;
+    r->weight_bytes = bytes;
+    r->weight_bytes_fp32 = bytes32;
+}
+
+static void fill_layers(const qctx *c, teq_quantize_report *r) {
+    int n_exp = 0, n_t = 0;
+    for (int i = 0; i < c->n; i++) {
+        const layer *l = &c->L[i];
+        teq_layer_report *lr = &r->layers[i];
+        memset(lr, 0, sizeof *lr);
+        snprintf(lr->name, sizeof lr->name, "%s", l->name);
+        snprintf(lr->op, sizeof lr->op, "%s", l->op);
+        shape_str(lr->w_shape, sizeof lr->w_shape, l->t[0].ndim, l->t[0].dims);
+        shape_str(lr->a_shape, sizeof lr->a_shape, l->t[1].ndim, l->t[1].dims);
+        lr->numel_w = l->t[0].numel;
+        lr->numel_a = l->t[1].numel;
+        lr->act_x_act = l->act_x_act;
+        lr->bits_w = l->t[0].cur.bits;
+        lr->bits_a = l->t[1].cur.bits;
+        lr->code = l->t[0].cur.kind;
+        lr->base = l->t[0].cur.base;
+        lr->alpha_w = l->t[0].cur.alpha, lr->beta_w = l->t[0].cur.beta;
+        lr->alpha_a = l->t[1].cur.alpha, lr->beta_a = l->t[1].cur.beta;
+        lr->scale_w = l->t[0].cur.scale, lr->scale_a = l->t[1].cur.scale;
+        lr->zero_w = l->t[0].cur.zero_code, lr->zero_a = l->t[1].cur.zero_code;
+        lr->signed_a = l->t[1].cur.is_signed;
+        lr->err_w = l->t[0].cur_err, lr->err_a = l->t[1].cur_err;
+        snprintf(lr->dist_w, sizeof lr->dist_w, "%s", teq_family_name(l->t[0].dist.best));
+        snprintf(lr->dist_a, sizeof lr->dist_a, "%s", teq_family_name(l->t[1].dist.best));
+        lr->ks_exp_w = l->t[0].dist.ks[TEQ_FAMILY_EXPONENTIAL];
+        lr->ks_exp_a = l->t[1].dist.ks[TEQ_FAMILY_EXPONENTIAL];
+        for (int k = 0; k < 2; k++) n_exp += l->t[k].dist.best == TEQ_FAMILY_EXPONENTIAL, n_t++;
+    }
+    r->share_exponential_best = n_t ? (double)n_exp / n_t : 0;
+}
+
+static void report_json(const teq_quantize_report *r, teq_json *j) {
+    teq_json_obj_begin(j, NULL);
+    teq_json_str(j, "scheme", r->scheme);
+    teq_json_str(j, "budget_metric", r->budget_metric);
+    teq_json_num(j, "max_loss", r->max_loss);
+    teq_json_str(j, "weight_scales", r->per_channel ? "per output channel" : "per tensor");
+    teq_json_num(j, "avg_bits_weights", r->avg_bits_weights);
+    teq_json_num(j, "avg_bits_activations", r->avg_bits_activations);
+    teq_json_num(j, "avg_bits", r->avg_bits);
+    teq_json_num(j, "compression_vs_int8", r->compression_vs_int8);
+    teq_json_int(j, "weight_bytes", r->weight_bytes);
+    teq_json_int(j, "weight_bytes_fp32", r->weight_bytes_fp32);
+    teq_json_str(j, "metric", r->metric);
+    teq_json_int(j, "metric_n", r->metric_n);
+    teq_json_num(j, "accuracy_fp32", r->acc_fp32);
+    teq_json_num(j, "accuracy_int8", r->acc_int8);
+    teq_json_num(j, "accuracy_quantized", r->acc_quant);
+    teq_json_int(j, "n_calib", r->n_calib);
+    teq_json_num(j, "time_calibration_s", r->t_calib_s);
+    teq_json_num(j, "time_search_s", r->t_search_s);
+    teq_json_num(j, "time_evaluation_s", r->t_eval_s);
+    teq_json_num(j, "time_total_s", r->t_total_s);
+    teq_json_int(j, "search_evaluations", r->n_search_evals);
+    teq_json_num(j, "share_exponential_best", r->share_exponential_best);
+    teq_json_arr_begin(j, "layers");
+    for (int i = 0; i < r->n_layers; i++) {
+        const teq_layer_report *l = &r->layers[i];
+        teq_json_obj_begin(j, NULL);
+        teq_json_str(j, "name", l->name);
+        teq_json_str(j, "op", l->op);
+        teq_json_str(j, "w_shape", l->w_shape);
+        teq_json_str(j, "a_shape", l->a_shape);
+        teq_json_bool(j, "act_x_act", l->act_x_act);
+        teq_json_str(j, "code", l->code == TEQ_CODE_EXP ? "exponential" : "linear");
+        teq_json_int(j, "bits_w", l->bits_w);
+        teq_json_int(j, "bits_a", l->bits_a);
+        if (l->code == TEQ_CODE_EXP) {
+            teq_json_num(j, "base", l->base);
+            teq_json_num(j, "alpha_w", l->alpha_w);
+            teq_json_num(j, "beta_w", l->beta_w);
+            teq_json_num(j, "alpha_a", l->alpha_a);
+            teq_json_num(j, "beta_a", l->beta_a);
+        } else {
+            teq_json_num(j, "scale_w", l->scale_w);
+            teq_json_num(j, "scale_a", l->scale_a);
+        }
+        teq_json_bool(j, "zero_code_w", l->zero_w);
+        teq_json_bool(j, "zero_code_a", l->zero_a);
+        teq_json_bool(j, "signed_a", l->signed_a);
+        teq_json_num(j, "err_w", l->err_w);
+        teq_json_num(j, "err_a", l->err_a);
+        teq_json_str(j, "dist_w", l->dist_w);
+        teq_json_str(j, "dist_a", l->dist_a);
+        teq_json_obj_end(j);
+    }
+    teq_json_arr_end(j);
+    teq_json_obj_end(j);
+}
+
+teq_status teq_quantize_report_write_json(const char *path, const teq_quantize_report *r, teq_error *err) {
+    teq_json j;
+    teq_json_init(&j);
+    report_json(r, &j);
+    teq_status s = teq_json_write_file(&j, path, err);
+    teq_json_free(&j);
+    return s;
+}
+
+void teq_quantize_report_free(teq_quantize_report *r) {
+    if (!r) return;
+    free(r->layers);
+    free(r);
+}
+
+/* ---------------------------------------------------------------- the whole job */
+
+/* Greedy sequence of configurations from all-MIN_BITS to all-8 (see the top of this file). */
+static teq_status greedy_sequence(qctx *c, cfg **seq_out, int *len_out) {
+    int max_steps = c->n * 2 * (TEQ_QBITS_MAX - MIN_BITS) + 1;
+    cfg *seq = malloc(sizeof(cfg) * (size_t)c->n * (size_t)(max_steps + 1));
+    cfg *cur = malloc(sizeof(cfg) * (size_t)c->n);
+    if (!seq || !cur) {
+        free(seq), free(cur);
+        return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < c->n; i++) cur[i].bits[0] = cur[i].bits[1] = MIN_BITS;
+    int len = 0;
+    memcpy(seq, cur, sizeof(cfg) * (size_t)c->n);
+    len = 1;
+    for (;;) {
+        double best_gain = -INFINITY;
+        int bi = -1, bk = -1, bd = 0;
+        for (int i = 0; i < c->n; i++) {
+            double e0 = layer_err(c, &c->L[i], cur[i].bits);
+            for (int k = 0; k < 2; k++)
+                for (int d = 1; d <= 2; d++) {
+                    int nb = cur[i].bits[k] + d;
+                    if (nb > TEQ_QBITS_MAX) continue;
+                    int bits[2] = {cur[i].bits[0], cur[i].bits[1]};
+                    bits[k] = nb;
+                    double gain = (e0 - layer_err(c, &c->L[i], bits)) / ((double)d * (double)c->L[i].t[k].numel);
+                    if (gain > best_gain) best_gain = gain, bi = i, bk = k, bd = d;
+                }
+        }
+        if (bi < 0) break;
+        cur[bi].bits[bk] += bd;
+        memcpy(seq + (size_t)len * (size_t)c->n, cur, sizeof(cfg) * (size_t)c->n);
+        len++;
+        if (len > max_steps) break;
+    }
+    free(cur);
+    *seq_out = seq;
+    *len_out = len;
+    return TEQ_OK;
+}
+
+teq_status teq_quantize(const char *model_path, const char *out_path, const teq_quantize_opts *o,
+                        teq_quantize_report **report, teq_error *err) {
+    teq_error_clear(err);
+    *report = NULL;
+    teq_error own;
+    if (!err) err = &own;
+    qctx c = {0};
+    c.o = o;
+    c.err = err;
+    c.progress = o->progress;
+    c.t0 = now_s();
+    const char *scheme = o->scheme ? o->scheme : "teq";
+    c.per_channel = !o->per_tensor_weights;
+    if (!strcmp(scheme, "teq")) c.kind = K_EXP;
+    else if (!strcmp(scheme, "linear")) c.kind = K_LINEAR;
+    else if (!strcmp(scheme, "int8")) c.kind = K_INT8;
+    else return teq_error_set(err, TEQ_ERR_ARG, "unknown scheme '%s' (teq, int8 or linear)", scheme);
+    if (o->bits_w || o->bits_a) {
+        int lo = c.kind == K_INT8 ? TEQ_QBITS_MIN : MIN_BITS;
+        if (o->bits_w < lo || o->bits_w > TEQ_QBITS_MAX || o->bits_a < lo || o->bits_a > TEQ_QBITS_MAX)
+            return teq_error_set(err, TEQ_ERR_ARG, "--bits W,A must be in %d..%d", lo, TEQ_QBITS_MAX);
+    }
+    if (!o->calib_path) return teq_error_set(err, TEQ_ERR_ARG, "calibration data is required (--calib)");
+    if ((o->suite == NULL) != (o->data_path == NULL))
+        return teq_error_set(err, TEQ_ERR_ARG, "--suite and --data go together");
+    double max_loss = o->max_loss > 0 ? o->max_loss : (o->max_loss < 0 ? 0 : 1.0);
+    int threads = o->threads > 0 ? o->threads : 1;
+
+    teq_quantize_report *r = calloc(1, sizeof *r);
+    teq_dataset *calib = NULL, *data = NULL;
+    cfg *seq = NULL, *final = NULL;
+    double *bases = NULL;
+    budget bg = {0};
+    char *keys_default = NULL;
+    teq_status s = r ? TEQ_OK : teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+    if (!s) s = teq_model_load(model_path, &c.ref, err);
+    if (!s) s = teq_model_load(model_path, &c.q, err);
+    if (!s && (c.ref->g->n_inputs != 1))
+        s = teq_error_set(err, TEQ_ERR_UNSUPPORTED, "%s: quantize takes models with one input (this one has %d)", model_path,
+                          c.ref->g->n_inputs);
+    if (!s) s = teq_dataset_load(o->calib_path, &calib, err);
+    if (!s && o->data_path) s = teq_dataset_load(o->data_path, &data, err);
+    if (s) goto done;
+    teq_model_set_threads(c.ref, threads);
+    teq_model_set_threads(c.q, threads);
+    {
+        const teq_value *in = &c.ref->g->values[c.ref->g->inputs[0]];
+        c.batch = in->ndim >= 1 && in->dims[0] > 0 ? (int)in->dims[0] : 8;
+    }
+    snprintf(r->scheme, sizeof r->scheme, "%s", scheme);
+    r->max_loss = max_loss;
+    r->per_channel = c.per_channel;
+
+    /* 1. layers and calibration */
+    if ((s = find_layers(&c))) goto done;
+    double t = now_s();
+    if ((s = calibrate(&c, calib, o->calib_limit))) goto done;
+    r->n_calib = o->calib_limit > 0 && o->calib_limit < calib->n ? o->calib_limit : calib->n;
+    r->t_calib_s = now_s() - t;
+
+    /* 2. fits */
+    t = now_s();
+    int n_bases = teq_default_bases(NULL, 0);
+    bases = malloc(sizeof(double) * (size_t)n_bases);
+    if (!bases) {
+        s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    teq_default_bases(bases, n_bases);
+    for (int i = 0; i < c.n; i++) {
+        for (int k = 0; k < 2; k++)
+            if ((s = fit_tensor(&c, &c.L[i].t[k], bases, n_bases))) goto done;
+        progress(&c, "search: fitted %d/%d layers", i + 1, c.n);
+    }
+    if ((s = build_q(&c))) goto done;
+
+    /* 3. budget data: a task suite on labelled data, or agreement with FP32 on the calibration data */
+    keys_default = o->keys_path ? NULL : teq_eval_default_keys(model_path);
+    bg.keys = o->keys_path ? o->keys_path : keys_default;
+    bg.batch = c.batch;
+    bg.rc.inner.m = c.ref;
+    bg.rc.n_out = c.ref->g->n_outputs;
+    if (o->suite) {
+        bg.suite = o->suite;
+        bg.ds = data;
+        snprintf(r->budget_metric, sizeof r->budget_metric, "%s (task metric on %s)", o->suite, o->data_path);
+    } else {
+        bg.suite = "fidelity";
+        bg.ds = calib;
+        snprintf(r->budget_metric, sizeof r->budget_metric, "fidelity (agreement with FP32 on the calibration data)");
+    }
+    bg.limit = o->search_limit > 0 ? o->search_limit : 64;
+    final = malloc(sizeof(cfg) * (size_t)c.n);
+    if (!final) {
+        s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    bool adaptive = c.kind != K_INT8 && !o->bits_w;
+    if (!adaptive) {
+        for (int i = 0; i < c.n; i++) {
+            final[i].bits[0] = o->bits_w ? o->bits_w : 8;
+            final[i].bits[1] = o->bits_a ? o->bits_a : 8;
+        }
+    } else {
+        /* Reference value of the metric (FP32). */
+        if ((s = eval_metric(&c, &bg, c.ref, bg.limit, &bg.ref_value, NULL))) goto done;
+        r->n_search_evals++;
+        int len = 0;
+        if ((s = greedy_sequence(&c, &seq, &len))) goto done;
+        /* Binary search for the first configuration within the budget; the last one is all 8 bits. */
+        int lo = 0, hi = len - 1;
+        double v;
+        if ((s = apply(&c, seq + (size_t)hi * (size_t)c.n))) goto done;
+        if ((s = eval_metric(&c, &bg, c.q, bg.limit, &v, NULL))) goto done;
+        r->n_search_evals++;
+        progress(&c, "search: all 8 bits: %s %.2f (FP32 %.2f)", bg.metric, v, bg.ref_value);
+        if (bg.ref_value - v > max_loss) {
+            lo = hi; /* even 8 bits everywhere misses the budget: keep 8 bits and say so */
+        }
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+            if ((s = apply(&c, seq + (size_t)mid * (size_t)c.n))) goto done;
+            if ((s = eval_metric(&c, &bg, c.q, bg.limit, &v, NULL))) goto done;
+            r->n_search_evals++;
+            bool ok = bg.ref_value - v <= max_loss;
+            progress(&c, "search: step %d/%d: %s %.2f (FP32 %.2f) %s", mid, len - 1, bg.metric, v, bg.ref_value,
+                     ok ? "within budget" : "over budget");
+            if (ok) hi = mid;
+            else lo = mid + 1;
+        }
+        memcpy(final, seq + (size_t)lo * (size_t)c.n, sizeof(cfg) * (size_t)c.n);
+    }
+    r->t_search_s = now_s() - t;
+
+    /* 4. accuracy of FP32, INT8 and the result on the evaluation data */
+    t = now_s();
+    {
+        int64_t lim = o->eval_limit;
+        double v;
+        teq_eval_result res;
+        ref_cache_free(&bg.rc);
+        memset(&bg.rc, 0, sizeof bg.rc);
+        bg.rc.inner.m = c.ref;
+        bg.rc.n_out = c.ref->g->n_outputs;
+        if ((s = eval_metric(&c, &bg, c.ref, lim, &r->acc_fp32, &res))) goto done;
+        r->metric_n = res.n;
+        snprintf(r->metric, sizeof r->metric, "%s %s", bg.suite, res.primary);
+        /* INT8 baseline: the same layers, linear 8-bit. */
+        int saved = c.kind;
+        c.kind = K_INT8;
+        cfg *c8 = malloc(sizeof(cfg) * (size_t)c.n);
+        if (!c8) {
+            s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (int i = 0; i < c.n; i++) c8[i].bits[0] = c8[i].bits[1] = 8;
+        s = apply(&c, c8);
+        free(c8);
+        if (!s) s = eval_metric(&c, &bg, c.q, lim, &r->acc_int8, NULL);
+        c.kind = saved;
+        if (s) goto done;
+        progress(&c, "evaluation: FP32 %.2f, INT8 %.2f", r->acc_fp32, r->acc_int8);
+        if ((s = apply(&c, final))) goto done;
+        if ((s = eval_metric(&c, &bg, c.q, lim, &v, NULL))) goto done;
+        r->acc_quant = v;
+    }
+    r->t_eval_s = now_s() - t;
+
+    /* 5. report, packed codes, file */
+    r->n_layers = c.n;
+    r->layers = calloc((size_t)c.n, sizeof(teq_layer_report));
+    if (!r->layers) {
+        s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    fill_layers(&c, r);
+    bits_summary(&c, r);
+    for (int i = 0; i < c.n && !s; i++) {
+        qtensor *tw = &c.L[i].t[0];
+        if (!tw->is_weight) continue;
+        teq_value *val = &c.q->g->values[tw->value];
+        teq_qweight *qw = calloc(1, sizeof *qw);
+        uint8_t *codes = malloc((size_t)(tw->numel ? tw->numel : 1));
+        if (qw) qw->packed_bytes = teq_packed_bytes(tw->numel, tw->cur.bits);
+        if (qw) qw->packed = calloc(qw->packed_bytes ? qw->packed_bytes : 1, 1);
+        if (!qw || !codes || !qw->packed) {
+            free(codes);
+            teq_qweight_free(qw);
+            s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+            break;
+        }
+        qw->q = tw->cur;
+        teq_q_quantize(&tw->cur, tw->w_fp32, tw->numel, codes);
+        teq_pack_bits(codes, tw->numel, tw->cur.bits, qw->packed);
+        free(codes);
+        if (tw->ch_axis >= 0) {
+            qw->per_channel = 1;
+            qw->ch_axis = tw->ch_axis;
+            qw->n_ch = tw->n_ch;
+            qw->ch_scale = malloc(sizeof(float) * (size_t)(tw->n_ch ? tw->n_ch : 1));
+            if (!qw->ch_scale) {
+                teq_qweight_free(qw);
+                s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+                break;
+            }
+            memcpy(qw->ch_scale, tw->ch_scale, sizeof(float) * (size_t)tw->n_ch);
+        }
+        /* The constant is exactly what the file decodes to. */
+        teq_qweight_decode(qw, val->constant->ndim, val->constant->dims, val->constant->data);
+        teq_qweight_free(val->qweight);
+        val->qweight = qw;
+    }
+    if (s) goto done;
+    r->t_total_s = now_s() - c.t0;
+    {
+        /* The report goes into the file without timings, so that quantizing twice gives the same bytes. */
+        teq_quantize_report copy = *r;
+        copy.t_calib_s = copy.t_search_s = copy.t_eval_s = copy.t_total_s = 0;
+        teq_json j;
+        teq_json_init(&j);
+        report_json(&copy, &j);
+        if (j.oom) {
+            teq_json_free(&j);
+            s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        free(c.q->g->meta_json);
+        c.q->g->meta_json = j.buf; /* ownership moves to the graph */
+    }
+    progress(&c, "writing %s", out_path);
+    s = teq_format_write(out_path, c.q->g, err);
+    if (c.progress) fprintf(stderr, "\r\033[K");
+
+done:
+    if (s == TEQ_OK) {
+        *report = r;
+    } else {
+        if (c.progress) fprintf(stderr, "\n");
+        teq_quantize_report_free(r);
+    }
+    ref_cache_free(&bg.rc);
+    free(seq);
+    free(final);
+    free(bases);
+    free(keys_default);
+    if (c.L) free_layers(&c);
+    teq_dataset_free(calib);
+    teq_dataset_free(data);
+    teq_model_free(c.ref);
+    teq_model_free(c.q);
+    return s;
+}
+
+/* ---------------------------------------------------------------- analysis */
+
+static const char *const family_names[4] = {"uniform", "gaussian", "laplace", "exponential"};
+
+void teq_analysis_free(teq_analysis *a) {
+    if (!a) return;
+    free(a->t);
+    free(a);
+}
+
+teq_status teq_analysis_write_json(const char *path, const teq_analysis *a, teq_error *err) {
+    teq_json j;
+    teq_json_init(&j);
+    teq_json_obj_begin(&j, NULL);
+    teq_json_int(&j, "n_tensors", a->n);
+    teq_json_int(&j, "n_calib", a->n_calib);
+    teq_json_num(&j, "share_exponential_best", a->share_exponential);
+    teq_json_obj_begin(&j, "best_count");
+    for (int f = 0; f < 4; f++) teq_json_int(&j, family_names[f], a->best_count[f]);
+    teq_json_obj_end(&j);
+    teq_json_str(&j, "goodness_of_fit", "Kolmogorov-Smirnov statistic on |x| of the non-zero values (lower is better)");
+    teq_json_arr_begin(&j, "tensors");
+    for (int i = 0; i < a->n; i++) {
+        const teq_tensor_analysis *t = &a->t[i];
+        teq_json_obj_begin(&j, NULL);
+        teq_json_str(&j, "name", t->name);
+        teq_json_str(&j, "layer", t->layer);
+        teq_json_str(&j, "op", t->op);
+        teq_json_str(&j, "kind", t->is_weight ? "weight" : "activation");
+        teq_json_int(&j, "n", t->n);
+        teq_json_num(&j, "zero_fraction", t->zero_fraction);
+        teq_json_obj_begin(&j, "ks");
+        for (int f = 0; f < 4; f++) teq_json_num(&j, family_names[f], t->ks[f]);
+        teq_json_obj_end(&j);
+        teq_json_str(&j, "best", t->best);
+        teq_json_obj_end(&j);
+    }
+    teq_json_arr_end(&j);
+    teq_json_obj_end(&j);
+    teq_status s = teq_json_write_file(&j, path, err);
+    teq_json_free(&j);
+    return s;
+}
+
+/* File name for a tensor's plot: the name with characters outside [A-Za-z0-9._-] made '_'. */
+static void plot_name(char *buf, size_t n, const char *dir, int idx, const char *name) {
+    char clean[120];
+    size_t k = 0;
+    for (; name[k] && k + 1 < sizeof clean; k++) {
+        char ch = name[k];
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                  ch == '-' || ch == '_';
+        clean[k] = ok ? ch : '_';
+    }
+    clean[k] = 0;
+    snprintf(buf, n, "%s/%03d_%s.svg", dir, idx, clean);
+}
+
+teq_status teq_analyze(const char *model_path, const char *calib_path, int64_t calib_limit, int threads,
+                       const char *plots_dir, int prog, teq_analysis **out, teq_error *err) {
+    teq_error_clear(err);
+    *out = NULL;
+    teq_error own;
+    if (!err) err = &own;
+    teq_quantize_opts o = {0};
+    qctx c = {0};
+    c.o = &o;
+    c.err = err;
+    c.progress = prog;
+    c.t0 = now_s();
+    teq_dataset *calib = NULL;
+    teq_analysis *a = calloc(1, sizeof *a);
+    const char **names = NULL;
+    teq_dist_fit *fits = NULL;
+    teq_status s = a ? TEQ_OK : teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+    if (!s) s = teq_model_load(model_path, &c.ref, err);
+    if (!s && calib_path) s = teq_dataset_load(calib_path, &calib, err);
+    if (!s) s = find_layers(&c);
+    if (s) goto done;
+    teq_model_set_threads(c.ref, threads > 0 ? threads : 1);
+    {
+        const teq_value *in = &c.ref->g->values[c.ref->g->inputs[0]];
+        c.batch = in->ndim >= 1 && in->dims[0] > 0 ? (int)in->dims[0] : 8;
+    }
+    if (calib) {
+        if ((s = calibrate(&c, calib, calib_limit))) goto done;
+        a->n_calib = calib_limit > 0 && calib_limit < calib->n ? calib_limit : calib->n;
+    }
+    a->t = calloc((size_t)c.n * 2, sizeof *a->t);
+    names = calloc((size_t)c.n * 2, sizeof *names);
+    fits = calloc((size_t)c.n * 2, sizeof *fits);
+    if (!a->t || !names || !fits) {
+        s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < c.n; i++) {
+        layer *l = &c.L[i];
+        for (int k = 0; k < 2; k++) {
+            qtensor *t = &l->t[k];
+            const float *x = t->is_weight ? t->w_fp32 : t->st.sample;
+            int64_t n = t->is_weight ? t->numel : t->st.sample_n;
+            if (!t->is_weight && !calib) continue;
+            teq_tensor_analysis *ta = &a->t[a->n];
+            if ((s = teq_dist_fit_tensor(x, n, &fits[a->n], err))) goto done;
+            if (l->act_x_act) snprintf(ta->name, sizeof ta->name, "%s A[%d]", l->name, t->slot);
+            else snprintf(ta->name, sizeof ta->name, "%s %s", l->name, t->is_weight ? "W" : "A");
+            snprintf(ta->layer, sizeof ta->layer, "%s", l->name);
+            snprintf(ta->op, sizeof ta->op, "%s", l->op);
+            ta->is_weight = t->is_weight;
+            ta->n = n;
+            ta->zero_fraction = t->is_weight ? fits[a->n].zero_fraction
+                                             : (t->st.count ? (double)t->st.n_zero / (double)t->st.count : 0);
+            for (int f = 0; f < 4; f++) ta->ks[f] = fits[a->n].ks[f];
+            snprintf(ta->best, sizeof ta->best, "%s", family_names[fits[a->n].best]);
+            a->best_count[fits[a->n].best]++;
+            names[a->n] = ta->name;
+            if (plots_dir) {
+                char path[4096];
+                plot_name(path, sizeof path, plots_dir, a->n, ta->name);
+                if ((s = teq_plot_dist_svg(path, ta->name, x, n, &fits[a->n], err))) goto done;
+            }
+            a->n++;
+            progress(&c, "analysis: %d tensors", a->n);
+        }
+    }
+    a->share_exponential = a->n ? (double)a->best_count[TEQ_FAMILY_EXPONENTIAL] / a->n : 0;
+    if (plots_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/overview.svg", plots_dir);
+        s = teq_plot_overview_svg(path, model_path, a->n, names, fits, err);
+    }
+    if (c.progress) fprintf(stderr, "\r\033[K");
+done:
+    free(names);
+    free(fits);
+    if (s) teq_analysis_free(a);
+    else *out = a;
+    if (c.L) free_layers(&c);
+    teq_dataset_free(calib);
+    teq_model_free(c.ref);
+    return s;
+}

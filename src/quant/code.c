@@ -1,0 +1,462 @@
+/* Quantization codes (METHOD section 1, linear baseline of section 3b): parameter check, code tables,
+ * quantize / dequantize, bit packing, and bounded-memory tensor statistics.
+ *
+ * Quantizing is nearest-value search over a sorted list of magnitudes. Per call we build, once:
+ *   - the candidate magnitudes of each sign (with the zero code, the negative side has 0, level(1), ...:
+ *     the pattern s=1, e=0 is the zero, so -level(0) does not exist),
+ *   - the midpoints between neighbours, each rounded down to a float and kept as its bit pattern, so the
+ *     per-element test "m > midpoint" is one integer compare (non-negative floats order like their bits),
+ *   - for large calls, a table indexed by the top bits of |x| (exponent and a few mantissa bits) that gives
+ *     the first candidate directly; a short scan finishes it. Small calls use a branchless binary search.
+ * No pow() per element; ties go to the lower magnitude. */
+#include "qint.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- small shared helpers */
+
+uint64_t teq_qi_rng_next(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double teq_qi_rng_unit(uint64_t *state) { return ((double)(teq_qi_rng_next(state) >> 11) + 0.5) * 0x1.0p-53; }
+
+uint64_t teq_qi_rng_below(uint64_t *state, uint64_t n) {
+    /* Lemire's multiply-shift with rejection: exactly uniform. */
+    uint64_t x = teq_qi_rng_next(state);
+    __uint128_t m = (__uint128_t)x * n;
+    uint64_t l = (uint64_t)m;
+    if (l < n) {
+        uint64_t t = -n % n;
+        while (l < t) {
+            x = teq_qi_rng_next(state);
+            m = (__uint128_t)x * n;
+            l = (uint64_t)m;
+        }
+    }
+    return (uint64_t)(m >> 64);
+}
+
+static int clamp_bits(int b) { return b < TEQ_QBITS_MIN ? TEQ_QBITS_MIN : b > TEQ_QBITS_MAX ? TEQ_QBITS_MAX : b; }
+
+int teq_qi_exp_num_levels(const teq_qparams *p) {
+    int n = clamp_bits(p->bits);
+    if (p->is_signed) return 1 << (n - 1);
+    return p->zero_code ? (1 << n) - 1 : (1 << n);
+}
+
+int teq_qi_exp_levels(const teq_qparams *p, float *lv) {
+    int L = teq_qi_exp_num_levels(p);
+    for (int e = 0; e < L; e++) lv[e] = (float)(p->alpha * pow(p->base, (double)e) + p->beta);
+    return L;
+}
+
+/* LSD radix sort of uint32 keys, 8 bits per pass; passes where every key has the same byte are skipped.
+ * The result is in a (b is scratch). */
+static void radix_sort_u32(uint32_t *a, uint32_t *b, int64_t n) {
+    if (n < 2) return;
+    uint32_t *src = a, *dst = b;
+    for (int shift = 0; shift < 32; shift += 8) {
+        int64_t cnt[256] = {0};
+        for (int64_t i = 0; i < n; i++) cnt[(src[i] >> shift) & 255]++;
+        if (cnt[(src[0] >> shift) & 255] == n) continue;
+        int64_t pos = 0;
+        for (int k = 0; k < 256; k++) {
+            int64_t c = cnt[k];
+            cnt[k] = pos;
+            pos += c;
+        }
+        for (int64_t i = 0; i < n; i++) dst[cnt[(src[i] >> shift) & 255]++] = src[i];
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a) memcpy(a, src, (size_t)n * 4);
+}
+
+void teq_qi_sort_nonneg(float *v, int64_t n, float *tmp) {
+    /* float and uint32_t have the same size and alignment; the bits of a non-negative float order as
+     * unsigned integers. */
+    radix_sort_u32((uint32_t *)(void *)v, (uint32_t *)(void *)tmp, n);
+}
+
+void teq_qi_sort_floats(float *v, int64_t n, float *tmp) {
+    uint32_t *u = (uint32_t *)(void *)v;
+    for (int64_t i = 0; i < n; i++) u[i] ^= (u[i] >> 31) ? 0xFFFFFFFFu : 0x80000000u;
+    radix_sort_u32(u, (uint32_t *)(void *)tmp, n);
+    for (int64_t i = 0; i < n; i++) u[i] ^= (u[i] >> 31) ? 0x80000000u : 0xFFFFFFFFu;
+}
+
+double teq_qi_quantile_sorted(const float *v, int64_t n, double q) {
+    if (n <= 0) return 0;
+    if (!(q > 0)) return v[0];
+    if (q >= 1) return v[n - 1];
+    double pos = q * (double)(n - 1);
+    int64_t i = (int64_t)pos;
+    if (i >= n - 1) return v[n - 1];
+    double f = pos - (double)i;
+    return (double)v[i] + f * ((double)v[i + 1] - (double)v[i]);
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+teq_status teq_qparams_check(const teq_qparams *p, char *msg, size_t msg_len) {
+    char tmp[1];
+    if (!msg || !msg_len) msg = tmp, msg_len = 1;
+    msg[0] = 0;
+#define BAD(...) (snprintf(msg, msg_len, __VA_ARGS__), TEQ_ERR_ARG)
+    if (!p) return BAD("no parameters");
+    if (p->kind == TEQ_CODE_NONE) return TEQ_OK;
+    if (p->kind != TEQ_CODE_EXP && p->kind != TEQ_CODE_LINEAR) return BAD("unknown code kind %d", (int)p->kind);
+    if (p->bits < TEQ_QBITS_MIN || p->bits > TEQ_QBITS_MAX)
+        return BAD("bit width %d outside %d..%d", p->bits, TEQ_QBITS_MIN, TEQ_QBITS_MAX);
+    if (p->is_signed != 0 && p->is_signed != 1) return BAD("is_signed must be 0 or 1, not %d", p->is_signed);
+    if (p->zero_code != 0 && p->zero_code != 1) return BAD("zero_code must be 0 or 1, not %d", p->zero_code);
+    if (p->kind == TEQ_CODE_LINEAR) {
+        if (!isfinite(p->scale) || !(p->scale > 0)) return BAD("linear scale %g must be finite and > 0", p->scale);
+        int qmax = (1 << p->bits) - 1;
+        if (p->is_signed ? p->zero_point != 0 : (p->zero_point < 0 || p->zero_point > qmax))
+            return BAD("zero point %d out of range for a %s %d-bit code", (int)p->zero_point,
+                       p->is_signed ? "symmetric" : "unsigned", p->bits);
+        if (!(p->scale * (double)qmax < (double)FLT_MAX)) return BAD("linear scale %g overflows float32", p->scale);
+        if (!((float)p->scale > 0)) return BAD("linear scale %g underflows float32", p->scale);
+        return TEQ_OK;
+    }
+    if (!isfinite(p->base) || !(p->base > 1)) return BAD("base %g must be finite and > 1", p->base);
+    if (!isfinite(p->alpha) || !(p->alpha > 0)) return BAD("alpha %g must be finite and > 0", p->alpha);
+    if (!isfinite(p->beta)) return BAD("beta %g must be finite", p->beta);
+    if (!(p->alpha + p->beta > 0)) return BAD("level(0) = alpha + beta = %g must be > 0", p->alpha + p->beta);
+    float lv[256];
+    int L = teq_qi_exp_levels(p, lv);
+    if (!(lv[0] > 0)) return BAD("level(0) = %g is not > 0 in float32", (double)lv[0]);
+    for (int e = 0; e < L; e++) {
+        if (!isfinite(lv[e])) return BAD("level(%d) overflows float32 (base %g, alpha %g)", e, p->base, p->alpha);
+        if (e && !(lv[e] > lv[e - 1]))
+            return BAD("levels %d and %d are equal in float32 (alpha %g too small against beta %g)", e - 1, e,
+                       p->alpha, p->beta);
+    }
+    return TEQ_OK;
+#undef BAD
+}
+
+int teq_q_num_codes(const teq_qparams *p) { return 1 << clamp_bits(p->bits); }
+
+void teq_q_code_table(const teq_qparams *p, float *table) {
+    int n = clamp_bits(p->bits), nc = 1 << n;
+    if (p->kind == TEQ_CODE_LINEAR) {
+        int off = p->is_signed ? nc / 2 : p->zero_point;
+        for (int c = 0; c < nc; c++) table[c] = (float)(p->scale * (double)(c - off));
+        return;
+    }
+    if (p->kind != TEQ_CODE_EXP) {
+        for (int c = 0; c < nc; c++) table[c] = 0;
+        return;
+    }
+    float lv[256];
+    teq_qi_exp_levels(p, lv);
+    if (p->is_signed) {
+        int E = nc / 2;
+        for (int e = 0; e < E; e++) {
+            table[e] = lv[e];
+            table[E + e] = -lv[e];
+        }
+        if (p->zero_code) table[E] = 0;
+    } else if (p->zero_code) {
+        table[0] = 0;
+        for (int c = 1; c < nc; c++) table[c] = lv[c - 1];
+    } else {
+        for (int c = 0; c < nc; c++) table[c] = lv[c];
+    }
+}
+
+/* ---------------------------------------------------------------- the quantizer plan */
+
+/* Nearest-magnitude search over K sorted candidates. */
+typedef struct qsearch {
+    int K;
+    int pow2;           /* smallest power of two >= K, for the branchless search */
+    uint32_t thr[256];  /* thr[j]: bits of the largest float <= midpoint(mag[j], mag[j+1]); padded with ~0 */
+    uint8_t *lut;       /* lut[k - k0]: number of thresholds below (k << sh); NULL: binary search only */
+    uint32_t k0, k1;
+    int sh;
+} qsearch;
+
+typedef struct qplan {
+    teq_code_kind kind;
+    int bits, is_signed, zc;
+    float table[256];
+    /* exp: search[0] for x >= 0 (and every x when unsigned), search[1] for x < 0 when it differs */
+    qsearch search[2];
+    int two_searches;
+    uint8_t codes[2][257]; /* codes[side][index of the nearest candidate] */
+    /* linear */
+    double scale;
+    double qlo, qhi; /* clamp range of round(x/scale) + offset */
+    int off;         /* added to q to form the code */
+} qplan;
+
+/* Fill s for candidate magnitudes mag[K] (ascending, non-negative). With want_lut, also the table that
+ * jumps to the right candidate from the top bits of |x|. */
+static void qsearch_init(qsearch *s, const float *mag, int K, int want_lut) {
+    s->K = K;
+    s->lut = NULL;
+    s->pow2 = 1;
+    while (s->pow2 < K) s->pow2 *= 2;
+    for (int j = 0; j + 1 < K; j++) {
+        double mid = 0.5 * ((double)mag[j] + (double)mag[j + 1]);
+        float f = (float)mid;
+        if ((double)f > mid) f = nextafterf(f, 0.0f);
+        s->thr[j] = teq_qi_fbits(f);
+    }
+    for (int j = K > 0 ? K - 1 : 0; j < 256; j++) s->thr[j] = 0xFFFFFFFFu;
+    if (!want_lut || K < 2) return;
+    int sh = 14;
+    uint32_t k0 = s->thr[0] >> sh, k1 = s->thr[K - 2] >> sh;
+    while (k1 - k0 > 32767) sh++, k0 = s->thr[0] >> sh, k1 = s->thr[K - 2] >> sh;
+    uint8_t *lut = malloc((size_t)(k1 - k0) + 2);
+    if (!lut) return; /* the binary search still works */
+    int j = 0;
+    for (uint32_t k = k0; k <= k1 + 1; k++) {
+        uint64_t lo = (uint64_t)k << sh;
+        while (j < K - 1 && (uint64_t)s->thr[j] < lo) j++;
+        lut[k - k0] = (uint8_t)j;
+    }
+    s->lut = lut, s->k0 = k0, s->k1 = k1, s->sh = sh;
+}
+
+/* Index of the nearest candidate for the magnitude with bit pattern u: the number of thresholds < u. */
+static inline int qsearch_find(const qsearch *s, uint32_t u) {
+    if (s->lut) {
+        uint32_t k = u >> s->sh;
+        if (k < s->k0) return 0;
+        if (k > s->k1) return s->K - 1;
+        int i = s->lut[k - s->k0], hi = s->lut[k - s->k0 + 1];
+        if (hi - i <= 8) {
+            while (i < hi && u > s->thr[i]) i++;
+            return i;
+        }
+        while (i < hi) { /* many thresholds in one bucket: bisect */
+            int m = (i + hi) >> 1;
+            if (u > s->thr[m]) i = m + 1;
+            else hi = m;
+        }
+        return i;
+    }
+    int i = 0;
+    for (int step = s->pow2 >> 1; step > 0; step >>= 1) i += (u > s->thr[i + step - 1]) ? step : 0;
+    return i;
+}
+
+static void qplan_free(qplan *q) {
+    free(q->search[0].lut);
+    if (q->two_searches) free(q->search[1].lut);
+    q->search[0].lut = q->search[1].lut = NULL;
+}
+
+/* Build the plan for p; n is the size of the call (decides whether the lookup table pays). */
+static void qplan_init(qplan *q, const teq_qparams *p, int64_t n) {
+    memset(q, 0, sizeof *q);
+    q->kind = p->kind;
+    q->bits = clamp_bits(p->bits);
+    q->is_signed = p->is_signed != 0;
+    q->zc = p->zero_code != 0;
+    teq_q_code_table(p, q->table);
+    int nc = 1 << q->bits;
+    if (p->kind == TEQ_CODE_LINEAR) {
+        q->scale = p->scale;
+        if (q->is_signed) {
+            q->qlo = -(nc / 2 - 1), q->qhi = nc / 2 - 1, q->off = nc / 2;
+        } else {
+            q->qlo = -p->zero_point, q->qhi = nc - 1 - p->zero_point, q->off = p->zero_point;
+        }
+        return;
+    }
+    if (p->kind != TEQ_CODE_EXP) return;
+    float lv[256], mag[257];
+    int L = teq_qi_exp_levels(p, lv);
+    int want_lut = n >= 2048;
+    int K = 0;
+    if (q->zc) mag[K] = 0, q->codes[0][K++] = (uint8_t)(q->is_signed ? nc / 2 : 0);
+    for (int e = 0; e < L; e++) mag[K] = lv[e], q->codes[0][K++] = (uint8_t)(q->is_signed || !q->zc ? e : e + 1);
+    qsearch_init(&q->search[0], mag, K, want_lut);
+    if (!q->is_signed) return;
+    int E = nc / 2;
+    if (!q->zc) {
+        for (int e = 0; e < E; e++) q->codes[1][e] = (uint8_t)(E + e);
+        return; /* same magnitudes on both sides: one search */
+    }
+    /* zero code on a signed tensor: negatives choose among 0, level(1), ..., level(E-1) */
+    K = 0;
+    mag[K] = 0, q->codes[1][K++] = (uint8_t)E;
+    for (int e = 1; e < E; e++) mag[K] = lv[e], q->codes[1][K++] = (uint8_t)(E + e);
+    qsearch_init(&q->search[1], mag, K, want_lut);
+    q->two_searches = 1;
+}
+
+static inline uint8_t qplan_code(const qplan *q, float x) {
+    if (q->kind == TEQ_CODE_EXP) {
+        int side = q->is_signed && x < 0;
+        float m = q->is_signed ? fabsf(x) : x;
+        if (!(m > 0)) m = 0; /* NaN, -0 and (unsigned) negatives: the smallest magnitude */
+        const qsearch *s = &q->search[side & q->two_searches];
+        return q->codes[side][qsearch_find(s, teq_qi_fbits(m))];
+    }
+    if (q->kind == TEQ_CODE_LINEAR) {
+        double r = nearbyint((double)x / q->scale); /* default rounding mode: half to even */
+        if (!(r >= q->qlo)) r = (x != x) ? 0 : q->qlo; /* NaN quantizes like 0 */
+        if (r > q->qhi) r = q->qhi;
+        return (uint8_t)((int)r + q->off);
+    }
+    return 0;
+}
+
+void teq_q_quantize(const teq_qparams *p, const float *x, int64_t n, uint8_t *codes) {
+    qplan q;
+    qplan_init(&q, p, n);
+    for (int64_t i = 0; i < n; i++) codes[i] = qplan_code(&q, x[i]);
+    qplan_free(&q);
+}
+
+void teq_q_dequantize(const teq_qparams *p, const uint8_t *codes, int64_t n, float *y) {
+    float table[256];
+    int nc = teq_q_num_codes(p);
+    teq_q_code_table(p, table);
+    for (int c = nc; c < 256; c++) table[c] = table[nc - 1];
+    for (int64_t i = 0; i < n; i++) y[i] = table[codes[i]];
+}
+
+void teq_q_fake(const teq_qparams *p, const float *x, int64_t n, float *y) {
+    qplan q;
+    qplan_init(&q, p, n);
+    for (int64_t i = 0; i < n; i++) y[i] = q.table[qplan_code(&q, x[i])];
+    qplan_free(&q);
+}
+
+double teq_q_rmae(const teq_qparams *p, const float *x, int64_t n) {
+    qplan q;
+    qplan_init(&q, p, n);
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (!isfinite(v)) continue; /* non-finite values carry no error information */
+        num += fabs((double)v - (double)q.table[qplan_code(&q, v)]);
+        den += fabs((double)v);
+    }
+    qplan_free(&q);
+    return den > 0 ? num / den : 0;
+}
+
+/* ---------------------------------------------------------------- bit packing */
+
+size_t teq_packed_bytes(int64_t n, int bits) {
+    if (n <= 0 || bits <= 0) return 0;
+    return (size_t)(((uint64_t)n * (uint64_t)bits + 7) / 8);
+}
+
+void teq_pack_bits(const uint8_t *codes, int64_t n, int bits, uint8_t *out) {
+    if (bits < 1 || bits > 8) return;
+    uint32_t mask = (1u << bits) - 1, acc = 0;
+    int have = 0;
+    size_t o = 0;
+    for (int64_t i = 0; i < n; i++) {
+        acc |= (codes[i] & mask) << have;
+        have += bits;
+        while (have >= 8) out[o++] = (uint8_t)acc, acc >>= 8, have -= 8;
+    }
+    if (have > 0) out[o++] = (uint8_t)acc; /* padding bits are zero */
+}
+
+void teq_unpack_bits(const uint8_t *in, int64_t n, int bits, uint8_t *codes) {
+    if (bits < 1 || bits > 8) return;
+    uint32_t mask = (1u << bits) - 1, acc = 0;
+    int have = 0;
+    size_t o = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (have < bits) acc |= (uint32_t)in[o++] << have, have += 8;
+        codes[i] = (uint8_t)(acc & mask);
+        acc >>= bits;
+        have -= bits;
+    }
+}
+
+/* ---------------------------------------------------------------- tensor statistics */
+
+teq_status teq_tstats_init(teq_tstats *s, int64_t cap, uint64_t seed) {
+    memset(s, 0, sizeof *s);
+    s->min = INFINITY;
+    s->max = -INFINITY;
+    s->rng = seed ^ 0x7465712D74737461ull;
+    if (cap < 0) cap = 0;
+    if (cap > 0) {
+        size_t bytes;
+        if (!teq_mul_size((size_t)cap, sizeof(float), &bytes) || !(s->sample = malloc(bytes))) return TEQ_ERR_NOMEM;
+    }
+    s->sample_cap = cap;
+    return TEQ_OK;
+}
+
+/* Skip length of Algorithm L (Li 1994): how many values pass before the next one enters the reservoir. */
+static int64_t reservoir_skip(teq_tstats *s) {
+    double g = floor(log(teq_qi_rng_unit(&s->rng)) / log1p(-s->res_w));
+    return g < 4e18 ? (int64_t)g : (int64_t)4e18;
+}
+
+void teq_tstats_add(teq_tstats *s, const float *x, int64_t n) {
+    if (n <= 0) return;
+    /* Four partial sums so the loop is not one long chain of dependent double additions. */
+    double sa[4] = {0, 0, 0, 0}, sq[4] = {0, 0, 0, 0};
+    double mn = s->min, mx = s->max;
+    int64_t nz = 0, nn = 0, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        for (int k = 0; k < 4; k++) {
+            double v = x[i + k];
+            if (v != v) continue; /* NaN: counted in count only */
+            sa[k] += fabs(v), sq[k] += v * v;
+            mn = v < mn ? v : mn, mx = v > mx ? v : mx;
+            nz += v == 0, nn += v < 0;
+        }
+    }
+    for (; i < n; i++) {
+        double v = x[i];
+        if (v != v) continue;
+        sa[0] += fabs(v), sq[0] += v * v;
+        mn = v < mn ? v : mn, mx = v > mx ? v : mx;
+        nz += v == 0, nn += v < 0;
+    }
+    s->sum_abs += (sa[0] + sa[1]) + (sa[2] + sa[3]);
+    s->sum_sq += (sq[0] + sq[1]) + (sq[2] + sq[3]);
+    s->min = mn, s->max = mx;
+    s->n_zero += nz, s->n_neg += nn;
+
+    /* Reservoir: the first cap values fill it; after that Algorithm L picks which values replace a random
+     * slot, jumping over the ones that do not (uniform over all values added, O(cap log(count/cap))). */
+    int64_t base = s->count, cap = s->sample_cap;
+    s->count += n;
+    if (cap <= 0) return;
+    int64_t j = 0;
+    while (s->sample_n < cap && j < n) {
+        s->sample[s->sample_n++] = x[j++];
+        if (s->sample_n == cap) {
+            s->res_w = exp(log(teq_qi_rng_unit(&s->rng)) / (double)cap);
+            s->res_next = base + j + reservoir_skip(s);
+        }
+    }
+    while (s->sample_n == cap && s->res_next < base + n) {
+        s->sample[teq_qi_rng_below(&s->rng, (uint64_t)cap)] = x[s->res_next - base];
+        s->res_w *= exp(log(teq_qi_rng_unit(&s->rng)) / (double)cap);
+        int64_t skip = reservoir_skip(s);
+        s->res_next = skip > INT64_MAX - s->res_next - 1 ? INT64_MAX : s->res_next + 1 + skip;
+    }
+}
+
+void teq_tstats_free(teq_tstats *s) {
+    free(s->sample);
+    memset(s, 0, sizeof *s);
+}

@@ -3,6 +3,7 @@
  * error, never worse with one more bit, close to a brute-force optimum, speed), the linear baseline, the
  * distribution fits and the SVG writers.
  * Usage: test_quant [SEED]   (the seed is printed; pass it back to replay a failure).
+ * TEQ_TEST_VERBOSE=1 prints the search-vs-grid detail; TEQ_TEST_KEEP_PLOTS=DIR leaves the SVGs in DIR.
  * Prints `N passed, M failed`; exits non-zero on a failure. */
 #define _POSIX_C_SOURCE 200809L
 #include "quant/quant.h"
@@ -77,8 +78,8 @@ static teq_qparams random_params(int kind) {
 
 static void test_check(void) {
     char msg[200];
-    teq_qparams ok = {.kind = TEQ_CODE_EXP, .bits = 4, .is_signed = 1, .zero_code = 1, .base = 1.5, .alpha = 0.01,
-                      .beta = -0.005};
+    teq_qparams ok = {
+        .kind = TEQ_CODE_EXP, .bits = 4, .is_signed = 1, .zero_code = 1, .base = 1.5, .alpha = 0.01, .beta = -0.005};
     CHECK(teq_qparams_check(&ok, msg, sizeof msg) == TEQ_OK, "valid exp code refused: %s", msg);
     teq_qparams p;
 #define BADP(field, value, what)                                                                                       \
@@ -220,7 +221,7 @@ static void test_nearest(void) {
                 x[i] = (float)(rsign() * vmax * exp(-12 * unif()));
             }
         }
-        teq_q_quantize(&p, x, N, codes); /* large call: table-driven search */
+        teq_q_quantize(&p, x, N, codes);                                         /* large call: table-driven search */
         for (int i = 0; i < 64; i++) teq_q_quantize(&p, x + i, 1, one_code + i); /* small calls: bisection */
         for (int i = 0; i < 64; i++) bad_path += one_code[i] != codes[i];
         teq_q_dequantize(&p, codes, N, y);
@@ -352,8 +353,8 @@ static void test_tstats(void) {
     double expect = (double)TRIALS * CAP / NV, chi2 = 0;
     for (int i = 0; i < NV; i++) chi2 += (hits[i] - expect) * (hits[i] - expect) / expect;
     /* 59 degrees of freedom: the 0.9999 quantile is about 106 */
-    CHECK(chi2 < 106, "reservoir not uniform: chi2 %.1f (first %d, last %d, expected %.0f)", chi2, hits[0], hits[NV - 1],
-          expect);
+    CHECK(chi2 < 106, "reservoir not uniform: chi2 %.1f (first %d, last %d, expected %.0f)", chi2, hits[0],
+          hits[NV - 1], expect);
     /* Long streams: the sample mean of 0..N-1 is N/2 within a few standard errors. */
     teq_tstats r;
     teq_tstats_init(&r, 2000, rnd64());
@@ -394,7 +395,9 @@ static void check_fit(const char *what, const float *x, int64_t n, int is_signed
             }
             if (w > 0 && !isfinite(fit.err[i * nw + w - 1])) inf_then_finite++;
             if (w > 0 && isfinite(fit.err[i * nw + w - 1]) && er > fit.err[i * nw + w - 1] * (1 + 1e-12) + 1e-15)
-                nonmono++, printf("    nonmono base %g bits %d: %.6g -> %.6g  prev a=%g b=%g  now a=%g b=%g\n", bases[i], 3 + w, fit.err[i * nw + w - 1], er, p[-1].alpha, p[-1].beta, p->alpha, p->beta);
+                nonmono++,
+                    printf("    nonmono base %g bits %d: %.6g -> %.6g  prev a=%g b=%g  now a=%g b=%g\n", bases[i],
+                           3 + w, fit.err[i * nw + w - 1], er, p[-1].alpha, p[-1].beta, p->alpha, p->beta);
             char msg[200];
             if (teq_qparams_check(p, msg, sizeof msg) != TEQ_OK || p->bits != 3 + w || p->is_signed != is_signed ||
                 p->zero_code != zc || p->base != bases[i]) {
@@ -409,7 +412,8 @@ static void check_fit(const char *what, const float *x, int64_t n, int is_signed
     CHECK(invalid == 0, "%s: %d invalid parameter sets", what, invalid);
     CHECK(nonmono == 0, "%s: %d times the error grew with one more bit", what, nonmono);
     CHECK(inf_then_finite == 0, "%s: %d widths representable after a width that was not", what, inf_then_finite);
-    CHECK(inexact == 0, "%s: %d reported errors differ from teq_q_rmae (worst relative %.2g)", what, inexact, worst_rel);
+    CHECK(inexact == 0, "%s: %d reported errors differ from teq_q_rmae (worst relative %.2g)", what, inexact,
+          worst_rel);
     /* best over the bases per width */
     if (verbose) {
         printf("  %-34s %7.1f ms  (%lld values, %d bases x 6 widths, %d not representable)\n   best RMAE by width:",
@@ -461,7 +465,9 @@ static void test_near_optimal(void) {
             double got = fit.err[i * 3 + w], rel = got / best - 1;
             if (rel > worst) worst = rel;
             mean += rel / 9;
-            if (getenv("V")) printf("    base %g bits %d: search %.5f (%g %g) grid %.5f (%g %g)\n", p.base, p.bits, got, p.alpha + p.beta, p.alpha * R + p.beta, best, gL0, gLt);
+            if (getenv("TEQ_TEST_VERBOSE"))
+                printf("    base %g bits %d: search %.5f (%g %g) grid %.5f (%g %g)\n", p.base, p.bits, got,
+                       p.alpha + p.beta, p.alpha * R + p.beta, best, gL0, gLt);
         }
     }
     /* A few thousand values make the error surface bumpy, so a local search can stop in a dip next to the
@@ -538,8 +544,8 @@ static void test_linear(void) {
     CHECK(pp.scale < p.scale, "percentile clips the outlier (%g vs %g)", pp.scale, p.scale);
     CHECK(teq_linear_fit(x, N, 8, 1, TEQ_LINEAR_MSE, &pm, &e) == TEQ_OK, "%s", e.msg);
     double m0 = mse_of(&p, x, N), m1 = mse_of(&pp, x, N), m2 = mse_of(&pm, x, N);
-    CHECK(m2 <= m0 * 1.0001 && m2 <= m1 * 1.0001, "MSE calibration not better: %g vs min-max %g, percentile %g", m2,
-          m0, m1);
+    CHECK(m2 <= m0 * 1.0001 && m2 <= m1 * 1.0001, "MSE calibration not better: %g vs min-max %g, percentile %g", m2, m0,
+          m1);
     CHECK(teq_qparams_check(&pm, NULL, 0) == TEQ_OK, "MSE params invalid");
     /* asymmetric activations */
     for (int i = 0; i < N; i++) x[i] = (float)(expo(2.0) - 0.2);
@@ -602,8 +608,8 @@ static void test_dist(void) {
     /* uniform magnitudes */
     for (int i = 0; i < N; i++) x[i] = (float)(rsign() * (0.5 + 1.5 * unif()));
     teq_dist_fit_tensor(x, N, &f, &e);
-    CHECK(fabs(f.p1[TEQ_FAMILY_UNIFORM] - 0.5) < 0.01 && fabs(f.p2[TEQ_FAMILY_UNIFORM] - 2) < 0.02,
-          "uniform %g %g", f.p1[TEQ_FAMILY_UNIFORM], f.p2[TEQ_FAMILY_UNIFORM]);
+    CHECK(fabs(f.p1[TEQ_FAMILY_UNIFORM] - 0.5) < 0.01 && fabs(f.p2[TEQ_FAMILY_UNIFORM] - 2) < 0.02, "uniform %g %g",
+          f.p1[TEQ_FAMILY_UNIFORM], f.p2[TEQ_FAMILY_UNIFORM]);
     CHECK(f.best == TEQ_FAMILY_UNIFORM, "uniform sample: best %s", teq_family_name(f.best));
     /* each pdf integrates to 1 over [0, inf) */
     for (int fam = 0; fam < TEQ_N_FAMILIES; fam++) {
@@ -618,7 +624,10 @@ static void test_dist(void) {
     float zz[3] = {0, 0, NAN};
     CHECK(teq_dist_fit_tensor(zz, 3, &f, &e) != TEQ_OK && e.msg[0], "no non-zero values must be an error");
     float c1[5] = {2, 2, -2, 2, 2};
-    CHECK(teq_dist_fit_tensor(c1, 5, &f, &e) == TEQ_OK && isfinite(f.ks[0]), "constant magnitudes");
+    CHECK(teq_dist_fit_tensor(c1, 5, &f, &e) == TEQ_OK && f.ks[TEQ_FAMILY_UNIFORM] == 0 &&
+              f.ks[TEQ_FAMILY_EXPONENTIAL] == 0,
+          "constant magnitudes: a point mass fits exactly (KS %g, %g)", f.ks[TEQ_FAMILY_UNIFORM],
+          f.ks[TEQ_FAMILY_EXPONENTIAL]);
 }
 
 /* ---------------------------------------------------------------- pictures */
@@ -646,10 +655,13 @@ static void test_plots(void) {
     teq_dist_fit fits[3];
     teq_error e;
     char path[600];
-    const char *names[3] = {"conv1.weight <&\"'>", "a/very/long/name/of/a/tensor/that/does/not/fit/in/the/column/x", "relu_out"};
+    const char *names[3] = {"conv1.weight <&\"'>", "a/very/long/name/of/a/tensor/that/does/not/fit/in/the/column/x",
+                            "relu_out"};
     for (int t = 0; t < 3; t++) {
         for (int i = 0; i < N; i++)
-            x[i] = t == 0 ? (float)laplace(0, 0.02) : t == 1 ? (float)(0.2 * gauss()) : (i % 2 ? 0.0f : (float)(0.05 + expo(4)));
+            x[i] = t == 0   ? (float)laplace(0, 0.02)
+                   : t == 1 ? (float)(0.2 * gauss())
+                            : (i % 2 ? 0.0f : (float)(0.05 + expo(4)));
         if (t == 2) x[5] = 30; /* a far outlier: the axis is cut at the 99.9th percentile */
         CHECK(teq_dist_fit_tensor(x, N, &fits[t], &e) == TEQ_OK, "%s", e.msg);
         snprintf(path, sizeof path, "%s/dist%d.svg", out, t);

@@ -320,7 +320,15 @@ static teq_status fit_tensor(qctx *c, qtensor *t, const double *bases, int n_bas
     s = teq_linear_fit(x, n, bits8, t->is_weight ? 1 : 0, pct && !t->is_weight ? TEQ_LINEAR_PERCENTILE : TEQ_LINEAR_MINMAX,
                        &t->int8, c->err);
     if (s) return s;
-    return teq_dist_fit_tensor(x, n, &t->dist, c->err);
+    /* A tensor with no non-zero value has no distribution to fit: report it as such, go on. */
+    teq_error e2;
+    if (teq_dist_fit_tensor(x, n, &t->dist, &e2) != TEQ_OK) {
+        memset(&t->dist, 0, sizeof t->dist);
+        for (int f = 0; f < TEQ_N_FAMILIES; f++) t->dist.ks[f] = NAN;
+        t->dist.best = TEQ_FAMILY_UNIFORM;
+        t->dist.zero_fraction = 1;
+    }
+    return TEQ_OK;
 }
 
 /* Exponential: the shared base index minimising err(W) + err(A) at widths bw, ba. */
@@ -328,21 +336,13 @@ static int best_base(const layer *l, int bw, int ba, double *sum) {
     const teq_tensor_fit *f0 = &l->t[0].fit, *f1 = &l->t[1].fit;
     int nwid = f0->max_bits - f0->min_bits + 1, best = 0;
     double bs = INFINITY;
+    /* width 0 means "left in float32": only the other tensor's error counts */
     for (int b = 0; b < f0->n_bases; b++) {
-        double e = f0->err[b * nwid + bw - f0->min_bits] + f1->err[b * nwid + ba - f1->min_bits];
+        double e = (bw ? f0->err[b * nwid + bw - f0->min_bits] : 0) + (ba ? f1->err[b * nwid + ba - f1->min_bits] : 0);
         if (e < bs) bs = e, best = b;
     }
     if (sum) *sum = bs;
     return best;
-}
-
-static double layer_err(const qctx *c, const layer *l, const int bits[2]) {
-    if (c->kind == K_EXP) {
-        double e;
-        best_base(l, bits[0], bits[1], &e);
-        return e;
-    }
-    return l->t[0].lin_err[bits[0]] + l->t[1].lin_err[bits[1]];
 }
 
 /* ---------------------------------------------------------------- applying a configuration */
@@ -355,6 +355,19 @@ static teq_status apply(qctx *c, const cfg *cf) {
         for (int k = 0; k < 2; k++) {
             qtensor *t = &l->t[k];
             int bits = cf[i].bits[k];
+            if (bits == 0) { /* left in float32 (sensitivity runs) */
+                memset(&t->cur, 0, sizeof t->cur);
+                t->cur_err = 0;
+                if (t->is_weight) {
+                    float *dst = c->q->g->values[t->value].constant->data;
+                    memcpy(dst, t->w_fp32, sizeof(float) * (size_t)t->numel);
+                    if (t->ch_axis >= 0)
+                        for (int64_t z = 0; z < t->numel; z++) dst[z] *= t->ch_scale[(z / t->ch_inner) % t->n_ch];
+                } else {
+                    ((double *)t->qattr->t->data)[0] = TEQ_CODE_NONE;
+                }
+                continue;
+            }
             if (c->kind == K_EXP) {
                 int nwid = t->fit.max_bits - t->fit.min_bits + 1;
                 t->cur = t->fit.params[b * nwid + bits - t->fit.min_bits];
@@ -670,8 +683,88 @@ void teq_quantize_report_free(teq_quantize_report *r) {
 
 /* ---------------------------------------------------------------- the whole job */
 
+/* Average bits of a configuration, weighted by element count (activations per sample). */
+static double cfg_avg_bits(const qctx *c, const cfg *cf) {
+    double b = 0, n = 0;
+    for (int i = 0; i < c->n; i++)
+        for (int k = 0; k < 2; k++) b += (double)cf[i].bits[k] * (double)c->L[i].t[k].numel, n += (double)c->L[i].t[k].numel;
+    return n > 0 ? b / n : 0;
+}
+
+/* Smallest error of tensor t at `bits` over the code's free parameters (every base for exponential). */
+static double tensor_err(const qctx *c, const qtensor *t, int bits) {
+    if (c->kind != K_EXP) return t->lin_err[bits];
+    const teq_tensor_fit *f = &t->fit;
+    int nwid = f->max_bits - f->min_bits + 1;
+    double e = INFINITY;
+    for (int b = 0; b < f->n_bases; b++) e = fmin(e, f->err[b * nwid + bits - f->min_bits]);
+    return e;
+}
+
+#define SENS_BITS 4
+
+/* Output distortion of q against the FP32 outputs on one batch: sum ||y - y_ref||^2 / sum ||y_ref||^2. */
+static teq_status distortion(qctx *c, const teq_tensor *x, teq_tensor **ref, double *d) {
+    int n_out = c->q->g->n_outputs;
+    teq_tensor *outs[64] = {0};
+    if (n_out > 64) return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "more than 64 outputs");
+    teq_status s = teq_graph_run(c->q->g, c->q->path, c->q->ctx, &x, outs, c->err);
+    if (s) return s;
+    double num = 0, den = 0;
+    for (int j = 0; j < n_out; j++) {
+        if (outs[j]->dtype == TEQ_DTYPE_FLOAT && ref[j]->dtype == TEQ_DTYPE_FLOAT) {
+            int64_t n = teq_tensor_numel(ref[j]);
+            const float *a = outs[j]->data, *b = ref[j]->data;
+            for (int64_t i = 0; i < n; i++) {
+                double e = (double)a[i] - (double)b[i];
+                num += e * e, den += (double)b[i] * b[i];
+            }
+        }
+        teq_tensor_free(outs[j]);
+    }
+    *d = den > 0 ? num / den : 0;
+    return TEQ_OK;
+}
+
+/* Sensitivity of the outputs to each tensor (METHOD section 3: estimate a tensor's effect from few
+ * runs): quantize that tensor alone at SENS_BITS bits, everything else float32, and measure the
+ * output distortion on one calibration batch. A tensor's distortion at another width is predicted
+ * from its own error: D(n) = D(SENS_BITS) * (err(n) / err(SENS_BITS))^2. */
+static teq_status measure_sensitivity(qctx *c, const teq_dataset *ds, double *sens) {
+    /* A few samples are enough to rank tensors; a fixed-batch model takes its batch. */
+    int64_t n = c->batch < 4 ? c->batch : 4;
+    if (n > ds->n) n = ds->n;
+    teq_tensor x = rows(ds->inputs, 0, n);
+    const teq_tensor *xin = &x;
+    int n_out = c->ref->g->n_outputs;
+    teq_tensor *ref[64] = {0};
+    if (n_out > 64) return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "more than 64 outputs");
+    teq_status s = teq_graph_run(c->ref->g, c->ref->path, c->ref->ctx, &xin, ref, c->err);
+    cfg *cf = calloc((size_t)c->n, sizeof *cf);
+    if (!s && !cf) s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < c->n && !s; i++)
+        for (int k = 0; k < 2 && !s; k++) {
+            cf[i].bits[k] = SENS_BITS;
+            s = apply(c, cf);
+            if (!s) s = distortion(c, &x, ref, &sens[2 * i + k]);
+            cf[i].bits[k] = 0;
+            progress(c, "search: sensitivity %d/%d tensors", 2 * i + k + 1, 2 * c->n);
+        }
+    free(cf);
+    for (int j = 0; j < n_out; j++) teq_tensor_free(ref[j]);
+    return s;
+}
+
+static double predicted(const qctx *c, const double *sens, int i, int k, int bits) {
+    const qtensor *t = &c->L[i].t[k];
+    double e4 = tensor_err(c, t, SENS_BITS), e = tensor_err(c, t, bits);
+    if (!(e4 > 0)) return 0;
+    double r = e / e4;
+    return sens[2 * i + k] * r * r;
+}
+
 /* Greedy sequence of configurations from all-MIN_BITS to all-8 (see the top of this file). */
-static teq_status greedy_sequence(qctx *c, cfg **seq_out, int *len_out) {
+static teq_status greedy_sequence(qctx *c, const double *sens, cfg **seq_out, int *len_out) {
     int max_steps = c->n * 2 * (TEQ_QBITS_MAX - MIN_BITS) + 1;
     cfg *seq = malloc(sizeof(cfg) * (size_t)c->n * (size_t)(max_steps + 1));
     cfg *cur = malloc(sizeof(cfg) * (size_t)c->n);
@@ -687,16 +780,15 @@ static teq_status greedy_sequence(qctx *c, cfg **seq_out, int *len_out) {
         double best_gain = -INFINITY;
         int bi = -1, bk = -1, bd = 0;
         for (int i = 0; i < c->n; i++) {
-            double e0 = layer_err(c, &c->L[i], cur[i].bits);
-            for (int k = 0; k < 2; k++)
+            for (int k = 0; k < 2; k++) {
+                double d0 = predicted(c, sens, i, k, cur[i].bits[k]);
                 for (int d = 1; d <= 2; d++) {
                     int nb = cur[i].bits[k] + d;
                     if (nb > TEQ_QBITS_MAX) continue;
-                    int bits[2] = {cur[i].bits[0], cur[i].bits[1]};
-                    bits[k] = nb;
-                    double gain = (e0 - layer_err(c, &c->L[i], bits)) / ((double)d * (double)c->L[i].t[k].numel);
+                    double gain = (d0 - predicted(c, sens, i, k, nb)) / ((double)d * (double)c->L[i].t[k].numel);
                     if (gain > best_gain) best_gain = gain, bi = i, bk = k, bd = d;
                 }
+            }
         }
         if (bi < 0) break;
         cur[bi].bits[bk] += bd;
@@ -818,7 +910,15 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
         if ((s = eval_metric(&c, &bg, c.ref, bg.limit, &bg.ref_value, NULL))) goto done;
         r->n_search_evals++;
         int len = 0;
-        if ((s = greedy_sequence(&c, &seq, &len))) goto done;
+        double *sens = malloc(sizeof(double) * 2 * (size_t)c.n);
+        if (!sens) {
+            s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        s = measure_sensitivity(&c, calib, sens);
+        if (!s) s = greedy_sequence(&c, sens, &seq, &len);
+        free(sens);
+        if (s) goto done;
         /* Binary search for the first configuration within the budget; the last one is all 8 bits. */
         int lo = 0, hi = len - 1;
         double v;
@@ -835,8 +935,10 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
             if ((s = eval_metric(&c, &bg, c.q, bg.limit, &v, NULL))) goto done;
             r->n_search_evals++;
             bool ok = bg.ref_value - v <= max_loss;
-            progress(&c, "search: step %d/%d: %s %.2f (FP32 %.2f) %s", mid, len - 1, bg.metric, v, bg.ref_value,
+            progress(&c, "search: step %d/%d (%.2f bits): %s %.2f (FP32 %.2f) %s", mid, len - 1,
+                     cfg_avg_bits(&c, seq + (size_t)mid * (size_t)c.n), bg.metric, v, bg.ref_value,
                      ok ? "within budget" : "over budget");
+            if (getenv("TEQ_TRACE")) fprintf(stderr, "\n");
             if (ok) hi = mid;
             else lo = mid + 1;
         }
@@ -1066,7 +1168,8 @@ teq_status teq_analyze(const char *model_path, const char *calib_path, int64_t c
             int64_t n = t->is_weight ? t->numel : t->st.sample_n;
             if (!t->is_weight && !calib) continue;
             teq_tensor_analysis *ta = &a->t[a->n];
-            if ((s = teq_dist_fit_tensor(x, n, &fits[a->n], err))) goto done;
+            teq_error e2;
+            if (teq_dist_fit_tensor(x, n, &fits[a->n], &e2) != TEQ_OK) continue; /* all zero: nothing to fit */
             if (l->act_x_act) snprintf(ta->name, sizeof ta->name, "%s A[%d]", l->name, t->slot);
             else snprintf(ta->name, sizeof ta->name, "%s %s", l->name, t->is_weight ? "W" : "A");
             snprintf(ta->layer, sizeof ta->layer, "%s", l->name);

@@ -139,14 +139,16 @@ teq_status teq_qparams_check(const teq_qparams *p, char *msg, size_t msg_len) {
     for (int e = 0; e < L; e++) {
         if (!isfinite(lv[e])) return BAD("level(%d) overflows float32 (base %g, alpha %g)", e, p->base, p->alpha);
         if (e && !(lv[e] > lv[e - 1]))
-            return BAD("levels %d and %d are equal in float32 (alpha %g too small against beta %g)", e - 1, e,
-                       p->alpha, p->beta);
+            return BAD("levels %d and %d are equal in float32 (alpha %g too small against beta %g)", e - 1, e, p->alpha,
+                       p->beta);
     }
     return TEQ_OK;
 #undef BAD
 }
 
 int teq_q_num_codes(const teq_qparams *p) { return 1 << clamp_bits(p->bits); }
+
+static void exp_table(const teq_qparams *p, const float *lv, float *table);
 
 void teq_q_code_table(const teq_qparams *p, float *table) {
     int n = clamp_bits(p->bits), nc = 1 << n;
@@ -161,6 +163,12 @@ void teq_q_code_table(const teq_qparams *p, float *table) {
     }
     float lv[256];
     teq_qi_exp_levels(p, lv);
+    exp_table(p, lv, table);
+}
+
+/* The exponential code's table from its levels (layout of quant.h). */
+static void exp_table(const teq_qparams *p, const float *lv, float *table) {
+    int nc = 1 << clamp_bits(p->bits);
     if (p->is_signed) {
         int E = nc / 2;
         for (int e = 0; e < E; e++) {
@@ -181,9 +189,9 @@ void teq_q_code_table(const teq_qparams *p, float *table) {
 /* Nearest-magnitude search over K sorted candidates. */
 typedef struct qsearch {
     int K;
-    int pow2;           /* smallest power of two >= K, for the branchless search */
-    uint32_t thr[256];  /* thr[j]: bits of the largest float <= midpoint(mag[j], mag[j+1]); padded with ~0 */
-    uint8_t *lut;       /* lut[k - k0]: number of thresholds below (k << sh); NULL: binary search only */
+    int pow2;          /* smallest power of two >= K, for the branchless search */
+    uint32_t thr[256]; /* thr[j]: bits of the largest float <= midpoint(mag[j], mag[j+1]); padded with ~0 */
+    uint8_t *lut;      /* by bucket k = u >> sh: thresholds below bucket k (see qsearch_init); NULL: bisect */
     uint32_t k0, k1;
     int sh;
 } qsearch;
@@ -212,43 +220,50 @@ static void qsearch_init(qsearch *s, const float *mag, int K, int want_lut) {
     for (int j = 0; j + 1 < K; j++) {
         double mid = 0.5 * ((double)mag[j] + (double)mag[j + 1]);
         float f = (float)mid;
-        if ((double)f > mid) f = nextafterf(f, 0.0f);
-        s->thr[j] = teq_qi_fbits(f);
+        s->thr[j] = teq_qi_fbits(f) - ((double)f > mid); /* the float just below when rounding went up */
     }
     for (int j = K > 0 ? K - 1 : 0; j < 256; j++) s->thr[j] = 0xFFFFFFFFu;
     if (!want_lut || K < 2) return;
     int sh = 14;
     uint32_t k0 = s->thr[0] >> sh, k1 = s->thr[K - 2] >> sh;
     while (k1 - k0 > 32767) sh++, k0 = s->thr[0] >> sh, k1 = s->thr[K - 2] >> sh;
-    uint8_t *lut = malloc((size_t)(k1 - k0) + 2);
+    /* lut[0] = 0 stands for every bucket below k0, lut[1 + k - k0] for k0 <= k <= k1 + 1, and one more
+     * entry K - 1 closes the last bucket: the lookup clamps its index instead of branching. */
+    uint8_t *lut = malloc((size_t)(k1 - k0) + 4);
     if (!lut) return; /* the binary search still works */
     int j = 0;
+    lut[0] = 0;
     for (uint32_t k = k0; k <= k1 + 1; k++) {
         uint64_t lo = (uint64_t)k << sh;
         while (j < K - 1 && (uint64_t)s->thr[j] < lo) j++;
-        lut[k - k0] = (uint8_t)j;
+        lut[1 + k - k0] = (uint8_t)j;
     }
+    lut[k1 - k0 + 3] = (uint8_t)(K - 1);
     s->lut = lut, s->k0 = k0, s->k1 = k1, s->sh = sh;
+}
+
+/* Number of thresholds < u, through the bucket table: lut[d] and lut[d + 1] bound the answer, a short
+ * scan (or bisection, for a crowded bucket) finishes it. */
+static inline int lut_find(const uint8_t *lut, const uint32_t *thr, int sh, int64_t k0, int64_t top, uint32_t u) {
+    int64_t d = (int64_t)(u >> sh) - k0 + 1;
+    d = d < 0 ? 0 : d;
+    d = d > top ? top : d;
+    int i = lut[d], hi = lut[d + 1];
+    if (hi - i <= 8) {
+        while (i < hi && u > thr[i]) i++;
+        return i;
+    }
+    while (i < hi) {
+        int m = (i + hi) >> 1;
+        if (u > thr[m]) i = m + 1;
+        else hi = m;
+    }
+    return i;
 }
 
 /* Index of the nearest candidate for the magnitude with bit pattern u: the number of thresholds < u. */
 static inline int qsearch_find(const qsearch *s, uint32_t u) {
-    if (s->lut) {
-        uint32_t k = u >> s->sh;
-        if (k < s->k0) return 0;
-        if (k > s->k1) return s->K - 1;
-        int i = s->lut[k - s->k0], hi = s->lut[k - s->k0 + 1];
-        if (hi - i <= 8) {
-            while (i < hi && u > s->thr[i]) i++;
-            return i;
-        }
-        while (i < hi) { /* many thresholds in one bucket: bisect */
-            int m = (i + hi) >> 1;
-            if (u > s->thr[m]) i = m + 1;
-            else hi = m;
-        }
-        return i;
-    }
+    if (s->lut) return lut_find(s->lut, s->thr, s->sh, s->k0, (int64_t)s->k1 - (int64_t)s->k0 + 2, u);
     int i = 0;
     for (int step = s->pow2 >> 1; step > 0; step >>= 1) i += (u > s->thr[i + step - 1]) ? step : 0;
     return i;
@@ -267,7 +282,7 @@ static void qplan_init(qplan *q, const teq_qparams *p, int64_t n) {
     q->bits = clamp_bits(p->bits);
     q->is_signed = p->is_signed != 0;
     q->zc = p->zero_code != 0;
-    teq_q_code_table(p, q->table);
+    if (p->kind != TEQ_CODE_EXP) teq_q_code_table(p, q->table);
     int nc = 1 << q->bits;
     if (p->kind == TEQ_CODE_LINEAR) {
         q->scale = p->scale;
@@ -281,6 +296,7 @@ static void qplan_init(qplan *q, const teq_qparams *p, int64_t n) {
     if (p->kind != TEQ_CODE_EXP) return;
     float lv[256], mag[257];
     int L = teq_qi_exp_levels(p, lv);
+    exp_table(p, lv, q->table);
     int want_lut = n >= 2048;
     int K = 0;
     if (q->zc) mag[K] = 0, q->codes[0][K++] = (uint8_t)(q->is_signed ? nc / 2 : 0);
@@ -300,27 +316,64 @@ static void qplan_init(qplan *q, const teq_qparams *p, int64_t n) {
     q->two_searches = 1;
 }
 
-static inline uint8_t qplan_code(const qplan *q, float x) {
+/* Codes of x[n] (the per-element work of every entry point below). */
+static void qplan_codes(const qplan *q, const float *restrict x, int64_t n, uint8_t *restrict codes) {
     if (q->kind == TEQ_CODE_EXP) {
-        int side = q->is_signed && x < 0;
-        float m = q->is_signed ? fabsf(x) : x;
-        if (!(m > 0)) m = 0; /* NaN, -0 and (unsigned) negatives: the smallest magnitude */
-        const qsearch *s = &q->search[side & q->two_searches];
-        return q->codes[side][qsearch_find(s, teq_qi_fbits(m))];
+        /* Magnitudes as bit patterns: |x| for a signed code, x for an unsigned one; -0, NaN and (unsigned)
+         * negatives become +0, the smallest magnitude. side = 1 for x < 0 (signed codes only). */
+        const qsearch *s0 = &q->search[0];
+        if (!q->two_searches && s0->lut) {
+            /* The common case (one set of magnitudes, a large call), with everything in locals. Signed
+             * without the zero code, code = s << (n-1) | e: the sign adds E to the code, no branch. */
+            const uint8_t *lut = s0->lut, *c0 = q->codes[0];
+            const int eoff = q->is_signed ? 1 << (q->bits - 1) : 0;
+            const uint32_t *thr = s0->thr;
+            const int sh = s0->sh, sg = q->is_signed;
+            const int64_t k0 = s0->k0, top = (int64_t)s0->k1 - (int64_t)s0->k0 + 2;
+            for (int64_t i = 0; i < n; i++) {
+                uint32_t xb = teq_qi_fbits(x[i]);
+                uint32_t ub = sg ? (xb & 0x7FFFFFFFu) : ((xb >> 31) ? 0 : xb);
+                ub = ub > 0x7F800000u ? 0 : ub;
+                int j = lut_find(lut, thr, sh, k0, top, ub);
+                codes[i] = (uint8_t)(c0[j] + (int)((xb >> 31) & (ub != 0)) * eoff);
+            }
+            return;
+        }
+        const qsearch *srch[2] = {&q->search[0], &q->search[q->two_searches]};
+        const uint8_t *cd[2] = {q->codes[0], q->codes[1]};
+        const int sgn = q->is_signed;
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t xb = teq_qi_fbits(x[i]);
+            uint32_t ub = sgn ? (xb & 0x7FFFFFFFu) : ((xb >> 31) ? 0 : xb);
+            ub = ub > 0x7F800000u ? 0 : ub;
+            int side = sgn & (int)(xb >> 31) & (ub != 0);
+            codes[i] = cd[side][qsearch_find(srch[side], ub)];
+        }
+        return;
     }
     if (q->kind == TEQ_CODE_LINEAR) {
-        double r = nearbyint((double)x / q->scale); /* default rounding mode: half to even */
-        if (!(r >= q->qlo)) r = (x != x) ? 0 : q->qlo; /* NaN quantizes like 0 */
-        if (r > q->qhi) r = q->qhi;
-        return (uint8_t)((int)r + q->off);
+        /* round half to even via the 1.5 * 2^52 trick (exact for |v| < 2^51; v is clamped first), which
+         * vectorises where nearbyint() is a library call */
+        const double scale = q->scale, lo = q->qlo, hi = q->qhi, magic = 6755399441055744.0;
+        const int off = q->off;
+        for (int64_t i = 0; i < n; i++) {
+            double v = (double)x[i] / scale;
+            v = v == v ? v : 0; /* NaN quantizes like 0 */
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            v = (v + magic) - magic;
+            codes[i] = (uint8_t)((int)v + off);
+        }
+        return;
     }
-    return 0;
+    memset(codes, 0, (size_t)n);
 }
 
 void teq_q_quantize(const teq_qparams *p, const float *x, int64_t n, uint8_t *codes) {
+    if (n <= 0) return;
     qplan q;
     qplan_init(&q, p, n);
-    for (int64_t i = 0; i < n; i++) codes[i] = qplan_code(&q, x[i]);
+    qplan_codes(&q, x, n, codes);
     qplan_free(&q);
 }
 
@@ -332,22 +385,36 @@ void teq_q_dequantize(const teq_qparams *p, const uint8_t *codes, int64_t n, flo
     for (int64_t i = 0; i < n; i++) y[i] = table[codes[i]];
 }
 
+enum { QBLOCK = 2048 };
+
 void teq_q_fake(const teq_qparams *p, const float *x, int64_t n, float *y) {
+    if (n <= 0) return;
     qplan q;
     qplan_init(&q, p, n);
-    for (int64_t i = 0; i < n; i++) y[i] = q.table[qplan_code(&q, x[i])];
+    uint8_t c[QBLOCK];
+    for (int64_t b = 0; b < n; b += QBLOCK) {
+        int64_t k = n - b < QBLOCK ? n - b : QBLOCK;
+        qplan_codes(&q, x + b, k, c);
+        for (int64_t i = 0; i < k; i++) y[b + i] = q.table[c[i]];
+    }
     qplan_free(&q);
 }
 
 double teq_q_rmae(const teq_qparams *p, const float *x, int64_t n) {
+    if (n <= 0) return 0;
     qplan q;
     qplan_init(&q, p, n);
+    uint8_t c[QBLOCK];
     double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        if (!isfinite(v)) continue; /* non-finite values carry no error information */
-        num += fabs((double)v - (double)q.table[qplan_code(&q, v)]);
-        den += fabs((double)v);
+    for (int64_t b = 0; b < n; b += QBLOCK) {
+        int64_t k = n - b < QBLOCK ? n - b : QBLOCK;
+        qplan_codes(&q, x + b, k, c);
+        for (int64_t i = 0; i < k; i++) {
+            float v = x[b + i];
+            if (!isfinite(v)) continue; /* non-finite values carry no error information */
+            num += fabs((double)v - (double)q.table[c[i]]);
+            den += fabs((double)v);
+        }
     }
     qplan_free(&q);
     return den > 0 ? num / den : 0;
@@ -410,30 +477,55 @@ static int64_t reservoir_skip(teq_tstats *s) {
 
 void teq_tstats_add(teq_tstats *s, const float *x, int64_t n) {
     if (n <= 0) return;
-    /* Four partial sums so the loop is not one long chain of dependent double additions. */
-    double sa[4] = {0, 0, 0, 0}, sq[4] = {0, 0, 0, 0};
-    double mn = s->min, mx = s->max;
-    int64_t nz = 0, nn = 0, i = 0;
-    for (; i + 4 <= n; i += 4) {
-        for (int k = 0; k < 4; k++) {
-            double v = x[i + k];
-            if (v != v) continue; /* NaN: counted in count only */
-            sa[k] += fabs(v), sq[k] += v * v;
-            mn = v < mn ? v : mn, mx = v > mx ? v : mx;
-            nz += v == 0, nn += v < 0;
+    /* Blocks that stay in L1, three simple branch-free passes each (NaN fails every comparison and its
+     * sums are masked to 0), with eight independent lanes so that the compiler vectorises them without
+     * reordering any floating-point sum. */
+    double sa[8] = {0}, sq[8] = {0};
+    float mn[8], mx[8];
+    int32_t nz[8] = {0}, nn[8] = {0};
+    for (int k = 0; k < 8; k++) mn[k] = INFINITY, mx[k] = -INFINITY;
+    int64_t nzero = 0, nneg = 0;
+    for (int64_t b0 = 0; b0 < n; b0 += 4096) {
+        int64_t m = n - b0 < 4096 ? n - b0 : 4096, m8 = m & ~(int64_t)7;
+        const float *xb = x + b0;
+        for (int64_t i = 0; i < m8; i += 8)
+            for (int k = 0; k < 8; k++) {
+                float v = xb[i + k];
+                mn[k] = v < mn[k] ? v : mn[k];
+                mx[k] = v > mx[k] ? v : mx[k];
+            }
+        for (int64_t i = 0; i < m8; i += 8)
+            for (int k = 0; k < 8; k++) {
+                float v = xb[i + k];
+                nz[k] += v == 0;
+                nn[k] += v < 0;
+            }
+        for (int64_t i = 0; i < m8; i += 8)
+            for (int k = 0; k < 8; k++) {
+                float v = xb[i + k];
+                double a = v == v ? (double)fabsf(v) : 0.0;
+                sa[k] += a;
+                sq[k] += a * a;
+            }
+        for (int64_t i = m8; i < m; i++) {
+            float v = xb[i];
+            mn[0] = v < mn[0] ? v : mn[0], mx[0] = v > mx[0] ? v : mx[0];
+            nz[0] += v == 0, nn[0] += v < 0;
+            double a = v == v ? (double)fabsf(v) : 0.0;
+            sa[0] += a, sq[0] += a * a;
         }
+        for (int k = 0; k < 8; k++) nzero += nz[k], nneg += nn[k], nz[k] = nn[k] = 0;
     }
-    for (; i < n; i++) {
-        double v = x[i];
-        if (v != v) continue;
-        sa[0] += fabs(v), sq[0] += v * v;
-        mn = v < mn ? v : mn, mx = v > mx ? v : mx;
-        nz += v == 0, nn += v < 0;
+    double mnd = s->min, mxd = s->max;
+    for (int k = 0; k < 8; k++) {
+        if (mn[k] < mnd) mnd = mn[k];
+        if (mx[k] > mxd) mxd = mx[k];
+        if (k) sa[0] += sa[k], sq[0] += sq[k];
     }
-    s->sum_abs += (sa[0] + sa[1]) + (sa[2] + sa[3]);
-    s->sum_sq += (sq[0] + sq[1]) + (sq[2] + sq[3]);
-    s->min = mn, s->max = mx;
-    s->n_zero += nz, s->n_neg += nn;
+    s->sum_abs += sa[0];
+    s->sum_sq += sq[0];
+    s->min = mnd, s->max = mxd;
+    s->n_zero += nzero, s->n_neg += nneg;
 
     /* Reservoir: the first cap values fill it; after that Algorithm L picks which values replace a random
      * slot, jumping over the ones that do not (uniform over all values added, O(cap log(count/cap))). */

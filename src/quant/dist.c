@@ -48,7 +48,7 @@ static double dist_cdf(const teq_dist_fit *fit, teq_family f, double m) {
         if (!(p2 > p1)) return m >= p1 ? 1 : 0;
         return m <= p1 ? 0 : m >= p2 ? 1 : (m - p1) / (p2 - p1);
     case TEQ_FAMILY_GAUSSIAN:
-        if (!(p1 > 0)) return 1;
+        if (!(p1 > 0)) return m >= 0 ? 1 : 0;
         return erf(m / (p1 * sqrt(2.0)));
     case TEQ_FAMILY_LAPLACE:
         if (!(p2 > 0)) return (m >= fabs(p1)) ? 1 : 0;
@@ -79,12 +79,23 @@ double teq_dist_pdf(const teq_dist_fit *fit, teq_family f, double m) {
     }
 }
 
-/* KS statistic of sorted m[n] against family f. */
+/* Left limit F(m-) of the CDF: differs from F(m) only at the jump of a point mass. */
+static double dist_cdf_left(const teq_dist_fit *fit, teq_family f, double m) {
+    double p1 = fit->p1[f], p2 = fit->p2[f];
+    if (f == TEQ_FAMILY_UNIFORM && !(p2 > p1)) return m > p1 ? 1 : 0;
+    if (f == TEQ_FAMILY_LAPLACE && !(p2 > 0)) return m > fabs(p1) ? 1 : 0;
+    if (f == TEQ_FAMILY_EXPONENTIAL && !isfinite(p2)) return m > p1 ? 1 : 0;
+    if (f == TEQ_FAMILY_GAUSSIAN && !(p1 > 0)) return m > 0 ? 1 : 0;
+    return dist_cdf(fit, f, m);
+}
+
+/* KS statistic of sorted m[n] against family f: at each data point, the fitted CDF against the empirical
+ * one just after (i+1)/n and, through the left limit, just before (i/n). */
 static double ks_stat(const teq_dist_fit *fit, teq_family f, const float *m, int64_t n) {
     double d = 0, inv = 1.0 / (double)n;
     for (int64_t i = 0; i < n; i++) {
-        double F = dist_cdf(fit, f, m[i]);
-        double lo = F - (double)i * inv, hi = (double)(i + 1) * inv - F;
+        double F = dist_cdf(fit, f, m[i]), Fl = dist_cdf_left(fit, f, m[i]);
+        double lo = Fl - (double)i * inv, hi = (double)(i + 1) * inv - F;
         if (lo > d) d = lo;
         if (hi > d) d = hi;
     }
@@ -102,8 +113,7 @@ teq_status teq_dist_fit_tensor(const float *x, int64_t n, teq_dist_fit *out, teq
         n_nz += x[i] != 0;
     }
     if (n_nz == 0)
-        return teq_error_set(err, TEQ_ERR_ARG, "distribution fit: no finite non-zero values among %lld",
-                             (long long)n);
+        return teq_error_set(err, TEQ_ERR_ARG, "distribution fit: no finite non-zero values among %lld", (long long)n);
     out->zero_fraction = (double)(n_fin - n_nz) / (double)n_fin;
     int64_t ns = n_nz < DIST_MAX_SAMPLE ? n_nz : DIST_MAX_SAMPLE;
     float *v = malloc((size_t)ns * sizeof(float)), *m = malloc((size_t)ns * sizeof(float)),

@@ -118,15 +118,17 @@ static void draw_axes(sbuf *b, double x0, double x1, double y0, double y1, doubl
         if (v > ymax * (1 + 1e-9)) break;
         double py = y1 - (y1 - y0) * v / ymax;
         fmt_num(num, sizeof num, v);
-        if (i) sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>", x0, py, x1, py);
+        if (i)
+            sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>", x0, py, x1, py);
         sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>", x0 - 5, py, x0, py);
         sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", x0 - 8, py + 4, num);
     }
     sb_printf(b, "<path d=\"M%.1f %.1fV%.1fH%.1f\" fill=\"none\" stroke=\"#333\"/>\n", x0, y0, y1, x1);
-    if (xlabel) sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", (x0 + x1) / 2, y1 + 40, xlabel);
+    if (xlabel)
+        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", (x0 + x1) / 2, y1 + 40, xlabel);
     if (ylabel)
-        sb_printf(b, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\">%s</text>\n",
-                  x0 - 52, (y0 + y1) / 2, ylabel);
+        sb_printf(b, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\">%s</text>\n", x0 - 52,
+                  (y0 + y1) / 2, ylabel);
     sb_printf(b, "</g>\n");
 }
 
@@ -207,11 +209,14 @@ teq_status teq_plot_dist_svg(const char *path, const char *title, const float *x
               "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">\n"
               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
               W, H, W, H);
-    sb_printf(&b, "<text x=\"%.0f\" y=\"24\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"16\" "
-                  "font-weight=\"bold\" text-anchor=\"middle\" fill=\"#111\">", W / 2);
+    sb_printf(&b,
+              "<text x=\"%.0f\" y=\"24\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"16\" "
+              "font-weight=\"bold\" text-anchor=\"middle\" fill=\"#111\">",
+              W / 2);
     sb_text(&b, title, 90);
-    sb_printf(&b, "</text>\n<text x=\"%.0f\" y=\"44\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\" "
-                  "text-anchor=\"middle\" fill=\"#555\">%lld non-zero values (%lld fitted), %.1f%% exact zeros",
+    sb_printf(&b,
+              "</text>\n<text x=\"%.0f\" y=\"44\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\" "
+              "text-anchor=\"middle\" fill=\"#555\">%lld non-zero values (%lld fitted), %.1f%% exact zeros",
               W / 2, (long long)nm, (long long)fit->n, 100 * fit->zero_fraction);
     if (clipped)
         sb_printf(&b, "; axis cut at the 99.9th percentile (%.2g%% beyond)", 100.0 * (double)beyond / (double)nm);
@@ -231,8 +236,9 @@ teq_status teq_plot_dist_svg(const char *path, const char *title, const float *x
     /* densities, the best one drawn last and thicker */
     for (int t = 0; t < TEQ_N_FAMILIES; t++) {
         int f = t == TEQ_N_FAMILIES - 1 ? (int)fit->best : (t >= (int)fit->best ? t + 1 : t);
-        sb_printf(&b, "<polyline clip-path=\"url(#plotarea)\" fill=\"none\" stroke=\"%s\" stroke-width=\"%s\" "
-                      "stroke-linejoin=\"round\" points=\"",
+        sb_printf(&b,
+                  "<polyline clip-path=\"url(#plotarea)\" fill=\"none\" stroke=\"%s\" stroke-width=\"%s\" "
+                  "stroke-linejoin=\"round\" points=\"",
                   family_color[f], f == (int)fit->best ? "3" : "1.8");
         for (int i = 0; i < nx; i++) {
             double p = teq_dist_pdf(fit, (teq_family)f, xs[i]);
@@ -244,16 +250,21 @@ teq_status teq_plot_dist_svg(const char *path, const char *title, const float *x
     }
     /* legend */
     double lx = x1 - 270, ly = y0 + 10;
-    sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"262\" height=\"%d\" fill=\"white\" fill-opacity=\"0.9\" "
-                  "stroke=\"#bbb\" rx=\"4\"/>\n", lx, ly, 16 + 20 * TEQ_N_FAMILIES);
-    sb_printf(&b, "<g font-family=\"DejaVu Sans Mono, monospace\" font-size=\"12.5\" fill=\"#222\" xml:space=\"preserve\">\n");
+    sb_printf(&b,
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"262\" height=\"%d\" fill=\"white\" fill-opacity=\"0.9\" "
+              "stroke=\"#bbb\" rx=\"4\"/>\n",
+              lx, ly, 16 + 20 * TEQ_N_FAMILIES);
+    sb_printf(
+        &b,
+        "<g font-family=\"DejaVu Sans Mono, monospace\" font-size=\"12.5\" fill=\"#222\" xml:space=\"preserve\">\n");
     for (int f = 0; f < TEQ_N_FAMILIES; f++) {
         double yy = ly + 20 + 20 * f;
         int best = f == (int)fit->best;
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"%s\"/>", lx + 10,
-                  yy - 4, lx + 36, yy - 4, family_color[f], best ? "3" : "1.8");
-        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\"%s>%-11s KS %.3f%s</text>\n", lx + 44, yy, best ? " font-weight=\"bold\"" : "",
-                  teq_family_name((teq_family)f), fit->ks[f], best ? "  best" : "");
+        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"%s\"/>",
+                  lx + 10, yy - 4, lx + 36, yy - 4, family_color[f], best ? "3" : "1.8");
+        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\"%s>%-11s KS %.3f%s</text>\n", lx + 44, yy,
+                  best ? " font-weight=\"bold\"" : "", teq_family_name((teq_family)f), fit->ks[f],
+                  best ? "  best" : "");
     }
     sb_printf(&b, "</g>\n</svg>\n");
     return sb_write(&b, path, err);
@@ -292,32 +303,39 @@ teq_status teq_plot_overview_svg(const char *path, const char *title, int n, con
     for (int f = 0; f < TEQ_N_FAMILIES; f++) {
         double share = n ? (double)wins[f] / n : 0, w = bwid * share;
         if (w > 0)
-            sb_printf(&b, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\"/>", bx + acc, by, w, bh,
-                      family_color[f]);
+            sb_printf(&b, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\"/>", bx + acc, by, w,
+                      bh, family_color[f]);
         if (w >= 40)
-            sb_printf(&b, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"white\" font-weight=\"bold\">%.0f%%</text>",
-                      bx + acc + w / 2, by + 16, 100 * share);
+            sb_printf(
+                &b,
+                "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"white\" font-weight=\"bold\">%.0f%%</text>",
+                bx + acc + w / 2, by + 16, 100 * share);
         acc += w;
     }
-    sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n", bx, by,
-              bwid, bh);
+    sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n", bx,
+              by, bwid, bh);
     /* legend with counts */
     for (int f = 0; f < TEQ_N_FAMILIES; f++) {
         double lx = bx + f * 170;
-        sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s: %d of %d</text>\n",
-                  lx + 6, by + bh + 22, family_color[f], lx + 16, by + bh + 26, teq_family_name((teq_family)f), wins[f], n);
+        sb_printf(
+            &b,
+            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s: %d of %d</text>\n",
+            lx + 6, by + bh + 22, family_color[f], lx + 16, by + bh + 26, teq_family_name((teq_family)f), wins[f], n);
     }
     /* KS axis on top of the rows */
     char num[32];
     double ay = top - 14;
-    sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">Kolmogorov-Smirnov statistic (lower fits better; "
-                  "ringed: best)</text>\n", (x0 + x1) / 2, ay - 22);
+    sb_printf(&b,
+              "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">Kolmogorov-Smirnov statistic (lower fits better; "
+              "ringed: best)</text>\n",
+              (x0 + x1) / 2, ay - 22);
     for (int i = 0;; i++) {
         double v = i * kstep;
         if (v > kmax * (1 + 1e-9)) break;
         double px = x0 + (x1 - x0) * v / kmax;
         fmt_num(num, sizeof num, v);
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", px, ay, px, top + row * n);
+        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", px, ay, px,
+                  top + row * n);
         sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#555\">%s</text>\n", px, ay - 4, num);
     }
     sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#555\">best</text>\n", x1 + 14, ay - 4);
@@ -337,8 +355,8 @@ teq_status teq_plot_overview_svg(const char *path, const char *title, int n, con
         if ((int)ft->best >= 0 && ft->best < TEQ_N_FAMILIES && isfinite(ft->ks[ft->best])) {
             sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"#111\" stroke-width=\"1.5\"/>",
                       x0 + (x1 - x0) * ft->ks[ft->best] / kmax, yy + row / 2, family_color[ft->best]);
-            sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%s\">%s %.3f</text>", x1 + 14,
-                      yy + 12.5, family_color[ft->best], teq_family_name(ft->best), ft->ks[ft->best]);
+            sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%s\">%s %.3f</text>", x1 + 14, yy + 12.5,
+                      family_color[ft->best], teq_family_name(ft->best), ft->ks[ft->best]);
         }
         sb_printf(&b, "\n");
     }

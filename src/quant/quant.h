@@ -12,12 +12,14 @@
  *   Quantize: m = |x|; with zero_code, m <= level(0)/2 gives the zero code; otherwise the nearest
  *   level (ties to the lower value), clamped to the top; s = (x < 0). A signed code with zero_code has
  *   no -level(0) (its pattern is the zero), so x < 0 takes the nearest of 0, -level(1), -level(2), ...
- *   An unsigned code maps x < 0 (and NaN) to its smallest magnitude code (zero when zero_code is on).
+ *   An unsigned code maps x < 0 to its smallest magnitude code (zero when zero_code is on). NaN
+ *   quantizes like 0. The levels are the float32 values (float)(alpha * pow(b, e) + beta); a valid code
+ *   (teq_qparams_check) has them finite and strictly increasing in float32 too.
  *
  * Linear code (TEQ_CODE_LINEAR), n bits, value = scale * (q - zero_point):
  *   signed (symmetric, weights): zero_point 0, q in -(2^(n-1)-1) .. 2^(n-1)-1, code = q + 2^(n-1);
  *   unsigned (asymmetric, activations): q in 0 .. 2^n-1, code = q, zero_point in 0 .. 2^n-1.
- *   Quantize: q = clamp(round_half_even(x/scale) + zero_point).
+ *   Quantize: q = clamp(round_half_even(x/scale) + zero_point) (x/scale in double; NaN gives q = zero_point).
  */
 #ifndef TEQ_QUANT_H
 #define TEQ_QUANT_H
@@ -131,9 +133,11 @@ typedef struct teq_dist_fit {
     double p1[TEQ_N_FAMILIES], p2[TEQ_N_FAMILIES]; /* each family's fitted parameters (documented in dist.c) */
     teq_family best;
     double zero_fraction;             /* exact zeros, excluded from the fits */
-    int64_t n;                        /* values fitted */
+    int64_t n;                        /* values fitted (<= 65536) */
 } teq_dist_fit;
-/* Fit the four families to the magnitudes |x| of the non-zero values of x[n]. */
+/* Fit the four families to the magnitudes |x| of the finite non-zero values of x[n] (a fixed-seed uniform
+ * sample of 65536 of them when there are more; out->n is the number fitted). TEQ_ERR_ARG when x has no
+ * finite non-zero value. */
 teq_status teq_dist_fit_tensor(const float *x, int64_t n, teq_dist_fit *out, teq_error *err);
 /* Density of family f with the fitted parameters at magnitude m (for plots). */
 double teq_dist_pdf(const teq_dist_fit *fit, teq_family f, double m);

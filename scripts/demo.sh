@@ -1,18 +1,73 @@
 #!/usr/bin/env bash
-# The main job (for now): run the PP-OCRv4 models on generated inputs and say what ran and how long
-# it took. Later issues turn this into quantize + evaluate.
+# The main job: quantize PP-OCRv4 rec with teq (exponential, adaptive widths) and with the INT8
+# baseline, calibrated on text lines rendered from one licence text, evaluated on lines from two
+# others, and print FP32, INT8 and teq side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 teq=${TEQ:-build/teq}
 m=cache/models
-work=out/demo
-mkdir -p "$work"
-node scripts/make_input.mjs "$work/rec_x.npy" 1,3,48,320 image 1
-node scripts/make_input.mjs "$work/det_x.npy" 1,3,640,640 image 2
-node scripts/make_input.mjs "$work/cls_x.npy" 1,3,48,192 image 3
-for spec in "ch_PP-OCRv4_rec_infer rec_x" "ch_PP-OCRv4_det_infer det_x" "ch_ppocr_mobile_v2.0_cls_infer cls_x"; do
-  set -- $spec
-  echo "== $1"
-  "$teq" inspect "$m/$1.onnx" | sed -n '/^inputs/,/^outputs/p;/^nodes/p;/^parameters/p'
-  "$teq" run "$m/$1.onnx" -i "$work/$2.npy" -o "$work/$1" --repeat 3
+rec=$m/ch_PP-OCRv4_rec_infer.onnx
+keys=$m/ppocr_keys_v1.txt
+out=out/demo
+threads=${THREADS:-2}
+n_calib=${N_CALIB:-256}
+n_eval=${N_EVAL:-300}        # per evaluation text
+fonts=(--font /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf --font /usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf
+       --font /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf)
+mkdir -p "$out"
+
+echo "== data: $n_calib calibration lines from GPL-3, $n_eval + $n_eval evaluation lines from Apache-2.0 and MPL-2.0"
+"$teq" dataset ocr-lines --text /usr/share/common-licenses/GPL-3 "${fonts[@]}" -n "$n_calib" --seed 1 --keys "$keys" -o "$out/calib"
+"$teq" dataset ocr-lines --text /usr/share/common-licenses/Apache-2.0 "${fonts[@]}" -n "$n_eval" --seed 2 --keys "$keys" -o "$out/eval_apache"
+"$teq" dataset ocr-lines --text /usr/share/common-licenses/MPL-2.0 "${fonts[@]}" -n "$n_eval" --seed 3 --keys "$keys" -o "$out/eval_mpl"
+
+echo "== distribution analysis (weights and activations of every dot-product layer)"
+"$teq" analyze "$rec" --calib "$out/calib" --calib-limit 64 --threads "$threads" --json "$out/analysis.json" \
+  --plots "$out/plots" | tail -n 3
+
+for scheme in teq int8; do
+  echo "== quantize: $scheme"
+  "$teq" quantize "$rec" --calib "$out/calib" --scheme "$scheme" --suite ocr-rec --data "$out/calib" \
+    --search-limit "$n_calib" --eval-limit 64 --threads "$threads" -o "$out/rec_$scheme.teq" \
+    --json "$out/quantize_$scheme.json" | tail -n 8
 done
+
+echo "== evaluation on the held-out lines"
+for model in fp32 int8 teq; do
+  f=$rec; [ "$model" != fp32 ] && f=$out/rec_$model.teq
+  for set in apache mpl; do
+    "$teq" eval "$f" --suite ocr-rec --data "$out/eval_$set" --keys "$keys" --threads "$threads" \
+      --json "$out/eval_${model}_$set.json" > /dev/null
+  done
+done
+
+# Side-by-side table from the JSON files (node is installed by the set-up).
+node - "$out" <<'JS'
+const fs = require('fs');
+const dir = process.argv[2];
+const j = (f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, 'utf8'));
+const q = { teq: j('quantize_teq.json'), int8: j('quantize_int8.json') };
+const row = (name) => {
+  const a = j(`eval_${name}_apache.json`), b = j(`eval_${name}_mpl.json`);
+  const n = a.n + b.n;
+  return {
+    n,
+    acc: (a.line_accuracy * a.n + b.line_accuracy * b.n) / n,
+    cer: (100 * (a.char_edits + b.char_edits)) / (a.label_chars + b.label_chars),
+  };
+};
+const r = { fp32: row('fp32'), int8: row('int8'), teq: row('teq') };
+const bits = { fp32: [32, 32, 32], int8: [q.int8.avg_bits_weights, q.int8.avg_bits_activations, q.int8.avg_bits],
+               teq: [q.teq.avg_bits_weights, q.teq.avg_bits_activations, q.teq.avg_bits] };
+const kb = { fp32: q.teq.weight_bytes_fp32 / 1e3, int8: q.int8.weight_bytes / 1e3, teq: q.teq.weight_bytes / 1e3 };
+console.log(`\nPP-OCRv4 rec, ${r.fp32.n} held-out lines (Apache-2.0 + MPL-2.0), calibrated on GPL-3 lines`);
+console.log('model   bits W  bits A  bits all  vs INT8   weights KB   line acc %   CER %');
+for (const k of ['fp32', 'int8', 'teq']) {
+  const [bw, ba, b] = bits[k];
+  const cmp = k === 'fp32' ? '' : `${(100 * (1 - b / 8)).toFixed(1)}%`;
+  console.log(`${k.padEnd(6)} ${bw.toFixed(2).padStart(7)} ${ba.toFixed(2).padStart(7)} ${b.toFixed(2).padStart(9)} ${cmp.padStart(8)} ${kb[k].toFixed(1).padStart(12)} ${r[k].acc.toFixed(2).padStart(12)} ${r[k].cer.toFixed(3).padStart(7)}`);
+}
+console.log(`teq search budget: ${q.teq.budget_metric}, max loss ${q.teq.max_loss} point(s);` +
+            ` calibration ${q.teq.time_calibration_s.toFixed(1)} s, search ${q.teq.time_search_s.toFixed(1)} s (${q.teq.search_evaluations} evaluations)`);
+JS
+echo "files: $out (datasets with preview.png, plots/, *.teq, *.json)"

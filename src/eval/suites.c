@@ -362,6 +362,9 @@ static void finish(suite_id id, const acc *a, teq_eval_result *out) {
         if (a->has_labels) {
             add_metric(out, "line_accuracy", pct(a->exact, out->n, 0));
             add_metric(out, "cer", a->chars ? 100.0 * (double)a->edits / (double)a->chars : (a->edits ? 100.0 : 0.0));
+            /* the counts behind cer, so that results on several sets can be pooled exactly */
+            add_metric(out, "char_edits", (double)a->edits);
+            add_metric(out, "label_chars", (double)a->chars);
         }
         if (a->has_ref) add_metric(out, "agreement", pct(a->rec_agree, out->n, 0));
         snprintf(out->primary, sizeof out->primary, "%s", a->has_labels ? "line_accuracy" : "agreement");

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# End-to-end tests of the quantizer through the CLI, on the PP-OCR orientation classifier (small and
+# fast): fixed widths, determinism, the .teq round trip, adaptive search, INT8, analysis and plots,
+# and refusal of damaged .teq files. Last line: `N passed, M failed`.
+set -uo pipefail
+teq=${1:-build/teq}
+models=${TEQ_MODELS:-cache/models}
+cls=$models/ch_ppocr_mobile_v2.0_cls_infer.onnx
+T=$(mktemp -d "${TMPDIR:-/tmp}/teq-quantize.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "PASS $1"; }
+ko() { fail=$((fail + 1)); echo "FAIL $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
+
+fonts=(--font /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf)
+"$teq" dataset synth --kind ocr-cls --text /usr/share/common-licenses/GPL-3 "${fonts[@]}" -n 24 --seed 5 -o "$T/cls" > /dev/null
+check "dataset synth ocr-cls" test -s "$T/cls/inputs.npy" -a -s "$T/cls/labels.txt" -a -s "$T/cls/preview.png"
+
+# 1. fixed widths: the file, the JSON keys, determinism
+"$teq" quantize "$cls" --calib "$T/cls" --bits 4,5 -o "$T/a.teq" --json "$T/a.json" > "$T/a.log" 2>&1
+check "quantize --bits 4,5 exits 0" test $? -eq 0
+check "quantize prints the per-layer table and summary" grep -q "average bits: weights 4.000, activations 5.000" "$T/a.log"
+for key in avg_bits_weights avg_bits_activations avg_bits compression_vs_int8 scheme budget_metric layers; do
+  check "quantize JSON has $key" grep -q "\"$key\"" "$T/a.json"
+done
+"$teq" quantize "$cls" --calib "$T/cls" --bits 4,5 -o "$T/b.teq" > /dev/null 2>&1
+check "quantizing twice gives byte-identical files" cmp -s "$T/a.teq" "$T/b.teq"
+# 4-bit weights take half the bytes of INT8 on disk (packed codes, not a byte per value)
+sz_fp32=$(stat -c %s "$cls"); sz_q=$(stat -c %s "$T/a.teq")
+check "4-bit .teq is under 1/6 of the FP32 model ($sz_q vs $sz_fp32 bytes)" test $((sz_q * 6)) -lt "$sz_fp32"
+
+# 2. the .teq runs, and agrees with what quantize measured (eval through the same engine)
+node scripts/make_input.mjs "$T/x.npy" 2,3,48,192 image 7
+"$teq" run "$T/a.teq" -i "$T/x.npy" -o "$T/out" -q
+check "teq run OUT.teq writes the output" test -s "$T/out/softmax_0.tmp_0.npy"
+"$teq" inspect "$T/a.teq" > "$T/inspect.log"
+check "teq inspect OUT.teq lists TeqQuantize nodes" grep -q TeqQuantize "$T/inspect.log"
+"$teq" eval "$T/a.teq" --suite ocr-cls --data "$T/cls" --reference "$cls" --json "$T/e.json" > /dev/null
+check "teq eval OUT.teq --suite ocr-cls writes accuracy and agreement" grep -q '"agreement"' "$T/e.json"
+
+# 3. adaptive search with the fidelity budget, and the two linear schemes
+"$teq" quantize "$cls" --calib "$T/cls" --calib-limit 16 --search-limit 16 --eval-limit 16 -o "$T/ad.teq" \
+  --json "$T/ad.json" > "$T/ad.log" 2>&1
+check "adaptive quantize (fidelity budget) exits 0" test $? -eq 0
+bits=$(sed -n 's/.*"avg_bits": \([0-9.]*\).*/\1/p' "$T/ad.json")
+check "adaptive average bits $bits within 3..8" awk -v b="$bits" 'BEGIN { exit !(b >= 3 && b <= 8) }'
+check "fidelity is named as the budget metric" grep -q '"budget_metric": "fidelity' "$T/ad.json"
+"$teq" quantize "$cls" --calib "$T/cls" --scheme int8 -o "$T/i8.teq" --json "$T/i8.json" > /dev/null 2>&1
+check "INT8 scheme gives 8.0 bits" grep -q '"avg_bits": 8,' "$T/i8.json"
+"$teq" quantize "$cls" --calib "$T/cls" --scheme linear --calib-limit 16 --search-limit 16 -o "$T/lin.teq" > /dev/null 2>&1
+check "linear adaptive scheme exits 0" test $? -eq 0
+
+# 4. analysis with plots
+"$teq" analyze "$cls" --calib "$T/cls" --calib-limit 8 --json "$T/an.json" --plots "$T/plots" > "$T/an.log"
+check "analyze writes overview.svg" grep -q "<svg" "$T/plots/overview.svg"
+check "analyze JSON has the exponential share" grep -q '"share_exponential_best"' "$T/an.json"
+n_svg=$(ls "$T/plots" | wc -l)
+check "analyze writes one SVG per tensor ($n_svg files)" test "$n_svg" -gt 20
+
+# 5. damaged .teq files are refused with one line naming the file; the output folder stays clean
+size=$(stat -c %s "$T/a.teq")
+head -c $((size / 2)) "$T/a.teq" > "$T/trunc.teq"
+cp "$T/a.teq" "$T/flip.teq"; printf '\xff' | dd of="$T/flip.teq" bs=1 seek=$((size / 3)) conv=notrunc 2>/dev/null
+for f in trunc flip; do
+  mkdir -p "$T/o_$f"
+  "$teq" run "$T/$f.teq" -i "$T/x.npy" -o "$T/o_$f" 2> "$T/$f.err"; rc=$?
+  check "damaged .teq ($f) refused: $(head -c 120 "$T/$f.err")" test $rc -ne 0 -a $rc -lt 128 -a "$(wc -l < "$T/$f.err")" -eq 1
+  check "damaged .teq ($f): message names the file" grep -q "$f.teq" "$T/$f.err"
+  check "damaged .teq ($f): no output written" test -z "$(ls -A "$T/o_$f")"
+done
+# 6. bad quantize arguments
+"$teq" quantize "$cls" --calib "$T/cls" --bits 1,9 -o "$T/bad.teq" 2> "$T/bad.err"; rc=$?
+check "quantize --bits 1,9 refused" test $rc -ne 0 -a ! -e "$T/bad.teq"
+"$teq" quantize "$cls" --calib "$T/nonexistent" -o "$T/bad.teq" 2> "$T/bad.err"; rc=$?
+check "quantize with a missing calibration folder refused" test $rc -ne 0 -a ! -e "$T/bad.teq"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -264,6 +264,9 @@ typedef struct teq_layer_report {
     double err_w, err_a;                      /* RMAE on the weights / calibration sample */
     char dist_w[16], dist_a[16];              /* best-fitting family (KS) */
     double ks_exp_w, ks_exp_a;
+    /* Output distortion ||y - y_fp32||^2 / ||y_fp32||^2 with only this tensor quantized at 4 bits
+     * (adaptive search only; NaN otherwise): how much this layer limits the width. */
+    double sens_w, sens_a;
 } teq_layer_report;
 
 typedef struct teq_quantize_report {

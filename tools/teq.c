@@ -23,7 +23,8 @@ static void usage(FILE *f) {
             "  teq quantize MODEL.onnx --calib DATA -o OUT.teq [--scheme teq|int8|linear] [--max-loss PCT]\n"
             "               [--bits W,A] [--suite SUITE --data DIR] [--keys FILE] [--json FILE]\n"
             "               [--calib-limit N] [--search-limit N] [--eval-limit N] [--int8-calib minmax|percentile]\n"
-            "               [--weight-scales channel|tensor]\n"
+            "               [--weight-scales channel|tensor]  schemes: teq, teq-mixed (a layer may take the\n"
+            "               linear code where its error is lower), int8, linear\n"
             "               [--threads N]        quantize; prints the per-layer table and the summary\n"
             "  teq analyze MODEL [--calib DATA] [--json FILE] [--plots DIR] [--calib-limit N] [--threads N]\n"
             "                                         distribution of every weight and activation tensor\n"
@@ -369,21 +370,22 @@ static int cmd_quantize(int argc, char **argv) {
     teq_quantize_report *r = NULL;
     teq_error e;
     if (teq_quantize(model, out, &o, &r, &e)) return fail_err(&e);
-    printf("%-34s %-8s %-18s %-16s %2s %2s %8s %10s %10s %10s %10s %7s %7s %-11s %-11s\n", "layer", "op", "W shape",
-           "A shape", "nW", "nA", "base", "alpha_W", "beta_W", "alpha_A", "beta_A", "err_W", "err_A", "dist_W", "dist_A");
+    printf("%-34s %-8s %-18s %-16s %2s %2s %8s %10s %10s %10s %10s %7s %7s %-11s %-11s %8s %8s\n", "layer", "op", "W shape",
+           "A shape", "nW", "nA", "base", "alpha_W", "beta_W", "alpha_A", "beta_A", "err_W", "err_A", "dist_W", "dist_A",
+           "sens_W", "sens_A");
     for (int i = 0; i < r->n_layers; i++) {
         const teq_layer_report *l = &r->layers[i];
         char nm[35];
         /* long names are cut to the column (the JSON report has them whole) */
         snprintf(nm, sizeof nm, "%.34s", l->name);
         if (l->code == 1)
-            printf("%-34s %-8s %-18s %-16s %2d %2d %8.4f %10.3g %10.3g %10.3g %10.3g %7.4f %7.4f %-11s %-11s\n", nm, l->op,
-                   l->w_shape, l->a_shape, l->bits_w, l->bits_a, l->base, l->alpha_w, l->beta_w, l->alpha_a, l->beta_a,
-                   l->err_w, l->err_a, l->dist_w, l->dist_a);
+            printf("%-34s %-8s %-18s %-16s %2d %2d %8.4f %10.3g %10.3g %10.3g %10.3g %7.4f %7.4f %-11s %-11s %8.2g %8.2g\n",
+                   nm, l->op, l->w_shape, l->a_shape, l->bits_w, l->bits_a, l->base, l->alpha_w, l->beta_w, l->alpha_a,
+                   l->beta_a, l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a);
         else
-            printf("%-34s %-8s %-18s %-16s %2d %2d %8s %10.3g %10s %10.3g %10s %7.4f %7.4f %-11s %-11s\n", nm, l->op,
-                   l->w_shape, l->a_shape, l->bits_w, l->bits_a, "linear", l->scale_w, "-", l->scale_a, "-", l->err_w,
-                   l->err_a, l->dist_w, l->dist_a);
+            printf("%-34s %-8s %-18s %-16s %2d %2d %8s %10.3g %10s %10.3g %10s %7.4f %7.4f %-11s %-11s %8.2g %8.2g\n",
+                   nm, l->op, l->w_shape, l->a_shape, l->bits_w, l->bits_a, "linear", l->scale_w, "-", l->scale_a, "-",
+                   l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a);
     }
     printf("\nscheme %s, weight scales per %s; budget: %s, max loss %.2f points\n", r->scheme,
            r->per_channel ? "output channel" : "tensor", r->budget_metric, r->max_loss);

@@ -17,18 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (cond) {                                                                                                    \
-            n_pass++;                                                                                                  \
-        } else {                                                                                                       \
-            n_fail++;                                                                                                  \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-        }                                                                                                              \
-    } while (0)
+#include "check.h"
 
 #define FONT_DIR "/usr/share/fonts/truetype/dejavu/"
 static const char *fonts[3] = {FONT_DIR "DejaVuSans.ttf", FONT_DIR "DejaVuSerif.ttf", FONT_DIR "DejaVuSansMono.ttf"};

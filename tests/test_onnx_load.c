@@ -21,19 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static int n_pass, n_fail, verbose;
+static int verbose;
 
-#define CHECK(cond, ...)                                                                                           \
-    do {                                                                                                           \
-        if (cond) {                                                                                                \
-            n_pass++;                                                                                              \
-        } else {                                                                                                   \
-            n_fail++;                                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                            \
-            printf(__VA_ARGS__);                                                                                   \
-            printf("\n");                                                                                          \
-        }                                                                                                          \
-    } while (0)
+#include "check.h"
 
 static const char *const real_models[] = {
     /* installed by scripts/setup.sh; tests run from the repository root */

@@ -247,6 +247,8 @@ typedef struct teq_quantize_opts {
     int progress;             /* report progress on stderr (the CLI sets it on a terminal) */
     int per_tensor_weights;   /* 1: one scale per weight tensor; 0 (default): one per output channel,
                                  the code (base, alpha, beta / linear step) still shared by the tensor */
+    int no_bias_correction;   /* 1: leave Conv biases as they are; 0 (default): correct each for the mean
+                                 output shift its quantized weights cause on the calibration data */
 } teq_quantize_opts;
 
 typedef struct teq_layer_report {

@@ -383,6 +383,21 @@ static teq_status fit_tensor(qctx *c, qtensor *t, const double *bases, int n_bas
     teq_status s = teq_exp_fit_tensor(x, n, t->is_signed, t->zero_code, bases, n_bases, MIN_BITS, TEQ_QBITS_MAX,
                                       &t->fit, c->err);
     if (s) return s;
+    if (!t->is_weight && t->is_signed) {
+        /* An activation with a small negative tail (HardSwish: >= -0.375) spends its sign bit on few
+         * values. Also fit the unsigned code (negatives go to the zero code, all 2^n codes on
+         * magnitudes) and keep, per base and width, whichever has the lower error on the sample. */
+        teq_tensor_fit uf = {0};
+        s = teq_exp_fit_tensor(x, n, 0, 1, bases, n_bases, MIN_BITS, TEQ_QBITS_MAX, &uf, c->err);
+        if (s) return s;
+        int cells = n_bases * (TEQ_QBITS_MAX - MIN_BITS + 1);
+        for (int k = 0; k < cells; k++)
+            if (uf.err[k] < t->fit.err[k]) {
+                t->fit.err[k] = uf.err[k];
+                t->fit.params[k] = uf.params[k];
+            }
+        teq_tensor_fit_free(&uf);
+    }
     for (int b = MIN_BITS; b <= TEQ_QBITS_MAX; b++) {
         s = teq_linear_fit(x, n, b, t->is_weight ? 1 : t->is_signed ? 1 : 0, TEQ_LINEAR_MSE, &t->lin[b], c->err);
         if (s) return s;

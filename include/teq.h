@@ -273,7 +273,7 @@ typedef struct teq_layer_report {
 
 typedef struct teq_quantize_report {
     char scheme[16];
-    char budget_metric[64];       /* e.g. "ocr-rec line_accuracy (task)" or "fidelity (FP32 agreement)" */
+    char budget_metric[160];      /* what the budget was applied to, in words */
     double max_loss;
     int n_layers;
     teq_layer_report *layers;

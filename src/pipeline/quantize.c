@@ -639,6 +639,7 @@ typedef struct budget {
     int batch;
     ref_cache rc;
     double ref_value;
+    double agreement;    /* of the last evaluation, NaN when the suite has none */
     char metric[40];
 } budget;
 
@@ -657,8 +658,23 @@ static teq_status eval_metric(qctx *c, budget *bg, teq_model *m, int64_t limit, 
     if (k == res.n_metrics) return teq_error_set(c->err, TEQ_ERR_INTERNAL, "suite %s has no primary metric", bg->suite);
     *value = res.metrics[k];
     snprintf(bg->metric, sizeof bg->metric, "%s", res.primary);
+    /* Agreement with FP32 (the suites report it when the reference runs beside the model). */
+    bg->agreement = NAN;
+    for (int j = 0; j < res.n_metrics; j++)
+        if (!strcmp(res.metric_names[j], "agreement")) bg->agreement = res.metrics[j];
     if (res_out) *res_out = res;
     return TEQ_OK;
+}
+
+/* Within budget: the metric has lost at most max_loss points against FP32 and, where the suite
+ * measures it, at least 100 - max_loss percent of the samples give the same answer as FP32. The
+ * second condition is the fidelity stop rule of METHOD section 3: on a few hundred samples a task
+ * metric alone lets gains on some samples hide losses on others, and a configuration chosen on it
+ * did not hold on held-out data (rec: 6.0 bits, -0.0 points on the 256 search lines, -3.2 points
+ * on 600 held-out lines). */
+static bool within_budget(const budget *bg, double v, double max_loss) {
+    if (bg->ref_value - v > max_loss) return false;
+    return isnan(bg->agreement) || bg->agreement >= 100.0 - max_loss;
 }
 
 /* ---------------------------------------------------------------- report */
@@ -1031,7 +1047,8 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
     if (o->suite) {
         bg.suite = o->suite;
         bg.ds = data;
-        snprintf(r->budget_metric, sizeof r->budget_metric, "%s (task metric on %s)", o->suite, o->data_path);
+        snprintf(r->budget_metric, sizeof r->budget_metric,
+                 "%s task metric on %s, and agreement with FP32 where the suite measures it", o->suite, o->data_path);
     } else {
         bg.suite = "fidelity";
         bg.ds = calib;
@@ -1069,7 +1086,7 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
         if ((s = eval_metric(&c, &bg, c.q, bg.limit, &v, NULL))) goto done;
         r->n_search_evals++;
         progress(&c, "search: all 8 bits: %s %.2f (FP32 %.2f)", bg.metric, v, bg.ref_value);
-        if (bg.ref_value - v > max_loss) {
+        if (!within_budget(&bg, v, max_loss)) {
             lo = hi; /* even 8 bits everywhere misses the budget: keep 8 bits and say so */
         }
         while (lo < hi) {
@@ -1077,9 +1094,9 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
             if ((s = apply(&c, seq + (size_t)mid * (size_t)c.n))) goto done;
             if ((s = eval_metric(&c, &bg, c.q, bg.limit, &v, NULL))) goto done;
             r->n_search_evals++;
-            bool ok = bg.ref_value - v <= max_loss;
-            progress(&c, "search: step %d/%d (%.2f bits): %s %.2f (FP32 %.2f) %s", mid, len - 1,
-                     cfg_avg_bits(&c, seq + (size_t)mid * (size_t)c.n), bg.metric, v, bg.ref_value,
+            bool ok = within_budget(&bg, v, max_loss);
+            progress(&c, "search: step %d/%d (%.2f bits): %s %.2f (FP32 %.2f), agreement %.2f: %s", mid, len - 1,
+                     cfg_avg_bits(&c, seq + (size_t)mid * (size_t)c.n), bg.metric, v, bg.ref_value, bg.agreement,
                      ok ? "within budget" : "over budget");
             if (getenv("TEQ_TRACE")) fprintf(stderr, "\n");
             if (ok) hi = mid;

@@ -119,6 +119,10 @@ typedef struct teq_model_stats {
     int n_op_types;
 } teq_model_stats;
 void teq_model_stats_get(const teq_model *m, teq_model_stats *st);
+/* The quantizer's report kept in a .teq file (JSON text, the same keys as `teq quantize --json`),
+ * or NULL for a model that has none (ONNX files). Owned by the model. */
+const char *teq_model_metadata(const teq_model *m);
+
 /* The i-th operator type in first-seen order and how many nodes of it the loaded file held. */
 teq_status teq_model_op_type(const teq_model *m, int i, const char **op_type, int64_t *count);
 

@@ -38,6 +38,10 @@ node scripts/make_input.mjs "$T/x.npy" 2,3,48,192 image 7
 check "teq run OUT.teq writes the output" test -s "$T/out/softmax_0.tmp_0.npy"
 "$teq" inspect "$T/a.teq" > "$T/inspect.log"
 check "teq inspect OUT.teq lists TeqQuantize nodes" grep -q TeqQuantize "$T/inspect.log"
+"$teq" inspect "$T/a.teq" --report > "$T/report.json"
+check "teq inspect --report prints the report kept in the file" grep -q '"avg_bits_weights": 4,' "$T/report.json"
+"$teq" inspect "$cls" --report > /dev/null 2> "$T/noreport.err"; rc=$?
+check "teq inspect --report on an ONNX model says there is none" test $rc -ne 0 -a "$(wc -l < "$T/noreport.err")" -eq 1
 "$teq" eval "$T/a.teq" --suite ocr-cls --data "$T/cls" --reference "$cls" --json "$T/e.json" > /dev/null
 check "teq eval OUT.teq --suite ocr-cls writes accuracy and agreement" grep -q '"agreement"' "$T/e.json"
 

@@ -16,7 +16,8 @@ static void usage(FILE *f) {
             "teq " TEQ_VERSION_STRING ": adaptive exponential quantization of neural networks\n"
             "\n"
             "usage:\n"
-            "  teq inspect MODEL                      inputs, outputs, operators, parameters\n"
+            "  teq inspect MODEL [--report]           inputs, outputs, operators, parameters; --report: the\n"
+            "                                         quantization report kept in a .teq file (JSON)\n"
             "  teq run MODEL -i [NAME=]FILE.npy [-i ...] -o OUTDIR [--threads N]\n"
             "          [--repeat R] [--warmup W] [-q]\n"
             "                                         run the model, write OUTDIR/<output>.npy\n"
@@ -74,10 +75,17 @@ static void print_shape(FILE *f, const teq_io_info *io) {
 }
 
 static int cmd_inspect(int argc, char **argv) {
-    if (argc != 1) return usage(stderr), 2;
+    int report = argc == 2 && !strcmp(argv[1], "--report");
+    if (argc != 1 && !report) return usage(stderr), 2;
     teq_error e;
     teq_model *m;
     if (teq_model_load(argv[0], &m, &e)) return fail_err(&e);
+    if (report) {
+        const char *meta = teq_model_metadata(m);
+        if (meta) printf("%s\n", meta);
+        teq_model_free(m);
+        return meta ? 0 : fail("%s: holds no quantization report (only .teq files from teq quantize do)", argv[0]);
+    }
     teq_model_stats st;
     teq_model_stats_get(m, &st);
     printf("model: %s\nopset: %lld\n", argv[0], (long long)st.opset);
@@ -108,6 +116,8 @@ static int cmd_inspect(int argc, char **argv) {
     }
     printf("nodes: %lld in the file, %lld to run after constant folding\n", (long long)total, (long long)st.n_nodes);
     printf("parameters: %lld (%.2f MB as float32)\n", (long long)st.n_params, (double)st.n_params * 4 / 1e6);
+    if (teq_model_metadata(m))
+        printf("quantized by teq: `teq inspect %s --report` prints the per-layer report (JSON)\n", argv[0]);
     teq_model_free(m);
     return 0;
 }

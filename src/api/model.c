@@ -88,6 +88,8 @@ void teq_model_stats_get(const teq_model *m, teq_model_stats *st) {
     }
 }
 
+const char *teq_model_metadata(const teq_model *m) { return m->g->meta_json; }
+
 teq_status teq_model_op_type(const teq_model *m, int i, const char **op_type, int64_t *count) {
     if (i < 0 || i >= m->g->n_op_counts) return TEQ_ERR_ARG;
     *op_type = m->g->op_counts[i].op_type;

@@ -86,17 +86,6 @@ static uint8_t *slurp(const char *path, size_t *len) {
     return b;
 }
 
-/* ONNX TensorProto.DataType names. */
-static const char *onnx_type_name(int t) {
-    static const char *const names[] = {
-        "undefined", "float32",  "uint8",   "int8",      "uint16",    "int16",        "int32",
-        "int64",     "string",   "bool",    "float16",   "float64",   "uint32",       "uint64",
-        "complex64", "complex128", "bfloat16", "float8e4m3fn", "float8e4m3fnuz", "float8e5m2",
-        "float8e5m2fnuz", "uint4", "int4"};
-    if (t >= 0 && t < (int)(sizeof names / sizeof names[0])) return names[t];
-    return "unknown";
-}
-
 static int held(int t) { return t > 0 && teq_dtype_size((teq_dtype)t) != 0; }
 
 /* ---- what a model uses, read straight from the protobuf (so that a model the loader refuses
@@ -126,7 +115,7 @@ static void scan_value_info(model_scan *ms, const Onnx__ValueInfoProto *vi, cons
         return;
     }
     if (tp->tensor_type && tp->tensor_type->has_elem_type && !held(tp->tensor_type->elem_type))
-        scan_set_skip(ms, "%s %s '%s'", onnx_type_name(tp->tensor_type->elem_type), what, vi->name ? vi->name : "");
+        scan_set_skip(ms, "%s %s '%s'", teq_onnx_type_name(tp->tensor_type->elem_type), what, vi->name ? vi->name : "");
 }
 
 static void scan_model(const char *path, model_scan *ms) {
@@ -157,14 +146,14 @@ static void scan_model(const char *path, model_scan *ms) {
             const Onnx__AttributeProto *at = n->attribute[a];
             const char *an = at->name ? at->name : "";
             if (at->t && at->t->has_data_type && !held(at->t->data_type))
-                scan_set_skip(ms, "%s tensor in attribute '%s' of %s", onnx_type_name(at->t->data_type), an, op);
+                scan_set_skip(ms, "%s tensor in attribute '%s' of %s", teq_onnx_type_name(at->t->data_type), an, op);
             if ((strcmp(an, "to") == 0 || strcmp(an, "dtype") == 0) && at->has_i && !held((int)at->i))
-                scan_set_skip(ms, "%s '%s' = %s", op, an, onnx_type_name((int)at->i));
+                scan_set_skip(ms, "%s '%s' = %s", op, an, teq_onnx_type_name((int)at->i));
         }
     }
     for (size_t i = 0; i < g->n_initializer; i++)
         if (g->initializer[i]->has_data_type && !held(g->initializer[i]->data_type))
-            scan_set_skip(ms, "%s initializer '%s'", onnx_type_name(g->initializer[i]->data_type),
+            scan_set_skip(ms, "%s initializer '%s'", teq_onnx_type_name(g->initializer[i]->data_type),
                           g->initializer[i]->name ? g->initializer[i]->name : "");
     for (size_t i = 0; i < g->n_input; i++) scan_value_info(ms, g->input[i], "input");
     for (size_t i = 0; i < g->n_output; i++) scan_value_info(ms, g->output[i], "output");

@@ -30,8 +30,7 @@
 /* proto2 strings are NULL when absent. */
 static const char *str_or_empty(const char *s) { return s ? s : ""; }
 
-/* Name of an ONNX TensorProto.DataType for messages (covers types teq does not hold). */
-static const char *onnx_type_name(int t) {
+const char *teq_onnx_type_name(int t) {
     static const char *const names[] = {
         "undefined", "float32",  "uint8",   "int8",      "uint16",    "int16",        "int32",
         "int64",     "string",   "bool",    "float16",   "float64",   "uint32",       "uint64",
@@ -218,7 +217,7 @@ static teq_status tensor_from_proto(const Onnx__TensorProto *tp, const char *pat
     int dt = tp->has_data_type ? tp->data_type : 0;
     if (!dtype_supported(dt))
         return teq_error_set(err, TEQ_ERR_UNSUPPORTED, "%s: %s: data type %s is not supported", path, what,
-                             onnx_type_name(dt));
+                             teq_onnx_type_name(dt));
     if (tp->n_dims > TEQ_MAX_DIMS)
         return teq_error_set(err, TEQ_ERR_UNSUPPORTED, "%s: %s: rank %zu exceeds teq's limit of %d", path, what,
                              tp->n_dims, TEQ_MAX_DIMS);
@@ -257,14 +256,14 @@ static teq_status tensor_from_proto(const Onnx__TensorProto *tp, const char *pat
     }
     if (have != want)
         return teq_error_set(err, TEQ_ERR_FORMAT, "%s: %s: %zu %s of data for shape %s %s (%zu expected)", path,
-                             what, have, unit, teq_shape_str(ndim, dims, sb, sizeof sb), onnx_type_name(dt), want);
+                             what, have, unit, teq_shape_str(ndim, dims, sb, sizeof sb), teq_onnx_type_name(dt), want);
     /* Narrow types stored in int32_data must fit. */
     if (!tp->has_raw_data && (dt == TEQ_DTYPE_UINT8 || dt == TEQ_DTYPE_INT8)) {
         int lo = dt == TEQ_DTYPE_UINT8 ? 0 : -128, hi = dt == TEQ_DTYPE_UINT8 ? 255 : 127;
         for (size_t i = 0; i < have; i++)
             if (tp->int32_data[i] < lo || tp->int32_data[i] > hi)
                 return teq_error_set(err, TEQ_ERR_FORMAT, "%s: %s: value %d at index %zu is out of range for %s",
-                                     path, what, (int)tp->int32_data[i], i, onnx_type_name(dt));
+                                     path, what, (int)tp->int32_data[i], i, teq_onnx_type_name(dt));
     }
 
     teq_tensor *t = calloc(1, sizeof *t);
@@ -410,7 +409,7 @@ static teq_status read_value_info(loader *ld, const Onnx__ValueInfoProto *vi, in
     if (et != 0 && !dtype_supported(et)) {
         if (!strict) return TEQ_OK;
         return teq_error_set(ld->err, TEQ_ERR_UNSUPPORTED, "%s: %s '%s' has data type %s, which teq does not support",
-                             ld->path, what, name, onnx_type_name(et));
+                             ld->path, what, name, teq_onnx_type_name(et));
     }
     const Onnx__TensorShapeProto *sh = tt->shape;
     if (sh && sh->n_dim > TEQ_MAX_DIMS) {

@@ -15,4 +15,8 @@ teq_status teq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *path
  * *name receives a malloc'd copy of the tensor's name ("" when none), may be NULL. */
 teq_status teq_onnx_read_tensor_file(const char *path, teq_tensor **out, char **name, teq_error *err);
 
+/* Name of an ONNX TensorProto.DataType number for messages ("float16", ...), covering the types teq
+ * does not hold; "unknown" outside the enum. */
+const char *teq_onnx_type_name(int t);
+
 #endif

@@ -1,0 +1,126 @@
+/* Dot-product kernels of quantized layers (METHOD section 5), below the operators.
+ *
+ * Every quantized layer is, after im2col or a transpose, one or more products
+ *     Y[m, n] = row_scale[m] * sum_k W[m, k] * A[k, n]        m < M, n < N, k < K
+ * with W the weights' codes (M output rows of K codes, one code per tensor plus a per-row scale) and
+ * A the layer's input, quantized with the activation code. Bias, output layout and col2im are the
+ * operator's business.
+ *
+ * Two families of results:
+ * - the REFERENCE kernels (ref.c) define a quantized layer's result. The exponential one counts exactly
+ *   as METHOD section 5 writes it: signed counters C1[i+j], C2[i], C3[j], C4 over the exponents of the
+ *   non-zero pairs, the final sums against powers of the base in double, one rounding to float at the
+ *   end. The INT8 one accumulates q_w * (q_a - zp) exactly in 64-bit integers.
+ * - the FAST kernels (one set per instruction set, picked once at run time from cpuid) compute the same
+ *   sums in float (decoding codes through lookup tables, FMA) or in int32 (INT8). They must agree with the
+ *   reference within TEQ_KTOL (below), which bounds float accumulation in any order.
+ *
+ * Dependencies: core, quant (codes). Nothing here knows graphs or operators. */
+#ifndef TEQ_KERNELS_H
+#define TEQ_KERNELS_H
+
+#include "../core/core.h"
+#include "../quant/quant.h"
+
+/* ---- weights laid out for the kernels ---- */
+
+/* M rows of K codes. Rows start on 64-byte boundaries so that SIMD loads of a row never straddle two
+ * rows' data; the codes of a row are packed n bits each, LSB first (as teq_pack_bits), and the bits
+ * after the row's K-th code are zero up to row_bytes. */
+typedef struct teq_kw {
+    int64_t M, K;
+    teq_qparams q;       /* the weights' code: TEQ_CODE_EXP, or TEQ_CODE_LINEAR (signed, symmetric) */
+    int64_t row_bytes;   /* multiple of 64, >= teq_packed_bytes(K, bits) */
+    uint8_t *packed;     /* [M * row_bytes], 64-byte aligned; plus 64 bytes of zero slack at the end */
+    float *scale;        /* [M] per-row scale: the per-channel scale (1 without), times the step for linear */
+    /* code -> value without the row scale: exponential: +-level(e), 0 for the zero code; linear: q, an integer
+     * in -(2^(n-1)-1) .. 2^(n-1)-1. Codes that do not exist map to 0. */
+    float lut[256];
+    /* INT8 execution path (linear weights only, else NULL): the weights as int8, row-major with row stride
+     * K4 = K rounded up to a multiple of 64 (zero padded), and each row's sum of weights (for the
+     * activations' zero point). */
+    int8_t *q8;
+    int64_t K4;
+    int32_t *q8_rowsum;
+} teq_kw;
+
+/* Build from unpacked codes[M * K] (one code per byte, row-major, each < 2^bits) of code q, and per-row
+ * scales row_scale[M] (NULL: all 1). Linear codes keep q.scale inside scale[]. */
+teq_status teq_kw_init(teq_kw *w, const teq_qparams *q, int64_t M, int64_t K, const uint8_t *codes,
+                       const float *row_scale, teq_error *err);
+void teq_kw_free(teq_kw *w);
+/* Code of element (m, k) (scalar; for tests and the reference kernels). */
+int teq_kw_code(const teq_kw *w, int64_t m, int64_t k);
+
+/* ---- reference kernels (ref.c) ----
+ * A is given as float values: A[k, n] at A[k * sak + n * san]; each value must be exactly 0 (padding, or
+ * the zero code) or a value of the activation code qa (the output of TeqQuantize with qa). The kernel maps
+ * it back to its code (exact: quantize(dequantize(c)) == c) and counts. Y[m, n] at Y[m * sym + n * syn]:
+ * Y = result, or Y += result when accumulate is set (a bias already written there).
+ * exp: w->q and qa exponential with the same base (TEQ_ERR_ARG otherwise).
+ * i8:  w->q linear signed, qa linear (unsigned with zero point, or signed). */
+teq_status teq_kref_exp_gemm(const teq_kw *w, const teq_qparams *qa, const float *A, int64_t sak, int64_t san,
+                             int64_t N, float *Y, int64_t sym, int64_t syn, int accumulate, int n_threads);
+teq_status teq_kref_i8_gemm(const teq_kw *w, const teq_qparams *qa, const float *A, int64_t sak, int64_t san,
+                            int64_t N, float *Y, int64_t sym, int64_t syn, int accumulate, int n_threads);
+
+/* Tolerance of a fast kernel against the reference, for one output: the reference's final rounding, the
+ * float rounding of the levels (each within half an ulp) and float accumulation of K terms in any order
+ * bound |fast - ref| by (K + 3) * 2^-24 * row_scale * sum_k |W[m,k] * A[k,n]|. Tests check exactly this. */
+#define TEQ_KTOL_ULPS_PER_TERM 1.0
+static inline double teq_ktol(int64_t K, double abs_sum) {
+    return ((double)K + 3.0) * TEQ_KTOL_ULPS_PER_TERM * (1.0 / 16777216.0) * abs_sum;
+}
+
+/* ---- fast kernels: one set per instruction set ---- */
+
+typedef enum teq_isa {
+    TEQ_ISA_SCALAR = 0, /* portable C, always there */
+    TEQ_ISA_AVX2 = 1,   /* AVX2 + FMA + BMI2 */
+    TEQ_ISA_AVX512 = 2, /* AVX-512 F/BW/VL/VBMI (+ VNNI for the INT8 kernels, checked separately) */
+    TEQ_N_ISA = 3,
+} teq_isa;
+
+typedef struct teq_kernel_set {
+    const char *name; /* "scalar", "avx2", "avx512" */
+    /* rows m0..m1-1 of the float matrix: out[(m - m0) * K + k] = scale[m] * lut[code(m, k)] */
+    void (*decode)(const teq_kw *w, int64_t m0, int64_t m1, float *out);
+    /* exponential or linear weights, float activations x[K] (values of the activation code):
+     * y[m] = scale[m] * sum_k lut[code(m, k)] * x[k] for m in m0..m1-1 */
+    void (*gemv)(const teq_kw *w, const float *x, float *y, int64_t m0, int64_t m1);
+    /* INT8 (w->q8 set): x[K4] uint8 activation codes (padding = zp), y[m] = scale[m] * xscale *
+     * (sum_k q8[m,k] * x[k] - zp * q8_rowsum[m]) for m in m0..m1-1 */
+    void (*i8_gemv)(const teq_kw *w, const uint8_t *x, int32_t zp, float xscale, float *y, int64_t m0, int64_t m1);
+    /* INT8 GEMM: X is N columns of K4 uint8 codes, column-major (column n at X + n * K4, padding = zp);
+     * Y[m * ldy + n] for m in m0..m1-1, n < N (same formula as i8_gemv). */
+    void (*i8_gemm)(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y, int64_t ldy,
+                    int64_t m0, int64_t m1);
+} teq_kernel_set;
+
+/* The set of an instruction set, or NULL when this CPU lacks it. */
+const teq_kernel_set *teq_kset(teq_isa isa);
+/* The best set this CPU has, chosen once (thread-safe); the environment variable TEQ_ISA=scalar|avx2|avx512
+ * caps the choice (tests and benchmarks use it to compare the variants). */
+const teq_kernel_set *teq_kset_best(void);
+
+/* Threaded drivers over rows (OpenMP, n_threads >= 1), through teq_kset_best(). */
+void teq_k_decode(const teq_kw *w, float *out, int n_threads);
+void teq_k_gemv(const teq_kw *w, const float *x, float *y, int n_threads);
+
+/* ---- activation quantization on the fly ----
+ * A prepared activation code: the same codes as teq_q_quantize (bit for bit; tests check it), faster. */
+typedef struct teq_kq teq_kq;
+teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err);
+void teq_kq_free(teq_kq *kq);
+/* y = dequantize(quantize(x)) (y may alias x), n_threads >= 1 */
+void teq_kq_fake(const teq_kq *kq, const float *x, int64_t n, float *y, int n_threads);
+/* codes[n] = quantize(x) */
+void teq_kq_codes(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, int n_threads);
+
+/* Which kernel path quantized layers take (environment TEQ_KERNEL, read once):
+ * "ref" the reference kernels, "dequant" the float path of the quantizer (dequantized weights, FP32
+ * operators), anything else or unset: the fast kernels. */
+typedef enum teq_kmode { TEQ_KMODE_FAST = 0, TEQ_KMODE_REF = 1, TEQ_KMODE_DEQUANT = 2 } teq_kmode;
+teq_kmode teq_kmode_get(void);
+
+#endif

@@ -1,0 +1,95 @@
+/* Weights laid out for the kernels (kernels.h), and the kernel-path switch. */
+#include "kernels.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+teq_status teq_kw_init(teq_kw *w, const teq_qparams *q, int64_t M, int64_t K, const uint8_t *codes,
+                       const float *row_scale, teq_error *err) {
+    memset(w, 0, sizeof *w);
+    char msg[160];
+    if (q->kind != TEQ_CODE_EXP && q->kind != TEQ_CODE_LINEAR)
+        return teq_error_set(err, TEQ_ERR_ARG, "kernel weights need an exponential or linear code");
+    if (teq_qparams_check(q, msg, sizeof msg)) return teq_error_set(err, TEQ_ERR_ARG, "kernel weights: %s", msg);
+    if (M < 0 || K < 0) return teq_error_set(err, TEQ_ERR_ARG, "kernel weights: negative size");
+    w->M = M, w->K = K, w->q = *q;
+    w->row_bytes = round_up((int64_t)teq_packed_bytes(K, q->bits), 64);
+    if (w->row_bytes == 0) w->row_bytes = 64;
+    size_t bytes, fbytes;
+    if (!teq_mul_size((size_t)M, (size_t)w->row_bytes, &bytes) || bytes > SIZE_MAX - 64 ||
+        !teq_mul_size((size_t)(M ? M : 1), sizeof(float), &fbytes))
+        return teq_error_set(err, TEQ_ERR_NOMEM, "kernel weights of %lld x %lld overflow", (long long)M, (long long)K);
+    bytes += 64;
+    w->packed = aligned_alloc(64, bytes);
+    w->scale = malloc(fbytes);
+    if (!w->packed || !w->scale) goto nomem;
+    memset(w->packed, 0, bytes);
+    for (int64_t m = 0; m < M; m++) teq_pack_bits(codes + m * K, K, q->bits, w->packed + m * w->row_bytes);
+
+    const int nc = teq_q_num_codes(q);
+    const int off = q->kind == TEQ_CODE_LINEAR ? (q->is_signed ? nc / 2 : q->zero_point) : 0;
+    if (q->kind == TEQ_CODE_EXP) {
+        teq_q_code_table(q, w->lut);
+    } else {
+        for (int c = 0; c < nc; c++) w->lut[c] = (float)(c - off);
+    }
+    for (int c = nc; c < 256; c++) w->lut[c] = 0;
+    const double step = q->kind == TEQ_CODE_LINEAR ? q->scale : 1.0;
+    for (int64_t m = 0; m < M; m++) w->scale[m] = (float)((row_scale ? (double)row_scale[m] : 1.0) * step);
+
+    if (q->kind == TEQ_CODE_LINEAR && q->is_signed) {
+        /* int8 copy for the INT8 path: q = code - 2^(n-1) is in -(2^(n-1)) .. 2^(n-1)-1, an int8 for n <= 8. */
+        w->K4 = round_up(K ? K : 1, 64);
+        if (!teq_mul_size((size_t)M, (size_t)w->K4, &bytes)) goto nomem;
+        w->q8 = aligned_alloc(64, bytes ? bytes : 64);
+        w->q8_rowsum = malloc(fbytes);
+        if (!w->q8 || !w->q8_rowsum) goto nomem;
+        memset(w->q8, 0, bytes);
+        for (int64_t m = 0; m < M; m++) {
+            int32_t s = 0;
+            for (int64_t k = 0; k < K; k++) {
+                int v = codes[m * K + k] - off;
+                w->q8[m * w->K4 + k] = (int8_t)v;
+                s += v;
+            }
+            w->q8_rowsum[m] = s;
+        }
+    }
+    return TEQ_OK;
+nomem:
+    teq_kw_free(w);
+    return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory for kernel weights (%lld x %lld)", (long long)M,
+                         (long long)K);
+}
+
+void teq_kw_free(teq_kw *w) {
+    free(w->packed);
+    free(w->scale);
+    free(w->q8);
+    free(w->q8_rowsum);
+    memset(w, 0, sizeof *w);
+}
+
+int teq_kw_code(const teq_kw *w, int64_t m, int64_t k) {
+    const uint8_t *row = w->packed + m * w->row_bytes;
+    const int bits = w->q.bits;
+    const uint64_t bit = (uint64_t)k * (uint64_t)bits;
+    /* a code spans at most two bytes (bits <= 8) */
+    unsigned v = row[bit >> 3];
+    if ((bit & 7) + (uint64_t)bits > 8) v |= (unsigned)row[(bit >> 3) + 1] << 8;
+    return (int)((v >> (bit & 7)) & ((1u << bits) - 1));
+}
+
+teq_kmode teq_kmode_get(void) {
+    /* read once; a data race on first use only ever stores the same value */
+    static int mode = -1;
+    if (mode < 0) {
+        const char *e = getenv("TEQ_KERNEL");
+        mode = !e ? TEQ_KMODE_FAST : !strcmp(e, "ref") ? TEQ_KMODE_REF : !strcmp(e, "dequant") ? TEQ_KMODE_DEQUANT
+                                                                                                : TEQ_KMODE_FAST;
+    }
+    return (teq_kmode)mode;
+}

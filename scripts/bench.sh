@@ -14,7 +14,7 @@ fonts=(--font /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf)
 [ -s "$out/rec_calib/inputs.npy" ] || "$teq" dataset ocr-lines --text /usr/share/common-licenses/GPL-3 "${fonts[@]}" \
   -n 32 --seed 11 --keys "$m/ppocr_keys_v1.txt" -o "$out/rec_calib" > /dev/null
 [ -s "$out/det_calib/inputs.npy" ] || "$teq" dataset synth --kind ocr-det --text /usr/share/common-licenses/GPL-3 \
-  "${fonts[@]}" -n 4 --seed 12 --height 320 --width 320 -o "$out/det_calib" > /dev/null
+  "${fonts[@]}" -n 8 --seed 12 --height 320 --width 320 -o "$out/det_calib" > /dev/null
 for net in rec det; do
   src=$m/ch_PP-OCRv4_${net}_infer.onnx
   ln -sf "$(realpath "$src")" "$out/${net}_fp32.onnx"

@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= 2
 
-.PHONY: all build setup demo test asan bench clean
+.PHONY: all build setup demo test asan bench bench-kernels clean
 
 all: build
 
@@ -29,6 +29,11 @@ asan: setup
 bench: setup
 	@$(MAKE) --no-print-directory build
 	@node bench/bench_models.mjs $(BUILD)/teq
+
+# teq bench: kernels (GEMV/GEMM, FP32/INT8/teq) and models (makes the .teq files in out/bench-models first)
+bench-kernels: setup
+	@$(MAKE) --no-print-directory build
+	@scripts/bench.sh --json out/bench.json
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

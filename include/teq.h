@@ -11,6 +11,7 @@
 #define TEQ_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -300,6 +301,21 @@ void teq_quantize_report_free(teq_quantize_report *r);
 /* JSON with the keys avg_bits_weights, avg_bits_activations, avg_bits, compression_vs_int8, scheme,
  * budget_metric, layers[...] and the rest of the report. */
 teq_status teq_quantize_report_write_json(const char *path, const teq_quantize_report *r, teq_error *err);
+
+/* ---- Benchmark (teq bench) ----
+ * Kernel level (GEMV and GEMM on real shapes: OpenBLAS FP32, teq INT8, teq exponential at 3/4/5 bits,
+ * GB/s of weights against the memory bandwidth measured in the same run) and model level (FP32, INT8 and
+ * exponential .teq latency, from models_dir: rec_fp32.onnx, rec_int8.teq, rec_teq.teq, det_*; missing
+ * files are skipped with a message). Prints a table on out. JSON keys: cpu, isa, threads,
+ * memory_bandwidth_gbps, results[{kind, name, format, median_s, min_s, weights_gbps (kernels)}]. */
+typedef struct teq_bench_opts {
+    const char *json_path;  /* NULL: no JSON */
+    int repeat;             /* timed samples per case (0: 7) */
+    int threads;            /* 0: 1 */
+    const char *models_dir; /* NULL: skip the model level */
+    int quick;              /* fewer shapes (tests) */
+} teq_bench_opts;
+teq_status teq_bench_run(const teq_bench_opts *o, FILE *out, teq_error *err);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,8 @@ static void usage(FILE *f) {
             "               [--width W] [--keys FILE]  text lines rendered with FreeType (PP-OCR rec input)\n"
             "  teq dataset synth --kind ocr-cls|ocr-det|blazeface|mlsd -n N --seed S -o DIR\n"
             "               [--text FILE] [--font FONT.ttf ...] [--height H] [--width W]\n"
+            "  teq bench [--json FILE] [--repeat N] [--threads T] [--models DIR] [--quick]\n"
+            "                                         kernel and model speed: FP32 (OpenBLAS), INT8, teq 3/4/5 bits\n"
             "  teq version\n"
             "\n"
             "MODEL is an ONNX file or a .teq file written by teq quantize. Tensors are NumPy .npy files\n"
@@ -525,6 +527,30 @@ static int cmd_dataset(int argc, char **argv) {
     return 0;
 }
 
+static int cmd_bench(int argc, char **argv) {
+    teq_bench_opts o = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--quick")) {
+            o.quick = 1;
+            continue;
+        }
+        if (!v) return fail("bench: %s needs a value", a);
+        if (!strcmp(a, "--json")) o.json_path = v;
+        else if (!strcmp(a, "--models")) o.models_dir = v;
+        else if (!strcmp(a, "--repeat")) o.repeat = atoi(v);
+        else if (!strcmp(a, "--threads")) o.threads = atoi(v);
+        else return fail("bench: unknown option %s", a);
+        if ((!strcmp(a, "--repeat") || !strcmp(a, "--threads")) && atoi(v) < 1)
+            return fail("bench: %s must be a positive integer", a);
+        i++;
+    }
+    teq_error err = {0};
+    if (teq_bench_run(&o, stdout, &err)) return fail_err(&err);
+    if (o.json_path) printf("wrote %s\n", o.json_path);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -540,6 +566,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "analyze")) return cmd_analyze(argc - 2, argv + 2);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(argv[1], "dataset")) return cmd_dataset(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
     fprintf(stderr, "teq: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

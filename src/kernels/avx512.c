@@ -1,0 +1,393 @@
+/* The AVX-512 kernel set (F/BW/VL/VBMI; the INT8 kernels in two variants: VNNI vpdpbusd, or AVX-512BW
+ * vpmaddubsw where VNNI is absent). Compiled with these flags for this file only (CMakeLists.txt);
+ * dispatch.c checks cpuid before any of it runs. The VNNI functions carry target("avx512vnni")
+ * themselves, because VNNI is checked separately.
+ *
+ * Float kernels (gemv, decode), n-bit weights, 2 <= n <= 8. Sixteen codes take 2n bytes (16 n bits), so
+ * every group of 16 codes starts on a byte. One group becomes one zmm of 16 floats in three steps:
+ *   1. broadcast its 16 bytes (2n <= 16 are used) to the four 128-bit lanes, and vpshufb into dword i
+ *      the two bytes that hold code i (bytes (i n) >> 3 and the next: a code never spans three);
+ *   2. vpsrlvd by (i n) & 7, so code i sits in the low bits of dword i (higher bits: the next codes);
+ *   3. look the value up in registers: vpermps reads the low 4 index bits, so for n <= 4 the table is the
+ *      2^n values repeated to 16 (the stray bits above n then select a copy of the same value); n = 5:
+ *      vpermt2ps over two registers (5 bits); n = 6, 7: two or four vpermt2ps blended on bits 5 and 6;
+ *      n = 8: a gather from the 256-entry table.
+ * GEMV runs four rows at a time so each load of x feeds four FMAs, one accumulator per row. The last
+ * group of a row is masked on x (lanes past K load 0 and the FMA keeps the accumulator there), so
+ * the zero padding codes, whose value lut[0] need not be 0, never reach a sum. */
+#include "kint.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+typedef struct dec512 {
+    __m512i shuf, shift;
+    __m512 t[8];
+} dec512;
+
+/* constants for n-bit codes: shuffle and shift of step 1 and 2, and the table registers of step 3 */
+static void dec512_init(dec512 *d, int n, const float *lut) {
+    uint8_t sh[64];
+    uint32_t sv[16];
+    for (int i = 0; i < 16; i++) {
+        int bit = i * n, b = bit >> 3;
+        for (int lane = 0; lane < 4; lane++) {
+            uint8_t *s = sh + lane * 16 + (i & 3) * 4;
+            if ((i >> 2) != lane) continue;
+            s[0] = (uint8_t)b;
+            s[1] = (uint8_t)(b + 1 < 16 ? b + 1 : 0x80);
+            s[2] = s[3] = 0x80;
+        }
+        sv[i] = (uint32_t)(bit & 7);
+    }
+    d->shuf = _mm512_loadu_si512(sh);
+    d->shift = _mm512_loadu_si512(sv);
+    float t[128];
+    int nt = n <= 4 ? 16 : (1 << n);
+    if (n > 7) nt = 0;
+    for (int i = 0; i < nt; i++) t[i] = lut[i & ((1 << n) - 1)];
+    for (int r = 0; r < 8; r++) d->t[r] = r * 16 < nt ? _mm512_loadu_ps(t + r * 16) : _mm512_setzero_ps();
+}
+
+/* code indices of the group at p (dword i: code i in the low n bits) */
+INLINE __m512i unpack512(const dec512 *d, const uint8_t *p) {
+    __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p));
+    return _mm512_srlv_epi32(_mm512_shuffle_epi8(v, d->shuf), d->shift);
+}
+
+INLINE __m512 lookup512(const dec512 *d, __m512i v, const int n, const float *lut) {
+    if (n <= 4) return _mm512_permutexvar_ps(v, d->t[0]);
+    if (n == 5) return _mm512_permutex2var_ps(d->t[0], v, d->t[1]);
+    if (n == 6) {
+        __mmask16 b5 = _mm512_test_epi32_mask(v, _mm512_set1_epi32(32));
+        return _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(d->t[0], v, d->t[1]),
+                                    _mm512_permutex2var_ps(d->t[2], v, d->t[3]));
+    }
+    if (n == 7) {
+        __mmask16 b5 = _mm512_test_epi32_mask(v, _mm512_set1_epi32(32));
+        __mmask16 b6 = _mm512_test_epi32_mask(v, _mm512_set1_epi32(64));
+        __m512 a = _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(d->t[0], v, d->t[1]),
+                                        _mm512_permutex2var_ps(d->t[2], v, d->t[3]));
+        __m512 b = _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(d->t[4], v, d->t[5]),
+                                        _mm512_permutex2var_ps(d->t[6], v, d->t[7]));
+        return _mm512_mask_blend_ps(b6, a, b);
+    }
+    return _mm512_i32gather_ps(_mm512_and_si512(v, _mm512_set1_epi32(255)), lut, 4);
+}
+
+INLINE void gemv512_body(const teq_kw *w, const float *x, float *y, int64_t m0, int64_t m1, const int n) {
+    dec512 d;
+    dec512_init(&d, n, w->lut);
+    const int64_t K = w->K, G = K / 16, rb = w->row_bytes, gb = 2 * n;
+    const int rem = (int)(K - G * 16);
+    const __mmask16 tm = (__mmask16)((1u << rem) - 1);
+    const float *lut = w->lut;
+    int64_t m = m0;
+    for (; m + 4 <= m1; m += 4) {
+        const uint8_t *r0 = w->packed + m * rb, *r1 = r0 + rb, *r2 = r1 + rb, *r3 = r2 + rb;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t g = 0; g < G; g++) {
+            __m512 xv = _mm512_loadu_ps(x + g * 16);
+            a0 = _mm512_fmadd_ps(lookup512(&d, unpack512(&d, r0 + g * gb), n, lut), xv, a0);
+            a1 = _mm512_fmadd_ps(lookup512(&d, unpack512(&d, r1 + g * gb), n, lut), xv, a1);
+            a2 = _mm512_fmadd_ps(lookup512(&d, unpack512(&d, r2 + g * gb), n, lut), xv, a2);
+            a3 = _mm512_fmadd_ps(lookup512(&d, unpack512(&d, r3 + g * gb), n, lut), xv, a3);
+        }
+        if (rem) {
+            __m512 xv = _mm512_maskz_loadu_ps(tm, x + G * 16);
+            a0 = _mm512_mask3_fmadd_ps(lookup512(&d, unpack512(&d, r0 + G * gb), n, lut), xv, a0, tm);
+            a1 = _mm512_mask3_fmadd_ps(lookup512(&d, unpack512(&d, r1 + G * gb), n, lut), xv, a1, tm);
+            a2 = _mm512_mask3_fmadd_ps(lookup512(&d, unpack512(&d, r2 + G * gb), n, lut), xv, a2, tm);
+            a3 = _mm512_mask3_fmadd_ps(lookup512(&d, unpack512(&d, r3 + G * gb), n, lut), xv, a3, tm);
+        }
+        y[m] = w->scale[m] * _mm512_reduce_add_ps(a0);
+        y[m + 1] = w->scale[m + 1] * _mm512_reduce_add_ps(a1);
+        y[m + 2] = w->scale[m + 2] * _mm512_reduce_add_ps(a2);
+        y[m + 3] = w->scale[m + 3] * _mm512_reduce_add_ps(a3);
+    }
+    for (; m < m1; m++) {
+        const uint8_t *r0 = w->packed + m * rb;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        int64_t g = 0;
+        for (; g + 2 <= G; g += 2) {
+            a0 = _mm512_fmadd_ps(lookup512(&d, unpack512(&d, r0 + g * gb), n, lut), _mm512_loadu_ps(x + g * 16), a0);
+            a1 = _mm512_fmadd_ps(lookup512(&d, unpack512(&d, r0 + (g + 1) * gb), n, lut),
+                                 _mm512_loadu_ps(x + g * 16 + 16), a1);
+        }
+        if (g < G)
+            a0 = _mm512_fmadd_ps(lookup512(&d, unpack512(&d, r0 + g * gb), n, lut), _mm512_loadu_ps(x + g * 16), a0);
+        if (rem)
+            a1 = _mm512_mask3_fmadd_ps(lookup512(&d, unpack512(&d, r0 + G * gb), n, lut),
+                                       _mm512_maskz_loadu_ps(tm, x + G * 16), a1, tm);
+        y[m] = w->scale[m] * _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    }
+}
+
+INLINE void decode512_body(const teq_kw *w, int64_t m0, int64_t m1, float *out, const int n) {
+    dec512 d;
+    dec512_init(&d, n, w->lut);
+    const int64_t K = w->K, G = K / 16, rb = w->row_bytes, gb = 2 * n;
+    const int rem = (int)(K - G * 16);
+    const __mmask16 tm = (__mmask16)((1u << rem) - 1);
+    for (int64_t m = m0; m < m1; m++) {
+        const uint8_t *r = w->packed + m * rb;
+        float *o = out + (m - m0) * K;
+        const __m512 s = _mm512_set1_ps(w->scale[m]);
+        for (int64_t g = 0; g < G; g++)
+            _mm512_storeu_ps(o + g * 16, _mm512_mul_ps(s, lookup512(&d, unpack512(&d, r + g * gb), n, w->lut)));
+        if (rem)
+            _mm512_mask_storeu_ps(o + G * 16, tm, _mm512_mul_ps(s, lookup512(&d, unpack512(&d, r + G * gb), n, w->lut)));
+    }
+}
+
+/* 4-bit weights, the fast path: a 64-byte load is 16 dwords of 8 codes each, and vpermps reads only the
+ * low 4 bits of each index, so (v >> 4j) looked up directly gives code j of every dword: per 128 codes
+ * one load, 7 shifts and 8 vpermps, no shuffle. The codes then come in the order k = 8 i + j (dword i,
+ * nibble j) instead of k, so x is permuted once per call into xp (block b of 128: xp[128 b + 16 j + i] =
+ * x[128 b + 8 i + j]), zero past K. A row's 64-byte blocks cover exactly its row_bytes; codes past K are the
+ * zero padding, whose value lut[0] is finite and meets xp = 0 there, adding exactly 0. */
+static void gemv512_4bit(const teq_kw *w, const float *x, float *y, int64_t m0, int64_t m1) {
+    const int64_t K = w->K, NB = (K + 127) / 128, rb = w->row_bytes;
+    float stack_xp[1024];
+    float *xp = NB * 128 <= 1024 ? stack_xp : aligned_alloc(64, (size_t)NB * 512);
+    if (!xp) { /* no memory for the permuted copy: the generic path needs none */
+        gemv512_body(w, x, y, m0, m1, 4);
+        return;
+    }
+    for (int64_t b = 0; b < NB; b++)
+        for (int j = 0; j < 8; j++)
+            for (int i = 0; i < 16; i++) {
+                int64_t k = b * 128 + 8 * i + j;
+                xp[b * 128 + 16 * j + i] = k < K ? x[k] : 0.0f;
+            }
+    const __m512 T = _mm512_loadu_ps(w->lut);
+    int64_t m = m0;
+#define STEP4(J)                                                                                                       \
+    do {                                                                                                               \
+        const __m512 xv = _mm512_loadu_ps(xb + 16 * (J));                                                              \
+        a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v0, 4 * (J)), T), xv, a0);                         \
+        a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v1, 4 * (J)), T), xv, a1);                         \
+        a2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v2, 4 * (J)), T), xv, a2);                         \
+        a3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v3, 4 * (J)), T), xv, a3);                         \
+    } while (0)
+    for (; m + 4 <= m1; m += 4) {
+        const uint8_t *r0 = w->packed + m * rb;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t b = 0; b < NB; b++) {
+            const float *xb = xp + b * 128;
+            const __m512i v0 = _mm512_load_si512(r0 + b * 64), v1 = _mm512_load_si512(r0 + rb + b * 64);
+            const __m512i v2 = _mm512_load_si512(r0 + 2 * rb + b * 64), v3 = _mm512_load_si512(r0 + 3 * rb + b * 64);
+            STEP4(0); STEP4(1); STEP4(2); STEP4(3); STEP4(4); STEP4(5); STEP4(6); STEP4(7);
+        }
+        y[m] = w->scale[m] * _mm512_reduce_add_ps(a0);
+        y[m + 1] = w->scale[m + 1] * _mm512_reduce_add_ps(a1);
+        y[m + 2] = w->scale[m + 2] * _mm512_reduce_add_ps(a2);
+        y[m + 3] = w->scale[m + 3] * _mm512_reduce_add_ps(a3);
+    }
+#undef STEP4
+    for (; m < m1; m++) {
+        const uint8_t *r0 = w->packed + m * rb;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        for (int64_t b = 0; b < NB; b++) {
+            const float *xb = xp + b * 128;
+            const __m512i v = _mm512_load_si512(r0 + b * 64);
+            for (int j = 0; j < 8; j += 2) {
+                a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4 * j), T), _mm512_loadu_ps(xb + 16 * j), a0);
+                a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4 * j + 4), T),
+                                     _mm512_loadu_ps(xb + 16 * j + 16), a1);
+            }
+        }
+        y[m] = w->scale[m] * _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    }
+    if (xp != stack_xp) free(xp);
+}
+
+#define PER_BITS(BODY, ...)                                                                                            \
+    switch (w->q.bits) {                                                                                               \
+    case 2: BODY(__VA_ARGS__, 2); break;                                                                               \
+    case 3: BODY(__VA_ARGS__, 3); break;                                                                               \
+    case 4: BODY(__VA_ARGS__, 4); break;                                                                               \
+    case 5: BODY(__VA_ARGS__, 5); break;                                                                               \
+    case 6: BODY(__VA_ARGS__, 6); break;                                                                               \
+    case 7: BODY(__VA_ARGS__, 7); break;                                                                               \
+    default: BODY(__VA_ARGS__, 8); break;                                                                              \
+    }
+
+static void gemv_avx512(const teq_kw *w, const float *x, float *y, int64_t m0, int64_t m1) {
+    if (w->q.bits == 4) {
+        gemv512_4bit(w, x, y, m0, m1);
+        return;
+    }
+    PER_BITS(gemv512_body, w, x, y, m0, m1)
+}
+
+static void decode_avx512(const teq_kw *w, int64_t m0, int64_t m1, float *out) {
+    PER_BITS(decode512_body, w, m0, m1, out)
+}
+
+/* ---- INT8 ----
+ * Register-blocked microkernel: R weight rows x C activation columns, one zmm accumulator of 16 int32
+ * each, 64 k per step (K4 is a multiple of 64, zero padded: padding weights are 0, so the padding
+ * activations, which hold zp, add nothing). Per step R + C loads feed R * C dot instructions.
+ *
+ * Without VNNI, vpmaddubsw (u8 x s8 pairs summed to int16 with saturation) would overflow: two products
+ * reach 2 * 255 * 127 = 64770 > 32767. So x splits into x & 0x7F and x & 0x80 (prepared once per column
+ * and step, shared by the R rows): the pair sums are then at most 2*127*127 = 32258 and 2*128*127 = 32512,
+ * both exact in int16, and vpmaddwd by 1 widens each to int32 before they are added. */
+
+#define I8_STEP_VNNI(acc, xa, xb, wv) acc = _mm512_dpbusd_epi32(acc, xa, wv)
+#define I8_STEP_BW(acc, xa, xb, wv)                                                                                    \
+    acc = _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(xa, wv), ones),               \
+                                                 _mm512_madd_epi16(_mm512_maddubs_epi16(xb, wv), ones)))
+
+/* y = (scale[m] * xscale) * (float)(dot - zp * rowsum[m]): the order of scalar.c, so sets agree exactly */
+INLINE float i8_out(const teq_kw *w, int64_t m, int32_t dot, int32_t zp, float xscale) {
+    return (w->scale[m] * xscale) * (float)(dot - zp * w->q8_rowsum[m]);
+}
+
+#define DEF_I8(SUF, ATTR, SPLIT, STEP)                                                                                 \
+    INLINE ATTR void mk_##SUF(const int R, const int C, const int8_t *W, int64_t ldw, const uint8_t *X, int64_t ldx,  \
+                              int64_t K4, int32_t *out) {                                                              \
+        __m512i acc[4][4];                                                                                             \
+        const __m512i ones = _mm512_set1_epi16(1), lo7 = _mm512_set1_epi8(0x7F), hi1 = _mm512_set1_epi8((char)0x80);  \
+        (void)ones, (void)lo7, (void)hi1;                                                                              \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)        \
+            acc[r][c] = _mm512_setzero_si512();                                                                        \
+        for (int64_t k = 0; k < K4; k += 64) {                                                                         \
+            __m512i xa[4], xb[4];                                                                                      \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) {                                                      \
+                __m512i xv = _mm512_loadu_si512(X + c * ldx + k);                                                      \
+                if (SPLIT) {                                                                                           \
+                    xa[c] = _mm512_and_si512(xv, lo7);                                                                 \
+                    xb[c] = _mm512_and_si512(xv, hi1);                                                                 \
+                } else {                                                                                               \
+                    xa[c] = xv;                                                                                        \
+                    xb[c] = xv;                                                                                        \
+                }                                                                                                      \
+            }                                                                                                          \
+            (void)xb;                                                                                                  \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                      \
+                __m512i wv = _mm512_loadu_si512(W + r * ldw + k);                                                      \
+                _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) STEP(acc[r][c], xa[c], xb[c], wv);                 \
+            }                                                                                                          \
+        }                                                                                                              \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)        \
+            out[r * C + c] = _mm512_reduce_add_epi32(acc[r][c]);                                                       \
+    }                                                                                                                  \
+    static ATTR void i8_gemm_##SUF(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y,   \
+                                   int64_t ldy, int64_t m0, int64_t m1) {                                              \
+        const int64_t K4 = w->K4;                                                                                      \
+        int32_t d[16];                                                                                                 \
+        int64_t c = 0;                                                                                                 \
+        for (; c + 4 <= N; c += 4) {                                                                                   \
+            int64_t m = m0;                                                                                            \
+            for (; m + 4 <= m1; m += 4) {                                                                              \
+                mk_##SUF(4, 4, w->q8 + m * K4, K4, X + c * K4, K4, K4, d);                                             \
+                for (int r = 0; r < 4; r++)                                                                            \
+                    for (int j = 0; j < 4; j++) Y[(m + r) * ldy + c + j] = i8_out(w, m + r, d[r * 4 + j], zp, xscale);  \
+            }                                                                                                          \
+            for (; m < m1; m++) {                                                                                      \
+                mk_##SUF(1, 4, w->q8 + m * K4, K4, X + c * K4, K4, K4, d);                                             \
+                for (int j = 0; j < 4; j++) Y[m * ldy + c + j] = i8_out(w, m, d[j], zp, xscale);                       \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (; c < N; c++) {                                                                                           \
+            int64_t m = m0;                                                                                            \
+            for (; m + 4 <= m1; m += 4) {                                                                              \
+                mk_##SUF(4, 1, w->q8 + m * K4, K4, X + c * K4, K4, K4, d);                                             \
+                for (int r = 0; r < 4; r++) Y[(m + r) * ldy + c] = i8_out(w, m + r, d[r], zp, xscale);                 \
+            }                                                                                                          \
+            for (; m < m1; m++) {                                                                                      \
+                mk_##SUF(1, 1, w->q8 + m * K4, K4, X + c * K4, K4, K4, d);                                             \
+                Y[m * ldy + c] = i8_out(w, m, d[0], zp, xscale);                                                       \
+            }                                                                                                          \
+        }                                                                                                              \
+    }                                                                                                                  \
+    static ATTR void i8_gemv_##SUF(const teq_kw *w, const uint8_t *x, int32_t zp, float xscale, float *y, int64_t m0,  \
+                                   int64_t m1) {                                                                       \
+        i8_gemm_##SUF(w, x, 1, zp, xscale, y, 1, m0, m1);                                                              \
+    }
+
+DEF_I8(vnni, __attribute__((target("avx512vnni"))), 0, I8_STEP_VNNI)
+DEF_I8(bw, , 1, I8_STEP_BW)
+
+const teq_kernel_set teq_kset_avx512vnni_tab = {
+    .name = "avx512",
+    .decode = decode_avx512,
+    .gemv = gemv_avx512,
+    .i8_gemv = i8_gemv_vnni,
+    .i8_gemm = i8_gemm_vnni,
+};
+
+/* AVX-512 without VNNI: the same float kernels, maddubs INT8 */
+const teq_kernel_set teq_kset_avx512_tab = {
+    .name = "avx512",
+    .decode = decode_avx512,
+    .gemv = gemv_avx512,
+    .i8_gemv = i8_gemv_bw,
+    .i8_gemm = i8_gemm_bw,
+};
+
+/* ---- activation quantizer (kq.c builds the tables; this is its 16-lane body) ----
+ * Per 16 floats: magnitude bit patterns, side, bucket index, one byte gather for the first candidate,
+ * `steps` gathers of thresholds with compares (or the bisection), a gather of the code; the values
+ * are one more gather from the code table. Lanes past n are masked on load and store. */
+INLINE __m512i kq512_codes(const teq_kq *kq, __m512 xf) {
+    const __m512i xb = _mm512_castps_si512(xf);
+    if (kq->q.kind == TEQ_CODE_LINEAR) {
+        const __m512d sc = _mm512_set1_pd(kq->lscale), lo = _mm512_set1_pd(kq->qlo), hi = _mm512_set1_pd(kq->qhi);
+        __m512d v0 = _mm512_div_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(xf)), sc);
+        __m512d v1 = _mm512_div_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xf), 1))), sc);
+        v0 = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(v0, v0, _CMP_ORD_Q), v0); /* NaN quantizes like 0 */
+        v1 = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(v1, v1, _CMP_ORD_Q), v1);
+        v0 = _mm512_min_pd(_mm512_max_pd(v0, lo), hi);
+        v1 = _mm512_min_pd(_mm512_max_pd(v1, lo), hi);
+        /* round half to even: the conversion's default rounding, as code.c's 1.5 * 2^52 trick */
+        __m256i q0 = _mm512_cvtpd_epi32(v0), q1 = _mm512_cvtpd_epi32(v1);
+        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+        return _mm512_add_epi32(q, _mm512_set1_epi32(kq->off));
+    }
+    __m512i ub = kq->is_signed ? _mm512_and_si512(xb, _mm512_set1_epi32(0x7FFFFFFF)) : _mm512_max_epi32(xb, _mm512_setzero_si512());
+    ub = _mm512_maskz_mov_epi32(_mm512_cmple_epi32_mask(ub, _mm512_set1_epi32(0x7F800000)), ub);
+    __mmask16 s1 = kq->is_signed ? _mm512_mask_cmplt_epi32_mask(_mm512_test_epi32_mask(ub, ub), xb, _mm512_setzero_si512())
+                                 : 0;
+    const __m512i toff = _mm512_maskz_mov_epi32(s1, _mm512_set1_epi32(TEQ_KQ_THR));
+    __m512i j;
+    if (kq->steps) {
+        const teq_kq_side *a = &kq->side[0], *b = &kq->side[1];
+        __m512i sh = _mm512_mask_mov_epi32(_mm512_set1_epi32(a->sh), s1, _mm512_set1_epi32(b->sh));
+        __m512i kb = _mm512_mask_mov_epi32(_mm512_set1_epi32(a->kbase - 1), s1, _mm512_set1_epi32(b->kbase - 1));
+        __m512i top = _mm512_mask_mov_epi32(_mm512_set1_epi32(a->top), s1, _mm512_set1_epi32(b->top));
+        __m512i bo = _mm512_mask_mov_epi32(_mm512_set1_epi32(a->boff), s1, _mm512_set1_epi32(b->boff));
+        __m512i d = _mm512_sub_epi32(_mm512_srlv_epi32(ub, sh), kb);
+        d = _mm512_min_epi32(_mm512_max_epi32(d, _mm512_setzero_si512()), top);
+        __m512i j0 = _mm512_and_si512(_mm512_i32gather_epi32(_mm512_add_epi32(d, bo), kq->bucket, 1),
+                                      _mm512_set1_epi32(255));
+        j0 = _mm512_add_epi32(j0, toff);
+        j = j0;
+        for (int i = 0; i < kq->steps; i++) {
+            __m512i t = _mm512_i32gather_epi32(_mm512_add_epi32(j0, _mm512_set1_epi32(i)), kq->thr, 4);
+            j = _mm512_mask_add_epi32(j, _mm512_cmpgt_epi32_mask(ub, t), j, _mm512_set1_epi32(1));
+        }
+    } else {
+        j = toff;
+        for (int step = kq->pow2 >> 1; step > 0; step >>= 1) {
+            __m512i t = _mm512_i32gather_epi32(_mm512_add_epi32(j, _mm512_set1_epi32(step - 1)), kq->thr, 4);
+            j = _mm512_mask_add_epi32(j, _mm512_cmpgt_epi32_mask(ub, t), j, _mm512_set1_epi32(step));
+        }
+    }
+    return _mm512_i32gather_epi32(j, kq->code, 4);
+}
+
+void teq_kq_run_avx512(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
+    int64_t i = 0;
+    for (; i < n; i += 16) {
+        const int64_t r = n - i;
+        const __mmask16 m = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
+        __m512i c = kq512_codes(kq, _mm512_maskz_loadu_ps(m, x + i));
+        if (codes) _mm_mask_storeu_epi8(codes + i, m, _mm512_cvtepi32_epi8(c));
+        if (y) _mm512_mask_storeu_ps(y + i, m, _mm512_i32gather_ps(c, kq->table, 4));
+    }
+}

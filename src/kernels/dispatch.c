@@ -1,0 +1,111 @@
+/* Kernel set choice (cpuid, once) and the threaded row drivers.
+ *
+ * The sets' code is compiled with their own ISA flags in their own files; this file is compiled for the
+ * baseline x86-64 and is the only one that decides, from __builtin_cpu_supports, which of them may run.
+ * TEQ_ISA=scalar|avx2|avx512 caps the choice so that tests and benchmarks can compare the variants. */
+#include "kint.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cpu_has(teq_isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    switch (isa) {
+    case TEQ_ISA_SCALAR: return 1;
+    case TEQ_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
+    case TEQ_ISA_AVX512:
+        return cpu_has(TEQ_ISA_AVX2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi");
+    default: return 0;
+    }
+#else
+    return isa == TEQ_ISA_SCALAR;
+#endif
+}
+
+static int cpu_has_vnni(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
+const teq_kernel_set *teq_kset(teq_isa isa) {
+    if (!cpu_has(isa)) return NULL;
+    switch (isa) {
+    case TEQ_ISA_SCALAR: return &teq_kset_scalar_tab;
+    case TEQ_ISA_AVX2: return &teq_kset_avx2_tab;
+    case TEQ_ISA_AVX512: return cpu_has_vnni() ? &teq_kset_avx512vnni_tab : &teq_kset_avx512_tab;
+    default: return NULL;
+    }
+}
+
+static teq_isa choose_isa(void) {
+    int cap = TEQ_N_ISA - 1;
+    const char *e = getenv("TEQ_ISA");
+    if (e && *e) {
+        if (!strcmp(e, "scalar")) cap = TEQ_ISA_SCALAR;
+        else if (!strcmp(e, "avx2")) cap = TEQ_ISA_AVX2;
+        else if (!strcmp(e, "avx512")) cap = TEQ_ISA_AVX512;
+    }
+    for (int i = cap; i > 0; i--)
+        if (cpu_has((teq_isa)i)) return (teq_isa)i;
+    return TEQ_ISA_SCALAR;
+}
+
+/* Chosen once; the choice is a pure function of cpuid and the environment, so two threads racing here
+ * store the same value (an atomic int keeps that race defined). */
+static _Atomic int best_isa = -1;
+
+teq_isa teq_k_best_isa(void) {
+    int v = best_isa;
+    if (v < 0) best_isa = v = (int)choose_isa();
+    return (teq_isa)v;
+}
+
+const teq_kernel_set *teq_kset_best(void) { return teq_kset(teq_k_best_isa()); }
+
+/* Rows are split in blocks of 16 (a multiple of every set's row blocking) so each thread runs the
+ * multi-row inner loops; small problems stay on one thread (the fork costs more than the work). */
+enum { ROW_BLOCK = 16 };
+
+static int threads_for(const teq_kw *w, int n_threads) {
+    int64_t work = w->M * w->K;
+    if (n_threads < 1 || work < (int64_t)1 << 16) return 1;
+    int64_t blocks = (w->M + ROW_BLOCK - 1) / ROW_BLOCK;
+    return blocks < n_threads ? (int)blocks : n_threads;
+}
+
+void teq_k_decode(const teq_kw *w, float *out, int n_threads) {
+    const teq_kernel_set *ks = teq_kset_best();
+    int nt = threads_for(w, n_threads);
+    int64_t nb = (w->M + ROW_BLOCK - 1) / ROW_BLOCK;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t m0 = b * ROW_BLOCK, m1 = m0 + ROW_BLOCK < w->M ? m0 + ROW_BLOCK : w->M;
+        ks->decode(w, m0, m1, out + m0 * w->K);
+    }
+}
+
+void teq_k_gemv(const teq_kw *w, const float *x, float *y, int n_threads) {
+    const teq_kernel_set *ks = teq_kset_best();
+    int nt = threads_for(w, n_threads);
+    if (nt == 1) {
+        ks->gemv(w, x, y, 0, w->M);
+        return;
+    }
+    /* one contiguous range of rows per thread: each streams its own part of the weights */
+    int64_t nb = (w->M + ROW_BLOCK - 1) / ROW_BLOCK;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
+        int64_t m0 = b0 * ROW_BLOCK, m1 = b1 * ROW_BLOCK < w->M ? b1 * ROW_BLOCK : w->M;
+        if (m0 < m1) ks->gemv(w, x, y, m0, m1);
+    }
+}

@@ -1,0 +1,66 @@
+/* The portable kernel set: plain C, always available, and the fallback the vector sets are tested
+ * beside. Same results contract as every set (kernels.h): float sums in any order for the float kernels,
+ * exact int32 sums for INT8. */
+#include "kint.h"
+
+/* out[(m - m0) * K + k] = scale[m] * lut[code(m, k)] */
+static void decode_scalar(const teq_kw *w, int64_t m0, int64_t m1, float *out) {
+    const int n = w->q.bits;
+    for (int64_t m = m0; m < m1; m++) {
+        const uint8_t *row = w->packed + m * w->row_bytes;
+        float *o = out + (m - m0) * w->K;
+        const float s = w->scale[m];
+        for (int64_t k = 0; k < w->K; k++) o[k] = s * w->lut[teq_ki_code(row, k, n)];
+    }
+}
+
+/* y[m] = scale[m] * sum_k lut[code(m, k)] * x[k]; four partial sums per row break the add chain. */
+static void gemv_scalar(const teq_kw *w, const float *x, float *y, int64_t m0, int64_t m1) {
+    const int n = w->q.bits;
+    const int64_t K = w->K, K4 = K & ~(int64_t)3;
+    for (int64_t m = m0; m < m1; m++) {
+        const uint8_t *row = w->packed + m * w->row_bytes;
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int64_t k = 0; k < K4; k += 4) {
+            a0 += w->lut[teq_ki_code(row, k, n)] * x[k];
+            a1 += w->lut[teq_ki_code(row, k + 1, n)] * x[k + 1];
+            a2 += w->lut[teq_ki_code(row, k + 2, n)] * x[k + 2];
+            a3 += w->lut[teq_ki_code(row, k + 3, n)] * x[k + 3];
+        }
+        for (int64_t k = K4; k < K; k++) a0 += w->lut[teq_ki_code(row, k, n)] * x[k];
+        y[m] = w->scale[m] * ((a0 + a1) + (a2 + a3));
+    }
+}
+
+/* INT8: exact int32 sums (|sum| <= K4 * 127 * 255 < 2^31 for K4 < 66,000), then one conversion:
+ * y = (scale[m] * xscale) * (float)(dot - zp * rowsum), the order every set uses, so that all sets agree
+ * bit for bit. */
+static inline float i8_out(const teq_kw *w, int64_t m, int32_t dot, int32_t zp, float xscale) {
+    return (w->scale[m] * xscale) * (float)(dot - zp * w->q8_rowsum[m]);
+}
+
+static int32_t dot_u8s8(const uint8_t *x, const int8_t *wr, int64_t K4) {
+    int32_t acc = 0;
+    for (int64_t k = 0; k < K4; k++) acc += (int32_t)x[k] * (int32_t)wr[k];
+    return acc;
+}
+
+static void i8_gemv_scalar(const teq_kw *w, const uint8_t *x, int32_t zp, float xscale, float *y, int64_t m0,
+                           int64_t m1) {
+    for (int64_t m = m0; m < m1; m++) y[m] = i8_out(w, m, dot_u8s8(x, w->q8 + m * w->K4, w->K4), zp, xscale);
+}
+
+static void i8_gemm_scalar(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y,
+                           int64_t ldy, int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t c = 0; c < N; c++)
+            Y[m * ldy + c] = i8_out(w, m, dot_u8s8(X + c * w->K4, w->q8 + m * w->K4, w->K4), zp, xscale);
+}
+
+const teq_kernel_set teq_kset_scalar_tab = {
+    .name = "scalar",
+    .decode = decode_scalar,
+    .gemv = gemv_scalar,
+    .i8_gemv = i8_gemv_scalar,
+    .i8_gemm = i8_gemm_scalar,
+};

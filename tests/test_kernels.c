@@ -1,0 +1,429 @@
+/* The fast kernel sets (src/kernels: scalar, avx2, avx512 with and without VNNI) against the reference
+ * kernels (ref.c), and the fast activation quantizer (kq.c) against teq_q_quantize.
+ *
+ * - float GEMV: every available set, weights of every width 2..8 with codes fitted by teq's own search
+ *   (teq_exp_fit_tensor on Laplace samples, bases 1.01 .. 4, signed with and without the zero code) and
+ *   activations of the same base (unsigned with zero code, or signed), per-row scales, at sizes around the
+ *   sets' tiles (8, 16 codes per vector; 4 rows per block) and real shapes; each output within
+ *   teq_ktol(K, row_scale * sum |w a|) of teq_kref_exp_gemm. Linear weights against teq_kref_i8_gemm.
+ * - decode: bit-exact scale[m] * lut[code].
+ * - INT8 GEMV/GEMM: exact integers (y = (scale * xscale) * (float)(dot - zp * rowsum) with the dot in
+ *   int64, bit for bit), including every activation 255 against weights +-127 (where vpmaddubsw pairs
+ *   would saturate), and within tolerance of teq_kref_i8_gemm.
+ * - teq_kq: bit-exact codes and values on edge values (0, -0, NaN, +-inf, denormals, FLT_MAX, every level,
+ *   every midpoint and its float neighbours) and millions of random values, for every vector body.
+ *
+ * Usage: test_kernels (seed from TEQ_SEED, else the time; printed so a failure can be replayed). */
+#include "check.h"
+#include "kernels/kint.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t rng;
+static uint64_t next(void) {
+    rng += 0x9E3779B97F4A7C15ull;
+    uint64_t z = rng;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double unit(void) { return ((double)(next() >> 11) + 0.5) / 9007199254740992.0; }
+static double laplace(void) {
+    double u = unit() - 0.5;
+    return (u < 0 ? 1 : -1) * log(1 - 2 * fabs(u));
+}
+
+/* the sets to test: name, table (the AVX-512 set twice when VNNI is there: with and without it) */
+typedef struct { const char *name; const teq_kernel_set *ks; } kset_case;
+static int sets(kset_case *out) {
+    int n = 0;
+    out[n++] = (kset_case){"scalar", teq_kset(TEQ_ISA_SCALAR)};
+    if (teq_kset(TEQ_ISA_AVX2)) out[n++] = (kset_case){"avx2", teq_kset(TEQ_ISA_AVX2)};
+    else printf("skip avx2: this CPU lacks AVX2/FMA/BMI2\n");
+    if (teq_kset(TEQ_ISA_AVX512)) {
+        const teq_kernel_set *k = teq_kset(TEQ_ISA_AVX512);
+        out[n++] = (kset_case){k == &teq_kset_avx512vnni_tab ? "avx512+vnni" : "avx512", k};
+        if (k == &teq_kset_avx512vnni_tab) out[n++] = (kset_case){"avx512bw (no vnni)", &teq_kset_avx512_tab};
+        else printf("skip avx512 vnni: this CPU lacks AVX512-VNNI\n");
+    } else {
+        printf("skip avx512: this CPU lacks AVX-512 F/BW/VL/VBMI\n");
+    }
+    return n;
+}
+
+/* ---- codes fitted by teq's search ---- */
+enum { NB = 6 };
+static const double BASES[NB] = {1.01, 1.05, 1.189, 1.414213562373095, 2.0, 4.0};
+static teq_tensor_fit fit_w[2], fit_a[2]; /* weights: zero code off/on; activations: unsigned zc, signed */
+
+static void fit_codes(void) {
+    enum { NS = 8192 };
+    float *x = malloc(NS * sizeof(float));
+    teq_error err = {0};
+    for (int zc = 0; zc < 2; zc++) {
+        for (int i = 0; i < NS; i++) x[i] = (float)(0.05 * laplace());
+        if (zc) for (int i = 0; i < NS / 4; i++) x[next() % NS] = 0;
+        CHECK(teq_exp_fit_tensor(x, NS, 1, zc, BASES, NB, 2, 8, &fit_w[zc], &err) == TEQ_OK, "fit weights");
+    }
+    for (int i = 0; i < NS; i++) x[i] = (float)(unit() < 0.4 ? 0 : 1.5 * fabs(laplace())); /* post-ReLU */
+    CHECK(teq_exp_fit_tensor(x, NS, 0, 1, BASES, NB, 2, 8, &fit_a[0], &err) == TEQ_OK, "fit act");
+    for (int i = 0; i < NS; i++) x[i] = (float)laplace();
+    CHECK(teq_exp_fit_tensor(x, NS, 1, 0, BASES, NB, 2, 8, &fit_a[1], &err) == TEQ_OK, "fit act signed");
+    free(x);
+}
+
+/* a fitted code (NULL when the search found none at this base and width) */
+static const teq_qparams *fitted(const teq_tensor_fit *f, int ib, int bits) {
+    const teq_qparams *q = &f->params[ib * (f->max_bits - f->min_bits + 1) + bits - f->min_bits];
+    return q->kind == TEQ_CODE_EXP ? q : NULL;
+}
+
+/* ---- float GEMV ---- */
+static int gemv_case(const kset_case *ks, int64_t M, int64_t K, const teq_qparams *qw, const teq_qparams *qa,
+                     const char *what) {
+    uint8_t *wc = malloc((size_t)(M * K + 1)), *ac = malloc((size_t)K + 1);
+    float *rs = malloc(sizeof(float) * (size_t)M), *x = malloc(sizeof(float) * (size_t)K + 4);
+    float *y = malloc(sizeof(float) * (size_t)M), *yr = malloc(sizeof(float) * (size_t)M), ta[256];
+    const int ncw = 1 << qw->bits, nca = 1 << qa->bits;
+    for (int64_t i = 0; i < M * K; i++) wc[i] = (uint8_t)(next() % (uint64_t)ncw);
+    for (int64_t m = 0; m < M; m++) rs[m] = (float)(0.1 + 3 * unit());
+    teq_q_code_table(qa, ta);
+    for (int64_t k = 0; k < K; k++) x[k] = ta[next() % (uint64_t)nca];
+    teq_kw w;
+    teq_error err = {0};
+    int bad = 0;
+    if (teq_kw_init(&w, qw, M, K, wc, rs, &err) != TEQ_OK) {
+        CHECK(0, "kw_init %s: %s", what, err.msg);
+        bad = 1;
+        goto out;
+    }
+    teq_status st = qw->kind == TEQ_CODE_EXP ? teq_kref_exp_gemm(&w, qa, x, 1, 0, 1, yr, 1, 0, 0, 1)
+                                             : teq_kref_i8_gemm(&w, qa, x, 1, 0, 1, yr, 1, 0, 0, 1);
+    CHECK(st == TEQ_OK, "reference %s", what);
+    for (int64_t m = 0; m < M; m++) y[m] = NAN;
+    ks->ks->gemv(&w, x, y, 0, M);
+    for (int64_t m = 0; m < M && !bad; m++) {
+        double as = 0;
+        for (int64_t k = 0; k < K; k++) as += fabs((double)w.lut[wc[m * K + k]] * (double)x[k]);
+        double tol = teq_ktol(K, as * (double)w.scale[m]);
+        if (!(fabs((double)y[m] - (double)yr[m]) <= tol)) {
+            CHECK(0, "%s gemv %s M=%lld K=%lld row %lld: got %.9g ref %.9g tol %.3g", ks->name, what, (long long)M,
+                  (long long)K, (long long)m, (double)y[m], (double)yr[m], tol);
+            bad = 1;
+        }
+    }
+    /* decode: bit-exact */
+    float *d = malloc(sizeof(float) * (size_t)(M * K + 1));
+    ks->ks->decode(&w, 0, M, d);
+    for (int64_t i = 0; i < M * K && !bad; i++) {
+        float e = w.scale[i / (K ? K : 1)] * w.lut[wc[i]];
+        if (memcmp(&e, &d[i], 4)) {
+            CHECK(0, "%s decode %s M=%lld K=%lld at %lld: got %.9g want %.9g", ks->name, what, (long long)M,
+                  (long long)K, (long long)i, (double)d[i], (double)e);
+            bad = 1;
+        }
+    }
+    free(d);
+    teq_kw_free(&w);
+out:
+    free(wc), free(ac), free(rs), free(x), free(y), free(yr);
+    return !bad;
+}
+
+static const int64_t SIZES_K[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97, 1021};
+static const int64_t SIZES_M[] = {1, 3, 4, 5, 13};
+
+static void test_gemv(const kset_case *ks) {
+    int ok = 1, cases = 0;
+    for (int bits = 2; bits <= 8; bits++)
+        for (int ib = 0; ib < NB; ib++)
+            for (int zc = 0; zc < 2; zc++) {
+                const teq_qparams *qw = fitted(&fit_w[zc], ib, bits);
+                const teq_qparams *qa = fitted(&fit_a[(bits + ib + zc) & 1], ib, 2 + (int)(next() % 7));
+                if (!qw || !qa) continue;
+                /* sums beyond float range (base 4 at 7 bits: 4^63 * 4^63) are not a layer anyone has */
+                float tw[256], tq[256];
+                teq_q_code_table(qw, tw), teq_q_code_table(qa, tq);
+                double mw = 0, ma = 0;
+                for (int c = 0; c < (1 << qw->bits); c++) mw = fmax(mw, fabs(tw[c]));
+                for (int c = 0; c < (1 << qa->bits); c++) ma = fmax(ma, fabs(tq[c]));
+                if (mw * ma * 4 * 4096 > 1e36) continue;
+                char what[96];
+                snprintf(what, sizeof what, "w%d%s a%d%s b=%g", bits, zc ? "z" : "", qa->bits,
+                         qa->is_signed ? "s" : "u", qw->base);
+                for (size_t i = 0; i < sizeof SIZES_K / sizeof *SIZES_K; i++) {
+                    int64_t M = SIZES_M[next() % 5];
+                    ok &= gemv_case(ks, M, SIZES_K[i], qw, qa, what), cases++;
+                }
+            }
+    /* real shapes (M x K): PP-OCRv4 rec pointwise convs, a 3x3 conv's im2col rows, an LLM layer */
+    static const int64_t real[][2] = {{480, 120}, {120, 480}, {64, 480 * 9}, {120, 1}, {1, 4096}, {256, 4096}};
+    for (size_t i = 0; i < sizeof real / sizeof *real; i++) {
+        int bits = 3 + (int)(i % 3);
+        const teq_qparams *qw = fitted(&fit_w[i & 1], 2, bits), *qa = fitted(&fit_a[0], 2, 4 + (int)(i % 4));
+        if (qw && qa) ok &= gemv_case(ks, real[i][0], real[i][1], qw, qa, "real shape"), cases++;
+    }
+    /* linear weights (INT8 model's float path) */
+    for (int bits = 2; bits <= 8; bits++) {
+        teq_qparams qw = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = 1, .scale = 0.01 + unit()};
+        teq_qparams qa = {.kind = TEQ_CODE_LINEAR, .bits = 8, .is_signed = 0, .scale = 0.02, .zero_point = 37};
+        for (size_t i = 0; i < sizeof SIZES_K / sizeof *SIZES_K; i++)
+            ok &= gemv_case(ks, SIZES_M[next() % 5], SIZES_K[i], &qw, &qa, "linear"), cases++;
+    }
+    CHECK(ok, "%s gemv/decode", ks->name);
+    printf("%s: gemv + decode, %d cases within teq_ktol of the reference: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
+}
+
+/* ---- INT8 ---- */
+static int i8_case(const kset_case *ks, int64_t M, int64_t K, int64_t N, int bits, int extreme) {
+    teq_qparams qw = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = 1, .scale = 0.003 + 0.01 * unit()};
+    teq_qparams qa = {.kind = TEQ_CODE_LINEAR, .bits = 8, .is_signed = 0, .scale = 0.01 + 0.1 * unit(),
+                      .zero_point = (int32_t)(next() % 256)};
+    const int half = 1 << (bits - 1);
+    uint8_t *wc = malloc((size_t)(M * K + 1));
+    float *rs = malloc(sizeof(float) * (size_t)M);
+    for (int64_t i = 0; i < M * K; i++) {
+        int q = extreme ? ((next() & 1) ? half - 1 : -(half - 1)) : (int)(next() % (uint64_t)(2 * half - 1)) - (half - 1);
+        wc[i] = (uint8_t)(q + half);
+    }
+    for (int64_t m = 0; m < M; m++) rs[m] = (float)(0.5 + unit());
+    teq_kw w;
+    teq_error err = {0};
+    if (teq_kw_init(&w, &qw, M, K, wc, rs, &err) != TEQ_OK) {
+        CHECK(0, "kw_init int8: %s", err.msg);
+        free(wc), free(rs);
+        return 0;
+    }
+    const int64_t K4 = w.K4;
+    uint8_t *X = malloc((size_t)(K4 * N));
+    for (int64_t c = 0; c < N; c++)
+        for (int64_t k = 0; k < K4; k++)
+            X[c * K4 + k] = k >= K ? (uint8_t)qa.zero_point : extreme ? 255 : (uint8_t)(next() % 256);
+    const float xs = (float)qa.scale;
+    const int64_t ldy = N + (int64_t)(next() % 3);
+    float *Y = malloc(sizeof(float) * (size_t)(M * ldy)), *A = malloc(sizeof(float) * (size_t)(K * N + 1));
+    float *Yr = malloc(sizeof(float) * (size_t)(M * N));
+    int bad = 0;
+    for (int64_t i = 0; i < M * ldy; i++) Y[i] = -1234.5f;
+    if (N == 1) ks->ks->i8_gemv(&w, X, qa.zero_point, xs, Y, 0, M);
+    else ks->ks->i8_gemm(&w, X, N, qa.zero_point, xs, Y, ldy, 0, M);
+    for (int64_t c = 0; c < N; c++)
+        for (int64_t k = 0; k < K; k++) A[k * N + c] = (float)(qa.scale * (double)(X[c * K4 + k] - qa.zero_point));
+    CHECK(teq_kref_i8_gemm(&w, &qa, A, N, 1, N, Yr, N, 1, 0, 1) == TEQ_OK, "ref int8");
+    for (int64_t m = 0; m < M && !bad; m++)
+        for (int64_t c = 0; c < N && !bad; c++) {
+            int64_t dot = 0;
+            double as = 0;
+            for (int64_t k = 0; k < K; k++) {
+                int q = wc[m * K + k] - half;
+                dot += (int64_t)q * (X[c * K4 + k] - qa.zero_point);
+                as += fabs((double)q * (double)A[k * N + c]);
+            }
+            float want = (w.scale[m] * xs) * (float)dot, got = Y[m * (N == 1 ? 1 : ldy) + c];
+            if (memcmp(&want, &got, 4)) {
+                CHECK(0, "%s i8 %s M=%lld K=%lld N=%lld bits=%d%s (%lld,%lld): got %.9g want %.9g (dot %lld)",
+                      ks->name, N == 1 ? "gemv" : "gemm", (long long)M, (long long)K, (long long)N, bits,
+                      extreme ? " extreme" : "", (long long)m, (long long)c, (double)got, (double)want, (long long)dot);
+                bad = 1;
+            }
+            double r = Yr[m * N + c], tol = teq_ktol(K, as * w.scale[m]) + 1e-30;
+            if (!(fabs((double)got - r) <= tol)) {
+                CHECK(0, "%s i8 vs ref M=%lld K=%lld N=%lld (%lld,%lld): got %.9g ref %.9g", ks->name, (long long)M,
+                      (long long)K, (long long)N, (long long)m, (long long)c, (double)got, r);
+                bad = 1;
+            }
+        }
+    if (N > 1) /* the gap between N and ldy stays untouched */
+        for (int64_t m = 0; m < M && !bad; m++)
+            for (int64_t c = N; c < ldy; c++)
+                if (Y[m * ldy + c] != -1234.5f) {
+                    CHECK(0, "%s i8_gemm wrote past N", ks->name);
+                    bad = 1;
+                    break;
+                }
+    teq_kw_free(&w);
+    free(wc), free(rs), free(X), free(Y), free(A), free(Yr);
+    return !bad;
+}
+
+static void test_i8(const kset_case *ks) {
+    static const int64_t Ks[] = {1, 31, 63, 64, 65, 97, 127, 128, 129, 1021, 4320};
+    static const int64_t Ns[] = {1, 2, 3, 4, 5, 7, 13};
+    int ok = 1, cases = 0;
+    for (size_t i = 0; i < sizeof Ks / sizeof *Ks; i++)
+        for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++) {
+            int64_t M = SIZES_M[next() % 5];
+            ok &= i8_case(ks, M, Ks[i], Ns[j], 8, 0), cases++;
+            ok &= i8_case(ks, M, Ks[i], Ns[j], 8, 1), cases++; /* 255 x +-127: maddubs saturation */
+            ok &= i8_case(ks, M, Ks[i], Ns[j], 2 + (int)(next() % 6), 0), cases++;
+        }
+    ok &= i8_case(ks, 120, 480, 40, 8, 0), cases++;   /* PP-OCRv4 rec pointwise conv */
+    ok &= i8_case(ks, 64, 288, 97, 8, 1), cases++;    /* a 3x3 conv over 32 channels */
+    ok &= i8_case(ks, 257, 4096, 1, 8, 1), cases++;   /* weight-bound GEMV */
+    CHECK(ok, "%s int8", ks->name);
+    printf("%s: INT8 gemv + gemm, %d cases exact: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
+}
+
+/* ---- activation quantizer ---- */
+typedef void (*kq_body)(const teq_kq *, const float *, int64_t, uint8_t *, float *);
+
+static int kq_compare(const char *body_name, kq_body body, const teq_kq *kq, const teq_qparams *q, const float *x,
+                      int64_t n, const char *what) {
+    uint8_t *want = malloc((size_t)n + 1), *got = malloc((size_t)n + 1);
+    float *y = malloc(sizeof(float) * (size_t)n + 4);
+    teq_q_quantize(q, x, n, want);
+    body(kq, x, n, got, y);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float e = kq->table[want[i]];
+        if (got[i] != want[i] || memcmp(&e, &y[i], 4)) {
+            uint32_t b;
+            memcpy(&b, &x[i], 4);
+            CHECK(0, "kq %s %s: x=%.9g (0x%08x) code %d want %d, value %.9g want %.9g", body_name, what, (double)x[i], b,
+                  got[i], want[i], (double)y[i], (double)e);
+            if (++bad > 5) break;
+        }
+    }
+    free(want), free(got), free(y);
+    return !bad;
+}
+
+static float fbits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* edge values of code q: specials, every table value, every threshold and its neighbours, negated */
+static int64_t edge_values(const teq_kq *kq, float *v) {
+    int64_t n = 0;
+    const uint32_t spec[] = {0, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFFC00000u, 0x7F800001u,
+                             0x7F7FFFFFu, 0xFF7FFFFFu, 1, 0x80000001u, 0x00800000u, 0x3F800000u};
+    for (size_t i = 0; i < sizeof spec / sizeof *spec; i++) v[n++] = fbits(spec[i]);
+    for (int c = 0; c < 256; c++) v[n++] = kq->table[c], v[n++] = -kq->table[c];
+    for (int j = 0; j < 2 * TEQ_KQ_THR; j++) {
+        float t = fbits((uint32_t)kq->thr[j]);
+        if (!isfinite(t)) continue;
+        float c[4] = {t, nextafterf(t, INFINITY), nextafterf(t, 0), nextafterf(nextafterf(t, INFINITY), INFINITY)};
+        for (int k = 0; k < 4; k++) v[n++] = c[k], v[n++] = -c[k];
+    }
+    /* exact midpoints in double where they are floats (ties) */
+    for (int c = 0; c + 1 < 256; c++) {
+        double mid = 0.5 * ((double)kq->table[c] + (double)kq->table[c + 1]);
+        v[n++] = (float)mid, v[n++] = -(float)mid;
+    }
+    return n;
+}
+
+static void test_kq(void) {
+    struct { const char *name; kq_body f; } bodies[3] = {{"scalar", teq_kq_run_scalar}};
+    int nb = 1;
+    if (teq_kset(TEQ_ISA_AVX2)) bodies[nb++] = (typeof(bodies[0])){"avx2", teq_kq_run_avx2};
+    if (teq_kset(TEQ_ISA_AVX512)) bodies[nb++] = (typeof(bodies[0])){"avx512", teq_kq_run_avx512};
+    enum { NR = 1 << 18 };
+    float *x = malloc(sizeof(float) * (NR + 8192));
+    int ok = 1, codes = 0, max_steps = 0;
+    int64_t values = 0;
+    teq_error err = {0};
+    for (int ib = 0; ib < NB; ib++)
+        for (int bits = 2; bits <= 8; bits++)
+            for (int kind = 0; kind < 4; kind++) {
+                /* activations: unsigned zc / signed (fitted); weights-like: signed with or without zc */
+                const teq_qparams *q = kind < 2 ? fitted(&fit_a[kind], ib, bits) : fitted(&fit_w[kind - 2], ib, bits);
+                if (!q) continue;
+                teq_kq *kq;
+                if (teq_kq_new(q, &kq, &err) != TEQ_OK) {
+                    CHECK(0, "kq_new: %s", err.msg);
+                    continue;
+                }
+                if (ib == 0 && bits == 8) {
+                    /* the densest code: the bound the vector path relies on */
+                    CHECK(kq->steps >= 1 && kq->steps <= 2, "base 1.01 8-bit: %d compares after the bucket", kq->steps);
+                    max_steps = kq->steps > max_steps ? kq->steps : max_steps;
+                }
+                char what[64];
+                snprintf(what, sizeof what, "exp b=%g n=%d %s%s", q->base, bits, q->is_signed ? "signed" : "unsigned",
+                         q->zero_code ? " zc" : "");
+                int64_t n = edge_values(kq, x);
+                /* random: log-uniform magnitudes over the levels' range and beyond, random signs */
+                float lo = kq->table[q->is_signed ? 0 : q->zero_code], hi = kq->table[q->is_signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1];
+                int64_t nr = (ib == 0 && bits == 8) ? NR : NR / 16;
+                for (int64_t i = 0; i < nr; i++) {
+                    double t = -0.5 + 2 * unit();
+                    double mag = exp(log(lo) + t * (log(hi) - log(lo)));
+                    x[n++] = (float)((next() & 1) ? -mag : mag);
+                }
+                for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, q, x, n, what);
+                values += n * nb, codes++;
+                teq_kq_free(kq);
+            }
+    /* linear codes: signed, unsigned with zero points, values around the rounding points */
+    for (int t = 0; t < 40; t++) {
+        int bits = 2 + t % 7;
+        teq_qparams q = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = t & 1, .scale = 0.001 + unit()};
+        if (!q.is_signed) q.zero_point = (int32_t)(next() % (1u << bits));
+        teq_kq *kq;
+        if (teq_kq_new(&q, &kq, &err) != TEQ_OK) {
+            CHECK(0, "kq_new linear: %s", err.msg);
+            continue;
+        }
+        int64_t n = edge_values(kq, x);
+        for (int k = -300; k <= 300; k++) { /* half steps: ties to even */
+            float h = (float)((k + 0.5) * q.scale);
+            x[n++] = h, x[n++] = nextafterf(h, INFINITY), x[n++] = nextafterf(h, -INFINITY);
+        }
+        for (int64_t i = 0; i < NR / 16; i++) x[n++] = (float)((unit() - 0.5) * 600 * q.scale);
+        for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, &q, x, n, "linear");
+        values += n * nb, codes++;
+        teq_kq_free(kq);
+    }
+    /* the public entry points (threads, chunking) once */
+    {
+        const teq_qparams *q = fitted(&fit_a[0], 0, 8);
+        teq_kq *kq;
+        if (q && teq_kq_new(q, &kq, &err) == TEQ_OK) {
+            int64_t n = NR;
+            for (int64_t i = 0; i < n; i++) x[i] = (float)(3 * laplace());
+            uint8_t *a = malloc((size_t)n), *b = malloc((size_t)n);
+            float *y = malloc(sizeof(float) * (size_t)n), *z = malloc(sizeof(float) * (size_t)n);
+            teq_q_quantize(q, x, n, a);
+            teq_q_fake(q, x, n, z);
+            teq_kq_codes(kq, x, n, b, 2);
+            teq_kq_fake(kq, x, n, y, 2);
+            CHECK(!memcmp(a, b, (size_t)n) && !memcmp(y, z, sizeof(float) * (size_t)n), "teq_kq_codes/fake threaded");
+            teq_kq_fake(kq, x, n, x, 1); /* in place */
+            CHECK(!memcmp(x, z, sizeof(float) * (size_t)n), "teq_kq_fake in place");
+            free(a), free(b), free(y), free(z);
+            teq_kq_free(kq);
+        }
+    }
+    free(x);
+    CHECK(ok, "kq");
+    printf("kq: %d codes, %lld values over %d bodies bit-exact vs teq_q_quantize: %s (base 1.01 8-bit: %d compare(s) "
+           "after the bucket)\n",
+           codes, (long long)values, nb, ok ? "ok" : "FAIL", max_steps);
+}
+
+int main(void) {
+    const char *s = getenv("TEQ_SEED");
+    uint64_t seed = s && *s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL);
+    printf("seed %llu (replay: TEQ_SEED=%llu)\n", (unsigned long long)seed, (unsigned long long)seed);
+    rng = seed;
+    fit_codes();
+    kset_case ks[4];
+    int n = sets(ks);
+    for (int i = 0; i < n; i++) {
+        test_gemv(&ks[i]);
+        test_i8(&ks[i]);
+    }
+    test_kq();
+    printf("best set: %s\n", teq_kset_best()->name);
+    for (int i = 0; i < 2; i++) teq_tensor_fit_free(&fit_w[i]), teq_tensor_fit_free(&fit_a[i]);
+    if (n_fail) printf("replay with TEQ_SEED=%llu\n", (unsigned long long)seed);
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}

@@ -552,6 +552,8 @@ static int cmd_bench(int argc, char **argv) {
     if (teq_bench_run(&o, stdout, &err)) return fail_err(&err);
     if (o.json_path) printf("wrote %s\n", o.json_path);
     return 0;
+}
+
 /* teq energy: the per-layer table, the totals and the assumptions (the model is in src/energy/). */
 static int cmd_energy(int argc, char **argv) {
     const char *table = NULL, *json = NULL, *input = NULL, *shape = NULL, *limit = NULL, *seed = NULL, *zs = NULL,

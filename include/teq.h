@@ -316,6 +316,88 @@ typedef struct teq_bench_opts {
     int quick;              /* fewer shapes (tests) */
 } teq_bench_opts;
 teq_status teq_bench_run(const teq_bench_opts *o, FILE *out, teq_error *err);
+/* ---- Energy model (METHOD section 6; assumptions in docs/DECISIONS.md, "Energy model") ----
+ * For every quantized dot-product layer of a .teq model: the operation counts of the exponential
+ * datapath (exponent additions, counter updates, the final multiplies against the table of powers of
+ * b) and of an INT8 multiply-accumulate datapath for the same layer, the buffer (SRAM) and DRAM
+ * traffic at each format's widths, and their energy under a per-operation table. Layer shapes and
+ * zero rates come from one run of the model on an input (a given .npy, or a synthetic one). */
+
+/* Energies in pJ. The default (teq_energy_table_default) is Horowitz, ISSCC 2014, 45 nm. */
+typedef struct teq_energy_table {
+    double int_add_8, int_add_32;   /* integer additions, 8 and 32 bits */
+    double int_mul_8, int_mul_32;   /* integer multiplications, 8 and 32 bits */
+    double fp_add_32, fp_mul_32;    /* float32 addition, multiplication */
+    double sram_64b;                /* read or write of 64 bits of the on-chip buffer (8 KB array) */
+    double dram_64b;                /* DRAM access, 64 bits */
+    char source[160];               /* where the numbers come from */
+} teq_energy_table;
+void teq_energy_table_default(teq_energy_table *t);
+/* Read a table file: one `name value_pj` per line, `#` starts a comment, every entry of
+ * teq_energy_table given exactly once (names as the fields above). A malformed, unknown, repeated,
+ * negative or missing entry is refused with a message naming the file and the line. */
+teq_status teq_energy_table_read(const char *path, teq_energy_table *t, teq_error *err);
+
+typedef struct teq_energy_opts {
+    const teq_energy_table *table; /* NULL: the default table */
+    const char *input_path;   /* .npy with the batch first (each sample is one inference), or NULL: synthetic */
+    int shape_ndim;           /* synthetic input shape (0: the declared shape, a dynamic batch taken as 1) */
+    int64_t shape[TEQ_MAX_DIMS];
+    uint64_t seed;            /* synthetic input: uniform in [-1, 1] from this seed */
+    int64_t limit;            /* at most this many samples of input_path (0: 8) */
+    int no_zero_skip;         /* 1: the exponential datapath does not skip zero operands */
+    int final_int_bits;       /* per-output stage of both datapaths (the exponential one's products with the
+                                 powers of b, INT8's requantization): 0 (default) in float32; 8..32: integer
+                                 multiplies of that width (fixed-point powers of b) with 32-bit adds */
+    int threads;              /* 0: 1 */
+} teq_energy_opts;
+
+/* Per layer, per inference (averaged over the samples run). Counts are doubles because they are
+ * averages. */
+typedef struct teq_energy_layer {
+    char name[96];
+    char op[16];
+    char code[12];            /* "exponential" or "linear" (a linear layer runs on a MAC datapath in both) */
+    int bits_w, bits_a;
+    int levels_w, levels_a;   /* exponent values E_W, E_A of the exponential code */
+    int n_counters;           /* counters updated per element pair: C1, plus C2/C3/C4 where beta != 0 */
+    int exp_add_bits, counter_bits;
+    double outputs;           /* output elements */
+    double macs;              /* dense multiply-accumulates, padding taps included (outputs x K) */
+    double taps;              /* multiply-accumulates whose input lies inside the tensor (no padding) */
+    double pairs_nonzero;     /* of those, pairs where neither operand is an exact zero */
+    double zero_w, zero_a;    /* fraction of exact zeros in W and in the activation */
+    /* exponential datapath */
+    double teq_exp_adds, teq_counter_updates, teq_final_muls, teq_final_adds;
+    double teq_macs;          /* linear-coded layers only */
+    /* INT8 datapath */
+    double int8_macs, int8_requant_muls, int8_requant_adds;
+    double teq_dram_bytes, teq_sram_bytes, int8_dram_bytes, int8_sram_bytes;
+    double pj_teq_compute, pj_teq_sram, pj_teq_dram, pj_teq;
+    double pj_int8_compute, pj_int8_sram, pj_int8_dram, pj_int8;
+} teq_energy_layer;
+
+#define TEQ_ENERGY_MAX_ASSUMPTIONS 24
+typedef struct teq_energy_report {
+    int n_layers;
+    teq_energy_layer *layers;
+    int n_unquantized;        /* dot-product layers left in float32 (not counted) */
+    int64_t samples;          /* inferences the counts are averaged over */
+    char input[320];          /* what was run, in words */
+    teq_energy_table table;
+    double total_pj_teq, total_pj_int8, saving_vs_int8;        /* saving = 1 - teq / int8 */
+    double pj_teq_compute, pj_int8_compute, saving_compute;
+    double pj_teq_memory, pj_int8_memory, saving_memory;      /* SRAM + DRAM */
+    double pj_teq_dram, pj_int8_dram, pj_teq_sram, pj_int8_sram;
+    int n_assumptions;
+    char assumptions[TEQ_ENERGY_MAX_ASSUMPTIONS][320];
+} teq_energy_report;
+
+teq_status teq_energy_analyze(teq_model *m, const teq_energy_opts *o, teq_energy_report **out, teq_error *err);
+void teq_energy_report_free(teq_energy_report *r);
+/* JSON (atomically): total_pj_teq, total_pj_int8, saving_vs_int8 (a fraction), assumptions (strings),
+ * layers (objects), and the compute/memory split, the table and the input. */
+teq_status teq_energy_write_json(const char *path, const teq_energy_report *r, teq_error *err);
 
 #ifdef __cplusplus
 }

@@ -32,6 +32,12 @@ for scheme in teq int8; do
     --json "$out/quantize_$scheme.json" | tail -n 8
 done
 
+echo "== energy per inference against an INT8 datapath (teq energy; assumptions in the JSON)"
+for scheme in teq int8; do
+  "$teq" energy "$out/rec_$scheme.teq" --input "$out/eval_apache/inputs.npy" --limit 8 --threads "$threads" \
+    --json "$out/energy_$scheme.json" | grep '^energy saving'
+done
+
 echo "== evaluation on the held-out lines"
 for model in fp32 int8 teq; do
   f=$rec; [ "$model" != fp32 ] && f=$out/rec_$model.teq
@@ -47,6 +53,7 @@ const fs = require('fs');
 const dir = process.argv[2];
 const j = (f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, 'utf8'));
 const q = { teq: j('quantize_teq.json'), int8: j('quantize_int8.json') };
+const en = { teq: j('energy_teq.json'), int8: j('energy_int8.json') };
 const row = (name) => {
   const a = j(`eval_${name}_apache.json`), b = j(`eval_${name}_mpl.json`);
   const n = a.n + b.n;
@@ -61,12 +68,14 @@ const bits = { fp32: [32, 32, 32], int8: [q.int8.avg_bits_weights, q.int8.avg_bi
                teq: [q.teq.avg_bits_weights, q.teq.avg_bits_activations, q.teq.avg_bits] };
 const kb = { fp32: q.teq.weight_bytes_fp32 / 1e3, int8: q.int8.weight_bytes / 1e3, teq: q.teq.weight_bytes / 1e3 };
 console.log(`\nPP-OCRv4 rec, ${r.fp32.n} held-out lines (Apache-2.0 + MPL-2.0), calibrated on GPL-3 lines`);
-console.log('model   bits W  bits A  bits all  vs INT8   weights KB   line acc %   CER %');
+console.log('model   bits W  bits A  bits all  vs INT8   weights KB   line acc %   CER %   energy uJ');
 for (const k of ['fp32', 'int8', 'teq']) {
   const [bw, ba, b] = bits[k];
   const cmp = k === 'fp32' ? '' : `${(100 * (1 - b / 8)).toFixed(1)}%`;
-  console.log(`${k.padEnd(6)} ${bw.toFixed(2).padStart(7)} ${ba.toFixed(2).padStart(7)} ${b.toFixed(2).padStart(9)} ${cmp.padStart(8)} ${kb[k].toFixed(1).padStart(12)} ${r[k].acc.toFixed(2).padStart(12)} ${r[k].cer.toFixed(3).padStart(7)}`);
+  console.log(`${k.padEnd(6)} ${bw.toFixed(2).padStart(7)} ${ba.toFixed(2).padStart(7)} ${b.toFixed(2).padStart(9)} ${cmp.padStart(8)} ${kb[k].toFixed(1).padStart(12)} ${r[k].acc.toFixed(2).padStart(12)} ${r[k].cer.toFixed(3).padStart(7)} ${(k === 'fp32' ? '-' : (en[k].total_pj_teq / 1e6).toFixed(1)).padStart(11)}`);
 }
+console.log(`energy per inference (teq energy, Horowitz 45 nm table): saving against INT8 ${(100 * en.teq.saving_vs_int8).toFixed(1)}%` +
+            ` (compute ${(100 * en.teq.saving_compute).toFixed(1)}%, memory ${(100 * en.teq.saving_memory).toFixed(1)}%); assumptions in energy_teq.json`);
 console.log(`teq search budget: ${q.teq.budget_metric}, max loss ${q.teq.max_loss} point(s);` +
             ` calibration ${q.teq.time_calibration_s.toFixed(1)} s, search ${q.teq.time_search_s.toFixed(1)} s (${q.teq.search_evaluations} evaluations)`);
 JS

@@ -37,6 +37,9 @@ static void usage(FILE *f) {
             "               [--text FILE] [--font FONT.ttf ...] [--height H] [--width W]\n"
             "  teq bench [--json FILE] [--repeat N] [--threads T] [--models DIR] [--quick]\n"
             "                                         kernel and model speed: FP32 (OpenBLAS), INT8, teq 3/4/5 bits\n"
+            "  teq energy MODEL.teq [--table FILE] [--json FILE] [--input FILE.npy | --shape D,D,...]\n"
+            "               [--limit N] [--seed S] [--zero-skip on|off] [--final fp32|int16] [--threads N]\n"
+            "                                         energy of the exponential datapath against INT8, per layer\n"
             "  teq version\n"
             "\n"
             "MODEL is an ONNX file or a .teq file written by teq quantize. Tensors are NumPy .npy files\n"
@@ -551,6 +554,93 @@ static int cmd_bench(int argc, char **argv) {
     return 0;
 }
 
+/* teq energy: the per-layer table, the totals and the assumptions (the model is in src/energy/). */
+static int cmd_energy(int argc, char **argv) {
+    const char *table = NULL, *json = NULL, *input = NULL, *shape = NULL, *limit = NULL, *seed = NULL, *zs = NULL,
+               *threads = NULL, *final = NULL;
+    const opt opts[] = {{"--final", &final}, {"--table", &table}, {"--json", &json},       {"--input", &input},  {"--shape", &shape},
+                        {"--limit", &limit}, {"--seed", &seed},       {"--zero-skip", &zs}, {"--threads", &threads},
+                        {NULL, NULL}};
+    const char *pos[1] = {NULL};
+    if (parse_opts("energy", argc, argv, opts, pos, 1, NULL, NULL, NULL, 0)) return 1;
+    teq_energy_opts o = {0};
+    teq_energy_table tb;
+    teq_error e;
+    if (table) {
+        if (teq_energy_table_read(table, &tb, &e)) return fail_err(&e);
+        o.table = &tb;
+    }
+    if (input && shape) return fail("energy: give --input or --shape, not both");
+    if (zs && strcmp(zs, "on") && strcmp(zs, "off")) return fail("energy: --zero-skip is on or off");
+    o.no_zero_skip = zs && !strcmp(zs, "off");
+    if (final && strcmp(final, "fp32") && strcmp(final, "int16")) return fail("energy: --final is fp32 or int16");
+    o.final_int_bits = final && !strcmp(final, "int16") ? 16 : 0;
+    o.input_path = input;
+    if (shape) {
+        const char *p = shape;
+        while (*p) {
+            char *end;
+            errno = 0;
+            long long d = strtoll(p, &end, 10);
+            if (end == p || errno || d < 1 || d > (1LL << 31) || (*end && *end != ',') || o.shape_ndim == TEQ_MAX_DIMS)
+                return fail("energy: --shape takes positive dims separated by commas (e.g. 1,3,48,320)");
+            o.shape[o.shape_ndim++] = d;
+            p = *end ? end + 1 : end;
+        }
+        if (o.shape_ndim == 0) return fail("energy: --shape takes positive dims separated by commas (e.g. 1,3,48,320)");
+    }
+    long long l = int_opt("energy", "--limit", limit, 0, 1, 1LL << 40);
+    long long sd = int_opt("energy", "--seed", seed, 1, 0, 1LL << 62);
+    long long t = int_opt("energy", "--threads", threads, 1, 1, 256);
+    if (l < 0 || sd < 0 || t < 0) return 1;
+    o.limit = l, o.seed = (uint64_t)sd, o.threads = (int)t;
+    teq_model *m = NULL;
+    if (teq_model_load(pos[0], &m, &e)) return fail_err(&e);
+    teq_energy_report *r = NULL;
+    if (teq_energy_analyze(m, &o, &r, &e)) {
+        teq_model_free(m);
+        return fail_err(&e);
+    }
+    printf("%-30s %-6s %2s %2s %10s %6s %10s %10s %9s %10s %9s %9s %9s %9s %10s %10s %7s\n", "layer", "op", "nW", "nA",
+           "MACs", "nz%", "exp adds", "cnt upd", "final", "INT8 MACs", "DRAM B", "DRAM B8", "SRAM B", "SRAM B8",
+           "pJ teq", "pJ int8", "saving");
+    for (int i = 0; i < r->n_layers; i++) {
+        const teq_energy_layer *y = &r->layers[i];
+        char nm[31], op[7];
+        snprintf(nm, sizeof nm, "%.30s", y->name); /* cut to the column; the JSON has them whole */
+        snprintf(op, sizeof op, "%.6s", y->op);
+        printf("%-30s %-6s %2d %2d %10.4g %6.1f %10.4g %10.4g %9.4g %10.4g %9.4g %9.4g %9.4g %9.4g %10.4g %10.4g %6.1f%%\n",
+               nm, op, y->bits_w, y->bits_a, y->macs, y->taps > 0 ? 100.0 * y->pairs_nonzero / y->taps : 0.0,
+               y->teq_exp_adds, y->teq_counter_updates, y->teq_final_muls + y->teq_final_adds, y->int8_macs,
+               y->teq_dram_bytes, y->int8_dram_bytes, y->teq_sram_bytes, y->int8_sram_bytes, y->pj_teq, y->pj_int8,
+               y->pj_int8 > 0 ? 100.0 * (1.0 - y->pj_teq / y->pj_int8) : 0.0);
+    }
+    printf("(nz%%: element pairs with no zero operand, of the taps; final: multiplies + adds of the final stage; "
+           "B8: INT8)\n\n");
+    printf("%-10s %14s %14s %8s\n", "per inference", "teq pJ", "INT8 pJ", "saving");
+    printf("%-13s %14.6g %14.6g %7.1f%%\n", "compute", r->pj_teq_compute, r->pj_int8_compute, 100 * r->saving_compute);
+    printf("%-13s %14.6g %14.6g %7.1f%%\n", "SRAM", r->pj_teq_sram, r->pj_int8_sram,
+           r->pj_int8_sram > 0 ? 100 * (1 - r->pj_teq_sram / r->pj_int8_sram) : 0.0);
+    printf("%-13s %14.6g %14.6g %7.1f%%\n", "DRAM", r->pj_teq_dram, r->pj_int8_dram,
+           r->pj_int8_dram > 0 ? 100 * (1 - r->pj_teq_dram / r->pj_int8_dram) : 0.0);
+    printf("%-13s %14.6g %14.6g %7.1f%%\n", "memory", r->pj_teq_memory, r->pj_int8_memory, 100 * r->saving_memory);
+    printf("%-13s %14.6g %14.6g %7.1f%%\n", "total", r->total_pj_teq, r->total_pj_int8, 100 * r->saving_vs_int8);
+    printf("energy saving against INT8: %.1f%% (%.4g uJ teq, %.4g uJ INT8 per inference, %d layers)\n",
+           100 * r->saving_vs_int8, r->total_pj_teq / 1e6, r->total_pj_int8 / 1e6, r->n_layers);
+    printf("\nassumptions:\n");
+    for (int i = 0; i < r->n_assumptions; i++) printf("- %s\n", r->assumptions[i]);
+    printf("table (pJ; a --table FILE has this form):\n");
+    printf("  int_add_8 %g\n  int_add_32 %g\n  int_mul_8 %g\n  int_mul_32 %g\n  fp_add_32 %g\n  fp_mul_32 %g\n"
+           "  sram_64b %g\n  dram_64b %g\n",
+           r->table.int_add_8, r->table.int_add_32, r->table.int_mul_8, r->table.int_mul_32, r->table.fp_add_32,
+           r->table.fp_mul_32, r->table.sram_64b, r->table.dram_64b);
+    int rc = 0;
+    if (json && teq_energy_write_json(json, r, &e)) rc = fail_err(&e);
+    teq_energy_report_free(r);
+    teq_model_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -567,6 +657,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(argv[1], "dataset")) return cmd_dataset(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "energy")) return cmd_energy(argc - 2, argv + 2);
     fprintf(stderr, "teq: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

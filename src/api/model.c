@@ -1,6 +1,7 @@
 /* The public model API: load (ONNX -> IR -> resolved ops -> plan), describe, run. */
 #include "../format/teq_format.h"
 #include "../onnx/onnx_load.h"
+#include "../ops/qlayer.h"
 #include "../ops/ops.h"
 #include "model_internal.h"
 
@@ -30,6 +31,8 @@ teq_status teq_model_load(const char *path, teq_model **out, teq_error *err) {
     if (!s) s = is_teq_file(path) ? teq_format_read_file(path, &m->g, err) : teq_onnx_load_file(path, &m->g, err);
     if (!s) s = teq_graph_resolve_ops(m->g, path, err);
     if (!s) s = teq_graph_plan(m->g, path, err);
+    /* quantized layers of a .teq onto the kernels (nothing to do for an ONNX model) */
+    if (!s) s = teq_ops_bind_quantized(m->g, path, err);
     if (s) {
         teq_model_free(m);
         return s;

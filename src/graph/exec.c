@@ -19,8 +19,8 @@ struct teq_exec_ctx {
     int n_threads;
     teq_error *err;
     teq_error own_err;
-    void *scratch;
-    size_t scratch_cap;
+    void *scratch[TEQ_CTX_SCRATCH_SLOTS];
+    size_t scratch_cap[TEQ_CTX_SCRATCH_SLOTS];
     pool_buf *pool;
     int n_pool, cap_pool;
     teq_node_hook hook;
@@ -47,21 +47,25 @@ void teq_ctx_free(teq_exec_ctx *c) {
     if (!c) return;
     for (int i = 0; i < c->n_pool; i++) free(c->pool[i].p);
     free(c->pool);
-    free(c->scratch);
+    for (int i = 0; i < TEQ_CTX_SCRATCH_SLOTS; i++) free(c->scratch[i]);
     free(c);
 }
 
 int teq_ctx_threads(const teq_exec_ctx *c) { return c->n_threads; }
 
-void *teq_ctx_scratch(teq_exec_ctx *c, size_t bytes) {
-    if (bytes > c->scratch_cap) {
-        free(c->scratch);
-        c->scratch = malloc(bytes);
-        c->scratch_cap = c->scratch ? bytes : 0;
-        if (!c->scratch) teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory allocating %zu bytes of scratch", bytes);
+void *teq_ctx_scratch_slot(teq_exec_ctx *c, int slot, size_t bytes) {
+    if (slot < 0 || slot >= TEQ_CTX_SCRATCH_SLOTS) return NULL;
+    if (bytes > c->scratch_cap[slot]) {
+        free(c->scratch[slot]);
+        c->scratch[slot] = malloc(bytes);
+        c->scratch_cap[slot] = c->scratch[slot] ? bytes : 0;
+        if (!c->scratch[slot])
+            teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory allocating %zu bytes of scratch", bytes);
     }
-    return c->scratch;
+    return c->scratch[slot];
 }
+
+void *teq_ctx_scratch(teq_exec_ctx *c, size_t bytes) { return teq_ctx_scratch_slot(c, 0, bytes); }
 
 /* Give a buffer back to the pool (or free it when the pool cannot grow). */
 static void pool_put(teq_exec_ctx *c, teq_tensor *t) {
@@ -352,6 +356,7 @@ teq_status teq_graph_plan(teq_graph *g, const char *path, teq_error *err) {
                 free(n->name), free(n->op_type), free(n->domain), free(n->in), free(n->out);
                 for (int a = 0; a < n->n_attr; a++) teq_attr_free(&n->attr[a]);
                 free(n->attr);
+                if (n->kern && n->kern_free) n->kern_free(n->kern);
             }
         }
         g->n_nodes = w;

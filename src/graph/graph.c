@@ -61,6 +61,7 @@ void teq_graph_free(teq_graph *g) {
         free(n->out);
         for (int a = 0; a < n->n_attr; a++) teq_attr_free(&n->attr[a]);
         free(n->attr);
+        if (n->kern && n->kern_free) n->kern_free(n->kern);
     }
     free(g->nodes);
     free(g->inputs);

@@ -45,6 +45,11 @@ typedef struct teq_node {
     int n_attr;
     teq_attr *attr;
     const struct teq_op *op; /* resolved by teq_graph_resolve_ops */
+    /* Data an operator prepared for this node once, before any run (the kernel layout of a quantized
+     * layer's weights, a prepared activation quantizer), freed with kern_free; NULL when none. Only the
+     * node's own operator reads it, so its type is that operator's business. */
+    void *kern;
+    void (*kern_free)(void *kern);
 } teq_node;
 
 /* A quantized constant (weights): its code and its packed codes. The value's float constant holds

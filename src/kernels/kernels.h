@@ -122,5 +122,7 @@ void teq_kq_codes(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, i
  * operators), anything else or unset: the fast kernels. */
 typedef enum teq_kmode { TEQ_KMODE_FAST = 0, TEQ_KMODE_REF = 1, TEQ_KMODE_DEQUANT = 2 } teq_kmode;
 teq_kmode teq_kmode_get(void);
+/* Override the mode (tests that run one layer both ways). Not thread-safe against running models. */
+void teq_kmode_set(teq_kmode mode);
 
 #endif

@@ -83,9 +83,12 @@ int teq_kw_code(const teq_kw *w, int64_t m, int64_t k) {
     return (int)((v >> (bit & 7)) & ((1u << bits) - 1));
 }
 
+/* read once; a data race on first use only ever stores the same value */
+static int mode = -1;
+
+void teq_kmode_set(teq_kmode m) { mode = (int)m; }
+
 teq_kmode teq_kmode_get(void) {
-    /* read once; a data race on first use only ever stores the same value */
-    static int mode = -1;
     if (mode < 0) {
         const char *e = getenv("TEQ_KERNEL");
         mode = !e ? TEQ_KMODE_FAST : !strcmp(e, "ref") ? TEQ_KMODE_REF : !strcmp(e, "dequant") ? TEQ_KMODE_DEQUANT

@@ -21,6 +21,7 @@
  * OpenBLAS itself kept single-threaded (see blas_threads for why).
  */
 #include "ops.h"
+#include "qlayer.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -520,8 +521,14 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
     const float *X = x->data, *W = w->data, *B = b ? b->data : NULL;
     float *Y = y->data;
     const int nt = nthreads(ctx);
+    /* A quantized layer (qlayer.h): the reference kernel and the INT8 kernels take every product below
+     * (qmm); fast exponential layers decode their weights here and go on as FP32. */
+    const teq_qlayer *ql = teq_ql_of(node);
+    const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
+    if (ql && ql->w.M != M) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
+    if (ql && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
 
-    if (Cg == 1 && nsp <= 2) {
+    if (Cg == 1 && nsp <= 2 && !(qmm && teq_kmode_get() == TEQ_KMODE_REF)) {
         /* Depthwise (or one input channel per group): direct loop per output plane on a padded
          * copy of its input plane (one per thread). Output channel m reads input channel m / Mg.
          * For 1-D the plane is 1 x width. */
@@ -572,6 +579,12 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
         for (int64_t n = 0; n < N; n++)
             for (int64_t gi = 0; gi < group; gi++) {
                 float *yg = Y + (n * M + gi * Mg) * S;
+                if (qmm) {
+                    if ((st = teq_ql_gemm(ctx, node, ql, gi * Mg, Mg, X + (n * C + gi * Cg) * Sin, Sin, 1, S,
+                                          B ? B + gi * Mg : NULL, yg, S, 1)))
+                        return st;
+                    continue;
+                }
                 if (B) fill_rows(yg, Mg, S, B + gi * Mg);
                 sgemm_mt(nt, false, false, Mg, S, Cg, 1.0f, W + gi * Mg * Cg, Cg, X + (n * C + gi * Cg) * Sin, Sin, beta, yg,
                       S);
@@ -592,12 +605,18 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
             float *yg = Y + (n * M + gi * Mg) * S;
-            if (B) fill_rows(yg, Mg, S, B + gi * Mg);
+            if (B && !qmm) fill_rows(yg, Mg, S, B + gi * Mg);
             const float *xg = X + (n * C + gi * Cg) * Sin;
             for (int64_t r0 = 0; r0 < R; r0 += band) {
                 const int64_t r1 = r0 + band < R ? r0 + band : R, cols = (r1 - r0) * OX;
                 im2col(xg, Cg, &g, r0, r1, col, nt);
-                sgemm_mt(nt, false, false, Mg, cols, K, 1.0f, W + gi * Mg * K, K, col, cols, beta, yg + r0 * OX, S);
+                if (qmm) {
+                    if ((st = teq_ql_gemm(ctx, node, ql, gi * Mg, Mg, col, cols, 1, cols, B ? B + gi * Mg : NULL,
+                                          yg + r0 * OX, S, 1)))
+                        return st;
+                } else {
+                    sgemm_mt(nt, false, false, Mg, cols, K, 1.0f, W + gi * Mg * K, K, col, cols, beta, yg + r0 * OX, S);
+                }
             }
         }
     return TEQ_OK;
@@ -743,11 +762,26 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
     if (!col) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for col2im (%zu bytes)", bytes);
     blas_threads(ctx);
     const int nt = nthreads(ctx);
+    /* A quantized layer: its kernel rows are W_g^T already (qlayer.h), so the fast path decodes them and
+     * multiplies without the transpose; the reference and INT8 kernels take the product. */
+    const teq_qlayer *ql = teq_ql_of(node);
+    const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
+    if (ql && ql->w.M != group * MK) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
+    if (ql && !qmm && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
             /* col (Mg*KK x Sin) = W_g^T (Mg*KK x Cg) * X_g (Cg x Sin) */
-            sgemm_mt(nt, true, false, MK, Sin, Cg, 1.0f, W + gi * Cg * MK, MK, X + (n * C + gi * Cg) * Sin, Sin, 0.0f, col,
-                  Sin);
+            if (qmm) {
+                if ((st = teq_ql_gemm(ctx, node, ql, gi * MK, MK, X + (n * C + gi * Cg) * Sin, Sin, 1, Sin, NULL, col,
+                                      Sin, 1)))
+                    return st;
+            } else if (ql) {
+                sgemm_mt(nt, false, false, MK, Sin, Cg, 1.0f, W + gi * MK * Cg, Cg, X + (n * C + gi * Cg) * Sin, Sin, 0.0f,
+                         col, Sin);
+            } else {
+                sgemm_mt(nt, true, false, MK, Sin, Cg, 1.0f, W + gi * Cg * MK, MK, X + (n * C + gi * Cg) * Sin, Sin, 0.0f,
+                         col, Sin);
+            }
             col2im(col, Mg, &g, Y + (n * M + gi * Mg) * S, nt);
         }
     return TEQ_OK;
@@ -807,6 +841,28 @@ static teq_status op_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
         gbeta = 1.0f;
     }
     blas_threads(ctx);
+    const teq_qlayer *ql = teq_ql_of(node);
+    if (ql && !ta && ql->w.M == N && ql->w.K == K) {
+        /* quantized: kernel rows are B^T (N x K) with alpha in the row scales; Y^T (N x M) = rows * A^T */
+        const float *A = a->data;
+        if (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8) {
+            float *T = teq_ctx_scratch(ctx, sizeof(float) * (size_t)(M * N + 1));
+            if (!T) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory");
+            if ((st = teq_ql_gemm(ctx, node, ql, 0, N, A, 1, K, M, NULL, T, 1, N))) return st;
+            for (int64_t i = 0; i < M * N; i++) Y[i] = gbeta * Y[i] + T[i];
+        } else if (M == 1) {
+            /* batch 1: the fused GEMV reads the packed codes once */
+            float *T = teq_ctx_scratch(ctx, sizeof(float) * (size_t)(N + 1));
+            if (!T) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory");
+            teq_k_gemv(&ql->w, A, T, nthreads(ctx));
+            for (int64_t j = 0; j < N; j++) Y[j] = gbeta * Y[j] + T[j];
+        } else {
+            const float *Wd;
+            if ((st = teq_ql_decode(ctx, node, ql, &Wd))) return st;
+            sgemm_mt(nthreads(ctx), false, true, M, N, K, 1.0f, A, K, Wd, K, gbeta, Y, N);
+        }
+        return TEQ_OK;
+    }
     sgemm_mt(nthreads(ctx), ta, tb, M, N, K, alpha, a->data, a->dims[1], b->data, b->dims[1], gbeta, Y, N);
     return TEQ_OK;
 }
@@ -867,6 +923,24 @@ static teq_status op_matmul(teq_exec_ctx *ctx, const teq_node *node, const teq_t
         if (sb[i] != 0) b_shared = false;
         if (sa[i] == 0 && bd[i] != 1) a_full = false;
     }
+    const teq_qlayer *ql = teq_ql_of(node);
+    if (ql && ql->kind != TEQ_QL_DYN && b->ndim == 2 && ql->w.M == N && ql->w.K == K && b_shared && a_full &&
+        fits_int(batch * M)) {
+        /* quantized, constant B: kernel rows are B^T (N x K); Y^T (N x batch*M) = rows * A^T */
+        const int64_t BM = batch * M;
+        if (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8) {
+            if ((st = teq_ql_gemm(ctx, node, ql, 0, N, A, 1, K, BM, NULL, Y, 1, N))) return st;
+        } else if (BM == 1) {
+            teq_k_gemv(&ql->w, A, Y, nt);
+        } else {
+            const float *Wd;
+            if ((st = teq_ql_decode(ctx, node, ql, &Wd))) return st;
+            sgemm_mt(nt, false, true, BM, N, K, 1.0f, A, K, Wd, K, 0.0f, Y, N);
+        }
+        return TEQ_OK;
+    }
+    if (ql && ql->kind == TEQ_QL_DYN && teq_kmode_get() == TEQ_KMODE_REF)
+        return teq_ql_matmul_dyn(ctx, node, ql, A, Bm, M, N, K, batch, nb, bd, sa, sb, Y);
     if (b_shared && a_full && fits_int(batch * M)) {
         sgemm_mt(nt, false, false, batch * M, N, K, 1.0f, A, K, Bm, N, 0.0f, Y, N);
         return TEQ_OK;

@@ -36,6 +36,10 @@ void teq_op_foreach(void (*fn)(const char *name, void *user), void *user);
 teq_status teq_ctx_alloc(teq_exec_ctx *ctx, teq_tensor *t, teq_dtype dtype, int ndim, const int64_t *dims);
 /* Scratch memory valid until the op returns (im2col buffers, ...); NULL when out of memory. */
 void *teq_ctx_scratch(teq_exec_ctx *ctx, size_t bytes);
+/* Independent scratch buffers (slot 0 is teq_ctx_scratch's): an op that needs two at once (decoded
+ * weights beside an im2col buffer) takes a different slot for each. */
+#define TEQ_CTX_SCRATCH_SLOTS 3
+void *teq_ctx_scratch_slot(teq_exec_ctx *ctx, int slot, size_t bytes);
 /* Number of threads the op may use. */
 int teq_ctx_threads(const teq_exec_ctx *ctx);
 /* Record "node NAME (OP): message" and return status. */

@@ -1,0 +1,313 @@
+/* Binding quantized layers to the kernels, and the products the operators call (qlayer.h). */
+#include "qlayer.h"
+#include "quant_ops.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void ql_free(void *p) {
+    teq_qlayer *q = p;
+    teq_kw_free(&q->w);
+    teq_kq_free(q->kqa);
+    free(q);
+}
+static void kq_free(void *p) { teq_kq_free(p); }
+
+static bool is_teq_quantize(const teq_node *n) {
+    return !strcmp(n->op_type, "TeqQuantize") && n->domain && !strcmp(n->domain, "teq");
+}
+
+static bool node_qparams(const teq_node *n, teq_qparams *q) {
+    const teq_attr *a = teq_node_attr(n, "qparams");
+    char msg[160];
+    return a && a->type == TEQ_ATTR_TENSOR && teq_qparams_from_tensor(a->t, q, msg, sizeof msg) == TEQ_OK;
+}
+
+/* The code of value v when a TeqQuantize node produces it. */
+static bool input_code(const teq_graph *g, int v, teq_qparams *q) {
+    if (v < 0 || g->values[v].producer < 0) return false;
+    const teq_node *p = &g->nodes[g->values[v].producer];
+    return is_teq_quantize(p) && node_qparams(p, q) && q->kind != TEQ_CODE_NONE;
+}
+
+static bool kinds_match(const teq_qparams *w, const teq_qparams *a, teq_ql_kind *kind) {
+    if (w->kind == TEQ_CODE_EXP && a->kind == TEQ_CODE_EXP && w->base == a->base) {
+        *kind = TEQ_QL_EXP;
+        return true;
+    }
+    if (w->kind == TEQ_CODE_LINEAR && w->is_signed && a->kind == TEQ_CODE_LINEAR) {
+        *kind = TEQ_QL_INT8;
+        return true;
+    }
+    return false;
+}
+
+/* Lay a weight constant out as kernel rows. rows x K codes: codes[r * K + k] = all[src(r, k)], and the
+ * channel scale of each row, which must not change along k (else the layer stays on the float path). */
+typedef struct {
+    int64_t rows, K;
+    int64_t (*src)(const void *geo, int64_t r, int64_t k);
+    const void *geo;
+} layout;
+
+typedef struct {
+    int64_t K, N;
+} geo_t; /* [K, N] constant, rows n: transposed */
+static int64_t src_direct(const void *geo, int64_t r, int64_t k) { return r * ((const geo_t *)geo)->K + k; }
+static int64_t src_transposed(const void *geo, int64_t r, int64_t k) { return k * ((const geo_t *)geo)->N + r; }
+typedef struct {
+    int64_t Cg, Mg, KK;
+} geo_ct;
+static int64_t src_convt(const void *geo, int64_t r, int64_t k) {
+    const geo_ct *q = geo;
+    const int64_t t = r % q->KK, mg = (r / q->KK) % q->Mg, gi = r / (q->KK * q->Mg);
+    return ((gi * q->Cg + k) * q->Mg + mg) * q->KK + t;
+}
+
+static teq_status build_rows(const teq_value *wv, const layout *L, double row_mul, teq_kw *kw, bool *ok,
+                             teq_error *err) {
+    const teq_qweight *qw = wv->qweight;
+    const int64_t numel = teq_tensor_numel(wv->constant);
+    *ok = false;
+    if (L->rows * L->K != numel) return TEQ_OK;
+    uint8_t *all = malloc((size_t)numel + 1), *codes = malloc((size_t)numel + 1);
+    float *rs = malloc(sizeof(float) * (size_t)(L->rows + 1));
+    if (!all || !codes || !rs) {
+        free(all), free(codes), free(rs);
+        return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory preparing quantized weights");
+    }
+    teq_unpack_bits(qw->packed, numel, qw->q.bits, all);
+    int64_t inner = 1;
+    if (qw->per_channel)
+        for (int d = qw->ch_axis + 1; d < wv->constant->ndim; d++) inner *= wv->constant->dims[d];
+    bool same = true;
+    for (int64_t r = 0; r < L->rows && same; r++) {
+        int64_t ch0 = -1;
+        for (int64_t k = 0; k < L->K; k++) {
+            const int64_t i = L->src(L->geo, r, k);
+            codes[r * L->K + k] = all[i];
+            if (qw->per_channel) {
+                const int64_t ch = (i / inner) % qw->n_ch;
+                if (ch0 >= 0 && ch != ch0) {
+                    same = false;
+                    break;
+                }
+                ch0 = ch;
+            }
+        }
+        rs[r] = (float)((qw->per_channel && ch0 >= 0 ? (double)qw->ch_scale[ch0] : 1.0) * row_mul);
+    }
+    teq_status s = TEQ_OK;
+    if (same && (s = teq_kw_init(kw, &qw->q, L->rows, L->K, codes, rs, err)) == TEQ_OK) *ok = true;
+    free(all), free(codes), free(rs);
+    return s;
+}
+
+static teq_status bind_layer(teq_graph *g, teq_node *n, teq_error *err) {
+    teq_qparams qa, qb;
+    teq_ql_kind kind;
+    const bool conv = !strcmp(n->op_type, "Conv"), convt = !strcmp(n->op_type, "ConvTranspose"),
+               gemm = !strcmp(n->op_type, "Gemm"), matmul = !strcmp(n->op_type, "MatMul");
+    if (n->domain && n->domain[0]) return TEQ_OK;
+    if (!(conv || convt || gemm || matmul) || n->n_in < 2 || !input_code(g, n->in[0], &qa)) return TEQ_OK;
+    const int wid = n->in[1];
+    if (wid < 0) return TEQ_OK;
+    const teq_value *wv = &g->values[wid];
+    teq_qlayer *ql = calloc(1, sizeof *ql);
+    if (!ql) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory preparing quantized layers");
+    ql->qa = qa;
+    if (matmul && !wv->constant && input_code(g, wid, &qb)) {
+        /* two activations: only the reference kernel has something to do (both sides are codes) */
+        if (qa.kind == TEQ_CODE_EXP && qb.kind == TEQ_CODE_EXP && qa.base == qb.base) {
+            ql->kind = TEQ_QL_DYN, ql->qb = qb;
+            n->kern = ql, n->kern_free = ql_free;
+            return TEQ_OK;
+        }
+        free(ql);
+        return TEQ_OK;
+    }
+    if (!wv->constant || !wv->qweight || !kinds_match(&wv->qweight->q, &qa, &kind)) {
+        free(ql);
+        return TEQ_OK;
+    }
+    ql->kind = kind;
+    const teq_tensor *W = wv->constant;
+    layout L = {0};
+    geo_t gt;
+    geo_ct gc;
+    double mul = 1.0;
+    if (conv && W->ndim >= 3) {
+        gt.K = teq_tensor_numel(W) / (W->dims[0] ? W->dims[0] : 1), gt.N = W->dims[0];
+        L = (layout){W->dims[0], gt.K, src_direct, &gt};
+    } else if (convt && W->ndim >= 3) {
+        const int64_t group = teq_node_attr_int(n, "group", 1);
+        if (group < 1 || W->dims[0] % group) goto skip;
+        gc.Cg = W->dims[0] / group, gc.Mg = W->dims[1], gc.KK = 1;
+        for (int d = 2; d < W->ndim; d++) gc.KK *= W->dims[d];
+        L = (layout){group * gc.Mg * gc.KK, gc.Cg, src_convt, &gc};
+    } else if (gemm && W->ndim == 2) {
+        if (teq_node_attr_int(n, "transA", 0)) goto skip;
+        const bool tb = teq_node_attr_int(n, "transB", 0) != 0;
+        mul = teq_node_attr_float(n, "alpha", 1.0f);
+        gt.K = tb ? W->dims[1] : W->dims[0], gt.N = tb ? W->dims[0] : W->dims[1];
+        L = (layout){gt.N, gt.K, tb ? src_direct : src_transposed, &gt};
+    } else if (matmul && W->ndim == 2) {
+        gt.K = W->dims[0], gt.N = W->dims[1];
+        L = (layout){gt.N, gt.K, src_transposed, &gt};
+    } else {
+        goto skip;
+    }
+    bool ok;
+    teq_status s = build_rows(wv, &L, mul, &ql->w, &ok, err);
+    if (s) {
+        free(ql);
+        return s;
+    }
+    if (!ok) goto skip;
+    if (kind == TEQ_QL_INT8 && (s = teq_kq_new(&qa, &ql->kqa, err))) {
+        ql_free(ql);
+        return s;
+    }
+    n->kern = ql, n->kern_free = ql_free;
+    return TEQ_OK;
+skip:
+    free(ql);
+    return TEQ_OK;
+}
+
+teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_node *n = &g->nodes[i];
+        if (n->kern) continue;
+        teq_status s;
+        if (is_teq_quantize(n)) {
+            teq_qparams q;
+            if (!node_qparams(n, &q) || q.kind == TEQ_CODE_NONE) continue;
+            teq_kq *kq;
+            if ((s = teq_kq_new(&q, &kq, err))) return s;
+            n->kern = kq, n->kern_free = kq_free;
+        } else if ((s = bind_layer(g, n, err))) {
+            return s;
+        }
+    }
+    (void)path;
+    return TEQ_OK;
+}
+
+const teq_qlayer *teq_ql_of(const teq_node *node) {
+    if (!node->kern || teq_kmode_get() == TEQ_KMODE_DEQUANT) return NULL;
+    if (!strcmp(node->op_type, "TeqQuantize")) return NULL; /* its kern is a teq_kq */
+    return node->kern;
+}
+
+teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W) {
+    size_t bytes;
+    if (!teq_mul_size((size_t)ql->w.M, (size_t)ql->w.K, &bytes) || !teq_mul_size(bytes, sizeof(float), &bytes))
+        return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "decoded weights overflow");
+    float *d = teq_ctx_scratch_slot(ctx, 1, bytes ? bytes : sizeof(float));
+    if (!d) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory decoding weights (%zu bytes)", bytes);
+    teq_k_decode(&ql->w, d, teq_ctx_threads(ctx));
+    *W = d;
+    return TEQ_OK;
+}
+
+/* A view of rows r0 .. r0+Mr-1 (pointers moved, nothing copied). */
+static teq_kw rows_view(const teq_kw *w, int64_t r0, int64_t Mr) {
+    teq_kw v = *w;
+    v.M = Mr;
+    v.packed += r0 * w->row_bytes;
+    v.scale += r0;
+    if (w->q8) v.q8 += r0 * w->K4, v.q8_rowsum += r0;
+    return v;
+}
+
+teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, int64_t r0, int64_t Mr,
+                       const float *X, int64_t sxk, int64_t sxn, int64_t N, const float *bias, float *Y, int64_t sym,
+                       int64_t syn) {
+    const teq_kw v = rows_view(&ql->w, r0, Mr);
+    const int64_t K = v.K;
+    const int nt = teq_ctx_threads(ctx);
+    if (Mr == 0 || N == 0) return TEQ_OK;
+    if (teq_kmode_get() == TEQ_KMODE_REF) {
+        for (int64_t m = 0; m < Mr; m++)
+            for (int64_t n = 0; n < N; n++) Y[m * sym + n * syn] = bias ? bias[m] : 0.0f;
+        teq_status s = ql->kind == TEQ_QL_EXP ? teq_kref_exp_gemm(&v, &ql->qa, X, sxk, sxn, N, Y, sym, syn, 1, nt)
+                                              : teq_kref_i8_gemm(&v, &ql->qa, X, sxk, sxn, N, Y, sym, syn, 1, nt);
+        if (s) return teq_op_fail(ctx, node, s, "reference kernel failed (%s)", teq_status_string(s));
+        return TEQ_OK;
+    }
+    if (ql->kind != TEQ_QL_INT8) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "no fast product for this layer kind");
+    /* INT8: the activations to their codes, column-major [N][K4] with zero-point padding */
+    const int nc = teq_q_num_codes(&ql->qa);
+    const int32_t zp = ql->qa.is_signed ? nc / 2 : ql->qa.zero_point;
+    const int64_t K4 = v.K4;
+    size_t ub, fb;
+    if (!teq_mul_size((size_t)N, (size_t)K4, &ub) || !teq_mul_size((size_t)K + 1, sizeof(float) * (size_t)nt, &fb))
+        return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "activation codes overflow");
+    const size_t ub64 = (ub + 63) / 64 * 64; /* the per-thread column buffers follow, aligned */
+    uint8_t *U = teq_ctx_scratch_slot(ctx, 2, ub64 + fb);
+    if (!U) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation codes (%zu bytes)", ub64 + fb);
+    float *colbuf = (float *)(void *)(U + ub64);
+#pragma omp parallel num_threads(nt) if (nt > 1 && N > 1)
+    {
+        float *col = colbuf + (size_t)omp_get_thread_num() * (size_t)(K + 1);
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < N; n++) {
+            for (int64_t k = 0; k < K; k++) col[k] = X[k * sxk + n * sxn];
+            teq_kq_codes(ql->kqa, col, K, U + n * K4, 1);
+            memset(U + n * K4 + K, zp, (size_t)(K4 - K));
+        }
+    }
+    const teq_kernel_set *ks = teq_kset_best();
+    const float xs = (float)ql->qa.scale;
+    if (syn == 1) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && Mr >= 2 * nt)
+        for (int t = 0; t < nt; t++) {
+            const int64_t m0 = Mr * t / nt, m1 = Mr * (t + 1) / nt;
+            if (m0 < m1) ks->i8_gemm(&v, U, N, zp, xs, Y, sym, m0, m1);
+        }
+        if (bias)
+            for (int64_t m = 0; m < Mr; m++)
+                for (int64_t n = 0; n < N; n++) Y[m * sym + n] += bias[m];
+        return TEQ_OK;
+    }
+    /* transposed output (Gemm): one column at a time through the GEMV */
+    float *y = malloc(sizeof(float) * (size_t)(Mr + 1));
+    if (!y) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory");
+    for (int64_t n = 0; n < N; n++) {
+        ks->i8_gemv(&v, U + n * K4, zp, xs, y, 0, Mr);
+        for (int64_t m = 0; m < Mr; m++) Y[m * sym + n * syn] = y[m] + (bias ? bias[m] : 0.0f);
+    }
+    free(y);
+    return TEQ_OK;
+}
+
+teq_status teq_ql_matmul_dyn(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *A,
+                             const float *B, int64_t M, int64_t N, int64_t K, int64_t batch, int nb, const int64_t *bd,
+                             const int64_t *sa, const int64_t *sb, float *Y) {
+    /* A's rows play the weights: their codes (exact, A holds values of qa) as kernel rows */
+    uint8_t *codes = malloc((size_t)(M * K) + 1);
+    if (!codes) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory");
+    teq_status s = TEQ_OK;
+    for (int64_t t = 0; t < batch && !s; t++) {
+        int64_t rem = t, offa = 0, offb = 0;
+        for (int i = nb - 1; i >= 0; i--) {
+            const int64_t ix = rem % bd[i];
+            rem /= bd[i];
+            offa += ix * sa[i], offb += ix * sb[i];
+        }
+        teq_q_quantize(&ql->qa, A + offa, M * K, codes);
+        teq_kw kw;
+        teq_error e;
+        if ((s = teq_kw_init(&kw, &ql->qa, M, K, codes, NULL, &e))) {
+            s = teq_op_fail(ctx, node, s, "%s", e.msg);
+            break;
+        }
+        s = teq_kref_exp_gemm(&kw, &ql->qb, B + offb, N, 1, N, Y + t * M * N, N, 1, 0, teq_ctx_threads(ctx));
+        if (s) s = teq_op_fail(ctx, node, s, "reference kernel failed (%s)", teq_status_string(s));
+        teq_kw_free(&kw);
+    }
+    free(codes);
+    return s;
+}

@@ -1,0 +1,63 @@
+/* Quantized layers on the kernels of src/kernels (METHOD section 5).
+ *
+ * A `.teq` model's quantized layer is a Conv, ConvTranspose, Gemm or MatMul whose activation input comes
+ * from a TeqQuantize node and whose weight constant carries its codes (teq_qweight). teq_ops_bind_quantized
+ * prepares, once after loading, each such node's weights as kernel rows (teq_kw) and each TeqQuantize's
+ * fast quantizer (teq_kq), stored in node->kern. The operators then run the layer on:
+ *   fast (default)     exponential: weights decoded from their packed codes through the code table per call
+ *                      (never kept as floats), FP32 GEMM on activations that are values of their code;
+ *                      batch-1 products through the fused GEMV that decodes in registers.
+ *                      INT8: u8 x s8 -> s32 kernels.
+ *   TEQ_KERNEL=ref     the reference kernels (exact counting for exponential, exact integers for INT8).
+ *   TEQ_KERNEL=dequant the quantizer's float path (dequantized weight constants, FP32 operators).
+ * A layer that fits none of these (codes of different bases, a channel axis the rows cannot carry) keeps
+ * the float path, which gives the same values. */
+#ifndef TEQ_QLAYER_H
+#define TEQ_QLAYER_H
+
+#include "ops.h"
+#include "../kernels/kernels.h"
+
+typedef enum teq_ql_kind {
+    TEQ_QL_EXP = 1,  /* exponential weights and activations sharing the base */
+    TEQ_QL_INT8 = 2, /* linear signed weights, linear activations */
+    TEQ_QL_DYN = 3,  /* MatMul of two quantized activations (exponential, same base): reference mode only */
+} teq_ql_kind;
+
+typedef struct teq_qlayer {
+    teq_ql_kind kind;
+    /* The weights as rows of output features (EXP, INT8):
+     *   Conv          W [M, C/g, k...]        rows M, K = C/g * prod(k); group gi owns rows gi*M/g ..
+     *   ConvTranspose W [C, M/g, k...]        rows g * M/g * prod(k) in (group, out channel, tap) order,
+     *                                         K = C/g: row (gi, mg, t) holds W[gi*C/g + c, mg, t] over c
+     *   Gemm          B [K, N] or [N, K]      rows N (alpha folded into the row scales)
+     *   MatMul        B [K, N]                rows N */
+    teq_kw w;
+    teq_qparams qa; /* the activation input's code (for DYN: input A) */
+    teq_qparams qb; /* DYN: input B's code */
+    teq_kq *kqa;    /* INT8: quantizer of the activations to their codes */
+} teq_qlayer;
+
+/* Prepare every quantized layer and TeqQuantize node of a planned graph (see above). Layers that cannot
+ * take the kernels are left alone. */
+teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err);
+
+/* The quantized layer of a node, when its operator should use the kernels now (not in dequant mode). */
+const teq_qlayer *teq_ql_of(const teq_node *node);
+
+/* Reference or INT8 product of rows r0 .. r0+Mr-1 of the layer's weights with X (K x N, element (k, n) at
+ * X[k * sxk + n * sxn]) into Y[m * sym + n * syn] = result + bias[m] (bias may be NULL; indexed from 0 for
+ * row r0). EXP layers in fast mode do not come here (they decode and use FP32 GEMM). */
+teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, int64_t r0, int64_t Mr,
+                       const float *X, int64_t sxk, int64_t sxn, int64_t N, const float *bias, float *Y, int64_t sym,
+                       int64_t syn);
+/* Reference MatMul of two quantized activations (DYN): A (batch..., M, K), B (batch..., K, N), batch
+ * strides sa/sb per broadcast batch dim (0 where broadcast) as op_matmul computes them; Y contiguous. */
+teq_status teq_ql_matmul_dyn(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *A,
+                             const float *B, int64_t M, int64_t N, int64_t K, int64_t batch, int nb, const int64_t *bd,
+                             const int64_t *sa, const int64_t *sb, float *Y);
+/* All rows of the layer's weights decoded to floats (row scales applied) in scratch slot 1:
+ * [rows x K] in the row order above. */
+teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);
+
+#endif

@@ -1,0 +1,109 @@
+/* Layer by layer, the kernels of a quantized model against the reference kernel, on the model's own
+ * activations: run MODEL.teq on INPUT.npy; before each quantized layer runs, run that layer alone on the
+ * same inputs with the reference kernel (TEQ_KERNEL=ref), with the fast kernels, and with the float path
+ * (dequantized weights, FP32 operators), and compare each with the reference.
+ *
+ * Tolerance (named): max |x - ref| <= LAYER_TOL * max |ref| over the layer's output. Float accumulation of
+ * K terms in any order errs by about sqrt(K) * 2^-24 of sum |w a| (kernels.h bounds it by K * 2^-24); 1e-4
+ * leaves room for K in the thousands and for outputs that cancel, and a wrong kernel is off by O(1).
+ * Whole-model outputs are not compared this tightly: a difference in the last bit can move an activation
+ * across a rounding boundary of the next layer's code, which changes that value by a whole step.
+ *
+ * Usage: qlayer_check MODEL.teq INPUT.npy. Prints one line per layer kind and `N passed, M failed`. */
+#include "check.h"
+#include "api/model_internal.h"
+#include "kernels/kernels.h"
+#include "ops/qlayer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LAYER_TOL 1e-4
+
+typedef struct {
+    teq_exec_ctx *ctx;
+    int n_layers, n_exp, n_int8, n_dyn;
+    double worst_fast, worst_deq;
+} state;
+
+static teq_status run_as(state *st, teq_kmode mode, const teq_node *node, const teq_tensor *const *in,
+                         teq_tensor *out) {
+    teq_kmode_set(mode);
+    teq_tensor *outs[8] = {out};
+    teq_status s = teq_ctx_run_node(st->ctx, node, in, outs);
+    return s;
+}
+
+static double rel_diff(const teq_tensor *a, const teq_tensor *ref) {
+    const int64_t n = teq_tensor_numel(ref);
+    if (teq_tensor_numel(a) != n) return INFINITY;
+    const float *x = a->data, *r = ref->data;
+    double mx = 0, md = 0;
+    for (int64_t i = 0; i < n; i++) {
+        mx = fmax(mx, fabs(r[i]));
+        md = fmax(md, fabs((double)x[i] - r[i]));
+        if (isnan(x[i]) != isnan(r[i])) return INFINITY;
+    }
+    return mx > 0 ? md / mx : md;
+}
+
+static teq_status hook(void *user, int i, const teq_node *node, const teq_tensor *const *in) {
+    state *st = user;
+    (void)i;
+    if (!node->kern || !strcmp(node->op_type, "TeqQuantize") || node->n_out != 1) return TEQ_OK;
+    teq_kmode_set(TEQ_KMODE_REF);
+    const teq_qlayer *ql = teq_ql_of(node);
+    if (!ql) return TEQ_OK;
+    teq_tensor ref = {0}, fast = {0}, deq = {0};
+    teq_status s = run_as(st, TEQ_KMODE_REF, node, in, &ref);
+    if (!s) s = run_as(st, TEQ_KMODE_FAST, node, in, &fast);
+    if (!s) s = run_as(st, TEQ_KMODE_DEQUANT, node, in, &deq);
+    teq_kmode_set(TEQ_KMODE_FAST);
+    CHECK(s == TEQ_OK, "layer %s (%s) failed to run", node->name, node->op_type);
+    if (!s) {
+        const double df = rel_diff(&fast, &ref), dd = rel_diff(&deq, &ref);
+        const char *kind = ql->kind == TEQ_QL_EXP ? "exp" : ql->kind == TEQ_QL_INT8 ? "int8" : "exp x exp";
+        CHECK(df <= LAYER_TOL, "layer %s (%s, %s): fast kernels differ from the reference by %.3g of max |ref|",
+              node->name, node->op_type, kind, df);
+        CHECK(dd <= LAYER_TOL, "layer %s (%s, %s): float path differs from the reference by %.3g of max |ref|",
+              node->name, node->op_type, kind, dd);
+        st->worst_fast = fmax(st->worst_fast, df), st->worst_deq = fmax(st->worst_deq, dd);
+        st->n_layers++;
+        st->n_exp += ql->kind == TEQ_QL_EXP, st->n_int8 += ql->kind == TEQ_QL_INT8, st->n_dyn += ql->kind == TEQ_QL_DYN;
+    }
+    teq_tensor_release(&ref), teq_tensor_release(&fast), teq_tensor_release(&deq);
+    return TEQ_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: qlayer_check MODEL.teq INPUT.npy\n");
+        return 2;
+    }
+    teq_error err;
+    teq_model *m;
+    teq_tensor *x;
+    if (teq_model_load(argv[1], &m, &err) || teq_npy_read(argv[2], &x, &err)) {
+        fprintf(stderr, "qlayer_check: %s\n", err.msg);
+        return 2;
+    }
+    state st = {0};
+    st.ctx = teq_ctx_new(2, &err);
+    teq_ctx_set_threads(m->ctx, 2);
+    teq_ctx_set_hook(m->ctx, hook, &st);
+    teq_tensor *outs[16] = {0};
+    const teq_tensor *ins[1] = {x};
+    teq_status s = teq_graph_run(m->g, argv[1], m->ctx, ins, outs, &err);
+    CHECK(s == TEQ_OK, "model run: %s", err.msg);
+    CHECK(st.n_layers > 0, "no quantized layer ran on the kernels");
+    printf("%d quantized layers (%d exponential, %d int8, %d exp x exp): worst fast vs ref %.3g, float path vs ref "
+           "%.3g of max |ref| (tolerance %g)\n",
+           st.n_layers, st.n_exp, st.n_int8, st.n_dyn, st.worst_fast, st.worst_deq, LAYER_TOL);
+    for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(outs[i]);
+    teq_tensor_free(x);
+    teq_ctx_free(st.ctx);
+    teq_model_free(m);
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}

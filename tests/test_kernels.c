@@ -326,7 +326,19 @@ static void test_kq(void) {
     if (teq_kset(TEQ_ISA_AVX512)) bodies[nb++] = (typeof(bodies[0])){"avx512", teq_kq_run_avx512};
     enum { NR = 1 << 18 };
     float *x = malloc(sizeof(float) * (NR + 8192));
-    int ok = 1, codes = 0, max_steps = 0;
+    int ok = 1, codes = 0, max_steps = 0, n_log = 0, n_crowd_log = 0, n_crowd_bucket = 0;
+    double min_margin = 1e300;
+    /* the log path's polynomial: its error bound on every float mantissa (the proof in kq.c uses it) */
+    {
+        double worst = 0;
+        for (uint32_t k = 0; k < (1u << 23); k++) {
+            float r = (float)k * 0x1p-23f;
+            double e = fabs((double)teq_kq_log2p(r) - log2(1.0 + (double)r));
+            worst = e > worst ? e : worst;
+        }
+        CHECK(worst <= TEQ_KQ_LOG2_ERR, "kq log2 polynomial: error %.3g above the bound %.3g", worst, TEQ_KQ_LOG2_ERR);
+        printf("kq: log2 polynomial error over all 2^23 mantissas %.4g (bound %.3g)\n", worst, TEQ_KQ_LOG2_ERR);
+    }
     int64_t values = 0;
     teq_error err = {0};
     for (int ib = 0; ib < NB; ib++)
@@ -344,10 +356,14 @@ static void test_kq(void) {
                     /* the densest code: the bound the vector path relies on */
                     CHECK(kq->steps >= 1 && kq->steps <= 2, "base 1.01 8-bit: %d compares after the bucket", kq->steps);
                     max_steps = kq->steps > max_steps ? kq->steps : max_steps;
+                    CHECK(kq->logpath, "base 1.01 8-bit %s: the log path's margin check refused it",
+                          q->is_signed ? "signed" : "unsigned");
                 }
-                char what[64];
+                char what[80];
                 snprintf(what, sizeof what, "exp b=%g n=%d %s%s", q->base, bits, q->is_signed ? "signed" : "unsigned",
                          q->zero_code ? " zc" : "");
+                n_log += kq->logpath;
+                if (kq->logpath) min_margin = kq->log_margin < min_margin ? kq->log_margin : min_margin;
                 int64_t n = edge_values(kq, x);
                 /* random: log-uniform magnitudes over the levels' range and beyond, random signs */
                 float lo = kq->table[q->is_signed ? 0 : q->zero_code], hi = kq->table[q->is_signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1];
@@ -359,8 +375,46 @@ static void test_kq(void) {
                 }
                 for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, q, x, n, what);
                 values += n * nb, codes++;
+                if (kq->logpath) { /* the same code through the bucket search too */
+                    kq->logpath = 0;
+                    strcat(what, " (bucket)");
+                    for (int b = 1; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, q, x, n, what);
+                    values += n * (nb - 1);
+                    kq->logpath = 1;
+                }
                 teq_kq_free(kq);
             }
+    /* codes whose levels crowd: alpha small against beta, so the levels are a few ulps apart and the
+     * rounded thresholds leave their places in log space. Some must fall back to the bucket search (the
+     * margin check refuses them), others still pass it; both must stay exact. Values: dense around the
+     * levels (every float between the first and last level for the narrowest), plus the edge values. */
+    for (int t = 0; t < 48; t++) {
+        /* 1.0001: the polynomial's error alone, times 1/log2(b) = 6931, exceeds the margin */
+        static const double crowd_b[] = {1.0001, 1.01, 1.414213562373095, 2.0};
+        int bits = t % 3 == 0 ? 8 : t % 3 == 1 ? 5 : 3;
+        teq_qparams q = {.kind = TEQ_CODE_EXP, .bits = bits, .is_signed = (t >> 1) & 1, .zero_code = (t >> 2) & 1,
+                         .base = crowd_b[(t / 12) % 4], .beta = 1.0 + (t & 1) * 0.45 * 0x1p-23};
+        /* level spacing near level 0 about `u` ulps of beta: alpha (b - 1) = u * 2^-23 */
+        double ulps = (t % 4 == 0) ? 1.2 : (t % 4 == 1) ? 3 : (t % 4 == 2) ? 12 : 200;
+        q.alpha = ulps * 0x1p-23 / (q.base - 1);
+        char msg[160];
+        if (teq_qparams_check(&q, msg, sizeof msg) != TEQ_OK) continue;
+        teq_kq *kq;
+        if (teq_kq_new(&q, &kq, &err) != TEQ_OK) {
+            CHECK(0, "kq_new crowded: %s", err.msg);
+            continue;
+        }
+        n_crowd_log += kq->logpath, n_crowd_bucket += !kq->logpath;
+        int64_t n = edge_values(kq, x);
+        float lo = kq->table[q.is_signed ? 0 : q.zero_code], hi = kq->table[q.is_signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1];
+        for (float v = nextafterf(lo, 0); v <= hi && n < NR; v = nextafterf(v, INFINITY)) x[n++] = v, x[n++] = -v;
+        char what[80];
+        snprintf(what, sizeof what, "crowded b=%g n=%d %s%s %s", q.base, bits, q.is_signed ? "signed" : "unsigned",
+                 q.zero_code ? " zc" : "", kq->logpath ? "log" : "bucket");
+        for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, &q, x, n, what);
+        values += n * nb, codes++;
+        teq_kq_free(kq);
+    }
     /* linear codes: signed, unsigned with zero points, values around the rounding points */
     for (int t = 0; t < 40; t++) {
         int bits = 2 + t % 7;
@@ -403,6 +457,12 @@ static void test_kq(void) {
     }
     free(x);
     CHECK(ok, "kq");
+    /* the densest fitted codes (base 1.01, 8 bits) must take the log path, and the crowded codes must
+     * exercise both paths, else the comparisons above did not test what they claim */
+    CHECK(n_log > 0 && n_crowd_log > 0 && n_crowd_bucket > 0, "kq paths: %d fitted codes on the log path, crowded: %d log, %d bucket",
+          n_log, n_crowd_log, n_crowd_bucket);
+    printf("kq: log path on %d fitted codes (smallest margin %.3f levels), crowded codes: %d log, %d bucket\n", n_log,
+           min_margin, n_crowd_log, n_crowd_bucket);
     printf("kq: %d codes, %lld values over %d bodies bit-exact vs teq_q_quantize: %s (base 1.01 8-bit: %d compare(s) "
            "after the bucket)\n",
            codes, (long long)values, nb, ok ? "ok" : "FAIL", max_steps);

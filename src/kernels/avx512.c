@@ -17,6 +17,7 @@
  * the zero padding codes, whose value lut[0] need not be 0, never reach a sum. */
 #include "kint.h"
 
+#include <float.h>
 #include <immintrin.h>
 #include <stdlib.h>
 
@@ -381,7 +382,99 @@ INLINE __m512i kq512_codes(const teq_kq *kq, __m512 xf) {
     return _mm512_i32gather_epi32(j, kq->code, 4);
 }
 
+/* The log path (kq.c log_path_init has the proof): per 16 floats, e0 from a vector log2 (getexp, getmant,
+ * a degree-4 polynomial), then two table lookups: the threshold tl[e0] for the one exact compare, and the
+ * level lev[e] for the output value. Tables of up to 128 entries stay in registers: vpermd reads 4 index
+ * bits, vpermt2d 5 (two registers), and 64 / 128 entries blend two / four vpermt2d results on index bits
+ * 5 and 6. With NL (the class: 16, 32, 64, 128, or 256 for a gather) a compile-time constant in each
+ * instance, the loop keeps the tables in zmm registers. */
+typedef struct kq512_tab {
+    __m512i t[8];
+} kq512_tab;
+
+INLINE void kq512_tab_load(kq512_tab *tb, const int32_t *src, int nl) {
+    for (int r = 0; r < 8; r++) tb->t[r] = r * 16 < nl ? _mm512_loadu_si512(src + r * 16) : _mm512_setzero_si512();
+}
+
+INLINE __m512i kq512_look(const kq512_tab *tb, const int32_t *src, __m512i idx, int NL) {
+    if (NL <= 16) return _mm512_permutexvar_epi32(idx, tb->t[0]);
+    if (NL <= 32) return _mm512_permutex2var_epi32(tb->t[0], idx, tb->t[1]);
+    if (NL <= 128) {
+        const __mmask16 b5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
+        __m512i r = _mm512_mask_mov_epi32(_mm512_permutex2var_epi32(tb->t[0], idx, tb->t[1]), b5,
+                                          _mm512_permutex2var_epi32(tb->t[2], idx, tb->t[3]));
+        if (NL <= 64) return r;
+        __m512i h = _mm512_mask_mov_epi32(_mm512_permutex2var_epi32(tb->t[4], idx, tb->t[5]), b5,
+                                          _mm512_permutex2var_epi32(tb->t[6], idx, tb->t[7]));
+        return _mm512_mask_mov_epi32(r, _mm512_test_epi32_mask(idx, _mm512_set1_epi32(64)), h);
+    }
+    return _mm512_i32gather_epi32(idx, src, 4);
+}
+
+INLINE void kq512_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, int NL) {
+    kq512_tab tt, tv;
+    kq512_tab_load(&tt, kq->tl, NL);
+    const int32_t *lev = (const int32_t *)(const void *)kq->lev;
+    kq512_tab_load(&tv, lev, NL);
+    const int sg = kq->is_signed, zc = kq->q.zero_code != 0, E = 1 << (kq->q.bits - 1);
+    const __m512 beta = _mm512_set1_ps(kq->lbeta), ia = _mm512_set1_ps(kq->lia), lc = _mm512_set1_ps(kq->lc);
+    const __m512 vmin = _mm512_set1_ps(FLT_MIN), vmax = _mm512_set1_ps(FLT_MAX), one = _mm512_set1_ps(1.0f);
+    const __m512 tmax = _mm512_set1_ps((float)(kq->nlev - 1)), zero = _mm512_setzero_ps();
+    const __m512 c1 = _mm512_set1_ps(TEQ_KQ_C1), c2 = _mm512_set1_ps(TEQ_KQ_C2), c3 = _mm512_set1_ps(TEQ_KQ_C3),
+                 c4 = _mm512_set1_ps(TEQ_KQ_C4);
+    const __m512i z0 = _mm512_set1_epi32(kq->zthr[0]), z1 = _mm512_set1_epi32(kq->zthr[1]);
+    const __m512i vE = _mm512_set1_epi32(E), ione = _mm512_set1_epi32(1), inf = _mm512_set1_epi32(0x7F800000);
+    const __m512i sbit = _mm512_set1_epi32((int)0x80000000u), absm = _mm512_set1_epi32(0x7FFFFFFF);
+    for (int64_t i = 0; i < n; i += 16) {
+        const int64_t r = n - i;
+        const __mmask16 m = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
+        const __m512i xb = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + i));
+        /* magnitude bits: |x| (signed) or max(x, +0) (unsigned: negatives are the smallest magnitude);
+         * NaN becomes 0; side 1 = x < 0 and not -0 (signed codes) */
+        __m512i ub = sg ? _mm512_and_si512(xb, absm) : _mm512_max_epi32(xb, _mm512_setzero_si512());
+        ub = _mm512_maskz_mov_epi32(_mm512_cmple_epi32_mask(ub, inf), ub);
+        const __mmask16 s1 = sg ? _mm512_mask_cmplt_epi32_mask(_mm512_test_epi32_mask(ub, ub), xb, _mm512_setzero_si512())
+                                : 0;
+        __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_castsi512_ps(ub), beta), ia);
+        v = _mm512_min_ps(_mm512_max_ps(v, vmin), vmax);
+        const __m512 ex = _mm512_getexp_ps(v);
+        const __m512 rr = _mm512_sub_ps(_mm512_getmant_ps(v, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero), one);
+        __m512 p = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(c4, rr, c3), rr, c2), rr, c1);
+        __m512 t = _mm512_mul_ps(_mm512_add_ps(ex, _mm512_mul_ps(rr, p)), lc);
+        t = _mm512_min_ps(_mm512_max_ps(t, zero), tmax);
+        __m512i e = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        e = _mm512_mask_add_epi32(e, _mm512_cmpgt_epi32_mask(ub, kq512_look(&tt, kq->tl, e, NL)), e, ione);
+        /* zero code: at or below the side's zero threshold; negatives with the zero code have no level 0 */
+        __mmask16 z = 0;
+        if (zc) {
+            z = _mm512_cmple_epi32_mask(ub, _mm512_mask_mov_epi32(z0, s1, z1));
+            if (sg) e = _mm512_mask_max_epi32(e, s1, e, ione);
+        }
+        if (codes) {
+            __m512i c;
+            if (sg) c = _mm512_mask_mov_epi32(_mm512_mask_add_epi32(e, s1, e, vE), z, vE);
+            else c = zc ? _mm512_maskz_add_epi32((__mmask16)~z, e, ione) : e;
+            _mm_mask_storeu_epi8(codes + i, m, _mm512_cvtepi32_epi8(c));
+        }
+        if (y) {
+            __m512i val = kq512_look(&tv, lev, e, NL);
+            if (sg) val = _mm512_mask_or_epi32(val, s1, val, sbit);
+            if (zc) val = _mm512_maskz_mov_epi32((__mmask16)~z, val);
+            _mm512_mask_storeu_ps(y + i, m, _mm512_castsi512_ps(val));
+        }
+    }
+}
+
 void teq_kq_run_avx512(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
+    if (kq->logpath) {
+        const int L = kq->nlev;
+        if (L <= 16) kq512_log_body(kq, x, n, codes, y, 16);
+        else if (L <= 32) kq512_log_body(kq, x, n, codes, y, 32);
+        else if (L <= 64) kq512_log_body(kq, x, n, codes, y, 64);
+        else if (L <= 128) kq512_log_body(kq, x, n, codes, y, 128);
+        else kq512_log_body(kq, x, n, codes, y, 256);
+        return;
+    }
     int64_t i = 0;
     for (; i < n; i += 16) {
         const int64_t r = n - i;

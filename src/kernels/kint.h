@@ -59,10 +59,39 @@ struct teq_kq {
     /* bucket[boff + d] = number of thresholds below bucket d's first pattern (d = 0: below every
      * threshold); uint8 (at most 255 thresholds), 4 bytes of slack so a 32-bit gather may read past the end */
     uint8_t *bucket;
+    /* The log path (exponential codes whose margin holds, decided by kq.c log_path_init; the vector
+     * bodies take it when logpath is set, else the bucket search above). Level space: the L levels of the
+     * code lev[e] (ascending) and their midpoint thresholds tl[e] between lev[e] and lev[e+1] (bit
+     * patterns rounded down as thr[], then 0x7FFFFFFF); e0 = clamp(floor(lc * log2((|x| - lbeta) * lia)),
+     * 0, L-1) from the polynomial below, e = e0 + (|x| > tl[e0]) is the nearest level, and the zero code
+     * and the sign are applied arithmetically (zthr[s]: the threshold between 0 and the side's first
+     * level). */
+    int logpath;
+    int nlev;               /* L */
+    float lbeta, lia, lc;   /* (float)beta, (float)(1/alpha), (float)(1/log2(base)) */
+    int32_t zthr[2];
+    int32_t tl[256];
+    float lev[256];
+    double log_margin;      /* smallest slack of the margin check (in levels; reported by tests) */
     /* linear: q = clamp(rint(x / scale)) + off, in double as code.c */
     double lscale, qlo, qhi;
     int off;
 };
+
+/* log2(1 + r) for r in [0, 1) (r = mantissa - 1, exact), degree 4, r * (C1 + r * (C2 + r * (C3 + r * C4)))
+ * evaluated with FMAs in this order and a final multiply. Coefficients: a least-squares fit, iteratively
+ * reweighted towards minimax, rounded to float. Its error including the float evaluation,
+ * |p(r) - log2(1 + r)| <= TEQ_KQ_LOG2_ERR, is checked on every one of the 2^23 float mantissas by
+ * tests/test_kernels.c (the largest is about 1.03e-4). The vector bodies evaluate the same operations
+ * (FMA rounds once, as fmaf), so the bound is theirs. */
+#define TEQ_KQ_C1 0x1.70633ap+0f
+#define TEQ_KQ_C2 -0x1.5c212ep-1f
+#define TEQ_KQ_C3 0x1.4d676ap-2f
+#define TEQ_KQ_C4 -0x1.5b3328p-4f
+#define TEQ_KQ_LOG2_ERR 1.1e-4
+static inline float teq_kq_log2p(float r) {
+    return r * __builtin_fmaf(__builtin_fmaf(__builtin_fmaf(TEQ_KQ_C4, r, TEQ_KQ_C3), r, TEQ_KQ_C2), r, TEQ_KQ_C1);
+}
 
 /* Vector bodies (codes and/or values for x[n]; codes or y may be NULL). */
 void teq_kq_run_avx512(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y);

@@ -13,6 +13,7 @@
  * (alpha tiny against beta) bisects thr[] instead: 8 compares, still branch-free. */
 #include "kint.h"
 
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -41,6 +42,69 @@ static int max_per_bucket(const int32_t *thr, int nt, int sh) {
 
 static int buckets_for(const int32_t *thr, int nt, int sh) {
     return (int)(((uint32_t)thr[nt - 1] >> sh) - ((uint32_t)thr[0] >> sh)) + 2;
+}
+
+/* threshold bit pattern between magnitudes a < b: the double midpoint rounded down to a float */
+static int32_t mid_bits(float a, float b) {
+    double mid = 0.5 * ((double)a + (double)b);
+    float f = (float)mid;
+    return (int32_t)(teq_ki_fbits(f) - ((double)f > mid));
+}
+
+/* The log path and its proof. For an exponential code, (level(e) - beta) / alpha = b^e, so in
+ *     t(u) = log_b((u - beta) / alpha)        (u = |x|, real arithmetic)
+ * the levels sit at the integers and the threshold between e and e+1 at e + log_b((1 + b) / 2), a
+ * fraction in (0.5, 0.7) for b in (1, 4]. The vector bodies compute an approximation t~ in float:
+ *     v = clamp(fl(fl(u - lbeta) * lia), FLT_MIN, FLT_MAX),  l = fl(getexp(v) + p(getmant(v) - 1)),
+ *     t~ = fl(l * lc),  e0 = floor(clamp(t~, 0, L-1)),  e = e0 + (u > tl[e0])  (one exact compare).
+ * Let t*(u) = lc * log2((u - lbeta) * lia) with the float constants themselves (so their rounding does
+ * not matter), increasing in u. Where v is not clamped, |t~ - t*| <= E with
+ *     E = lc * (TEQ_KQ_LOG2_ERR + 1.73e-7 + 2^-17) + 260 * 2^-24
+ * : v carries two roundings (relative 2^-23 + 2^-48, i.e. 1.72e-7 in log2), the polynomial at most
+ * TEQ_KQ_LOG2_ERR (tested exhaustively), the sum l (|l| < 128) half an ulp <= 2^-17, and the product
+ * t~ 2^-24 relative, which matters only where |t~| <= L + 1 <= 257 (elsewhere the clamp decides).
+ * The nearest level for u is i = #{j : u > tl[j]}. e = i exactly when e0 is i or i - 1 (tl[e0] then
+ * decides, with the same strict compare and the same float thresholds as code.c). With tau_j =
+ * t*(tl[j]) computed here in double:
+ *   (A) e0 <= i: u <= tl[i] gives t~ <= tau_i + E, so tau_i + E < i + 1 suffices (j = i here);
+ *   (B) e0 >= i - 1: u > tl[i-1] gives t~ >= tau_{i-1} - E, so tau_j - E >= j suffices (j >= 1;
+ *       j = 0 holds by the clamp at 0).
+ * Checked for every threshold j = 0 .. L-2, with 1e-9 slack for the double evaluation here. The clamped
+ * ends: v = FLT_MIN only below t* = -126 lc, where (A) needs -126 lc + E < 1 and (B) is void (the
+ * answer there is <= 1, since tau_1 >= 1 + E > 0); v = FLT_MAX (overflow, +inf) needs
+ * lc * log2(FLT_MAX) - E >= L - 2 for (B). When any of this fails (levels crowding within a few ulps,
+ * so the rounded thresholds leave their places, or alpha tiny against beta, or lbeta above a threshold)
+ * the code keeps the bucket search. */
+static void log_path_init(teq_kq *kq, const float *lv, int L) {
+    kq->logpath = 0;
+    kq->nlev = L;
+    for (int e = 0; e < 256; e++) kq->tl[e] = 0x7FFFFFFF, kq->lev[e] = e < L ? lv[e] : 0;
+    for (int e = 0; e + 1 < L; e++) kq->tl[e] = mid_bits(lv[e], lv[e + 1]);
+    kq->zthr[0] = mid_bits(0, lv[0]);
+    kq->zthr[1] = L > 1 ? mid_bits(0, lv[1]) : 0x7FFFFFFF;
+    const teq_qparams *q = &kq->q;
+    kq->lbeta = (float)q->beta;
+    kq->lia = (float)(1.0 / q->alpha);
+    kq->lc = (float)(1.0 / log2(q->base));
+    if (!isfinite(kq->lbeta) || !isfinite(kq->lia) || !(kq->lia >= FLT_MIN) || !isfinite(kq->lc) || !(kq->lc > 0))
+        return;
+    const double lc = kq->lc, E = lc * (TEQ_KQ_LOG2_ERR + 1.73e-7 + 0x1p-17) + 260 * 0x1p-24 + 1e-9;
+    double slack = 1e300;
+    for (int j = 0; j + 1 < L; j++) {
+        uint32_t tb = (uint32_t)kq->tl[j];
+        float tf;
+        memcpy(&tf, &tb, 4);
+        double d = ((double)tf - (double)kq->lbeta) * (double)kq->lia;
+        double tau = d > 0 ? lc * log2(d) : -INFINITY;
+        double a = (j + 1) - (tau + E); /* (A): > 0 */
+        double b = j >= 1 ? (tau - E) - j : 1e300; /* (B): >= 0 */
+        if (!(a > 0) || !(b >= 0)) return;
+        slack = a < slack ? a : slack;
+        slack = b < slack ? b : slack;
+    }
+    if (!(-126 * lc + E < 1) || !(lc * log2((double)FLT_MAX) - E >= L - 2)) return;
+    kq->log_margin = slack;
+    kq->logpath = 1;
 }
 
 teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
@@ -73,6 +137,7 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
         L = zc ? nc - 1 : nc;
         for (int e = 0; e < L; e++) lv[e] = kq->table[zc ? e + 1 : e];
     }
+    log_path_init(kq, lv, L);
     if (zc) mag[K] = 0, codes[K++] = q->is_signed ? E : 0;
     for (int e = 0; e < L; e++) mag[K] = lv[e], codes[K++] = q->is_signed || !zc ? e : e + 1;
     side_thresholds(kq, 0, mag, codes, K);

@@ -11,6 +11,7 @@
  * exactly), 4 rows x 2 columns per microkernel step of 32 k. */
 #include "kint.h"
 
+#include <float.h>
 #include <immintrin.h>
 
 #define INLINE static inline __attribute__((always_inline))
@@ -262,9 +263,70 @@ INLINE __m256i kq256_codes(const teq_kq *kq, __m256 xf) {
     return _mm256_i32gather_epi32(kq->code, j, 4);
 }
 
+/* The log path (kq.c log_path_init has the proof), 8 lanes: exponent and mantissa from the bits of v
+ * (normal: v is clamped to [FLT_MIN, FLT_MAX], so this equals getexp / getmant of the AVX-512 body),
+ * the same polynomial and operation order, then two gathers (threshold tl[e0], level lev[e]) instead
+ * of the bucket search's three to four. */
+INLINE __m256i kq256_log_e(const teq_kq *kq, __m256i ub, __m256i s1, __m256i *zmask) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_castsi256_ps(ub), _mm256_set1_ps(kq->lbeta)), _mm256_set1_ps(kq->lia));
+    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(FLT_MIN)), _mm256_set1_ps(FLT_MAX));
+    const __m256i vb = _mm256_castps_si256(v);
+    const __m256 ex = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(vb, 23), _mm256_set1_epi32(127)));
+    const __m256 rr = _mm256_sub_ps(
+        _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(vb, _mm256_set1_epi32(0x7FFFFF)), _mm256_set1_epi32(0x3F800000))),
+        one);
+    __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_C4), rr, _mm256_set1_ps(TEQ_KQ_C3)), rr,
+                                               _mm256_set1_ps(TEQ_KQ_C2)),
+                               rr, _mm256_set1_ps(TEQ_KQ_C1));
+    __m256 t = _mm256_mul_ps(_mm256_add_ps(ex, _mm256_mul_ps(rr, p)), _mm256_set1_ps(kq->lc));
+    t = _mm256_min_ps(_mm256_max_ps(t, _mm256_setzero_ps()), _mm256_set1_ps((float)(kq->nlev - 1)));
+    __m256i e = _mm256_cvtps_epi32(_mm256_floor_ps(t));
+    e = _mm256_sub_epi32(e, _mm256_cmpgt_epi32(ub, _mm256_i32gather_epi32(kq->tl, e, 4)));
+    *zmask = _mm256_setzero_si256();
+    if (kq->q.zero_code) {
+        const __m256i zt = _mm256_blendv_epi8(_mm256_set1_epi32(kq->zthr[0]), _mm256_set1_epi32(kq->zthr[1]), s1);
+        *zmask = _mm256_xor_si256(_mm256_cmpgt_epi32(ub, zt), _mm256_set1_epi32(-1)); /* ub <= zt */
+        if (kq->is_signed) e = _mm256_blendv_epi8(e, _mm256_max_epi32(e, _mm256_set1_epi32(1)), s1);
+    }
+    return e;
+}
+
+static void kq256_log_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
+    const __m256i zero = _mm256_setzero_si256(), vE = _mm256_set1_epi32(1 << (kq->q.bits - 1));
+    const int sg = kq->is_signed, zc = kq->q.zero_code != 0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i xb = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+        __m256i ub = sg ? _mm256_and_si256(xb, _mm256_set1_epi32(0x7FFFFFFF)) : _mm256_max_epi32(xb, zero);
+        ub = _mm256_andnot_si256(_mm256_cmpgt_epi32(ub, _mm256_set1_epi32(0x7F800000)), ub);
+        const __m256i s1 = sg ? _mm256_andnot_si256(_mm256_cmpeq_epi32(ub, zero), _mm256_cmpgt_epi32(zero, xb)) : zero;
+        __m256i z;
+        const __m256i e = kq256_log_e(kq, ub, s1, &z);
+        if (codes) {
+            __m256i c;
+            if (sg) c = _mm256_blendv_epi8(_mm256_add_epi32(e, _mm256_and_si256(s1, vE)), vE, z);
+            else c = zc ? _mm256_andnot_si256(z, _mm256_add_epi32(e, _mm256_set1_epi32(1))) : e;
+            __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+            _mm_storel_epi64((__m128i *)(codes + i), _mm_packus_epi16(p, p));
+        }
+        if (y) {
+            __m256i val = _mm256_i32gather_epi32((const int *)(const void *)kq->lev, e, 4);
+            if (sg) val = _mm256_or_si256(val, _mm256_and_si256(s1, _mm256_set1_epi32((int)0x80000000u)));
+            if (zc) val = _mm256_andnot_si256(z, val);
+            _mm256_storeu_ps(y + i, _mm256_castsi256_ps(val));
+        }
+    }
+    if (i < n) teq_kq_run_scalar(kq, x + i, n - i, codes ? codes + i : NULL, y ? y + i : NULL);
+}
+
 void teq_kq_run_avx2(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
     if (kq->q.kind != TEQ_CODE_EXP) {
         teq_kq_run_scalar(kq, x, n, codes, y);
+        return;
+    }
+    if (kq->logpath) {
+        kq256_log_run(kq, x, n, codes, y);
         return;
     }
     int64_t i = 0;

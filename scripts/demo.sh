@@ -8,7 +8,7 @@ teq=${TEQ:-build/teq}
 m=cache/models
 rec=$m/ch_PP-OCRv4_rec_infer.onnx
 keys=$m/ppocr_keys_v1.txt
-out=out/demo
+out=${OUT:-out/demo}
 threads=${THREADS:-2}
 n_calib=${N_CALIB:-256}
 n_eval=${N_EVAL:-300}        # per evaluation text
@@ -38,6 +38,21 @@ for scheme in teq int8; do
     --json "$out/energy_$scheme.json" | grep '^energy saving'
 done
 
+echo "== speed: latency of one [1,3,48,320] line, 1 thread, median of 15 runs after 3 warm-ups (same machine, one after the other)"
+node scripts/make_input.mjs "$out/line1.npy" 1,3,48,320 image 11
+for round in 1 2; do # alternate the models twice and keep each one's better median: the machine is shared
+  for model in fp32 int8 teq; do
+    f=$rec; [ "$model" != fp32 ] && f=$out/rec_$model.teq
+    "$teq" run "$f" -i "$out/line1.npy" -o "$out/run_$model" --repeat 15 --warmup 3 --threads 1 \
+      | sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' > "$out/latency_$model.txt.$round"
+  done
+done
+for model in fp32 int8 teq; do
+  sort -n "$out/latency_$model.txt.1" "$out/latency_$model.txt.2" | head -n 1 > "$out/latency_$model.txt"
+  rm -f "$out/latency_$model.txt.1" "$out/latency_$model.txt.2"
+  echo "$model: $(cat "$out/latency_$model.txt") ms"
+done
+
 echo "== evaluation on the held-out lines"
 for model in fp32 int8 teq; do
   f=$rec; [ "$model" != fp32 ] && f=$out/rec_$model.teq
@@ -64,18 +79,20 @@ const row = (name) => {
   };
 };
 const r = { fp32: row('fp32'), int8: row('int8'), teq: row('teq') };
+const ms = (k) => Number(fs.readFileSync(`${dir}/latency_${k}.txt`, 'utf8'));
 const bits = { fp32: [32, 32, 32], int8: [q.int8.avg_bits_weights, q.int8.avg_bits_activations, q.int8.avg_bits],
                teq: [q.teq.avg_bits_weights, q.teq.avg_bits_activations, q.teq.avg_bits] };
 const kb = { fp32: q.teq.weight_bytes_fp32 / 1e3, int8: q.int8.weight_bytes / 1e3, teq: q.teq.weight_bytes / 1e3 };
 console.log(`\nPP-OCRv4 rec, ${r.fp32.n} held-out lines (Apache-2.0 + MPL-2.0), calibrated on GPL-3 lines`);
-console.log('model   bits W  bits A  bits all  vs INT8   weights KB   line acc %   CER %   energy uJ');
+console.log('model   bits W  bits A  bits all  vs INT8   weights KB   line acc %   CER %   energy uJ   latency ms');
 for (const k of ['fp32', 'int8', 'teq']) {
   const [bw, ba, b] = bits[k];
   const cmp = k === 'fp32' ? '' : `${(100 * (1 - b / 8)).toFixed(1)}%`;
-  console.log(`${k.padEnd(6)} ${bw.toFixed(2).padStart(7)} ${ba.toFixed(2).padStart(7)} ${b.toFixed(2).padStart(9)} ${cmp.padStart(8)} ${kb[k].toFixed(1).padStart(12)} ${r[k].acc.toFixed(2).padStart(12)} ${r[k].cer.toFixed(3).padStart(7)} ${(k === 'fp32' ? '-' : (en[k].total_pj_teq / 1e6).toFixed(1)).padStart(11)}`);
+  console.log(`${k.padEnd(6)} ${bw.toFixed(2).padStart(7)} ${ba.toFixed(2).padStart(7)} ${b.toFixed(2).padStart(9)} ${cmp.padStart(8)} ${kb[k].toFixed(1).padStart(12)} ${r[k].acc.toFixed(2).padStart(12)} ${r[k].cer.toFixed(3).padStart(7)} ${(k === 'fp32' ? '-' : (en[k].total_pj_teq / 1e6).toFixed(1)).padStart(11)} ${ms(k).toFixed(1).padStart(12)}`);
 }
 console.log(`energy per inference (teq energy, Horowitz 45 nm table): saving against INT8 ${(100 * en.teq.saving_vs_int8).toFixed(1)}%` +
             ` (compute ${(100 * en.teq.saving_compute).toFixed(1)}%, memory ${(100 * en.teq.saving_memory).toFixed(1)}%); assumptions in energy_teq.json`);
+console.log(`latency: median of 15 runs of one line, 1 thread, ${(ms('teq') / ms('fp32')).toFixed(2)}x FP32 for teq, ${(ms('int8') / ms('fp32')).toFixed(2)}x for INT8 (kernels: ${process.env.TEQ_KERNEL || 'fast'})`);
 console.log(`teq search budget: ${q.teq.budget_metric}, max loss ${q.teq.max_loss} point(s);` +
             ` calibration ${q.teq.time_calibration_s.toFixed(1)} s, search ${q.teq.time_search_s.toFixed(1)} s (${q.teq.search_evaluations} evaluations)`);
 JS

@@ -45,6 +45,19 @@ check "teq inspect --report on an ONNX model says there is none" test $rc -ne 0 
 "$teq" eval "$T/a.teq" --suite ocr-cls --data "$T/cls" --reference "$cls" --json "$T/e.json" > /dev/null
 check "teq eval OUT.teq --suite ocr-cls writes accuracy and agreement" grep -q '"agreement"' "$T/e.json"
 
+# 2b. the kernels, layer by layer on the model's own activations: fast (SIMD) and float paths against the
+# reference counting kernel, for exponential and (below, after the INT8 file exists) INT8 layers
+qc=$(dirname "$teq")/qlayer_check
+node scripts/make_input.mjs "$T/x1.npy" 1,3,48,192 image 9
+"$qc" "$T/a.teq" "$T/x1.npy" > "$T/qc.log" 2>&1
+check "exponential layers: fast kernels = reference ($(grep -o 'worst fast vs ref [0-9.e+-]*' "$T/qc.log"))" grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qc.log"
+TEQ_KERNEL=ref "$teq" run "$T/a.teq" -i "$T/x1.npy" -o "$T/out_ref" -q
+"$teq" run "$T/a.teq" -i "$T/x1.npy" -o "$T/out_fast" -q
+# whole model: a last-bit difference can move a value across a rounding boundary of the next layer's code,
+# so outputs are compared loosely (same class, probabilities within 0.01); layers above are compared tightly
+check "TEQ_KERNEL=ref and the fast kernels: same class, probabilities within 0.01" \
+  node tests/cmp_outputs.mjs "$T/out_ref/softmax_0.tmp_0.npy" "$T/out_fast/softmax_0.tmp_0.npy" 0.01 1
+
 # 3. adaptive search with the fidelity budget, and the two linear schemes
 "$teq" quantize "$cls" --calib "$T/cls" --calib-limit 16 --search-limit 16 --eval-limit 16 -o "$T/ad.teq" \
   --json "$T/ad.json" > "$T/ad.log" 2>&1
@@ -54,6 +67,8 @@ check "adaptive average bits $bits within 3..8" awk -v b="$bits" 'BEGIN { exit !
 check "fidelity is named as the budget metric" grep -q '"budget_metric": "fidelity' "$T/ad.json"
 "$teq" quantize "$cls" --calib "$T/cls" --scheme int8 -o "$T/i8.teq" --json "$T/i8.json" > /dev/null 2>&1
 check "INT8 scheme gives 8.0 bits" grep -q '"avg_bits": 8,' "$T/i8.json"
+"$qc" "$T/i8.teq" "$T/x1.npy" > "$T/qc8.log" 2>&1
+check "INT8 layers: u8 x s8 kernels = exact integer reference ($(grep -o 'worst fast vs ref [0-9.e+-]*' "$T/qc8.log"))" grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qc8.log"
 "$teq" quantize "$cls" --calib "$T/cls" --scheme linear --calib-limit 16 --search-limit 16 -o "$T/lin.teq" > /dev/null 2>&1
 check "linear adaptive scheme exits 0" test $? -eq 0
 

@@ -277,6 +277,10 @@ static teq_status run_counts(ectx *c, const teq_node *nd, const elayer *l, doubl
     if (nd->n_attr > 64) return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "node '%s' has too many attributes", nd->name);
     copy.attr = attrs;
     copy.n_attr = na;
+    /* the counting tensors replace the weights: the operator must read them, not the layer's prepared
+     * kernel weights (node->kern, ops/qlayer.h) */
+    copy.kern = NULL;
+    copy.kern_free = NULL;
     const teq_tensor *in[8] = {NULL};
     if (nd->n_in > 8) return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "node '%s' has too many inputs", nd->name);
     in[l->slot_w] = &c->ind[0];

@@ -1,6 +1,10 @@
 /* The activation quantizer on the fly (kernels.h teq_kq_*): the codes of teq_q_quantize, bit for bit,
  * without its per-element search.
  *
+ * Exponential codes whose margin check passes (log_path_init below, with its proof) take the log path in
+ * the vector bodies: a vector log2 lands within one level and one exact threshold compare finishes. The
+ * rest of this comment is the bucket search, kept for the other codes and for the scalar body.
+ *
  * Same candidates and thresholds as src/quant/code.c (the midpoint of two neighbouring magnitudes,
  * computed in double, rounded down to a float and kept as its bit pattern; x above the threshold goes up,
  * so ties go to the lower magnitude). The bit patterns of non-negative floats order like their values, so

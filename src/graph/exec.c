@@ -314,6 +314,12 @@ teq_status teq_graph_plan(teq_graph *g, const char *path, teq_error *err) {
         teq_ctx_free(c);
     }
 
+    /* Fuse elementwise chains (ops/fuse.c); their inner nodes become dead and go below. */
+    if ((s = teq_ops_fuse_elementwise(g, keep))) {
+        teq_error_set(err, s, "%s: out of memory while planning", path);
+        goto done;
+    }
+
     /* Dead-node elimination, backwards: a node is live when a graph output or a live node reads it. */
     {
         char *live = calloc((size_t)nv + 1, 1);

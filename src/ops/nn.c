@@ -32,13 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Hot loops get an AVX2+FMA clone besides the baseline one, chosen at load time, because the
- * build uses the generic x86-64 target. Only where GCC supports it (ifunc on x86-64). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__linux__)
-#define TEQ_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define TEQ_CLONES
-#endif
 
 #if defined(__GNUC__)
 #define TEQ_INLINE static inline __attribute__((always_inline))

@@ -11,6 +11,14 @@
 
 typedef struct teq_exec_ctx teq_exec_ctx;
 
+/* Hot loops get an AVX2+FMA clone besides the baseline one, chosen at load time, because the
+ * build uses the generic x86-64 target. Only where GCC supports it (ifunc on x86-64). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__linux__)
+#define TEQ_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TEQ_CLONES
+#endif
+
 typedef teq_status (*teq_op_run_fn)(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
                                     teq_tensor *const *out);
 
@@ -25,6 +33,12 @@ extern const teq_op teq_ops_nn[];          /* ops/nn.c: Conv, ConvTranspose, Gem
 extern const teq_op teq_ops_elementwise[]; /* ops/elementwise.c: arithmetic, activations, reductions */
 extern const teq_op teq_ops_shape[];       /* ops/shape.c: Shape, Reshape, Transpose, Concat, Slice, ... */
 extern const teq_op teq_ops_quant[];       /* ops/quant_ops.c: teq's own (domain "teq"): TeqQuantize */
+extern const teq_op teq_ops_fused[];       /* ops/fuse.c: TeqElementwise (fused elementwise chains) */
+
+/* Planning pass (ops/fuse.c): replace each chain of float32 elementwise nodes with scalar-constant operands
+ * (HardSwish's Add -> Clip -> Div -> Mul) by one TeqElementwise node computing the same values bit for bit.
+ * keep[i] marks the nodes still to run; the chain's inner nodes are left unread, for dead-node removal. */
+teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep);
 
 const teq_op *teq_op_find(const char *op_type);
 /* Call fn(name) for every supported operator (for listings and the conformance runner). */

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-static const teq_op *const tables[] = {teq_ops_nn, teq_ops_elementwise, teq_ops_shape, teq_ops_quant};
+static const teq_op *const tables[] = {teq_ops_nn, teq_ops_elementwise, teq_ops_shape, teq_ops_quant, teq_ops_fused};
 
 const teq_op *teq_op_find(const char *op_type) {
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)

@@ -1,0 +1,273 @@
+/* Fused elementwise chains: TeqElementwise (domain "teq") and the planning pass that makes them.
+ *
+ * Why: in PP-OCRv4 each HardSwish is exported as Add(x, 3) -> Clip(0, 6) -> Div(6) -> Mul(x, .), four
+ * passes over memory for one activation; perf put these four operators at half of rec's FP32 time. The
+ * pass below replaces such a chain by one node that reads x once, runs the steps on blocks that stay in
+ * L1, and writes the result once.
+ *
+ * Exactness: every step computes the same float expression as the operator it replaces
+ * (src/ops/elementwise.c), in the same order, on the same values, so the fused result is bit for bit the
+ * unfused one. A chain only contains float32 steps (each has a float32 constant operand, or is Relu/Clip
+ * fed by one), and every tensor operand is the chain's root x or a scalar constant, so every
+ * intermediate has x's shape and nothing broadcasts.
+ *
+ * Node form (written to .teq files like any node): input x; attribute "steps" INTS, three per step
+ * (opcode, operand, order) and "consts" FLOATS, two per step. operand: 0 none, 1 the step's constant
+ * consts[2i], 2 the root x. order 0: acc OP operand, 1: operand OP acc. Clip reads lo = consts[2i],
+ * hi = consts[2i+1]. */
+#include "ops.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { F_ADD = 1, F_SUB = 2, F_MUL = 3, F_DIV = 4, F_CLIP = 5, F_RELU = 6, F_NOPS };
+enum { OPND_NONE = 0, OPND_CONST = 1, OPND_ROOT = 2 };
+#define MAX_STEPS 16
+#define BLOCK 1024
+
+typedef struct {
+    int op, opnd, order;
+    float c, lo, hi;
+} step;
+
+static int read_steps(const teq_node *node, step *st) {
+    int64_t ni = 0, nf = 0;
+    const int64_t *iv = teq_node_attr_ints(node, "steps", &ni);
+    const float *fv = teq_node_attr_floats(node, "consts", &nf);
+    if (!iv || !fv || ni % 3 || ni == 0 || ni / 3 > MAX_STEPS || nf != 2 * (ni / 3)) return -1;
+    const int n = (int)(ni / 3);
+    for (int i = 0; i < n; i++) {
+        st[i].op = (int)iv[3 * i], st[i].opnd = (int)iv[3 * i + 1], st[i].order = (int)iv[3 * i + 2];
+        st[i].c = st[i].lo = fv[2 * i], st[i].hi = fv[2 * i + 1];
+        if (st[i].op < 1 || st[i].op >= F_NOPS || st[i].opnd < 0 || st[i].opnd > 2 || st[i].order < 0 || st[i].order > 1)
+            return -1;
+    }
+    return n;
+}
+
+/* One block: a[] holds the accumulator, x[] the root. The expressions are elementwise.c's; each loop is
+ * one IEEE operation per element (nothing to contract into an FMA), so the vector clones give the same
+ * bits as the scalar code. GCC -O2 does not vectorize these loops by itself: `omp simd` asks for it. */
+TEQ_CLONES static void run_block(const step *st, int ns, const float *restrict x, float *restrict a, int64_t n) {
+    for (int s = 0; s < ns; s++) {
+        const step *p = &st[s];
+        const float c = p->c;
+        switch (p->op) {
+        case F_CLIP: {
+            const float lo = p->lo, hi = p->hi;
+#pragma omp simd
+            for (int64_t i = 0; i < n; i++) {
+                const float v = a[i];
+                a[i] = (v < lo ? lo : v) > hi ? hi : (v < lo ? lo : v);
+            }
+            break;
+        }
+        case F_RELU:
+#pragma omp simd
+            for (int64_t i = 0; i < n; i++) a[i] = a[i] > 0 ? a[i] : 0;
+            break;
+#define BIN(OPC, EXPR)                                                                                           \
+    case OPC:                                                                                                    \
+        if (p->opnd == OPND_ROOT) {                                                                              \
+            if (p->order == 0)                                                                                   \
+                _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                            \
+                    const float l = a[i], r = x[i];                                                              \
+                    a[i] = EXPR;                                                                                 \
+                }                                                                                                \
+            else                                                                                                 \
+                _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                            \
+                    const float l = x[i], r = a[i];                                                              \
+                    a[i] = EXPR;                                                                                 \
+                }                                                                                                \
+        } else if (p->order == 0) {                                                                              \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                                \
+                const float l = a[i], r = c;                                                                     \
+                a[i] = EXPR;                                                                                     \
+            }                                                                                                    \
+        } else {                                                                                                 \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                                \
+                const float l = c, r = a[i];                                                                     \
+                a[i] = EXPR;                                                                                     \
+            }                                                                                                    \
+        }                                                                                                        \
+        break;
+            BIN(F_ADD, l + r)
+            BIN(F_SUB, l - r)
+            BIN(F_MUL, l * r)
+            BIN(F_DIV, l / r)
+#undef BIN
+        default: break;
+        }
+    }
+}
+
+static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
+                                     teq_tensor *const *out) {
+    step st[MAX_STEPS];
+    const int ns = read_steps(node, st);
+    if (ns < 0) return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "malformed steps/consts attributes");
+    const teq_tensor *x = in[0];
+    if (!x) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "missing input");
+    if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
+    teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
+    if (s) return s;
+    const int64_t n = teq_tensor_numel(x), nb = (n + BLOCK - 1) / BLOCK;
+    const float *X = x->data;
+    float *Y = out[0]->data;
+    int nt = teq_ctx_threads(ctx);
+    if (nt > nb) nt = (int)(nb > 0 ? nb : 1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && n >= (1 << 16))
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t i0 = b * BLOCK, m = n - i0 < BLOCK ? n - i0 : BLOCK;
+        float acc[BLOCK];
+        memcpy(acc, X + i0, sizeof(float) * (size_t)m);
+        run_block(st, ns, X + i0, acc, m);
+        memcpy(Y + i0, acc, sizeof(float) * (size_t)m);
+    }
+    return TEQ_OK;
+}
+
+const teq_op teq_ops_fused[] = {
+    {"TeqElementwise", op_teq_elementwise, 1},
+    {NULL, NULL, 0},
+};
+
+/* ---------------------------------------------------------------- the planning pass */
+
+/* A scalar float32 constant (numel 1, rank <= 1, so it never widens x's shape). */
+static bool scalar_const(const teq_graph *g, int v, float *c) {
+    if (v < 0 || !g->values[v].constant) return false;
+    const teq_tensor *t = g->values[v].constant;
+    if (t->dtype != TEQ_DTYPE_FLOAT || t->ndim > 1 || teq_tensor_numel(t) != 1) return false;
+    *c = *(const float *)t->data;
+    return true;
+}
+
+/* Whether node n applies one step to acc (a value), with root x; fills the step. has_float: the step
+ * itself proves float32 (a float32 constant operand). */
+static bool as_step(const teq_graph *g, const teq_node *n, int acc, int x, step *st, bool *has_float) {
+    *has_float = false;
+    if (n->domain && n->domain[0]) return false;
+    if (n->n_out != 1 || n->out[0] < 0) return false;
+    memset(st, 0, sizeof *st);
+    const char *t = n->op_type;
+    int op = !strcmp(t, "Add") ? F_ADD : !strcmp(t, "Sub") ? F_SUB : !strcmp(t, "Mul") ? F_MUL
+           : !strcmp(t, "Div") ? F_DIV : !strcmp(t, "Clip") ? F_CLIP : !strcmp(t, "Relu") ? F_RELU : 0;
+    if (!op) return false;
+    st->op = op;
+    if (op == F_RELU) return n->n_in == 1 && n->in[0] == acc;
+    if (op == F_CLIP) {
+        if (n->n_in < 1 || n->in[0] != acc) return false;
+        st->lo = -INFINITY, st->hi = INFINITY;
+        if (n->opset < 11) {
+            st->lo = teq_node_attr_float(n, "min", -3.402823466e+38f);
+            st->hi = teq_node_attr_float(n, "max", 3.402823466e+38f);
+            return n->n_in == 1;
+        }
+        for (int k = 1; k < n->n_in && k <= 2; k++) {
+            if (n->in[k] < 0) continue;
+            float c;
+            if (!scalar_const(g, n->in[k], &c)) return false;
+            if (k == 1) st->lo = c;
+            else st->hi = c;
+            *has_float = true;
+        }
+        return n->n_in <= 3;
+    }
+    if (n->n_in != 2 || n->opset < 7) return false; /* before opset 7: the old broadcast attribute */
+    const int a = n->in[0], b = n->in[1];
+    int other;
+    if (a == acc && b != acc) other = b, st->order = 0;
+    else if (b == acc && a != acc) other = a, st->order = 1;
+    else if (a == acc && b == acc) return false;
+    else return false;
+    float c;
+    if (other == x) {
+        st->opnd = OPND_ROOT;
+        return true;
+    }
+    if (!scalar_const(g, other, &c)) return false;
+    st->opnd = OPND_CONST, st->c = c;
+    *has_float = true;
+    return true;
+}
+
+static teq_status rewrite(teq_node *last, int x, const step *st, int ns) {
+    teq_attr *at = calloc(2, sizeof *at);
+    int64_t *iv = malloc(sizeof(int64_t) * (size_t)(3 * ns));
+    float *fv = malloc(sizeof(float) * (size_t)(2 * ns));
+    char *name1 = teq_strdup("steps"), *name2 = teq_strdup("consts"), *opt = teq_strdup("TeqElementwise"),
+         *dom = teq_strdup("teq");
+    int *in = malloc(sizeof(int));
+    if (!at || !iv || !fv || !name1 || !name2 || !opt || !dom || !in) {
+        free(at), free(iv), free(fv), free(name1), free(name2), free(opt), free(dom), free(in);
+        return TEQ_ERR_NOMEM;
+    }
+    for (int i = 0; i < ns; i++) {
+        iv[3 * i] = st[i].op, iv[3 * i + 1] = st[i].opnd, iv[3 * i + 2] = st[i].order;
+        fv[2 * i] = st[i].op == F_CLIP ? st[i].lo : st[i].c;
+        fv[2 * i + 1] = st[i].op == F_CLIP ? st[i].hi : 0.0f;
+    }
+    at[0].name = name1, at[0].type = TEQ_ATTR_INTS, at[0].n = 3 * ns, at[0].ints = iv;
+    at[1].name = name2, at[1].type = TEQ_ATTR_FLOATS, at[1].n = 2 * ns, at[1].floats = fv;
+    for (int a = 0; a < last->n_attr; a++) teq_attr_free(&last->attr[a]);
+    free(last->attr);
+    free(last->op_type), free(last->domain), free(last->in);
+    last->attr = at, last->n_attr = 2;
+    last->op_type = opt, last->domain = dom;
+    in[0] = x;
+    last->in = in, last->n_in = 1;
+    last->op = teq_op_find("TeqElementwise");
+    return TEQ_OK;
+}
+
+teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep) {
+    const char *env = getenv("TEQ_FUSE"); /* TEQ_FUSE=0: leave the graph as in the file (tests compare both) */
+    if (env && !strcmp(env, "0")) return TEQ_OK;
+    const int nn = g->n_nodes, nv = g->n_values;
+    int *uses = calloc((size_t)nv + 1, sizeof(int)), *consumer = malloc(sizeof(int) * ((size_t)nv + 1));
+    char *used = calloc((size_t)nn + 1, 1);
+    if (!uses || !consumer || !used) {
+        free(uses), free(consumer), free(used);
+        return TEQ_ERR_NOMEM;
+    }
+    for (int j = 0; j < g->n_outputs; j++) uses[g->outputs[j]] += 2; /* a graph output is never fused away */
+    for (int i = 0; i < nn; i++) {
+        if (!keep[i]) continue;
+        const teq_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) uses[n->in[k]]++, consumer[n->in[k]] = i;
+    }
+    teq_status s = TEQ_OK;
+    for (int i = 0; i < nn && !s; i++) {
+        if (!keep[i] || used[i]) continue;
+        const teq_node *n0 = &g->nodes[i];
+        /* the root: the first non-constant input */
+        int x = -1;
+        for (int k = 0; k < n0->n_in; k++)
+            if (n0->in[k] >= 0 && !g->values[n0->in[k]].constant) {
+                x = n0->in[k];
+                break;
+            }
+        if (x < 0) continue;
+        step st[MAX_STEPS];
+        int chain[MAX_STEPS], ns = 0;
+        bool any_float = false, hf;
+        int acc = x, cur = i;
+        while (ns < MAX_STEPS && as_step(g, &g->nodes[cur], acc, x, &st[ns], &hf)) {
+            any_float |= hf;
+            chain[ns++] = cur;
+            acc = g->nodes[cur].out[0];
+            if (uses[acc] != 1) break;
+            cur = consumer[acc];
+            if (!keep[cur] || used[cur]) break;
+        }
+        if (ns < 2 || !any_float) continue;
+        for (int k = 0; k < ns; k++) used[chain[k]] = 1;
+        s = rewrite(&g->nodes[chain[ns - 1]], x, st, ns);
+    }
+    free(uses), free(consumer), free(used);
+    return s;
+}

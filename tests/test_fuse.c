@@ -1,0 +1,70 @@
+/* The planner's elementwise fusion (src/ops/fuse.c) against the unfused graph, bit for bit: the fixture
+ * tests/fixtures/hswish_chain.onnx (HardSwish as PP-OCR exports it, a chain stopped by an intermediate that
+ * is also a graph output, a constant on the left of Div) is loaded once fused and once with TEQ_FUSE=0, and
+ * run on random values plus NaN, +-inf, -0, denormals and the Clip bounds.
+ *
+ * Usage: test_fuse [SEED] (run from the repository root, as scripts/test.sh does). */
+#include "check.h"
+#include "api/model_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int count_op(const teq_graph *g, const char *op) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) n += !strcmp(g->nodes[i].op_type, op);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    const char *path = "tests/fixtures/hswish_chain.onnx";
+    unsigned seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : (unsigned)time(NULL);
+    printf("seed %u\n", seed);
+    srand(seed);
+    teq_error err;
+    teq_model *fused = NULL, *plain = NULL;
+    setenv("TEQ_FUSE", "0", 1);
+    CHECK(teq_model_load(path, &plain, &err) == TEQ_OK, "load unfused: %s", err.msg);
+    unsetenv("TEQ_FUSE");
+    CHECK(teq_model_load(path, &fused, &err) == TEQ_OK, "load fused: %s", err.msg);
+    if (!fused || !plain) {
+        printf("%d passed, %d failed\n", n_pass, n_fail);
+        return 1;
+    }
+    /* y: 4 steps; r: Sub -> Relu (stops: r is an output and read by z's Sub); w: Mul -> Div */
+    CHECK(count_op(fused->g, "TeqElementwise") == 3, "%d fused nodes, expected 3",
+          count_op(fused->g, "TeqElementwise"));
+    CHECK(fused->g->n_nodes == 4, "fused graph has %d nodes, expected 4 (3 fused + z's Sub)", fused->g->n_nodes);
+    CHECK(count_op(plain->g, "TeqElementwise") == 0, "TEQ_FUSE=0 still fused");
+
+    const int64_t dims[4] = {2, 3, 5, 7};
+    teq_tensor *x;
+    CHECK(teq_tensor_create(TEQ_DTYPE_FLOAT, 4, dims, &x, &err) == TEQ_OK, "tensor");
+    float *xv = x->data;
+    const float special[] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 1e-40f, -1e-40f, 3.0f, -3.0f, 6.0f, -6.0f,
+                             3.0000002f, 1.0f, 3.4e38f, -3.4e38f};
+    const int ns = (int)(sizeof special / sizeof special[0]);
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 210; i++)
+            xv[i] = i < ns && round == 0 ? special[i] : (float)((rand() / (double)RAND_MAX - 0.5) * 16.0);
+        teq_tensor *oa[4] = {0}, *ob[4] = {0};
+        const teq_tensor *in[1] = {x};
+        teq_status s1 = teq_model_run(fused, 1, NULL, in, oa, &err), s2 = teq_model_run(plain, 1, NULL, in, ob, &err);
+        CHECK(s1 == TEQ_OK && s2 == TEQ_OK, "run: %s", err.msg);
+        if (s1 || s2) break;
+        for (int o = 0; o < 4; o++) {
+            CHECK(teq_tensor_numel(oa[o]) == 210 && teq_tensor_numel(ob[o]) == 210, "output %d size", o);
+            int diff = memcmp(oa[o]->data, ob[o]->data, 210 * sizeof(float));
+            CHECK(diff == 0, "output %d differs from the unfused graph (round %d)", o, round);
+            teq_tensor_free(oa[o]);
+            teq_tensor_free(ob[o]);
+        }
+    }
+    teq_tensor_free(x);
+    teq_model_free(fused);
+    teq_model_free(plain);
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}

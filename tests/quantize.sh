@@ -72,6 +72,23 @@ check "INT8 layers: u8 x s8 kernels = exact integer reference ($(grep -o 'worst 
 "$teq" quantize "$cls" --calib "$T/cls" --scheme linear --calib-limit 16 --search-limit 16 -o "$T/lin.teq" > /dev/null 2>&1
 check "linear adaptive scheme exits 0" test $? -eq 0
 
+# 3b. PP-OCRv4 rec (4-bit weights, 5-bit activations, a small calibration): every quantized layer, the
+# attention MatMuls of two activations included, fast kernels against the reference counting kernel, and
+# the whole model under TEQ_KERNEL=ref and the fast kernels (same characters at >= 99% of time steps)
+rec=$models/ch_PP-OCRv4_rec_infer.onnx
+"$teq" dataset ocr-lines --text /usr/share/common-licenses/GPL-3 "${fonts[@]}" -n 8 --seed 3 --width 160 \
+  --keys "$models/ppocr_keys_v1.txt" -o "$T/rl" > /dev/null
+"$teq" quantize "$rec" --calib "$T/rl" --bits 4,5 -o "$T/rec45.teq" > /dev/null 2>&1
+check "quantize rec --bits 4,5 exits 0" test $? -eq 0
+node scripts/make_input.mjs "$T/xr.npy" 1,3,48,160 image 5
+"$qc" "$T/rec45.teq" "$T/xr.npy" > "$T/qcr.log" 2>&1
+check "rec layers: fast kernels = reference ($(grep -o '[0-9]* quantized layers ([^)]*)' "$T/qcr.log"), $(grep -o 'worst fast vs ref [0-9.e+-]*' "$T/qcr.log"))" \
+  grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcr.log"
+TEQ_KERNEL=ref "$teq" run "$T/rec45.teq" -i "$T/rl/inputs.npy" -o "$T/rref" -q
+"$teq" run "$T/rec45.teq" -i "$T/rl/inputs.npy" -o "$T/rfast" -q
+check "rec, 8 lines: TEQ_KERNEL=ref and the fast kernels pick the same character at >= 99% of time steps" \
+  node tests/cmp_outputs.mjs "$T/rref/softmax_11.tmp_0.npy" "$T/rfast/softmax_11.tmp_0.npy" 1 0.99
+
 # 4. analysis with plots
 "$teq" analyze "$cls" --calib "$T/cls" --calib-limit 8 --json "$T/an.json" --plots "$T/plots" > "$T/an.log"
 check "analyze writes overview.svg" grep -q "<svg" "$T/plots/overview.svg"

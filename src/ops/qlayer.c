@@ -165,6 +165,12 @@ static teq_status bind_layer(teq_graph *g, teq_node *n, teq_error *err) {
         return s;
     }
     if (!ok) goto skip;
+    /* the INT8 kernels accumulate in int32: |q_w * q_a| <= 127 * 255 per term, so K up to 66000 is safe;
+     * a longer reduction stays on the float path */
+    if (kind == TEQ_QL_INT8 && ql->w.K > 65536) {
+        teq_kw_free(&ql->w);
+        goto skip;
+    }
     if (kind == TEQ_QL_INT8 && (s = teq_kq_new(&qa, &ql->kqa, err))) {
         ql_free(ql);
         return s;

@@ -4,7 +4,7 @@
  * - float GEMV: every available set, weights of every width 2..8 with codes fitted by teq's own search
  *   (teq_exp_fit_tensor on Laplace samples, bases 1.01 .. 4, signed with and without the zero code) and
  *   activations of the same base (unsigned with zero code, or signed), per-row scales, at sizes around the
- *   sets' tiles (8, 16 codes per vector; 4 rows per block) and real shapes; each output within
+ *   sets' tiles (8, 16 codes per vector; 64/128-code blocks; 8, 4, 1 rows per pass) and real shapes; each output within
  *   teq_ktol(K, row_scale * sum |w a|) of teq_kref_exp_gemm. Linear weights against teq_kref_i8_gemm.
  * - decode: bit-exact scale[m] * lut[code].
  * - INT8 GEMV/GEMM: exact integers (y = (scale * xscale) * (float)(dot - zp * rowsum) with the dot in

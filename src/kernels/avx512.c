@@ -12,7 +12,9 @@
  *      2^n values repeated to 16 (the stray bits above n then select a copy of the same value); n = 5:
  *      vpermt2ps over two registers (5 bits); n = 6, 7: two or four vpermt2ps blended on bits 5 and 6;
  *      n = 8: a gather from the 256-entry table.
- * GEMV runs four rows at a time so each load of x feeds four FMAs, one accumulator per row. The last
+ * This generic GEMV (now only for 8 bits, and the fallback when no permuted copy of x can be allocated) runs
+ * four rows at a time so each load of x feeds four FMAs, one accumulator per row; 2..7 bits take the
+ * raw-bits paths further down. The last
  * group of a row is masked on x (lanes past K load 0 and the FMA keeps the accumulator there), so
  * the zero padding codes, whose value lut[0] need not be 0, never reach a sum. */
 #include "kint.h"

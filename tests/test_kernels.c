@@ -4,7 +4,7 @@
  * - float GEMV: every available set, weights of every width 2..8 with codes fitted by teq's own search
  *   (teq_exp_fit_tensor on Laplace samples, bases 1.01 .. 4, signed with and without the zero code) and
  *   activations of the same base (unsigned with zero code, or signed), per-row scales, at sizes around the
- *   sets' tiles (8, 16 codes per vector; 4 rows per block) and real shapes; each output within
+ *   sets' tiles (8, 16 codes per vector; 64/128-code blocks; 8, 4, 1 rows per pass) and real shapes; each output within
  *   teq_ktol(K, row_scale * sum |w a|) of teq_kref_exp_gemm. Linear weights against teq_kref_i8_gemm.
  * - decode: bit-exact scale[m] * lut[code].
  * - INT8 GEMV/GEMM: exact integers (y = (scale * xscale) * (float)(dot - zp * rowsum) with the dot in
@@ -134,8 +134,12 @@ out:
     return !bad;
 }
 
-static const int64_t SIZES_K[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97, 1021};
-static const int64_t SIZES_M[] = {1, 3, 4, 5, 13};
+/* K around the vector tiles (8, 16 codes per vector; the AVX-512 raw-bits paths' blocks of 64 and 128 codes
+ * and their 4096-float stack copy of x, beyond which they take the heap); M around the row blocks (AVX-512:
+ * 8 rows, then 4, then 1; others: 4): 13 and 21 take all three. */
+static const int64_t SIZES_K[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97, 127, 128, 129, 191, 1021, 4097};
+static const int64_t SIZES_M[] = {1, 3, 4, 5, 8, 9, 12, 13, 21};
+enum { N_SIZES_M = sizeof SIZES_M / sizeof *SIZES_M };
 
 static void test_gemv(const kset_case *ks) {
     int ok = 1, cases = 0;
@@ -156,7 +160,7 @@ static void test_gemv(const kset_case *ks) {
                 snprintf(what, sizeof what, "w%d%s a%d%s b=%g", bits, zc ? "z" : "", qa->bits,
                          qa->is_signed ? "s" : "u", qw->base);
                 for (size_t i = 0; i < sizeof SIZES_K / sizeof *SIZES_K; i++) {
-                    int64_t M = SIZES_M[next() % 5];
+                    int64_t M = SIZES_M[next() % N_SIZES_M];
                     ok &= gemv_case(ks, M, SIZES_K[i], qw, qa, what), cases++;
                 }
             }
@@ -172,7 +176,7 @@ static void test_gemv(const kset_case *ks) {
         teq_qparams qw = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = 1, .scale = 0.01 + unit()};
         teq_qparams qa = {.kind = TEQ_CODE_LINEAR, .bits = 8, .is_signed = 0, .scale = 0.02, .zero_point = 37};
         for (size_t i = 0; i < sizeof SIZES_K / sizeof *SIZES_K; i++)
-            ok &= gemv_case(ks, SIZES_M[next() % 5], SIZES_K[i], &qw, &qa, "linear"), cases++;
+            ok &= gemv_case(ks, SIZES_M[next() % N_SIZES_M], SIZES_K[i], &qw, &qa, "linear"), cases++;
     }
     CHECK(ok, "%s gemv/decode", ks->name);
     printf("%s: gemv + decode, %d cases within teq_ktol of the reference: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
@@ -256,7 +260,7 @@ static void test_i8(const kset_case *ks) {
     int ok = 1, cases = 0;
     for (size_t i = 0; i < sizeof Ks / sizeof *Ks; i++)
         for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++) {
-            int64_t M = SIZES_M[next() % 5];
+            int64_t M = SIZES_M[next() % N_SIZES_M];
             ok &= i8_case(ks, M, Ks[i], Ns[j], 8, 0), cases++;
             ok &= i8_case(ks, M, Ks[i], Ns[j], 8, 1), cases++; /* 255 x +-127: maddubs saturation */
             ok &= i8_case(ks, M, Ks[i], Ns[j], 2 + (int)(next() % 6), 0), cases++;

@@ -76,12 +76,10 @@ typedef struct { const uint64_t *p; int64_t n; int threads; uint64_t sink; } bw_
 static void bw_read(void *c) {
     bw_ctx *b = c;
     uint64_t tot = 0;
-#pragma omp parallel for num_threads(b->threads) reduction(+ : tot) schedule(static)
-    for (int64_t i = 0; i < b->n; i += 8) {
-        uint64_t a = 0;
-        for (int k = 0; k < 8; k++) a += b->p[i + k];
-        tot += a;
-    }
+    /* vectorized (GCC -O2 does not vectorize by itself): a scalar loop read ~13 GB/s here while OpenBLAS's
+     * FP32 GEMV streamed 18, so the probe, not the memory, was the limit */
+#pragma omp parallel for simd num_threads(b->threads) reduction(+ : tot) schedule(static)
+    for (int64_t i = 0; i < b->n; i++) tot += b->p[i];
     b->sink += tot;
 }
 

@@ -255,14 +255,40 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
     uint8_t *U = teq_ctx_scratch_slot(ctx, 2, ub64 + fb);
     if (!U) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation codes (%zu bytes)", ub64 + fb);
     float *colbuf = (float *)(void *)(U + ub64);
+    uint8_t *R = NULL;
+    size_t rb;
+    if (sxn == 1 && N > 1 && teq_mul_size((size_t)K, (size_t)N, &rb))
+        R = teq_ctx_scratch_slot(ctx, 1, rb ? rb : 1);
+    if (R) {
+        /* X row-major (K x N, im2col's layout): quantize the rows where they lie (contiguous), then
+         * transpose the codes in 64 x 64 tiles; gathering float columns first walked memory with stride N */
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && K > 1)
+        for (int64_t k = 0; k < K; k++) teq_kq_codes(ql->kqa, X + k * sxk, N, R + k * N, 1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && N > 64)
+        for (int64_t n0 = 0; n0 < N; n0 += 64) {
+            const int64_t n1 = n0 + 64 < N ? n0 + 64 : N;
+            for (int64_t k0 = 0; k0 < K; k0 += 64) {
+                const int64_t k1 = k0 + 64 < K ? k0 + 64 : K;
+                for (int64_t n = n0; n < n1; n++)
+                    for (int64_t k = k0; k < k1; k++) U[n * K4 + k] = R[k * N + n];
+            }
+            for (int64_t n = n0; n < n1; n++) memset(U + n * K4 + K, zp, (size_t)(K4 - K));
+        }
+    } else {
 #pragma omp parallel num_threads(nt) if (nt > 1 && N > 1)
-    {
-        float *col = colbuf + (size_t)omp_get_thread_num() * (size_t)(K + 1);
+        {
+            float *col = colbuf + (size_t)omp_get_thread_num() * (size_t)(K + 1);
 #pragma omp for schedule(static)
-        for (int64_t n = 0; n < N; n++) {
-            for (int64_t k = 0; k < K; k++) col[k] = X[k * sxk + n * sxn];
-            teq_kq_codes(ql->kqa, col, K, U + n * K4, 1);
-            memset(U + n * K4 + K, zp, (size_t)(K4 - K));
+            for (int64_t n = 0; n < N; n++) {
+                const float *src = X + n * sxn;
+                if (sxk == 1) {
+                    teq_kq_codes(ql->kqa, src, K, U + n * K4, 1); /* a column is contiguous already */
+                } else {
+                    for (int64_t k = 0; k < K; k++) col[k] = src[k * sxk];
+                    teq_kq_codes(ql->kqa, col, K, U + n * K4, 1);
+                }
+                memset(U + n * K4 + K, zp, (size_t)(K4 - K));
+            }
         }
     }
     const teq_kernel_set *ks = teq_kset_best();

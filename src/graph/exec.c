@@ -135,6 +135,10 @@ teq_status teq_ctx_run_node(teq_exec_ctx *c, const teq_node *node, const teq_ten
     for (int i = 0; i < node->n_in; i++) present += in[i] != NULL;
     if (present < op->min_inputs)
         return teq_op_fail(c, node, TEQ_ERR_FORMAT, "has %d inputs, needs at least %d", present, op->min_inputs);
+    /* ONNX puts required inputs first; an empty name may only skip an optional one. Operators rely on
+     * in[0 .. min_inputs) being there (found by fuzzing: Reshape with an empty data name). */
+    for (int i = 0; i < op->min_inputs; i++)
+        if (!in[i]) return teq_op_fail(c, node, TEQ_ERR_FORMAT, "required input %d is missing (empty name)", i);
     return op->run(c, node, in, out);
 }
 

@@ -20,9 +20,12 @@ demo: setup
 	@$(MAKE) --no-print-directory build
 	@scripts/demo.sh
 
+# Every test against the optimised build, then the unit and bad-input tests once more under
+# AddressSanitizer + UBSan (every finding fatal); warnings are errors in both builds.
 test: setup
 	@$(MAKE) --no-print-directory build CMAKE_FLAGS="-DTEQ_WERROR=ON"
-	@scripts/test.sh $(BUILD)
+	@$(MAKE) --no-print-directory build BUILD=$(ASAN_BUILD) CMAKE_FLAGS="-DTEQ_SANITIZE=ON -DTEQ_WERROR=ON -DCMAKE_BUILD_TYPE=Debug"
+	@scripts/test.sh $(BUILD) --asan $(ASAN_BUILD)
 
 asan: setup
 	@$(MAKE) --no-print-directory build BUILD=$(ASAN_BUILD) CMAKE_FLAGS="-DTEQ_SANITIZE=ON -DTEQ_WERROR=ON -DCMAKE_BUILD_TYPE=Debug"

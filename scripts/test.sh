@@ -37,6 +37,7 @@ for t in "$build"/test_*; do
 done
 run_suite bad_input bash tests/bad_input.sh "$build/teq"
 run_suite quantize bash tests/quantize.sh "$build/teq"
+run_suite determinism bash tests/determinism.sh "$build/teq"
 if [ "$quick" != "--quick" ]; then
   run_suite ort_compare node tests/ort_compare.mjs "$build/teq"
 fi

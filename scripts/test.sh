@@ -38,6 +38,7 @@ done
 run_suite bad_input bash tests/bad_input.sh "$build/teq"
 run_suite quantize bash tests/quantize.sh "$build/teq"
 run_suite determinism bash tests/determinism.sh "$build/teq"
+run_suite interrupt bash tests/interrupt.sh "$build/teq"
 if [ "$quick" != "--quick" ]; then
   run_suite ort_compare node tests/ort_compare.mjs "$build/teq"
 fi

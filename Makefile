@@ -1,9 +1,11 @@
 # Thin wrapper over CMake. The two commands a user needs: `make demo` and `make test`.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS ?= 2
 
-.PHONY: all build setup demo test asan bench bench-kernels clean
+.PHONY: all build setup demo test asan fuzz bench bench-kernels clean
 
 all: build
 
@@ -18,13 +20,23 @@ demo: setup
 	@$(MAKE) --no-print-directory build
 	@scripts/demo.sh
 
+# Every test against the optimised build, then the unit and bad-input tests once more under
+# AddressSanitizer + UBSan (every finding fatal); warnings are errors in both builds.
 test: setup
 	@$(MAKE) --no-print-directory build CMAKE_FLAGS="-DTEQ_WERROR=ON"
-	@scripts/test.sh $(BUILD)
+	@$(MAKE) --no-print-directory build BUILD=$(ASAN_BUILD) CMAKE_FLAGS="-DTEQ_SANITIZE=ON -DTEQ_WERROR=ON -DCMAKE_BUILD_TYPE=Debug"
+	@scripts/test.sh $(BUILD) --asan $(ASAN_BUILD)
 
 asan: setup
 	@$(MAKE) --no-print-directory build BUILD=$(ASAN_BUILD) CMAKE_FLAGS="-DTEQ_SANITIZE=ON -DTEQ_WERROR=ON -DCMAKE_BUILD_TYPE=Debug"
 	@scripts/test.sh $(ASAN_BUILD) --quick
+
+# libFuzzer targets (clang) for the ONNX, .npy and .teq readers, each run FUZZ_SECONDS seconds.
+fuzz:
+	@scripts/setup.sh fuzz
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DTEQ_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@$(MAKE) --no-print-directory -C $(FUZZ_BUILD) -j$(JOBS) fuzz_onnx fuzz_npy fuzz_teq
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 bench: setup
 	@$(MAKE) --no-print-directory build
@@ -36,4 +48,4 @@ bench-kernels: setup
 	@scripts/bench.sh --json out/bench.json
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

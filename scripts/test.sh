@@ -6,6 +6,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 quick=${2:-}
+# --asan DIR (what `make test` passes): afterwards, the unit tests (with the fuzz corpus replays) and
+# the bad-input tests run again against DIR, the AddressSanitizer + UBSan build. The CLI quantizer
+# tests are left out there: under the sanitizers they take four minutes (`make asan` runs them).
+asan=""
+if [ "$quick" = "--asan" ]; then asan=${3:?--asan needs a build folder}; quick=""; fi
 total_pass=0; total_fail=0; failed_suites=()
 
 run_suite() {
@@ -33,8 +38,17 @@ done
 run_suite bad_input bash tests/bad_input.sh "$build/teq"
 run_suite quantize bash tests/quantize.sh "$build/teq"
 run_suite energy bash tests/energy.sh "$build/teq"
+run_suite determinism bash tests/determinism.sh "$build/teq"
+run_suite interrupt bash tests/interrupt.sh "$build/teq"
 if [ "$quick" != "--quick" ]; then
   run_suite ort_compare node tests/ort_compare.mjs "$build/teq"
+fi
+if [ -n "$asan" ]; then
+  for t in "$asan"/test_*; do
+    [ -x "$t" ] || continue
+    run_suite "asan $(basename "$t")" "$t"
+  done
+  run_suite "asan bad_input" bash tests/bad_input.sh "$asan/teq"
 fi
 
 echo "=== summary"

@@ -44,6 +44,7 @@ mknpy() {
 # not empty, must hold no files afterwards other than those listed in $PRESERVE (path=sha256 pairs
 # that must be unchanged).
 PRESERVE=""
+LIMIT_S=60 # seconds before a case counts as hung
 check() {
   local name=$1 out=$2
   shift 2
@@ -55,13 +56,13 @@ check() {
   shift
   n_case=$((n_case + 1))
   local err=$T/stderr.$n_case
-  timeout -k 5 60 "$TEQ" "$@" >"$T/stdout.$n_case" 2>"$err"
+  timeout -k 5 "$LIMIT_S" "$TEQ" "$@" >"$T/stdout.$n_case" 2>"$err"
   local rc=$?
   local problems=()
   if [ $rc -eq 0 ]; then
     problems+=("exit status 0")
   elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-    problems+=("hung (killed by timeout after 60 s)")
+    problems+=("hung (killed by timeout after $LIMIT_S s)")
   elif [ $rc -ge 128 ]; then
     problems+=("died by signal $((rc - 128))")
   fi
@@ -189,6 +190,37 @@ PRESERVE="$T/keep/y.npy=$(sha256sum <"$T/keep/y.npy" | cut -c1-64)"
 check "existing output file untouched when the run fails" "$T/keep" 'add2\.onnx|a_f64\.npy' 'float64|double' \
   -- run "$ADD" -i "a=$T/a_f64.npy" -i "b=$T/b.npy" -o "$T/keep"
 PRESERVE=""
+
+# ---- hostile files, written by the test_limits program of the same build (tests/test_limits.c, which
+# also checks at the API that each is refused within a second and before any large allocation). Here:
+# through the CLI, within 5 s (process start included), and an earlier output file keeps its bytes.
+LIMITS=$(dirname "$TEQ")/test_limits
+if [ -x "$LIMITS" ] && "$LIMITS" --write "$T/lim"; then
+  LIMIT_S=5
+  lim_case() { # NAME FILE KEYWORD -- TEQ_ARGS (the output folder is $T/lk, holding y.npy and old.teq)
+    local name=$1 file=$2 kw=$3
+    shift 4
+    rm -rf "$T/lk" && mkdir -p "$T/lk" && printf 'earlier output' >"$T/lk/y.npy" && printf 'earlier model' >"$T/lk/old.teq"
+    PRESERVE="$T/lk/y.npy=$(sha256sum <"$T/lk/y.npy" | cut -c1-64) $T/lk/old.teq=$(sha256sum <"$T/lk/old.teq" | cut -c1-64)"
+    check "$name" "$T/lk" "${file//./\.}" "$kw" -- "$@"
+    PRESERVE=""
+  }
+  lim_case "ONNX initializer of 10^12 elements" tensor_1e12.onnx 'shape|expected' -- run "$T/lim/tensor_1e12.onnx" -i "$T/a.npy" -o "$T/lk"
+  lim_case "ONNX ConstantOfShape of 10^12 elements (folded at load)" fold_1e12.onnx 'too large' -- run "$T/lim/fold_1e12.onnx" -i "$T/a.npy" -o "$T/lk"
+  lim_case "ONNX graph with a cycle" cycle.onnx 'cycle' -- run "$T/lim/cycle.onnx" -i "$T/a.npy" -o "$T/lk"
+  lim_case "ONNX tensor with a negative dimension" negative_dim.onnx 'negative' -- run "$T/lim/negative_dim.onnx" -i "$T/a.npy" -o "$T/lk"
+  lim_case "ONNX tensor whose dimensions overflow" overflow_dim.onnx 'too large' -- run "$T/lim/overflow_dim.onnx" -i "$T/a.npy" -o "$T/lk"
+  lim_case "ONNX protobuf nested 10000 levels deep" nested_10000.onnx 'nested' -- run "$T/lim/nested_10000.onnx" -i "$T/a.npy" -o "$T/lk"
+  lim_case ".npy declaring 10^12 elements" npy_1e12.npy 'truncat' -- run "$ADD" -i "a=$T/lim/npy_1e12.npy" -i "b=$T/b.npy" -o "$T/lk"
+  lim_case ".npy with a negative dimension" npy_negative.npy 'malformed' -- run "$ADD" -i "a=$T/lim/npy_negative.npy" -i "b=$T/b.npy" -o "$T/lk"
+  lim_case ".npy whose dimensions overflow" npy_overflow.npy 'too large' -- run "$ADD" -i "a=$T/lim/npy_overflow.npy" -i "b=$T/b.npy" -o "$T/lk"
+  lim_case "quantize a model with a cycle: the earlier .teq is kept" cycle.onnx 'cycle' -- quantize "$T/lim/cycle.onnx" --calib "$T/a.npy" -o "$T/lk/old.teq"
+  lim_case "quantize a nested model: the earlier .teq is kept" nested_10000.onnx 'nested' -- quantize "$T/lim/nested_10000.onnx" --calib "$T/a.npy" -o "$T/lk/old.teq"
+  LIMIT_S=60
+else
+  fail=$((fail + 1))
+  echo "FAIL hostile files: $LIMITS missing or cannot write them"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

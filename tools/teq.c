@@ -3,6 +3,7 @@
 #include "teq.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -639,9 +640,24 @@ static int cmd_energy(int argc, char **argv) {
     teq_energy_report_free(r);
     teq_model_free(m);
     return rc;
+/* Interrupted (SIGINT, SIGTERM): say so on one line, then die of the signal as usual. Every output is
+ * written under a temporary name and renamed when complete, so the files named on the command line
+ * are either untouched or whole. */
+static void on_interrupt(int sig) {
+    static const char msg[] = "teq: interrupted by a signal; files not yet written were left as they were\n";
+    if (write(2, msg, sizeof msg - 1) < 0) {
+        /* nothing more can be done from a signal handler */
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 int main(int argc, char **argv) {
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
+    /* A file-size limit (ulimit -f) must fail the write with EFBIG, reported like a full disk, rather
+     * than kill the process. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

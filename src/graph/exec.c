@@ -139,6 +139,13 @@ teq_status teq_ctx_run_node(teq_exec_ctx *c, const teq_node *node, const teq_ten
     for (int i = 0; i < node->n_in; i++) present += in[i] != NULL;
     if (present < op->min_inputs)
         return teq_op_fail(c, node, TEQ_ERR_FORMAT, "has %d inputs, needs at least %d", present, op->min_inputs);
+    /* ONNX puts required inputs first; an empty name may only skip an optional one. Operators rely on
+     * in[0 .. min_inputs) being there (found by fuzzing: Reshape with an empty data name). */
+    for (int i = 0; i < op->min_inputs; i++)
+        if (!in[i]) return teq_op_fail(c, node, TEQ_ERR_FORMAT, "required input %d is missing (empty name)", i);
+    /* Every operator writes out[0]; a node without outputs would hand it a slot that does not exist
+     * (found by fuzzing: a Size node with no output, folded at load). */
+    if (node->n_out < 1) return teq_op_fail(c, node, TEQ_ERR_FORMAT, "has no outputs");
     return op->run(c, node, in, out);
 }
 

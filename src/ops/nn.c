@@ -109,29 +109,31 @@ static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
 }
 
 /* sgemm over nt OpenMP threads: C is cut into column blocks (or row blocks when it is narrow),
- * each computed by one single-threaded OpenBLAS call. Small products run on the calling thread. */
+ * each computed by one single-threaded OpenBLAS call. Small products run on the calling thread.
+ * The cut depends on the shape only, never on nt: OpenBLAS picks its kernel (and so the rounding of
+ * each element) from the shape of each call, and cutting by thread count made `teq run` of rec give
+ * different bytes with --threads 1 and 2 (tests/determinism.sh). */
+#define SGEMM_COL_BLOCK 256
+#define SGEMM_ROW_BLOCK 64
 static void sgemm_mt(int nt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     const double work = (double)m * (double)n * (double)k;
-    if (nt > 1 && work >= 262144.0) {
-        if (n >= 32 * nt) {
-            const int64_t chunk = ((n + nt - 1) / nt + 15) / 16 * 16;
-#pragma omp parallel for num_threads(nt) schedule(static)
-            for (int t = 0; t < nt; t++) {
-                const int64_t j0 = t * chunk, j1 = j0 + chunk < n ? j0 + chunk : n;
-                if (j0 < j1)
-                    sgemm(ta, tb, m, j1 - j0, k, alpha, a, lda, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
+    if (work >= 262144.0) {
+        if (n >= 2 * SGEMM_COL_BLOCK) {
+            const int64_t nb = (n + SGEMM_COL_BLOCK - 1) / SGEMM_COL_BLOCK;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+            for (int64_t t = 0; t < nb; t++) {
+                const int64_t j0 = t * SGEMM_COL_BLOCK, j1 = j0 + SGEMM_COL_BLOCK < n ? j0 + SGEMM_COL_BLOCK : n;
+                sgemm(ta, tb, m, j1 - j0, k, alpha, a, lda, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
             }
             return;
         }
-        if (m >= 8 * nt) {
-            const int64_t chunk = (m + nt - 1) / nt;
-#pragma omp parallel for num_threads(nt) schedule(static)
-            for (int t = 0; t < nt; t++) {
-                const int64_t i0 = t * chunk, i1 = i0 + chunk < m ? i0 + chunk : m;
-                if (i0 < i1)
-                    sgemm(ta, tb, i1 - i0, n, k, alpha, ta ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc,
-                          ldc);
+        if (m >= 2 * SGEMM_ROW_BLOCK) {
+            const int64_t nb = (m + SGEMM_ROW_BLOCK - 1) / SGEMM_ROW_BLOCK;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+            for (int64_t t = 0; t < nb; t++) {
+                const int64_t i0 = t * SGEMM_ROW_BLOCK, i1 = i0 + SGEMM_ROW_BLOCK < m ? i0 + SGEMM_ROW_BLOCK : m;
+                sgemm(ta, tb, i1 - i0, n, k, alpha, ta ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc);
             }
             return;
         }

@@ -195,7 +195,9 @@ static teq_status find_layers(qctx *c) {
 }
 
 static void free_layers(qctx *c) {
-    for (int i = 0; i < c->n; i++)
+    /* i == c->n: the layer find_layers was filling when it failed (L has a zeroed slot past the last
+     * layer), whose buffers leaked before (found by tests/test_alloc_fail.c) */
+    for (int i = 0; c->L && i <= c->n; i++)
         for (int k = 0; k < 2; k++) {
             free(c->L[i].t[k].w_fp32);
             free(c->L[i].t[k].ch_scale);
@@ -541,6 +543,9 @@ static teq_status build_q(qctx *c) {
             if (!q->attr) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
             q->n_attr = 1;
             q->attr[0].name = teq_strdup("qparams");
+            /* unchecked, a failed copy left a nameless attribute that crashed the next lookup
+             * (found by tests/test_alloc_fail.c) */
+            if (!q->attr[0].name) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
             q->attr[0].type = TEQ_ATTR_TENSOR;
             teq_qparams p = t->int8;
             teq_status s = teq_qparams_to_tensor(&p, &q->attr[0].t, c->err);

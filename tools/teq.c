@@ -640,6 +640,8 @@ static int cmd_energy(int argc, char **argv) {
     teq_energy_report_free(r);
     teq_model_free(m);
     return rc;
+}
+
 /* Interrupted (SIGINT, SIGTERM): say so on one line, then die of the signal as usual. Every output is
  * written under a temporary name and renamed when complete, so the files named on the command line
  * are either untouched or whole. */

@@ -25,6 +25,10 @@ struct teq_exec_ctx {
     int n_pool, cap_pool;
     teq_node_hook hook;
     void *hook_user;
+    /* Planning only: largest tensor folding may make (0: TEQ_MAX_TENSOR_BYTES), and whether an allocation
+     * was refused for it (the node then runs at run time instead of being folded). */
+    size_t fold_cap;
+    int fold_capped;
 };
 
 void teq_ctx_set_hook(teq_exec_ctx *c, teq_node_hook hook, void *user) {
@@ -94,6 +98,11 @@ teq_status teq_ctx_alloc(teq_exec_ctx *c, teq_tensor *t, teq_dtype dtype, int nd
     if (es == 0) return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "data type %d is not supported", (int)dtype);
     if (ndim < 0 || ndim > TEQ_MAX_DIMS)
         return teq_error_set(c->err, TEQ_ERR_SHAPE, "rank %d is outside 0..%d", ndim, TEQ_MAX_DIMS);
+    if (teq_dims_numel(ndim, dims, &numel) && teq_mul_size((size_t)numel, es, &bytes) && c->fold_cap &&
+        bytes > c->fold_cap && bytes <= TEQ_MAX_TENSOR_BYTES) {
+        c->fold_capped = 1;
+        return teq_error_set(c->err, TEQ_ERR_NOMEM, "folded tensor of %zu bytes left to run time", bytes);
+    }
     if (!teq_dims_numel(ndim, dims, &numel) || !teq_mul_size((size_t)numel, es, &bytes) ||
         bytes > TEQ_MAX_TENSOR_BYTES) {
         char sb[160];
@@ -303,12 +312,21 @@ teq_status teq_graph_plan(teq_graph *g, const char *path, teq_error *err) {
             s = TEQ_ERR_NOMEM;
             goto done;
         }
+        c->fold_cap = (size_t)64 << 20;
         for (int i = 0; i < nn; i++) {
             teq_node *n = &g->nodes[i];
             bool all_const = true;
             for (int k = 0; k < n->n_in && all_const; k++) all_const = n->in[k] < 0 || g->values[n->in[k]].constant;
             if (!all_const) continue;
+            c->fold_capped = 0;
             s = fold_node(g, c, n);
+            if (s && c->fold_capped) {
+                /* A constant bigger than the cap (a few KB of file can ask ConstantOfShape for hundreds
+                 * of MB): not folded, so loading stays quick; the node runs when the model runs. */
+                teq_error_clear(err);
+                s = TEQ_OK;
+                continue;
+            }
             if (s) {
                 char msg[sizeof err->msg];
                 snprintf(msg, sizeof msg, "%s", err ? err->msg : "");

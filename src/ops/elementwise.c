@@ -285,8 +285,9 @@ static teq_status legacy_bcast(teq_exec_ctx *ctx, const teq_node *node, const te
 /* ---------------------------------------------------------------- binary kernels */
 
 /* One kernel: out[i] = EXPR with x from input 0 and y from input 1; OT is the output type and P the
- * op parameter. Four loops so the compiler vectorizes the vector/scalar combinations. */
-#define EW2_DEF(name, TA, TB, TO, EXPR)                                                                          \
+ * op parameter. Four loops so the compiler vectorizes the vector/scalar combinations; LOOP is put before
+ * each (empty, or a pragma). */
+#define EW2_DEF_LOOP(name, TA, TB, TO, EXPR, LOOP)                                                               \
     static void name(void *o_, const void *const *in, const int64_t *inc, int64_t n, const void *p_) {           \
         typedef TO OT;                                                                                           \
         const ew_param *P = p_;                                                                                  \
@@ -295,20 +296,20 @@ static teq_status legacy_bcast(teq_exec_ctx *ctx, const teq_node *node, const te
         const TA *a = in[0];                                                                                     \
         const TB *b = in[1];                                                                                     \
         if (inc[0] && inc[1]) {                                                                                  \
-            for (int64_t i = 0; i < n; i++) {                                                                    \
+            LOOP for (int64_t i = 0; i < n; i++) {                                                               \
                 const TA x = a[i];                                                                               \
                 const TB y = b[i];                                                                               \
                 o[i] = (OT)(EXPR);                                                                               \
             }                                                                                                    \
         } else if (inc[0]) {                                                                                     \
             const TB y = b[0];                                                                                   \
-            for (int64_t i = 0; i < n; i++) {                                                                    \
+            LOOP for (int64_t i = 0; i < n; i++) {                                                               \
                 const TA x = a[i];                                                                               \
                 o[i] = (OT)(EXPR);                                                                               \
             }                                                                                                    \
         } else if (inc[1]) {                                                                                     \
             const TA x = a[0];                                                                                   \
-            for (int64_t i = 0; i < n; i++) {                                                                    \
+            LOOP for (int64_t i = 0; i < n; i++) {                                                               \
                 const TB y = b[i];                                                                               \
                 o[i] = (OT)(EXPR);                                                                               \
             }                                                                                                    \
@@ -320,42 +321,11 @@ static teq_status legacy_bcast(teq_exec_ctx *ctx, const teq_node *node, const te
         }                                                                                                        \
     }
 
+#define EW2_DEF(name, TA, TB, TO, EXPR) EW2_DEF_LOOP(name, TA, TB, TO, EXPR, )
 /* The same for plain float arithmetic (+ - * /): GCC -O2 does not vectorize loops by itself, and these
  * four carry most of the elementwise time; `omp simd` asks for it. One IEEE operation per element, no
  * library call, so the vector code gives the scalar code's bits. */
-#define EW2_DEF_SIMD(name, TA, TB, TO, EXPR)                                                                          \
-    static void name(void *o_, const void *const *in, const int64_t *inc, int64_t n, const void *p_) {           \
-        typedef TO OT;                                                                                           \
-        const ew_param *P = p_;                                                                                  \
-        (void)P;                                                                                                 \
-        OT *o = o_;                                                                                              \
-        const TA *a = in[0];                                                                                     \
-        const TB *b = in[1];                                                                                     \
-        if (inc[0] && inc[1]) {                                                                                  \
-            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                                                  \
-                const TA x = a[i];                                                                               \
-                const TB y = b[i];                                                                               \
-                o[i] = (OT)(EXPR);                                                                               \
-            }                                                                                                    \
-        } else if (inc[0]) {                                                                                     \
-            const TB y = b[0];                                                                                   \
-            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                                                  \
-                const TA x = a[i];                                                                               \
-                o[i] = (OT)(EXPR);                                                                               \
-            }                                                                                                    \
-        } else if (inc[1]) {                                                                                     \
-            const TA x = a[0];                                                                                   \
-            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                                                  \
-                const TB y = b[i];                                                                               \
-                o[i] = (OT)(EXPR);                                                                               \
-            }                                                                                                    \
-        } else {                                                                                                 \
-            const TA x = a[0];                                                                                   \
-            const TB y = b[0];                                                                                   \
-            const OT v = (OT)(EXPR);                                                                             \
-            for (int64_t i = 0; i < n; i++) o[i] = v;                                                            \
-        }                                                                                                        \
-    }
+#define EW2_DEF_SIMD(name, TA, TB, TO, EXPR) EW2_DEF_LOOP(name, TA, TB, TO, EXPR, _Pragma("omp simd"))
 
 typedef struct ew_param {
     teq_dtype ta, tb, to; /* for the generic Pow kernel */

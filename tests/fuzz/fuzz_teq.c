@@ -1,5 +1,5 @@
-/* Fuzz target: the .teq reader (then resolve and plan, as teq_model_load does). A .teq file carries
- * a CRC-32 of everything after byte 12, so nearly every mutation would stop at the checksum and the
+/* Fuzz target: the .teq reader (then resolve, plan and bind the quantized layers, as teq_model_load
+ * does). A .teq file carries a CRC-32 of everything after byte 12, so nearly every mutation would stop at the checksum and the
  * fuzzer would never reach the section parsers; the target therefore writes the right checksum into
  * its copy of the input first (the checksum check itself is tested in tests/test_format.c and
  * tests/quantize.sh). A file that reads back is written again and must read again: the writer must
@@ -8,6 +8,7 @@
 #include "format/teq_format.h"
 #include "fuzz.h"
 #include "graph/graph.h"
+#include "ops/qlayer.h"
 
 #include <unistd.h>
 #include <zlib.h>
@@ -42,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (s) return 0;
     s = teq_graph_resolve_ops(g, path, &e);
     if (!s) s = teq_graph_plan(g, path, &e);
+    if (!s) s = teq_ops_bind_quantized(g, path, &e); /* quantized layers onto the kernels, as teq_model_load */
     fuzz_check_result(s, s == TEQ_OK, &e, path);
     if (!s) {
         const char *out = scratch_file();

@@ -2,8 +2,8 @@
  * does). A .teq file carries a CRC-32 of everything after byte 12, so nearly every mutation would
  * stop at the checksum and the fuzzer would never reach the section parsers; the target therefore
  * writes the right checksum into its copy of the input first (the checksum check itself is tested
- * in tests/test_format.c and tests/quantize.sh). A file that reads back is written again and must read again: the writer must
- * accept every graph the reader builds. */
+ * in tests/test_format.c and tests/quantize.sh). A file that reads back is written again and must
+ * read again: the writer must accept every graph the reader builds. */
 #define _GNU_SOURCE
 #include "format/teq_format.h"
 #include "fuzz.h"

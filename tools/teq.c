@@ -542,11 +542,14 @@ static int cmd_bench(int argc, char **argv) {
         if (!v) return fail("bench: %s needs a value", a);
         if (!strcmp(a, "--json")) o.json_path = v;
         else if (!strcmp(a, "--models")) o.models_dir = v;
-        else if (!strcmp(a, "--repeat")) o.repeat = atoi(v);
-        else if (!strcmp(a, "--threads")) o.threads = atoi(v);
-        else return fail("bench: unknown option %s", a);
-        if ((!strcmp(a, "--repeat") || !strcmp(a, "--threads")) && atoi(v) < 1)
-            return fail("bench: %s must be a positive integer", a);
+        else if (!strcmp(a, "--repeat") || !strcmp(a, "--threads")) {
+            long long x = int_opt("bench", a, v, 1, 1, !strcmp(a, "--repeat") ? 100000 : 256);
+            if (x < 0) return 1;
+            if (!strcmp(a, "--repeat")) o.repeat = (int)x;
+            else o.threads = (int)x;
+        } else {
+            return fail("bench: unknown option %s", a);
+        }
         i++;
     }
     teq_error err = {0};

@@ -191,6 +191,12 @@ check "existing output file untouched when the run fails" "$T/keep" 'add2\.onnx|
   -- run "$ADD" -i "a=$T/a_f64.npy" -i "b=$T/b.npy" -o "$T/keep"
 PRESERVE=""
 
+# ---- bad options of the speed and energy commands (nothing is timed or written)
+check "bench: --repeat not an integer" "" 'bench' 'repeat' 'integer' -- bench --repeat 5x
+check "bench: --threads 0" "" 'bench' 'threads' -- bench --threads 0
+check "bench: unknown option" "" 'bench' 'unknown option' -- bench --bogus 1
+check "energy: ONNX model has no quantized layer" "" 'add2\.onnx|quantized' -- energy "$ADD"
+
 # ---- hostile files, written by the test_limits program of the same build (tests/test_limits.c, which
 # also checks at the API that each is refused within a second and before any large allocation). Here:
 # through the CLI, within 5 s (process start included), and an earlier output file keeps its bytes.

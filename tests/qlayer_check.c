@@ -84,6 +84,8 @@ int main(int argc, char **argv) {
     teq_error err;
     teq_model *m;
     teq_tensor *x;
+    /* loaded in the dequant mode so the float weights stay (the float path is one of the three compared) */
+    teq_kmode_set(TEQ_KMODE_DEQUANT);
     if (teq_model_load(argv[1], &m, &err) || teq_npy_read(argv[2], &x, &err)) {
         fprintf(stderr, "qlayer_check: %s\n", err.msg);
         return 2;

@@ -33,6 +33,8 @@ teq_status teq_model_load(const char *path, teq_model **out, teq_error *err) {
     if (!s) s = teq_graph_plan(m->g, path, err);
     /* quantized layers of a .teq onto the kernels (nothing to do for an ONNX model) */
     if (!s) s = teq_ops_bind_quantized(m->g, path, err);
+    /* weights only as packed codes from here on, unless the float path may be asked for */
+    if (!s && teq_kmode_get() != TEQ_KMODE_DEQUANT) teq_ops_release_bound_weights(m->g);
     if (s) {
         teq_model_free(m);
         return s;

@@ -184,6 +184,7 @@ typedef struct ectx {
     int *node_layer;          /* plan index -> layer or -1 */
     teq_exec_ctx *ctx;        /* runs the 0/1 copies of a layer */
     teq_tensor ind[2], y;     /* scratch: 0/1 inputs and the output, reused across layers */
+    teq_tensor wdec;          /* scratch: a weight decoded from its codes when the model keeps codes only */
     teq_error *err;
 } ectx;
 
@@ -319,6 +320,13 @@ static teq_status hook(void *user, int i, const teq_node *nd, const teq_tensor *
                              nd->name);
     double wz = 0, az = 0, taps, max_taps, pairs, dummy;
     teq_status s;
+    const teq_value *wv = &c->m->g->values[nd->in[l->slot_w]];
+    if (!w->data && wv->qweight) {
+        /* a loaded .teq keeps bound weights as packed codes only (ops/qlayer.h): decode them here */
+        if ((s = teq_tensor_reshape_alloc(&c->wdec, TEQ_DTYPE_FLOAT, w->ndim, w->dims, c->err))) return s;
+        teq_qweight_decode(wv->qweight, w->ndim, w->dims, c->wdec.data);
+        w = &c->wdec;
+    }
     if ((s = indicator(c, w, 0, &c->ind[0], NULL)) || (s = indicator(c, a, 0, &c->ind[1], NULL)) ||
         (s = run_counts(c, nd, l, &taps, &max_taps)))
         return s;
@@ -549,6 +557,7 @@ static void totals(teq_energy_report *r, int zero_skip, int final_bits) {
 static void free_ectx(ectx *c) {
     teq_tensor_release(&c->ind[0]);
     teq_tensor_release(&c->ind[1]);
+    teq_tensor_release(&c->wdec);
     teq_tensor_release(&c->y);
     teq_ctx_free(c->ctx);
     free(c->L);

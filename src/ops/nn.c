@@ -522,6 +522,7 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
     const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
     if (ql && ql->w.M != M) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
     if (ql && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
+    if (!W && !qmm) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
 
     if (Cg == 1 && nsp <= 2 && !(qmm && teq_kmode_get() == TEQ_KMODE_REF)) {
         /* Depthwise (or one input channel per group): direct loop per output plane on a padded
@@ -763,6 +764,7 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
     const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
     if (ql && ql->w.M != group * MK) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
     if (ql && !qmm && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
+    if (!W && !qmm) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
             /* col (Mg*KK x Sin) = W_g^T (Mg*KK x Cg) * X_g (Cg x Sin) */
@@ -858,6 +860,8 @@ static teq_status op_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
         }
         return TEQ_OK;
     }
+    if (!b->data || !a->data) /* a weight freed after binding (qlayer.h) and a layout the kernels do not take */
+        return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
     sgemm_mt(nthreads(ctx), ta, tb, M, N, K, alpha, a->data, a->dims[1], b->data, b->dims[1], gbeta, Y, N);
     return TEQ_OK;
 }
@@ -936,6 +940,8 @@ static teq_status op_matmul(teq_exec_ctx *ctx, const teq_node *node, const teq_t
     }
     if (ql && ql->kind == TEQ_QL_DYN && teq_kmode_get() == TEQ_KMODE_REF)
         return teq_ql_matmul_dyn(ctx, node, ql, A, Bm, M, N, K, batch, nb, bd, sa, sb, Y);
+    if (!A || !Bm) /* a weight freed after binding (qlayer.h) and a layout the kernels do not take */
+        return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
     if (b_shared && a_full && fits_int(batch * M)) {
         sgemm_mt(nt, false, false, batch * M, N, K, 1.0f, A, K, Bm, N, 0.0f, Y, N);
         return TEQ_OK;

@@ -201,6 +201,28 @@ teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err
     return TEQ_OK;
 }
 
+void teq_ops_release_bound_weights(teq_graph *g) {
+    for (int v = 0; v < g->n_values; v++) {
+        teq_value *val = &g->values[v];
+        if (!val->qweight || !val->constant || !val->constant->data) continue;
+        bool all_bound = val->n_uses > 0;
+        for (int j = 0; j < g->n_outputs && all_bound; j++) all_bound = g->outputs[j] != v;
+        for (int i = 0; i < g->n_nodes && all_bound; i++) {
+            const teq_node *n = &g->nodes[i];
+            for (int k = 0; k < n->n_in && all_bound; k++) {
+                if (n->in[k] != v) continue;
+                const teq_qlayer *ql = strcmp(n->op_type, "TeqQuantize") ? n->kern : NULL;
+                all_bound = k == 1 && ql && (ql->kind == TEQ_QL_EXP || ql->kind == TEQ_QL_INT8);
+            }
+        }
+        if (!all_bound) continue;
+        /* shape and type stay (operators check them); the values live on as packed codes only */
+        free(val->constant->data);
+        val->constant->data = NULL;
+        val->constant->capacity = 0;
+    }
+}
+
 const teq_qlayer *teq_ql_of(const teq_node *node) {
     if (!node->kern || teq_kmode_get() == TEQ_KMODE_DEQUANT) return NULL;
     if (!strcmp(node->op_type, "TeqQuantize")) return NULL; /* its kern is a teq_kq */

@@ -42,6 +42,12 @@ typedef struct teq_qlayer {
  * take the kernels are left alone. */
 teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err);
 
+/* After binding, in the fast and reference modes: free the float copy of every weight constant that
+ * only bound layers read (its data becomes NULL; dims and dtype stay), so a loaded .teq keeps its
+ * weights as packed codes only. The dequant mode, the .teq writer and anything else that reads
+ * constant data must not run on such a graph. */
+void teq_ops_release_bound_weights(teq_graph *g);
+
 /* The quantized layer of a node, when its operator should use the kernels now (not in dequant mode). */
 const teq_qlayer *teq_ql_of(const teq_node *node);
 

@@ -33,6 +33,9 @@ typedef enum teq_status {
 
 /* A short, constant description of a status ("I/O error", ...). */
 const char *teq_status_string(teq_status s);
+/* The set of dot-product kernels chosen for this CPU at run time ("scalar", "avx2", "avx512+vnni", ...;
+ * the environment variable TEQ_ISA=scalar|avx2|avx512 caps it). */
+const char *teq_kernels_name(void);
 
 /* Where detailed messages go. msg is always NUL-terminated; it is empty after a success. */
 typedef struct teq_error {

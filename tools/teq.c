@@ -668,7 +668,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-        printf("teq %s\n", TEQ_VERSION_STRING);
+        printf("teq %s (kernels: %s)\n", TEQ_VERSION_STRING, teq_kernels_name());
         return 0;
     }
     if (!strcmp(argv[1], "inspect")) return cmd_inspect(argc - 2, argv + 2);

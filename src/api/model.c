@@ -133,3 +133,5 @@ teq_status teq_model_run(teq_model *m, int n_inputs, const char *const *names, c
     free(bound);
     return s;
 }
+
+const char *teq_kernels_name(void) { return teq_kset_best()->name; }

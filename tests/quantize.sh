@@ -89,6 +89,20 @@ TEQ_KERNEL=ref "$teq" run "$T/rec45.teq" -i "$T/rl/inputs.npy" -o "$T/rref" -q
 check "rec, 8 lines: TEQ_KERNEL=ref and the fast kernels pick the same character at >= 99% of time steps" \
   node tests/cmp_outputs.mjs "$T/rref/softmax_11.tmp_0.npy" "$T/rfast/softmax_11.tmp_0.npy" 1 0.99
 
+# 3c. PP-OCRv4 det (its head has two ConvTranspose layers), exponential 4,5 bits and INT8: every layer's
+# kernels against the reference
+det=$models/ch_PP-OCRv4_det_infer.onnx
+"$teq" dataset synth --kind ocr-det --text /usr/share/common-licenses/GPL-3 "${fonts[@]}" -n 8 --seed 2 \
+  --height 160 --width 160 -o "$T/dd" > /dev/null
+node scripts/make_input.mjs "$T/xd.npy" 1,3,160,160 image 3
+for scheme in "teq --bits 4,5" "int8"; do
+  # shellcheck disable=SC2086
+  "$teq" quantize "$det" --calib "$T/dd" --scheme $scheme -o "$T/det.teq" > /dev/null 2>&1
+  "$qc" "$T/det.teq" "$T/xd.npy" > "$T/qcd.log" 2>&1
+  check "det ($scheme): $(grep -o '[0-9]* quantized layers ([^)]*)' "$T/qcd.log"), $(grep -o 'worst fast vs ref [0-9.e+-]*' "$T/qcd.log")" \
+    grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcd.log"
+done
+
 # 4. analysis with plots
 "$teq" analyze "$cls" --calib "$T/cls" --calib-limit 8 --json "$T/an.json" --plots "$T/plots" > "$T/an.log"
 check "analyze writes overview.svg" grep -q "<svg" "$T/plots/overview.svg"

@@ -16,6 +16,7 @@
  * Usage: test_kernels (seed from TEQ_SEED, else the time; printed so a failure can be replayed). */
 #include "check.h"
 #include "kernels/kint.h"
+#include "quant/qint.h"
 
 #include <float.h>
 #include <math.h>
@@ -23,15 +24,9 @@
 #include <string.h>
 #include <time.h>
 
-static uint64_t rng;
-static uint64_t next(void) {
-    rng += 0x9E3779B97F4A7C15ull;
-    uint64_t z = rng;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double unit(void) { return ((double)(next() >> 11) + 0.5) / 9007199254740992.0; }
+static uint64_t rng; /* the library's splitmix64 (quant/qint.h), seeded by TEQ_SEED */
+static uint64_t next(void) { return teq_qi_rng_next(&rng); }
+static double unit(void) { return teq_qi_rng_unit(&rng); }
 static double laplace(void) {
     double u = unit() - 0.5;
     return (u < 0 ? 1 : -1) * log(1 - 2 * fabs(u));

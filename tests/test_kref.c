@@ -4,21 +4,16 @@
  * Usage: test_kref [SEED]. Prints the seed; failures name the case. */
 #include "check.h"
 #include "kernels/kernels.h"
+#include "quant/qint.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static uint64_t rng;
-static uint64_t next(void) {
-    rng += 0x9E3779B97F4A7C15ull;
-    uint64_t z = rng;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double unit(void) { return (double)(next() >> 11) / 9007199254740992.0; }
+static uint64_t rng; /* the library's splitmix64 (quant/qint.h), seeded from the command line */
+static uint64_t next(void) { return teq_qi_rng_next(&rng); }
+static double unit(void) { return teq_qi_rng_unit(&rng); }
 
 static teq_qparams exp_code(int bits, int is_signed, int zero_code, double base) {
     teq_qparams q = {0};

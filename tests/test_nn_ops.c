@@ -13,6 +13,7 @@
  * exits non-zero on any failure. Tolerance: |got - ref| <= 1e-4 + 1e-3 |ref|. */
 #define _POSIX_C_SOURCE 200809L
 #include "ops/ops.h"
+#include "quant/qint.h"
 
 #include "onnx/onnx.pb-c.h"
 
@@ -37,12 +38,7 @@ static int n_pass, n_fail;
 /* ---------------------------------------------------------------- random numbers */
 
 static uint64_t rng_state;
-static uint64_t rnd64(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd64(void) { return teq_qi_rng_next(&rng_state); } /* splitmix64, quant/qint.h */
 /* uniform integer in [lo, hi] */
 static int64_t ri(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd64() % (uint64_t)(hi - lo + 1)); }
 static float rf(void) { return (float)((double)(rnd64() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }

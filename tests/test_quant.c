@@ -6,7 +6,7 @@
  * TEQ_TEST_VERBOSE=1 prints the search-vs-grid detail; TEQ_TEST_KEEP_PLOTS=DIR leaves the SVGs in DIR.
  * Prints `N passed, M failed`; exits non-zero on a failure. */
 #define _POSIX_C_SOURCE 200809L
-#include "quant/quant.h"
+#include "quant/qint.h"
 
 #include <float.h>
 #include <math.h>
@@ -21,13 +21,8 @@
 /* ---------------------------------------------------------------- random numbers */
 
 static uint64_t rng_state;
-static uint64_t rnd64(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double unif(void) { return ((double)(rnd64() >> 11) + 0.5) * 0x1.0p-53; } /* (0, 1) */
+static uint64_t rnd64(void) { return teq_qi_rng_next(&rng_state); } /* splitmix64, quant/qint.h */
+static double unif(void) { return teq_qi_rng_unit(&rng_state); } /* (0, 1) */
 static int rint_below(int n) { return (int)(rnd64() % (uint64_t)n); }
 static double gauss(void) { return sqrt(-2 * log(unif())) * cos(6.283185307179586 * unif()); }
 static double laplace(double mu, double b) {

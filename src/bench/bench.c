@@ -15,6 +15,7 @@
 #include "../core/fileio.h"
 #include "../core/json.h"
 #include "../kernels/kint.h"
+#include "../quant/qint.h"
 #include "teq.h"
 
 #include <cblas.h>
@@ -59,13 +60,7 @@ static void measure(bench_fn f, void *ctx, int repeat, double *med, double *mn) 
 }
 
 static uint64_t rng_state;
-static double urand(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) * 0x1.0p-53;
-}
+static double urand(void) { return teq_qi_rng_unit(&rng_state); } /* (0, 1), quant/qint.h */
 static float laplace(double b) {
     double u = urand() - 0.5;
     return (float)((u < 0 ? b : -b) * log(1 - 2 * fabs(u)));

@@ -20,7 +20,6 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,15 +126,7 @@ static void run_teq_gemv(void *c) {
 }
 static void run_i8_gemv(void *c) {
     kctx *k = c;
-    const teq_kernel_set *ks = teq_kset_best();
-    const int64_t M = k->M;
-    int nt = k->threads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        int64_t m0 = M * t / T / 16 * 16, m1 = t == T - 1 ? M : M * (t + 1) / T / 16 * 16;
-        if (m0 < m1) ks->i8_gemv(k->kw, k->xq, 128, 0.01f, k->y, m0, m1);
-    }
+    teq_k_i8_gemv(k->kw, k->xq, 128, 0.01f, k->y, k->threads);
 }
 static void run_fp32_gemm(void *c) {
     kctx *k = c;
@@ -150,15 +141,7 @@ static void run_teq_gemm(void *c) {
 }
 static void run_i8_gemm(void *c) {
     kctx *k = c;
-    const teq_kernel_set *ks = teq_kset_best();
-    const int64_t M = k->M;
-    int nt = k->threads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        int64_t m0 = M * t / T / 4 * 4, m1 = t == T - 1 ? M : M * (t + 1) / T / 4 * 4;
-        if (m0 < m1) ks->i8_gemm(k->kw, k->xq, k->N, 128, 0.01f, k->y, k->N, m0, m1);
-    }
+    teq_k_i8_gemm(k->kw, k->xq, k->N, 128, 0.01f, k->y, k->N, k->threads);
 }
 
 /* The exponential code teq's search fits to w at this width (signed, no zero code), best base. */

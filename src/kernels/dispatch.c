@@ -74,8 +74,7 @@ const teq_kernel_set *teq_kset_best(void) { return teq_kset(teq_k_best_isa()); }
  * multi-row inner loops; small problems stay on one thread (the fork costs more than the work). */
 enum { ROW_BLOCK = 16 };
 
-static int threads_for(const teq_kw *w, int n_threads) {
-    int64_t work = w->M * w->K;
+static int threads_for(const teq_kw *w, int64_t work, int n_threads) {
     if (n_threads < 1 || work < (int64_t)1 << 16) return 1;
     int64_t blocks = (w->M + ROW_BLOCK - 1) / ROW_BLOCK;
     return blocks < n_threads ? (int)blocks : n_threads;
@@ -83,7 +82,7 @@ static int threads_for(const teq_kw *w, int n_threads) {
 
 void teq_k_decode(const teq_kw *w, float *out, int n_threads) {
     const teq_kernel_set *ks = teq_kset_best();
-    int nt = threads_for(w, n_threads);
+    int nt = threads_for(w, w->M * w->K, n_threads);
     int64_t nb = (w->M + ROW_BLOCK - 1) / ROW_BLOCK;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t b = 0; b < nb; b++) {
@@ -92,20 +91,57 @@ void teq_k_decode(const teq_kw *w, float *out, int n_threads) {
     }
 }
 
-void teq_k_gemv(const teq_kw *w, const float *x, float *y, int n_threads) {
+/* One product over rows m0 .. m1-1 with a set's kernel (the arguments of the three row drivers). */
+typedef struct {
+    enum { JOB_GEMV, JOB_I8_GEMV, JOB_I8_GEMM } job;
+    const teq_kw *w;
+    const float *x;    /* JOB_GEMV */
+    const uint8_t *xq; /* INT8: activation codes */
+    int64_t N, ldy;    /* JOB_I8_GEMM */
+    int32_t zp;
+    float xscale;
+    float *y;
+} row_job;
+
+static void run_rows(const teq_kernel_set *ks, const row_job *j, int64_t m0, int64_t m1) {
+    switch (j->job) {
+    case JOB_GEMV: ks->gemv(j->w, j->x, j->y, m0, m1); break;
+    case JOB_I8_GEMV: ks->i8_gemv(j->w, j->xq, j->zp, j->xscale, j->y, m0, m1); break;
+    case JOB_I8_GEMM: ks->i8_gemm(j->w, j->xq, j->N, j->zp, j->xscale, j->y, j->ldy, m0, m1); break;
+    }
+}
+
+/* One contiguous range of whole row blocks per thread: each streams its own part of the weights. */
+static void split_rows(const row_job *j, int64_t work, int n_threads) {
     const teq_kernel_set *ks = teq_kset_best();
-    int nt = threads_for(w, n_threads);
+    const teq_kw *w = j->w;
+    int nt = threads_for(w, work, n_threads);
     if (nt == 1) {
-        ks->gemv(w, x, y, 0, w->M);
+        run_rows(ks, j, 0, w->M);
         return;
     }
-    /* one contiguous range of rows per thread: each streams its own part of the weights */
     int64_t nb = (w->M + ROW_BLOCK - 1) / ROW_BLOCK;
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads();
         int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
         int64_t m0 = b0 * ROW_BLOCK, m1 = b1 * ROW_BLOCK < w->M ? b1 * ROW_BLOCK : w->M;
-        if (m0 < m1) ks->gemv(w, x, y, m0, m1);
+        if (m0 < m1) run_rows(ks, j, m0, m1);
     }
+}
+
+void teq_k_gemv(const teq_kw *w, const float *x, float *y, int n_threads) {
+    const row_job j = {.job = JOB_GEMV, .w = w, .x = x, .y = y};
+    split_rows(&j, w->M * w->K, n_threads);
+}
+
+void teq_k_i8_gemv(const teq_kw *w, const uint8_t *x, int32_t zp, float xscale, float *y, int n_threads) {
+    const row_job j = {.job = JOB_I8_GEMV, .w = w, .xq = x, .zp = zp, .xscale = xscale, .y = y};
+    split_rows(&j, w->M * w->K, n_threads);
+}
+
+void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y, int64_t ldy,
+                   int n_threads) {
+    const row_job j = {.job = JOB_I8_GEMM, .w = w, .xq = X, .N = N, .ldy = ldy, .zp = zp, .xscale = xscale, .y = Y};
+    split_rows(&j, w->M * w->K * N, n_threads);
 }

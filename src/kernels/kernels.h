@@ -106,6 +106,9 @@ const teq_kernel_set *teq_kset_best(void);
 /* Threaded drivers over rows (OpenMP, n_threads >= 1), through teq_kset_best(). */
 void teq_k_decode(const teq_kw *w, float *out, int n_threads);
 void teq_k_gemv(const teq_kw *w, const float *x, float *y, int n_threads);
+void teq_k_i8_gemv(const teq_kw *w, const uint8_t *x, int32_t zp, float xscale, float *y, int n_threads);
+void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y, int64_t ldy,
+                   int n_threads);
 
 /* ---- activation quantization on the fly ----
  * A prepared activation code: the same codes as teq_q_quantize (bit for bit; tests check it), faster. */

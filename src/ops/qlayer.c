@@ -313,14 +313,9 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
             }
         }
     }
-    const teq_kernel_set *ks = teq_kset_best();
     const float xs = (float)ql->qa.scale;
     if (syn == 1) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && Mr >= 2 * nt)
-        for (int t = 0; t < nt; t++) {
-            const int64_t m0 = Mr * t / nt, m1 = Mr * (t + 1) / nt;
-            if (m0 < m1) ks->i8_gemm(&v, U, N, zp, xs, Y, sym, m0, m1);
-        }
+        teq_k_i8_gemm(&v, U, N, zp, xs, Y, sym, nt);
         if (bias)
             for (int64_t m = 0; m < Mr; m++)
                 for (int64_t n = 0; n < N; n++) Y[m * sym + n] += bias[m];
@@ -330,7 +325,7 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
     float *y = malloc(sizeof(float) * (size_t)(Mr + 1));
     if (!y) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory");
     for (int64_t n = 0; n < N; n++) {
-        ks->i8_gemv(&v, U + n * K4, zp, xs, y, 0, Mr);
+        teq_k_i8_gemv(&v, U + n * K4, zp, xs, y, nt);
         for (int64_t m = 0; m < Mr; m++) Y[m * sym + n * syn] = y[m] + (bias ? bias[m] : 0.0f);
     }
     free(y);

@@ -121,17 +121,6 @@ INLINE void decode256_body(const teq_kw *w, int64_t m0, int64_t m1, float *out, 
     }
 }
 
-#define PER_BITS(BODY, ...)                                                                                            \
-    switch (w->q.bits) {                                                                                               \
-    case 2: BODY(__VA_ARGS__, 2); break;                                                                               \
-    case 3: BODY(__VA_ARGS__, 3); break;                                                                               \
-    case 4: BODY(__VA_ARGS__, 4); break;                                                                               \
-    case 5: BODY(__VA_ARGS__, 5); break;                                                                               \
-    case 6: BODY(__VA_ARGS__, 6); break;                                                                               \
-    case 7: BODY(__VA_ARGS__, 7); break;                                                                               \
-    default: BODY(__VA_ARGS__, 8); break;                                                                              \
-    }
-
 static void gemv_avx2(const teq_kw *w, const float *x, float *y, int64_t m0, int64_t m1) {
     PER_BITS(gemv256_body, w, x, y, m0, m1)
 }

@@ -310,17 +310,6 @@ INLINE void gemv512_win(const teq_kw *w, const float *x, float *y, int64_t m0, i
     if (xp != stack_xp) free(xp);
 }
 
-#define PER_BITS(BODY, ...)                                                                                            \
-    switch (w->q.bits) {                                                                                               \
-    case 2: BODY(__VA_ARGS__, 2); break;                                                                               \
-    case 3: BODY(__VA_ARGS__, 3); break;                                                                               \
-    case 4: BODY(__VA_ARGS__, 4); break;                                                                               \
-    case 5: BODY(__VA_ARGS__, 5); break;                                                                               \
-    case 6: BODY(__VA_ARGS__, 6); break;                                                                               \
-    case 7: BODY(__VA_ARGS__, 7); break;                                                                               \
-    default: BODY(__VA_ARGS__, 8); break;                                                                              \
-    }
-
 static void gemv_avx512(const teq_kw *w, const float *x, float *y, int64_t m0, int64_t m1) {
     switch (w->q.bits) {
     case 2: gemv512_win(w, x, y, m0, m1, 2); break;

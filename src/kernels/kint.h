@@ -28,6 +28,19 @@ static inline unsigned teq_ki_code(const uint8_t *row, int64_t k, int n) {
     return (v >> (bit & 7)) & ((1u << n) - 1);
 }
 
+/* Instantiate BODY(args..., n) with the width n a compile-time constant, one case per width 2..8, on the
+ * width of the weights `w` in scope: the vector bodies unroll and pick their unpacking per width. */
+#define PER_BITS(BODY, ...)                                                                                            \
+    switch (w->q.bits) {                                                                                               \
+    case 2: BODY(__VA_ARGS__, 2); break;                                                                               \
+    case 3: BODY(__VA_ARGS__, 3); break;                                                                               \
+    case 4: BODY(__VA_ARGS__, 4); break;                                                                               \
+    case 5: BODY(__VA_ARGS__, 5); break;                                                                               \
+    case 6: BODY(__VA_ARGS__, 6); break;                                                                               \
+    case 7: BODY(__VA_ARGS__, 7); break;                                                                               \
+    default: BODY(__VA_ARGS__, 8); break;                                                                              \
+    }
+
 /* ---- the prepared activation quantizer (kq.c builds it, the vector files read it) ----
  * Nearest-magnitude search as src/quant/code.c does it (the same candidates, the same midpoint
  * thresholds thr[] stored as float bit patterns rounded down, ties to the lower magnitude), but the first

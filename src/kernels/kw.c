@@ -1,5 +1,5 @@
 /* Weights laid out for the kernels (kernels.h), and the kernel-path switch. */
-#include "kernels.h"
+#include "kint.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -74,13 +74,7 @@ void teq_kw_free(teq_kw *w) {
 }
 
 int teq_kw_code(const teq_kw *w, int64_t m, int64_t k) {
-    const uint8_t *row = w->packed + m * w->row_bytes;
-    const int bits = w->q.bits;
-    const uint64_t bit = (uint64_t)k * (uint64_t)bits;
-    /* a code spans at most two bytes (bits <= 8) */
-    unsigned v = row[bit >> 3];
-    if ((bit & 7) + (uint64_t)bits > 8) v |= (unsigned)row[(bit >> 3) + 1] << 8;
-    return (int)((v >> (bit & 7)) & ((1u << bits) - 1));
+    return (int)teq_ki_code(w->packed + m * w->row_bytes, k, w->q.bits);
 }
 
 /* read once; a data race on first use only ever stores the same value */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Determinism: the same command on the same inputs gives byte-identical outputs whatever --threads
-# is: `teq run` .npy outputs (PP-OCRv4 rec and the orientation classifier, FP32 and a quantized
-# .teq), and the .teq files written by `teq quantize` (fixed widths, INT8, and the adaptive search).
+# is: `teq run` .npy outputs with 1, 2 and 3 threads (PP-OCRv4 rec and the orientation classifier, FP32
+# and a quantized .teq), and the .teq files written by `teq quantize` with 1 and 2 threads (fixed widths,
+# INT8, and the adaptive search).
 # usage: tests/determinism.sh [TEQ_BIN]   (env TEQ_MODELS, default cache/models). Last line: `N passed, M failed`.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -30,7 +31,7 @@ node scripts/make_input.mjs "$T/cls_x.npy" 4,3,48,192 image 12
 "$teq" dataset synth --kind ocr-cls --text /usr/share/common-licenses/GPL-3 \
   --font /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf -n 16 --seed 9 -o "$T/cal" >/dev/null
 
-# 1. quantize with 1, 2 and 3 threads
+# 1. quantize with 1 and 2 threads (the runs in 2. take 1, 2 and 3)
 for th in 1 2; do
   "$teq" quantize "$cls" --calib "$T/cal" --bits 4,5 --threads "$th" -o "$T/w4a5_t$th.teq" >/dev/null 2>&1
   "$teq" quantize "$cls" --calib "$T/cal" --scheme int8 --threads "$th" -o "$T/int8_t$th.teq" >/dev/null 2>&1

@@ -32,7 +32,8 @@ check "SIGINT: one line says so: $(head -c 100 "$T/e1")" test "$(grep -c '' "$T/
 check "SIGINT: the earlier .teq keeps its bytes" test "$(sum "$T/o1/m.teq")" = "$before"
 check "SIGINT: no temporary file left" only "$T/o1" m.teq
 
-# 2. file-size limit: quantize's .teq (tens of KB) cannot be written within 8 KiB
+# 2. file-size limit: quantize's .teq (about 300 KB at 4,5 bits) cannot be written within 16 KiB (bash's
+# `ulimit -f` counts 1024-byte blocks, outside POSIX mode)
 mkdir -p "$T/o2" && printf 'earlier model' >"$T/o2/m.teq" && before=$(sum "$T/o2/m.teq")
 (ulimit -f 16 && exec "$teq" quantize "$cls" --calib "$T/cal" --bits 4,5 -o "$T/o2/m.teq") >/dev/null 2>"$T/e2"
 rc=$?
@@ -41,8 +42,9 @@ check "file-size limit: one line names the file: $(head -c 120 "$T/e2")" test "$
 check "file-size limit: the earlier .teq keeps its bytes" test "$(sum "$T/o2/m.teq")" = "$before"
 check "file-size limit: no temporary file left" only "$T/o2" m.teq
 
-# 3. the same for teq run's .npy output: 128x2 class scores (1,152 bytes) past a 512-byte limit (the
-# limit also applies to stderr when it is a file, so it must leave room for the message)
+# 3. the same for teq run's .npy output: 128x2 class scores (1,152 bytes) past a 1 KiB limit (`ulimit -f 1`,
+# one 1024-byte block; the limit also applies to stderr when it is a file, so it must leave room for the
+# message)
 mkdir -p "$T/o3" && printf 'earlier output' >"$T/o3/softmax_0.tmp_0.npy" && before=$(sum "$T/o3/softmax_0.tmp_0.npy")
 (ulimit -f 1 && exec "$teq" run "$cls" -i "$T/x.npy" -o "$T/o3" -q) >/dev/null 2>"$T/e3"
 rc=$?

@@ -12,8 +12,8 @@
 // element of every output must satisfy |teq - ort| <= 1e-4 + 1e-3*|ort| (NaN must meet NaN, an
 // infinity the same infinity). One line per case: PASS/FAIL, model, input shape, max abs error, max
 // relative error (over elements with |ort| >= 1e-4, where the relative term of the bound matters),
-// violations, and the worst element (largest error / bound). Last line: `N passed, M failed`; the exit
-// status is 1 when anything failed or errored.
+// violations, and the worst element (largest error / bound). Last line: `N passed, M failed (K of the N
+// passes under the PASS* rule)`; the exit status is 1 when anything failed or errored.
 //
 // The module also exports the model table and the input generator for bench/bench_models.mjs.
 import { spawnSync } from 'node:child_process';
@@ -31,6 +31,8 @@ export const ORT_PATH = process.env.TEQ_ORT || join(REPO, 'cache/node/node_modul
 export const ATOL = 1e-4;
 export const RTOL = 1e-3;
 // See the PASS* rule below: the only exception to the element-wise bound, for ill-conditioned outputs.
+// It applies only to the outputs listed as `illConditioned` in MODELS, where it was measured
+// (docs/DECISIONS.md, "Whole-model comparison tolerance"); any other output keeps the bound.
 export const NOISE_FACTOR = 1.5;
 
 // Each model: file, input name, layout of the generated image, how pixels in [0,1] map to the
@@ -80,6 +82,9 @@ export const MODELS = {
     norm: (p, c) => (c === 3 ? 1 : Math.round(p * 255)),
     shapes: [[1, 320, 320, 4]],
     bench: [1, 320, 320, 4],
+    // small results of large cancelling sums (condition numbers up to ~1500): ORT's optimised and
+    // unoptimised runs break the bound against each other there (59 of 102,400 elements on seed 1243)
+    illConditioned: ['offsets'],
   },
 };
 
@@ -311,7 +316,8 @@ async function main() {
     logSeverityLevel: 3, // no warnings about unused initializers in the models
   };
   let passed = 0,
-    failed = 0;
+    failed = 0,
+    passedStar = 0; // of the passed, those under the PASS* rule
   for (const [ci, c] of cases.entries()) {
     const m = MODELS[c.key];
     const label = `${c.key.padEnd(9)} [${c.shape.join(',')}]`.padEnd(27);
@@ -391,8 +397,9 @@ async function main() {
         // results also break the bound is ill-conditioned in float32 (small results of large
         // cancelling sums): no independent float32 engine can meet the element-wise bound there.
         // Such an output alone passes on a second, stated rule: teq's distance to ORT is no more
-        // than NOISE_FACTOR times ORT's distance to itself, in violations and in max abs error.
-        // Every other output keeps the element-wise bound, and the line says which rule was used.
+        // than NOISE_FACTOR times ORT's distance to itself, in violations and in max abs error. The
+        // rule is open only to the outputs the model lists as illConditioned (measured there); every
+        // other output keeps the element-wise bound, and the line says which rule was used.
         let noiseOk = false;
         const notes = [];
         if (agg.viol && problems.every((p) => !/shape|wrote|NaN|inf/i.test(p))) {
@@ -404,13 +411,19 @@ async function main() {
               const A = (r) => ({ shape: r[name].dims.map(Number), data: r[name].data });
               const tq = compareArrays(readNpy(join(dir, 'out', outFileName(name))), A(res));
               const self = compareArrays(A(res0), A(res));
-              const ok =
-                tq.viol === 0 ||
-                (self.viol > 0 && tq.viol <= NOISE_FACTOR * self.viol && tq.maxAbs <= NOISE_FACTOR * self.maxAbs);
+              const listed = (m.illConditioned || []).includes(name);
+              const inNoise = self.viol > 0 && tq.viol <= NOISE_FACTOR * self.viol && tq.maxAbs <= NOISE_FACTOR * self.maxAbs;
+              const ok = tq.viol === 0 || (listed && inNoise);
               if (!ok) noiseOk = false;
               notes.push(
                 `output '${name}': teq vs ORT ${tq.viol} violations, max abs ${fmt(tq.maxAbs)}; ORT unoptimized vs ORT ${self.viol} violations, max abs ${fmt(self.maxAbs)}` +
-                  (tq.viol === 0 ? ' (bound met)' : ok ? ' (ill-conditioned: within ORT\'s own float32 noise)' : ' (NOT within ORT\'s own noise)'),
+                  (tq.viol === 0
+                    ? ' (bound met)'
+                    : ok
+                      ? ' (ill-conditioned: within ORT\'s own float32 noise)'
+                      : inNoise
+                        ? ' (within ORT\'s own noise, but not an output the PASS* rule was measured on)'
+                        : ' (NOT within ORT\'s own noise)'),
               );
             }
           } catch (e) {
@@ -420,6 +433,7 @@ async function main() {
         }
         if (noiseOk) {
           passed++;
+          passedStar++;
           console.log(`PASS* ${label} ${line} (seed ${c.seed}; element-wise bound broken only where ORT breaks it against itself)`);
           for (const n of notes) console.log(`     | ${n}`);
         } else {
@@ -432,7 +446,8 @@ async function main() {
   }
   if (keep) console.log(`kept ${tmp}`);
   else rmSync(tmp, { recursive: true, force: true });
-  console.log(`${passed} passed, ${failed} failed`);
+  // PASS* cases are passes, on the stated second rule: counted apart, so that a new one shows
+  console.log(`${passed} passed, ${failed} failed (${passedStar} of the ${passed} passes under the PASS* rule)`);
   return failed ? 1 : 0;
 }
 

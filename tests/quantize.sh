@@ -43,7 +43,13 @@ check "teq inspect --report prints the report kept in the file" grep -q '"avg_bi
 "$teq" inspect "$cls" --report > /dev/null 2> "$T/noreport.err"; rc=$?
 check "teq inspect --report on an ONNX model says there is none" test $rc -ne 0 -a "$(wc -l < "$T/noreport.err")" -eq 1
 "$teq" eval "$T/a.teq" --suite ocr-cls --data "$T/cls" --reference "$cls" --json "$T/e.json" > /dev/null
-check "teq eval OUT.teq --suite ocr-cls writes accuracy and agreement" grep -q '"agreement"' "$T/e.json"
+# Bounds from a measurement (x86-64, the same under TEQ_ISA=avx512, avx2 and scalar): 24 samples,
+# accuracy 95.8 and agreement with the FP32 model 95.8 (23 of 24). The floor leaves two more samples
+# of margin (21/24 = 87.5); a broken 4-bit model or a wrong label reader lands near chance (50).
+acc=$(sed -n 's/.*"accuracy": \([0-9.]*\).*/\1/p' "$T/e.json"); agr=$(sed -n 's/.*"agreement": \([0-9.]*\).*/\1/p' "$T/e.json")
+check "teq eval OUT.teq --suite ocr-cls: n 24, accuracy $acc and agreement $agr within 87.5..100" \
+  awk -v a="$acc" -v g="$agr" -v n="$(sed -n 's/.*"n": \([0-9]*\).*/\1/p' "$T/e.json")" \
+  'BEGIN { exit !(n == 24 && a != "" && g != "" && a >= 87.5 && a <= 100 && g >= 87.5 && g <= 100) }'
 
 # 2b. the kernels, layer by layer on the model's own activations: fast (SIMD) and float paths against the
 # reference counting kernel, for exponential and (below, after the INT8 file exists) INT8 layers
@@ -63,7 +69,13 @@ check "TEQ_KERNEL=ref and the fast kernels: same class, probabilities within 0.0
   --json "$T/ad.json" > "$T/ad.log" 2>&1
 check "adaptive quantize (fidelity budget) exits 0" test $? -eq 0
 bits=$(sed -n 's/.*"avg_bits": \([0-9.]*\).*/\1/p' "$T/ad.json")
-check "adaptive average bits $bits within 3..8" awk -v b="$bits" 'BEGIN { exit !(b >= 3 && b <= 8) }'
+# Measured 7.736 (x86-64, the same under TEQ_ISA=avx512, avx2 and scalar): the search lowers a few
+# layers below 8 bits and stops at the 1-point budget. Below 7.99 says it lowered something (8.0 is the
+# all-8-bit end of the search); 7.0 leaves room for another step on another CPU, not for a search that
+# ignores the budget.
+check "adaptive average bits $bits within 7.0..7.99 (measured 7.736)" awk -v b="$bits" 'BEGIN { exit !(b != "" && b >= 7.0 && b < 7.99) }'
+check "adaptive: quantized accuracy within the 1-point budget of FP32" awk -v f="$(sed -n 's/.*"accuracy_fp32": \([0-9.]*\).*/\1/p' "$T/ad.json")" \
+  -v q="$(sed -n 's/.*"accuracy_quantized": \([0-9.]*\).*/\1/p' "$T/ad.json")" 'BEGIN { exit !(f != "" && q != "" && q >= f - 1) }'
 check "fidelity is named as the budget metric" grep -q '"budget_metric": "fidelity' "$T/ad.json"
 "$teq" quantize "$cls" --calib "$T/cls" --scheme int8 -o "$T/i8.teq" --json "$T/i8.json" > /dev/null 2>&1
 check "INT8 scheme gives 8.0 bits" grep -q '"avg_bits": 8,' "$T/i8.json"
@@ -86,8 +98,11 @@ check "rec layers: fast kernels = reference ($(grep -o '[0-9]* quantized layers 
   grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcr.log"
 TEQ_KERNEL=ref "$teq" run "$T/rec45.teq" -i "$T/rl/inputs.npy" -o "$T/rref" -q
 "$teq" run "$T/rec45.teq" -i "$T/rl/inputs.npy" -o "$T/rfast" -q
-check "rec, 8 lines: TEQ_KERNEL=ref and the fast kernels pick the same character at >= 99% of time steps" \
-  node tests/cmp_outputs.mjs "$T/rref/softmax_11.tmp_0.npy" "$T/rfast/softmax_11.tmp_0.npy" 1 0.99
+# probabilities: measured max abs difference 0.078 under each of TEQ_ISA=avx512, avx2 and scalar (a
+# value moved across a code's rounding boundary, see above); 0.25 is about three times that, and below
+# what a wrong kernel gives (O(1)). The old bound, 1, could not fail on probabilities.
+check "rec, 8 lines: TEQ_KERNEL=ref and the fast kernels pick the same character at >= 99% of time steps, probabilities within 0.25" \
+  node tests/cmp_outputs.mjs "$T/rref/softmax_11.tmp_0.npy" "$T/rfast/softmax_11.tmp_0.npy" 0.25 0.99
 
 # 3c. PP-OCRv4 det (its head has two ConvTranspose layers), exponential 4,5 bits and INT8: every layer's
 # kernels against the reference
@@ -96,8 +111,11 @@ det=$models/ch_PP-OCRv4_det_infer.onnx
   --height 160 --width 160 -o "$T/dd" > /dev/null
 node scripts/make_input.mjs "$T/xd.npy" 1,3,160,160 image 3
 for scheme in "teq --bits 4,5" "int8"; do
+  # both schemes write det.teq: remove the first one's, so that a failed quantize cannot re-check it
+  rm -f "$T/det.teq"
   # shellcheck disable=SC2086
   "$teq" quantize "$det" --calib "$T/dd" --scheme $scheme -o "$T/det.teq" > /dev/null 2>&1
+  check "quantize det --scheme $scheme exits 0" test $? -eq 0
   "$qc" "$T/det.teq" "$T/xd.npy" > "$T/qcd.log" 2>&1
   check "det ($scheme): $(grep -o '[0-9]* quantized layers ([^)]*)' "$T/qcd.log"), $(grep -o 'worst fast vs ref [0-9.e+-]*' "$T/qcd.log")" \
     grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcd.log"

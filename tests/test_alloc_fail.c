@@ -2,7 +2,8 @@
  * allocations (malloc, calloc, realloc, interposed by tests/alloc_hook.h), then again with the k-th
  * allocation failing, for every k up to SWEEP_FULL and at a stride beyond it (at most SWEEP_MAX
  * runs per entry point). Each run must return (no crash), and either fail with a message or succeed
- * with the right result; no output file may be left when it fails. Leaks are found by
+ * with the right result (for the two writers: a file byte-identical to a fault-free call's); no
+ * output file may be left when it fails. Leaks are found by
  * LeakSanitizer when this program runs in the sanitizer build (make test does).
  * Entry points: teq_npy_read, teq_npy_write, teq_model_load (.onnx with folding, .teq),
  * teq_model_run, teq_quantize (fixed widths, on the small convnet of the fuzz corpus). */
@@ -30,6 +31,10 @@ static char path_npy[128], path_out[128], path_teq[128];
 static teq_tensor *x_in;      /* [1,2,4,4] input of the convnet */
 static teq_tensor *y_ref;     /* its output, computed without faults */
 static teq_model *convnet;    /* loaded without faults, for the run sweep */
+/* The bytes a fault-free teq_npy_write and teq_quantize write: a call that succeeds after a failed
+ * allocation must write exactly these (both writers are deterministic, the quantizer at one thread). */
+static unsigned char *npy_ref, *teq_ref;
+static size_t npy_ref_len, teq_ref_len;
 
 /* One scenario: returns its status; *ok_result says whether a success produced the right result. */
 typedef teq_status (*scenario)(teq_error *e, bool *ok_result);
@@ -49,10 +54,43 @@ static teq_status sc_npy_read(teq_error *e, bool *ok) {
     return s;
 }
 
+/* The whole file, or NULL when it cannot be read. Called with the hook off (its own allocations
+ * never fail, and never count). */
+static unsigned char *read_whole(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *b = NULL;
+    size_t n = 0, cap = 0, got;
+    do {
+        if (n == cap) {
+            unsigned char *nb = realloc(b, cap = cap ? cap * 2 : 4096);
+            if (!nb) break;
+            b = nb;
+        }
+        got = fread(b + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+/* Does the file at path hold exactly ref[0..len)? */
+static bool same_file(const char *path, const unsigned char *ref, size_t len) {
+    int on = alloc_hook_on;
+    alloc_hook_on = 0;
+    size_t n = 0;
+    unsigned char *b = read_whole(path, &n);
+    bool same = b && ref && n == len && memcmp(b, ref, len) == 0;
+    free(b);
+    alloc_hook_on = on;
+    return same;
+}
+
 static teq_status sc_npy_write(teq_error *e, bool *ok) {
     unlink(path_out);
     teq_status s = teq_npy_write(path_out, x_in, e);
-    *ok = true;
+    *ok = s != TEQ_OK || same_file(path_out, npy_ref, npy_ref_len);
     return s;
 }
 
@@ -86,7 +124,7 @@ static teq_status sc_quantize(teq_error *e, bool *ok) {
     o.threads = 1;
     teq_quantize_report *r = NULL;
     teq_status s = teq_quantize(CONVNET, path_teq, &o, &r, e);
-    *ok = true;
+    *ok = s != TEQ_OK || same_file(path_teq, teq_ref, teq_ref_len);
     teq_quantize_report_free(r);
     return s;
 }
@@ -177,6 +215,18 @@ int main(void) {
     }
     y_ref = out[0];
     x_in->dims[0] = 8;
+    /* the reference bytes of the two writers, from fault-free calls (the files are removed again:
+     * the sweep finds any file left in dir) */
+    bool ok_ref;
+    teq_status s_npy = sc_npy_write(&e, &ok_ref), s_teq = sc_quantize(&e, &ok_ref);
+    npy_ref = read_whole(path_out, &npy_ref_len);
+    teq_ref = read_whole(path_teq, &teq_ref_len);
+    unlink(path_out);
+    unlink(path_teq);
+    if (s_npy || s_teq || !npy_ref || !teq_ref) {
+        printf("setup: fault-free teq_npy_write / teq_quantize: %s\n0 passed, 1 failed\n", e.msg);
+        return 1;
+    }
     sweep("teq_npy_read", sc_npy_read, NULL);
     sweep("teq_npy_write", sc_npy_write, path_out);
     sweep("teq_model_load (.onnx)", sc_load_convnet, NULL);
@@ -186,6 +236,8 @@ int main(void) {
     sweep("teq_model_run", sc_run, NULL);
     x_in->dims[0] = 8;
     sweep("teq_quantize", sc_quantize, path_teq);
+    free(npy_ref);
+    free(teq_ref);
     teq_tensor_free(y_ref);
     teq_model_free(convnet);
     teq_tensor_free(x_in);

@@ -9,13 +9,17 @@
  *   PASS  all outputs of all data sets match: same dtype and shape; floats within
  *         |got-ref| <= 1e-4 + 1e-3*|ref| (NaN matches NaN); integers and bools exactly;
  *   SKIP  the case needs something teq legitimately does not hold: a data type outside
- *         float32/float64/int64/int32/uint8/int8/bool, a non-tensor (sequence/optional) value, a
- *         node in another domain. The reason is printed. Nothing else is skipped;
+ *         float32/float64/int64/int32/uint8/int8/bool (in the model, or the loader's "data type ... is
+ *         not supported" for a .pb), a non-tensor (sequence/optional) value, a node in another domain,
+ *         or training-mode Dropout (a random mask). The reason is printed. Nothing else is skipped:
+ *         any other refusal, "unsupported" ones included, is a FAIL;
  *   FAIL  everything else (load errors included), with the first difference or the error message.
  * Each case runs in a child process (with a time limit), so a crash is reported as a FAIL of that
  * case and the run goes on; --no-fork runs them in-process (for a debugger).
  * Then a per-operator summary, and last the line "N passed, M failed, K skipped".
- * Exit status 1 when any case failed. */
+ * Exit status 1 when any case failed, or when a full run (the default folder, no -k) passes fewer
+ * than MIN_PASS cases: an operator table or loader that stopped claiming cases would otherwise end
+ * in "0 passed, 0 failed". */
 #define _POSIX_C_SOURCE 200809L /* fork, pipe, mkdtemp, strdup, strsignal */
 #include "onnx/onnx.pb-c.h"
 #include "onnx/onnx_load.h"
@@ -34,6 +38,10 @@
 #include <unistd.h>
 
 #define CASE_TIME_LIMIT_S 120
+/* Measured: 602 cases pass, 47 skip, of Debian 12's libonnx-testdata 1.12.0 (649 claimed). The floor
+ * leaves room for a few cases that a newer data package adds or changes, not for an operator gone. */
+#define MIN_PASS 580
+#define DEFAULT_DIR "/usr/share/libonnx-testdata/data/node"
 
 enum { R_PASS = 0, R_FAIL = 1, R_SKIP = 2 };
 
@@ -267,7 +275,9 @@ static int read_pbs(const char *dir, const char *prefix, teq_tensor ***ts, char 
         teq_error e;
         teq_status s = teq_onnx_read_tensor_file(p, &(*ts)[k], &(*names)[k], &e);
         if (s) {
-            set_result(r, s == TEQ_ERR_UNSUPPORTED ? R_SKIP : R_FAIL, "%s", e.msg);
+            /* the one documented reason a .pb may be refused: its element type (the loader's message) */
+            int dtype = s == TEQ_ERR_UNSUPPORTED && strstr(e.msg, ": data type ") && strstr(e.msg, " is not supported");
+            set_result(r, dtype ? R_SKIP : R_FAIL, "%s", e.msg);
             return r->code;
         }
         (*n)++;
@@ -462,7 +472,7 @@ static op_stat *find_op(const char *name) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = "/usr/share/libonnx-testdata/data/node";
+    const char *dir = DEFAULT_DIR;
     const char *filter = NULL;
     int use_fork = 1;
     for (int i = 1; i < argc; i++) {
@@ -537,6 +547,11 @@ int main(int argc, char **argv) {
                    os->fail ? "  <-" : "");
     }
     free(op_stats);
+    const int full = !filter && strcmp(dir, DEFAULT_DIR) == 0;
+    if (full && n_pass < MIN_PASS) {
+        printf("FAIL only %d cases passed, fewer than the %d a full run passes (MIN_PASS)\n", n_pass, MIN_PASS);
+        n_fail++;
+    }
     printf("%d passed, %d failed, %d skipped\n", n_pass, n_fail, n_skip);
     return n_fail ? 1 : 0;
 }

@@ -72,13 +72,21 @@ static void test_npy(const char *dir) {
     CHECK(teq_npy_read(path, &t, &e) != TEQ_OK, "overflowing shape accepted");
     /* 7. Missing file. */
     CHECK(teq_npy_read("/nonexistent/x.npy", &t, &e) == TEQ_ERR_IO && strstr(e.msg, "/nonexistent/x.npy"), "missing: %s", e.msg);
-    /* 8. A failed write leaves the earlier file untouched. */
+    /* 8. A failed write leaves the earlier file untouched: b.npy still holds, byte for byte, what
+     * step 2 wrote there (numpy's bytes), not merely a file of that name. */
     snprintf(path, sizeof path, "%s/b.npy", dir);
     teq_tensor bad = {.dtype = (teq_dtype)99, .ndim = 0};
     CHECK(teq_npy_write(path, &bad, &e) != TEQ_OK, "unknown dtype written");
+    memset(buf, ' ', 128); /* rebuild numpy's bytes: steps 4-6 wrote other headers into buf */
+    memcpy(buf, numpy_hdr, hl);
+    buf[127] = '\n';
+    memcpy(buf + 128, vals, sizeof vals);
     FILE *f = fopen(path, "rb");
-    CHECK(f != NULL, "earlier file gone");
+    unsigned char back[256];
+    size_t n = f ? fread(back, 1, sizeof back, f) : 0;
     if (f) fclose(f);
+    CHECK(n == 128 + sizeof vals && memcmp(back, buf, n) == 0, "earlier file changed by the failed write (%zu bytes)",
+          n);
 }
 
 static void test_sizes(void) {

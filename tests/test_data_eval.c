@@ -565,7 +565,7 @@ static void test_suites(void) {
 static void test_real_rec(void) {
     const char *model = "cache/models/ch_PP-OCRv4_rec_infer.onnx", *keys = "cache/models/ppocr_keys_v1.txt";
     if (access(model, R_OK) != 0 || access(keys, R_OK) != 0) {
-        printf("skip: %s not found (scripts/setup.sh models)\n", model);
+        skip_missing("the real recogniser's accuracy", access(model, R_OK) != 0 ? model : keys);
         return;
     }
     teq_error e;

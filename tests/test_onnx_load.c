@@ -161,7 +161,7 @@ static void test_conformance_models(const char *dir) {
     int n;
     char **tests = list_dir(dir, "test_", &n);
     if (!tests) {
-        printf("SKIP conformance data: %s not readable\n", dir);
+        skip_missing("conformance models and tensors", dir);
         return;
     }
     int loaded = 0, unsup = 0, failed = 0, pb_ok = 0, pb_unsup = 0, pb_fail = 0;
@@ -301,7 +301,7 @@ static void test_bad_files(const char *tmpdir) {
         }
         free(b);
     } else {
-        printf("SKIP truncated-model tests (no real model present)\n");
+        skip_missing("truncated-model tests", real_models[0]);
     }
     snprintf(p, sizeof p, "%s/empty.pb", tmpdir);
     write_file(p, "", 0);

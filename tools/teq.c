@@ -25,7 +25,7 @@ static void usage(FILE *f) {
             "  teq quantize MODEL.onnx --calib DATA -o OUT.teq [--scheme teq|int8|linear] [--max-loss PCT]\n"
             "               [--bits W,A] [--suite SUITE --data DIR] [--keys FILE] [--json FILE]\n"
             "               [--calib-limit N] [--search-limit N] [--eval-limit N] [--int8-calib minmax|percentile]\n"
-            "               [--weight-scales channel|tensor] [--bias-correction on|off]  schemes: teq, teq-mixed (a layer may take the\n"
+            "               [--weight-scales channel|tensor] [--bias-correction on|off] [--shift on|off]  schemes: teq, teq-mixed (a layer may take the\n"
             "               linear code where its error is lower), int8, linear\n"
             "               [--threads N]        quantize; prints the per-layer table and the summary\n"
             "  teq analyze MODEL [--calib DATA] [--json FILE] [--plots DIR] [--calib-limit N] [--threads N]\n"
@@ -340,8 +340,8 @@ static int is_tty(void) { return isatty(2); }
 static int cmd_quantize(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *calib = NULL, *scheme = NULL, *max_loss = NULL, *bits = NULL, *suite = NULL,
                *data = NULL, *keys = NULL, *json = NULL, *threads = NULL, *climit = NULL, *slimit = NULL, *elimit = NULL,
-               *i8 = NULL, *granularity = NULL, *biascorr = NULL;
-    const opt opts[] = {{"--weight-scales", &granularity}, {"--bias-correction", &biascorr},{"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
+               *i8 = NULL, *granularity = NULL, *biascorr = NULL, *shift = NULL;
+    const opt opts[] = {{"--weight-scales", &granularity}, {"--bias-correction", &biascorr}, {"--shift", &shift},{"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
                         {"--bits", &bits},      {"--suite", &suite},  {"--data", &data},     {"--keys", &keys},
                         {"--json", &json},      {"--threads", &threads}, {"--calib-limit", &climit},
                         {"--search-limit", &slimit}, {"--eval-limit", &elimit}, {"--int8-calib", &i8}, {NULL, NULL}};
@@ -362,6 +362,8 @@ static int cmd_quantize(int argc, char **argv) {
     o.per_tensor_weights = granularity && !strcmp(granularity, "tensor");
     if (biascorr && strcmp(biascorr, "on") && strcmp(biascorr, "off")) return fail("quantize: --bias-correction is on or off");
     o.no_bias_correction = biascorr && !strcmp(biascorr, "off");
+    if (shift && strcmp(shift, "on") && strcmp(shift, "off")) return fail("quantize: --shift is on or off");
+    o.shift = !shift ? 0 : !strcmp(shift, "on") ? 1 : -1;
     if (i8 && strcmp(i8, "minmax") && strcmp(i8, "percentile")) return fail("quantize: --int8-calib is minmax or percentile");
     o.max_loss = 1.0;
     if (max_loss) {

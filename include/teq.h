@@ -371,6 +371,8 @@ typedef struct teq_energy_layer {
     char code[12];            /* "exponential" or "linear" (a linear layer runs on a MAC datapath in both) */
     int bits_w, bits_a;
     int levels_w, levels_a;   /* exponent values E_W, E_A of the exponential code */
+    double shift;             /* the activation's shift c (shifted code), 0 for none: its -c*sum(w) is in the
+                                 bias add counted per output; its padded taps are operands (pairs) */
     int n_counters;           /* counters updated per element pair: C1, plus C2/C3/C4 where beta != 0 */
     int exp_add_bits, counter_bits;
     double outputs;           /* output elements */

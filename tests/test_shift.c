@@ -417,6 +417,12 @@ static void test_format(void) {
     uint8_t *f = write_bytes(g, dir, "shift.teq", &len);
     CHECK(f && f[12] == 1 && f[13] == 0 && f[14] == 1 && f[15] == 0 && rd32(f + 16) == 1,
           "a shifted graph is written as version 1.1 with flag 1");
+    /* TEQ_SHIFT_SEED=PATH keeps a copy: the fuzz corpus seed tests/fuzz/corpus/teq/seed-shift-conv */
+    const char *seed_out = getenv("TEQ_SHIFT_SEED");
+    if (seed_out && f) {
+        FILE *o = fopen(seed_out, "wb");
+        CHECK(o && fwrite(f, 1, len, o) == len && fclose(o) == 0, "writing %s", seed_out);
+    }
     /* round trip: the same graph, the same bytes again */
     teq_graph *back = NULL;
     CHECK(f && teq_format_read_buffer(f, len, "shift.teq", &back, &e) == TEQ_OK, "read back: %s", e.msg);
@@ -455,7 +461,7 @@ static void test_format(void) {
         expect_bad(m, len, "needs header flag 0x1", "flag cleared");
         /* the flag in a 1.0 file */
         memcpy(m, f, len), m[14] = 0, fix_crc(m, len);
-        expect_bad(m, len, "needs format version 1.1", "flag with version 1.0");
+        expect_bad(m, len, "need format version 1.1", "flag with version 1.0");
         /* a flag bit nobody defined */
         memcpy(m, f, len), wr32(m + 16, 3), fix_crc(m, len);
         expect_bad(m, len, "unknown header flags", "flag bit 1");

@@ -768,7 +768,7 @@ static teq_status check_header(reader *r) {
     uint32_t flags = get_u32(b + 16);
     if (flags & ~FMT_FLAG_SHIFT) return fail(r, "unknown header flags 0x%08x", flags);
     if ((flags & FMT_FLAG_SHIFT) && minor < FMT_MINOR_SHIFT)
-        return fail(r, "header flag 0x1 (shifted codes) needs format version 1.1 or later, the file says %u.%u", major,
+        return fail(r, "header flags 0x1 (shifted codes) need format version 1.1 or later, the file says %u.%u", major,
                     minor);
     r->flags = flags;
     uint32_t nsec = get_u32(b + 20);

@@ -45,6 +45,15 @@ check "teq inspect --report on an ONNX model says there is none" test $rc -ne 0 
 "$teq" eval "$T/a.teq" --suite ocr-cls --data "$T/cls" --reference "$cls" --json "$T/e.json" > /dev/null
 check "teq eval OUT.teq --suite ocr-cls writes accuracy and agreement" grep -q '"agreement"' "$T/e.json"
 
+# 1b. shifted codes (default on): some of cls's HardSwish inputs take them, the report says which and by how
+# much, the file is then format 1.1; --shift off gives none and a 1.0 file
+check "quantize JSON reports shifted layers (shifted, shift, shift_source)" \
+  test "$(grep -c '"shifted": true' "$T/a.json")" -gt 0 -a "$(grep -c '"shift_source": "hardswish"' "$T/a.json")" -gt 0
+check "a .teq with shifted codes is format 1.1, flag 1" test "$(od -An -tu1 -j12 -N8 "$T/a.teq" | tr -s ' ')" = " 1 0 1 0 1 0 0 0"
+"$teq" quantize "$cls" --calib "$T/cls" --bits 4,5 --shift off -o "$T/noshift.teq" --json "$T/noshift.json" > /dev/null 2>&1
+check "--shift off: no layer shifted, format 1.0" test "$(grep -c '"shifted": true' "$T/noshift.json")" = 0 -a \
+  "$(od -An -tu1 -j12 -N8 "$T/noshift.teq" | tr -s ' ')" = " 1 0 0 0 0 0 0 0"
+
 # 2b. the kernels, layer by layer on the model's own activations: fast (SIMD) and float paths against the
 # reference counting kernel, for exponential and (below, after the INT8 file exists) INT8 layers
 qc=$(dirname "$teq")/qlayer_check

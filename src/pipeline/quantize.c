@@ -556,33 +556,6 @@ static void shift_candidate(const qctx *c, const layer *l, qtensor *t) {
     }
 }
 
-/* Move the levels of a shifted code by less than half a step so that c itself is a level: then an input
- * 0 (and every padded tap, which stands for 0) is exact in the shifted domain, q(c) = c. Without it, at 6
- * bits on rec every border output of a padded Conv carried (q(c) - c) * sum(w over the padded taps): see
- * docs/DECISIONS.md. Returns false (p unchanged) when the moved code is not valid or c does not come out
- * exact in float32. */
-static bool snap_shift(teq_qparams *p, double c) {
-    float lv[256];
-    if (p->zero_code || p->is_signed) return false; /* shifted codes are unsigned without a zero code */
-    const int nl = teq_q_num_codes(p);
-    teq_q_code_table(p, lv); /* code e -> level(e) */
-    int best = -1;
-    double bd = INFINITY;
-    for (int e = 0; e < nl; e++)
-        if (fabs((double)lv[e] - c) < bd) bd = fabs((double)lv[e] - c), best = e;
-    if (best < 0) return false;
-    teq_qparams q = *p;
-    q.beta = p->beta + (c - (p->alpha * pow(p->base, best) + p->beta));
-    char msg[160];
-    if (teq_qparams_check(&q, msg, sizeof msg) != TEQ_OK) return false;
-    const float cf = (float)c;
-    float back;
-    teq_q_fake(&q, &cf, 1, &back);
-    if (back != cf) return false;
-    *p = q;
-    return true;
-}
-
 /* Fit the unsigned code of x + c for every base and width, and keep it per cell where its error, measured
  * on x (sum |x - (q(x + c) - c)| / sum |x|, the same RMAE as the other candidates), is lower. */
 static teq_status fit_shifted(qctx *c, qtensor *t, const float *x, int64_t n, const double *bases, int n_bases) {
@@ -607,8 +580,6 @@ static teq_status fit_shifted(qctx *c, qtensor *t, const float *x, int64_t n, co
     }
     const double ratio = sx > 0 ? ss / sx : INFINITY;
     for (int k = 0; k < cells; k++) {
-        if (sf.params[k].kind == TEQ_CODE_EXP && snap_shift(&sf.params[k], t->shift_c))
-            sf.err[k] = teq_q_rmae(&sf.params[k], xs, n); /* the snapped code's own error */
         const double e = sf.err[k] * ratio;
         if (sf.params[k].kind == TEQ_CODE_EXP && e < t->fit.err[k]) {
             t->fit.err[k] = e;
@@ -762,7 +733,9 @@ static teq_status apply(qctx *c, const cfg *cf) {
                     if (l->bias_value >= 0)
                         memcpy(c->q->g->values[l->bias_value].constant->data, l->bias_fp32, sizeof(float) * (size_t)t->dims[0]);
                 } else {
-                    ((double *)t->qattr->t->data)[0] = TEQ_CODE_NONE;
+                    double *v = t->qattr->t->data;
+                    v[0] = TEQ_CODE_NONE;
+                    if (teq_tensor_numel(t->qattr->t) == TEQ_QPARAMS_LEN_SHIFT) v[9] = 0; /* no shift without a code */
                 }
                 continue;
             }

@@ -12,6 +12,7 @@
  *
  * Usage: test_shift [SEED]. */
 #include "check.h"
+#include "teq.h"
 #include "format/teq_format.h"
 #include "graph/exec.h"
 #include "kernels/kernels.h"
@@ -440,6 +441,31 @@ static void test_format(void) {
         CHECK(f2 && l2 == len && !memcmp(f, f2, len), "written again: the same bytes");
         free(f2);
         teq_graph_free(back);
+    }
+    /* teq energy on it: the shift is reported, and the padded taps (the code of c) are operands of the
+     * exponential datapath: every tap with a non-zero weight is a pair, padding included */
+    {
+        char p[512];
+        snprintf(p, sizeof p, "%s/shift.teq", dir);
+        teq_model *m = NULL;
+        teq_energy_report *r = NULL;
+        teq_energy_opts eo = {0};
+        eo.shape_ndim = 4, eo.shape[0] = 1, eo.shape[1] = C_IN, eo.shape[2] = HW, eo.shape[3] = HW;
+        eo.limit = 1;
+        CHECK(teq_model_load(p, &m, &e) == TEQ_OK, "load %s: %s", p, e.msg);
+        if (m) CHECK(teq_energy_analyze(m, &eo, &r, &e) == TEQ_OK, "energy: %s", e.msg);
+        if (r && r->n_layers == 1) {
+            const teq_energy_layer *l = &r->layers[0];
+            const double want = l->macs * (1.0 - l->zero_w);
+            CHECK(l->shift == 0.375, "energy reports the shift (%g)", l->shift);
+            CHECK(fabs(l->pairs_nonzero - want) <= 1e-9 * want && l->pairs_nonzero > l->taps * (1.0 - l->zero_w),
+                  "padded taps are pairs of a shifted layer: pairs %g, macs x non-zero weights %g, taps %g",
+                  l->pairs_nonzero, want, l->taps);
+        } else {
+            CHECK(0, "energy: one layer expected");
+        }
+        teq_energy_report_free(r);
+        teq_model_free(m);
     }
     /* without any shift: a 1.0 file with no flags, as before */
     {

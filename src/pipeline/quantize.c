@@ -467,8 +467,9 @@ static bool same_value(const teq_graph *g, int a, int b) {
 /* Lower bound of value v from the operator that produces it, following shape-only and order-keeping
  * operators back (averages and maxima of values >= -c are >= -c, padding zeros too since c > 0; a Concat
  * takes the loosest bound of its inputs); 0 (and *src NULL) when unknown. */
-static double known_lower_bound(const teq_graph *g, int v, const char **src) {
+static double known_lower_bound(const teq_graph *g, int v, int depth, const char **src) {
     *src = NULL;
+    if (depth > 4) return 0; /* Concats of Concats: give up rather than recurse through a crafted graph */
     for (int hops = 0; hops < 16; hops++) {
         const teq_node *n = producer_of(g, v);
         if (!n) return 0;
@@ -479,12 +480,12 @@ static double known_lower_bound(const teq_graph *g, int v, const char **src) {
             v = n->in[0]; /* the same values, or a subset, or maxima or averages of them: the bound holds */
             continue;
         }
-        if (!strcmp(op, "Concat") && n->n_in >= 1 && hops < 8) {
+        if (!strcmp(op, "Concat") && n->n_in >= 1) {
             double c = 0;
             const char *s0 = NULL;
             for (int k = 0; k < n->n_in; k++) {
                 const char *sk;
-                const double ck = n->in[k] >= 0 ? known_lower_bound(g, n->in[k], &sk) : 0;
+                const double ck = n->in[k] >= 0 ? known_lower_bound(g, n->in[k], depth + 1, &sk) : 0;
                 if (!sk) return 0;
                 if (ck > c || !s0) c = ck > c ? ck : c, s0 = sk;
             }
@@ -546,7 +547,7 @@ static void shift_candidate(const qctx *c, const layer *l, qtensor *t) {
     if (!c->shift || c->kind != K_EXP || t->is_weight || !l->t[0].is_weight || strcmp(l->op, "Conv")) return;
     if (t->st.n_neg == 0 || !(t->st.min < 0) || !(t->st.max > 0)) return;
     const char *src;
-    const double bound = known_lower_bound(c->ref->g, t->value, &src);
+    const double bound = known_lower_bound(c->ref->g, t->value, 0, &src);
     if (bound > 0 && t->st.min >= -bound * (1 + 1e-6)) {
         t->shift_c = bound;
         t->shift_src = src;

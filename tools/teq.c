@@ -390,23 +390,29 @@ static int cmd_quantize(int argc, char **argv) {
     teq_quantize_report *r = NULL;
     teq_error e;
     if (teq_quantize(model, out, &o, &r, &e)) return fail_err(&e);
-    printf("%-34s %-8s %-18s %-16s %2s %2s %8s %10s %10s %10s %10s %7s %7s %-11s %-11s %8s %8s\n", "layer", "op", "W shape",
-           "A shape", "nW", "nA", "base", "alpha_W", "beta_W", "alpha_A", "beta_A", "err_W", "err_A", "dist_W", "dist_A",
-           "sens_W", "sens_A");
+    printf("%-34s %-8s %-18s %-16s %2s %2s %8s %10s %10s %10s %10s %7s %7s %-11s %-11s %8s %8s %7s\n", "layer", "op",
+           "W shape", "A shape", "nW", "nA", "base", "alpha_W", "beta_W", "alpha_A", "beta_A", "err_W", "err_A", "dist_W",
+           "dist_A", "sens_W", "sens_A", "shift_A");
+    int n_shifted = 0;
     for (int i = 0; i < r->n_layers; i++) {
         const teq_layer_report *l = &r->layers[i];
         char nm[35];
         /* long names are cut to the column (the JSON report has them whole) */
         snprintf(nm, sizeof nm, "%.34s", l->name);
+        char sh[16] = "-"; /* the activation's shift c when it takes a shifted code */
+        if (l->shifted) snprintf(sh, sizeof sh, "%.4f", l->shift), n_shifted++;
         if (l->code == 1)
-            printf("%-34s %-8s %-18s %-16s %2d %2d %8.4f %10.3g %10.3g %10.3g %10.3g %7.4f %7.4f %-11s %-11s %8.2g %8.2g\n",
+            printf("%-34s %-8s %-18s %-16s %2d %2d %8.4f %10.3g %10.3g %10.3g %10.3g %7.4f %7.4f %-11s %-11s %8.2g %8.2g %7s\n",
                    nm, l->op, l->w_shape, l->a_shape, l->bits_w, l->bits_a, l->base, l->alpha_w, l->beta_w, l->alpha_a,
-                   l->beta_a, l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a);
+                   l->beta_a, l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a, sh);
         else
-            printf("%-34s %-8s %-18s %-16s %2d %2d %8s %10.3g %10s %10.3g %10s %7.4f %7.4f %-11s %-11s %8.2g %8.2g\n",
+            printf("%-34s %-8s %-18s %-16s %2d %2d %8s %10.3g %10s %10.3g %10s %7.4f %7.4f %-11s %-11s %8.2g %8.2g %7s\n",
                    nm, l->op, l->w_shape, l->a_shape, l->bits_w, l->bits_a, "linear", l->scale_w, "-", l->scale_a, "-",
-                   l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a);
+                   l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a, sh);
     }
+    if (n_shifted)
+        printf("\nshifted activation codes (x + c, unsigned; -c*sum(w) in the bias): %d of %d layers\n", n_shifted,
+               r->n_layers);
     printf("\nscheme %s, weight scales per %s; budget: %s, max loss %.2f points\n", r->scheme,
            r->per_channel ? "output channel" : "tensor", r->budget_metric, r->max_loss);
     printf("average bits: weights %.3f, activations %.3f, both %.3f  (compression vs INT8 %.1f%%)\n", r->avg_bits_weights,

@@ -257,6 +257,8 @@ typedef struct teq_quantize_opts {
                                  the code (base, alpha, beta / linear step) still shared by the tensor */
     int no_bias_correction;   /* 1: leave Conv biases as they are; 0 (default): correct each for the mean
                                  output shift its quantized weights cause on the calibration data */
+    int shift;                /* shifted codes for lower-bounded activations (HardSwish, Swish; docs/DECISIONS.md,
+                                 "Shifted codes"): 1 on, -1 off, 0 the default (on) */
 } teq_quantize_opts;
 
 typedef struct teq_layer_report {
@@ -277,6 +279,12 @@ typedef struct teq_layer_report {
     /* Output distortion ||y - y_fp32||^2 / ||y_fp32||^2 with only this tensor quantized at 4 bits
      * (adaptive search only; NaN otherwise): how much this layer limits the width. */
     double sens_w, sens_a;
+    /* Shifted activation code: the input is quantized as x + shift (unsigned), the Conv's bias holds
+     * -shift * sum(w) and its padding the quantized shift. shift_source: "hardswish", "swish" (bound
+     * of the producing operator), "measured" (calibration minimum), "" when the layer had no candidate. */
+    int shifted;
+    double shift;
+    char shift_source[16];
 } teq_layer_report;
 
 typedef struct teq_quantize_report {
@@ -363,6 +371,8 @@ typedef struct teq_energy_layer {
     char code[12];            /* "exponential" or "linear" (a linear layer runs on a MAC datapath in both) */
     int bits_w, bits_a;
     int levels_w, levels_a;   /* exponent values E_W, E_A of the exponential code */
+    double shift;             /* the activation's shift c (shifted code), 0 for none: its -c*sum(w) is in the
+                                 bias add counted per output; its padded taps are operands (pairs) */
     int n_counters;           /* counters updated per element pair: C1, plus C2/C3/C4 where beta != 0 */
     int exp_add_bits, counter_bits;
     double outputs;           /* output elements */

@@ -196,6 +196,7 @@ check "bench: --repeat not an integer" "" 'bench' 'repeat' 'integer' -- bench --
 check "bench: --threads 0" "" 'bench' 'threads' -- bench --threads 0
 check "bench: unknown option" "" 'bench' 'unknown option' -- bench --bogus 1
 check "energy: ONNX model has no quantized layer" "" 'add2\.onnx|quantized' -- energy "$ADD"
+check "quantize: --shift neither on nor off" "" 'quantize' 'shift' 'on or off' -- quantize "$ADD" --calib "$T/a.npy" --shift maybe -o "$T/never.teq"
 
 # ---- hostile files, written by the test_limits program of the same build (tests/test_limits.c, which
 # also checks at the API that each is refused within a second and before any large allocation). Here:

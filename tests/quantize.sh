@@ -51,6 +51,15 @@ check "teq eval OUT.teq --suite ocr-cls: n 24, accuracy $acc and agreement $agr 
   awk -v a="$acc" -v g="$agr" -v n="$(sed -n 's/.*"n": \([0-9]*\).*/\1/p' "$T/e.json")" \
   'BEGIN { exit !(n == 24 && a != "" && g != "" && a >= 87.5 && a <= 100 && g >= 87.5 && g <= 100) }'
 
+# 1b. shifted codes (default on): some of cls's HardSwish inputs take them, the report says which and by how
+# much, the file is then format 1.1; --shift off gives none and a 1.0 file
+check "quantize JSON reports shifted layers (shifted, shift, shift_source)" \
+  test "$(grep -c '"shifted": true' "$T/a.json")" -gt 0 -a "$(grep -c '"shift_source": "hardswish"' "$T/a.json")" -gt 0
+check "a .teq with shifted codes is format 1.1, flag 1" test "$(od -An -tu1 -j12 -N8 "$T/a.teq" | tr -s ' ')" = " 1 0 1 0 1 0 0 0"
+"$teq" quantize "$cls" --calib "$T/cls" --bits 4,5 --shift off -o "$T/noshift.teq" --json "$T/noshift.json" > /dev/null 2>&1
+check "--shift off: no layer shifted, format 1.0" test "$(grep -c '"shifted": true' "$T/noshift.json")" = 0 -a \
+  "$(od -An -tu1 -j12 -N8 "$T/noshift.teq" | tr -s ' ')" = " 1 0 0 0 0 0 0 0"
+
 # 2b. the kernels, layer by layer on the model's own activations: fast (SIMD) and float paths against the
 # reference counting kernel, for exponential and (below, after the INT8 file exists) INT8 layers
 qc=$(dirname "$teq")/qlayer_check
@@ -86,7 +95,7 @@ check "linear adaptive scheme exits 0" test $? -eq 0
 
 # 3b. PP-OCRv4 rec (4-bit weights, 5-bit activations, a small calibration): every quantized layer, the
 # attention MatMuls of two activations included, fast kernels against the reference counting kernel, and
-# the whole model under TEQ_KERNEL=ref and the fast kernels (same characters at >= 99% of time steps)
+# the whole model under TEQ_KERNEL=ref and the fast kernels (same characters at >= 98% of time steps)
 rec=$models/ch_PP-OCRv4_rec_infer.onnx
 "$teq" dataset ocr-lines --text /usr/share/common-licenses/GPL-3 "${fonts[@]}" -n 8 --seed 3 --width 160 \
   --keys "$models/ppocr_keys_v1.txt" -o "$T/rl" > /dev/null
@@ -98,11 +107,15 @@ check "rec layers: fast kernels = reference ($(grep -o '[0-9]* quantized layers 
   grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcr.log"
 TEQ_KERNEL=ref "$teq" run "$T/rec45.teq" -i "$T/rl/inputs.npy" -o "$T/rref" -q
 "$teq" run "$T/rec45.teq" -i "$T/rl/inputs.npy" -o "$T/rfast" -q
-# probabilities: measured max abs difference 0.078 under each of TEQ_ISA=avx512, avx2 and scalar (a
-# value moved across a code's rounding boundary, see above); 0.25 is about three times that, and below
-# what a wrong kernel gives (O(1)). The old bound, 1, could not fail on probabilities.
-check "rec, 8 lines: TEQ_KERNEL=ref and the fast kernels pick the same character at >= 99% of time steps, probabilities within 0.25" \
-  node tests/cmp_outputs.mjs "$T/rref/softmax_11.tmp_0.npy" "$T/rfast/softmax_11.tmp_0.npy" 0.25 0.99
+# Probabilities: with --shift off, measured max abs difference 0.078 under each of TEQ_ISA=avx512, avx2
+# and scalar and 160/160 rows agreeing (a value moved across a code's rounding boundary, see above). With
+# shifted codes (on by default) each shifted layer's sum of non-negative terms is cancelled by its folded
+# constant -c*sum(w), so the same last-bit difference is relatively larger and crosses a rounding boundary
+# of the next code more often: measured 158 and 159 of 160 rows and a max difference of 0.225, while every
+# layer alone agrees within 2.3e-6 above. Bounds: 98% of rows and 0.45 (twice the measured difference),
+# below what a wrong kernel gives (O(1), most rows differ).
+check "rec, 8 lines: TEQ_KERNEL=ref and the fast kernels pick the same character at >= 98% of time steps, probabilities within 0.45" \
+  node tests/cmp_outputs.mjs "$T/rref/softmax_11.tmp_0.npy" "$T/rfast/softmax_11.tmp_0.npy" 0.45 0.98
 
 # 3c. PP-OCRv4 det (its head has two ConvTranspose layers), exponential 4,5 bits and INT8: every layer's
 # kernels against the reference

@@ -25,7 +25,7 @@ static void usage(FILE *f) {
             "  teq quantize MODEL.onnx --calib DATA -o OUT.teq [--scheme teq|int8|linear] [--max-loss PCT]\n"
             "               [--bits W,A] [--suite SUITE --data DIR] [--keys FILE] [--json FILE]\n"
             "               [--calib-limit N] [--search-limit N] [--eval-limit N] [--int8-calib minmax|percentile]\n"
-            "               [--weight-scales channel|tensor] [--bias-correction on|off]  schemes: teq, teq-mixed (a layer may take the\n"
+            "               [--weight-scales channel|tensor] [--bias-correction on|off] [--shift on|off]  schemes: teq, teq-mixed (a layer may take the\n"
             "               linear code where its error is lower), int8, linear\n"
             "               [--threads N]        quantize; prints the per-layer table and the summary\n"
             "  teq analyze MODEL [--calib DATA] [--json FILE] [--plots DIR] [--calib-limit N] [--threads N]\n"
@@ -340,8 +340,8 @@ static int is_tty(void) { return isatty(2); }
 static int cmd_quantize(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *calib = NULL, *scheme = NULL, *max_loss = NULL, *bits = NULL, *suite = NULL,
                *data = NULL, *keys = NULL, *json = NULL, *threads = NULL, *climit = NULL, *slimit = NULL, *elimit = NULL,
-               *i8 = NULL, *granularity = NULL, *biascorr = NULL;
-    const opt opts[] = {{"--weight-scales", &granularity}, {"--bias-correction", &biascorr},{"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
+               *i8 = NULL, *granularity = NULL, *biascorr = NULL, *shift = NULL;
+    const opt opts[] = {{"--weight-scales", &granularity}, {"--bias-correction", &biascorr}, {"--shift", &shift},{"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
                         {"--bits", &bits},      {"--suite", &suite},  {"--data", &data},     {"--keys", &keys},
                         {"--json", &json},      {"--threads", &threads}, {"--calib-limit", &climit},
                         {"--search-limit", &slimit}, {"--eval-limit", &elimit}, {"--int8-calib", &i8}, {NULL, NULL}};
@@ -362,6 +362,8 @@ static int cmd_quantize(int argc, char **argv) {
     o.per_tensor_weights = granularity && !strcmp(granularity, "tensor");
     if (biascorr && strcmp(biascorr, "on") && strcmp(biascorr, "off")) return fail("quantize: --bias-correction is on or off");
     o.no_bias_correction = biascorr && !strcmp(biascorr, "off");
+    if (shift && strcmp(shift, "on") && strcmp(shift, "off")) return fail("quantize: --shift is on or off");
+    o.shift = !shift ? 0 : !strcmp(shift, "on") ? 1 : -1;
     if (i8 && strcmp(i8, "minmax") && strcmp(i8, "percentile")) return fail("quantize: --int8-calib is minmax or percentile");
     o.max_loss = 1.0;
     if (max_loss) {
@@ -388,23 +390,29 @@ static int cmd_quantize(int argc, char **argv) {
     teq_quantize_report *r = NULL;
     teq_error e;
     if (teq_quantize(model, out, &o, &r, &e)) return fail_err(&e);
-    printf("%-34s %-8s %-18s %-16s %2s %2s %8s %10s %10s %10s %10s %7s %7s %-11s %-11s %8s %8s\n", "layer", "op", "W shape",
-           "A shape", "nW", "nA", "base", "alpha_W", "beta_W", "alpha_A", "beta_A", "err_W", "err_A", "dist_W", "dist_A",
-           "sens_W", "sens_A");
+    printf("%-34s %-8s %-18s %-16s %2s %2s %8s %10s %10s %10s %10s %7s %7s %-11s %-11s %8s %8s %7s\n", "layer", "op",
+           "W shape", "A shape", "nW", "nA", "base", "alpha_W", "beta_W", "alpha_A", "beta_A", "err_W", "err_A", "dist_W",
+           "dist_A", "sens_W", "sens_A", "shift_A");
+    int n_shifted = 0;
     for (int i = 0; i < r->n_layers; i++) {
         const teq_layer_report *l = &r->layers[i];
         char nm[35];
         /* long names are cut to the column (the JSON report has them whole) */
         snprintf(nm, sizeof nm, "%.34s", l->name);
+        char sh[16] = "-"; /* the activation's shift c when it takes a shifted code */
+        if (l->shifted) snprintf(sh, sizeof sh, "%.4f", l->shift), n_shifted++;
         if (l->code == 1)
-            printf("%-34s %-8s %-18s %-16s %2d %2d %8.4f %10.3g %10.3g %10.3g %10.3g %7.4f %7.4f %-11s %-11s %8.2g %8.2g\n",
+            printf("%-34s %-8s %-18s %-16s %2d %2d %8.4f %10.3g %10.3g %10.3g %10.3g %7.4f %7.4f %-11s %-11s %8.2g %8.2g %7s\n",
                    nm, l->op, l->w_shape, l->a_shape, l->bits_w, l->bits_a, l->base, l->alpha_w, l->beta_w, l->alpha_a,
-                   l->beta_a, l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a);
+                   l->beta_a, l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a, sh);
         else
-            printf("%-34s %-8s %-18s %-16s %2d %2d %8s %10.3g %10s %10.3g %10s %7.4f %7.4f %-11s %-11s %8.2g %8.2g\n",
+            printf("%-34s %-8s %-18s %-16s %2d %2d %8s %10.3g %10s %10.3g %10s %7.4f %7.4f %-11s %-11s %8.2g %8.2g %7s\n",
                    nm, l->op, l->w_shape, l->a_shape, l->bits_w, l->bits_a, "linear", l->scale_w, "-", l->scale_a, "-",
-                   l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a);
+                   l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a, sh);
     }
+    if (n_shifted)
+        printf("\nshifted activation codes (x + c, unsigned; -c*sum(w) in the bias): %d of %d layers\n", n_shifted,
+               r->n_layers);
     printf("\nscheme %s, weight scales per %s; budget: %s, max loss %.2f points\n", r->scheme,
            r->per_channel ? "output channel" : "tensor", r->budget_metric, r->max_loss);
     printf("average bits: weights %.3f, activations %.3f, both %.3f  (compression vs INT8 %.1f%%)\n", r->avg_bits_weights,

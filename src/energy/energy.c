@@ -168,6 +168,7 @@ typedef struct elayer {
     int slot_w, slot_a;       /* "W": the constant (or the second activation, as the quantizer names it) */
     int w_is_weight;
     teq_qparams qw, qa;
+    double shift;             /* the activation's shift c (quant_ops.h), 0 for none */
     int64_t w_scales;         /* per-channel scale count of the weight (1: per tensor) */
     double w_packed_bytes;    /* packed codes of the weight constant */
     double w_numel;
@@ -194,7 +195,7 @@ static int is_dot_op(const char *op) {
 
 /* The code an input slot of a dot-product node is quantized with: a constant's teq_qweight, or the
  * qparams of the TeqQuantize node producing it. 0 when the slot is not quantized. */
-static int slot_code(const teq_graph *g, int v, teq_qparams *q) {
+static int slot_code(const teq_graph *g, int v, teq_qparams *q, double *shift) {
     if (v < 0) return 0;
     const teq_value *val = &g->values[v];
     if (val->constant) {
@@ -207,7 +208,8 @@ static int slot_code(const teq_graph *g, int v, teq_qparams *q) {
     if (strcmp(p->op_type, "TeqQuantize") != 0) return 0;
     const teq_attr *a = teq_node_attr(p, "qparams");
     char why[160];
-    if (!a || a->type != TEQ_ATTR_TENSOR || !a->t || teq_qparams_from_tensor(a->t, q, why, sizeof why) != TEQ_OK) return 0;
+    if (!a || a->type != TEQ_ATTR_TENSOR || !a->t || teq_qparams_from_tensor_shift(a->t, q, shift, why, sizeof why) != TEQ_OK)
+        return 0;
     return 1;
 }
 
@@ -228,7 +230,8 @@ static teq_status find_layers(ectx *c) {
         l->slot_w = v1->constant || !v0->constant ? 1 : 0;
         l->slot_a = 1 - l->slot_w;
         l->w_is_weight = g->values[nd->in[l->slot_w]].constant != NULL;
-        if (!slot_code(g, nd->in[l->slot_w], &l->qw) || !slot_code(g, nd->in[l->slot_a], &l->qa)) {
+        double wshift = 0;
+        if (!slot_code(g, nd->in[l->slot_w], &l->qw, &wshift) || !slot_code(g, nd->in[l->slot_a], &l->qa, &l->shift)) {
             continue;
         }
         if (l->w_is_weight) {
@@ -269,13 +272,23 @@ static teq_status indicator(ectx *c, const teq_tensor *src, int nonzero_only, te
 /* Run layer node nd on c->ind[] (in the node's slots; every other input absent) into c->y, and
  * return the sum and the maximum of the output. Gemm's alpha and beta are dropped so that the output
  * is the plain count. */
-static teq_status run_counts(ectx *c, const teq_node *nd, const elayer *l, double *sum, double *max) {
+static teq_status run_counts(ectx *c, const teq_node *nd, const elayer *l, int pad_one, double *sum, double *max) {
     teq_node copy = *nd;
-    teq_attr attrs[64];
+    teq_attr attrs[65];
     int na = 0;
+    /* a shifted layer's pad_value (the quantized shift) is dropped: padded taps count 0, or 1 with pad_one
+     * (they are operands of the exponential datapath there, see hook) */
     for (int k = 0; k < nd->n_attr && na < 64; k++)
-        if (strcmp(nd->attr[k].name, "alpha") != 0 && strcmp(nd->attr[k].name, "beta") != 0) attrs[na++] = nd->attr[k];
+        if (strcmp(nd->attr[k].name, "alpha") != 0 && strcmp(nd->attr[k].name, "beta") != 0 &&
+            strcmp(nd->attr[k].name, "pad_value") != 0)
+            attrs[na++] = nd->attr[k];
     if (nd->n_attr > 64) return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "node '%s' has too many attributes", nd->name);
+    if (pad_one) {
+        memset(&attrs[na], 0, sizeof attrs[na]);
+        attrs[na].name = (char *)"pad_value";
+        attrs[na].type = TEQ_ATTR_FLOAT;
+        attrs[na++].f = 1.0f;
+    }
     copy.attr = attrs;
     copy.n_attr = na;
     /* the counting tensors replace the weights: the operator must read them, not the layer's prepared
@@ -328,12 +341,20 @@ static teq_status hook(void *user, int i, const teq_node *nd, const teq_tensor *
         w = &c->wdec;
     }
     if ((s = indicator(c, w, 0, &c->ind[0], NULL)) || (s = indicator(c, a, 0, &c->ind[1], NULL)) ||
-        (s = run_counts(c, nd, l, &taps, &max_taps)))
+        (s = run_counts(c, nd, l, 0, &taps, &max_taps)))
         return s;
     double outputs = (double)teq_tensor_numel(&c->y);
+    /* A shifted activation pads with the code of its shift, not with 0: the exponential datapath reads those
+     * taps as operands (pairs with a non-zero weight) and its counters span them too. The INT8 datapath
+     * still skips padding (its zero point stands for 0). */
     if ((s = indicator(c, w, 1, &c->ind[0], &wz)) || (s = indicator(c, a, 1, &c->ind[1], &az)) ||
-        (s = run_counts(c, nd, l, &pairs, &dummy)))
+        (s = run_counts(c, nd, l, l->shift > 0, &pairs, &dummy)))
         return s;
+    if (l->shift > 0) {
+        double pad_taps, pad_max;
+        if ((s = indicator(c, a, 0, &c->ind[1], NULL)) || (s = run_counts(c, nd, l, 1, &pad_taps, &pad_max))) return s;
+        if (pad_max > max_taps) max_taps = pad_max;
+    }
     double dm = dense_macs(nd, w, a, outputs, l->slot_w);
     l->outputs += outputs;
     l->taps += taps;
@@ -371,6 +392,7 @@ static void finish_layer(elayer *l, double samples, const teq_energy_table *t, i
     r->zero_a = l->a_n > 0 ? l->a_zero / l->a_n : 0;
     r->bits_w = l->qw.bits;
     r->bits_a = l->qa.bits;
+    r->shift = l->shift;
     const int exp = l->qw.kind == TEQ_CODE_EXP && l->qa.kind == TEQ_CODE_EXP;
     snprintf(r->code, sizeof r->code, "%s", exp ? "exponential" : "linear");
     r->counter_bits = bits_for((int64_t)ceil(l->max_taps)) + 1; /* signed: +-K */
@@ -522,6 +544,9 @@ static void totals(teq_energy_report *r, int zero_skip, int final_bits) {
     add_assumption(r, "counts per inference, averaged over %lld sample(s) of the input (%s); only the quantized "
                       "Conv/ConvTranspose/Gemm/MatMul layers are counted (%d left in float32 are not)",
                    (long long)r->samples, r->input, r->n_unquantized);
+    add_assumption(r, "shifted activations (x + c coded unsigned): -c*sum(w) is in the bias, one add per output "
+                      "(the bias add counted below); such a layer pads with the code of c, so there the exponential "
+                      "datapath counts padded taps as operands (INT8 still skips them)");
     add_assumption(r, "both datapaths skip padding taps (address generation); the exponential datapath %s",
                    zero_skip ? "also skips every element pair with a zero operand (zero code, exact zero weight), "
                                "counted on this input; the INT8 datapath is dense"
@@ -726,6 +751,7 @@ teq_status teq_energy_write_json(const char *path, const teq_energy_report *r, t
         teq_json_num(&j, "teq_counter_updates", l->teq_counter_updates);
         teq_json_num(&j, "teq_final_muls", l->teq_final_muls);
         teq_json_num(&j, "teq_final_adds", l->teq_final_adds);
+        teq_json_num(&j, "shift", l->shift);
         teq_json_num(&j, "teq_macs", l->teq_macs);
         teq_json_num(&j, "int8_macs", l->int8_macs);
         teq_json_num(&j, "int8_requant_muls", l->int8_requant_muls);

@@ -22,6 +22,13 @@ _Static_assert(TEQ_MAX_DIMS == 8, "the .teq value and tensor records hold exactl
 
 #define FMT_MAJOR 1
 #define FMT_MINOR 0
+/* Version 1.1: header flag bit 0, "shifted activation codes": TeqQuantize nodes may carry a qparams of 10
+ * values (the 10th the shift c) and Conv nodes a `pad_value` attribute (docs/FORMAT.md). The writer sets
+ * it, and writes 1.1, only when the graph uses either; a graph without them is written as 1.0, byte for
+ * byte as before, so 1.0 readers still read it. A 1.0 reader refuses a flagged file (unknown flags),
+ * where it would otherwise run the shifted codes without their shift. */
+#define FMT_MINOR_SHIFT 1
+#define FMT_FLAG_SHIFT 1u
 #define HEADER_BYTES 32
 #define SECTION_ENTRY_BYTES 24
 #define SECTION_ALIGN 64
@@ -524,6 +531,26 @@ static uint32_t crc_update(uint32_t crc, const void *p, size_t n) {
     return n ? (uint32_t)crc32_z(crc, (const Bytef *)p, n) : crc;
 }
 
+static bool is_teq_quantize_node(const teq_node *n) {
+    return n->op_type && !strcmp(n->op_type, "TeqQuantize") && n->domain && !strcmp(n->domain, "teq");
+}
+
+/* Does the graph use what flag bit 0 announces (a qparams of 10 values, a pad_value attribute)? */
+static bool graph_uses_shift(const teq_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const teq_node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attr; a++) {
+            const teq_attr *at = &n->attr[a];
+            if (!at->name) continue;
+            if (!strcmp(at->name, "pad_value")) return true;
+            if (is_teq_quantize_node(n) && !strcmp(at->name, "qparams") && at->type == TEQ_ATTR_TENSOR && at->t &&
+                teq_tensor_numel(at->t) == 10)
+                return true;
+        }
+    }
+    return false;
+}
+
 teq_status teq_format_write(const char *path, const teq_graph *g, teq_error *err) {
     teq_error_clear(err);
     if (!path || !g) return teq_error_set(err, TEQ_ERR_ARG, "teq_format_write: no path or graph");
@@ -578,9 +605,10 @@ teq_status teq_format_write(const char *path, const teq_graph *g, teq_error *err
     }
     memcpy(hdr, teq_magic, 8);
     /* bytes 8..11: the checksum, filled in at the end */
+    const bool shifted = graph_uses_shift(g);
     put_u16(hdr + 12, FMT_MAJOR);
-    put_u16(hdr + 14, FMT_MINOR);
-    put_u32(hdr + 16, 0);
+    put_u16(hdr + 14, shifted ? FMT_MINOR_SHIFT : FMT_MINOR);
+    put_u32(hdr + 16, shifted ? FMT_FLAG_SHIFT : 0);
     put_u32(hdr + 20, (uint32_t)nsec);
     put_u64(hdr + 24, file_size);
     for (int i = 0; i < nsec; i++) {
@@ -671,6 +699,7 @@ typedef struct reader {
     uint64_t n_io, n_attrs, n_pool, n_tensors;
     uint64_t string_copy_bytes;
     uint8_t *tensor_used; /* n_tensors flags: each tensor is referenced exactly once */
+    uint32_t flags;       /* header flags (FMT_FLAG_SHIFT) */
 } reader;
 
 static teq_status fail(reader *r, const char *fmt, ...) TEQ_PRINTF(2, 3);
@@ -737,7 +766,11 @@ static teq_status check_header(reader *r) {
         return fail(r, "format version %u.%u is newer than this teq reads (%d.x): upgrade teq", major, minor, FMT_MAJOR);
     if (major != FMT_MAJOR) return fail(r, "unknown format version %u.%u (this teq reads %d.x)", major, minor, FMT_MAJOR);
     uint32_t flags = get_u32(b + 16);
-    if (flags) return fail(r, "unknown header flags 0x%08x", flags);
+    if (flags & ~FMT_FLAG_SHIFT) return fail(r, "unknown header flags 0x%08x", flags);
+    if ((flags & FMT_FLAG_SHIFT) && minor < FMT_MINOR_SHIFT)
+        return fail(r, "header flags 0x1 (shifted codes) need format version 1.1 or later, the file says %u.%u", major,
+                    minor);
+    r->flags = flags;
     uint32_t nsec = get_u32(b + 20);
     if ((uint64_t)nsec > (len - HEADER_BYTES) / SECTION_ENTRY_BYTES)
         return fail(r, "the section table (%u entries) runs past the end of the file (%zu bytes)", nsec, len);
@@ -1288,6 +1321,38 @@ static teq_status build_graph(reader *r, teq_graph *g) {
     return TEQ_OK;
 }
 
+/* Shifted codes (flag bit 0), checked on the built graph (the attribute tensors are decoded by then):
+ * a TeqQuantize's qparams of 10 values and a Conv's pad_value need the flag; the shift c (10th value) is
+ * finite, in 0 .. 1e30, and non-zero only with an unsigned exponential code (values 0 and 2: kind 1,
+ * is_signed 0); pad_value is a finite FLOAT. The rest of qparams is checked where it is used, as before. */
+static teq_status check_shifts(reader *r, const teq_graph *g) {
+    const bool allowed = (r->flags & FMT_FLAG_SHIFT) != 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const teq_node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attr; a++) {
+            const teq_attr *at = &n->attr[a];
+            if (!strcmp(at->name, "pad_value")) {
+                if (!allowed) return fail(r, "node '%s' has a pad_value, which needs header flag 0x1 (format 1.1)", n->name);
+                if (at->type != TEQ_ATTR_FLOAT || !isfinite(at->f))
+                    return fail(r, "node '%s': pad_value must be a finite FLOAT", n->name);
+                continue;
+            }
+            if (!is_teq_quantize_node(n) || strcmp(at->name, "qparams") || at->type != TEQ_ATTR_TENSOR || !at->t ||
+                teq_tensor_numel(at->t) != 10)
+                continue;
+            if (!allowed)
+                return fail(r, "node '%s' has a shifted qparams (10 values), which needs header flag 0x1 (format 1.1)",
+                            n->name);
+            if (at->t->dtype != TEQ_DTYPE_DOUBLE) continue; /* refused where it is used, like any bad qparams */
+            const double *v = at->t->data, c = v[9];
+            if (!(c >= 0 && c <= 1e30)) return fail(r, "node '%s': shift %g is not finite in 0 .. 1e30", n->name, c);
+            if (c != 0 && !(v[0] == TEQ_CODE_EXP && v[2] == 0))
+                return fail(r, "node '%s': shift %g needs an unsigned exponential code", n->name, c);
+        }
+    }
+    return TEQ_OK;
+}
+
 teq_status teq_format_read_buffer(const uint8_t *buf, size_t len, const char *path, teq_graph **out, teq_error *err) {
     teq_error_clear(err);
     if (out) *out = NULL;
@@ -1312,6 +1377,7 @@ teq_status teq_format_read_buffer(const uint8_t *buf, size_t len, const char *pa
     teq_graph *g = teq_graph_new();
     if (!g) return nomem(&r);
     s = build_graph(&r, g);
+    if (!s) s = check_shifts(&r, g);
     if (s) {
         teq_graph_free(g);
         return s;

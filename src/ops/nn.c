@@ -279,9 +279,10 @@ static void fill_rows(float *restrict y, int64_t rows, int64_t n, const float *b
 /* Conv                                                                                        */
 
 /* im2col for output rows [r0, r1) of one group (r = oz*OY + oy; each row is OX outputs wide).
- * x: (cg, IZ, IY, IX). col: (cg*KZ*KY*KX) x ((r1-r0)*OX), zero where a tap falls in padding. */
+ * x: (cg, IZ, IY, IX). col: (cg*KZ*KY*KX) x ((r1-r0)*OX), pv where a tap falls in padding (0, or the
+ * quantized shift of a shifted input: see pad_value in op_conv). */
 static void im2col(const float *restrict x, int64_t cg, const geom *g, int64_t r0, int64_t r1,
-                   float *restrict col, int nt) {
+                   float *restrict col, float pv, int nt) {
     const int64_t IZ = g->in[0], IY = g->in[1], IX = g->in[2];
     const int64_t KY = g->k[1], KX = g->k[2], OY = g->out[1], OX = g->out[2];
     const int64_t kk = g->k[0] * KY * KX, ldcol = (r1 - r0) * OX, rows = cg * kk;
@@ -302,56 +303,64 @@ static void im2col(const float *restrict x, int64_t cg, const geom *g, int64_t r
             const int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->d[1];
             float *d = dst + (r - r0) * OX;
             if (iz < 0 || iz >= IZ || iy < 0 || iy >= IY) {
-                memset(d, 0, sizeof(float) * (size_t)OX);
+                for (int64_t o = 0; o < OX; o++) d[o] = pv;
                 continue;
             }
             const float *s = xc + (iz * IY + iy) * IX + offx;
-            for (int64_t o = 0; o < lo; o++) d[o] = 0.0f;
+            for (int64_t o = 0; o < lo; o++) d[o] = pv;
             if (SX == 1) {
                 if (hi > lo) memcpy(d + lo, s + lo, sizeof(float) * (size_t)(hi - lo));
             } else {
                 for (int64_t o = lo; o < hi; o++) d[o] = s[o * SX];
             }
-            for (int64_t o = hi; o < OX; o++) d[o] = 0.0f;
+            for (int64_t o = hi; o < OX; o++) d[o] = pv;
         }
     }
+}
+
+static void fill_f32(float *d, size_t n, float v) {
+    if (v == 0.0f && !signbit(v)) {
+        memset(d, 0, sizeof(float) * n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) d[i] = v;
 }
 
 /* Depthwise convolution works on a zero-padded copy of each input plane, so every tap of every
  * output is in range: no bounds checks and no edge cases anywhere in the loops. */
 
-/* Copy x (IH, IW) into xp (PH, PW) at row PT, column PL; zeros elsewhere. */
+/* Copy x (IH, IW) into xp (PH, PW) at row PT, column PL; pv (the pad value, normally 0) elsewhere. */
 static void pad_plane(const float *restrict x, int64_t IH, int64_t IW, float *restrict xp, int64_t PH, int64_t PW,
-                      int64_t PT, int64_t PL) {
+                      int64_t PT, int64_t PL, float pv) {
     const int64_t rows_in = IH < PH - PT ? IH : PH - PT;
     const int64_t cols_in = IW < PW - PL ? IW : PW - PL;
-    memset(xp, 0, sizeof(float) * (size_t)(PT * PW));
+    fill_f32(xp, (size_t)(PT * PW), pv);
     for (int64_t r = 0; r < rows_in; r++) {
         float *d = xp + (PT + r) * PW;
-        memset(d, 0, sizeof(float) * (size_t)PL);
+        fill_f32(d, (size_t)PL, pv);
         memcpy(d + PL, x + r * IW, sizeof(float) * (size_t)cols_in);
-        memset(d + PL + cols_in, 0, sizeof(float) * (size_t)(PW - PL - cols_in));
+        fill_f32(d + PL + cols_in, (size_t)(PW - PL - cols_in), pv);
     }
-    memset(xp + (PT + rows_in) * PW, 0, sizeof(float) * (size_t)((PH - PT - rows_in) * PW));
+    fill_f32(xp + (PT + rows_in) * PW, (size_t)((PH - PT - rows_in) * PW), pv);
 }
 
 /* Same, for stride-2 kernels: each padded row is stored deinterleaved, its even columns then its
  * odd columns (HE = (PW+1)/2 of them first), so that stride-2 taps become unit-stride loads:
  * output j, tap kx reads column 2j+kx = even[j + kx/2] or odd[j + kx/2]. */
 static void pad_plane_deint(const float *restrict x, int64_t IH, int64_t IW, float *restrict xp, int64_t PH,
-                            int64_t PW, int64_t PT, int64_t PL) {
+                            int64_t PW, int64_t PT, int64_t PL, float pv) {
     const int64_t rows_in = IH < PH - PT ? IH : PH - PT;
     const int64_t cols_in = IW < PW - PL ? IW : PW - PL;
     const int64_t HE = (PW + 1) / 2, HO = PW / 2;
-    memset(xp, 0, sizeof(float) * (size_t)(PT * PW));
+    fill_f32(xp, (size_t)(PT * PW), pv);
     for (int64_t r = 0; r < rows_in; r++) {
         float *e = xp + (PT + r) * PW, *o = e + HE;
         const float *xr = x + r * IW; /* padded column q is xr[q - PL] for q in [PL, PL + cols_in) */
         /* pairs (2h, 2h+1) entirely inside the data: a branch-free (vectorizable) split */
         const int64_t h0 = clamp64((PL + 1) / 2, 0, HO), h1 = clamp64((PL + cols_in) / 2, h0, HO);
         for (int64_t h = 0; h < h0; h++) {
-            e[h] = 2 * h >= PL && 2 * h < PL + cols_in ? xr[2 * h - PL] : 0.0f;
-            o[h] = 2 * h + 1 >= PL && 2 * h + 1 < PL + cols_in ? xr[2 * h + 1 - PL] : 0.0f;
+            e[h] = 2 * h >= PL && 2 * h < PL + cols_in ? xr[2 * h - PL] : pv;
+            o[h] = 2 * h + 1 >= PL && 2 * h + 1 < PL + cols_in ? xr[2 * h + 1 - PL] : pv;
         }
 #pragma omp simd
         for (int64_t h = h0; h < h1; h++) {
@@ -359,11 +368,11 @@ static void pad_plane_deint(const float *restrict x, int64_t IH, int64_t IW, flo
             o[h] = xr[2 * h + 1 - PL];
         }
         for (int64_t h = h1; h < HE; h++) {
-            e[h] = 2 * h >= PL && 2 * h < PL + cols_in ? xr[2 * h - PL] : 0.0f;
-            if (h < HO) o[h] = 2 * h + 1 >= PL && 2 * h + 1 < PL + cols_in ? xr[2 * h + 1 - PL] : 0.0f;
+            e[h] = 2 * h >= PL && 2 * h < PL + cols_in ? xr[2 * h - PL] : pv;
+            if (h < HO) o[h] = 2 * h + 1 >= PL && 2 * h + 1 < PL + cols_in ? xr[2 * h + 1 - PL] : pv;
         }
     }
-    memset(xp + (PT + rows_in) * PW, 0, sizeof(float) * (size_t)((PH - PT - rows_in) * PW));
+    fill_f32(xp + (PT + rows_in) * PW, (size_t)((PH - PT - rows_in) * PW), pv);
 }
 
 /* Offset of tap kx from output column j's base r + j: plain rows for stride 1, deinterleaved
@@ -505,6 +514,11 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
         return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "B must have shape [%lld]", (long long)M);
     geom g;
     if ((st = fwd_geom(ctx, node, nsp, x->dims + 2, w->dims + 2, false, &g))) return st;
+    /* teq extension (not ONNX): `pad_value`, the value of the padded taps. The quantizer sets it on a
+     * Conv whose input is a shifted code (quant_ops.h): its input is then x + c, and a padded tap,
+     * 0 in the original domain, is the quantized value of c there (as an input value of 0 would be). */
+    const float pv = teq_node_attr_float(node, "pad_value", 0.0f);
+    if (!isfinite(pv)) return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "pad_value must be finite");
 
     int64_t ydims[2 + MAXSP] = {N, M};
     for (int i = 0; i < nsp; i++) ydims[2 + i] = g.out[MAXSP - nsp + i];
@@ -551,8 +565,8 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
             for (int64_t p = 0; p < planes; p++) {
                 const int64_t n = p / M, m = p % M, c = n * C + m / Mg;
                 if (c != last_c) {
-                    if (deint) pad_plane_deint(X + c * Sin, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2]);
-                    else pad_plane(X + c * Sin, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2]);
+                    if (deint) pad_plane_deint(X + c * Sin, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pv);
+                    else pad_plane(X + c * Sin, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pv);
                 }
                 last_c = c;
                 dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B ? B[m] : 0.0f, Y + p * S, OH, OW, g.s[1], g.s[2],
@@ -605,7 +619,7 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
             const float *xg = X + (n * C + gi * Cg) * Sin;
             for (int64_t r0 = 0; r0 < R; r0 += band) {
                 const int64_t r1 = r0 + band < R ? r0 + band : R, cols = (r1 - r0) * OX;
-                im2col(xg, Cg, &g, r0, r1, col, nt);
+                im2col(xg, Cg, &g, r0, r1, col, pv, nt);
                 if (qmm) {
                     if ((st = teq_ql_gemm(ctx, node, ql, gi * Mg, Mg, col, cols, 1, cols, B ? B + gi * Mg : NULL,
                                           yg + r0 * OX, S, 1)))

@@ -21,7 +21,7 @@ static bool is_teq_quantize(const teq_node *n) {
 static bool node_qparams(const teq_node *n, teq_qparams *q) {
     const teq_attr *a = teq_node_attr(n, "qparams");
     char msg[160];
-    return a && a->type == TEQ_ATTR_TENSOR && teq_qparams_from_tensor(a->t, q, msg, sizeof msg) == TEQ_OK;
+    return a && a->type == TEQ_ATTR_TENSOR && teq_qparams_from_tensor_shift(a->t, q, NULL, msg, sizeof msg) == TEQ_OK;
 }
 
 /* The code of value v when a TeqQuantize node produces it. */

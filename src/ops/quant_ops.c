@@ -14,9 +14,34 @@ teq_status teq_qparams_to_tensor(const teq_qparams *p, teq_tensor **out, teq_err
     return TEQ_OK;
 }
 
+teq_status teq_shift_check(const teq_qparams *p, double c, char *msg, size_t msg_len) {
+    if (!(c >= 0 && c <= 1e30)) {
+        snprintf(msg, msg_len, "qparams shift %g must be finite and in 0 .. 1e30", c);
+        return TEQ_ERR_FORMAT;
+    }
+    if (c != 0 && (p->kind != TEQ_CODE_EXP || p->is_signed)) {
+        snprintf(msg, msg_len, "qparams shift %g needs an unsigned exponential code", c);
+        return TEQ_ERR_FORMAT;
+    }
+    return TEQ_OK;
+}
+
 teq_status teq_qparams_from_tensor(const teq_tensor *t, teq_qparams *p, char *msg, size_t msg_len) {
-    if (!t || t->dtype != TEQ_DTYPE_DOUBLE || teq_tensor_numel(t) != TEQ_QPARAMS_LEN) {
-        snprintf(msg, msg_len, "qparams must be a float64 tensor of %d values", TEQ_QPARAMS_LEN);
+    double c = 0;
+    teq_status s = teq_qparams_from_tensor_shift(t, p, &c, msg, msg_len);
+    if (!s && c != 0) {
+        snprintf(msg, msg_len, "qparams has a shift where none is allowed");
+        return TEQ_ERR_FORMAT;
+    }
+    return s;
+}
+
+teq_status teq_qparams_from_tensor_shift(const teq_tensor *t, teq_qparams *p, double *shift, char *msg,
+                                         size_t msg_len) {
+    const int64_t len = t ? teq_tensor_numel(t) : 0;
+    if (!t || t->dtype != TEQ_DTYPE_DOUBLE || (len != TEQ_QPARAMS_LEN && len != TEQ_QPARAMS_LEN_SHIFT)) {
+        snprintf(msg, msg_len, "qparams must be a float64 tensor of %d values (%d with a shift)", TEQ_QPARAMS_LEN,
+                 TEQ_QPARAMS_LEN_SHIFT);
         return TEQ_ERR_FORMAT;
     }
     const double *v = t->data;
@@ -36,7 +61,12 @@ teq_status teq_qparams_from_tensor(const teq_tensor *t, teq_qparams *p, char *ms
     p->zero_code = (int)v[3];
     p->base = v[4], p->alpha = v[5], p->beta = v[6], p->scale = v[7];
     p->zero_point = (int32_t)v[8];
-    return teq_qparams_check(p, msg, msg_len);
+    teq_status s = teq_qparams_check(p, msg, msg_len);
+    if (s) return s;
+    const double c = len == TEQ_QPARAMS_LEN_SHIFT ? v[9] : 0.0;
+    if ((s = teq_shift_check(p, c, msg, msg_len))) return s;
+    if (shift) *shift = c;
+    return TEQ_OK;
 }
 
 /* TeqQuantize: x float32 (any shape) -> y float32 (same shape). */
@@ -44,9 +74,11 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
                                   teq_tensor *const *out) {
     const teq_attr *a = teq_node_attr(node, "qparams");
     teq_qparams p;
+    double c = 0;
     char msg[200];
     if (!a || a->type != TEQ_ATTR_TENSOR) return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "missing qparams attribute");
-    if (teq_qparams_from_tensor(a->t, &p, msg, sizeof msg)) return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "%s", msg);
+    if (teq_qparams_from_tensor_shift(a->t, &p, &c, msg, sizeof msg))
+        return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "%s", msg);
     const teq_tensor *x = in[0];
     if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
     teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
@@ -55,8 +87,15 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
     const float *src = x->data;
     float *dst = out[0]->data;
     int nt = teq_ctx_threads(ctx);
+    if (c != 0) {
+        /* shifted code: quantize x + c (rounded to float32), the values stay in the shifted domain */
+        const float cf = (float)c;
+#pragma omp parallel for num_threads(nt) if (nt > 1 && n >= (1 << 16)) schedule(static)
+        for (int64_t i = 0; i < n; i++) dst[i] = src[i] + cf;
+        src = dst; /* every path below may run in place */
+    }
     if (p.kind == TEQ_CODE_NONE) {
-        memcpy(dst, src, sizeof(float) * (size_t)n); /* a tensor left in float32 */
+        if (dst != src) memcpy(dst, src, sizeof(float) * (size_t)n); /* a tensor left in float32 */
     } else if (node->kern && teq_kmode_get() != TEQ_KMODE_DEQUANT) {
         teq_kq_fake(node->kern, src, n, dst, nt); /* the prepared quantizer (kernels.h): same codes, faster */
     } else if (nt > 1 && n >= (1 << 16)) {

@@ -52,6 +52,12 @@ typedef struct qtensor {
     teq_attr *qattr;     /* activations: the TeqQuantize node's qparams in q */
     teq_qparams cur;     /* applied code */
     double cur_err;
+    /* Shifted code (activations of Conv layers; see shift_candidate): c > 0 when the tensor is a candidate,
+     * cell_shift[cell] = 1 where the fit cell (base x width) is the unsigned code of x + c. */
+    double shift_c;
+    const char *shift_src;
+    uint8_t *cell_shift;
+    double cur_shift;    /* applied: c or 0 */
 } qtensor;
 
 typedef struct layer {
@@ -70,6 +76,11 @@ typedef struct layer {
     double *in_sum;      /* [n_in_ch] sums of the input per channel */
     double in_count;     /* values summed per channel */
     float *bias_fp32;    /* [out channels] */
+    /* Shift folding (a Conv whose activation is a shift candidate): the layer node in q, the bias value
+     * in q that carries -c * sum(w) (the layer's own, or one added with zeros), and its value before
+     * folding when bias_value does not rewrite it (fold_base, [out channels]). */
+    int q_node, fold_bias;
+    float *fold_base;
 } layer;
 
 typedef struct cfg {
@@ -91,6 +102,7 @@ typedef struct qctx {
     int mixed;           /* teq scheme: a layer may take the linear code where it has the lower error */
     double *sens;        /* [2 * n]: measured sensitivity of each tensor (adaptive search), or NULL */
     int bias_correction; /* correct Conv biases for the mean shift of quantized weights */
+    int shift;           /* shifted codes allowed */
 } qctx;
 
 static double now_s(void) {
@@ -170,6 +182,7 @@ static teq_status find_layers(qctx *c) {
             }
         }
         l->bias_value = -1;
+        l->fold_bias = l->q_node = -1;
         if (c->bias_correction && !strcmp(nd->op_type, "Conv") && wslot == 1 && nd->n_in >= 3 && nd->in[2] >= 0) {
             const teq_tensor *bt = g->values[nd->in[2]].constant;
             const teq_tensor *w = g->values[nd->in[1]].constant;
@@ -188,7 +201,7 @@ static teq_status find_layers(qctx *c) {
     skip:
         free(l->t[0].w_fp32);
         memset(l, 0, sizeof *l);
-        l->bias_value = -1;
+        l->bias_value = l->fold_bias = l->q_node = -1;
     }
     if (c->n == 0) return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "%s: no Conv, ConvTranspose, Gemm or MatMul layer to quantize", c->ref->path);
     return TEQ_OK;
@@ -201,7 +214,8 @@ static void free_layers(qctx *c) {
         for (int k = 0; k < 2; k++) {
             free(c->L[i].t[k].w_fp32);
             free(c->L[i].t[k].ch_scale);
-            if (k == 0) free(c->L[i].in_sum), free(c->L[i].bias_fp32);
+            if (k == 0) free(c->L[i].in_sum), free(c->L[i].bias_fp32), free(c->L[i].fold_base);
+            free(c->L[i].t[k].cell_shift);
             teq_tstats_free(&c->L[i].t[k].st);
             teq_tensor_fit_free(&c->L[i].t[k].fit);
         }
@@ -357,7 +371,229 @@ static teq_status calibrate(qctx *c, const teq_dataset *ds, int64_t limit) {
 
 /* ---------------------------------------------------------------- fits */
 
-static teq_status fit_tensor(qctx *c, qtensor *t, const double *bases, int n_bases) {
+/* ---------------------------------------------------------------- shifted codes */
+
+/* Lower bounds of the activations PP-OCR exports, exact for the operator (the shift must hold for every
+ * input, not only the calibration data):
+ *   HardSwish x * clip(x + 3, 0, 6) / 6 = x * HardSigmoid(x; 1/6, 1/2): min over x is -3/8 at x = -1.5;
+ *     in general x * clip(a x + b, 0, 1) >= -b^2 / (4a).
+ *   Swish x * sigmoid(x): min -0.278464542761074 at x = -1.278464542761074 (rounded up to 0.2785). */
+#define HARDSWISH_BOUND 0.375
+#define SWISH_BOUND 0.2785
+/* A measured bound (no operator recognised) is used when the negative tail is short: |min| at most
+ * this share of max (then a sign bit would spend half the levels on a sliver of the range). */
+#define SHIFT_MEASURED_TAIL 0.25
+
+static const teq_node *producer_of(const teq_graph *g, int v) {
+    if (v < 0 || v >= g->n_values || g->values[v].producer < 0) return NULL;
+    return &g->nodes[g->values[v].producer];
+}
+
+/* Lower bound of a TeqElementwise chain (src/ops/fuse.c): it must start with the HardSwish form, Add(3),
+ * Clip(0, 6), then Div(6) or Mul(1/6) and a Mul by the root in either order, giving [-3/8, +inf); steps
+ * after it with constant operands (PP-LCNetV3's learnable affine block: Mul(s), Add(b)), Clip and Relu
+ * move the interval. Returns -INFINITY when the chain is anything else. */
+static double fused_chain_lower_bound(const teq_node *n) {
+    int64_t ni = 0, nf = 0;
+    const int64_t *iv = teq_node_attr_ints(n, "steps", &ni);
+    const float *fv = teq_node_attr_floats(n, "consts", &nf);
+    if (!iv || !fv || ni % 3 || ni < 12 || nf != 2 * (ni / 3)) return -INFINITY;
+    if (!(iv[0] == 1 && iv[1] == 1 && fv[0] == 3.0f)) return -INFINITY;    /* x + 3 */
+    if (!(iv[3] == 5 && fv[2] == 0.0f && fv[3] == 6.0f)) return -INFINITY; /* clip 0, 6 */
+    int root_mul = 0, scale6 = 0;
+    for (int i = 2; i < 4; i++) {
+        const int64_t op = iv[3 * i], opnd = iv[3 * i + 1], order = iv[3 * i + 2];
+        const float k = fv[2 * i];
+        if (op == 3 && opnd == 2) root_mul++;
+        else if (op == 4 && opnd == 1 && order == 0 && k == 6.0f) scale6++;
+        else if (op == 3 && opnd == 1 && fabsf(k - 1.0f / 6.0f) < 1e-7f) scale6++;
+    }
+    if (root_mul != 1 || scale6 != 1) return -INFINITY;
+    double lo = -HARDSWISH_BOUND, hi = INFINITY;
+    for (int64_t i = 4; i < ni / 3; i++) {
+        const int64_t op = iv[3 * i], opnd = iv[3 * i + 1], order = iv[3 * i + 2];
+        const double k = fv[2 * i], k2 = fv[2 * i + 1];
+        if (op == 5) { /* Clip */
+            lo = fmax(lo, k), hi = fmin(hi, k2);
+            continue;
+        }
+        if (op == 6) {
+            lo = fmax(lo, 0), hi = fmax(hi, 0);
+            continue;
+        }
+        if (opnd != 1) return -INFINITY;
+        double a, b;
+        if (op == 1) a = lo + k, b = hi + k;
+        else if (op == 2 && order == 0) a = lo - k, b = hi - k;
+        else if (op == 2) a = k - hi, b = k - lo;
+        else if (op == 3 && k > 0) a = lo * k, b = hi * k;
+        else if (op == 3 && k < 0) a = hi * k, b = lo * k;
+        else if (op == 4 && order == 0 && k > 0) a = lo / k, b = hi / k;
+        else if (op == 4 && order == 0 && k < 0) a = hi / k, b = lo / k;
+        else return -INFINITY;
+        lo = a, hi = b;
+        if (!(lo > -INFINITY)) return -INFINITY;
+    }
+    /* float32 rounding of the steps: a few ulps of the bound's magnitude */
+    return lo - 1e-6 * (fabs(lo) + 1e-3);
+}
+
+/* Values a and b are equal: the same value, or made by two nodes of the same operator with the same
+ * inputs and attributes (paddle2onnx exports Swish's x twice: BatchNormalization -> Mul and a copy of it
+ * -> Sigmoid). */
+static bool same_value(const teq_graph *g, int a, int b) {
+    if (a == b) return true;
+    if (a < 0 || b < 0) return false;
+    const teq_tensor *ca = g->values[a].constant, *cb = g->values[b].constant;
+    if (ca && cb) /* constants are exported once per use: equal when their contents are */
+        return ca->dtype == cb->dtype && ca->ndim == cb->ndim &&
+               !memcmp(ca->dims, cb->dims, sizeof(int64_t) * (size_t)ca->ndim) &&
+               !memcmp(ca->data, cb->data, (size_t)teq_tensor_numel(ca) * teq_dtype_size(ca->dtype));
+    const teq_node *p = producer_of(g, a), *q = producer_of(g, b);
+    if (!p || !q || strcmp(p->op_type, q->op_type) || p->n_in != q->n_in || p->n_out != 1 || q->n_out != 1 ||
+        p->n_attr != q->n_attr)
+        return false;
+    for (int i = 0; i < p->n_in; i++)
+        if (p->in[i] != q->in[i] && (!g->values[p->in[i]].constant || !same_value(g, p->in[i], q->in[i]))) return false;
+    for (int i = 0; i < p->n_attr; i++) {
+        const teq_attr *x = &p->attr[i], *y = teq_node_attr(q, p->attr[i].name);
+        if (!y || x->type != y->type || (x->type != TEQ_ATTR_FLOAT && x->type != TEQ_ATTR_INT) || x->f != y->f ||
+            x->i != y->i)
+            return false;
+    }
+    return true;
+}
+
+/* Lower bound of value v from the operator that produces it, following shape-only and order-keeping
+ * operators back (averages and maxima of values >= -c are >= -c, padding zeros too since c > 0; a Concat
+ * takes the loosest bound of its inputs); 0 (and *src NULL) when unknown. */
+static double known_lower_bound(const teq_graph *g, int v, int depth, const char **src) {
+    *src = NULL;
+    if (depth > 4) return 0; /* Concats of Concats: give up rather than recurse through a crafted graph */
+    for (int hops = 0; hops < 16; hops++) {
+        const teq_node *n = producer_of(g, v);
+        if (!n) return 0;
+        const char *op = n->op_type;
+        if (!strcmp(op, "Reshape") || !strcmp(op, "Transpose") || !strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze") ||
+            !strcmp(op, "Flatten") || !strcmp(op, "Identity") || !strcmp(op, "MaxPool") || !strcmp(op, "Slice") ||
+            !strcmp(op, "AveragePool") || !strcmp(op, "GlobalAveragePool") || !strcmp(op, "ReduceMean")) {
+            v = n->in[0]; /* the same values, or a subset, or maxima or averages of them: the bound holds */
+            continue;
+        }
+        if (!strcmp(op, "Concat") && n->n_in >= 1) {
+            double c = 0;
+            const char *s0 = NULL;
+            for (int k = 0; k < n->n_in; k++) {
+                const char *sk;
+                const double ck = n->in[k] >= 0 ? known_lower_bound(g, n->in[k], depth + 1, &sk) : 0;
+                if (!sk) return 0;
+                if (ck > c || !s0) c = ck > c ? ck : c, s0 = sk;
+            }
+            *src = s0;
+            return c;
+        }
+        if (!strcmp(op, "TeqElementwise")) {
+            const double lo = fused_chain_lower_bound(n);
+            if (!(lo > -INFINITY) || lo >= 0) return 0; /* unknown, or non-negative: nothing to shift */
+            *src = "hardswish";
+            return -lo;
+        }
+        if (!strcmp(op, "HardSwish")) {
+            *src = "hardswish";
+            return HARDSWISH_BOUND;
+        }
+        if (!strcmp(op, "Mul") && n->n_in == 2 && n->in[0] >= 0 && n->in[1] >= 0) {
+            for (int k = 0; k < 2; k++) {
+                const teq_node *p = producer_of(g, n->in[k]);
+                if (!p || p->n_in < 1) continue;
+                if (!strcmp(p->op_type, "Sigmoid")) {
+                    /* x * sigmoid(x), or x * sigmoid(beta x) (exported as Mul(x, beta) -> Sigmoid, beta > 0):
+                     * the minimum is -0.27846 / beta */
+                    double beta = 1;
+                    const teq_node *pm = producer_of(g, p->in[0]);
+                    int xin = p->in[0];
+                    if (pm && !strcmp(pm->op_type, "Mul") && pm->n_in == 2 && pm->in[1] >= 0 && pm->in[0] >= 0) {
+                        const teq_tensor *kt = g->values[pm->in[1]].constant;
+                        if (kt && kt->dtype == TEQ_DTYPE_FLOAT && teq_tensor_numel(kt) == 1 && ((float *)kt->data)[0] > 0 &&
+                            same_value(g, pm->in[0], n->in[1 - k]))
+                            beta = ((float *)kt->data)[0], xin = pm->in[0];
+                    }
+                    if (!same_value(g, xin, n->in[1 - k])) continue;
+                    *src = "swish";
+                    return SWISH_BOUND / beta;
+                }
+                if (!same_value(g, p->in[0], n->in[1 - k])) continue;
+                if (!strcmp(p->op_type, "HardSigmoid")) {
+                    const double a = teq_node_attr_float(p, "alpha", 0.2f), b = teq_node_attr_float(p, "beta", 0.5f);
+                    if (a > 0 && b > 0) {
+                        *src = "hardswish";
+                        return b * b / (4 * a) * (1 + 1e-6);
+                    }
+                }
+            }
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* Decide whether activation t of layer l may take a shifted code, and by how much (docs/DECISIONS.md):
+ * only Conv layers with constant weights (the shift folds into the bias and the padding), tensors with
+ * negatives on the calibration data; c = the producing operator's bound when it is recognised and the data
+ * respect it, else the measured -min when the tail is short (|min| <= SHIFT_MEASURED_TAIL * max). */
+static void shift_candidate(const qctx *c, const layer *l, qtensor *t) {
+    t->shift_c = 0;
+    t->shift_src = NULL;
+    if (!c->shift || c->kind != K_EXP || t->is_weight || !l->t[0].is_weight || strcmp(l->op, "Conv")) return;
+    if (t->st.n_neg == 0 || !(t->st.min < 0) || !(t->st.max > 0)) return;
+    const char *src;
+    const double bound = known_lower_bound(c->ref->g, t->value, 0, &src);
+    if (bound > 0 && t->st.min >= -bound * (1 + 1e-6)) {
+        t->shift_c = bound;
+        t->shift_src = src;
+    } else if (-t->st.min <= SHIFT_MEASURED_TAIL * t->st.max) {
+        t->shift_c = -t->st.min;
+        t->shift_src = "measured";
+    }
+}
+
+/* Fit the unsigned code of x + c for every base and width, and keep it per cell where its error, measured
+ * on x (sum |x - (q(x + c) - c)| / sum |x|, the same RMAE as the other candidates), is lower. */
+static teq_status fit_shifted(qctx *c, qtensor *t, const float *x, int64_t n, const double *bases, int n_bases) {
+    const int cells = n_bases * (TEQ_QBITS_MAX - MIN_BITS + 1);
+    t->cell_shift = calloc((size_t)cells, 1);
+    float *xs = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (!t->cell_shift || !xs) {
+        free(xs);
+        return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    }
+    const float cf = (float)t->shift_c;
+    double sx = 0, ss = 0;
+    for (int64_t i = 0; i < n; i++) {
+        xs[i] = x[i] + cf; /* as TeqQuantize computes it */
+        if (isfinite(x[i])) sx += fabs(x[i]), ss += fabs(xs[i]);
+    }
+    teq_tensor_fit sf = {0};
+    teq_status s = teq_exp_fit_tensor(xs, n, 0, 0, bases, n_bases, MIN_BITS, TEQ_QBITS_MAX, &sf, c->err);
+    if (s) {
+        free(xs);
+        return s;
+    }
+    const double ratio = sx > 0 ? ss / sx : INFINITY;
+    for (int k = 0; k < cells; k++) {
+        const double e = sf.err[k] * ratio;
+        if (sf.params[k].kind == TEQ_CODE_EXP && e < t->fit.err[k]) {
+            t->fit.err[k] = e;
+            t->fit.params[k] = sf.params[k];
+            t->cell_shift[k] = 1;
+        }
+    }
+    teq_tensor_fit_free(&sf);
+    free(xs);
+    return TEQ_OK;
+}
+
+static teq_status fit_tensor(qctx *c, const layer *l, qtensor *t, const double *bases, int n_bases) {
     const float *x;
     int64_t n;
     if (t->is_weight) {
@@ -399,6 +635,8 @@ static teq_status fit_tensor(qctx *c, qtensor *t, const double *bases, int n_bas
                 t->fit.params[k] = uf.params[k];
             }
         teq_tensor_fit_free(&uf);
+        shift_candidate(c, l, t);
+        if (t->shift_c > 0 && (s = fit_shifted(c, t, x, n, bases, n_bases))) return s;
     }
     for (int b = MIN_BITS; b <= TEQ_QBITS_MAX; b++) {
         s = teq_linear_fit(x, n, b, t->is_weight ? 1 : t->is_signed ? 1 : 0, TEQ_LINEAR_MSE, &t->lin[b], c->err);
@@ -450,6 +688,31 @@ static bool layer_linear(const qctx *c, const layer *l, const int bits[2]) {
 
 /* ---------------------------------------------------------------- applying a configuration */
 
+/* The shift of layer l's activation (t[1].cur_shift = c, 0 for none) carried back by the Conv: its input is
+ * q(x + c), so W q(x + c) - c * sum(W) (sum over each output's weights, the dequantized ones the layer
+ * computes with) is W applied to the quantized x; and its padded taps, 0 for x, are q(c) (quant_ops.h). */
+static void fold_shift(qctx *c, const layer *l) {
+    const qtensor *tw = &l->t[0], *ta = &l->t[1];
+    teq_graph *g = c->q->g;
+    float *bias = g->values[l->fold_bias].constant->data;
+    const int64_t M = tw->dims[0], per = M > 0 ? tw->numel / M : 0;
+    if (l->bias_value < 0) memcpy(bias, l->fold_base, sizeof(float) * (size_t)M); /* else apply just wrote it */
+    float pv = 0;
+    if (ta->cur_shift > 0) {
+        const float *wq = g->values[tw->value].constant->data; /* [M, C/g, k...] */
+        for (int64_t m = 0; m < M; m++) {
+            double sum = 0;
+            for (int64_t k = 0; k < per; k++) sum += wq[m * per + k];
+            bias[m] = (float)((double)bias[m] - ta->cur_shift * sum);
+        }
+        const float cf = (float)ta->cur_shift;
+        teq_q_fake(&ta->cur, &cf, 1, &pv);
+    }
+    teq_node *nd = &g->nodes[l->q_node];
+    for (int a = 0; a < nd->n_attr; a++)
+        if (!strcmp(nd->attr[a].name, "pad_value")) nd->attr[a].f = pv;
+}
+
 static teq_status apply(qctx *c, const cfg *cf) {
     for (int i = 0; i < c->n; i++) {
         layer *l = &c->L[i];
@@ -462,6 +725,7 @@ static teq_status apply(qctx *c, const cfg *cf) {
             if (bits == 0) { /* left in float32 (sensitivity runs) */
                 memset(&t->cur, 0, sizeof t->cur);
                 t->cur_err = 0;
+                t->cur_shift = 0;
                 if (t->is_weight) {
                     float *dst = c->q->g->values[t->value].constant->data;
                     memcpy(dst, t->w_fp32, sizeof(float) * (size_t)t->numel);
@@ -470,14 +734,18 @@ static teq_status apply(qctx *c, const cfg *cf) {
                     if (l->bias_value >= 0)
                         memcpy(c->q->g->values[l->bias_value].constant->data, l->bias_fp32, sizeof(float) * (size_t)t->dims[0]);
                 } else {
-                    ((double *)t->qattr->t->data)[0] = TEQ_CODE_NONE;
+                    double *v = t->qattr->t->data;
+                    v[0] = TEQ_CODE_NONE;
+                    if (teq_tensor_numel(t->qattr->t) == TEQ_QPARAMS_LEN_SHIFT) v[9] = 0; /* no shift without a code */
                 }
                 continue;
             }
+            t->cur_shift = 0;
             if (c->kind == K_EXP && !lin) {
                 int nwid = t->fit.max_bits - t->fit.min_bits + 1;
                 t->cur = t->fit.params[b * nwid + bits - t->fit.min_bits];
                 t->cur_err = t->fit.err[b * nwid + bits - t->fit.min_bits];
+                if (t->cell_shift && t->cell_shift[b * nwid + bits - t->fit.min_bits]) t->cur_shift = t->shift_c;
             } else if (c->kind == K_LINEAR || lin) {
                 t->cur = t->lin[bits];
                 t->cur_err = t->lin_err[bits];
@@ -511,9 +779,55 @@ static teq_status apply(qctx *c, const cfg *cf) {
                 v[0] = t->cur.kind, v[1] = t->cur.bits, v[2] = t->cur.is_signed, v[3] = t->cur.zero_code;
                 v[4] = t->cur.base, v[5] = t->cur.alpha, v[6] = t->cur.beta, v[7] = t->cur.scale;
                 v[8] = t->cur.zero_point;
+                if (teq_tensor_numel(t->qattr->t) == TEQ_QPARAMS_LEN_SHIFT) v[9] = t->cur_shift;
             }
         }
+        if (l->fold_bias >= 0) fold_shift(c, l);
     }
+    return TEQ_OK;
+}
+
+/* A Conv whose activation is a shift candidate gets, in q, a `pad_value` attribute and a bias to carry
+ * the shift (fold_shift): its own, or a new one of zeros. ni: the Conv's node index in q (before planning). */
+static teq_status prepare_fold(qctx *c, layer *l, int ni) {
+    teq_graph *g = c->q->g;
+    const int64_t M = l->t[0].dims[0];
+    if (l->fold_bias >= 0) return TEQ_OK;
+    teq_node *nd = &g->nodes[ni];
+    teq_attr *na = realloc(nd->attr, sizeof(teq_attr) * (size_t)(nd->n_attr + 1));
+    if (!na) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    nd->attr = na;
+    memset(&na[nd->n_attr], 0, sizeof *na);
+    na[nd->n_attr].name = teq_strdup("pad_value");
+    if (!na[nd->n_attr].name) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    na[nd->n_attr].type = TEQ_ATTR_FLOAT;
+    nd->n_attr++;
+    l->fold_base = calloc((size_t)(M > 0 ? M : 1), sizeof(float));
+    if (!l->fold_base) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    int bv = nd->n_in >= 3 ? nd->in[2] : -1;
+    if (bv >= 0) {
+        const teq_tensor *bt = g->values[bv].constant;
+        if (!bt || bt->dtype != TEQ_DTYPE_FLOAT || teq_tensor_numel(bt) != M)
+            return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "layer %s: a bias that is not a constant [%lld]", l->name,
+                                 (long long)M);
+        memcpy(l->fold_base, bt->data, sizeof(float) * (size_t)M);
+    } else {
+        char vname[160];
+        snprintf(vname, sizeof vname, "%s/teq_shift_bias", l->name);
+        if ((bv = teq_graph_add_value(g, vname)) < 0) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+        teq_tensor *bt;
+        teq_status s = teq_tensor_create(TEQ_DTYPE_FLOAT, 1, &M, &bt, c->err);
+        if (s) return s;
+        memset(bt->data, 0, sizeof(float) * (size_t)M);
+        g->values[bv].constant = bt;
+        nd = &g->nodes[ni];
+        int *nin = realloc(nd->in, sizeof(int) * 3);
+        if (!nin) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+        nin[2] = bv; /* Conv X, W (find_layers), and now B */
+        nd->in = nin;
+        nd->n_in = 3;
+    }
+    l->fold_bias = bv;
     return TEQ_OK;
 }
 
@@ -550,6 +864,17 @@ static teq_status build_q(qctx *c) {
             teq_qparams p = t->int8;
             teq_status s = teq_qparams_to_tensor(&p, &q->attr[0].t, c->err);
             if (s) return s;
+            if (t->shift_c > 0) {
+                /* room for the shift (10th value); shrunk back to 9 before writing where unused */
+                teq_tensor *qt = q->attr[0].t, *nt;
+                int64_t d10 = TEQ_QPARAMS_LEN_SHIFT;
+                if ((s = teq_tensor_create(TEQ_DTYPE_DOUBLE, 1, &d10, &nt, c->err))) return s;
+                memcpy(nt->data, qt->data, sizeof(double) * TEQ_QPARAMS_LEN);
+                ((double *)nt->data)[9] = 0;
+                teq_tensor_free(qt);
+                q->attr[0].t = nt;
+                if ((s = prepare_fold(c, l, ni))) return s;
+            }
             /* g->nodes may have moved: find the layer node again by index (indices are stable). */
             g->nodes[ni].in[t->slot] = v;
         }
@@ -567,6 +892,11 @@ static teq_status build_q(qctx *c) {
             for (int j = 0; j < g->n_nodes; j++)
                 if (!strcmp(g->nodes[j].name, nname)) t->qattr = &g->nodes[j].attr[0];
             if (!t->qattr) return teq_error_set(c->err, TEQ_ERR_INTERNAL, "quantize node %s lost", nname);
+            if (c->L[i].fold_bias >= 0) {
+                for (int j = 0; j < g->n_nodes; j++)
+                    if (!strcmp(g->nodes[j].name, c->L[i].name)) c->L[i].q_node = j;
+                if (c->L[i].q_node < 0) return teq_error_set(c->err, TEQ_ERR_INTERNAL, "layer %s lost", c->L[i].name);
+            }
         }
     return TEQ_OK;
 }
@@ -740,6 +1070,9 @@ static void fill_layers(const qctx *c, teq_quantize_report *r) {
         lr->ks_exp_a = l->t[1].dist.ks[TEQ_FAMILY_EXPONENTIAL];
         lr->sens_w = c->sens ? c->sens[2 * i] : NAN;
         lr->sens_a = c->sens ? c->sens[2 * i + 1] : NAN;
+        lr->shifted = l->t[1].cur_shift > 0;
+        lr->shift = l->t[1].cur_shift;
+        snprintf(lr->shift_source, sizeof lr->shift_source, "%s", l->t[1].shift_src ? l->t[1].shift_src : "");
         for (int k = 0; k < 2; k++) n_exp += l->t[k].dist.best == TEQ_FAMILY_EXPONENTIAL, n_t++;
     }
     r->share_exponential_best = n_t ? (double)n_exp / n_t : 0;
@@ -800,6 +1133,9 @@ static void report_json(const teq_quantize_report *r, teq_json *j) {
         teq_json_str(j, "dist_a", l->dist_a);
         teq_json_num(j, "sensitivity_w", l->sens_w);
         teq_json_num(j, "sensitivity_a", l->sens_a);
+        teq_json_bool(j, "shifted", l->shifted);
+        teq_json_num(j, "shift", l->shift);
+        teq_json_str(j, "shift_source", l->shift_source);
         teq_json_obj_end(j);
     }
     teq_json_arr_end(j);
@@ -982,6 +1318,7 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
     const char *scheme = o->scheme ? o->scheme : "teq";
     c.per_channel = !o->per_tensor_weights;
     c.bias_correction = !o->no_bias_correction;
+    c.shift = o->shift >= 0; /* default on: docs/DECISIONS.md, "Shifted codes" */
     if (!strcmp(scheme, "teq")) c.kind = K_EXP;
     else if (!strcmp(scheme, "teq-mixed")) c.kind = K_EXP, c.mixed = 1;
     else if (!strcmp(scheme, "linear")) c.kind = K_LINEAR;
@@ -1041,7 +1378,7 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
     teq_default_bases(bases, n_bases);
     for (int i = 0; i < c.n; i++) {
         for (int k = 0; k < 2; k++)
-            if ((s = fit_tensor(&c, &c.L[i].t[k], bases, n_bases))) goto done;
+            if ((s = fit_tensor(&c, &c.L[i], &c.L[i].t[k], bases, n_bases))) goto done;
         progress(&c, "search: fitted %d/%d layers", i + 1, c.n);
     }
     if ((s = build_q(&c))) goto done;
@@ -1209,6 +1546,20 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
         }
         free(c.q->g->meta_json);
         c.q->g->meta_json = j.buf; /* ownership moves to the graph */
+    }
+    /* Candidates left unshifted are written as before (qparams of 9 values, no pad_value), so that a file
+     * without shifts stays format 1.0 (docs/FORMAT.md). */
+    for (int i = 0; i < c.n; i++) {
+        layer *l = &c.L[i];
+        if (l->fold_bias < 0 || l->t[1].cur_shift > 0) continue;
+        l->t[1].qattr->t->dims[0] = TEQ_QPARAMS_LEN;
+        teq_node *nd = &c.q->g->nodes[l->q_node];
+        for (int a = 0; a < nd->n_attr; a++)
+            if (!strcmp(nd->attr[a].name, "pad_value")) {
+                teq_attr_free(&nd->attr[a]);
+                nd->attr[a] = nd->attr[--nd->n_attr];
+                break;
+            }
     }
     /* `teq inspect` of the .teq lists the operators it runs, TeqQuantize included. */
     if ((s = recount_ops(c.q->g, err))) goto done;

@@ -24,7 +24,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { MODELS, MODELS_DIR, ORT_PATH, loadOrt, makeInput } from '../tests/ort_compare.mjs';
+import { MODELS, ORT_PATH, loadOrt, makeInput, modelPath } from '../tests/ort_compare.mjs';
 import { readNpy, writeNpy } from '../tests/npy.mjs';
 
 const sessionOptions = (threads) => ({
@@ -123,7 +123,7 @@ async function main() {
   try {
     for (const [key, m] of Object.entries(MODELS)) {
       if (only && !only.includes(key)) continue;
-      const model = join(MODELS_DIR, m.file);
+      const model = modelPath(m);
       const shape = m.bench;
       const inPath = join(tmp, `${key}.npy`);
       const data = makeInput(key, shape, 1);

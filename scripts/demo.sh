@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: quantize PP-OCRv4 rec with teq (exponential, adaptive widths) and with the INT8
 # baseline, calibrated on text lines rendered from one licence text, evaluated on lines from two
-# others, and print FP32, INT8 and teq side by side.
+# others, and print FP32, INT8 and teq side by side. Then the same for the Fashion-MNIST ResNet of
+# models/ (scripts/demo_fmnist.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 teq=${TEQ:-build/teq}
@@ -97,3 +98,6 @@ console.log(`teq search budget: ${q.teq.budget_metric}, max loss ${q.teq.max_los
             ` calibration ${q.teq.time_calibration_s.toFixed(1)} s, search ${q.teq.time_search_s.toFixed(1)} s (${q.teq.search_evaluations} evaluations)`);
 JS
 echo "files: $out (datasets with preview.png, plots/, *.teq, *.json)"
+
+# The second table: the project's own classic CNN on real Fashion-MNIST images.
+TEQ=$teq OUT=$out THREADS=$threads scripts/demo_fmnist.sh

@@ -1,8 +1,9 @@
-// Whole-model comparison of teq against ONNX Runtime on the five real models.
+// Whole-model comparison of teq against ONNX Runtime on the five real models and the project's own
+// Fashion-MNIST ResNet (models/fmnist_resnet.onnx, fed real Fashion-MNIST test images).
 //
 // usage: node tests/ort_compare.mjs [TEQ_BIN] [--only NAME[,NAME...]] [--seed N] [--keep]
 //   TEQ_BIN   the teq CLI (default build/teq)
-//   --only    run only these models (rec, det, cls, blazeface, mlsd)
+//   --only    run only these models (rec, det, cls, blazeface, mlsd, fmnist)
 //   --seed    base seed of the input generator (default 1234; case i uses seed + i)
 //   --keep    keep the temporary folder with the .npy inputs and outputs
 // env: TEQ_MODELS (default <repo>/cache/models), TEQ_ORT (default
@@ -17,11 +18,12 @@
 //
 // The module also exports the model table and the input generator for bench/bench_models.mjs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { numel, readNpy, writeNpy } from './npy.mjs';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,6 +44,27 @@ export const NOISE_FACTOR = 1.5;
 //   MediaPipe BlazeFace (keijiro barracuda export): p * 2 - 1, NHWC.
 //   M-LSD (tf2onnx): RGB in [0,255] plus a fourth channel of ones, NHWC; the graph itself scales
 //   by 1/127.5 and subtracts 1.
+//   fmnist (the project's own, in models/ rather than the cache): real Fashion-MNIST test images
+//   (Debian's dataset-fashion-mnist), ((p/255) - 0.2860) / 0.3530 as in its training script; `real`
+//   replaces the synthetic generator, since what matters for a classifier is its own kind of input.
+export const FMNIST_DIR = process.env.TEQ_FMNIST || '/usr/share/datasets/fashion-mnist';
+let fmnistTest = null;
+/** N consecutive Fashion-MNIST test images ([N,1,28,28], normalised), from an offset the seed picks. */
+function fmnistImages(shape, seed) {
+  if (!fmnistTest) {
+    const f = join(FMNIST_DIR, 't10k-images-idx3-ubyte.gz');
+    if (!existsSync(f)) throw new Error(`${f} missing (apt install dataset-fashion-mnist, or set TEQ_FMNIST)`);
+    const b = gunzipSync(readFileSync(f));
+    if (b.readUInt32BE(0) !== 0x803 || b.readUInt32BE(8) !== 28 || b.readUInt32BE(12) !== 28) throw new Error(`${f}: not 28x28 IDX images`);
+    fmnistTest = { n: b.readUInt32BE(4), px: b.subarray(16) };
+  }
+  const [N, , H, W] = shape;
+  const start = (seed * 97) % (fmnistTest.n - N);
+  const out = new Float32Array(N * H * W);
+  for (let i = 0; i < out.length; i++) out[i] = (fmnistTest.px[start * H * W + i] / 255 - 0.286) / 0.353;
+  return out;
+}
+
 export const MODELS = {
   rec: {
     file: 'ch_PP-OCRv4_rec_infer.onnx',
@@ -86,7 +109,21 @@ export const MODELS = {
     // unoptimised runs break the bound against each other there (59 of 102,400 elements on seed 1243)
     illConditioned: ['offsets'],
   },
+  fmnist: {
+    file: 'fmnist_resnet.onnx',
+    path: join(REPO, 'models/fmnist_resnet.onnx'),
+    input: 'image',
+    layout: 'NCHW',
+    real: fmnistImages,
+    shapes: [[1, 1, 28, 28], [16, 1, 28, 28]],
+    bench: [1, 1, 28, 28],
+  },
 };
+
+/** Where a model's file is: the project's own in models/, the others in MODELS_DIR. */
+export function modelPath(m) {
+  return m.path ?? join(MODELS_DIR, m.file);
+}
 
 /** mulberry32: a small, fast 32-bit PRNG; returns U[0,1). */
 export function mulberry32(seed) {
@@ -188,6 +225,7 @@ function synthImage(rand, C, H, W) {
 /** Deterministic input tensor (Float32Array) of the given shape for model `key`. */
 export function makeInput(key, shape, seed) {
   const m = MODELS[key];
+  if (m.real) return m.real(shape, seed);
   const rand = mulberry32(seed);
   const [N, C, H, W] = m.layout === 'NCHW' ? shape : [shape[0], shape[3], shape[1], shape[2]];
   const out = new Float32Array(numel(shape));
@@ -330,21 +368,21 @@ async function main() {
     };
     try {
       if (ortErr) throw new Error(ortErr);
-      const modelPath = join(MODELS_DIR, m.file);
-      if (!existsSync(modelPath)) throw new Error(`${modelPath} missing (run scripts/setup.sh models, or set TEQ_MODELS)`);
+      const mfile = modelPath(m);
+      if (!existsSync(mfile)) throw new Error(`${mfile} missing (run scripts/setup.sh models, or set TEQ_MODELS)`);
       mkdirSync(join(dir, 'out'), { recursive: true });
       const data = makeInput(c.key, c.shape, c.seed);
       const inPath = join(dir, 'input.npy');
       writeNpy(inPath, { shape: c.shape, data });
       t0 = Date.now();
 
-      sessions[c.key] ??= await ort.InferenceSession.create(modelPath, sessOpts);
+      sessions[c.key] ??= await ort.InferenceSession.create(mfile, sessOpts);
       const sess = sessions[c.key];
       const res = await sess.run({ [m.input]: new ort.Tensor('float32', data, c.shape) });
       const tOrt = Date.now() - t0;
 
       const t1 = Date.now();
-      const p = spawnSync(teqBin, ['run', modelPath, '-i', `${m.input}=${inPath}`, '-o', join(dir, 'out'), '-q'], {
+      const p = spawnSync(teqBin, ['run', mfile, '-i', `${m.input}=${inPath}`, '-o', join(dir, 'out'), '-q'], {
         encoding: 'utf8',
         timeout: timeoutMs,
         maxBuffer: 64 << 20,
@@ -404,7 +442,7 @@ async function main() {
         const notes = [];
         if (agg.viol && problems.every((p) => !/shape|wrote|NaN|inf/i.test(p))) {
           try {
-            const plain = await ort.InferenceSession.create(modelPath, { ...sessOpts, graphOptimizationLevel: 'disabled' });
+            const plain = await ort.InferenceSession.create(mfile, { ...sessOpts, graphOptimizationLevel: 'disabled' });
             const res0 = await plain.run({ [m.input]: new ort.Tensor('float32', data, c.shape) });
             noiseOk = true;
             for (const name of sess.outputNames) {

@@ -257,6 +257,10 @@ typedef struct teq_quantize_opts {
                                  the code (base, alpha, beta / linear step) still shared by the tensor */
     int no_bias_correction;   /* 1: leave Conv biases as they are; 0 (default): correct each for the mean
                                  output shift its quantized weights cause on the calibration data */
+    const char *rounding;     /* weights: "nearest" (each weight to its nearest level) or "gptq" (GPTQ/OBQ:
+                                 columns rounded in turn, each error spread onto the columns not yet
+                                 rounded through the Cholesky factor of (X^T X)^-1 of the calibration
+                                 inputs); NULL: the default (docs/DECISIONS.md) */
 } teq_quantize_opts;
 
 typedef struct teq_layer_report {

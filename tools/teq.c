@@ -27,6 +27,8 @@ static void usage(FILE *f) {
             "               [--calib-limit N] [--search-limit N] [--eval-limit N] [--int8-calib minmax|percentile]\n"
             "               [--weight-scales channel|tensor] [--bias-correction on|off]  schemes: teq, teq-mixed (a layer may take the\n"
             "               linear code where its error is lower), int8, linear\n"
+            "               [--rounding nearest|gptq]  weights to their nearest level, or GPTQ: rounded column by\n"
+            "               column, each error compensated on the rest through the calibration inputs' X^T X\n"
             "               [--threads N]        quantize; prints the per-layer table and the summary\n"
             "  teq analyze MODEL [--calib DATA] [--json FILE] [--plots DIR] [--calib-limit N] [--threads N]\n"
             "                                         distribution of every weight and activation tensor\n"
@@ -340,8 +342,8 @@ static int is_tty(void) { return isatty(2); }
 static int cmd_quantize(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *calib = NULL, *scheme = NULL, *max_loss = NULL, *bits = NULL, *suite = NULL,
                *data = NULL, *keys = NULL, *json = NULL, *threads = NULL, *climit = NULL, *slimit = NULL, *elimit = NULL,
-               *i8 = NULL, *granularity = NULL, *biascorr = NULL;
-    const opt opts[] = {{"--weight-scales", &granularity}, {"--bias-correction", &biascorr},{"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
+               *i8 = NULL, *granularity = NULL, *biascorr = NULL, *rounding = NULL;
+    const opt opts[] = {{"--weight-scales", &granularity}, {"--bias-correction", &biascorr}, {"--rounding", &rounding},{"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
                         {"--bits", &bits},      {"--suite", &suite},  {"--data", &data},     {"--keys", &keys},
                         {"--json", &json},      {"--threads", &threads}, {"--calib-limit", &climit},
                         {"--search-limit", &slimit}, {"--eval-limit", &elimit}, {"--int8-calib", &i8}, {NULL, NULL}};
@@ -362,6 +364,8 @@ static int cmd_quantize(int argc, char **argv) {
     o.per_tensor_weights = granularity && !strcmp(granularity, "tensor");
     if (biascorr && strcmp(biascorr, "on") && strcmp(biascorr, "off")) return fail("quantize: --bias-correction is on or off");
     o.no_bias_correction = biascorr && !strcmp(biascorr, "off");
+    if (rounding && strcmp(rounding, "nearest") && strcmp(rounding, "gptq")) return fail("quantize: --rounding is nearest or gptq");
+    o.rounding = rounding;
     if (i8 && strcmp(i8, "minmax") && strcmp(i8, "percentile")) return fail("quantize: --int8-calib is minmax or percentile");
     o.max_loss = 1.0;
     if (max_loss) {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* H of one layer may take at most this much memory (K = 2896 for one group). */
-#define GPTQ_MAX_BYTES ((int64_t)64 << 20)
+/* H of one layer may take at most this much memory (K = 4096 for one group; rec's largest is 2880). */
+#define GPTQ_MAX_BYTES ((int64_t)128 << 20)
 /* Damping as a share of mean(diag H), and the column order (by decreasing H_kk). */
 #define GPTQ_DAMP 0.01
 #define GPTQ_ACT_ORDER 1

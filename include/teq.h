@@ -299,6 +299,7 @@ typedef struct teq_quantize_report {
     int n_search_evals;
     int64_t n_calib;
     int per_channel;              /* weights had per-channel scales */
+    char rounding[16];            /* weight rounding: "nearest" or "gptq" */
     double share_exponential_best; /* of the tensors analysed, share where the exponential fits best */
 } teq_quantize_report;
 

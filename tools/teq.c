@@ -409,8 +409,8 @@ static int cmd_quantize(int argc, char **argv) {
                    nm, l->op, l->w_shape, l->a_shape, l->bits_w, l->bits_a, "linear", l->scale_w, "-", l->scale_a, "-",
                    l->err_w, l->err_a, l->dist_w, l->dist_a, l->sens_w, l->sens_a);
     }
-    printf("\nscheme %s, weight scales per %s; budget: %s, max loss %.2f points\n", r->scheme,
-           r->per_channel ? "output channel" : "tensor", r->budget_metric, r->max_loss);
+    printf("\nscheme %s, weight scales per %s, rounding %s; budget: %s, max loss %.2f points\n", r->scheme,
+           r->per_channel ? "output channel" : "tensor", r->rounding, r->budget_metric, r->max_loss);
     printf("average bits: weights %.3f, activations %.3f, both %.3f  (compression vs INT8 %.1f%%)\n", r->avg_bits_weights,
            r->avg_bits_activations, r->avg_bits, 100 * r->compression_vs_int8);
     printf("weights on disk: %.1f KB packed (FP32 %.1f KB, INT8 %.1f KB)\n", r->weight_bytes / 1e3,

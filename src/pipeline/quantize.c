@@ -32,7 +32,7 @@
 #define ACT_SAMPLE 65536
 #define W_SAMPLE_MAX (1 << 20)
 /* --rounding default (1: gptq); see docs/DECISIONS.md, "Error-compensating rounding" */
-#define TEQ_GPTQ_DEFAULT 0
+#define TEQ_GPTQ_DEFAULT 1
 
 typedef struct qtensor {
     int is_weight;
@@ -787,6 +787,7 @@ static void report_json(const teq_quantize_report *r, teq_json *j) {
     teq_json_str(j, "budget_metric", r->budget_metric);
     teq_json_num(j, "max_loss", r->max_loss);
     teq_json_str(j, "weight_scales", r->per_channel ? "per output channel" : "per tensor");
+    teq_json_str(j, "rounding", r->rounding);
     teq_json_num(j, "avg_bits_weights", r->avg_bits_weights);
     teq_json_num(j, "avg_bits_activations", r->avg_bits_activations);
     teq_json_num(j, "avg_bits", r->avg_bits);
@@ -1062,6 +1063,7 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
     snprintf(r->scheme, sizeof r->scheme, "%s", scheme);
     r->max_loss = max_loss;
     r->per_channel = c.per_channel;
+    snprintf(r->rounding, sizeof r->rounding, "%s", c.gptq ? "gptq" : "nearest");
 
     /* 1. layers and calibration */
     if ((s = find_layers(&c))) goto done;

@@ -80,6 +80,7 @@ static int64_t conv_out(const teq_gptq_layer *g, int a, int64_t in, int64_t *pb,
 /* H_g += A^T A for A [P, gk] (upper triangle, row-major). */
 static void syrk(teq_gptq_layer *g, int64_t grp, int64_t P) {
     if (P <= 0) return;
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1); /* as src/ops/nn.c: one thread pool */
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)g->gk, (int)P, 1.0, g->buf, (int)g->gk, 1.0,
                 g->H + grp * g->gk * g->gk, (int)g->gk);
 }

@@ -5,9 +5,12 @@
  * - weights already on the grid come back exactly (same codes as nearest rounding);
  * - a dead input (a column of X always 0) is handled: finite, valid codes, that column rounded to nearest;
  * - tiny layers (K <= 4, one row) against brute force over every assignment of levels, in double: the
- *   optimum bounds both roundings, and GPTQ is worse than nearest on few layers and by little in total.
+ *   optimum bounds both roundings, and GPTQ is worse than nearest on few layers and by little in total;
+ * - the quantizer's H collection (src/pipeline/gptq_layer.c) against patches built by hand: a grouped,
+ *   strided, dilated, padded Conv and a MatMul; its codes equal teq_gptq_round on that H per group.
  * Usage: test_gptq [SEED] (fixed default seed: the rate checks are statistical).
  * Prints `N passed, M failed`; exits non-zero on a failure. */
+#include "pipeline/gptq_layer.h"
 #include "quant/qint.h"
 
 #include <math.h>
@@ -226,6 +229,120 @@ static void test_brute_force(void) {
           sum_n);
 }
 
+/* ---------------------------------------------------------------- H collection of the quantizer */
+
+static teq_attr ints_attr(const char *name, int64_t *v, int n) {
+    teq_attr a = {0};
+    a.name = (char *)name, a.type = TEQ_ATTR_INTS, a.ints = v, a.n = n;
+    return a;
+}
+
+static teq_tensor *rand_tensor(int ndim, const int64_t *dims) {
+    teq_tensor *t = NULL;
+    teq_error e;
+    if (teq_tensor_create(TEQ_DTYPE_FLOAT, ndim, dims, &t, &e)) return NULL;
+    float *d = t->data;
+    for (int64_t i = 0; i < teq_tensor_numel(t); i++) d[i] = (float)(unif() < 0.2 ? 0.0 : gauss() + 0.3);
+    return t;
+}
+
+static double max_rel_diff(const double *a, const double *b, int64_t K, int64_t groups) {
+    double m = 0, scale = 0;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t i = 0; i < K; i++)
+            for (int64_t j = i; j < K; j++) {
+                const int64_t x = g * K * K + i * K + j;
+                m = fmax(m, fabs(a[x] - b[x]));
+                scale = fmax(scale, fabs(b[x]));
+            }
+    return scale > 0 ? m / scale : m;
+}
+
+static void test_collect(void) {
+    /* Conv: input [2, 4, 7, 6], weight [6, 2, 3, 2], group 2, strides (2, 1), dilations (1, 2),
+     * pads (1, 0, 0, 1): 3 x 5 = 15 output positions per sample ((7+1-3)/2+1, (6+1-3)+1), all sampled. */
+    int64_t xd[4] = {2, 4, 7, 6}, wd[4] = {6, 2, 3, 2}, st[2] = {2, 1}, dl[2] = {1, 2}, pd[4] = {1, 0, 0, 1};
+    teq_attr attrs[4] = {ints_attr("strides", st, 2), ints_attr("dilations", dl, 2), ints_attr("pads", pd, 4), {0}};
+    attrs[3].name = "group", attrs[3].type = TEQ_ATTR_INT, attrs[3].i = 2;
+    teq_node nd = {0};
+    nd.op_type = "Conv", nd.attr = attrs, nd.n_attr = 4;
+    teq_tensor *x = rand_tensor(4, xd), *w = rand_tensor(4, wd);
+    teq_gptq_layer g;
+    teq_status s = teq_gptq_layer_init(&g, &nd, 1, w);
+    if (!s) s = teq_gptq_layer_add(&g, &nd, x);
+    CHECK(!s && g.kind == 1 && g.groups == 2 && g.gk == 12, "conv: init/add failed (kind %d, groups %lld, gk %lld)", g.kind,
+          (long long)g.groups, (long long)g.gk);
+    const int64_t K = 12, OH = 3, OW = 5;
+    double *Hb = calloc(2 * K * K, sizeof(double)), p[12];
+    const float *xv = x->data;
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t grp = 0; grp < 2; grp++)
+            for (int64_t oy = 0; oy < OH; oy++)
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    int64_t k = 0;
+                    for (int64_t c = 0; c < 2; c++)
+                        for (int64_t ky = 0; ky < 3; ky++)
+                            for (int64_t kx = 0; kx < 2; kx++, k++) {
+                                int64_t iy = oy * 2 - 1 + ky, ix = ox - 0 + kx * 2;
+                                p[k] = iy >= 0 && iy < 7 && ix >= 0 && ix < 6 ? xv[((n * 4 + grp * 2 + c) * 7 + iy) * 6 + ix] : 0;
+                            }
+                    for (int64_t i = 0; i < K; i++)
+                        for (int64_t j = 0; j < K; j++) Hb[grp * K * K + i * K + j] += p[i] * p[j];
+                }
+    CHECK(!s && g.n_vec == 30, "conv: %g vectors per group, expected 30", g.n_vec);
+    double d = s ? 1 : max_rel_diff(g.H, Hb, K, 2);
+    CHECK(d < 1e-12, "conv: H differs from hand-built patches by %g (relative)", d);
+    /* its codes = teq_gptq_round per group on the hand-built H */
+    if (!s) {
+        teq_qparams q = exp_code(w->data, 6 * K, 3);
+        const uint8_t *codes = NULL;
+        teq_error e;
+        s = teq_gptq_layer_codes(&g, &q, w->data, 1, &codes, &e);
+        uint8_t ref[72];
+        for (int64_t grp = 0; grp < 2; grp++) gptq_codes(&q, (const float *)w->data + grp * 3 * K, 3, K, Hb + grp * K * K, 1, ref + grp * 3 * K);
+        int same = !s && codes;
+        for (int64_t i = 0; same && i < 6 * K; i++) same &= codes[i] == ref[i];
+        CHECK(same, "conv: the layer's GPTQ codes differ from teq_gptq_round on its H");
+    }
+    teq_gptq_layer_free(&g);
+    teq_tensor_free(x), teq_tensor_free(w);
+
+    /* MatMul: input [2, 3, 5] (6 rows of K = 5), weight [5, 3] (K x M, transposed layout) */
+    int64_t xd2[3] = {2, 3, 5}, wd2[2] = {5, 3};
+    teq_node mm = {0};
+    mm.op_type = "MatMul";
+    x = rand_tensor(3, xd2), w = rand_tensor(2, wd2);
+    s = teq_gptq_layer_init(&g, &mm, 1, w);
+    if (!s) s = teq_gptq_layer_add(&g, &mm, x);
+    CHECK(!s && g.kind == 2 && g.transposed && g.gk == 5 && g.M == 3 && g.n_vec == 6, "matmul: init/add");
+    memset(Hb, 0, sizeof(double) * 25);
+    xv = x->data;
+    for (int64_t r = 0; r < 6; r++)
+        for (int64_t i = 0; i < 5; i++)
+            for (int64_t j = 0; j < 5; j++) Hb[i * 5 + j] += (double)xv[r * 5 + i] * xv[r * 5 + j];
+    d = s ? 1 : max_rel_diff(g.H, Hb, 5, 1);
+    CHECK(d < 1e-12, "matmul: H differs from the input rows by %g (relative)", d);
+    if (!s) {
+        teq_qparams q = lin_code(w->data, 15, 3);
+        const uint8_t *codes = NULL;
+        teq_error e;
+        s = teq_gptq_layer_codes(&g, &q, w->data, 1, &codes, &e);
+        float wt[15];
+        uint8_t ref[15];
+        const float *wv = w->data;
+        for (int64_t k = 0; k < 5; k++)
+            for (int64_t m = 0; m < 3; m++) wt[m * 5 + k] = wv[k * 3 + m];
+        gptq_codes(&q, wt, 3, 5, Hb, 1, ref);
+        int same = !s && codes;
+        for (int64_t k = 0; same && k < 5; k++)
+            for (int64_t m = 0; m < 3; m++) same &= codes[k * 3 + m] == ref[m * 5 + k];
+        CHECK(same, "matmul: the layer's GPTQ codes (weight [K, M]) differ from teq_gptq_round on the transpose");
+    }
+    teq_gptq_layer_free(&g);
+    teq_tensor_free(x), teq_tensor_free(w);
+    free(Hb);
+}
+
 int main(int argc, char **argv) {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 20261201;
     printf("test_gptq seed %llu\n", (unsigned long long)seed);
@@ -237,6 +354,7 @@ int main(int argc, char **argv) {
     for (int lin = 0; lin < 2; lin++) test_on_grid(lin);
     test_dead_input();
     test_brute_force();
+    test_collect();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }

@@ -33,6 +33,8 @@
 #define W_SAMPLE_MAX (1 << 20)
 /* --rounding default (1: gptq); see docs/DECISIONS.md, "Error-compensating rounding" */
 #define TEQ_GPTQ_DEFAULT 1
+/* Memory of all layers' H = X^T X together (PP-OCRv4 rec needs ~105 MiB, 66 of them for its K = 2880 layer; each layer at most 128 MiB) */
+#define GPTQ_TOTAL_BYTES (512.0 * 1024 * 1024)
 
 typedef struct qtensor {
     int is_weight;
@@ -98,6 +100,7 @@ typedef struct qctx {
     int gptq;            /* --rounding gptq: weights of the scheme's own code rounded by GPTQ (not the
                             INT8 baseline of another scheme, which stays the plain baseline) */
     int gptq_kind;       /* the kind GPTQ applies to */
+    double gptq_bytes;   /* memory of every layer's H so far */
 } qctx;
 
 static double now_s(void) {
@@ -179,6 +182,10 @@ static teq_status find_layers(qctx *c) {
         if (c->gptq && wslot >= 0) {
             teq_status s = teq_gptq_layer_init(&l->gq, nd, wslot, g->values[nd->in[wslot]].constant);
             if (s) return teq_error_set(c->err, s, "out of memory");
+            /* all layers' H together stay under GPTQ_TOTAL_BYTES; layers past it round to nearest */
+            double hb = l->gq.kind ? (double)l->gq.groups * (double)l->gq.gk * (double)l->gq.gk * 8.0 : 0;
+            if (c->gptq_bytes + hb > GPTQ_TOTAL_BYTES) teq_gptq_layer_free(&l->gq);
+            else c->gptq_bytes += hb;
         }
         l->bias_value = -1;
         if (c->bias_correction && !strcmp(nd->op_type, "Conv") && wslot == 1 && nd->n_in >= 3 && nd->in[2] >= 0) {

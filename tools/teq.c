@@ -27,7 +27,7 @@ static void usage(FILE *f) {
             "               [--calib-limit N] [--search-limit N] [--eval-limit N] [--int8-calib minmax|percentile]\n"
             "               [--weight-scales channel|tensor] [--bias-correction on|off]  schemes: teq, teq-mixed (a layer may take the\n"
             "               linear code where its error is lower), int8, linear\n"
-            "               [--rounding nearest|gptq]  weights to their nearest level, or GPTQ: rounded column by\n"
+            "               [--rounding nearest|gptq]  weights to their nearest level, or GPTQ (default): rounded column by\n"
             "               column, each error compensated on the rest through the calibration inputs' X^T X\n"
             "               [--threads N]        quantize; prints the per-layer table and the summary\n"
             "  teq analyze MODEL [--calib DATA] [--json FILE] [--plots DIR] [--calib-limit N] [--threads N]\n"

@@ -4,6 +4,7 @@
  *   code, and lower in the aggregate;
  * - weights already on the grid come back exactly (same codes as nearest rounding);
  * - a dead input (a column of X always 0) is handled: finite, valid codes, that column rounded to nearest;
+ *   non-finite weights are coded like nearest rounding codes them and pass nothing on;
  * - tiny layers (K <= 4, one row) against brute force over every assignment of levels, in double: the
  *   optimum bounds both roundings, and GPTQ is worse than nearest on few layers and by little in total;
  * - the quantizer's H collection (src/pipeline/gptq_layer.c) against patches built by hand: a grouped,
@@ -229,6 +230,32 @@ static void test_brute_force(void) {
           sum_n);
 }
 
+/* Non-finite weights are coded as teq_q_quantize codes them and pass no error on (other rows are
+ * untouched); a non-finite H is refused with an error, not a crash. */
+static void test_nonfinite(void) {
+    int64_t M = 3, K = 10;
+    float w[30], w2[20];
+    double H[100], U[100];
+    uint8_t c[30], c2[20], cn[30];
+    random_layer(M, K, 4 * K, 1.0, w, H);
+    teq_qparams p = exp_code(w, M * K, 4);
+    w[4] = NAN, w[5] = INFINITY, w[13] = -INFINITY;
+    memcpy(w2, w + 20, sizeof w2); /* row 2 alone, twice: rows are independent */
+    memcpy(w2 + 10, w + 20, sizeof(float) * 10);
+    int ok = gptq_codes(&p, w, M, K, H, 1, c) && gptq_codes(&p, w2, 2, K, H, 1, c2);
+    teq_q_quantize(&p, w, M * K, cn);
+    int same = ok && c[4] == cn[4] && c[5] == cn[5] && c[13] == cn[13];
+    for (int64_t k = 0; k < K; k++) same &= c[20 + k] == c2[k] && c2[k] == c2[10 + k];
+    int valid = 1;
+    for (int64_t i = 0; i < M * K; i++) valid &= c[i] < teq_q_num_codes(&p);
+    CHECK(ok && same && valid, "non-finite weights: codes differ from nearest's or disturb another row");
+    memcpy(U, H, sizeof U);
+    U[2 * K + 3] = NAN;
+    int64_t perm[10];
+    teq_error e;
+    CHECK(teq_gptq_prepare(U, K, 0.01, 0, perm, &e) != TEQ_OK, "NaN in H: prepare did not refuse it");
+}
+
 /* ---------------------------------------------------------------- H collection of the quantizer */
 
 static teq_attr ints_attr(const char *name, int64_t *v, int n) {
@@ -354,6 +381,7 @@ int main(int argc, char **argv) {
     for (int lin = 0; lin < 2; lin++) test_on_grid(lin);
     test_dead_input();
     test_brute_force();
+    test_nonfinite();
     test_collect();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

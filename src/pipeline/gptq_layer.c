@@ -160,6 +160,11 @@ teq_status teq_gptq_layer_codes(teq_gptq_layer *g, const teq_qparams *p, const f
         for (int64_t grp = 0; grp < g->groups; grp++) {
             teq_status s = teq_gptq_prepare(g->H + grp * g->gk * g->gk, g->gk, GPTQ_DAMP, GPTQ_ACT_ORDER,
                                             g->perm + grp * g->gk, err);
+            if (s == TEQ_ERR_INTERNAL) { /* not positive definite even damped (non-finite inputs): nearest */
+                teq_error_clear(err);
+                g->kind = 0;
+                return TEQ_OK;
+            }
             if (s) return s;
         }
         g->ready = 1;

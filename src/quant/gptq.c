@@ -48,7 +48,8 @@ static int reachable_levels(const teq_qparams *p, glevel *lv) {
     return n;
 }
 
-/* Index of the level nearest to x (the lower one on a tie; NaN gives the level nearest 0). */
+/* Index of the level nearest to x; on a tie the smaller magnitude, and +level over -level (as
+ * teq_q_quantize: ties to the lower magnitude, the sign from x < 0, NaN like 0). */
 static int nearest(const glevel *lv, int n, double x) {
     if (isnan(x)) x = 0;
     int lo = 0, hi = n - 1;
@@ -59,7 +60,9 @@ static int nearest(const glevel *lv, int n, double x) {
         if (lv[mid].v <= x) lo = mid;
         else hi = mid;
     }
-    return x - lv[lo].v <= lv[hi].v - x ? lo : hi;
+    double dl = x - lv[lo].v, dh = lv[hi].v - x;
+    if (dl != dh) return dl < dh ? lo : hi;
+    return fabs(lv[lo].v) < fabs(lv[hi].v) ? lo : hi;
 }
 
 /* LAPACK from OpenBLAS (Debian ships no LAPACKE header; these are the Fortran entry points, integers
@@ -78,9 +81,16 @@ teq_status teq_gptq_prepare(double *H, int64_t K, double damp, int act_order, in
     if (K > 46340) return teq_error_set(err, TEQ_ERR_UNSUPPORTED, "GPTQ: %lld inputs are too many", (long long)K);
     double *A = malloc(sizeof(double) * (size_t)(K * K));
     if (!A) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
-    /* Symmetrise from the upper triangle (what the accumulation writes). */
-    for (int64_t i = 0; i < K; i++)
+    /* Symmetrise from the upper triangle (what the accumulation writes); refuse non-finite entries
+     * (an input that overflowed in calibration), which the factorisation would not report. */
+    for (int64_t i = 0; i < K; i++) {
+        for (int64_t j = i; j < K; j++)
+            if (!isfinite(H[i * K + j])) {
+                free(A);
+                return teq_error_set(err, TEQ_ERR_INTERNAL, "GPTQ: X^T X has a non-finite entry");
+            }
         for (int64_t j = 0; j < i; j++) H[i * K + j] = H[j * K + i];
+    }
     for (int64_t k = 0; k < K; k++) perm[k] = k;
     if (act_order) {
         /* Largest diagonal first (GPTQ's "act order"): the inputs that carry the most energy are
@@ -154,7 +164,8 @@ void teq_gptq_round(const teq_qparams *p, const float *w, int64_t M, int64_t K, 
                 cm[perm[k]] = lv[li].code;
                 const double *uk = U + k * K;
                 double e = (r[k] - lv[li].v) / uk[k];
-                if (e != 0)
+                /* a NaN or infinite weight is coded like teq_q_quantize codes it and passes nothing on */
+                if (e != 0 && isfinite(e))
                     for (int64_t j = k + 1; j < K; j++) r[j] -= e * uk[j];
             }
         }

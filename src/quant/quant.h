@@ -127,7 +127,9 @@ teq_status teq_linear_fit(const float *x, int64_t n, int bits, int is_signed, te
  * (P^T (H + lambda I) P)^-1 with lambda = damp * mean(diag H) (raised x10 until it factors), P the
  * rounding order perm[K] (perm[k] = the column rounded k-th: 0..K-1, or by decreasing H_kk with
  * act_order). Only the upper triangle of H is read (accumulations may fill just that). An input with
- * H_kk = 0 (never non-zero in calibration) gets mean(diag H) on the diagonal first. */
+ * H_kk = 0 (never non-zero in calibration) gets mean(diag H) on the diagonal first. TEQ_ERR_INTERNAL
+ * when H has a non-finite entry or does not factor even damped 10^6 times more (the caller may then
+ * round to nearest). */
 teq_status teq_gptq_prepare(double *H, int64_t K, double damp, int act_order, int64_t *perm, teq_error *err);
 /* codes[M, K] for w[M, K]: the columns of each row rounded in the order perm to the nearest value the
  * code p can produce, each rounding error spread onto the row's remaining columns through U. A value

@@ -278,6 +278,10 @@ typedef struct teq_quantize_opts {
                                  output shift its quantized weights cause on the calibration data */
     int shift;                /* shifted codes for lower-bounded activations (HardSwish, Swish; docs/DECISIONS.md,
                                  "Shifted codes"): 1 on, -1 off, 0 the default (on) */
+    const char *rounding;     /* weights: "nearest" (each weight to its nearest level) or "gptq" (GPTQ/OBQ:
+                                 columns rounded in turn, each error spread onto the columns not yet
+                                 rounded through the Cholesky factor of (X^T X)^-1 of the calibration
+                                 inputs); NULL: the default (docs/DECISIONS.md) */
 } teq_quantize_opts;
 
 typedef struct teq_layer_report {
@@ -322,6 +326,7 @@ typedef struct teq_quantize_report {
     int n_search_evals;
     int64_t n_calib;
     int per_channel;              /* weights had per-channel scales */
+    char rounding[16];            /* weight rounding: "nearest" or "gptq" */
     double share_exponential_best; /* of the tensors analysed, share where the exponential fits best */
 } teq_quantize_report;
 

@@ -93,6 +93,30 @@ check "INT8 layers: u8 x s8 kernels = exact integer reference ($(grep -o 'worst 
 "$teq" quantize "$cls" --calib "$T/cls" --scheme linear --calib-limit 16 --search-limit 16 -o "$T/lin.teq" > /dev/null 2>&1
 check "linear adaptive scheme exits 0" test $? -eq 0
 
+# 3a. --rounding gptq (error-compensating rounding): deterministic across threads, the codes differ from
+# nearest rounding, the packed file holds exactly the codes the quantizer measured (teq eval of the file on
+# the float path gives its accuracy), the kernels agree with the reference; also for the INT8 scheme
+for scheme in teq int8; do
+  bits=3,5; [ $scheme = int8 ] && bits=4,8
+  "$teq" quantize "$cls" --calib "$T/cls" --scheme $scheme --bits $bits --rounding gptq -o "$T/g1.teq" --json "$T/g1.json" \
+    > /dev/null 2>&1
+  check "gptq ($scheme): quantize exits 0" test $? -eq 0
+  "$teq" quantize "$cls" --calib "$T/cls" --scheme $scheme --bits $bits --rounding gptq --threads 2 -o "$T/g2.teq" > /dev/null 2>&1
+  check "gptq ($scheme): 1 and 2 threads give byte-identical files" cmp -s "$T/g1.teq" "$T/g2.teq"
+  "$teq" quantize "$cls" --calib "$T/cls" --scheme $scheme --bits $bits --rounding nearest -o "$T/gn.teq" > /dev/null 2>&1
+  check "gptq ($scheme): codes differ from nearest rounding" test -n "$(cmp "$T/g1.teq" "$T/gn.teq" 2>&1)"
+  acc=$(sed -n 's/.*"accuracy_quantized": \([0-9.e+-]*\).*/\1/p' "$T/g1.json")
+  TEQ_KERNEL=dequant "$teq" eval "$T/g1.teq" --suite fidelity --data "$T/cls" --reference "$cls" --json "$T/ge.json" > /dev/null
+  acc2=$(sed -n 's/.*"fidelity": \([0-9.e+-]*\).*/\1/p' "$T/ge.json")
+  check "gptq ($scheme): the file's fidelity $acc2 = the quantizer's $acc" \
+    awk -v a="$acc" -v b="$acc2" 'BEGIN { exit !(a != "" && b != "" && a - b < 1e-6 && b - a < 1e-6) }'
+  "$qc" "$T/g1.teq" "$T/x1.npy" > "$T/qcg.log" 2>&1
+  check "gptq ($scheme): fast kernels = reference ($(grep -o 'worst fast vs ref [0-9.e+-]*' "$T/qcg.log"))" \
+    grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcg.log"
+done
+"$teq" quantize "$cls" --calib "$T/cls" --rounding sideways -o "$T/bad.teq" 2> /dev/null
+check "quantize --rounding sideways refused" test $? -ne 0 -a ! -e "$T/bad.teq"
+
 # 3b. PP-OCRv4 rec (4-bit weights, 5-bit activations, a small calibration): every quantized layer, the
 # attention MatMuls of two activations included, fast kernels against the reference counting kernel, and
 # the whole model under TEQ_KERNEL=ref and the fast kernels (same characters at >= 98% of time steps)

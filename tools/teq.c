@@ -28,6 +28,8 @@ static void usage(FILE *f) {
             "               [--calib-limit N] [--search-limit N] [--eval-limit N] [--int8-calib minmax|percentile]\n"
             "               [--weight-scales channel|tensor] [--bias-correction on|off] [--shift on|off]  schemes: teq, teq-mixed (a layer may take the\n"
             "               linear code where its error is lower), int8, linear\n"
+            "               [--rounding nearest|gptq]  weights to their nearest level, or GPTQ (default): rounded column by\n"
+            "               column, each error compensated on the rest through the calibration inputs' X^T X\n"
             "               [--threads N]        quantize; prints the per-layer table and the summary\n"
             "  teq analyze MODEL [--calib DATA] [--json FILE] [--plots DIR] [--calib-limit N] [--threads N]\n"
             "                                         distribution of every weight and activation tensor\n"
@@ -345,8 +347,8 @@ static int is_tty(void) { return isatty(2); }
 static int cmd_quantize(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *calib = NULL, *scheme = NULL, *max_loss = NULL, *bits = NULL, *suite = NULL,
                *data = NULL, *keys = NULL, *json = NULL, *threads = NULL, *climit = NULL, *slimit = NULL, *elimit = NULL,
-               *i8 = NULL, *granularity = NULL, *biascorr = NULL, *shift = NULL;
-    const opt opts[] = {{"--weight-scales", &granularity}, {"--bias-correction", &biascorr}, {"--shift", &shift},{"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
+               *i8 = NULL, *granularity = NULL, *biascorr = NULL, *shift = NULL, *rounding = NULL;
+    const opt opts[] = {{"--weight-scales", &granularity}, {"--bias-correction", &biascorr}, {"--shift", &shift}, {"--rounding", &rounding}, {"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
                         {"--bits", &bits},      {"--suite", &suite},  {"--data", &data},     {"--keys", &keys},
                         {"--json", &json},      {"--threads", &threads}, {"--calib-limit", &climit},
                         {"--search-limit", &slimit}, {"--eval-limit", &elimit}, {"--int8-calib", &i8}, {NULL, NULL}};
@@ -369,6 +371,8 @@ static int cmd_quantize(int argc, char **argv) {
     o.no_bias_correction = biascorr && !strcmp(biascorr, "off");
     if (shift && strcmp(shift, "on") && strcmp(shift, "off")) return fail("quantize: --shift is on or off");
     o.shift = !shift ? 0 : !strcmp(shift, "on") ? 1 : -1;
+    if (rounding && strcmp(rounding, "nearest") && strcmp(rounding, "gptq")) return fail("quantize: --rounding is nearest or gptq");
+    o.rounding = rounding;
     if (i8 && strcmp(i8, "minmax") && strcmp(i8, "percentile")) return fail("quantize: --int8-calib is minmax or percentile");
     o.max_loss = 1.0;
     if (max_loss) {
@@ -418,8 +422,8 @@ static int cmd_quantize(int argc, char **argv) {
     if (n_shifted)
         printf("\nshifted activation codes (x + c, unsigned; -c*sum(w) in the bias): %d of %d layers\n", n_shifted,
                r->n_layers);
-    printf("\nscheme %s, weight scales per %s; budget: %s, max loss %.2f points\n", r->scheme,
-           r->per_channel ? "output channel" : "tensor", r->budget_metric, r->max_loss);
+    printf("\nscheme %s, weight scales per %s, rounding %s; budget: %s, max loss %.2f points\n", r->scheme,
+           r->per_channel ? "output channel" : "tensor", r->rounding, r->budget_metric, r->max_loss);
     printf("average bits: weights %.3f, activations %.3f, both %.3f  (compression vs INT8 %.1f%%)\n", r->avg_bits_weights,
            r->avg_bits_activations, r->avg_bits, 100 * r->compression_vs_int8);
     printf("weights on disk: %.1f KB packed (FP32 %.1f KB, INT8 %.1f KB)\n", r->weight_bytes / 1e3,

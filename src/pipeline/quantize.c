@@ -19,6 +19,7 @@
 #include "../format/teq_format.h"
 #include "../ops/quant_ops.h"
 #include "../quant/quant.h"
+#include "gptq_layer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -30,6 +31,10 @@
 #define MIN_BITS 3
 #define ACT_SAMPLE 65536
 #define W_SAMPLE_MAX (1 << 20)
+/* --rounding default (1: gptq); see docs/DECISIONS.md, "Error-compensating rounding" */
+#define TEQ_GPTQ_DEFAULT 1
+/* Memory of all layers' H = X^T X together (PP-OCRv4 rec needs ~105 MiB, 66 of them for its K = 2880 layer; each layer at most 128 MiB) */
+#define GPTQ_TOTAL_BYTES (512.0 * 1024 * 1024)
 
 typedef struct qtensor {
     int is_weight;
@@ -81,6 +86,7 @@ typedef struct layer {
      * folding when bias_value does not rewrite it (fold_base, [out channels]). */
     int q_node, fold_bias;
     float *fold_base;
+    teq_gptq_layer gq;   /* --rounding gptq: H of the inputs and the weight codes chosen (gptq_layer.h) */
 } layer;
 
 typedef struct cfg {
@@ -103,6 +109,10 @@ typedef struct qctx {
     double *sens;        /* [2 * n]: measured sensitivity of each tensor (adaptive search), or NULL */
     int bias_correction; /* correct Conv biases for the mean shift of quantized weights */
     int shift;           /* shifted codes allowed */
+    int gptq;            /* --rounding gptq: weights of the scheme's own code rounded by GPTQ (not the
+                            INT8 baseline of another scheme, which stays the plain baseline) */
+    int gptq_kind;       /* the kind GPTQ applies to */
+    double gptq_bytes;   /* memory of every layer's H so far */
 } qctx;
 
 static double now_s(void) {
@@ -181,6 +191,14 @@ static teq_status find_layers(qctx *c) {
                 if (s) return teq_error_set(c->err, s, "out of memory");
             }
         }
+        if (c->gptq && wslot >= 0) {
+            teq_status s = teq_gptq_layer_init(&l->gq, nd, wslot, g->values[nd->in[wslot]].constant);
+            if (s) return teq_error_set(c->err, s, "out of memory");
+            /* all layers' H together stay under GPTQ_TOTAL_BYTES; layers past it round to nearest */
+            double hb = l->gq.kind ? (double)l->gq.groups * (double)l->gq.gk * (double)l->gq.gk * 8.0 : 0;
+            if (c->gptq_bytes + hb > GPTQ_TOTAL_BYTES) teq_gptq_layer_free(&l->gq);
+            else c->gptq_bytes += hb;
+        }
         l->bias_value = -1;
         l->fold_bias = l->q_node = -1;
         if (c->bias_correction && !strcmp(nd->op_type, "Conv") && wslot == 1 && nd->n_in >= 3 && nd->in[2] >= 0) {
@@ -214,7 +232,7 @@ static void free_layers(qctx *c) {
         for (int k = 0; k < 2; k++) {
             free(c->L[i].t[k].w_fp32);
             free(c->L[i].t[k].ch_scale);
-            if (k == 0) free(c->L[i].in_sum), free(c->L[i].bias_fp32), free(c->L[i].fold_base);
+            if (k == 0) free(c->L[i].in_sum), free(c->L[i].bias_fp32), free(c->L[i].fold_base), teq_gptq_layer_free(&c->L[i].gq);
             free(c->L[i].t[k].cell_shift);
             teq_tstats_free(&c->L[i].t[k].st);
             teq_tensor_fit_free(&c->L[i].t[k].fit);
@@ -281,11 +299,34 @@ static void correct_bias(qctx *c, const layer *l, const float *wq) {
     }
 }
 
+/* The codes of weight t under t->cur into codes[numel]: GPTQ's (gptq_layer.h) where the layer has
+ * them, nearest rounding otherwise. */
+static teq_status weight_codes(qctx *c, layer *l, const qtensor *t, uint8_t *codes) {
+    const uint8_t *gc = NULL;
+    if (c->gptq && c->kind == c->gptq_kind) {
+        teq_status s = teq_gptq_layer_codes(&l->gq, &t->cur, t->w_fp32, c->o->threads, &gc, c->err);
+        if (s) return s;
+    }
+    if (gc) memcpy(codes, gc, (size_t)t->numel);
+    else teq_q_quantize(&t->cur, t->w_fp32, t->numel, codes);
+    return TEQ_OK;
+}
+
 /* Write the dequantized weights of t (code t->cur) into dst, channel scales applied. */
-static void fake_weights(const qtensor *t, float *dst) {
-    teq_q_fake(&t->cur, t->w_fp32, t->numel, dst);
+static teq_status fake_weights(qctx *c, layer *l, const qtensor *t, float *dst) {
+    if (c->gptq) {
+        uint8_t *codes = malloc((size_t)(t->numel ? t->numel : 1));
+        if (!codes) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+        teq_status s = weight_codes(c, l, t, codes);
+        if (!s) teq_q_dequantize(&t->cur, codes, t->numel, dst);
+        free(codes);
+        if (s) return s;
+    } else {
+        teq_q_fake(&t->cur, t->w_fp32, t->numel, dst);
+    }
     if (t->ch_axis >= 0)
         for (int64_t i = 0; i < t->numel; i++) dst[i] *= t->ch_scale[(i / t->ch_inner) % t->n_ch];
+    return TEQ_OK;
 }
 
 /* ---------------------------------------------------------------- calibration */
@@ -308,6 +349,7 @@ static teq_status calib_hook(void *user, int i, const teq_node *node, const teq_
         if (!x || x->dtype != TEQ_DTYPE_FLOAT) continue;
         int64_t n = teq_tensor_numel(x);
         teq_tstats_add(&t->st, x->data, n);
+        if (l->gq.kind && teq_gptq_layer_add(&l->gq, node, x)) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
         if (l->in_sum && x->ndim >= 3 && x->dims[1] == l->n_in_ch) {
             int64_t C = x->dims[1], inner = n / (x->dims[0] * C);
             const float *px = x->data;
@@ -766,7 +808,8 @@ static teq_status apply(qctx *c, const cfg *cf) {
             }
             if (t->is_weight) {
                 float *wq = c->q->g->values[t->value].constant->data;
-                fake_weights(t, wq);
+                teq_status s = fake_weights(c, l, t, wq);
+                if (s) return s;
                 /* Exponential codes only: measured on rec (160 held-out lines), correction took 8-bit
                  * exponential from 97.5% to 99.4% and 6-bit from 89.4% to 95.0%, but per-channel INT8
                  * from 98.75% down to 85.6% (its weight errors are tiny and unbiased, so the
@@ -1084,6 +1127,7 @@ static void report_json(const teq_quantize_report *r, teq_json *j) {
     teq_json_str(j, "budget_metric", r->budget_metric);
     teq_json_num(j, "max_loss", r->max_loss);
     teq_json_str(j, "weight_scales", r->per_channel ? "per output channel" : "per tensor");
+    teq_json_str(j, "rounding", r->rounding);
     teq_json_num(j, "avg_bits_weights", r->avg_bits_weights);
     teq_json_num(j, "avg_bits_activations", r->avg_bits_activations);
     teq_json_num(j, "avg_bits", r->avg_bits);
@@ -1319,11 +1363,15 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
     c.per_channel = !o->per_tensor_weights;
     c.bias_correction = !o->no_bias_correction;
     c.shift = o->shift >= 0; /* default on: docs/DECISIONS.md, "Shifted codes" */
+    if (o->rounding && strcmp(o->rounding, "nearest") && strcmp(o->rounding, "gptq"))
+        return teq_error_set(err, TEQ_ERR_ARG, "unknown rounding '%s' (nearest or gptq)", o->rounding);
+    c.gptq = o->rounding ? !strcmp(o->rounding, "gptq") : TEQ_GPTQ_DEFAULT;
     if (!strcmp(scheme, "teq")) c.kind = K_EXP;
     else if (!strcmp(scheme, "teq-mixed")) c.kind = K_EXP, c.mixed = 1;
     else if (!strcmp(scheme, "linear")) c.kind = K_LINEAR;
     else if (!strcmp(scheme, "int8")) c.kind = K_INT8;
     else return teq_error_set(err, TEQ_ERR_ARG, "unknown scheme '%s' (teq, teq-mixed, int8 or linear)", scheme);
+    c.gptq_kind = c.kind;
     if (o->bits_w || o->bits_a) {
         int lo = c.kind == K_INT8 ? TEQ_QBITS_MIN : MIN_BITS;
         if (o->bits_w < lo || o->bits_w > TEQ_QBITS_MAX || o->bits_a < lo || o->bits_a > TEQ_QBITS_MAX)
@@ -1359,6 +1407,7 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
     snprintf(r->scheme, sizeof r->scheme, "%s", scheme);
     r->max_loss = max_loss;
     r->per_channel = c.per_channel;
+    snprintf(r->rounding, sizeof r->rounding, "%s", c.gptq ? "gptq" : "nearest");
 
     /* 1. layers and calibration */
     if ((s = find_layers(&c))) goto done;
@@ -1510,7 +1559,12 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
             break;
         }
         qw->q = tw->cur;
-        teq_q_quantize(&tw->cur, tw->w_fp32, tw->numel, codes);
+        /* exactly the codes applied to q (GPTQ's where it chose them) */
+        if ((s = weight_codes(&c, &c.L[i], tw, codes))) {
+            free(codes);
+            teq_qweight_free(qw);
+            break;
+        }
         teq_pack_bits(codes, tw->numel, tw->cur.bits, qw->packed);
         free(codes);
         if (tw->ch_axis >= 0) {

@@ -118,6 +118,28 @@ typedef enum teq_linear_calib {
 teq_status teq_linear_fit(const float *x, int64_t n, int bits, int is_signed, teq_linear_calib how, teq_qparams *out,
                           teq_error *err);
 
+/* ---- error-compensating weight rounding (GPTQ / OBQ, METHOD section 3a; src/quant/gptq.c) ----
+ * A layer y = W x, W [M, K] row-major (rows = outputs; weights already divided by their row's scale),
+ * H [K, K] = X^T X of its calibration inputs (one input vector per row of X), so the output error of
+ * quantized weights is sum_m (w_m - q_m)^T H (w_m - q_m). */
+
+/* Turns H in place into what teq_gptq_round needs: U [K, K], the upper Cholesky factor of
+ * (P^T (H + lambda I) P)^-1 with lambda = damp * mean(diag H) (raised x10 until it factors), P the
+ * rounding order perm[K] (perm[k] = the column rounded k-th: 0..K-1, or by decreasing H_kk with
+ * act_order). Only the upper triangle of H is read (accumulations may fill just that). An input with
+ * H_kk = 0 (never non-zero in calibration) gets mean(diag H) on the diagonal first. TEQ_ERR_INTERNAL
+ * when H has a non-finite entry or does not factor even damped 10^6 times more (the caller may then
+ * round to nearest). */
+teq_status teq_gptq_prepare(double *H, int64_t K, double damp, int act_order, int64_t *perm, teq_error *err);
+/* codes[M, K] for w[M, K]: the columns of each row rounded in the order perm to the nearest value the
+ * code p can produce, each rounding error spread onto the row's remaining columns through U. A value
+ * already on the grid, with no error arriving, keeps its exact code. Rows are independent (threads
+ * split rows; the result does not depend on their number). */
+void teq_gptq_round(const teq_qparams *p, const float *w, int64_t M, int64_t K, const double *U, const int64_t *perm,
+                    int threads, uint8_t *codes);
+/* sum_m (w_m - wq_m)^T H (w_m - wq_m) for full (symmetric) H [K, K]: the layer's output error. */
+double teq_gptq_loss(const float *w, const float *wq, int64_t M, int64_t K, const double *H);
+
 /* ---- distribution analysis (METHOD section 4) ---- */
 typedef enum teq_family {
     TEQ_FAMILY_UNIFORM = 0,

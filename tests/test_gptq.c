@@ -87,7 +87,7 @@ static int gptq_codes(const teq_qparams *p, const float *w, int64_t M, int64_t K
     memcpy(U, H, sizeof(double) * (size_t)(K * K));
     teq_error err;
     teq_status s = teq_gptq_prepare(U, K, 0.01, act_order, perm, &err);
-    if (!s) teq_gptq_round(p, w, M, K, U, perm, 1, codes);
+    if (!s) s = teq_gptq_round(p, w, M, K, U, perm, 1, codes);
     free(U), free(perm);
     return s == TEQ_OK;
 }

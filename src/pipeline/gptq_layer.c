@@ -186,9 +186,14 @@ teq_status teq_gptq_layer_codes(teq_gptq_layer *g, const teq_qparams *p, const f
             for (int64_t m = 0; m < g->M; m++) tw[m * g->K + k] = w[k * g->M + m];
         rows = tw, crow = tc;
     }
-    for (int64_t grp = 0; grp < g->groups; grp++)
-        teq_gptq_round(p, rows + grp * g->mpg * g->gk, g->mpg, g->gk, g->H + grp * g->gk * g->gk,
-                       g->perm + grp * g->gk, threads, crow + grp * g->mpg * g->gk);
+    teq_status rs = TEQ_OK;
+    for (int64_t grp = 0; grp < g->groups && !rs; grp++)
+        rs = teq_gptq_round(p, rows + grp * g->mpg * g->gk, g->mpg, g->gk, g->H + grp * g->gk * g->gk,
+                            g->perm + grp * g->gk, threads, crow + grp * g->mpg * g->gk);
+    if (rs) {
+        free(out), free(tw), free(tc);
+        return teq_error_set(err, rs, "out of memory");
+    }
     if (g->transposed)
         for (int64_t k = 0; k < g->K; k++)
             for (int64_t m = 0; m < g->M; m++) out[k * g->M + m] = tc[m * g->K + k];

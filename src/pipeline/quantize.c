@@ -693,7 +693,9 @@ static teq_status fit_tensor(qctx *c, const layer *l, qtensor *t, const double *
     if (s) return s;
     /* A tensor with no non-zero value has no distribution to fit: report it as such, go on. */
     teq_error e2;
-    if (teq_dist_fit_tensor(x, n, &t->dist, &e2) != TEQ_OK) {
+    s = teq_dist_fit_tensor(x, n, &t->dist, &e2);
+    if (s == TEQ_ERR_NOMEM) return teq_error_set(c->err, s, "out of memory"); /* never a silently different report */
+    if (s != TEQ_OK) {
         memset(&t->dist, 0, sizeof t->dist);
         for (int f = 0; f < TEQ_N_FAMILIES; f++) t->dist.ks[f] = NAN;
         t->dist.best = TEQ_FAMILY_UNIFORM;

@@ -22,6 +22,7 @@
 #include <cblas.h>
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,24 +141,25 @@ teq_status teq_gptq_prepare(double *H, int64_t K, double damp, int act_order, in
     return s;
 }
 
-void teq_gptq_round(const teq_qparams *p, const float *w, int64_t M, int64_t K, const double *U, const int64_t *perm,
-                    int threads, uint8_t *codes) {
+teq_status teq_gptq_round(const teq_qparams *p, const float *w, int64_t M, int64_t K, const double *U,
+                          const int64_t *perm, int threads, uint8_t *codes) {
     glevel lv[256];
     int n = reachable_levels(p, lv);
-    if (n == 0 || K <= 0) return;
-#pragma omp parallel num_threads(threads > 0 ? threads : 1) if (threads > 1 && M * K * K > (1 << 20))
+    if (n == 0 || K <= 0) return TEQ_OK;
+    int nt = threads > 0 ? threads : 1;
+    /* One work row per thread, allocated before the parallel region: a failed allocation is reported,
+     * never turned into a different (nearest) rounding that the caller could not tell apart. */
+    double *work = malloc(sizeof(double) * (size_t)K * (size_t)nt);
+    if (!work) return TEQ_ERR_NOMEM;
+#pragma omp parallel num_threads(nt) if (nt > 1 && M * K * K > (1 << 20))
     {
-        double *r = malloc(sizeof(double) * (size_t)K);
+        double *r = work + (size_t)K * (size_t)omp_get_thread_num();
         /* rows are independent: each thread takes whole rows, so the result does not depend on the
          * thread count */
 #pragma omp for schedule(static)
         for (int64_t m = 0; m < M; m++) {
             const float *wm = w + m * K;
             uint8_t *cm = codes + m * K;
-            if (!r) { /* no memory for the work row: plain nearest rounding, still valid codes */
-                for (int64_t k = 0; k < K; k++) cm[k] = lv[nearest(lv, n, wm[k])].code;
-                continue;
-            }
             for (int64_t k = 0; k < K; k++) r[k] = wm[perm[k]];
             for (int64_t k = 0; k < K; k++) {
                 int li = nearest(lv, n, r[k]);
@@ -169,8 +171,9 @@ void teq_gptq_round(const teq_qparams *p, const float *w, int64_t M, int64_t K, 
                     for (int64_t j = k + 1; j < K; j++) r[j] -= e * uk[j];
             }
         }
-        free(r);
     }
+    free(work);
+    return TEQ_OK;
 }
 
 double teq_gptq_loss(const float *w, const float *wq, int64_t M, int64_t K, const double *H) {

@@ -134,9 +134,10 @@ teq_status teq_gptq_prepare(double *H, int64_t K, double damp, int act_order, in
 /* codes[M, K] for w[M, K]: the columns of each row rounded in the order perm to the nearest value the
  * code p can produce, each rounding error spread onto the row's remaining columns through U. A value
  * already on the grid, with no error arriving, keeps its exact code. Rows are independent (threads
- * split rows; the result does not depend on their number). */
-void teq_gptq_round(const teq_qparams *p, const float *w, int64_t M, int64_t K, const double *U, const int64_t *perm,
-                    int threads, uint8_t *codes);
+ * split rows; the result does not depend on their number). TEQ_ERR_NOMEM when its work rows cannot be
+ * allocated (codes then undefined). */
+teq_status teq_gptq_round(const teq_qparams *p, const float *w, int64_t M, int64_t K, const double *U,
+                          const int64_t *perm, int threads, uint8_t *codes);
 /* sum_m (w_m - wq_m)^T H (w_m - wq_m) for full (symmetric) H [K, K]: the layer's output error. */
 double teq_gptq_loss(const float *w, const float *wq, int64_t M, int64_t K, const double *H);
 

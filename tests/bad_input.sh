@@ -196,6 +196,14 @@ check "bench: --repeat not an integer" "" 'bench' 'repeat' 'integer' -- bench --
 check "bench: --threads 0" "" 'bench' 'threads' -- bench --threads 0
 check "bench: unknown option" "" 'bench' 'unknown option' -- bench --bogus 1
 check "energy: ONNX model has no quantized layer" "" 'add2\.onnx|quantized' -- energy "$ADD"
+mkdir -p "$T/qo"
+check "quantize: --search neither fast nor greedy" "$T/qo" 'quantize' 'search' 'fast or greedy' \
+  -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --search bogus
+check "quantize: --pareto without a file name" "$T/qo" 'quantize' 'pareto' \
+  -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --pareto ""
+check "quantize: --val names a missing data set" "$T/qo" 'nonexistent_val' 'cannot open|no such|not found|does not exist' \
+  -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --val "$T/nonexistent_val"
+check "quantize: --search without a value" "$T/qo" 'quantize' 'search' -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --search
 
 # ---- hostile files, written by the test_limits program of the same build (tests/test_limits.c, which
 # also checks at the API that each is refused within a second and before any large allocation). Here:

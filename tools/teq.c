@@ -3,6 +3,7 @@
 #include "teq.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,11 +37,15 @@ static void usage(FILE *f) {
             "  teq analyze MODEL [--calib DATA] [--json FILE] [--plots DIR] [--calib-limit N] [--threads N]\n"
             "                                         distribution of every weight and activation tensor\n"
             "  teq eval MODEL --suite SUITE --data DIR [--reference FP32.onnx] [--keys FILE] [--json FILE]\n"
-            "               [--limit N] [--threads N]  suites: ocr-rec ocr-cls ocr-det blazeface mlsd fidelity\n"
+            "               [--limit N] [--threads N]  suites: ocr-rec ocr-cls ocr-det blazeface mlsd\n"
+            "                                         classify fidelity\n"
             "  teq dataset ocr-lines --text FILE --font FONT.ttf [--font ...] -n N --seed S -o DIR\n"
             "               [--width W] [--keys FILE]  text lines rendered with FreeType (PP-OCR rec input)\n"
             "  teq dataset synth --kind ocr-cls|ocr-det|blazeface|mlsd -n N --seed S -o DIR\n"
             "               [--text FILE] [--font FONT.ttf ...] [--height H] [--width W]\n"
+            "  teq dataset idx --images FILE[.gz] [--labels FILE[.gz]] [--mean M --std S] [-n N] [--offset O]\n"
+            "               -o DIR                   MNIST-style IDX images (and labels) as [N,1,H,W],\n"
+            "                                         (pixel/255 - M) / S; defaults: Fashion-MNIST's 0.2860, 0.3530\n"
             "  teq bench [--json FILE] [--repeat N] [--threads T] [--models DIR] [--quick]\n"
             "                                         kernel and model speed: FP32 (OpenBLAS), INT8, teq 3/4/5 bits\n"
             "  teq energy MODEL.teq [--table FILE] [--json FILE] [--input FILE.npy | --shape D,D,...]\n"
@@ -519,9 +524,49 @@ static int cmd_eval(int argc, char **argv) {
     return rc;
 }
 
+/* A finite number option; NAN (and a message) when malformed. */
+static double num_opt(const char *cmd, const char *name, const char *v, double dflt) {
+    if (!v) return dflt;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (*v == 0 || *end != 0 || errno || !isfinite(x)) {
+        fail("%s: %s must be a number", cmd, name);
+        return NAN;
+    }
+    return x;
+}
+
+/* teq dataset idx: MNIST-style IDX files into a data set folder. */
+static int cmd_dataset_idx(int argc, char **argv) {
+    const char *images = NULL, *labels = NULL, *mean = NULL, *std = NULL, *n = NULL, *offset = NULL, *out = NULL;
+    const opt opts[] = {{"--images", &images}, {"--labels", &labels}, {"--mean", &mean}, {"--std", &std},
+                        {"-n", &n},            {"--offset", &offset}, {"-o", &out},      {NULL, NULL}};
+    if (parse_opts("dataset idx", argc, argv, opts, NULL, 0, NULL, NULL, NULL, 0)) return 1;
+    if (!images) return fail("dataset idx: --images FILE is required");
+    if (!out) return fail("dataset idx: -o DIR is required");
+    teq_idx_opts o = {0};
+    o.images_path = images;
+    o.labels_path = labels;
+    o.out_dir = out;
+    o.mean = num_opt("dataset idx", "--mean", mean, TEQ_FMNIST_MEAN);
+    o.std = num_opt("dataset idx", "--std", std, TEQ_FMNIST_STD);
+    if (isnan(o.mean) || isnan(o.std)) return 1;
+    if (!(o.std > 0)) return fail("dataset idx: --std must be positive");
+    long long nn = int_opt("dataset idx", "-n", n, 0, 1, 1LL << 32);
+    long long off = int_opt("dataset idx", "--offset", offset, 0, 0, 1LL << 32);
+    if (nn < 0 || off < 0) return 1;
+    o.n = nn, o.offset = off;
+    teq_error e;
+    if (teq_dataset_idx(&o, &e)) return fail_err(&e);
+    printf("wrote %s (inputs.npy, dataset.json, preview.png%s) from %s\n", out, labels ? ", labels.txt" : "", images);
+    return 0;
+}
+
 static int cmd_dataset(int argc, char **argv) {
-    if (argc < 1) return fail("dataset: ocr-lines or synth (see teq --help)");
+    if (argc < 1) return fail("dataset: ocr-lines, synth or idx (see teq --help)");
     const char *kind = argv[0];
+    if (!strcmp(kind, "idx")) return cmd_dataset_idx(argc - 1, argv + 1);
     const char *text = NULL, *n = NULL, *seed = NULL, *out = NULL, *width = NULL, *height = NULL, *keys = NULL,
                *skind = NULL;
     const char *fonts[16];
@@ -546,7 +591,7 @@ static int cmd_dataset(int argc, char **argv) {
         teq_synth_opts o = {skind, text, fonts, n_fonts, (int)nn, (uint64_t)sd, (int)h, (int)w, out};
         if (teq_dataset_synth(&o, &e)) return fail_err(&e);
     } else {
-        return fail("dataset: unknown kind '%s' (ocr-lines or synth)", kind);
+        return fail("dataset: unknown kind '%s' (ocr-lines, synth or idx)", kind);
     }
     printf("wrote %lld samples to %s (inputs.npy, dataset.json, preview.png%s)\n", nn, out,
            !strcmp(kind, "ocr-lines") || (skind && !strcmp(skind, "ocr-cls")) ? ", labels.txt" : "");

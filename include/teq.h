@@ -200,7 +200,8 @@ teq_status teq_dataset_idx(const teq_idx_opts *o, teq_error *err);
 /* ---- Evaluation ----
  * Suites: "ocr-rec" (greedy CTC decoding with the PP-OCR key list; needs labels: line_accuracy and
  * cer in percent), "ocr-cls" (accuracy on labels "0"/"180", and agreement with the reference),
- * "ocr-det", "blazeface", "mlsd", "fidelity" (agreement with the reference model's outputs on the
+ * "classify" (top-1 accuracy against class-index labels such as `teq dataset idx` writes, and
+ * agreement with the reference), "ocr-det", "blazeface", "mlsd", "fidelity" (agreement with the reference model's outputs on the
  * same inputs; each suite documents its measures). reference may be NULL for suites with labels. */
 typedef struct teq_eval_opts {
     const char *keys_path;   /* ocr-rec: the key list; NULL: ppocr_keys_v1.txt beside the model */

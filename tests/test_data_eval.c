@@ -636,6 +636,49 @@ static void test_suites(void) {
           "bad cls label: %s", e.msg);
     teq_dataset_free(d);
 
+    /* classify: 5 samples, 3 classes, labels 2 0 1 1 0. Model top-1: 2 0 2 1 1 (3 right: 60 %); reference
+     * top-1: 2 1 2 1 0 (agreement on samples 0, 2, 3: 60 %). */
+    char **kl = malloc(5 * sizeof *kl);
+    kl[0] = teq_strdup("2"), kl[1] = teq_strdup("0"), kl[2] = teq_strdup("1"), kl[3] = teq_strdup("1"),
+    kl[4] = teq_strdup("0");
+    d = fake_ds(5, kl);
+    float km[15] = {0, 1, 3, 5, -1, 2, 0.1f, 0.2f, 0.3f, -2, 4, 1, 0.1f, 0.7f, 0.2f};
+    float kr[15] = {0, 1, 3, 1, 5, 2, 0.1f, 0.2f, 0.3f, -2, 4, 1, 0.9f, 0.7f, 0.2f};
+    fake fk = {1, {1}, {{3}}, {km}, d->inputs->data}, gk = {1, {1}, {{3}}, {kr}, d->inputs->data};
+    CHECK(teq_eval_suite("classify", d, 0, 2, fake_run, &fk, 1, fake_run, &gk, NULL, &r, &e) == TEQ_OK &&
+              fabs(teq_eval_metric(&r, "accuracy") - 60) < 1e-9 && fabs(teq_eval_metric(&r, "agreement") - 60) < 1e-9 &&
+              strcmp(r.primary, "accuracy") == 0 && r.n == 5,
+          "classify: %s acc %g agree %g", e.msg, teq_eval_metric(&r, "accuracy"), teq_eval_metric(&r, "agreement"));
+    /* scores shaped [N,1,3] count as 3 classes; limit 2 -> both right */
+    fake fk3 = {1, {2}, {{1, 3}}, {km}, d->inputs->data};
+    CHECK(teq_eval_suite("classify", d, 2, 8, fake_run, &fk3, 1, NULL, NULL, NULL, &r, &e) == TEQ_OK &&
+              teq_eval_metric(&r, "accuracy") == 100 && isnan(teq_eval_metric(&r, "agreement")) && r.n == 2,
+          "classify [N,1,3]: %s", e.msg);
+    /* labels out of range or not integers are refused, naming the label */
+    free(kl[3]);
+    kl[3] = teq_strdup("3");
+    CHECK(teq_eval_suite("classify", d, 0, 2, fake_run, &fk, 1, NULL, NULL, NULL, &r, &e) == TEQ_ERR_FORMAT &&
+              strstr(e.msg, "label 4") && strstr(e.msg, "0..2"),
+          "classify label 3 of 3 classes: %s", e.msg);
+    free(kl[3]);
+    kl[3] = teq_strdup(" 1");
+    CHECK(teq_eval_suite("classify", d, 0, 2, fake_run, &fk, 1, NULL, NULL, NULL, &r, &e) == TEQ_ERR_FORMAT,
+          "classify label ' 1' accepted");
+    /* one score per sample is no classifier */
+    fake f1 = {1, {1}, {{1}}, {km}, d->inputs->data};
+    CHECK(teq_eval_suite("classify", d, 0, 2, fake_run, &f1, 1, NULL, NULL, NULL, &r, &e) == TEQ_ERR_SHAPE,
+          "classify one class accepted");
+    /* without labels: agreement is the primary; with neither labels nor a reference: refused */
+    teq_dataset *du = fake_ds(5, NULL);
+    fake fu = {1, {1}, {{3}}, {km}, du->inputs->data}, gu = {1, {1}, {{3}}, {kr}, du->inputs->data};
+    CHECK(teq_eval_suite("classify", du, 0, 2, fake_run, &fu, 1, fake_run, &gu, NULL, &r, &e) == TEQ_OK &&
+              strcmp(r.primary, "agreement") == 0 && isnan(teq_eval_metric(&r, "accuracy")),
+          "classify without labels: %s", e.msg);
+    CHECK(teq_eval_suite("classify", du, 0, 2, fake_run, &fu, 1, NULL, NULL, NULL, &r, &e) == TEQ_ERR_ARG,
+          "classify with neither labels nor reference accepted");
+    teq_dataset_free(du);
+    teq_dataset_free(d);
+
     /* fidelity, relative L2: y = ref + noise with ||noise|| / ||ref|| = 0.1 -> 90. Output [1,3]? rank 2 counts
      * as class scores, so use [1,2,2] maps (rank 3, rows do not sum to 1). */
     d = fake_ds(2, NULL);

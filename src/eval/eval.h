@@ -12,6 +12,11 @@
  *              Needs labels or a reference. primary: line_accuracy (agreement without labels).
  *   ocr-cls    output [N,2] scores, index 0 = "0", 1 = "180". accuracy = top-1 equal to the label;
  *              agreement = top-1 equal to the reference's. primary: accuracy (agreement without labels).
+ *   classify   output 0 holds class scores with the batch first ([N,C], or [N,...] whose other axes hold
+ *              the C scores; logits or probabilities alike, only the order counts). Labels are class
+ *              indices in decimal, 0..C-1 (what `teq dataset idx` writes). accuracy = top-1 equal to the
+ *              label; agreement = top-1 equal to the reference's (ties go to the lower index in both).
+ *              Needs labels or a reference. primary: accuracy (agreement without labels).
  *   ocr-det    output probability maps (any shape, e.g. [N,1,H,W]); needs a reference.
  *              iou = 100 * |A and B| / |A or B| over all pixels of the data set, A and B the maps of
  *              model and reference binarised at > 0.3 (100 when both are empty); mae = mean |y - y_ref|

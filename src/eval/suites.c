@@ -12,7 +12,7 @@
 #define MLSD_THRESH 0.1f /* M-LSD's own decoder keeps centre peaks above 0.1 */
 #define DET_THRESH 0.3f
 
-typedef enum suite_id { S_REC, S_CLS, S_DET, S_FACE, S_MLSD, S_FID } suite_id;
+typedef enum suite_id { S_REC, S_CLS, S_DET, S_FACE, S_MLSD, S_FID, S_CLF } suite_id;
 
 typedef struct acc {
     const teq_dataset *ds;
@@ -21,7 +21,7 @@ typedef struct acc {
     int n_outputs;
     /* ocr-rec */
     int64_t exact, edits, chars, rec_agree;
-    /* ocr-cls */
+    /* ocr-cls, classify */
     int64_t correct, cls_agree;
     /* ocr-det */
     int64_t inter, uni, det_n;
@@ -135,6 +135,45 @@ static teq_status do_cls(acc *a, teq_tensor **o, teq_tensor **r, int64_t first, 
             if (want < 0)
                 return teq_error_set(err, TEQ_ERR_FORMAT, "ocr-cls: label %lld is '%.40s', not 0 or 180",
                                      (long long)(first + i + 1), l);
+            a->correct += p == want;
+        }
+        if (r) a->cls_agree += p == argmax((const float *)r[0]->data + i * C, C);
+    }
+    return TEQ_OK;
+}
+
+/* A class label: a decimal integer in 0..C-1, nothing else on the line. -1 when it is not one. */
+static int64_t class_label(const char *l, int64_t C) {
+    if (!*l || strlen(l) > 18) return -1;
+    int64_t v = 0;
+    for (const char *p = l; *p; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v < C ? v : -1;
+}
+
+/* classify: out[0] holds class scores (logits or probabilities) with the batch first, [B,C] or any
+ * shape [B,...] whose remaining axes hold the C scores; labels are class indices. */
+static teq_status do_clf(acc *a, teq_tensor **o, teq_tensor **r, int64_t first, int64_t b, teq_error *err) {
+    char sh[96];
+    if (o[0]->dtype != TEQ_DTYPE_FLOAT)
+        return teq_error_set(err, TEQ_ERR_SHAPE, "classify: output 0 is %s, not float32", teq_dtype_name(o[0]->dtype));
+    if (o[0]->ndim < 2 || o[0]->dims[0] != b)
+        return teq_error_set(err, TEQ_ERR_SHAPE, "classify: output 0 has shape %s; expected class scores [%lld,classes]",
+                             teq_shape_str(o[0]->ndim, o[0]->dims, sh, sizeof sh), (long long)b);
+    int64_t C = teq_tensor_numel(o[0]) / b;
+    if (C < 2)
+        return teq_error_set(err, TEQ_ERR_SHAPE, "classify: output 0 has shape %s, fewer than 2 classes",
+                             teq_shape_str(o[0]->ndim, o[0]->dims, sh, sizeof sh));
+    for (int64_t i = 0; i < b; i++) {
+        int64_t p = argmax((const float *)o[0]->data + i * C, C);
+        if (a->has_labels) {
+            const char *l = a->ds->labels[first + i];
+            int64_t want = class_label(l, C);
+            if (want < 0)
+                return teq_error_set(err, TEQ_ERR_FORMAT, "classify: label %lld is '%.40s', not a class index 0..%lld",
+                                     (long long)(first + i + 1), l, (long long)(C - 1));
             a->correct += p == want;
         }
         if (r) a->cls_agree += p == argmax((const float *)r[0]->data + i * C, C);
@@ -374,6 +413,11 @@ static void finish(suite_id id, const acc *a, teq_eval_result *out) {
         if (a->has_ref) add_metric(out, "agreement", pct(a->cls_agree, out->n, 0));
         snprintf(out->primary, sizeof out->primary, "%s", a->has_labels ? "accuracy" : "agreement");
         break;
+    case S_CLF:
+        if (a->has_labels) add_metric(out, "accuracy", pct(a->correct, out->n, 0));
+        if (a->has_ref) add_metric(out, "agreement", pct(a->cls_agree, out->n, 0));
+        snprintf(out->primary, sizeof out->primary, "%s", a->has_labels ? "accuracy" : "agreement");
+        break;
     case S_DET:
         add_metric(out, "iou", pct(a->inter, a->uni, 100));
         add_metric(out, "mae", a->det_n ? a->det_abs / (double)a->det_n : 0);
@@ -449,10 +493,13 @@ teq_status teq_eval_suite(const char *suite, const teq_dataset *ds, int64_t limi
         id = S_MLSD;
     else if (strcmp(suite, "fidelity") == 0)
         id = S_FID;
+    else if (strcmp(suite, "classify") == 0)
+        id = S_CLF;
     else
         return teq_error_set(err, TEQ_ERR_ARG,
-                             "eval: unknown suite '%s' (ocr-rec, ocr-cls, ocr-det, blazeface, mlsd, fidelity)", suite);
-    bool labelled = id == S_REC || id == S_CLS;
+                             "eval: unknown suite '%s' (ocr-rec, ocr-cls, ocr-det, blazeface, mlsd, classify, fidelity)",
+                             suite);
+    bool labelled = id == S_REC || id == S_CLS || id == S_CLF;
     if (labelled && !ds->labels && !ref)
         return teq_error_set(err, TEQ_ERR_ARG, "%s: the data set has no labels.txt and no reference model was given",
                              suite);
@@ -505,6 +552,7 @@ teq_status teq_eval_suite(const char *suite, const teq_dataset *ds, int64_t limi
             case S_FACE: s = do_face(&a, o, r, b, err); break;
             case S_MLSD: s = do_mlsd(&a, o, r, b, err); break;
             case S_FID: s = do_fid(&a, o, r, err); break;
+            case S_CLF: s = do_clf(&a, o, ref ? r : NULL, first, b, err); break;
             }
         }
         free_outs(o, n_outputs);

@@ -108,8 +108,10 @@ static void progress(qctx *c, const char *fmt, ...) {
     if (!c->progress) return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "\r\033[K[%6.1fs] ", now_s() - c->t0);
+    int lines = getenv("TEQ_TRACE") != NULL;
+    fprintf(stderr, lines ? "[%6.1fs] " : "\r\033[K[%6.1fs] ", now_s() - c->t0);
     vfprintf(stderr, fmt, ap);
+    if (lines) fprintf(stderr, "\n");
     va_end(ap);
     fflush(stderr);
 }
@@ -1105,7 +1107,6 @@ static teq_status check_cfg(qctx *c, search_state *S, const cfg *cf, bool *ok) {
     }
     progress(c, "search: %.3f bits: %s %.2f / held out %.2f (FP32 %.2f / %.2f): %s", cfg_avg_bits(c, cf), S->bs->metric,
              S->last_vs, S->last_vh, S->bs->ref_value, S->bh->ds ? S->bh->ref_value : NAN, *ok ? "within budget" : "over budget");
-    if (getenv("TEQ_TRACE")) fprintf(stderr, "\n");
     memo_add(c, S, cf, *ok);
     return TEQ_OK;
 }
@@ -1262,8 +1263,7 @@ static teq_status search_greedy(qctx *c, search_state *S, const dset *d, cfg *fi
         if (s || bt < 0) break; /* every tensor at 8 bits: the budget cannot be met */
         final[bt / 2].bits[bt % 2] += bd;
         progress(c, "greedy step %d: %s +%d -> %.3f bits", step + 1, c->L[bt / 2].name, bd, cfg_avg_bits(c, final));
-        if (getenv("TEQ_TRACE")) fprintf(stderr, "\n");
-    }
+        }
     free(try);
     return s;
 }
@@ -1401,7 +1401,7 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
     qctx c = {0};
     c.o = o;
     c.err = err;
-    c.progress = o->progress;
+    c.progress = o->progress || getenv("TEQ_TRACE") != NULL; /* TEQ_TRACE: progress as lines, for logs */
     c.t0 = now_s();
     const char *scheme = o->scheme ? o->scheme : "teq";
     c.per_channel = !o->per_tensor_weights;

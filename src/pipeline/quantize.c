@@ -6,12 +6,25 @@
  * per tensor) is applied to `q` in place, so evaluating a candidate costs one run over the budget
  * data and nothing else.
  *
- * Width search (METHOD section 3): start every tensor at the lowest width; repeatedly add +1 or +2
- * bits to the tensor whose layer error (the searched RMAE of W plus that of A, at the layer's best
- * shared base) drops most per added bit of storage (bits x elements). That greedy order gives a
- * sequence of configurations of growing size; the budget metric is then evaluated only at the
- * points of a binary search over the sequence (about log2 of its length runs), which finds the
- * smallest configuration within the budget, assuming the metric improves along the sequence. */
+ * Width search (METHOD sections 3, 3a; issue 9), `--search fast` (default):
+ *  1. distortion tables: for every quantized tensor and every width 3..8, that tensor alone quantized
+ *     (everything else float32), the output distortion against FP32 on a few search samples (KL of the
+ *     class / CTC scores, relative L2 of other outputs; table_samples() picks 2..64 samples by the
+ *     model's activation size). Full model runs: 6 x tensors runs of those samples.
+ *  2. allocation (alloc.c): each tensor's lower convex hull of (bits x elements, distortion); the hull
+ *     segments of all tensors taken in order of slope give a nested sequence of configurations, each
+ *     optimal for its own size if distortions added up.
+ *  3. bisection of that sequence on the budget metric: a configuration is within budget when it loses
+ *     at most --max-loss points against FP32 on the search samples and on the held-out samples (the
+ *     last quarter of the budget data, kept out of calibration too, or --val DATA).
+ *  4. refinement: from the configuration just below the bisection's point, +1 bit on the tensors whose
+ *     table says a bit buys most (kept when within budget and smaller); then -1 bit on the tensors that
+ *     lose least per bit saved, each kept when the whole still meets the budget. Distortions do not
+ *     quite add up; these tries are checked on the real metric.
+ * `--search greedy` is the slow oracle: from 3 bits everywhere, +1 or +2 bits where KL(FP32 ||
+ * quantized) on the search samples (at most 64) drops most per added bit, full model each step,
+ * until within budget.
+ * Measured (docs/DECISIONS.md, "Width search from measured tables"): see the figures there. */
 #include "teq.h"
 #include "../api/model_internal.h"
 #include "../core/json.h"
@@ -1134,7 +1147,7 @@ static int cand_cmp(const void *a, const void *b) {
 }
 
 #define REFINE_DOWN 6
-#define GREEDY_KL_MAX 256
+#define GREEDY_KL_MAX 64
 #define REFINE_UP 3
 
 /* Fast search (METHOD 3a): tables, hull sequence, bisection of the sequence on the budget metric

@@ -350,7 +350,7 @@ static teq_status calibrate(qctx *c, const teq_dataset *ds, int64_t limit) {
     calib_user u = {c, 0};
     int64_t n = ds->n, B = c->batch;
     if (limit > 0 && limit < n) n = limit;
-    n = n / B * B;
+    if (c->fixed_batch) n = n / B * B; /* a model with a fixed batch takes whole batches only */
     if (n == 0) return teq_error_set(c->err, TEQ_ERR_ARG, "calibration needs at least %lld samples", (long long)B);
     int n_out = m->g->n_outputs;
     teq_tensor **outs = calloc((size_t)n_out + 1, sizeof *outs);
@@ -1826,6 +1826,7 @@ teq_status teq_analyze(const char *model_path, const char *calib_path, int64_t c
     {
         const teq_value *in = &c.ref->g->values[c.ref->g->inputs[0]];
         c.batch = in->ndim >= 1 && in->dims[0] > 0 ? (int)in->dims[0] : 8;
+        c.fixed_batch = in->ndim >= 1 && in->dims[0] > 0;
     }
     if (calib) {
         if ((s = calibrate(&c, calib, calib_limit))) goto done;

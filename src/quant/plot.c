@@ -383,6 +383,9 @@ teq_status teq_plot_tradeoff_svg(const char *path, const char *title, const char
     if (isfinite(line_y)) yl = fmin(yl, line_y), yh = fmax(yh, line_y);
 #undef SPAN
     if (!isfinite(xl)) xl = 0, xh = 1, yl = 0, yh = 1;
+    /* the top 10 points below the reference line are where choices are made: lower values (3-bit
+     * configurations far off) sit on the bottom edge instead of squashing that range */
+    if (isfinite(line_y) && yl < line_y - 10) yl = line_y - 10;
     double xs = nice_step(xh - xl > 0 ? xh - xl : 1, 8), ys = nice_step(yh - yl > 0 ? yh - yl : 1, 6);
     xl = floor(xl / xs) * xs, xh = ceil(xh / xs) * xs;
     yl = floor(yl / ys) * ys, yh = ceil(yh / ys) * ys;
@@ -390,7 +393,7 @@ teq_status teq_plot_tradeoff_svg(const char *path, const char *title, const char
     if (yh <= yl) yh = yl + ys;
     const double W = 760, H = 500, x0 = 80, x1 = 560, y0 = 50, y1 = 430;
 #define PX(x) (x0 + (x1 - x0) * ((x) - xl) / (xh - xl))
-#define PY(y) (y1 - (y1 - y0) * ((y) - yl) / (yh - yl))
+#define PY(y) (y1 - (y1 - y0) * (fmax((y), yl) - yl) / (yh - yl))
     sbuf b = {0};
     char num[32];
     sb_printf(&b,

@@ -155,7 +155,8 @@ teq_status teq_plot_overview_svg(const char *path, const char *title, int n, con
 /* SVG of a trade-off: each series a polyline of (x, y) points (x increasing), an optional single point
  * (INT8), an optional horizontal line (FP32) and an optional marked point (the chosen configuration);
  * NaN leaves an optional element out. The axes span the data, not from 0, since the interesting range
- * of an accuracy is its top few points. */
+ * of an accuracy is its top few points; with a line, at most 10 below it (lower values sit on the
+ * bottom edge). */
 typedef struct teq_plot_series {
     const char *name, *color;
     int n;

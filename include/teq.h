@@ -328,7 +328,7 @@ typedef struct teq_quantize_report {
     /* the width search (adaptive schemes; zero / NaN otherwise) */
     char search[16];              /* "fast", "greedy", or "fixed" (--bits, int8) */
     int64_t n_search, n_heldout;  /* samples of the budget metric in the search and held out of it */
-    int64_t n_table;              /* samples of the per-tensor distortion tables (fast search) */
+    int64_t n_table;              /* samples of the distortion tables (fast) or of the KL (greedy) */
     double ref_search, ref_heldout;       /* FP32's budget metric on each part */
     double metric_search, metric_heldout; /* the chosen configuration's */
     int budget_resolvable;        /* one sample of a counted metric moves it by at most max_loss points */

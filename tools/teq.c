@@ -432,7 +432,8 @@ static int cmd_quantize(int argc, char **argv) {
     printf("%-40s %10.2f %10.2f %10.2f   (n = %lld)\n", "", r->acc_fp32, r->acc_int8, r->acc_quant, (long long)r->metric_n);
     if (strcmp(r->search, "fixed") != 0) {
         printf("search %s: %lld search samples, %lld held out", r->search, (long long)r->n_search, (long long)r->n_heldout);
-        if (r->n_table) printf(", distortion tables on %lld samples (%.1f s)", (long long)r->n_table, r->t_table_s);
+        if (r->n_table && !strcmp(r->search, "greedy")) printf(", KL on %lld samples", (long long)r->n_table);
+        else if (r->n_table) printf(", distortion tables on %lld samples (%.1f s)", (long long)r->n_table, r->t_table_s);
         if (r->n_refine_tries) printf(", refinement %d/%d tries taken", r->n_refine_taken, r->n_refine_tries);
         printf("\n  budget metric on the search samples %.2f (FP32 %.2f), held out %.2f (FP32 %.2f): %s\n", r->metric_search,
                r->ref_search, r->metric_heldout, r->ref_heldout, r->within_budget_search ? "within budget" : "OVER BUDGET");

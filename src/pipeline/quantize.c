@@ -30,6 +30,7 @@
 #include "../core/json.h"
 #include "../eval/eval.h"
 #include "../format/teq_format.h"
+#include "../graph/exec.h"
 #include "../ops/quant_ops.h"
 #include "../quant/quant.h"
 #include "alloc.h"
@@ -949,12 +950,78 @@ typedef struct dset {
     int64_t n;
     int n_batches, n_out;
     teq_tensor **ref;     /* [n_batches * n_out] */
+    /* partial reruns (tables): every activation of q run all in float32, per batch ([n_batches * nv]),
+     * and the plan index of each value's producer */
+    int nv;
+    teq_tensor **cache;
+    int *producer;
+    const teq_tensor **preset;
 } dset;
 
 static void dset_free(dset *d) {
     for (int i = 0; d->ref && i < d->n_batches * d->n_out; i++) teq_tensor_free(d->ref[i]);
+    for (size_t i = 0; d->cache && i < (size_t)d->n_batches * (size_t)d->nv; i++) teq_tensor_free(d->cache[i]);
     free(d->ref);
+    free(d->cache);
+    free(d->producer);
+    free(d->preset);
     memset(d, 0, sizeof *d);
+}
+
+typedef struct cap_user {
+    const teq_graph *g;
+    teq_tensor **cache;
+    teq_error *err;
+} cap_user;
+
+/* Executor hook: keep a copy of every non-constant value the first time a node reads it. */
+static teq_status cap_hook(void *user, int i, const teq_node *node, const teq_tensor *const *in) {
+    (void)i;
+    cap_user *u = user;
+    for (int k = 0; k < node->n_in; k++) {
+        int v = node->in[k];
+        if (v < 0 || !in[k] || u->g->values[v].constant || u->cache[v]) continue;
+        teq_tensor *t = calloc(1, sizeof *t);
+        if (!t || teq_tensor_copy(t, in[k], u->err)) {
+            free(t);
+            return teq_error_set(u->err, TEQ_ERR_NOMEM, "out of memory");
+        }
+        u->cache[v] = t;
+    }
+    return TEQ_OK;
+}
+
+/* Run q with every tensor in float32 over the set once and keep its activations: a table entry then
+ * re-runs only the nodes from the measured tensor's on (teq_graph_run_from). Before that node q is
+ * float32 in every table configuration, so the kept values are exactly what a full run computes. */
+static teq_status dset_capture(qctx *c, dset *d) {
+    const teq_graph *g = c->q->g;
+    d->nv = g->n_values;
+    d->cache = calloc((size_t)d->n_batches * (size_t)d->nv + 1, sizeof *d->cache);
+    d->producer = malloc(sizeof(int) * ((size_t)d->nv + 1));
+    d->preset = calloc((size_t)d->nv + 1, sizeof *d->preset);
+    cfg *cf = calloc((size_t)c->n + 1, sizeof *cf);
+    teq_status s = d->cache && d->producer && d->preset && cf ? TEQ_OK : teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    if (!s) s = apply(c, cf);
+    free(cf);
+    if (s) return s;
+    for (int v = 0; v < d->nv; v++) d->producer[v] = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_out; k++)
+            if (g->nodes[i].out[k] >= 0) d->producer[g->nodes[i].out[k]] = i;
+    teq_tensor *outs[64] = {0};
+    if (d->n_out > 64) return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "more than 64 outputs");
+    for (int b = 0; b < d->n_batches && !s; b++) {
+        cap_user u = {g, d->cache + (size_t)b * d->nv, c->err};
+        int64_t s0 = (int64_t)b * c->batch, e = s0 + c->batch < d->n ? s0 + c->batch : d->n;
+        teq_tensor xb = rows(&d->x, s0, e);
+        const teq_tensor *xin = &xb;
+        teq_ctx_set_hook(c->q->ctx, cap_hook, &u);
+        s = teq_graph_run(g, c->q->path, c->q->ctx, &xin, outs, c->err);
+        teq_ctx_set_hook(c->q->ctx, NULL, NULL);
+        for (int j = 0; j < d->n_out; j++) teq_tensor_free(outs[j]), outs[j] = NULL;
+    }
+    return s;
 }
 
 static teq_status dset_init(qctx *c, const teq_dataset *ds, int64_t n, dset *d) {
@@ -978,8 +1045,9 @@ static teq_status dset_init(qctx *c, const teq_dataset *ds, int64_t n, dset *d) 
     return TEQ_OK;
 }
 
-/* Distortion of q (as configured now) against FP32 over the set. */
-static teq_status dset_measure(qctx *c, const dset *d, double *value) {
+/* Distortion of q (as configured now) against FP32 over the set; start > 0: from node `start` on,
+ * the values before it taken from the capture (dset_capture). */
+static teq_status dset_measure_from(qctx *c, const dset *d, int start, double *value) {
     dacc a = {0};
     teq_tensor *outs[64] = {0};
     if (d->n_out > 64) return teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "more than 64 outputs");
@@ -987,7 +1055,14 @@ static teq_status dset_measure(qctx *c, const dset *d, double *value) {
         int64_t s = (int64_t)b * c->batch, e = s + c->batch < d->n ? s + c->batch : d->n;
         teq_tensor xb = rows(&d->x, s, e);
         const teq_tensor *xin = &xb;
-        teq_status st = teq_graph_run(c->q->g, c->q->path, c->q->ctx, &xin, outs, c->err);
+        teq_status st;
+        if (start > 0 && d->cache) {
+            for (int v = 0; v < d->nv; v++)
+                d->preset[v] = d->producer[v] >= 0 && d->producer[v] < start ? d->cache[(size_t)b * d->nv + v] : NULL;
+            st = teq_graph_run_from(c->q->g, c->q->path, c->q->ctx, start, d->preset, &xin, outs, c->err);
+        } else {
+            st = teq_graph_run(c->q->g, c->q->path, c->q->ctx, &xin, outs, c->err);
+        }
         for (int j = 0; j < d->n_out; j++) {
             if (!st) st = out_distortion(outs[j], d->ref[(size_t)b * d->n_out + j], &a, c->err);
             teq_tensor_free(outs[j]);
@@ -997,6 +1072,22 @@ static teq_status dset_measure(qctx *c, const dset *d, double *value) {
     }
     *value = dacc_value(&a);
     return TEQ_OK;
+}
+
+static teq_status dset_measure(qctx *c, const dset *d, double *value) { return dset_measure_from(c, d, 0, value); }
+
+/* Plan index in q of the first node that tensor t changes: the layer (a weight, and the bias its
+ * correction moves) or the TeqQuantize node in front of it (an activation). */
+static int tensor_start(const qctx *c, int t) {
+    const layer *l = &c->L[t / 2];
+    const qtensor *qt = &l->t[t % 2];
+    char name[160];
+    if (qt->is_weight) snprintf(name, sizeof name, "%s", l->name);
+    else snprintf(name, sizeof name, "%s/teq_quantize%d", l->name, qt->slot);
+    const teq_graph *g = c->q->g;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].name, name)) return i;
+    return 0; /* not found: a full run */
 }
 
 /* Cost of tensor t at a width: bits x elements (activations per sample), what the average counts. */
@@ -1010,11 +1101,14 @@ static teq_status measure_tables(qctx *c, const dset *d, double *tab) {
     cfg *cf = calloc((size_t)c->n, sizeof *cf);
     if (!cf) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
     teq_status s = TEQ_OK;
+    /* TEQ_TABLE_FULL=1: full model runs (checks that partial reruns give the same tables) */
+    int partial = d->cache && !getenv("TEQ_TABLE_FULL");
     for (int t = 0; t < nt && !s; t++) {
+        int start = partial ? tensor_start(c, t) : 0;
         for (int j = 0; j < NOPT && !s; j++) {
             cf[t / 2].bits[t % 2] = MIN_BITS + j;
             s = apply(c, cf);
-            if (!s) s = dset_measure(c, d, &tab[t * NOPT + j]);
+            if (!s) s = dset_measure_from(c, d, start, &tab[t * NOPT + j]);
         }
         cf[t / 2].bits[t % 2] = 0;
         progress(c, "search: distortion tables %d/%d tensors", t + 1, nt);
@@ -1153,12 +1247,13 @@ static int cand_cmp(const void *a, const void *b) {
 /* Fast search (METHOD 3a): tables, hull sequence, bisection of the sequence on the budget metric
  * (search and held-out samples), then +-1 bit on the tensors nearest the margin, each try checked on
  * the budget metric: additivity is an approximation, interactions between tensors are real. */
-static teq_status search_fast(qctx *c, search_state *S, const dset *d, double *tab, cfg *final, teq_quantize_report *r) {
+static teq_status search_fast(qctx *c, search_state *S, dset *d, double *tab, cfg *final, teq_quantize_report *r) {
     int len = 0, nt = 2 * c->n;
     cfg *seq = NULL, *try = NULL;
     cand *cd = NULL;
     double t0 = now_s();
-    teq_status s = measure_tables(c, d, tab);
+    teq_status s = d->cache || getenv("TEQ_TABLE_FULL") ? TEQ_OK : dset_capture(c, d);
+    if (!s) s = measure_tables(c, d, tab);
     r->t_table_s = now_s() - t0;
     for (int t = 0; t < nt && !s; t++) c->sens[t] = tab[t * NOPT + 4 - MIN_BITS];
     if (!s) s = hull_sequence(c, tab, &seq, &len);

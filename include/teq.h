@@ -282,6 +282,16 @@ typedef struct teq_quantize_opts {
                                  columns rounded in turn, each error spread onto the columns not yet
                                  rounded through the Cholesky factor of (X^T X)^-1 of the calibration
                                  inputs); NULL: the default (docs/DECISIONS.md) */
+    const char *search;       /* width search: "fast" (default: measured per-tensor distortion tables,
+                                 allocation along their convex hulls, bisection and refinement on the
+                                 budget metric) or "greedy" (the slow oracle: from 3 bits everywhere, add
+                                 +1/+2 bits where KL(FP32 || quantized) on the search samples drops most
+                                 per added bit, full model each step, until within budget) */
+    const char *val_path;     /* held-out data for the budget (same kind as the budget data); NULL: the
+                                 last quarter of the budget data is held out of calibration and search */
+    const char *pareto_path;  /* NULL, or an .svg: budget metric against average bits for the exponential
+                                 and the linear code under the same search, INT8 point, FP32 line; the
+                                 same figures go to the .json beside it */
 } teq_quantize_opts;
 
 typedef struct teq_layer_report {
@@ -328,6 +338,18 @@ typedef struct teq_quantize_report {
     int per_channel;              /* weights had per-channel scales */
     char rounding[16];            /* weight rounding: "nearest" or "gptq" */
     double share_exponential_best; /* of the tensors analysed, share where the exponential fits best */
+    /* the width search (adaptive schemes; zero / NaN otherwise) */
+    char search[16];              /* "fast", "greedy", or "fixed" (--bits, int8) */
+    int64_t n_search, n_heldout;  /* samples of the budget metric in the search and held out of it */
+    int64_t n_table;              /* samples of the distortion tables (fast) or of the KL (greedy) */
+    double ref_search, ref_heldout;       /* FP32's budget metric on each part */
+    double metric_search, metric_heldout; /* the chosen configuration's */
+    int budget_resolvable;        /* one sample of a counted metric moves it by at most max_loss points */
+    char budget_note[200];        /* why the budget cannot be resolved, or "" */
+    int within_budget_search;     /* the chosen configuration met the budget on both parts */
+    int within_budget_final;      /* acc_fp32 - acc_quant <= max_loss on the final evaluation */
+    double t_table_s;             /* time of the distortion tables (part of t_search_s) */
+    int n_refine_tries, n_refine_taken;
 } teq_quantize_report;
 
 teq_status teq_quantize(const char *model_path, const char *out_path, const teq_quantize_opts *o,

@@ -197,6 +197,14 @@ check "bench: --threads 0" "" 'bench' 'threads' -- bench --threads 0
 check "bench: unknown option" "" 'bench' 'unknown option' -- bench --bogus 1
 check "energy: ONNX model has no quantized layer" "" 'add2\.onnx|quantized' -- energy "$ADD"
 check "quantize: --shift neither on nor off" "" 'quantize' 'shift' 'on or off' -- quantize "$ADD" --calib "$T/a.npy" --shift maybe -o "$T/never.teq"
+mkdir -p "$T/qo"
+check "quantize: --search neither fast nor greedy" "$T/qo" 'quantize' 'search' 'fast or greedy' \
+  -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --search bogus
+check "quantize: --pareto without a file name" "$T/qo" 'quantize' 'pareto' \
+  -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --pareto ""
+check "quantize: --val names a missing data set" "$T/qo" 'nonexistent_val' 'cannot open|no such|not found|does not exist' \
+  -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --val "$T/nonexistent_val"
+check "quantize: --search without a value" "$T/qo" 'quantize' 'search' -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --search
 
 # ---- IDX files (teq dataset idx), made here byte by byte: 4 images of 2x3 and their labels
 be32() { printf '%b' "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }

@@ -75,7 +75,7 @@ check "TEQ_KERNEL=ref and the fast kernels: same class, probabilities within 0.0
 
 # 3. adaptive search with the fidelity budget, and the two linear schemes
 "$teq" quantize "$cls" --calib "$T/cls" --calib-limit 16 --search-limit 16 --eval-limit 16 -o "$T/ad.teq" \
-  --json "$T/ad.json" > "$T/ad.log" 2>&1
+  --json "$T/ad.json" --pareto "$T/pareto.svg" > "$T/ad.log" 2>&1
 check "adaptive quantize (fidelity budget) exits 0" test $? -eq 0
 bits=$(sed -n 's/.*"avg_bits": \([0-9.]*\).*/\1/p' "$T/ad.json")
 # Measured 7.736 (x86-64, the same under TEQ_ISA=avx512, avx2 and scalar): the search lowers a few
@@ -86,6 +86,18 @@ check "adaptive average bits $bits within 7.0..7.99 (measured 7.736)" awk -v b="
 check "adaptive: quantized accuracy within the 1-point budget of FP32" awk -v f="$(sed -n 's/.*"accuracy_fp32": \([0-9.]*\).*/\1/p' "$T/ad.json")" \
   -v q="$(sed -n 's/.*"accuracy_quantized": \([0-9.]*\).*/\1/p' "$T/ad.json")" 'BEGIN { exit !(f != "" && q != "" && q >= f - 1) }'
 check "fidelity is named as the budget metric" grep -q '"budget_metric": "fidelity' "$T/ad.json"
+# 24 samples: the last 6 held out (of calibration too), 16 of the other 18 searched; 6 samples cannot
+# resolve a 1-point budget, and the report says so
+check "search and held-out sample counts in the JSON" grep -q '"search_samples": 16,.*' "$T/ad.json"
+check "held-out samples: 6" grep -q '"heldout_samples": 6,' "$T/ad.json"
+check "calibration on the 16 samples not held out" grep -q '"n_calib": 16,' "$T/ad.json"
+check "the budget is flagged as not resolvable on 6 held-out samples" grep -q '"budget_resolvable": false' "$T/ad.json"
+for key in within_budget_search within_budget_final quantized_heldout fp32_heldout search; do
+  check "adaptive JSON has $key" grep -q "\"$key\"" "$T/ad.json"
+done
+check "--pareto writes the SVG" grep -q "<svg" "$T/pareto.svg"
+check "--pareto writes the JSON beside it (exponential, linear, INT8, FP32)" \
+  node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1])); process.exit(j.exponential.length > 1 && j.linear.length > 1 && j.int8 > 0 && j.fp32 > 0 ? 0 : 1)' "$T/pareto.json"
 "$teq" quantize "$cls" --calib "$T/cls" --scheme int8 -o "$T/i8.teq" --json "$T/i8.json" > /dev/null 2>&1
 check "INT8 scheme gives 8.0 bits" grep -q '"avg_bits": 8,' "$T/i8.json"
 "$qc" "$T/i8.teq" "$T/x1.npy" > "$T/qc8.log" 2>&1

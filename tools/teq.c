@@ -30,7 +30,12 @@ static void usage(FILE *f) {
             "               linear code where its error is lower), int8, linear\n"
             "               [--rounding nearest|gptq]  weights to their nearest level, or GPTQ (default): rounded column by\n"
             "               column, each error compensated on the rest through the calibration inputs' X^T X\n"
+            "               [--search fast|greedy] [--val DATA] [--pareto FILE.svg]\n"
             "               [--threads N]        quantize; prints the per-layer table and the summary\n"
+            "               search: fast (default; measured per-tensor tables, hull allocation, bisection on the\n"
+            "               budget metric, +-1-bit refinement) or greedy (slow oracle, full model each step);\n"
+            "               the budget: at most --max-loss points (default 1) below FP32 on the search samples\n"
+            "               and on held-out ones (--val DATA, else the last quarter of the budget data)\n"
             "  teq analyze MODEL [--calib DATA] [--json FILE] [--plots DIR] [--calib-limit N] [--threads N]\n"
             "                                         distribution of every weight and activation tensor\n"
             "  teq eval MODEL --suite SUITE --data DIR [--reference FP32.onnx] [--keys FILE] [--json FILE]\n"
@@ -347,11 +352,13 @@ static int is_tty(void) { return isatty(2); }
 static int cmd_quantize(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *calib = NULL, *scheme = NULL, *max_loss = NULL, *bits = NULL, *suite = NULL,
                *data = NULL, *keys = NULL, *json = NULL, *threads = NULL, *climit = NULL, *slimit = NULL, *elimit = NULL,
-               *i8 = NULL, *granularity = NULL, *biascorr = NULL, *shift = NULL, *rounding = NULL;
+               *i8 = NULL, *granularity = NULL, *biascorr = NULL, *shift = NULL, *rounding = NULL, *search = NULL, *val = NULL,
+               *pareto = NULL;
     const opt opts[] = {{"--weight-scales", &granularity}, {"--bias-correction", &biascorr}, {"--shift", &shift}, {"--rounding", &rounding}, {"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
                         {"--bits", &bits},      {"--suite", &suite},  {"--data", &data},     {"--keys", &keys},
                         {"--json", &json},      {"--threads", &threads}, {"--calib-limit", &climit},
-                        {"--search-limit", &slimit}, {"--eval-limit", &elimit}, {"--int8-calib", &i8}, {NULL, NULL}};
+                        {"--search-limit", &slimit}, {"--eval-limit", &elimit}, {"--int8-calib", &i8}, {"--search", &search}, {"--val", &val},
+                        {"--pareto", &pareto}, {NULL, NULL}};
     const char *pos[1] = {NULL};
     if (parse_opts("quantize", argc, argv, opts, pos, 1, NULL, NULL, NULL, 0)) return 1;
     model = pos[0];
@@ -364,6 +371,11 @@ static int cmd_quantize(int argc, char **argv) {
     o.data_path = data;
     o.keys_path = keys;
     o.int8_calib = i8;
+    if (search && strcmp(search, "fast") && strcmp(search, "greedy")) return fail("quantize: --search is fast or greedy");
+    o.search = search;
+    o.val_path = val;
+    if (pareto && !*pareto) return fail("quantize: --pareto needs a file name (FILE.svg)");
+    o.pareto_path = pareto;
     if (granularity && strcmp(granularity, "channel") && strcmp(granularity, "tensor"))
         return fail("quantize: --weight-scales is channel or tensor");
     o.per_tensor_weights = granularity && !strcmp(granularity, "tensor");
@@ -431,6 +443,18 @@ static int cmd_quantize(int argc, char **argv) {
     printf("exponential fits best: %.0f%% of the quantized tensors (KS)\n", 100 * r->share_exponential_best);
     printf("%-40s %10s %10s %10s\n", r->metric, "FP32", "INT8", r->scheme);
     printf("%-40s %10.2f %10.2f %10.2f   (n = %lld)\n", "", r->acc_fp32, r->acc_int8, r->acc_quant, (long long)r->metric_n);
+    if (strcmp(r->search, "fixed") != 0) {
+        printf("search %s: %lld search samples, %lld held out", r->search, (long long)r->n_search, (long long)r->n_heldout);
+        if (r->n_table && !strcmp(r->search, "greedy")) printf(", KL on %lld samples", (long long)r->n_table);
+        else if (r->n_table) printf(", distortion tables on %lld samples (%.1f s)", (long long)r->n_table, r->t_table_s);
+        if (r->n_refine_tries) printf(", refinement %d/%d tries taken", r->n_refine_taken, r->n_refine_tries);
+        printf("\n  budget metric on the search samples %.2f (FP32 %.2f), held out %.2f (FP32 %.2f): %s\n", r->metric_search,
+               r->ref_search, r->metric_heldout, r->ref_heldout, r->within_budget_search ? "within budget" : "OVER BUDGET");
+        if (r->budget_note[0]) printf("  note: %s\n", r->budget_note);
+    }
+    if (!r->within_budget_final)
+        printf("OVER BUDGET on the final evaluation: %s %.2f, FP32 %.2f (more than %.2f points lost)\n", r->metric, r->acc_quant,
+               r->acc_fp32, r->max_loss);
     printf("time: calibration %.1f s (%lld samples), search %.1f s (%d evaluations), evaluation %.1f s, total %.1f s\n",
            r->t_calib_s, (long long)r->n_calib, r->t_search_s, r->n_search_evals, r->t_eval_s, r->t_total_s);
     printf("wrote %s\n", out);

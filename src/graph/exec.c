@@ -460,6 +460,11 @@ void teq_ctx_set_threads(teq_exec_ctx *c, int n_threads) { c->n_threads = n_thre
 
 teq_status teq_graph_run(const teq_graph *g, const char *path, teq_exec_ctx *c, const teq_tensor *const *inputs,
                          teq_tensor **outputs, teq_error *err) {
+    return teq_graph_run_from(g, path, c, 0, NULL, inputs, outputs, err);
+}
+
+teq_status teq_graph_run_from(const teq_graph *g, const char *path, teq_exec_ctx *c, int start, const teq_tensor *const *preset,
+                              const teq_tensor *const *inputs, teq_tensor **outputs, teq_error *err) {
     teq_status s = check_inputs(g, path, inputs, err);
     if (s) return s;
     int nv = g->n_values;
@@ -498,8 +503,16 @@ teq_status teq_graph_run(const teq_graph *g, const char *path, teq_exec_ctx *c, 
         pinned[g->inputs[i]] = 1;
     }
     for (int j = 0; j < g->n_outputs; j++) pinned[g->outputs[j]] = 1;
+    /* values the skipped nodes would have produced: borrowed from the caller, never recycled */
+    if (preset)
+        for (int v = 0; v < nv; v++)
+            if (preset[v] && !g->values[v].constant) {
+                vals[v] = *preset[v];
+                vals[v].capacity = 0;
+                pinned[v] = 1;
+            }
 
-    for (int i = 0; i < g->n_nodes; i++) {
+    for (int i = start > 0 ? start : 0; i < g->n_nodes; i++) {
         const teq_node *n = &g->nodes[i];
         for (int k = 0; k < n->n_in; k++) in[k] = n->in[k] >= 0 ? &vals[n->in[k]] : NULL;
         for (int k = 0; k < n->n_out; k++) {

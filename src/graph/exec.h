@@ -12,6 +12,13 @@
 teq_status teq_graph_run(const teq_graph *g, const char *path, teq_exec_ctx *ctx, const teq_tensor *const *inputs,
                          teq_tensor **outputs, teq_error *err);
 void teq_ctx_set_threads(teq_exec_ctx *ctx, int n_threads);
+/* The same from node `start` (plan order) on: the nodes before it are skipped, and every value they
+ * would have produced that a later node reads must be in preset[v] (g->n_values entries, NULL where
+ * absent; borrowed). The quantizer's distortion tables re-run only the part of the network after the
+ * tensor they measure, from cached FP32 activations. */
+teq_status teq_graph_run_from(const teq_graph *g, const char *path, teq_exec_ctx *ctx, int start,
+                              const teq_tensor *const *preset, const teq_tensor *const *inputs, teq_tensor **outputs,
+                              teq_error *err);
 
 /* Called before node i (in plan order) runs, with its inputs (NULL for absent ones): calibration
  * collects statistics here. A non-zero return stops the run with that status. */

@@ -363,3 +363,116 @@ teq_status teq_plot_overview_svg(const char *path, const char *title, int n, con
     sb_printf(&b, "</g>\n</svg>\n");
     return sb_write(&b, path, err);
 }
+
+/* ---------------------------------------------------------------- trade-off curves (Pareto report) */
+
+teq_status teq_plot_tradeoff_svg(const char *path, const char *title, const char *xlabel, const char *ylabel, int n_series,
+                                 const teq_plot_series *series, double point_x, double point_y, const char *point_name,
+                                 double line_y, const char *line_name, double mark_x, double mark_y, const char *mark_name,
+                                 teq_error *err) {
+    if (!path || n_series < 0 || (n_series > 0 && !series)) return teq_error_set(err, TEQ_ERR_ARG, "trade-off plot: bad arguments");
+    double xl = INFINITY, xh = -INFINITY, yl = INFINITY, yh = -INFINITY;
+#define SPAN(x, y)                                                                                                     \
+    do {                                                                                                               \
+        if (isfinite(x) && isfinite(y)) xl = fmin(xl, x), xh = fmax(xh, x), yl = fmin(yl, y), yh = fmax(yh, y);        \
+    } while (0)
+    for (int k = 0; k < n_series; k++)
+        for (int i = 0; i < series[k].n; i++) SPAN(series[k].x[i], series[k].y[i]);
+    SPAN(point_x, point_y);
+    SPAN(mark_x, mark_y);
+    if (isfinite(line_y)) yl = fmin(yl, line_y), yh = fmax(yh, line_y);
+#undef SPAN
+    if (!isfinite(xl)) xl = 0, xh = 1, yl = 0, yh = 1;
+    /* the top 10 points below the reference line are where choices are made: lower values (3-bit
+     * configurations far off) sit on the bottom edge instead of squashing that range */
+    if (isfinite(line_y) && yl < line_y - 10) yl = line_y - 10;
+    double xs = nice_step(xh - xl > 0 ? xh - xl : 1, 8), ys = nice_step(yh - yl > 0 ? yh - yl : 1, 6);
+    xl = floor(xl / xs) * xs, xh = ceil(xh / xs) * xs;
+    yl = floor(yl / ys) * ys, yh = ceil(yh / ys) * ys;
+    if (xh <= xl) xh = xl + xs;
+    if (yh <= yl) yh = yl + ys;
+    const double W = 760, H = 500, x0 = 80, x1 = 560, y0 = 50, y1 = 430;
+#define PX(x) (x0 + (x1 - x0) * ((x) - xl) / (xh - xl))
+#define PY(y) (y1 - (y1 - y0) * (fmax((y), yl) - yl) / (yh - yl))
+    sbuf b = {0};
+    char num[32];
+    sb_printf(&b,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">\n"
+              "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+              "<g font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\" fill=\"#222\">\n",
+              W, H, W, H);
+    sb_printf(&b, "<text x=\"%.0f\" y=\"26\" font-size=\"15\" font-weight=\"bold\" text-anchor=\"middle\">", W / 2);
+    sb_text(&b, title, 90);
+    sb_printf(&b, "</text>\n");
+    for (int i = 0;; i++) {
+        double v = xl + i * xs;
+        if (v > xh + 1e-9 * xs) break;
+        fmt_num(num, sizeof num, v);
+        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>", PX(v), y1, PX(v), y1 + 5);
+        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", PX(v), y1 + 19, num);
+    }
+    for (int i = 0;; i++) {
+        double v = yl + i * ys;
+        if (v > yh + 1e-9 * ys) break;
+        fmt_num(num, sizeof num, v);
+        if (i) sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>", x0, PY(v), x1, PY(v));
+        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>", x0 - 5, PY(v), x0, PY(v));
+        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", x0 - 8, PY(v) + 4, num);
+    }
+    sb_printf(&b, "<path d=\"M%.1f %.1fV%.1fH%.1f\" fill=\"none\" stroke=\"#333\"/>\n", x0, y0, y1, x1);
+    sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", (x0 + x1) / 2, y1 + 40);
+    sb_text(&b, xlabel, 80);
+    sb_printf(&b, "</text>\n<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\">", x0 - 55, (y0 + y1) / 2);
+    sb_text(&b, ylabel, 60);
+    sb_printf(&b, "</text>\n");
+    double ly = y0 + 10; /* legend rows */
+    if (isfinite(line_y)) {
+        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" stroke-dasharray=\"6 4\"/>\n", x0,
+                  PY(line_y), x1, PY(line_y));
+        sb_printf(&b, "<line x1=\"575\" y1=\"%.1f\" x2=\"600\" y2=\"%.1f\" stroke=\"#555\" stroke-dasharray=\"6 4\"/>", ly, ly);
+        sb_printf(&b, "<text x=\"606\" y=\"%.1f\">", ly + 4);
+        sb_text(&b, line_name, 24);
+        sb_printf(&b, "</text>\n");
+        ly += 20;
+    }
+    for (int k = 0; k < n_series; k++) {
+        const teq_plot_series *sr = &series[k];
+        sb_printf(&b, "<path d=\"");
+        int first = 1;
+        for (int i = 0; i < sr->n; i++) {
+            if (!isfinite(sr->x[i]) || !isfinite(sr->y[i])) continue;
+            sb_printf(&b, "%s%.1f %.1f", first ? "M" : "L", PX(sr->x[i]), PY(sr->y[i]));
+            first = 0;
+        }
+        sb_printf(&b, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n", sr->color);
+        for (int i = 0; i < sr->n; i++)
+            if (isfinite(sr->x[i]) && isfinite(sr->y[i]))
+                sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>", PX(sr->x[i]), PY(sr->y[i]), sr->color);
+        sb_printf(&b, "\n<line x1=\"575\" y1=\"%.1f\" x2=\"600\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>", ly, ly, sr->color);
+        sb_printf(&b, "<text x=\"606\" y=\"%.1f\">", ly + 4);
+        sb_text(&b, sr->name, 24);
+        sb_printf(&b, "</text>\n");
+        ly += 20;
+    }
+    if (isfinite(point_x) && isfinite(point_y)) {
+        sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"9\" height=\"9\" fill=\"#7f7f7f\"/>", PX(point_x) - 4.5, PY(point_y) - 4.5);
+        sb_printf(&b, "<rect x=\"583\" y=\"%.1f\" width=\"9\" height=\"9\" fill=\"#7f7f7f\"/><text x=\"606\" y=\"%.1f\">", ly - 4.5,
+                  ly + 4);
+        sb_text(&b, point_name, 24);
+        sb_printf(&b, "</text>\n");
+        ly += 20;
+    }
+    if (isfinite(mark_x) && isfinite(mark_y)) {
+        sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"none\" stroke=\"#000\" stroke-width=\"2\"/>", PX(mark_x),
+                  PY(mark_y));
+        sb_printf(&b, "<circle cx=\"587\" cy=\"%.1f\" r=\"7\" fill=\"none\" stroke=\"#000\" stroke-width=\"2\"/><text x=\"606\" y=\"%.1f\">",
+                  ly, ly + 4);
+        sb_text(&b, mark_name, 24);
+        sb_printf(&b, "</text>\n");
+    }
+#undef PX
+#undef PY
+    sb_printf(&b, "</g>\n</svg>\n");
+    return sb_write(&b, path, err);
+}

@@ -175,4 +175,19 @@ teq_status teq_plot_dist_svg(const char *path, const char *title, const float *x
 teq_status teq_plot_overview_svg(const char *path, const char *title, int n, const char *const *names,
                                  const teq_dist_fit *fits, teq_error *err);
 
+/* SVG of a trade-off: each series a polyline of (x, y) points (x increasing), an optional single point
+ * (INT8), an optional horizontal line (FP32) and an optional marked point (the chosen configuration);
+ * NaN leaves an optional element out. The axes span the data, not from 0, since the interesting range
+ * of an accuracy is its top few points; with a line, at most 10 below it (lower values sit on the
+ * bottom edge). */
+typedef struct teq_plot_series {
+    const char *name, *color;
+    int n;
+    const double *x, *y;
+} teq_plot_series;
+teq_status teq_plot_tradeoff_svg(const char *path, const char *title, const char *xlabel, const char *ylabel, int n_series,
+                                 const teq_plot_series *series, double point_x, double point_y, const char *point_name,
+                                 double line_y, const char *line_name, double mark_x, double mark_y, const char *mark_name,
+                                 teq_error *err);
+
 #endif

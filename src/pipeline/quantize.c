@@ -10,7 +10,8 @@
  *  1. distortion tables: for every quantized tensor and every width 3..8, that tensor alone quantized
  *     (everything else float32), the output distortion against FP32 on a few search samples (KL of the
  *     class / CTC scores, relative L2 of other outputs; table_samples() picks 2..64 samples by the
- *     model's activation size). Full model runs: 6 x tensors runs of those samples.
+ *     model's activation size), each entry re-running only the nodes from that tensor on, from FP32
+ *     activations kept once (teq_graph_run_from; byte-identical results to full runs).
  *  2. allocation (alloc.c): each tensor's lower convex hull of (bits x elements, distortion); the hull
  *     segments of all tensors taken in order of slope give a nested sequence of configurations, each
  *     optimal for its own size if distortions added up.
@@ -1602,7 +1603,7 @@ static teq_status check_cfg(qctx *c, search_state *S, const cfg *cf, bool *ok) {
 
 /* Samples of the distortion tables: "a few", as many as about 4M activation values per model run
  * allow (2 to 64; a rule on the model's size rather than on a timing, so that the result does not
- * depend on the machine's load). Fashion-MNIST ResNet: 32; PP-OCRv4 rec: 2. */
+ * depend on the machine's load). Fashion-MNIST ResNet: 41; cls: 7; PP-OCRv4 rec: 2. */
 static int64_t table_samples(const qctx *c, int64_t n_max) {
     double act = 0;
     for (int i = 0; i < c->n; i++) act += (double)c->L[i].t[1].numel + (c->L[i].act_x_act ? (double)c->L[i].t[0].numel : 0);

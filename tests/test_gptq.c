@@ -240,7 +240,7 @@ static void test_nonfinite(void) {
     random_layer(M, K, 4 * K, 1.0, w, H);
     teq_qparams p = exp_code(w, M * K, 4);
     w[4] = NAN, w[5] = INFINITY, w[13] = -INFINITY;
-    memcpy(w2, w + 20, sizeof w2); /* row 2 alone, twice: rows are independent */
+    memcpy(w2, w + 20, sizeof(float) * 10); /* row 2 alone, twice: rows are independent */
     memcpy(w2 + 10, w + 20, sizeof(float) * 10);
     int ok = gptq_codes(&p, w, M, K, H, 1, c) && gptq_codes(&p, w2, 2, K, H, 1, c2);
     teq_q_quantize(&p, w, M * K, cn);

@@ -1402,7 +1402,14 @@ static teq_status dset_capture(qctx *c, dset *d) {
         teq_ctx_set_hook(c->q->ctx, cap_hook, &u);
         s = teq_graph_run(g, c->q->path, c->q->ctx, &xin, outs, c->err);
         teq_ctx_set_hook(c->q->ctx, NULL, NULL);
-        for (int j = 0; j < d->n_out; j++) teq_tensor_free(outs[j]), outs[j] = NULL;
+        /* graph outputs no node reads (BlazeFace's early heads) never pass the hook: keep them too,
+         * or a run from a later node finds them empty */
+        for (int j = 0; j < d->n_out; j++) {
+            int v = g->outputs[j];
+            if (!s && outs[j] && !g->values[v].constant && !u.cache[v]) u.cache[v] = outs[j];
+            else teq_tensor_free(outs[j]);
+            outs[j] = NULL;
+        }
     }
     return s;
 }

@@ -70,6 +70,21 @@ static void sb_text(sbuf *b, const char *s, size_t max_chars) {
     }
 }
 
+/* The start of a W x H chart: XML header, white background, an open <g> with the default text style
+ * (closed by the caller), and the title centred on top (escaped, cut to max_chars). */
+static void svg_open_titled(sbuf *b, double W, double H, const char *title, int title_size, size_t max_chars) {
+    sb_printf(b,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">\n"
+              "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+              "<g font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\" fill=\"#222\">\n",
+              W, H, W, H);
+    sb_printf(b, "<text x=\"%.0f\" y=\"26\" font-size=\"%d\" font-weight=\"bold\" text-anchor=\"middle\">", W / 2,
+              title_size);
+    sb_text(b, title, max_chars);
+    sb_printf(b, "</text>\n");
+}
+
 static teq_status sb_write(sbuf *b, const char *path, teq_error *err) {
     if (b->failed) {
         free(b->p);
@@ -288,15 +303,7 @@ teq_status teq_plot_overview_svg(const char *path, const char *title, int n, con
     const double W = 900, namew = 300, x0 = 320, x1 = 760, row = 17, top = 150;
     double H = top + row * (n > 0 ? n : 1) + 30;
     sbuf b = {0};
-    sb_printf(&b,
-              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-              "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">\n"
-              "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-              "<g font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\" fill=\"#222\">\n",
-              W, H, W, H);
-    sb_printf(&b, "<text x=\"%.0f\" y=\"26\" font-size=\"16\" font-weight=\"bold\" text-anchor=\"middle\">", W / 2);
-    sb_text(&b, title, 100);
-    sb_printf(&b, "</text>\n");
+    svg_open_titled(&b, W, H, title, 16, 100);
     /* share bar: which family fits best how often */
     double bx = 120, bwid = 660, by = 44, bh = 24, acc = 0;
     sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">best fit</text>\n", bx - 8, by + 16);
@@ -396,15 +403,7 @@ teq_status teq_plot_tradeoff_svg(const char *path, const char *title, const char
 #define PY(y) (y1 - (y1 - y0) * (fmax((y), yl) - yl) / (yh - yl))
     sbuf b = {0};
     char num[32];
-    sb_printf(&b,
-              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-              "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">\n"
-              "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-              "<g font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\" fill=\"#222\">\n",
-              W, H, W, H);
-    sb_printf(&b, "<text x=\"%.0f\" y=\"26\" font-size=\"15\" font-weight=\"bold\" text-anchor=\"middle\">", W / 2);
-    sb_text(&b, title, 90);
-    sb_printf(&b, "</text>\n");
+    svg_open_titled(&b, W, H, title, 15, 90);
     for (int i = 0;; i++) {
         double v = xl + i * xs;
         if (v > xh + 1e-9 * xs) break;

@@ -13,6 +13,7 @@
  * Usage: test_shift [SEED]. */
 #include "check.h"
 #include "teq.h"
+#include "core/fileio.h"
 #include "format/teq_format.h"
 #include "graph/exec.h"
 #include "kernels/kernels.h"
@@ -348,17 +349,6 @@ static void test_model(void) {
 
 /* ---------------------------------------------------------------- 3. format */
 
-static uint8_t *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    return b;
-}
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static void wr32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -390,7 +380,9 @@ static uint8_t *write_bytes(const teq_graph *g, const char *dir, const char *nam
     snprintf(p, sizeof p, "%s/%s", dir, name);
     teq_error e;
     CHECK(teq_format_write(p, g, &e) == TEQ_OK, "write %s: %s", name, e.msg);
-    return slurp(p, len);
+    unsigned char *b = NULL;
+    if (teq_file_read_all(p, (size_t)1 << 30, &b, len, &e) != TEQ_OK) CHECK(0, "read %s back: %s", name, e.msg);
+    return b;
 }
 
 static void set_shift(teq_graph *g, double c, int is_signed) {

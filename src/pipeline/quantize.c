@@ -32,6 +32,7 @@
 #include "../eval/eval.h"
 #include "../format/teq_format.h"
 #include "../graph/exec.h"
+#include "../kernels/kernels.h"
 #include "../ops/quant_ops.h"
 #include "../quant/quant.h"
 #include "gptq_layer.h"
@@ -71,6 +72,7 @@ typedef struct qtensor {
     teq_qparams int8;    /* the INT8 baseline's code */
     teq_dist_fit dist;
     teq_attr *qattr;     /* activations: the TeqQuantize node's qparams in q */
+    int qnode;           /* activations: that node's index in q (after planning) */
     teq_qparams cur;     /* applied code */
     double cur_err;
     /* Shifted code (activations of Conv layers; see shift_candidate): c > 0 when the tensor is a candidate,
@@ -778,6 +780,23 @@ static void fold_shift(qctx *c, const layer *l) {
         if (!strcmp(nd->attr[a].name, "pad_value")) nd->attr[a].f = pv;
 }
 
+static void kq_release(void *p) { teq_kq_free(p); }
+
+/* The TeqQuantize node of activation t runs the prepared quantizer (kernels.h teq_kq_*: the codes of
+ * teq_q_quantize bit for bit, without its per-element search) of the code just applied, as a loaded
+ * .teq does: the search evaluates what the file will compute, and about 4x faster per quantized value. */
+static teq_status bind_quantizer(qctx *c, qtensor *t) {
+    teq_node *nd = &c->q->g->nodes[t->qnode];
+    if (nd->kern && nd->kern_free) nd->kern_free(nd->kern);
+    nd->kern = NULL, nd->kern_free = NULL;
+    if (t->cur.kind == TEQ_CODE_NONE) return TEQ_OK;
+    teq_kq *kq;
+    teq_status s = teq_kq_new(&t->cur, &kq, c->err);
+    if (s) return s;
+    nd->kern = kq, nd->kern_free = kq_release;
+    return TEQ_OK;
+}
+
 static teq_status apply(qctx *c, const cfg *cf) {
     int known = c->applied && c->applied_kind == (int)c->kind;
     if (c->applied) c->applied_kind = -1; /* unknown until every layer is done */
@@ -808,6 +827,8 @@ static teq_status apply(qctx *c, const cfg *cf) {
                     double *v = t->qattr->t->data;
                     v[0] = TEQ_CODE_NONE;
                     if (teq_tensor_numel(t->qattr->t) == TEQ_QPARAMS_LEN_SHIFT) v[9] = 0; /* no shift without a code */
+                    teq_status s = bind_quantizer(c, t);
+                    if (s) return s;
                 }
                 continue;
             }
@@ -852,6 +873,8 @@ static teq_status apply(qctx *c, const cfg *cf) {
                 v[4] = t->cur.base, v[5] = t->cur.alpha, v[6] = t->cur.beta, v[7] = t->cur.scale;
                 v[8] = t->cur.zero_point;
                 if (teq_tensor_numel(t->qattr->t) == TEQ_QPARAMS_LEN_SHIFT) v[9] = t->cur_shift;
+                teq_status s = bind_quantizer(c, t);
+                if (s) return s;
             }
         }
         if (l->fold_bias >= 0) fold_shift(c, l);
@@ -963,7 +986,7 @@ static teq_status build_q(qctx *c) {
             char nname[160];
             snprintf(nname, sizeof nname, "%s/teq_quantize%d", c->L[i].name, t->slot);
             for (int j = 0; j < g->n_nodes; j++)
-                if (!strcmp(g->nodes[j].name, nname)) t->qattr = &g->nodes[j].attr[0];
+                if (!strcmp(g->nodes[j].name, nname)) t->qattr = &g->nodes[j].attr[0], t->qnode = j;
             if (!t->qattr) return teq_error_set(c->err, TEQ_ERR_INTERNAL, "quantize node %s lost", nname);
             if (c->L[i].fold_bias >= 0) {
                 for (int j = 0; j < g->n_nodes; j++)
@@ -1481,6 +1504,23 @@ static int tensor_start(const qctx *c, int t) {
 }
 
 /* Cost of tensor t at a width: bits x elements (activations per sample), what the average counts. */
+/* Ablation switches (docs/DECISIONS.md, "Ablation"): TEQ_ABLATE is a comma list of the issue-9 parts to
+ * turn off, for measuring what each is worth: "tables" (a tensor's distortion measured at 4 bits only,
+ * the other widths extrapolated from its own quantization-error curve), "fp32budget" (the budget taken
+ * from the all-8-bit configuration's metric instead of FP32's) and "heldout" (no held-out part: every
+ * budget sample goes to the search). Rounding and shifted codes have their own options. */
+static bool ablated(const char *part) {
+    const char *e = getenv("TEQ_ABLATE");
+    size_t n = strlen(part);
+    for (const char *p = e; p && *p;) {
+        const char *q = strchr(p, ',');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (len == n && !strncmp(p, part, n)) return true;
+        p = q ? q + 1 : NULL;
+    }
+    return false;
+}
+
 static double tcost(const qctx *c, int t, int bits) { return (double)bits * (double)c->L[t / 2].t[t % 2].numel; }
 
 /* Distortion tables: tab[t * NOPT + j] with tensor t (layer t / 2, W then A) alone quantized at
@@ -1493,12 +1533,29 @@ static teq_status measure_tables(qctx *c, const dset *d, double *tab) {
     teq_status s = TEQ_OK;
     /* TEQ_TABLE_FULL=1: full model runs (checks that partial reruns give the same tables) */
     int partial = d->cache && !getenv("TEQ_TABLE_FULL");
+    bool extrapolate = ablated("tables");
     for (int t = 0; t < nt && !s; t++) {
         int start = partial ? tensor_start(c, t) : 0;
         for (int j = 0; j < NOPT && !s; j++) {
+            if (extrapolate && MIN_BITS + j != 4) continue;
             cf[t / 2].bits[t % 2] = MIN_BITS + j;
             s = apply(c, cf);
             if (!s) s = dset_measure_from(c, d, start, &tab[t * NOPT + j]);
+        }
+        if (extrapolate && !s) {
+            /* the ablation: the 4-bit measurement scaled by the tensor's squared RMAE at each width
+             * (its own code at the base it takes alone) */
+            const qtensor *q = &c->L[t / 2].t[t % 2];
+            double e[NOPT];
+            for (int j = 0; j < NOPT; j++) {
+                cfg one[1] = {{{0, 0}}};
+                one[0].bits[t % 2] = MIN_BITS + j;
+                int b = best_base(&c->L[t / 2], one[0].bits[0], one[0].bits[1], NULL);
+                int nwid = q->fit.max_bits - q->fit.min_bits + 1;
+                e[j] = c->kind == K_EXP ? q->fit.err[b * nwid + j + MIN_BITS - q->fit.min_bits] : q->lin_err[MIN_BITS + j];
+            }
+            double e4 = e[4 - MIN_BITS], d4 = tab[t * NOPT + 4 - MIN_BITS];
+            for (int j = 0; j < NOPT; j++) tab[t * NOPT + j] = e4 > 0 ? d4 * (e[j] / e4) * (e[j] / e4) : d4;
         }
         cf[t / 2].bits[t % 2] = 0;
         progress(c, "search: distortion tables %d/%d tensors", t + 1, nt);
@@ -1963,7 +2020,7 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
      * gives held-out data. A configuration is accepted only within budget on both parts. */
     const teq_dataset *B = o->suite ? data : calib;
     int64_t n_hold = 0;
-    if (adaptive && !val && B->n >= 8) {
+    if (adaptive && !val && B->n >= 8 && !ablated("heldout")) {
         n_hold = B->n / 4;
         if (c.fixed_batch) n_hold = n_hold / c.batch * c.batch;
         if (B->n - n_hold < (c.fixed_batch ? c.batch : 1)) n_hold = 0;
@@ -2047,6 +2104,12 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
         /* Reference values of the metric (FP32) on both parts. */
         if ((s = eval_metric(&c, &bg, c.ref, bg.limit, &bg.ref_value, NULL))) goto done;
         if (bh.ds && (s = eval_metric(&c, &bh, c.ref, 0, &bh.ref_value, NULL))) goto done;
+        if (ablated("fp32budget")) {
+            /* the ablation: the floor from the all-8-bit configuration of this scheme (the old rule) */
+            for (int i = 0; i < c.n; i++) final[i].bits[0] = final[i].bits[1] = 8;
+            if ((s = apply(&c, final)) || (s = eval_metric(&c, &bg, c.q, bg.limit, &bg.ref_value, NULL))) goto done;
+            if (bh.ds && (s = eval_metric(&c, &bh, c.q, 0, &bh.ref_value, NULL))) goto done;
+        }
         snprintf(bh.metric, sizeof bh.metric, "%s", bg.metric);
         r->ref_search = bg.ref_value;
         r->ref_heldout = bh.ds ? bh.ref_value : NAN;

@@ -33,10 +33,12 @@ for scheme in teq int8; do
     --json "$out/quantize_$scheme.json" | tail -n 8
 done
 
-echo "== energy per inference against an INT8 datapath (teq energy; assumptions in the JSON)"
-for scheme in teq int8; do
-  "$teq" energy "$out/rec_$scheme.teq" --input "$out/eval_apache/inputs.npy" --limit 8 --threads "$threads" \
-    --json "$out/energy_$scheme.json" | grep '^energy saving'
+echo "== energy per inference against an INT8 datapath (teq energy, 8 lines; final stage FP32 and INT16; assumptions in the JSON)"
+# one run per final stage on the teq model gives both: its exponential datapath and the INT8 MAC datapath
+# of the same layers
+for final in fp32 int16; do
+  "$teq" energy "$out/rec_teq.teq" --input "$out/eval_apache/inputs.npy" --limit 8 --final "$final" --threads "$threads" \
+    --json "$out/energy_$final.json" | grep '^energy saving' | sed "s/^/final $final: /"
 done
 
 echo "== speed: latency of one [1,3,48,320] line, 1 thread, median of 15 runs after 3 warm-ups (same machine, one after the other)"
@@ -69,7 +71,8 @@ const fs = require('fs');
 const dir = process.argv[2];
 const j = (f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, 'utf8'));
 const q = { teq: j('quantize_teq.json'), int8: j('quantize_int8.json') };
-const en = { teq: j('energy_teq.json'), int8: j('energy_int8.json') };
+const en = { fp32: j('energy_fp32.json'), int16: j('energy_int16.json') };
+const uj = (k, f) => (k === 'fp32' ? '-' : ((k === 'teq' ? en[f].total_pj_teq : en[f].total_pj_int8) / 1e6).toFixed(1));
 const row = (name) => {
   const a = j(`eval_${name}_apache.json`), b = j(`eval_${name}_mpl.json`);
   const n = a.n + b.n;
@@ -85,14 +88,15 @@ const bits = { fp32: [32, 32, 32], int8: [q.int8.avg_bits_weights, q.int8.avg_bi
                teq: [q.teq.avg_bits_weights, q.teq.avg_bits_activations, q.teq.avg_bits] };
 const kb = { fp32: q.teq.weight_bytes_fp32 / 1e3, int8: q.int8.weight_bytes / 1e3, teq: q.teq.weight_bytes / 1e3 };
 console.log(`\nPP-OCRv4 rec, ${r.fp32.n} held-out lines (Apache-2.0 + MPL-2.0), calibrated on GPL-3 lines`);
-console.log('model   bits W  bits A  bits all  vs INT8   weights KB   line acc %   CER %   energy uJ   latency ms');
+console.log('model   bits W  bits A  bits all  vs INT8   weights KB   line acc %   CER %   uJ (fp32 final)   uJ (int16 final)   latency ms');
 for (const k of ['fp32', 'int8', 'teq']) {
   const [bw, ba, b] = bits[k];
   const cmp = k === 'fp32' ? '' : `${(100 * (1 - b / 8)).toFixed(1)}%`;
-  console.log(`${k.padEnd(6)} ${bw.toFixed(2).padStart(7)} ${ba.toFixed(2).padStart(7)} ${b.toFixed(2).padStart(9)} ${cmp.padStart(8)} ${kb[k].toFixed(1).padStart(12)} ${r[k].acc.toFixed(2).padStart(12)} ${r[k].cer.toFixed(3).padStart(7)} ${(k === 'fp32' ? '-' : (en[k].total_pj_teq / 1e6).toFixed(1)).padStart(11)} ${ms(k).toFixed(1).padStart(12)}`);
+  console.log(`${k.padEnd(6)} ${bw.toFixed(2).padStart(7)} ${ba.toFixed(2).padStart(7)} ${b.toFixed(2).padStart(9)} ${cmp.padStart(8)} ${kb[k].toFixed(1).padStart(12)} ${r[k].acc.toFixed(2).padStart(12)} ${r[k].cer.toFixed(3).padStart(7)} ${uj(k, 'fp32').padStart(17)} ${uj(k, 'int16').padStart(18)} ${ms(k).toFixed(1).padStart(12)}`);
 }
-console.log(`energy per inference (teq energy, Horowitz 45 nm table): saving against INT8 ${(100 * en.teq.saving_vs_int8).toFixed(1)}%` +
-            ` (compute ${(100 * en.teq.saving_compute).toFixed(1)}%, memory ${(100 * en.teq.saving_memory).toFixed(1)}%); assumptions in energy_teq.json`);
+for (const f of ['fp32', 'int16'])
+  console.log(`energy per inference (teq energy, Horowitz 45 nm table), final stage ${f}: teq saves ${(100 * en[f].saving_vs_int8).toFixed(1)}% against INT8` +
+              ` (compute ${(100 * en[f].saving_compute).toFixed(1)}%, memory ${(100 * en[f].saving_memory).toFixed(1)}%); assumptions in energy_${f}.json`);
 console.log(`latency: median of 15 runs of one line, 1 thread, ${(ms('teq') / ms('fp32')).toFixed(2)}x FP32 for teq, ${(ms('int8') / ms('fp32')).toFixed(2)}x for INT8 (kernels: ${process.env.TEQ_KERNEL || 'fast'})`);
 console.log(`teq search budget: ${q.teq.budget_metric}, max loss ${q.teq.max_loss} point(s);` +
             ` calibration ${q.teq.time_calibration_s.toFixed(1)} s, search ${q.teq.time_search_s.toFixed(1)} s (${q.teq.search_evaluations} evaluations)`);

@@ -1673,6 +1673,8 @@ static int64_t table_samples(const qctx *c, int64_t n_max) {
     for (int i = 0; i < c->n; i++) act += (double)c->L[i].t[1].numel + (c->L[i].act_x_act ? (double)c->L[i].t[0].numel : 0);
     int64_t n = act > 0 ? (int64_t)((double)(1 << 22) / act) : 64;
     n = n < 2 ? 2 : n > 64 ? 64 : n;
+    const char *e = getenv("TEQ_TABLE_SAMPLES"); /* experiments: the rule's count replaced */
+    if (e && atoll(e) > 0) n = atoll(e);
     if (c->fixed_batch) n = (n + c->batch - 1) / c->batch * c->batch;
     return n < n_max ? n : n_max;
 }

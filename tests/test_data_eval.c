@@ -649,6 +649,19 @@ static void test_suites(void) {
               fabs(teq_eval_metric(&r, "accuracy") - 60) < 1e-9 && fabs(teq_eval_metric(&r, "agreement") - 60) < 1e-9 &&
               strcmp(r.primary, "accuracy") == 0 && r.n == 5,
           "classify: %s acc %g agree %g", e.msg, teq_eval_metric(&r, "accuracy"), teq_eval_metric(&r, "agreement"));
+    /* teq_eval_suite_floor, batch 1: samples right 1 1 0 1 0, so the best reachable accuracy after 1..4
+     * samples is 100 100 80 80. Floor 85: gives up after sample 3 (2 of 3 right); floor 80 and NaN: never
+     * (80 is still reachable, and the last sample ends the run anyway). */
+    int64_t at = -1;
+    CHECK(teq_eval_suite_floor("classify", d, 0, 1, fake_run, &fk, 1, NULL, NULL, NULL, 85, &at, &r, &e) == TEQ_OK && at == 3 &&
+              r.n == 3 && fabs(teq_eval_metric(&r, "accuracy") - 200.0 / 3) < 1e-9,
+          "classify floor 85: stopped at %lld, n %lld, accuracy %g", (long long)at, (long long)r.n, teq_eval_metric(&r, "accuracy"));
+    CHECK(teq_eval_suite_floor("classify", d, 0, 1, fake_run, &fk, 1, NULL, NULL, NULL, 80, &at, &r, &e) == TEQ_OK && at == 0 &&
+              r.n == 5 && fabs(teq_eval_metric(&r, "accuracy") - 60) < 1e-9,
+          "classify floor 80: stopped at %lld, n %lld", (long long)at, (long long)r.n);
+    CHECK(teq_eval_suite_floor("classify", d, 0, 1, fake_run, &fk, 1, NULL, NULL, NULL, NAN, &at, &r, &e) == TEQ_OK && at == 0 &&
+              r.n == 5,
+          "classify floor NaN: stopped at %lld", (long long)at);
     /* scores shaped [N,1,3] count as 3 classes; limit 2 -> both right */
     fake fk3 = {1, {2}, {{1, 3}}, {km}, d->inputs->data};
     CHECK(teq_eval_suite("classify", d, 2, 8, fake_run, &fk3, 1, NULL, NULL, NULL, &r, &e) == TEQ_OK &&

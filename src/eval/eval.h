@@ -73,6 +73,15 @@ teq_status teq_eval_suite(const char *suite, const teq_dataset *ds, int64_t limi
                           void *run_user, int n_outputs, teq_run_fn ref, void *ref_user, const char *keys_path,
                           teq_eval_result *out, teq_error *err);
 
+/* teq_eval_suite that gives up early (the quantizer's budget checks): with a counted primary (line
+ * accuracy, accuracy, agreement: 100 * count / n), once even counting every remaining sample could not
+ * reach `floor`, it stops, sets *stopped_at to the samples evaluated and fills out from those alone
+ * (out->n = *stopped_at). Otherwise *stopped_at = 0 and the result is teq_eval_suite's. floor NaN: never
+ * stops. */
+teq_status teq_eval_suite_floor(const char *suite, const teq_dataset *ds, int64_t limit, int batch, teq_run_fn run,
+                                void *run_user, int n_outputs, teq_run_fn ref, void *ref_user, const char *keys_path,
+                                double floor, int64_t *stopped_at, teq_eval_result *out, teq_error *err);
+
 /* Value of metric `name` in r, or NaN when r has none. */
 double teq_eval_metric(const teq_eval_result *r, const char *name);
 

@@ -470,10 +470,29 @@ static void free_outs(teq_tensor **t, int n) {
     }
 }
 
+/* Counted primaries (each sample adds 0 or 1 to a count; the metric is 100 * count / n): the count so
+ * far. -1 for the suites whose primary is not such a count (IoU, F1, fidelity). */
+static int64_t primary_count(suite_id id, const acc *a) {
+    switch (id) {
+    case S_REC: return a->has_labels ? a->exact : a->rec_agree;
+    case S_CLS:
+    case S_CLF: return a->has_labels ? a->correct : a->cls_agree;
+    default: return -1;
+    }
+}
+
 teq_status teq_eval_suite(const char *suite, const teq_dataset *ds, int64_t limit, int batch, teq_run_fn run,
                           void *run_user, int n_outputs, teq_run_fn ref, void *ref_user, const char *keys_path,
                           teq_eval_result *out, teq_error *err) {
+    return teq_eval_suite_floor(suite, ds, limit, batch, run, run_user, n_outputs, ref, ref_user, keys_path, NAN, NULL, out,
+                                err);
+}
+
+teq_status teq_eval_suite_floor(const char *suite, const teq_dataset *ds, int64_t limit, int batch, teq_run_fn run,
+                                void *run_user, int n_outputs, teq_run_fn ref, void *ref_user, const char *keys_path,
+                                double floor, int64_t *stopped_at, teq_eval_result *out, teq_error *err) {
     teq_error_clear(err);
+    if (stopped_at) *stopped_at = 0;
     memset(out, 0, sizeof *out);
     if (!suite || !ds || !run || !ds->inputs || ds->inputs->dtype != TEQ_DTYPE_FLOAT || ds->inputs->ndim < 1)
         return teq_error_set(err, TEQ_ERR_ARG, "eval: missing suite, data set or run function");
@@ -557,11 +576,17 @@ teq_status teq_eval_suite(const char *suite, const teq_dataset *ds, int64_t limi
         }
         free_outs(o, n_outputs);
         free_outs(r, n_outputs);
+        /* the best value the whole set can still reach: every remaining sample counted */
+        int64_t cnt = primary_count(id, &a);
+        if (!s && stopped_at && cnt >= 0 && first + b < n && 100.0 * (double)(cnt + n - first - b) / (double)n < floor) {
+            *stopped_at = first + b;
+            break;
+        }
     }
     teq_keys_free(keys);
     if (s) return s;
     snprintf(out->suite, sizeof out->suite, "%s", suite);
-    out->n = n;
+    out->n = stopped_at && *stopped_at ? *stopped_at : n;
     finish(id, &a, out);
     return TEQ_OK;
 }

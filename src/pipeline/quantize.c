@@ -46,6 +46,7 @@
 
 #define NW (TEQ_QBITS_MAX + 1)
 #define MIN_BITS 3
+#define NOPT (TEQ_QBITS_MAX - MIN_BITS + 1) /* widths MIN_BITS .. 8 in a distortion table */
 #define ACT_SAMPLE 65536
 #define W_SAMPLE_MAX (1 << 20)
 /* --rounding default (1: gptq); see docs/DECISIONS.md, "Error-compensating rounding" */
@@ -128,6 +129,8 @@ typedef struct qctx {
     int per_channel;     /* weights: one scale per output channel (the code is shared) */
     int mixed;           /* teq scheme: a layer may take the linear code where it has the lower error */
     double *sens;        /* [2 * n]: measured sensitivity of each tensor (adaptive search), or NULL */
+    const double *btab;  /* the exponential code's distortion tables while the fast search uses them (the
+                            shared base is then chosen by measured effect, layer_base), else NULL */
     int bias_correction; /* correct Conv biases for the mean shift of quantized weights */
     int shift;           /* shifted codes allowed */
     int gptq;            /* --rounding gptq: weights of the scheme's own code rounded by GPTQ (not the
@@ -741,6 +744,41 @@ static int best_base(const layer *l, int bw, int ba, double *sum) {
     return best;
 }
 
+/* The shared base of layer i at widths bw, ba (METHOD 2, "Bases at mixed widths"). Without tables: the
+ * base minimising err(W) + err(A). With the distortion tables of the fast search, by the error that
+ * matters: a table entry D_k(bits) was measured with tensor k alone, at its own best base (error e_k*),
+ * and output distortion grows about as the square of the tensor's error, so tensor k at base b
+ * contributes about D_k (e_k(b) / e_k*)^2; the base minimises the sum. The plain sum let a wide, harmless
+ * tensor pull the base away from a narrow, sensitive one: on PP-OCRv4 rec the hull sequence read 80.7%
+ * of 300 held-out lines at 4.96 bits and 45.7% at 5.49 (docs/DECISIONS.md, "Bases by measured effect"). */
+static int layer_base(const qctx *c, int i, int bw, int ba) {
+    const layer *l = &c->L[i];
+    if (!c->btab || !bw || !ba) return best_base(l, bw, ba, NULL);
+    const teq_tensor_fit *f[2] = {&l->t[0].fit, &l->t[1].fit};
+    const int bits[2] = {bw, ba};
+    double w[2];
+    for (int k = 0; k < 2; k++) {
+        int nwid = f[k]->max_bits - f[k]->min_bits + 1, col = bits[k] - f[k]->min_bits;
+        double emin = INFINITY;
+        for (int b = 0; b < f[k]->n_bases; b++) emin = fmin(emin, f[k]->err[b * nwid + col]);
+        double d = c->btab[(2 * i + k) * NOPT + bits[k] - MIN_BITS];
+        w[k] = emin > 0 && isfinite(emin) && d > 0 && isfinite(d) ? d / (emin * emin) : 0;
+    }
+    if (!(w[0] > 0) && !(w[1] > 0)) return best_base(l, bw, ba, NULL);
+    int best = 0;
+    double bs = INFINITY;
+    for (int b = 0; b < f[0]->n_bases; b++) {
+        double e = 0;
+        for (int k = 0; k < 2; k++) {
+            int nwid = f[k]->max_bits - f[k]->min_bits + 1;
+            double ek = f[k]->err[b * nwid + bits[k] - f[k]->min_bits];
+            e += w[k] * ek * ek;
+        }
+        if (e < bs) bs = e, best = b;
+    }
+    return best;
+}
+
 /* In the mixed scheme a layer takes the linear code (clip searched) instead of the exponential one
  * when its error err(W) + err(A) is lower at the given widths: where the exponential code does not
  * pay, it is not used, and the report says so per layer. */
@@ -808,7 +846,7 @@ static teq_status apply(qctx *c, const cfg *cf) {
         if (c->applied) c->applied[i] = cf[i];
         int b = 0;
         bool lin = layer_linear(c, l, cf[i].bits);
-        if (c->kind == K_EXP && !lin) b = best_base(l, cf[i].bits[0], cf[i].bits[1], NULL);
+        if (c->kind == K_EXP && !lin) b = layer_base(c, i, cf[i].bits[0], cf[i].bits[1]);
         for (int k = 0; k < 2; k++) {
             qtensor *t = &l->t[k];
             int bits = cf[i].bits[k];
@@ -1071,10 +1109,13 @@ typedef struct budget {
     ref_cache rc;
     double ref_value;
     double agreement;    /* of the last evaluation, NaN when the suite has none */
+    int64_t stopped;     /* the last evaluation gave up after this many samples (0: it ran them all) */
     char metric[40];
 } budget;
 
-static teq_status eval_metric(qctx *c, budget *bg, teq_model *m, int64_t limit, double *value, teq_eval_result *res_out) {
+/* floor (NaN: none): give up once the metric cannot reach it (teq_eval_suite_floor); *value is then NaN. */
+static teq_status eval_metric_floor(qctx *c, budget *bg, teq_model *m, int64_t limit, double floor, double *value,
+                                    teq_eval_result *res_out) {
     run_user u = {m};
     teq_eval_result res;
     bg->rc.call = 0;
@@ -1082,13 +1123,15 @@ static teq_status eval_metric(qctx *c, budget *bg, teq_model *m, int64_t limit, 
     int64_t n = limit > 0 && limit < bg->ds->n ? limit : bg->ds->n;
     limit = c->fixed_batch ? n / bg->batch * bg->batch : n;
     if (limit <= 0) return teq_error_set(c->err, TEQ_ERR_ARG, "%lld samples: too few for a batch of %d", (long long)n, bg->batch);
-    teq_status s = teq_eval_suite(bg->suite, bg->ds, limit, bg->batch, run_model, &u, m->g->n_outputs, run_cached, &bg->rc, bg->keys,
-                                  &res, c->err);
+    int64_t stopped = 0;
+    teq_status s = teq_eval_suite_floor(bg->suite, bg->ds, limit, bg->batch, run_model, &u, m->g->n_outputs, run_cached, &bg->rc,
+                                        bg->keys, floor, &stopped, &res, c->err);
     if (s) return s;
+    bg->stopped = stopped;
     int k = 0;
     while (k < res.n_metrics && strcmp(res.metric_names[k], res.primary) != 0) k++;
     if (k == res.n_metrics) return teq_error_set(c->err, TEQ_ERR_INTERNAL, "suite %s has no primary metric", bg->suite);
-    *value = res.metrics[k];
+    *value = stopped ? NAN : res.metrics[k];
     snprintf(bg->metric, sizeof bg->metric, "%s", res.primary);
     /* Agreement with FP32 (the suites report it when the reference runs beside the model). */
     bg->agreement = NAN;
@@ -1096,6 +1139,10 @@ static teq_status eval_metric(qctx *c, budget *bg, teq_model *m, int64_t limit, 
         if (!strcmp(res.metric_names[j], "agreement")) bg->agreement = res.metrics[j];
     if (res_out) *res_out = res;
     return TEQ_OK;
+}
+
+static teq_status eval_metric(qctx *c, budget *bg, teq_model *m, int64_t limit, double *value, teq_eval_result *res_out) {
+    return eval_metric_floor(c, bg, m, limit, NAN, value, res_out);
 }
 
 /* Within budget (one rule for every scheme, against FP32 only): the budget metric has lost at most
@@ -1283,7 +1330,6 @@ static double cfg_avg_bits(const qctx *c, const cfg *cf) {
  * probability before it changes an answer, so few samples rank widths; a relative L2 is what a
  * regression output has. */
 
-#define NOPT (TEQ_QBITS_MAX - MIN_BITS + 1)
 
 typedef struct dacc {
     double kl, rows, num, den;
@@ -1647,20 +1693,32 @@ static teq_status check_cfg(qctx *c, search_state *S, const cfg *cf, bool *ok) {
         }
     double v;
     teq_status s = apply(c, cf);
-    if (!s) s = eval_metric(c, S->bs, c->q, S->bs->limit, &v, NULL);
+    /* A configuration that cannot reach the budget any more is given up on (a counted metric: even every
+     * remaining sample right would not do); its value is then NaN, the verdict exact. TEQ_NO_EARLY_STOP=1
+     * evaluates every sample (to measure what stopping saves; the choices are the same). */
+    int early = !getenv("TEQ_NO_EARLY_STOP");
+    if (!s)
+        s = eval_metric_floor(c, S->bs, c->q, S->bs->limit, early ? S->bs->ref_value - S->max_loss - 1e-9 : NAN, &v, NULL);
     if (s) return s;
     S->evals++;
     S->last_vs = v;
     S->last_vh = NAN;
-    *ok = within_budget(S->bs, v, S->max_loss);
+    *ok = !isnan(v) && within_budget(S->bs, v, S->max_loss);
+    int64_t stop_s = S->bs->stopped, stop_h = 0;
     if (*ok && S->bh->ds) {
-        if ((s = eval_metric(c, S->bh, c->q, S->bh->limit, &v, NULL))) return s;
+        if ((s = eval_metric_floor(c, S->bh, c->q, S->bh->limit, early ? S->bh->ref_value - S->max_loss - 1e-9 : NAN, &v, NULL)))
+            return s;
         S->evals++;
         S->last_vh = v;
-        *ok = within_budget(S->bh, v, S->max_loss);
+        stop_h = S->bh->stopped;
+        *ok = !isnan(v) && within_budget(S->bh, v, S->max_loss);
     }
-    progress(c, "search: %.3f bits: %s %.2f / held out %.2f (FP32 %.2f / %.2f): %s", cfg_avg_bits(c, cf), S->bs->metric,
-             S->last_vs, S->last_vh, S->bs->ref_value, S->bh->ds ? S->bh->ref_value : NAN, *ok ? "within budget" : "over budget");
+    if (stop_s || stop_h)
+        progress(c, "search: %.3f bits: %s out of reach after %lld %s samples: over budget", cfg_avg_bits(c, cf), S->bs->metric,
+                 (long long)(stop_s ? stop_s : stop_h), stop_s ? "search" : "held-out");
+    else
+        progress(c, "search: %.3f bits: %s %.2f / held out %.2f (FP32 %.2f / %.2f): %s", cfg_avg_bits(c, cf), S->bs->metric,
+                 S->last_vs, S->last_vh, S->bs->ref_value, S->bh->ds ? S->bh->ref_value : NAN, *ok ? "within budget" : "over budget");
     memo_add(c, S, cf, *ok);
     return TEQ_OK;
 }
@@ -1705,6 +1763,8 @@ static teq_status search_fast(qctx *c, search_state *S, dset *d, double *tab, cf
     if (!s) s = measure_tables(c, d, tab);
     r->t_table_s = now_s() - t0;
     for (int t = 0; t < nt && !s; t++) c->sens[t] = tab[t * NOPT + 4 - MIN_BITS];
+    /* TEQ_BASE_EFFECT=1: the shared base by measured effect (layer_base); off by default, see there */
+    if (!s && c->kind == K_EXP && getenv("TEQ_BASE_EFFECT")) c->btab = tab;
     if (!s) s = hull_sequence(c, tab, &seq, &len);
     if (s) return s;
     size_t N = (size_t)c->n;
@@ -2153,6 +2213,9 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
         bool ok = false;
         if ((s = check_cfg(&c, &S, final, &ok))) goto done;
         r->within_budget_search = ok;
+        if (isnan(S.last_vs)) { /* the search gave up on it early (all 8 bits over budget): measured in full for the report */
+            if ((s = apply(&c, final)) || (s = eval_metric(&c, &bg, c.q, bg.limit, &S.last_vs, NULL))) goto done;
+        }
         r->metric_search = S.last_vs;
         r->metric_heldout = S.last_vh;
         if (bh.ds && isnan(S.last_vh)) { /* over budget on the search samples: held out measured for the report */

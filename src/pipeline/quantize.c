@@ -744,13 +744,13 @@ static int best_base(const layer *l, int bw, int ba, double *sum) {
     return best;
 }
 
-/* The shared base of layer i at widths bw, ba (METHOD 2, "Bases at mixed widths"). Without tables: the
- * base minimising err(W) + err(A). With the distortion tables of the fast search, by the error that
- * matters: a table entry D_k(bits) was measured with tensor k alone, at its own best base (error e_k*),
- * and output distortion grows about as the square of the tensor's error, so tensor k at base b
- * contributes about D_k (e_k(b) / e_k*)^2; the base minimises the sum. The plain sum let a wide, harmless
- * tensor pull the base away from a narrow, sensitive one: on PP-OCRv4 rec the hull sequence read 80.7%
- * of 300 held-out lines at 4.96 bits and 45.7% at 5.49 (docs/DECISIONS.md, "Bases by measured effect"). */
+/* The shared base of layer i at widths bw, ba (METHOD 2, "Bases at mixed widths"). Without tables (the
+ * default): the base minimising err(W) + err(A). With TEQ_BASE_EFFECT=1 and the fast search's tables, by
+ * measured effect: a table entry D_k(bits) was measured with tensor k alone at its own best base (error
+ * e_k*); taking distortion to grow as the square of the tensor's error, tensor k at base b costs about
+ * D_k (e_k(b) / e_k*)^2, and the base minimises the sum. Measured worse, so not the default: cls 6.60
+ * bits against 5.33, and on PP-OCRv4 rec all 8 bits read 95.3% of 300 held-out lines against 98.7%
+ * (docs/DECISIONS.md, "Bases by measured effect"). */
 static int layer_base(const qctx *c, int i, int bw, int ba) {
     const layer *l = &c->L[i];
     if (!c->btab || !bw || !ba) return best_base(l, bw, ba, NULL);

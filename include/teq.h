@@ -350,6 +350,7 @@ typedef struct teq_quantize_report {
     int within_budget_final;      /* acc_fp32 - acc_quant <= max_loss on the final evaluation */
     double t_table_s;             /* time of the distortion tables (part of t_search_s) */
     int n_refine_tries, n_refine_taken;
+    int n_context_taken;          /* bits taken off by the rounds in context (fast search) */
 } teq_quantize_report;
 
 teq_status teq_quantize(const char *model_path, const char *out_path, const teq_quantize_opts *o,

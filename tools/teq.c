@@ -448,6 +448,7 @@ static int cmd_quantize(int argc, char **argv) {
         if (r->n_table && !strcmp(r->search, "greedy")) printf(", KL on %lld samples", (long long)r->n_table);
         else if (r->n_table) printf(", distortion tables on %lld samples (%.1f s)", (long long)r->n_table, r->t_table_s);
         if (r->n_refine_tries) printf(", refinement %d/%d tries taken", r->n_refine_taken, r->n_refine_tries);
+        if (r->n_context_taken) printf(", %d bits taken off in context", r->n_context_taken);
         printf("\n  budget metric on the search samples %.2f (FP32 %.2f), held out %.2f (FP32 %.2f): %s\n", r->metric_search,
                r->ref_search, r->metric_heldout, r->ref_heldout, r->within_budget_search ? "within budget" : "OVER BUDGET");
         if (r->budget_note[0]) printf("  note: %s\n", r->budget_note);

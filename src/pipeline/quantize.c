@@ -1256,6 +1256,7 @@ static void report_json(const teq_quantize_report *r, teq_json *j) {
     teq_json_num(j, "time_tables_s", r->t_table_s);
     teq_json_int(j, "refine_tries", r->n_refine_tries);
     teq_json_int(j, "refine_taken", r->n_refine_taken);
+    teq_json_int(j, "context_bits_taken", r->n_context_taken);
     teq_json_arr_begin(j, "layers");
     for (int i = 0; i < r->n_layers; i++) {
         const teq_layer_report *l = &r->layers[i];
@@ -1410,13 +1411,12 @@ typedef struct dset {
     const teq_tensor **preset;
 } dset;
 
+static void dset_drop_capture(dset *d);
+
 static void dset_free(dset *d) {
     for (int i = 0; d->ref && i < d->n_batches * d->n_out; i++) teq_tensor_free(d->ref[i]);
-    for (size_t i = 0; d->cache && i < (size_t)d->n_batches * (size_t)d->nv; i++) teq_tensor_free(d->cache[i]);
     free(d->ref);
-    free(d->cache);
-    free(d->producer);
-    free(d->preset);
+    dset_drop_capture(d);
     memset(d, 0, sizeof *d);
 }
 
@@ -1443,17 +1443,26 @@ static teq_status cap_hook(void *user, int i, const teq_node *node, const teq_te
     return TEQ_OK;
 }
 
-/* Run q with every tensor in float32 over the set once and keep its activations: a table entry then
- * re-runs only the nodes from the measured tensor's on (teq_graph_run_from). Before that node q is
- * float32 in every table configuration, so the kept values are exactly what a full run computes. */
-static teq_status dset_capture(qctx *c, dset *d) {
+static void dset_drop_capture(dset *d) {
+    for (size_t i = 0; d->cache && i < (size_t)d->n_batches * (size_t)d->nv; i++) teq_tensor_free(d->cache[i]);
+    free(d->cache), free(d->producer), free(d->preset);
+    d->cache = NULL, d->producer = NULL, d->preset = NULL;
+}
+
+/* Run q in configuration `at` (NULL: every tensor in float32) over the set once and keep its
+ * activations: a measurement then re-runs only the nodes from the changed tensor's on
+ * (teq_graph_run_from). Before that node q is configured as at the capture, so the kept values are
+ * exactly what a full run computes. Replaces an earlier capture. */
+static teq_status dset_capture_at(qctx *c, dset *d, const cfg *at) {
     const teq_graph *g = c->q->g;
+    dset_drop_capture(d);
     d->nv = g->n_values;
     d->cache = calloc((size_t)d->n_batches * (size_t)d->nv + 1, sizeof *d->cache);
     d->producer = malloc(sizeof(int) * ((size_t)d->nv + 1));
     d->preset = calloc((size_t)d->nv + 1, sizeof *d->preset);
     cfg *cf = calloc((size_t)c->n + 1, sizeof *cf);
     teq_status s = d->cache && d->producer && d->preset && cf ? TEQ_OK : teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    if (!s && at) memcpy(cf, at, sizeof(cfg) * (size_t)c->n);
     if (!s) s = apply(c, cf);
     free(cf);
     if (s) return s;
@@ -1482,6 +1491,8 @@ static teq_status dset_capture(qctx *c, dset *d) {
     }
     return s;
 }
+
+static teq_status dset_capture(qctx *c, dset *d) { return dset_capture_at(c, d, NULL); }
 
 static teq_status dset_init(qctx *c, const teq_dataset *ds, int64_t n, dset *d) {
     memset(d, 0, sizeof *d);
@@ -1751,6 +1762,65 @@ static int cand_cmp(const void *a, const void *b) {
 #define GREEDY_KL_MAX 64
 #define REFINE_UP 3
 
+/* Rounds in context (after the bisection and refinement): the tables measure each tensor with every other
+ * one in float32, and on a deep network that misjudges what a tensor costs once the rest is quantized
+ * too (PP-OCRv4 rec: docs/DECISIONS.md, "Rounds in context"). From the configuration chosen so far, each
+ * round measures the distortion of taking one bit off each tensor in turn with the others as chosen
+ * (partial reruns from a capture of that configuration), orders the tensors by distortion added per bit
+ * saved, and bisects how many of them, in that order, can lose a bit with the whole model within budget.
+ * TEQ_CONTEXT_ROUNDS=N (default CONTEXT_ROUNDS; 0 turns them off). */
+#define CONTEXT_ROUNDS 2
+static teq_status context_rounds(qctx *c, search_state *S, dset *d, cfg *final, teq_quantize_report *r) {
+    int rounds = CONTEXT_ROUNDS, nt = 2 * c->n;
+    const char *e = getenv("TEQ_CONTEXT_ROUNDS");
+    if (e) rounds = atoi(e);
+    size_t N = (size_t)c->n;
+    cfg *try = malloc(sizeof(cfg) * N);
+    cand *cd = malloc(sizeof(cand) * (size_t)nt);
+    teq_status s = try && cd ? TEQ_OK : teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+    bool captured = false;
+    for (int round = 0; round < rounds && !s; round++) {
+        double d0;
+        if ((s = dset_capture_at(c, d, final))) break;
+        captured = true;
+        if ((s = apply(c, final)) || (s = dset_measure(c, d, &d0))) break;
+        int n = 0;
+        for (int t = 0; t < nt && !s; t++) {
+            int b = final[t / 2].bits[t % 2];
+            if (b <= MIN_BITS) continue;
+            memcpy(try, final, sizeof(cfg) * N);
+            try[t / 2].bits[t % 2] = b - 1;
+            double v;
+            if ((s = apply(c, try)) || (s = dset_measure_from(c, d, tensor_start(c, t), &v))) break;
+            cd[n].t = t;
+            cd[n].key = (v - d0) / tcost(c, t, 1);
+            n++;
+        }
+        if (s) break;
+        qsort(cd, (size_t)n, sizeof *cd, cand_cmp);
+        /* the largest k such that the first k tensors one bit down stay within budget (k = 0 is) */
+        int lo = 0, hi = n;
+        while (lo < hi && !s) {
+            int mid = lo + (hi - lo + 1) / 2;
+            memcpy(try, final, sizeof(cfg) * N);
+            for (int k = 0; k < mid; k++) try[cd[k].t / 2].bits[cd[k].t % 2]--;
+            bool ok;
+            if ((s = check_cfg(c, S, try, &ok))) break;
+            if (ok) lo = mid;
+            else hi = mid - 1;
+        }
+        if (s) break;
+        progress(c, "search: round in context %d: %d of %d tensors one bit down", round + 1, lo, n);
+        r->n_context_taken += lo;
+        if (lo == 0) break;
+        for (int k = 0; k < lo; k++) final[cd[k].t / 2].bits[cd[k].t % 2]--;
+    }
+    if (!s && captured) s = dset_capture(c, d); /* the float32 capture again, as the tables (Pareto) expect */
+    free(try);
+    free(cd);
+    return s;
+}
+
 /* Fast search (METHOD 3a): tables, hull sequence, bisection of the sequence on the budget metric
  * (search and held-out samples), then +-1 bit on the tensors nearest the margin, each try checked on
  * the budget metric: additivity is an approximation, interactions between tensors are real. */
@@ -1841,6 +1911,7 @@ static teq_status search_fast(qctx *c, search_state *S, dset *d, double *tab, cf
             }
         }
     }
+    s = context_rounds(c, S, d, final, r);
 out:
     free(seq);
     free(try);

@@ -17,8 +17,10 @@ fonts=(--font /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf --font /usr/share/
        --font /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf)
 mkdir -p "$out"
 
-echo "== data: $n_calib calibration lines from GPL-3, $n_eval + $n_eval evaluation lines from Apache-2.0 and MPL-2.0"
+n_val=${N_VAL:-300}          # the search's held-out check
+echo "== data: $n_calib calibration lines from GPL-3, $n_val held-out search lines from GFDL-1.3, $n_eval + $n_eval evaluation lines from Apache-2.0 and MPL-2.0"
 "$teq" dataset ocr-lines --text /usr/share/common-licenses/GPL-3 "${fonts[@]}" -n "$n_calib" --seed 1 --keys "$keys" -o "$out/calib"
+"$teq" dataset ocr-lines --text /usr/share/common-licenses/GFDL-1.3 "${fonts[@]}" -n "$n_val" --seed 4 --keys "$keys" -o "$out/val"
 "$teq" dataset ocr-lines --text /usr/share/common-licenses/Apache-2.0 "${fonts[@]}" -n "$n_eval" --seed 2 --keys "$keys" -o "$out/eval_apache"
 "$teq" dataset ocr-lines --text /usr/share/common-licenses/MPL-2.0 "${fonts[@]}" -n "$n_eval" --seed 3 --keys "$keys" -o "$out/eval_mpl"
 
@@ -26,9 +28,12 @@ echo "== distribution analysis (weights and activations of every dot-product lay
 "$teq" analyze "$rec" --calib "$out/calib" --calib-limit 64 --threads "$threads" --json "$out/analysis.json" \
   --plots "$out/plots" | tail -n 3
 
+# The width search checks each candidate on the calibration lines and on the GFDL lines (--val: 300 lines
+# resolve a 1-point budget; the last quarter of 256 calibration lines, 64, could not, and a choice made on
+# it lost 2.2 points on unseen lines: docs/DECISIONS.md). The Apache and MPL lines judge the result.
 for scheme in teq int8; do
   echo "== quantize: $scheme"
-  "$teq" quantize "$rec" --calib "$out/calib" --scheme "$scheme" --suite ocr-rec --data "$out/calib" \
+  "$teq" quantize "$rec" --calib "$out/calib" --scheme "$scheme" --suite ocr-rec --data "$out/calib" --val "$out/val" \
     --search-limit "$n_calib" --eval-limit 64 --threads "$threads" -o "$out/rec_$scheme.teq" \
     --json "$out/quantize_$scheme.json" | tail -n 8
 done
@@ -87,7 +92,7 @@ const ms = (k) => Number(fs.readFileSync(`${dir}/latency_${k}.txt`, 'utf8'));
 const bits = { fp32: [32, 32, 32], int8: [q.int8.avg_bits_weights, q.int8.avg_bits_activations, q.int8.avg_bits],
                teq: [q.teq.avg_bits_weights, q.teq.avg_bits_activations, q.teq.avg_bits] };
 const kb = { fp32: q.teq.weight_bytes_fp32 / 1e3, int8: q.int8.weight_bytes / 1e3, teq: q.teq.weight_bytes / 1e3 };
-console.log(`\nPP-OCRv4 rec, ${r.fp32.n} held-out lines (Apache-2.0 + MPL-2.0), calibrated on GPL-3 lines`);
+console.log(`\nPP-OCRv4 rec, ${r.fp32.n} held-out lines (Apache-2.0 + MPL-2.0), calibrated on GPL-3 lines, widths searched on GPL-3 and checked on GFDL-1.3 lines`);
 console.log('model   bits W  bits A  bits all  vs INT8   weights KB   line acc %   CER %   uJ (fp32 final)   uJ (int16 final)   latency ms');
 for (const k of ['fp32', 'int8', 'teq']) {
   const [bw, ba, b] = bits[k];

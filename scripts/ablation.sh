@@ -2,7 +2,8 @@
 # What each part of the width search is worth (issue 9, docs/DECISIONS.md "Ablation"): the default
 # quantizer, then the same with one part turned off, each result judged on held-out data it never saw.
 #   scripts/ablation.sh rec|cls|fmnist   (OUT=dir, THREADS=n, N_CAL / N_VAL: sample counts)
-# Parts: 1 measured distortion tables (off: measured at 4 bits only, other widths extrapolated), 3 GPTQ
+# Parts: 1 measured distortion tables (off: measured at 4 bits only, other widths extrapolated; or no rounds
+# in context after the bisection), 3 GPTQ
 # rounding (off: nearest), 4 shifted codes (off), 5 budget against FP32 (off: against the all-8-bit
 # configuration), 6 held-out check inside the search (off: every budget sample searched).
 set -euo pipefail
@@ -40,7 +41,7 @@ fmnist)
 esac
 
 # name | TEQ_ABLATE | quantize options
-configs=("all on||" "1 off: tables extrapolated|tables|" "3 off: nearest rounding||--rounding nearest"
+configs=("all on||" "1 off: tables extrapolated|tables|" "1 off: no rounds in context|context|" "3 off: nearest rounding||--rounding nearest"
          "4 off: no shifted codes||--shift off" "5 off: budget vs all-8-bit|fp32budget|" "6 off: no held-out check|heldout|")
 [ -f "$out/eval_fp32.json" ] || "$teq" eval "$model" --suite $suite --data "$out/val" "${extra[@]}" --threads "$threads" \
   --json "$out/eval_fp32.json" > /dev/null

@@ -78,12 +78,12 @@ check "TEQ_KERNEL=ref and the fast kernels: same class, probabilities within 0.0
   --json "$T/ad.json" --pareto "$T/pareto.svg" > "$T/ad.log" 2>&1
 check "adaptive quantize (fidelity budget) exits 0" test $? -eq 0
 bits=$(sed -n 's/.*"avg_bits": \([0-9.]*\).*/\1/p' "$T/ad.json")
-# Measured 5.017 with the measured-table search, its rounds in context, GPTQ rounding and shifted codes
+# Measured 5.022 with the measured-table search, its rounds in context, GPTQ rounding and shifted codes
 # (x86-64, the same under TEQ_ISA=avx512, avx2 and scalar; 5.904 without the rounds in context, 7.736 with
 # the earlier extrapolating search). The band 4.2..6.0 fails for a search that ignores the budget (it
 # stops at 3 bits), for one that lowers nothing (8.0), and for a change of the search that moves the
 # result by about a bit either way.
-check "adaptive average bits $bits within 4.2..6.0 (measured 5.017)" awk -v b="$bits" 'BEGIN { exit !(b != "" && b >= 4.2 && b <= 6.0) }'
+check "adaptive average bits $bits within 4.2..6.0 (measured 5.022)" awk -v b="$bits" 'BEGIN { exit !(b != "" && b >= 4.2 && b <= 6.0) }'
 check "adaptive: quantized accuracy within the 1-point budget of FP32" awk -v f="$(sed -n 's/.*"accuracy_fp32": \([0-9.]*\).*/\1/p' "$T/ad.json")" \
   -v q="$(sed -n 's/.*"accuracy_quantized": \([0-9.]*\).*/\1/p' "$T/ad.json")" 'BEGIN { exit !(f != "" && q != "" && q >= f - 1) }'
 check "fidelity is named as the budget metric" grep -q '"budget_metric": "fidelity' "$T/ad.json"

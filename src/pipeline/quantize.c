@@ -1574,7 +1574,8 @@ static int tensor_start(const qctx *c, int t) {
  * turn off, for measuring what each is worth: "tables" (a tensor's distortion measured at 4 bits only,
  * the other widths extrapolated from its own quantization-error curve), "fp32budget" (the budget taken
  * from the all-8-bit configuration's metric instead of FP32's) and "heldout" (no held-out part: every
- * budget sample goes to the search). Rounding and shifted codes have their own options. */
+ * budget sample goes to the search), "context" (no rounds in context after the bisection). Rounding and
+ * shifted codes have their own options. */
 static bool ablated(const char *part) {
     const char *e = getenv("TEQ_ABLATE");
     size_t n = strlen(part);
@@ -1744,13 +1745,15 @@ static teq_status check_cfg(qctx *c, search_state *S, const cfg *cf, bool *ok) {
 }
 
 /* Samples of the distortion tables: "a few", as many as about 4M activation values per model run
- * allow (2 to 64; a rule on the model's size rather than on a timing, so that the result does not
- * depend on the machine's load). Fashion-MNIST ResNet: 41; cls: 7; PP-OCRv4 rec: 2. */
+ * allow, at least 8 and at most 64 (a rule on the model's size rather than on a timing, so that the
+ * result does not depend on the machine's load). Fashion-MNIST ResNet: 41; cls: 8; PP-OCRv4 rec: 8. The
+ * floor was 2: on rec, 8 samples chose 5.988 bits against 6.181 and lost 1.67 points on 300 unseen
+ * lines against 3.00 (docs/DECISIONS.md, "Table samples"), for tables 4x as long. */
 static int64_t table_samples(const qctx *c, int64_t n_max) {
     double act = 0;
     for (int i = 0; i < c->n; i++) act += (double)c->L[i].t[1].numel + (c->L[i].act_x_act ? (double)c->L[i].t[0].numel : 0);
     int64_t n = act > 0 ? (int64_t)((double)(1 << 22) / act) : 64;
-    n = n < 2 ? 2 : n > 64 ? 64 : n;
+    n = n < 8 ? 8 : n > 64 ? 64 : n;
     const char *e = getenv("TEQ_TABLE_SAMPLES"); /* experiments: the rule's count replaced */
     if (e && atoll(e) > 0) n = atoll(e);
     if (c->fixed_batch) n = (n + c->batch - 1) / c->batch * c->batch;
@@ -1783,6 +1786,7 @@ static teq_status context_rounds(qctx *c, search_state *S, dset *d, cfg *final, 
     int rounds = CONTEXT_ROUNDS, nt = 2 * c->n;
     const char *e = getenv("TEQ_CONTEXT_ROUNDS");
     if (e) rounds = atoi(e);
+    if (ablated("context")) rounds = 0;
     size_t N = (size_t)c->n;
     cfg *try = malloc(sizeof(cfg) * N);
     cand *cd = malloc(sizeof(cand) * (size_t)nt);

@@ -1569,7 +1569,6 @@ static int tensor_start(const qctx *c, int t) {
     return 0; /* not found: a full run */
 }
 
-/* Cost of tensor t at a width: bits x elements (activations per sample), what the average counts. */
 /* Ablation switches (docs/DECISIONS.md, "Ablation"): TEQ_ABLATE is a comma list of the issue-9 parts to
  * turn off, for measuring what each is worth: "tables" (a tensor's distortion measured at 4 bits only,
  * the other widths extrapolated from its own quantization-error curve), "fp32budget" (the budget taken
@@ -1588,6 +1587,7 @@ static bool ablated(const char *part) {
     return false;
 }
 
+/* Cost of tensor t at a width: bits x elements (activations per sample), what the average counts. */
 static double tcost(const qctx *c, int t, int bits) { return (double)bits * (double)c->L[t / 2].t[t % 2].numel; }
 
 /* Distortion tables: tab[t * NOPT + j] with tensor t (layer t / 2, W then A) alone quantized at
@@ -1615,9 +1615,7 @@ static teq_status measure_tables(qctx *c, const dset *d, double *tab) {
             const qtensor *q = &c->L[t / 2].t[t % 2];
             double e[NOPT];
             for (int j = 0; j < NOPT; j++) {
-                cfg one[1] = {{{0, 0}}};
-                one[0].bits[t % 2] = MIN_BITS + j;
-                int b = best_base(&c->L[t / 2], one[0].bits[0], one[0].bits[1], NULL);
+                int w = MIN_BITS + j, b = best_base(&c->L[t / 2], t % 2 ? 0 : w, t % 2 ? w : 0, NULL);
                 int nwid = q->fit.max_bits - q->fit.min_bits + 1;
                 e[j] = c->kind == K_EXP ? q->fit.err[b * nwid + j + MIN_BITS - q->fit.min_bits] : q->lin_err[MIN_BITS + j];
             }

@@ -208,6 +208,13 @@ typedef struct teq_eval_opts {
     teq_model *reference;    /* FP32 model for agreement measures, or NULL */
     int64_t limit;           /* evaluate at most this many samples (0: all) */
     int batch;               /* samples per run (0: 8) */
+    /* The model (not the reference) sees every input value moved by -perturb, 0 or +perturb, chosen at
+     * random (seeded by perturb_seed); channels that hold one constant over the data set (M-LSD's alpha
+     * of ones) are left alone. With the FP32 model as its own reference and perturb = one step of the
+     * input's 8-bit pixels (1/127.5 for BlazeFace's x/127.5-1, 1.0 for raw 0..255), the result is the
+     * metric's noise floor: what a change of one pixel level does to it. 0: no perturbation. */
+    double perturb;
+    uint64_t perturb_seed;
 } teq_eval_opts;
 
 #define TEQ_EVAL_MAX_METRICS 16
@@ -218,6 +225,9 @@ typedef struct teq_eval_result {
     char metric_names[TEQ_EVAL_MAX_METRICS][40];
     double metrics[TEQ_EVAL_MAX_METRICS]; /* percent where the name says so (see the suite) */
     char primary[40];                     /* the metric a --max-loss budget applies to (higher is better) */
+    int64_t units; /* the items the primary counts: one item moves it by about 100/units points (samples for
+                    * accuracy and agreement, the reference's objects for box, face and line F1); 0 when
+                    * the primary is not a count of items (IoU, fidelity) */
 } teq_eval_result;
 
 teq_status teq_eval(teq_model *m, const char *suite, const char *data_dir, const teq_eval_opts *o, teq_eval_result *out,
@@ -344,7 +354,7 @@ typedef struct teq_quantize_report {
     int64_t n_table;              /* samples of the distortion tables (fast) or of the KL (greedy) */
     double ref_search, ref_heldout;       /* FP32's budget metric on each part */
     double metric_search, metric_heldout; /* the chosen configuration's */
-    int budget_resolvable;        /* one sample of a counted metric moves it by at most max_loss points */
+    int budget_resolvable;        /* one item of a counted metric (sample or object) moves it by at most max_loss points */
     char budget_note[200];        /* why the budget cannot be resolved, or "" */
     int within_budget_search;     /* the chosen configuration met the budget on both parts */
     int within_budget_final;      /* acc_fp32 - acc_quant <= max_loss on the final evaluation */

@@ -197,6 +197,17 @@ if [ -s "$fm/t10k-images-idx3-ubyte.gz" ] && [ -s "$fmodel" ]; then
   # FP32: 92.15 % on the 10k test images (the training script's torch figure; ONNX Runtime agrees to 1e-6
   # per logit), 92.85 % on these 2000 (measured); only a changed engine moves it, so the margin is 5 images
   check "fmnist FP32 top-1 on 2000 test images: $(acc "$T/fe32.json") % >= 92.6 (measured 92.85)" at_least "$(acc "$T/fe32.json")" 92.6
+  # eval --perturb: the model as its own reference agrees fully without a move, not with one of 0.2
+  # (18 pixel levels), and the same seed gives the same moves
+  agr() { sed -n 's/.*"agreement": \([0-9.]*\).*/\1/p' "$1"; }
+  for run in 0:a 0.2:a 0.2:b; do
+    "$teq" eval "$fmodel" --suite classify --data "$T/ft" --reference "$fmodel" --perturb "${run%:*}" --seed 3 \
+      --threads 1 --json "$T/fp_${run/:/_}.json" > /dev/null
+  done
+  check "eval --perturb 0: agreement $(agr "$T/fp_0_a.json") = 100" test "$(agr "$T/fp_0_a.json")" = 100
+  check "eval --perturb 0.2: agreement $(agr "$T/fp_0.2_a.json") < 100" \
+    awk -v a="$(agr "$T/fp_0.2_a.json")" 'BEGIN { exit !(a < 100 && a > 50) }'
+  check "eval --perturb: the same seed, the same result" cmp -s "$T/fp_0.2_a.json" "$T/fp_0.2_b.json"
   for scheme in "teq --bits 4,6" "int8"; do
     tag=${scheme%% *}
     # shellcheck disable=SC2086

@@ -549,7 +549,7 @@ typedef struct fake {
 
 static teq_status fake_run(void *user, const teq_tensor *batch, teq_tensor **outputs, teq_error *err) {
     fake *f = user;
-    int64_t b = batch->dims[0], first = (const float *)batch->data - f->base;
+    int64_t b = batch->dims[0], first = ((const float *)batch->data - f->base) / (b ? teq_tensor_numel(batch) / b : 1);
     for (int j = 0; j < f->n_out; j++) {
         int64_t d[5] = {b}, per = 1;
         for (int k = 0; k < f->ndim[j]; k++) d[k + 1] = f->dims[j][k], per *= f->dims[j][k];
@@ -710,17 +710,90 @@ static void test_suites(void) {
               fabs(teq_eval_metric(&r, "iou") - 40) < 1e-9 && fabs(teq_eval_metric(&r, "mae") - 1.0 / 8) < 1e-6,
           "ocr-det: iou %g mae %g", teq_eval_metric(&r, "iou"), teq_eval_metric(&r, "mae"));
 
-    /* blazeface: one sample, 3 anchors in one score output, boxes [3,16]. model confident {0,1},
-     * reference {1,2}: F1 = 2*1/(2+2) = 50. Boxes differ by 1 on every value of anchor 2 only. */
-    float fs[3] = {1, 2, -1}, frs[3] = {-1, 2, 3}, fb[48] = {0}, frb[48] = {0};
-    for (int k = 0; k < 16; k++) frb[32 + k] = 1, fb[k] = 5; /* anchor 0 differs but the reference is not confident there */
-    fake ff = {2, {2, 2}, {{3, 1}, {3, 16}}, {fs, fb}, d->inputs->data};
-    fake gf = {2, {2, 2}, {{3, 1}, {3, 16}}, {frs, frb}, d->inputs->data};
-    CHECK(teq_eval_suite("blazeface", d, 1, 1, fake_run, &ff, 2, fake_run, &gf, NULL, &r, &e) == TEQ_OK &&
-              fabs(teq_eval_metric(&r, "anchor_f1") - 50) < 1e-9 && fabs(teq_eval_metric(&r, "box_mae") - 0.5) < 1e-9 &&
-              fabs(teq_eval_metric(&r, "score_mae") - 2) < 1e-9,
-          "blazeface: %s f1 %g box %g score %g", e.msg, teq_eval_metric(&r, "anchor_f1"), teq_eval_metric(&r, "box_mae"),
-          teq_eval_metric(&r, "score_mae"));
+    /* blazeface on a 16 x 16 image batch [1,16,16,3]; one score output of 8 anchors = a 2x2 grid with 2
+     * per cell (row, column, anchor: anchor 2 sits in row 0, column 1, centre (12, 4); anchor 4 in row 1,
+     * column 0, centre (4, 12)). Boxes are (dx, dy, w, h) in pixels from the anchor centre.
+     * model: anchors 0, 4, 5 confident; 4 and 5 decode to the same box (12,4) 4x4 (5 is suppressed by
+     * NMS), 0 to (4,4) 4x4. reference: anchor 2 alone, decoding to (12,4) 4x4.
+     * faces: model 2, reference 1, matched 1 -> face_f1 2/3. anchors: {0,4,5} against {2} -> anchor_f1 0;
+     * box_mae over anchor 2: |0 - (0,0,4,4)| -> 8/16; score_mae (2 + 4 + 3 + 1.5) / 8. */
+    int64_t img_dims[4] = {1, 16, 16, 3};
+    teq_dataset *di = calloc(1, sizeof *di);
+    teq_tensor_create(TEQ_DTYPE_FLOAT, 4, img_dims, &di->inputs, NULL);
+    di->n = 1;
+    float fs[8] = {1, -1, -1, -1, 2, 0.5f, -1, -1}, frs[8] = {-1, -1, 3, -1, -1, -1, -1, -1}, fb[128] = {0}, frb[128] = {0};
+    const float box4[4] = {0, 0, 4, 4}, far4[4] = {8, -8, 4, 4};
+    memcpy(fb + 0 * 16, box4, sizeof box4), memcpy(fb + 4 * 16, far4, sizeof far4), memcpy(fb + 5 * 16, far4, sizeof far4);
+    memcpy(frb + 2 * 16, box4, sizeof box4);
+    fake ff = {2, {2, 2}, {{8, 1}, {8, 16}}, {fs, fb}, di->inputs->data};
+    fake gf = {2, {2, 2}, {{8, 1}, {8, 16}}, {frs, frb}, di->inputs->data};
+    CHECK(teq_eval_suite("blazeface", di, 1, 1, fake_run, &ff, 2, fake_run, &gf, NULL, &r, &e) == TEQ_OK &&
+              fabs(teq_eval_metric(&r, "face_f1") - 200.0 / 3) < 1e-9 && !strcmp(r.primary, "face_f1") && r.units == 1 &&
+              fabs(teq_eval_metric(&r, "anchor_f1") - 0) < 1e-9 && fabs(teq_eval_metric(&r, "box_mae") - 0.5) < 1e-9 &&
+              fabs(teq_eval_metric(&r, "score_mae") - 10.5 / 8) < 1e-9,
+          "blazeface: %s face %g anchor %g box %g score %g", e.msg, teq_eval_metric(&r, "face_f1"),
+          teq_eval_metric(&r, "anchor_f1"), teq_eval_metric(&r, "box_mae"), teq_eval_metric(&r, "score_mae"));
+    /* anchors that fit no square grid of 2 or 6 per cell are refused, not decoded at a guess */
+    fake f3 = {2, {2, 2}, {{3, 1}, {3, 16}}, {fs, fb}, di->inputs->data};
+    CHECK(teq_eval_suite("blazeface", di, 1, 1, fake_run, &f3, 2, fake_run, &f3, NULL, &r, &e) == TEQ_ERR_SHAPE,
+          "3 anchors decoded");
+
+    /* ocr-det boxes on 12 x 12 maps, two samples ([1,12,12] each).
+     * sample 0: reference regions A rows 1-4 cols 1-4 (0.9), B rows 7-10 cols 6-10 (0.9), C rows 7-10
+     *   cols 0-3 at 0.5 (mean under 0.6: dropped); model A' rows 1-4 cols 2-5 (IoU 12/20: a match) and a
+     *   2x2 region (extent 1 < 3: dropped). reference 2 boxes, model 1, matched 1.
+     * sample 1: reference blocks rows 0-3 cols 0-3 and rows 4-7 cols 4-7 touch at a corner: one
+     *   8-connected region, box 8x8; model blocks rows 0-3 cols 0-3 and rows 5-8 cols 5-8: two boxes, IoU
+     *   with 8x8 at most 0.25. reference 1, model 2, matched 0.
+     * box_f1 = 2 * 1 / (3 + 3). */
+    float bm[288] = {0}, br[288] = {0};
+#define FILL(m, smp, r0, r1, c0, c1, v)                                                                            \
+    for (int yy = r0; yy <= r1; yy++)                                                                              \
+        for (int xx = c0; xx <= c1; xx++) (m)[(smp) * 144 + yy * 12 + xx] = v
+    FILL(br, 0, 1, 4, 1, 4, 0.9f);
+    FILL(br, 0, 7, 10, 6, 10, 0.9f);
+    FILL(br, 0, 7, 10, 0, 3, 0.5f);
+    FILL(bm, 0, 1, 4, 2, 5, 0.9f);
+    FILL(bm, 0, 10, 11, 0, 1, 0.9f);
+    FILL(br, 1, 0, 3, 0, 3, 0.9f);
+    FILL(br, 1, 4, 7, 4, 7, 0.9f);
+    FILL(bm, 1, 0, 3, 0, 3, 0.9f);
+    FILL(bm, 1, 5, 8, 5, 8, 0.9f);
+#undef FILL
+    fake fdb = {1, {3}, {{1, 12, 12}}, {bm}, d->inputs->data}, gdb = {1, {3}, {{1, 12, 12}}, {br}, d->inputs->data};
+    CHECK(teq_eval_suite("ocr-det", d, 0, 2, fake_run, &fdb, 1, fake_run, &gdb, NULL, &r, &e) == TEQ_OK &&
+              fabs(teq_eval_metric(&r, "box_f1") - 100.0 / 3) < 1e-9 && !strcmp(r.primary, "box_f1") && r.units == 3,
+          "ocr-det boxes: %s box_f1 %g units %lld", e.msg, teq_eval_metric(&r, "box_f1"), (long long)r.units);
+
+    /* mlsd segments on 64 x 64 maps (x2 to sAP's 128 frame). reference: a peak at (y 10, x 10) with
+     * offsets (-12,0,12,0), a 24-pixel segment; a peak at (30,30) with a 10-pixel segment (under 20:
+     * dropped); a peak at (40,20) with a vertical 24-pixel segment. model: the first segment drawn the
+     * other way with one endpoint 0.5 pixel off (distance 1 on the 128 frame: a match), a 28-pixel
+     * segment at (50,50) the reference lacks, and the third segment with a peak of 0.05 (under the
+     * F1's 0.1, above sAP's floor of 0.01).
+     * line_f1 = 2 * 1 / (2 + 2); peak_f1 = 2 * 1 / (2 + 3);
+     * sAP ranks 0.7 hit, 0.6 miss, 0.05 hit: precisions 1, 1/2 -> 2/3, 2/3 over 2 lines: (1 + 2/3) / 2.
+     * map_f1: the model draws x 0..23 of row 10 (24 pixels, all within 1 of the reference's x 0..22) and
+     * the 21-pixel diagonal (40,40)-(60,60) (none near); the reference draws its 23 and the 25-pixel
+     * column x 20, rows 28..52 (none near): P = 24/45, R = 23/48. */
+    float *ls = calloc(64 * 64 * 10, sizeof *ls), *lr = ls + 64 * 64, *lo = lr + 64 * 64, *lro = lo + 64 * 64 * 4;
+    lr[10 * 64 + 10] = 0.9f, lr[30 * 64 + 30] = 0.8f, lr[40 * 64 + 20] = 0.5f;
+    ls[10 * 64 + 10] = 0.7f, ls[50 * 64 + 50] = 0.6f, ls[40 * 64 + 20] = 0.05f;
+    const float ro1[4] = {-12, 0, 12, 0}, ro2[4] = {0, -5, 0, 5}, mo1[4] = {12.5f, 0, -12, 0}, mo2[4] = {-10, -10, 10, 10};
+    const float v3[4] = {0, -12, 0, 12};
+    memcpy(lro + (10 * 64 + 10) * 4, ro1, sizeof ro1), memcpy(lro + (30 * 64 + 30) * 4, ro2, sizeof ro2);
+    memcpy(lo + (10 * 64 + 10) * 4, mo1, sizeof mo1), memcpy(lo + (50 * 64 + 50) * 4, mo2, sizeof mo2);
+    memcpy(lro + (40 * 64 + 20) * 4, v3, sizeof v3), memcpy(lo + (40 * 64 + 20) * 4, v3, sizeof v3);
+    fake fl = {2, {3, 3}, {{64, 64, 1}, {64, 64, 4}}, {ls, lo}, d->inputs->data};
+    fake gl = {2, {3, 3}, {{64, 64, 1}, {64, 64, 4}}, {lr, lro}, d->inputs->data};
+    CHECK(teq_eval_suite("mlsd", d, 1, 1, fake_run, &fl, 2, fake_run, &gl, NULL, &r, &e) == TEQ_OK &&
+              fabs(teq_eval_metric(&r, "sap10") - 250.0 / 3) < 1e-9 && !strcmp(r.primary, "sap10") && r.units == 2 &&
+              fabs(teq_eval_metric(&r, "line_f1") - 50) < 1e-9 && fabs(teq_eval_metric(&r, "peak_f1") - 40) < 1e-9 &&
+              fabs(teq_eval_metric(&r, "map_f1") - 200.0 * (24.0 / 45) * (23.0 / 48) / (24.0 / 45 + 23.0 / 48)) < 1e-9,
+          "mlsd lines: %s sap10 %g line_f1 %g peak_f1 %g map_f1 %g", e.msg, teq_eval_metric(&r, "sap10"),
+          teq_eval_metric(&r, "line_f1"), teq_eval_metric(&r, "peak_f1"), teq_eval_metric(&r, "map_f1"));
+    free(ls);
+    teq_dataset_free(di);
 
     /* mlsd: 6x6 maps. Reference peaks at (1,1) and (4,4); model peaks at (1,2) (1 px away) and (3,0)
      * (unmatched): F1 = 2*1/(2+2) = 50. */
@@ -761,7 +834,7 @@ static void test_real_rec(void) {
         return;
     }
     teq_model_set_threads(m, 2);
-    teq_eval_opts eo = {NULL, NULL, 0, 8}; /* the key list beside the model */
+    teq_eval_opts eo = {.batch = 8}; /* the key list beside the model */
     teq_eval_result r;
     CHECK(teq_eval(m, "ocr-rec", out, &eo, &r, &e) == TEQ_OK, "eval: %s", e.msg);
     double acc = teq_eval_metric(&r, "line_accuracy"), cer = teq_eval_metric(&r, "cer");

@@ -40,7 +40,10 @@ static void usage(FILE *f) {
             "                                         distribution of every weight and activation tensor\n"
             "  teq eval MODEL --suite SUITE --data DIR [--reference FP32.onnx] [--keys FILE] [--json FILE]\n"
             "               [--limit N] [--threads N]  suites: ocr-rec ocr-cls ocr-det blazeface mlsd\n"
-            "                                         classify fidelity\n"
+            "               [--perturb STEP [--seed S]]  classify fidelity; --perturb: the model sees each\n"
+            "                                         input value moved by -STEP, 0 or +STEP (the reference\n"
+            "                                         does not): with MODEL as its own reference, the\n"
+            "                                         metric's noise floor\n"
             "  teq dataset ocr-lines --text FILE --font FONT.ttf [--font ...] -n N --seed S -o DIR\n"
             "               [--width W] [--keys FILE]  text lines rendered with FreeType (PP-OCR rec input)\n"
             "  teq dataset synth --kind ocr-cls|ocr-det|blazeface|mlsd -n N --seed S -o DIR\n"
@@ -502,16 +505,23 @@ static int cmd_analyze(int argc, char **argv) {
     return rc;
 }
 
+static double num_opt(const char *cmd, const char *name, const char *v, double dflt);
+
 static int cmd_eval(int argc, char **argv) {
-    const char *suite = NULL, *data = NULL, *ref = NULL, *keys = NULL, *json = NULL, *limit = NULL, *threads = NULL;
-    const opt opts[] = {{"--suite", &suite}, {"--data", &data}, {"--reference", &ref}, {"--keys", &keys},
-                        {"--json", &json},   {"--limit", &limit}, {"--threads", &threads}, {NULL, NULL}};
+    const char *suite = NULL, *data = NULL, *ref = NULL, *keys = NULL, *json = NULL, *limit = NULL, *threads = NULL,
+               *perturb = NULL, *seed = NULL;
+    const opt opts[] = {{"--suite", &suite}, {"--data", &data},       {"--reference", &ref}, {"--keys", &keys},
+                        {"--json", &json},   {"--limit", &limit},     {"--threads", &threads},
+                        {"--perturb", &perturb}, {"--seed", &seed}, {NULL, NULL}};
     const char *pos[1] = {NULL};
     if (parse_opts("eval", argc, argv, opts, pos, 1, NULL, NULL, NULL, 0)) return 1;
     if (!suite || !data) return fail("eval: --suite and --data are required");
     long long t = int_opt("eval", "--threads", threads, 1, 1, 256);
     long long lim = int_opt("eval", "--limit", limit, 0, 0, 1LL << 40);
-    if (t < 0 || lim < 0) return 1;
+    long long sd = int_opt("eval", "--seed", seed, 1, 0, 1LL << 62);
+    double step = num_opt("eval", "--perturb", perturb, 0);
+    if (t < 0 || lim < 0 || sd < 0 || isnan(step)) return 1;
+    if (step < 0) return fail("eval: --perturb must be >= 0");
     teq_error e;
     teq_model *m = NULL, *r = NULL;
     if (teq_model_load(pos[0], &m, &e)) return fail_err(&e);
@@ -525,12 +535,15 @@ static int cmd_eval(int argc, char **argv) {
     o.keys_path = keys;
     o.reference = r;
     o.limit = lim;
+    o.perturb = step;
+    o.perturb_seed = (uint64_t)sd;
     teq_eval_result res;
     int rc = 0;
     if (teq_eval(m, suite, data, &o, &res, &e)) {
         rc = fail_err(&e);
     } else {
         printf("suite %s on %s: %lld samples\n", res.suite, data, (long long)res.n);
+        if (step != 0) printf("  (the model's inputs moved by -%g, 0 or +%g, seed %lld; the reference's not)\n", step, step, sd);
         for (int i = 0; i < res.n_metrics; i++) printf("  %-24s %10.4f\n", res.metric_names[i], res.metrics[i]);
         if (json && teq_eval_write_json(json, &res, &e)) rc = fail_err(&e);
     }

@@ -4,6 +4,7 @@
 #include "../api/model_internal.h"
 #include "../core/fileio.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +12,72 @@
 
 typedef struct model_runner {
     teq_model *m;
+    /* --perturb: the data set's inputs (to find a batch's place), the step, the seed, and per channel
+     * whether it varies (channels on axis `ch_axis` of the sample, NCHW or NHWC) */
+    const teq_tensor *inputs;
+    double step;
+    uint64_t seed;
+    int ch_axis;
+    int64_t n_ch, inner; /* channel index of flat element i of a sample: (i / inner) % n_ch */
+    bool *varies;
 } model_runner;
+
+static uint64_t mix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
 
 /* teq_run_fn over a one-input teq_model: batch [B,...] bound in order. */
 static teq_status run_model(void *user, const teq_tensor *batch, teq_tensor **outputs, teq_error *err) {
     model_runner *r = user;
     const teq_tensor *in[1] = {batch};
-    return teq_model_run(r->m, 1, NULL, in, outputs, err);
+    teq_tensor *moved = NULL;
+    if (r->step != 0) {
+        teq_status s = teq_tensor_create(TEQ_DTYPE_FLOAT, batch->ndim, batch->dims, &moved, err);
+        if (s) return s;
+        int64_t n = teq_tensor_numel(batch), per = teq_tensor_numel(r->inputs) / r->inputs->dims[0];
+        int64_t first = (int64_t)((const float *)batch->data - (const float *)r->inputs->data); /* flat index */
+        const float *x = batch->data;
+        float *y = moved->data;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t c = r->varies ? ((first + i) % per / r->inner) % r->n_ch : 0;
+            /* the same value of the data set always gets the same move, whatever the batching */
+            int64_t d = r->varies && !r->varies[c] ? 0 : (int64_t)(mix64(r->seed ^ (uint64_t)(first + i)) % 3) - 1;
+            y[i] = x[i] + (float)((double)d * r->step);
+        }
+        in[0] = moved;
+    }
+    teq_status s = teq_model_run(r->m, 1, NULL, in, outputs, err);
+    teq_tensor_free(moved);
+    return s;
+}
+
+/* --perturb: which channels of an image batch vary over the data set (rank 4: NHWC when the last axis
+ * holds at most 4 values, else NCHW). Other ranks: every value moves (r->varies NULL). */
+static teq_status find_varying(model_runner *r, const teq_tensor *t, teq_error *err) {
+    if (t->ndim != 4 || t->dims[0] == 0) return TEQ_OK;
+    bool nhwc = t->dims[3] <= 4;
+    r->n_ch = nhwc ? t->dims[3] : t->dims[1];
+    r->inner = nhwc ? 1 : t->dims[2] * t->dims[3];
+    float *lo = malloc((size_t)r->n_ch * 2 * sizeof *lo);
+    r->varies = calloc((size_t)r->n_ch, sizeof *r->varies);
+    if (!lo || !r->varies) {
+        free(lo);
+        return teq_error_set(err, TEQ_ERR_NOMEM, "eval: out of memory");
+    }
+    float *hi = lo + r->n_ch;
+    for (int64_t c = 0; c < r->n_ch; c++) lo[c] = INFINITY, hi[c] = -INFINITY;
+    int64_t n = teq_tensor_numel(t), per = n / t->dims[0];
+    const float *x = t->data;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t c = (i % per / r->inner) % r->n_ch;
+        lo[c] = x[i] < lo[c] ? x[i] : lo[c], hi[c] = x[i] > hi[c] ? x[i] : hi[c];
+    }
+    for (int64_t c = 0; c < r->n_ch; c++) r->varies[c] = hi[c] > lo[c];
+    free(lo);
+    return TEQ_OK;
 }
 
 /* The data set's sample shape against the model's declared input; returns the batch size the model
@@ -99,11 +159,15 @@ teq_status teq_eval(teq_model *m, const char *suite, const char *data_dir, const
         }
         if (!s && !keys) s = teq_error_set(err, TEQ_ERR_NOMEM, "eval: out of memory");
     }
-    if (!s) {
-        model_runner rm = {m}, rr = {o->reference};
+    model_runner rm = {.m = m, .inputs = ds->inputs, .step = o->perturb, .seed = o->perturb_seed},
+                 rr = {.m = o->reference};
+    if (!s && !(o->perturb >= 0 && o->perturb < 1e30))
+        s = teq_error_set(err, TEQ_ERR_ARG, "eval: perturbation %g is not a finite step >= 0", o->perturb);
+    if (!s && o->perturb != 0) s = find_varying(&rm, ds->inputs, err);
+    if (!s)
         s = teq_eval_suite(suite, ds, limit, batch, run_model, &rm, n_out, o->reference ? run_model : NULL,
                            o->reference ? &rr : NULL, keys, out, err);
-    }
+    free(rm.varies);
     free(keys);
     teq_dataset_free(ds);
     return s;

@@ -17,22 +17,38 @@
  *              indices in decimal, 0..C-1 (what `teq dataset idx` writes). accuracy = top-1 equal to the
  *              label; agreement = top-1 equal to the reference's (ties go to the lower index in both).
  *              Needs labels or a reference. primary: accuracy (agreement without labels).
- *   ocr-det    output probability maps (any shape, e.g. [N,1,H,W]); needs a reference.
+ *   ocr-det    output probability maps (any shape with the batch first, e.g. [N,1,H,W]; the last two
+ *              axes are a map's height and width); needs a reference.
+ *              box_f1 = 100 * 2*matched / (|P| + |R|), P and R the text boxes of model and reference as
+ *              PaddleOCR's DB post-processing finds them: the map binarised at > 0.3, 8-connected
+ *              regions, a region kept when its mean probability >= 0.6 (box_thresh) and its shorter
+ *              extent >= 3 pixels (min_size), its box the axis-aligned bounding box; one-to-one matches at
+ *              IoU >= 0.5, counted over the data set (100 when both are empty). ref_boxes = |R|.
  *              iou = 100 * |A and B| / |A or B| over all pixels of the data set, A and B the maps of
  *              model and reference binarised at > 0.3 (100 when both are empty); mae = mean |y - y_ref|
- *              (map units, not percent). primary: iou.
- *   blazeface  score outputs [N,A,1] (logits) and box outputs [N,A,16], paired by A; needs a reference.
- *              anchor_f1 = 100 * 2|P and R| / (|P| + |R|), P and R the anchors with sigmoid(score) > 0.5
- *              in model and reference, counted over the data set (100 when both are empty);
- *              box_mae = mean |box - box_ref| over the 16 regression values of R's anchors (pixels of the
- *              128 input; 0 when R is empty); score_mae = mean |logit - logit_ref| over all anchors.
- *              primary: anchor_f1.
+ *              (map units, not percent). primary: box_f1 (units: |R|).
+ *   blazeface  score outputs [N,A,1] (logits) and box outputs [N,A,16], paired by A, on an image batch
+ *              [N,S,S,C] or [N,C,S,S]; needs a reference. Anchors: a g x g grid with 2 or 6 per cell
+ *              (A = g*g*k), ordered row, column, anchor, centres ((col + 0.5) / g, (row + 0.5) / g) * S.
+ *              face_f1 = 100 * 2*matched / (|P| + |R|), P and R the faces of model and reference: every
+ *              anchor with sigmoid(score) > 0.5 gives the box centred at its anchor + (box[0], box[1]),
+ *              box[2] x box[3] pixels, then non-maximum suppression over all outputs at IoU > 0.3 (best
+ *              score first); one-to-one matches at IoU >= 0.5 (100 when both are empty). ref_faces = |R|.
+ *              anchor_f1 = the same F1 over the anchors with sigmoid(score) > 0.5, before decoding;
+ *              box_mae = mean |box - box_ref| over the 16 regression values of the reference's confident
+ *              anchors (pixels of the input; 0 when there are none); score_mae = mean |logit - logit_ref|
+ *              over all anchors. primary: face_f1 (units: |R|).
  *   mlsd       score map [N,H,W,1] and offsets [N,H,W,4]; needs a reference. Peaks: local maxima of the
  *              score map over 3x3 with score > 0.1, the 200 highest per image (M-LSD's own decoding of
- *              line centres). peak_f1 = 100 * 2*matched /
- *              (|P| + |R|), a model peak matched to an unmatched reference peak at most 1 pixel away
- *              (Chebyshev), counted over the data set; offset_mae = mean |offset - offset_ref| over the
- *              4 channels at the reference peaks (pixels of the score map). primary: peak_f1.
+ *              line centres). Segments (when the offsets output is there): a peak (x, y) and its offsets
+ *              give the endpoints (x + o0, y + o1), (x + o2, y + o3); segments shorter than 20 score-map
+ *              pixels are dropped (M-LSD's pred_lines). line_f1 = 100 * 2*matched / (|P| + |R|), a model
+ *              segment (best score first) matched to the unmatched reference segment nearest by summed
+ *              squared endpoint distance in either direction, on a 128 x 128 frame, when that is <= 10
+ *              (sAP^10's rule). ref_lines = |R|. peak_f1 = the same F1 over the peaks, a model peak
+ *              matched to an unmatched reference peak at most 1 pixel away (Chebyshev); offset_mae = mean
+ *              |offset - offset_ref| over the 4 channels at the reference peaks (pixels of the score map).
+ *              primary: line_f1 (units: |R|), peak_f1 without an offsets output.
  *   fidelity   any model; needs a reference. Per output j: if it holds class scores (rank 2 with >= 2
  *              classes, or rank 3 whose last axis sums to 1 on the reference: softmax over time steps),
  *              outJ_top1 = top-1 agreement over rows; otherwise outJ_l2 = 100 * max(0, 1 - ||y - y_ref||_2

@@ -2246,8 +2246,9 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
         }
     } else {
         /* Reference values of the metric (FP32) on both parts. */
-        if ((s = eval_metric(&c, &bg, c.ref, bg.limit, &bg.ref_value, NULL))) goto done;
-        if (bh.ds && (s = eval_metric(&c, &bh, c.ref, 0, &bh.ref_value, NULL))) goto done;
+        teq_eval_result ref_s, ref_h;
+        if ((s = eval_metric(&c, &bg, c.ref, bg.limit, &bg.ref_value, &ref_s))) goto done;
+        if (bh.ds && (s = eval_metric(&c, &bh, c.ref, 0, &bh.ref_value, &ref_h))) goto done;
         if (ablated("fp32budget")) {
             /* the ablation: the floor from the all-8-bit configuration of this scheme (the old rule) */
             for (int i = 0; i < c.n; i++) final[i].bits[0] = final[i].bits[1] = 8;
@@ -2262,14 +2263,20 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
         if (c.fixed_batch) r->n_search = r->n_search / c.batch * c.batch;
         r->n_heldout = bh.ds ? bh.ds->n : 0;
         if (bh.ds && c.fixed_batch) r->n_heldout = r->n_heldout / c.batch * c.batch;
-        /* Can the budget be resolved? On a counted metric (accuracy, agreement) one sample moves the
-         * value by 100/n points; when that exceeds the budget no answer may change at all. */
-        int64_t nmin = r->n_heldout > 0 && r->n_heldout < r->n_search ? r->n_heldout : r->n_search;
-        r->budget_resolvable = max_loss == 0 || (nmin > 0 && 100.0 / (double)nmin <= max_loss + 1e-9);
+        /* Can the budget be resolved? On a counted metric one item (a sample for accuracy and agreement,
+         * a reference object for the object F1s) moves the value by about 100/units points; when that
+         * exceeds the budget no answer may change at all. A metric that counts no items (IoU, fidelity)
+         * moves in finer steps. */
+        int64_t nmin = ref_s.units;
+        if (bh.ds && ref_h.units < nmin) nmin = ref_h.units;
+        bool counted = ref_s.units > 0 || (bh.ds && ref_h.units > 0);
+        bool per_sample = !strcmp(ref_s.primary, "accuracy") || !strcmp(ref_s.primary, "agreement") ||
+                          !strcmp(ref_s.primary, "line_accuracy");
+        r->budget_resolvable = max_loss == 0 || !counted || (nmin > 0 && 100.0 / (double)nmin <= max_loss + 1e-9);
         if (!r->budget_resolvable)
             snprintf(r->budget_note, sizeof r->budget_note,
-                     "%lld samples cannot resolve a %g-point budget (one sample is %.2f points): no answer may change",
-                     (long long)nmin, max_loss, nmin > 0 ? 100.0 / (double)nmin : INFINITY);
+                     "%lld %s cannot resolve a %g-point budget (one is %.2f points): no answer may change", (long long)nmin,
+                     per_sample ? "samples" : "reference objects", max_loss, nmin > 0 ? 100.0 / (double)nmin : INFINITY);
         else if (!bh.ds)
             snprintf(r->budget_note, sizeof r->budget_note, "no held-out data (fewer than 8 budget samples, no --val)");
         S.bs = &bg;

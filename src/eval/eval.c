@@ -20,6 +20,8 @@ typedef struct model_runner {
     int ch_axis;
     int64_t n_ch, inner; /* channel index of flat element i of a sample: (i / inner) % n_ch */
     bool *varies;
+    float *lo, *hi;      /* per channel: the data set's range, which a moved value does not leave (a pixel
+                          * at 255 cannot get brighter) */
 } model_runner;
 
 static uint64_t mix64(uint64_t x) {
@@ -45,7 +47,9 @@ static teq_status run_model(void *user, const teq_tensor *batch, teq_tensor **ou
             int64_t c = r->varies ? ((first + i) % per / r->inner) % r->n_ch : 0;
             /* the same value of the data set always gets the same move, whatever the batching */
             int64_t d = r->varies && !r->varies[c] ? 0 : (int64_t)(mix64(r->seed ^ (uint64_t)(first + i)) % 3) - 1;
-            y[i] = x[i] + (float)((double)d * r->step);
+            float v = x[i] + (float)((double)d * r->step);
+            if (r->varies) v = v < r->lo[c] ? r->lo[c] : v > r->hi[c] ? r->hi[c] : v;
+            y[i] = v;
         }
         in[0] = moved;
     }
@@ -54,20 +58,18 @@ static teq_status run_model(void *user, const teq_tensor *batch, teq_tensor **ou
     return s;
 }
 
-/* --perturb: which channels of an image batch vary over the data set (rank 4: NHWC when the last axis
- * holds at most 4 values, else NCHW). Other ranks: every value moves (r->varies NULL). */
+/* --perturb: which channels of an image batch vary over the data set, and their ranges (rank 4: NHWC
+ * when the last axis holds at most 4 values, else NCHW). Other ranks: every value moves, unclamped
+ * (r->varies NULL). */
 static teq_status find_varying(model_runner *r, const teq_tensor *t, teq_error *err) {
     if (t->ndim != 4 || t->dims[0] == 0) return TEQ_OK;
     bool nhwc = t->dims[3] <= 4;
     r->n_ch = nhwc ? t->dims[3] : t->dims[1];
     r->inner = nhwc ? 1 : t->dims[2] * t->dims[3];
-    float *lo = malloc((size_t)r->n_ch * 2 * sizeof *lo);
+    float *lo = r->lo = malloc((size_t)r->n_ch * 2 * sizeof *lo);
     r->varies = calloc((size_t)r->n_ch, sizeof *r->varies);
-    if (!lo || !r->varies) {
-        free(lo);
-        return teq_error_set(err, TEQ_ERR_NOMEM, "eval: out of memory");
-    }
-    float *hi = lo + r->n_ch;
+    if (!lo || !r->varies) return teq_error_set(err, TEQ_ERR_NOMEM, "eval: out of memory");
+    float *hi = r->hi = lo + r->n_ch;
     for (int64_t c = 0; c < r->n_ch; c++) lo[c] = INFINITY, hi[c] = -INFINITY;
     int64_t n = teq_tensor_numel(t), per = n / t->dims[0];
     const float *x = t->data;
@@ -76,7 +78,6 @@ static teq_status find_varying(model_runner *r, const teq_tensor *t, teq_error *
         lo[c] = x[i] < lo[c] ? x[i] : lo[c], hi[c] = x[i] > hi[c] ? x[i] : hi[c];
     }
     for (int64_t c = 0; c < r->n_ch; c++) r->varies[c] = hi[c] > lo[c];
-    free(lo);
     return TEQ_OK;
 }
 
@@ -168,6 +169,7 @@ teq_status teq_eval(teq_model *m, const char *suite, const char *data_dir, const
         s = teq_eval_suite(suite, ds, limit, batch, run_model, &rm, n_out, o->reference ? run_model : NULL,
                            o->reference ? &rr : NULL, keys, out, err);
     free(rm.varies);
+    free(rm.lo);
     free(keys);
     teq_dataset_free(ds);
     return s;

@@ -1835,14 +1835,23 @@ static teq_status context_rounds(qctx *c, search_state *S, dset *d, cfg *final, 
 /* Fast search (METHOD 3a): tables, hull sequence, bisection of the sequence on the budget metric
  * (search and held-out samples), then +-1 bit on the tensors nearest the margin, each try checked on
  * the budget metric: additivity is an approximation, interactions between tensors are real. */
-static teq_status search_fast(qctx *c, search_state *S, dset *d, double *tab, cfg *final, teq_quantize_report *r) {
+static teq_status search_fast(qctx *c, search_state *S, dset *d, double *tab, bool *tab_ok, cfg *final,
+                              teq_quantize_report *r) {
     int len = 0, nt = 2 * c->n;
     cfg *seq = NULL, *try = NULL;
     cand *cd = NULL;
+    *tab_ok = false;
+    /* All 8 bits first: when even that misses the budget there is nothing to allocate, and the tables
+     * (minutes on det and M-LSD) would be measured for nothing. */
+    for (int i = 0; i < c->n; i++) final[i].bits[0] = final[i].bits[1] = TEQ_QBITS_MAX;
+    bool all8_ok;
+    teq_status s = check_cfg(c, S, final, &all8_ok);
+    if (s || !all8_ok) return s;
     double t0 = now_s();
-    teq_status s = d->cache || getenv("TEQ_TABLE_FULL") ? TEQ_OK : dset_capture(c, d);
+    s = d->cache || getenv("TEQ_TABLE_FULL") ? TEQ_OK : dset_capture(c, d);
     if (!s) s = measure_tables(c, d, tab);
     r->t_table_s = now_s() - t0;
+    *tab_ok = !s;
     for (int t = 0; t < nt && !s; t++) c->sens[t] = tab[t * NOPT + 4 - MIN_BITS];
     /* TEQ_BASE_EFFECT=1: the shared base by measured effect (layer_base); off by default, see there */
     if (!s && c->kind == K_EXP && getenv("TEQ_BASE_EFFECT")) c->btab = tab;
@@ -2133,6 +2142,7 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
     teq_dataset *calib = NULL, *data = NULL, *val = NULL;
     cfg *final = NULL;
     double *bases = NULL, *tab = NULL;
+    bool tab_ok = false; /* the fast search measured its tables (not when all 8 bits miss the budget) */
     budget bg = {0}, bh = {0};
     search_state S = {0};
     dset dd = {0};
@@ -2297,7 +2307,7 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
                 s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
                 goto done;
             }
-            s = search_fast(&c, &S, &dd, tab, final, r);
+            s = search_fast(&c, &S, &dd, tab, &tab_ok, final, r);
         }
         if (s) goto done;
         bool ok = false;
@@ -2317,7 +2327,7 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
         if (o->pareto_path) {
             r->t_search_s = now_s() - t;
             double tp = now_s();
-            if ((s = pareto_report(&c, &S, &dd, !strcmp(search, "fast") ? tab : NULL, final, o->pareto_path, r))) goto done;
+            if ((s = pareto_report(&c, &S, &dd, tab_ok ? tab : NULL, final, o->pareto_path, r))) goto done;
             t += now_s() - tp; /* the Pareto curve is not part of the search time */
         }
     }

@@ -226,8 +226,9 @@ typedef struct teq_eval_result {
     double metrics[TEQ_EVAL_MAX_METRICS]; /* percent where the name says so (see the suite) */
     char primary[40];                     /* the metric a --max-loss budget applies to (higher is better) */
     int64_t units; /* the items the primary counts: one item moves it by about 100/units points (samples for
-                    * accuracy and agreement, the reference's objects for box, face and line F1); 0 when
-                    * the primary is not a count of items (IoU, fidelity) */
+                    * accuracy and agreement, the reference's objects for box, face and line F1, rows
+                    * times outputs for fidelity's top-1 outputs); 0 when the primary is not a count of
+                    * items (IoU, fidelity of L2 outputs) */
 } teq_eval_result;
 
 teq_status teq_eval(teq_model *m, const char *suite, const char *data_dir, const teq_eval_opts *o, teq_eval_result *out,

@@ -625,7 +625,7 @@ static void test_suites(void) {
           "ocr-cls: %s acc %g agree %g", e.msg, teq_eval_metric(&r, "accuracy"), teq_eval_metric(&r, "agreement"));
     /* fidelity over the same outputs: class scores, top-1 agreement 3 of 4 */
     CHECK(teq_eval_suite("fidelity", d, 0, 3, fake_run, &fc, 1, fake_run, &gc, NULL, &r, &e) == TEQ_OK &&
-              teq_eval_metric(&r, "fidelity") == 75 && teq_eval_metric(&r, "out0_top1") == 75,
+              teq_eval_metric(&r, "fidelity") == 75 && teq_eval_metric(&r, "out0_top1") == 75 && r.units == 4,
           "fidelity top1: %g", teq_eval_metric(&r, "fidelity"));
     CHECK(teq_eval_suite("fidelity", d, 0, 3, fake_run, &fc, 1, NULL, NULL, NULL, &r, &e) == TEQ_ERR_ARG,
           "fidelity without a reference accepted");
@@ -699,7 +699,8 @@ static void test_suites(void) {
     y[0] += 0.3f, y[1] += 0.4f; /* ||d|| = 0.5, ||ref|| = 5 */
     fake fy = {1, {2}, {{2, 2}}, {y}, d->inputs->data}, fz = {1, {2}, {{2, 2}}, {z}, d->inputs->data};
     CHECK(teq_eval_suite("fidelity", d, 0, 1, fake_run, &fy, 1, fake_run, &fz, NULL, &r, &e) == TEQ_OK &&
-              fabs(teq_eval_metric(&r, "out0_l2") - 90) < 1e-4 && fabs(teq_eval_metric(&r, "fidelity") - 90) < 1e-4,
+              fabs(teq_eval_metric(&r, "out0_l2") - 90) < 1e-4 && fabs(teq_eval_metric(&r, "fidelity") - 90) < 1e-4 &&
+              r.units == 0,
           "fidelity l2: %g", teq_eval_metric(&r, "out0_l2"));
 
     /* ocr-det: maps of 4 pixels, two samples. model > 0.3 at {0,1},{4}; reference at {1,2},{4,5}:

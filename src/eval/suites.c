@@ -821,6 +821,10 @@ static void finish(suite_id id, acc *a, teq_eval_result *out) {
         out->metrics[0] = a->n_outputs ? sum / a->n_outputs : 100;
         out->n_metrics++;
         snprintf(out->primary, sizeof out->primary, "fidelity");
+        /* a flipped row of a top-1 output moves the mean by 100 / (rows * outputs) */
+        for (int j = 0; j < a->n_outputs; j++)
+            if (a->fid_kind[j] == 1 && (out->units == 0 || a->fid_rows[j] * a->n_outputs < out->units))
+                out->units = a->fid_rows[j] * a->n_outputs;
         break;
     }
     }

@@ -2282,11 +2282,12 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
         bool counted = ref_s.units > 0 || (bh.ds && ref_h.units > 0);
         bool per_sample = !strcmp(ref_s.primary, "accuracy") || !strcmp(ref_s.primary, "agreement") ||
                           !strcmp(ref_s.primary, "line_accuracy");
+        const char *items = per_sample ? "samples" : !strcmp(ref_s.primary, "fidelity") ? "output rows" : "reference objects";
         r->budget_resolvable = max_loss == 0 || !counted || (nmin > 0 && 100.0 / (double)nmin <= max_loss + 1e-9);
         if (!r->budget_resolvable)
             snprintf(r->budget_note, sizeof r->budget_note,
                      "%lld %s cannot resolve a %g-point budget (one is %.2f points): no answer may change", (long long)nmin,
-                     per_sample ? "samples" : "reference objects", max_loss, nmin > 0 ? 100.0 / (double)nmin : INFINITY);
+                     items, max_loss, nmin > 0 ? 100.0 / (double)nmin : INFINITY);
         else if (!bh.ds)
             snprintf(r->budget_note, sizeof r->budget_note, "no held-out data (fewer than 8 budget samples, no --val)");
         S.bs = &bg;

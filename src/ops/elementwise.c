@@ -682,18 +682,25 @@ typedef struct un_param {
 typedef void (*un_fn)(void *o, const void *x, int64_t n, const un_param *p);
 
 /* out[i] = EXPR of x = in[i]; ET is the element type, P the parameters. */
-#define UN_DEF(name, T, EXPR)                                                                                    \
+#define UN_DEF_LOOP(name, T, EXPR, LOOP)                                                                         \
     static void name(void *o_, const void *x_, int64_t n, const un_param *P) {                                   \
         typedef T ET;                                                                                            \
         ET *o = o_;                                                                                              \
         const ET *xs = x_;                                                                                       \
         (void)P;                                                                                                 \
-        for (int64_t i = 0; i < n; i++) {                                                                        \
+        LOOP for (int64_t i = 0; i < n; i++) {                                                                   \
             const ET x = xs[i];                                                                                  \
             o[i] = (ET)(EXPR);                                                                                   \
         }                                                                                                        \
     }
+#define UN_DEF(name, T, EXPR) UN_DEF_LOOP(name, T, EXPR, )
 #define UN_FLT(base, EXPR) UN_DEF(base##_f32, float, EXPR) UN_DEF(base##_f64, double, EXPR)
+/* Compares and IEEE arithmetic only (no library call): `omp simd` vectorizes them (GCC -O2 does not by
+ * itself: its very-cheap cost model refuses a loop of unknown count), and the vector code gives the
+ * scalar code's bits. Relu alone was 30% of a BlazeFace inference as a scalar loop with a branch. */
+#define UN_FLT_SIMD(base, EXPR)                                                                                  \
+    UN_DEF_LOOP(base##_f32, float, EXPR, _Pragma("omp simd"))                                                    \
+    UN_DEF_LOOP(base##_f64, double, EXPR, _Pragma("omp simd"))
 #define UN_INT(base, EXPR)                                                                                       \
     UN_DEF(base##_i64, int64_t, EXPR)                                                                            \
     UN_DEF(base##_i32, int32_t, EXPR) UN_DEF(base##_i8, int8_t, EXPR) UN_DEF(base##_u8, uint8_t, EXPR)
@@ -705,7 +712,7 @@ typedef void (*un_fn)(void *o, const void *x, int64_t n, const un_param *p);
 #define B_ ((ET)P->beta)
 #define G_ ((ET)P->gamma)
 
-UN_FLT(relu, x > 0 ? x : 0)
+UN_FLT_SIMD(relu, x > 0 ? x : 0)
 UN_INT(relu, x > 0 ? x : 0)
 UN_FLT(sigmoid, 1 / (1 + exp(-x)))
 UN_FLT(tanh, tanh(x))
@@ -714,13 +721,13 @@ UN_FLT(log, log(x))
 UN_FLT(sqrt, sqrt(x))
 UN_FLT(abs, fabs(x))
 UN_INT(abs, is_neg(x) ? (ET)(0 - (uint64_t)(int64_t)x) : x)
-UN_FLT(neg, -x)
+UN_FLT_SIMD(neg, -x)
 UN_DEF(neg_i64, int64_t, 0 - (uint64_t)x)
 UN_DEF(neg_i32, int32_t, 0 - (uint64_t)(int64_t)x)
 UN_DEF(neg_i8, int8_t, 0 - (uint64_t)(int64_t)x)
 UN_FLT(sign, x > 0 ? 1 : x < 0 ? -1 : x)
 UN_INT(sign, x > 0 ? 1 : is_neg(x) ? -1 : 0)
-UN_FLT(reciprocal, 1 / x)
+UN_FLT_SIMD(reciprocal, 1 / x)
 UN_FLT(floor, floor(x))
 UN_FLT(ceil, ceil(x))
 UN_FLT(round, rint(x)) /* rint rounds half to even in the default rounding mode, as ONNX asks */
@@ -738,16 +745,16 @@ UN_FLT(acosh, acosh(x))
 UN_FLT(atanh, atanh(x))
 UN_FLT(softplus, x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)))
 UN_FLT(softsign, x / (1 + fabs(x)))
-UN_FLT(hardsigmoid, clamp01(A_ * x + B_))
-UN_FLT(hardswish, x * clamp01(x * (ET)(1.0 / 6.0) + (ET)0.5))
-UN_FLT(leakyrelu, x >= 0 ? x : A_ * x)
+UN_FLT_SIMD(hardsigmoid, clamp01(A_ * x + B_))
+UN_FLT_SIMD(hardswish, x * clamp01(x * (ET)(1.0 / 6.0) + (ET)0.5))
+UN_FLT_SIMD(leakyrelu, x >= 0 ? x : A_ * x)
 UN_FLT(elu, x >= 0 ? x : A_ * expm1(x))
 UN_FLT(selu, x > 0 ? G_ * x : G_ * A_ * expm1(x))
 UN_FLT(celu, x > 0 ? x : A_ * expm1(x / A_))
-UN_FLT(thresholdedrelu, x > A_ ? x : 0)
+UN_FLT_SIMD(thresholdedrelu, x > A_ ? x : 0)
 UN_DEF(not_b, uint8_t, x == 0)
 /* Clip: comparisons written so NaN passes through and min > max gives max (numpy.clip). */
-UN_FLT(clip, (x < (ET)P->lo ? (ET)P->lo : x) > (ET)P->hi ? (ET)P->hi : (x < (ET)P->lo ? (ET)P->lo : x))
+UN_FLT_SIMD(clip, (x < (ET)P->lo ? (ET)P->lo : x) > (ET)P->hi ? (ET)P->hi : (x < (ET)P->lo ? (ET)P->lo : x))
 UN_INT(clip, (x < P->ilo ? P->ilo : x) > P->ihi ? P->ihi : (x < P->ilo ? P->ilo : x))
 
 /* Run fn over all of x into out[0] (same shape and type). */

@@ -1030,6 +1030,17 @@ static bool build_tabs(teq_exec_ctx *ctx, const geom *g, axis_tab tab[MAXSP]) {
         const int64_t IZ = g->in[0], IY = g->in[1], IX = g->in[2];                                            \
         const int64_t OZ = g->out[0], OY = g->out[1], OX = g->out[2];                                         \
         const int64_t DZ = g->d[0], DY = g->d[1], DX = g->d[2], Sin = IZ * IY * IX, S = OZ * OY * OX;         \
+        const int64_t KX = g->k[2], SX = g->s[2];                                                             \
+        /* the longest run of outputs whose x window is whole (k0 0, k1 KX): xa .. xb-1 */                    \
+        int64_t xa = 0, xb = 0;                                                                               \
+        for (int64_t ox = 0, a = -1; ox <= OX; ox++) {                                                        \
+            bool whole = ox < OX && tab[2].k0[ox] == 0 && tab[2].k1[ox] == KX;                                \
+            if (whole && a < 0) a = ox;                                                                       \
+            if (!whole && a >= 0) {                                                                           \
+                if (ox - a > xb - xa) xa = a, xb = ox;                                                        \
+                a = -1;                                                                                       \
+            }                                                                                                 \
+        }                                                                                                     \
         _Pragma("omp parallel for num_threads(nt) if (nt > 1 && planes > 1) schedule(static)") for (          \
             int64_t p = 0; p < planes; p++) {                                                                 \
             const T *xp = x + p * Sin;                                                                        \
@@ -1041,8 +1052,34 @@ static bool build_tabs(teq_exec_ctx *ctx, const geom *g, axis_tab tab[MAXSP]) {
                     if (!ip) {                                                                                \
                         /* no indices: the running maximum alone, without branches (the bookkeeping of the    \
                          * general loop cost BlazeFace about 10 ns per output). Same value: the first tap,   \
-                         * then each later tap that is greater. */                                            \
+                         * then each later tap that is greater. Outputs xa..xb-1, whose windows lie inside    \
+                         * the row, take one vectorized pass per tap over the row; the rest one by one. */     \
+                        bool first = true;                                                                    \
+                        for (int64_t kz = tab[0].k0[oz]; kz < tab[0].k1[oz]; kz++)                            \
+                            for (int64_t ky = tab[1].k0[oy]; ky < tab[1].k1[oy]; ky++) {                      \
+                                const T *xr = xp + ((tab[0].base[oz] + kz * DZ) * IY + tab[1].base[oy] +       \
+                                                    ky * DY) * IX;                                             \
+                                for (int64_t kx = 0; kx < KX && xa < xb; kx++) {                              \
+                                    const T *xs = xr + tab[2].base[xa] + kx * DX - xa * SX;                   \
+                                    if (first) {                                                              \
+                                        _Pragma("omp simd") for (int64_t ox = xa; ox < xb; ox++) yr[ox] =     \
+                                            xs[ox * SX];                                                      \
+                                    } else {                                                                  \
+                                        _Pragma("omp simd") for (int64_t ox = xa; ox < xb; ox++) {            \
+                                            const T v = xs[ox * SX];                                          \
+                                            yr[ox] = v > yr[ox] ? v : yr[ox];                                 \
+                                        }                                                                     \
+                                    }                                                                         \
+                                    first = false;                                                            \
+                                }                                                                             \
+                            }                                                                                 \
+                        if (first)                                                                            \
+                            for (int64_t ox = xa; ox < xb; ox++) yr[ox] = LOWEST;                             \
                         for (int64_t ox = 0; ox < OX; ox++) {                                                 \
+                            if (ox == xa && xa < xb) {                                                        \
+                                ox = xb - 1;                                                                  \
+                                continue;                                                                     \
+                            }                                                                                 \
                             T best = LOWEST;                                                                  \
                             bool any = false;                                                                 \
                             for (int64_t kz = tab[0].k0[oz]; kz < tab[0].k1[oz]; kz++)                        \

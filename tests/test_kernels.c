@@ -437,9 +437,13 @@ static void test_kq(void) {
         teq_kq_free(kq);
     }
     /* linear codes: signed, unsigned with zero points, values around the rounding points */
-    for (int t = 0; t < 40; t++) {
-        int bits = 2 + t % 7;
-        teq_qparams q = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = t & 1, .scale = 0.001 + unit()};
+    /* the last 10: scales whose half steps are exact float ties while 1/scale is inexact (the vector
+     * bodies multiply by 1/scale and must divide near a tie to round as the reference does) */
+    static const double tie_scales[10] = {3.0 / 256, 0.1, 0.7, 1.0 / 3, 5.0 / 1024, 0.3, 7.0 / 64, 0.013, 0.25, 0.9};
+    for (int t = 0; t < 50; t++) {
+        int bits = t < 40 ? 2 + t % 7 : 8;
+        teq_qparams q = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = t & 1,
+                         .scale = t < 40 ? 0.001 + unit() : (double)(float)tie_scales[t - 40]};
         if (!q.is_signed) q.zero_point = (int32_t)(next() % (1u << bits));
         teq_kq *kq;
         if (teq_kq_new(&q, &kq, &err) != TEQ_OK) {

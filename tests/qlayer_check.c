@@ -59,7 +59,10 @@ static teq_status hook(void *user, int i, const teq_node *node, const teq_tensor
     teq_status s = run_as(st, TEQ_KMODE_REF, node, in, &ref);
     if (!s) s = run_as(st, TEQ_KMODE_FAST, node, in, &fast);
     if (!s) s = run_as(st, TEQ_KMODE_DEQUANT, node, in, &deq);
-    teq_kmode_set(TEQ_KMODE_FAST);
+    /* the model itself runs in the dequant mode: every TeqQuantize then writes the float levels (in the
+     * fast mode one whose readers all quantize their input themselves hands its input on unchanged,
+     * which the dequant path of the next layer must not be given) */
+    teq_kmode_set(TEQ_KMODE_DEQUANT);
     CHECK(s == TEQ_OK, "layer %s (%s) failed to run", node->name, node->op_type);
     if (!s) {
         const double df = rel_diff(&fast, &ref), dd = rel_diff(&deq, &ref);
@@ -102,7 +105,30 @@ int main(int argc, char **argv) {
     printf("%d quantized layers (%d exponential, %d int8, %d exp x exp): worst fast vs ref %.3g, float path vs ref "
            "%.3g of max |ref| (tolerance %g)\n",
            st.n_layers, st.n_exp, st.n_int8, st.n_dyn, st.worst_fast, st.worst_deq, LAYER_TOL);
-    for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(outs[i]);
+    for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(outs[i]), outs[i] = NULL;
+
+    /* The fast mode's pass-through quantizers (pass_fast: every reader quantizes its input itself) must
+     * give the very bytes of running each quantizer: the whole model in the fast mode with and without. */
+    int n_pass = 0;
+    bool *was = calloc((size_t)m->g->n_nodes + 1, sizeof *was);
+    for (int i = 0; was && i < m->g->n_nodes; i++) was[i] = m->g->nodes[i].pass_fast, n_pass += was[i];
+    teq_ctx_set_hook(m->ctx, NULL, NULL);
+    teq_kmode_set(TEQ_KMODE_FAST);
+    teq_tensor *on[16] = {0}, *off[16] = {0};
+    s = teq_graph_run(m->g, argv[1], m->ctx, ins, on, &err);
+    for (int i = 0; was && i < m->g->n_nodes; i++) m->g->nodes[i].pass_fast = false;
+    if (!s) s = teq_graph_run(m->g, argv[1], m->ctx, ins, off, &err);
+    for (int i = 0; was && i < m->g->n_nodes; i++) m->g->nodes[i].pass_fast = was[i];
+    CHECK(was && s == TEQ_OK, "fast runs: %s", err.msg);
+    bool same = s == TEQ_OK;
+    for (int i = 0; same && i < m->g->n_outputs; i++)
+        same = teq_tensor_numel(on[i]) == teq_tensor_numel(off[i]) &&
+               !memcmp(on[i]->data, off[i]->data, (size_t)teq_tensor_numel(on[i]) * teq_dtype_size(on[i]->dtype));
+    CHECK(same, "the fast mode with %d pass-through quantizers differs from running them", n_pass);
+    printf("%d pass-through quantizers in the fast mode: outputs identical to running them: %s\n", n_pass,
+           same ? "yes" : "no");
+    for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(on[i]), teq_tensor_free(off[i]);
+    free(was);
     teq_tensor_free(x);
     teq_ctx_free(st.ctx);
     teq_model_free(m);

@@ -169,6 +169,10 @@ for scheme in "teq --bits 4,5" "int8"; do
   "$qc" "$T/det.teq" "$T/xd.npy" > "$T/qcd.log" 2>&1
   check "det ($scheme): $(grep -o '[0-9]* quantized layers ([^)]*)' "$T/qcd.log"), $(grep -o 'worst fast vs ref [0-9.e+-]*' "$T/qcd.log")" \
     grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcd.log"
+  # INT8: quantizers whose readers all quantize their input themselves are passed through in the fast
+  # mode (no pass over the tensor); qlayer_check runs the model with and without and compares bytes
+  [ "${scheme%% *}" = int8 ] && check "det (int8): $(grep -o '[0-9]* pass-through quantizers' "$T/qcd.log"), outputs identical" \
+    grep -q "^[1-9][0-9]* pass-through quantizers in the fast mode: outputs identical to running them: yes" "$T/qcd.log"
 done
 
 # 3c'. BlazeFace under the fast search: its four outputs are read by no node, and the 16x16 heads are

@@ -50,6 +50,9 @@ typedef struct teq_node {
      * node's own operator reads it, so its type is that operator's business. */
     void *kern;
     void (*kern_free)(void *kern);
+    /* TeqQuantize only: every reader of its output quantizes that input itself to the same codes (INT8
+     * products, teq_ops_bind_quantized), so with the fast kernels the output may be the input unchanged */
+    bool pass_fast;
 } teq_node;
 
 /* A quantized constant (weights): its code and its packed codes. The value's float constant holds

@@ -48,6 +48,11 @@ void teq_op_foreach(void (*fn)(const char *name, void *user), void *user);
 
 /* Give out[i] storage for dtype x dims. Fails with TEQ_ERR_NOMEM (message recorded) on overflow. */
 teq_status teq_ctx_alloc(teq_exec_ctx *ctx, teq_tensor *t, teq_dtype dtype, int ndim, const int64_t *dims);
+/* Move input k's storage into *out unchanged (out takes the data, shape and type; the input slot keeps
+ * its view but no longer owns it), when this node is its last reader and the executor owns it (not a
+ * graph input, output, constant or preset). Returns false, changing nothing, otherwise. For an op
+ * whose output equals its input (a pass-through): no copy. */
+bool teq_ctx_take_input(teq_exec_ctx *ctx, int k, teq_tensor *out);
 /* Scratch memory valid until the op returns (im2col buffers, ...); NULL when out of memory. */
 void *teq_ctx_scratch(teq_exec_ctx *ctx, size_t bytes);
 /* Independent scratch buffers (slot 0 is teq_ctx_scratch's): an op that needs two at once (decoded

@@ -182,6 +182,44 @@ skip:
     return TEQ_OK;
 }
 
+static bool same_code(const teq_qparams *a, const teq_qparams *b) {
+    return a->kind == b->kind && a->bits == b->bits && a->is_signed == b->is_signed && a->zero_code == b->zero_code &&
+           a->scale == b->scale && a->zero_point == b->zero_point && a->base == b->base && a->alpha == b->alpha &&
+           a->beta == b->beta;
+}
+
+/* A TeqQuantize (linear code, no shift) whose output is read only as input 0 of INT8 Convs with that
+ * very code that are not depthwise: their fast path (teq_ql_gemm) quantizes its input to codes itself,
+ * and the codes of x equal those of the quantizer's output (a linear code is idempotent: the level
+ * (c - zp) * scale in float divides back to c - zp within 2^-16). The depthwise path and the other
+ * operators read the float levels, so any other reader keeps the quantizer. */
+static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
+    teq_qparams q;
+    double shift = 0;
+    char msg[160];
+    const teq_attr *a = teq_node_attr(n, "qparams");
+    if (!is_teq_quantize(n) || !n->kern || n->n_out < 1 || n->out[0] < 0 || !a || a->type != TEQ_ATTR_TENSOR ||
+        teq_qparams_from_tensor_shift(a->t, &q, &shift, msg, sizeof msg) || q.kind != TEQ_CODE_LINEAR || shift != 0)
+        return false;
+    const int v = n->out[0];
+    for (int j = 0; j < g->n_outputs; j++)
+        if (g->outputs[j] == v) return false;
+    int readers = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const teq_node *m = &g->nodes[i];
+        for (int k = 0; k < m->n_in; k++) {
+            if (m->in[k] != v) continue;
+            const teq_qlayer *ql = strcmp(m->op_type, "Conv") || k != 0 ? NULL : m->kern;
+            const teq_tensor *w = ql && m->n_in > 1 && m->in[1] >= 0 ? g->values[m->in[1]].constant : NULL;
+            /* depthwise (one input channel per group, 1-D or 2-D) takes the float path */
+            bool dw = w && w->ndim >= 3 && w->dims[1] == 1 && w->ndim - 2 <= 2;
+            if (!ql || ql->kind != TEQ_QL_INT8 || !same_code(&ql->qa, &q) || !w || dw) return false;
+            readers++;
+        }
+    }
+    return readers > 0;
+}
+
 teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
@@ -197,6 +235,7 @@ teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err
             return s;
         }
     }
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].pass_fast = requantized_by_readers(g, &g->nodes[i]);
     (void)path;
     return TEQ_OK;
 }

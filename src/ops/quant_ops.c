@@ -81,6 +81,9 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
         return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "%s", msg);
     const teq_tensor *x = in[0];
     if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
+    /* every reader quantizes x to these codes itself (node->pass_fast): hand x on, no pass over it */
+    if (node->pass_fast && c == 0 && node->kern && teq_kmode_get() == TEQ_KMODE_FAST && teq_ctx_take_input(ctx, 0, out[0]))
+        return TEQ_OK;
     teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
     if (s) return s;
     int64_t n = teq_tensor_numel(x);

@@ -15,13 +15,17 @@
 //   teq peak RSS: the kernel's ru_maxrss of the teq process, read with GNU time (/usr/bin/time -f
 //        %M) when installed; otherwise VmHWM polled from /proc/PID/status every 2 ms in a separate
 //        single-run process (a lower bound if the peak comes in the last 2 ms).
+//   teq INT8 / exp: the same `teq run` on the model quantized once (`teq quantize --scheme int8`, and
+//        `--scheme teq --bits 4,8`, calibrated on 8 generated inputs of the bench shape), cached in
+//        out/bench-quant/<model>_{int8,exp}.teq; "INT8/FP32" and "exp/FP32" are median over median
+//        against teq's FP32 in the same row (--no-quant skips them).
 //   ORT peak RSS: a child node process loads ONNX Runtime, notes its maxRSS, then creates the
 //        session and runs W+1 times; "ORT RSS" is the child's peak maxRSS (node and the ORT library
 //        included) and "ORT +" the growth over the state after loading the library (session and
 //        runs only).
 // The machine should be otherwise idle; the numbers are wall-clock times.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MODELS, ORT_PATH, loadOrt, makeInput, modelPath } from '../tests/ort_compare.mjs';
@@ -96,7 +100,8 @@ async function main() {
     threadList = [1, 2],
     runs = 7,
     warmup = 2,
-    jsonPath = null;
+    jsonPath = null,
+    quant = true;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--only') only = args[++i].split(',');
@@ -104,8 +109,9 @@ async function main() {
     else if (a === '--runs') runs = Number(args[++i]);
     else if (a === '--warmup') warmup = Number(args[++i]);
     else if (a === '--json') jsonPath = args[++i];
+    else if (a === '--no-quant') quant = false;
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node bench/bench_models.mjs [TEQ_BIN] [--only NAME,...] [--threads 1,2] [--runs N] [--warmup W] [--json FILE]');
+      console.log('usage: node bench/bench_models.mjs [TEQ_BIN] [--only NAME,...] [--threads 1,2] [--runs N] [--warmup W] [--json FILE] [--no-quant]');
       return 0;
     } else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
     else teqBin = a;
@@ -128,6 +134,28 @@ async function main() {
       const inPath = join(tmp, `${key}.npy`);
       const data = makeInput(key, shape, 1);
       writeNpy(inPath, { shape, data });
+      // the quantized models, made once (8 generated calibration inputs of the bench shape)
+      const qmodels = {};
+      if (quant) {
+        const dir = resolve('out/bench-quant');
+        mkdirSync(dir, { recursive: true });
+        const calPath = join(tmp, `${key}_cal.npy`);
+        const per = data.length, cal = new Float32Array(per * 8);
+        for (let k = 0; k < 8; k++) cal.set(makeInput(key, shape, 100 + k).subarray(0, per), k * per);
+        writeNpy(calPath, { shape: [8 * shape[0], ...shape.slice(1)], data: cal });
+        for (const [tag, scheme] of [['int8', ['--scheme', 'int8']], ['exp', ['--scheme', 'teq', '--bits', '4,8']]]) {
+          const q = join(dir, `${key}_${tag}.teq`);
+          if (!existsSync(q)) {
+            const r = spawnSync(teqBin, ['quantize', model, '--calib', calPath, ...scheme, '-o', q], { encoding: 'utf8', maxBuffer: 64 << 20 });
+            if (r.status !== 0) {
+              console.log(`    quantize ${key} ${tag}: ${(r.stderr || '').trim().split('\n').pop()}`);
+              errors++;
+              continue;
+            }
+          }
+          qmodels[tag] = q;
+        }
+      }
       for (const threads of threadList) {
         const row = { model: key, shape, threads };
         // ORT timing
@@ -178,6 +206,19 @@ async function main() {
             row.teq_rss_mb = q.status === 0 && q.rssKb ? q.rssKb / 1024 : null;
           }
         }
+        for (const [tag, q] of Object.entries(qmodels)) {
+          const qa = ['run', q, '-i', `${m.input}=${inPath}`, '-o', out, '--threads', String(threads), '--warmup', String(warmup), '--repeat', String(runs)];
+          const r = await runMeasured(teqBin, qa, { measureRss: !!GNU_TIME });
+          const l = /ran .*best ([\d.]+) ms, median ([\d.]+) ms/.exec(r.stdout || '');
+          if (r.status !== 0 || !l) {
+            row[`teq_${tag}_error`] = (r.stderr || '').trim().split('\n').pop();
+            errors++;
+            continue;
+          }
+          row[`teq_${tag}_median_ms`] = Number(l[2]);
+          if (GNU_TIME && r.rssKb) row[`teq_${tag}_rss_mb`] = r.rssKb / 1024;
+          if (row.teq_median_ms != null) row[`${tag}_vs_fp32`] = Number(l[2]) / row.teq_median_ms;
+        }
         if (row.teq_median_ms != null && row.ort_median_ms != null) (row.ratio = row.teq_median_ms / row.ort_median_ms), (row.ratio_of = 'median');
         else if (row.teq_best_ms != null && row.ort_best_ms != null) (row.ratio = row.teq_best_ms / row.ort_best_ms), (row.ratio_of = 'best');
         rows.push(row);
@@ -220,6 +261,10 @@ function printRow(r, header) {
     ['teq RSS MB', 11, f1(r.teq_rss_mb)],
     ['ORT RSS MB', 11, f1(r.ort_rss_mb)],
     ['ORT + MB', 9, f1(r.ort_rss_growth_mb)],
+    ['INT8 ms', 9, r.teq_int8_error ? 'error' : f1(r.teq_int8_median_ms)],
+    ['INT8/FP32', 10, r.int8_vs_fp32 != null ? r.int8_vs_fp32.toFixed(2) : '-'],
+    ['exp ms', 9, r.teq_exp_error ? 'error' : f1(r.teq_exp_median_ms)],
+    ['exp/FP32', 9, r.exp_vs_fp32 != null ? r.exp_vs_fp32.toFixed(2) : '-'],
   ];
   if (header) console.log(cols.map(([h, w]) => h.padStart(w)).join(' '));
   console.log(cols.map(([, w, v]) => v.padStart(w)).join(' '));

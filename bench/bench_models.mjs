@@ -265,6 +265,8 @@ function printRow(r, header) {
     ['INT8/FP32', 10, r.int8_vs_fp32 != null ? r.int8_vs_fp32.toFixed(2) : '-'],
     ['exp ms', 9, r.teq_exp_error ? 'error' : f1(r.teq_exp_median_ms)],
     ['exp/FP32', 9, r.exp_vs_fp32 != null ? r.exp_vs_fp32.toFixed(2) : '-'],
+    ['INT8 RSS', 9, f1(r.teq_int8_rss_mb)],
+    ['exp RSS', 8, f1(r.teq_exp_rss_mb)],
   ];
   if (header) console.log(cols.map(([h, w]) => h.padStart(w)).join(' '));
   console.log(cols.map(([, w, v]) => v.padStart(w)).join(' '));

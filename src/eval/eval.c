@@ -3,6 +3,7 @@
 #include "eval.h"
 #include "../api/model_internal.h"
 #include "../core/fileio.h"
+#include "../quant/qint.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,23 +14,15 @@
 typedef struct model_runner {
     teq_model *m;
     /* --perturb: the data set's inputs (to find a batch's place), the step, the seed, and per channel
-     * whether it varies (channels on axis `ch_axis` of the sample, NCHW or NHWC) */
+     * whether it varies (channels of an NCHW or NHWC image batch) */
     const teq_tensor *inputs;
     double step;
     uint64_t seed;
-    int ch_axis;
     int64_t n_ch, inner; /* channel index of flat element i of a sample: (i / inner) % n_ch */
     bool *varies;
     float *lo, *hi;      /* per channel: the data set's range, which a moved value does not leave (a pixel
                           * at 255 cannot get brighter) */
 } model_runner;
-
-static uint64_t mix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 
 /* teq_run_fn over a one-input teq_model: batch [B,...] bound in order. */
 static teq_status run_model(void *user, const teq_tensor *batch, teq_tensor **outputs, teq_error *err) {
@@ -46,7 +39,8 @@ static teq_status run_model(void *user, const teq_tensor *batch, teq_tensor **ou
         for (int64_t i = 0; i < n; i++) {
             int64_t c = r->varies ? ((first + i) % per / r->inner) % r->n_ch : 0;
             /* the same value of the data set always gets the same move, whatever the batching */
-            int64_t d = r->varies && !r->varies[c] ? 0 : (int64_t)(mix64(r->seed ^ (uint64_t)(first + i)) % 3) - 1;
+            uint64_t st = r->seed ^ (uint64_t)(first + i); /* splitmix64 of (seed ^ index) */
+            int64_t d = r->varies && !r->varies[c] ? 0 : (int64_t)(teq_qi_rng_next(&st) % 3) - 1;
             float v = x[i] + (float)((double)d * r->step);
             if (r->varies) v = v < r->lo[c] ? r->lo[c] : v > r->hi[c] ? r->hi[c] : v;
             y[i] = v;
@@ -58,12 +52,11 @@ static teq_status run_model(void *user, const teq_tensor *batch, teq_tensor **ou
     return s;
 }
 
-/* --perturb: which channels of an image batch vary over the data set, and their ranges (rank 4: NHWC
- * when the last axis holds at most 4 values, else NCHW). Other ranks: every value moves, unclamped
- * (r->varies NULL). */
+/* --perturb: which channels of an image batch vary over the data set, and their ranges (rank 4, NCHW or
+ * NHWC: teq_ds_nhwc). Other ranks: every value moves, unclamped (r->varies NULL). */
 static teq_status find_varying(model_runner *r, const teq_tensor *t, teq_error *err) {
     if (t->ndim != 4 || t->dims[0] == 0) return TEQ_OK;
-    bool nhwc = t->dims[3] <= 4;
+    bool nhwc = teq_ds_nhwc(t);
     r->n_ch = nhwc ? t->dims[3] : t->dims[1];
     r->inner = nhwc ? 1 : t->dims[2] * t->dims[3];
     float *lo = r->lo = malloc((size_t)r->n_ch * 2 * sizeof *lo);

@@ -74,6 +74,8 @@ typedef struct teq_dataset {
  * float64 inputs are converted to float32; other types are refused. */
 teq_status teq_dataset_load(const char *path, teq_dataset **out, teq_error *err);
 void teq_dataset_free(teq_dataset *d);
+/* An image batch of rank 4 is NHWC when its last axis holds at most 4 values (channels), else NCHW. */
+static inline bool teq_ds_nhwc(const teq_tensor *t) { return t->ndim == 4 && t->dims[3] <= 4; }
 
 /* Computes a model's outputs for one batch [B, ...]: outputs[j] receive new tensors (the caller frees
  * them with teq_tensor_free). The batch tensor handed over by teq_eval_suite is a view into

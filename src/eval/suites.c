@@ -600,57 +600,53 @@ static teq_status do_mlsd(acc *a, teq_tensor **o, teq_tensor **r, int64_t b, teq
         a->peak_match += matched;
         a->peak_p += np;
         a->peak_r += nr;
-        if (jo >= 0) {
-            const float *om = (const float *)o[jo]->data + i * H * W * 4, *orf = (const float *)r[jo]->data + i * H * W * 4;
-            int64_t ns = mlsd_segments(pp, np, om, H, W, segp, NULL), nrs = mlsd_segments(pr, nr, orf, H, W, segr, NULL);
-            a->line_match += match_segments(segp, ns, segr, nrs, taken);
-            draw_segments(segp, ns, H, W, lmap);
-            draw_segments(segr, nrs, H, W, lmap + H * W);
-            near_count(lmap, lmap + H * W, H, W, &a->lm_p, &a->lm_p_hit);
-            near_count(lmap + H * W, lmap, H, W, &a->lm_r, &a->lm_r_hit);
-            a->line_p += ns;
-            a->line_r += nrs;
-            a->has_lines = true;
-            for (int64_t k = 0; k < nr; k++)
-                for (int c = 0; c < 4; c++) {
-                    int64_t e = (int64_t)pr[k].idx * 4 + c;
-                    a->off_abs += fabs((double)om[e] - (double)orf[e]);
-                    a->off_n++;
-                }
-        }
         for (int64_t k = 0; k < nr; k++) owner[pr[k].idx] = -1;
-        if (jo >= 0) {
-            /* sAP^10 against the reference's segments (L-CNN's rule): the model's segments from peaks above
-             * MLSD_AP_FLOOR, each a hit when its nearest reference segment is within MLSD_SAP and not hit
-             * before by a higher-scored segment; ranked over the whole data set in finish() */
-            const float *om = (const float *)o[jo]->data + i * H * W * 4, *orf = (const float *)r[jo]->data + i * H * W * 4;
-            int64_t nrs = mlsd_segments(pr, nr, orf, H, W, segr, NULL);
-            int64_t nc = find_peaks(sm, H, W, MLSD_TOPK, MLSD_AP_FLOOR, pp);
-            int64_t ns = mlsd_segments(pp, nc, om, H, W, segp, scores);
-            for (int64_t j = 0; j < nrs; j++) taken[j] = false;
-            if (a->ap_n + ns > a->ap_cap) {
-                int64_t cap = 2 * (a->ap_n + ns) + 256;
-                struct ap_hit *v = realloc(a->ap, (size_t)cap * sizeof *v);
-                if (!v) {
-                    a->ap_nomem = true;
-                    break;
-                }
-                a->ap = v, a->ap_cap = cap;
+        if (jo < 0) continue;
+        const float *om = (const float *)o[jo]->data + i * H * W * 4, *orf = (const float *)r[jo]->data + i * H * W * 4;
+        for (int64_t k = 0; k < nr; k++)
+            for (int c = 0; c < 4; c++) {
+                int64_t e = (int64_t)pr[k].idx * 4 + c;
+                a->off_abs += fabs((double)om[e] - (double)orf[e]);
+                a->off_n++;
             }
-            for (int64_t k = 0; k < ns; k++) {
-                int64_t best = -1;
-                double bd = INFINITY;
-                for (int64_t j = 0; j < nrs; j++) {
-                    double d = seg_dist(segp + 4 * k, segr + 4 * j);
-                    if (d < bd) bd = d, best = j;
-                }
-                bool tp = best >= 0 && bd <= MLSD_SAP && !taken[best];
-                if (tp) taken[best] = true;
-                a->ap[a->ap_n] = (struct ap_hit){scores[k], tp, a->ap_n};
-                a->ap_n++;
+        /* segments of the peaks above MLSD_THRESH: one-to-one F1 and the drawn line maps */
+        int64_t ns = mlsd_segments(pp, np, om, H, W, segp, NULL), nrs = mlsd_segments(pr, nr, orf, H, W, segr, NULL);
+        a->line_match += match_segments(segp, ns, segr, nrs, taken);
+        draw_segments(segp, ns, H, W, lmap);
+        draw_segments(segr, nrs, H, W, lmap + H * W);
+        near_count(lmap, lmap + H * W, H, W, &a->lm_p, &a->lm_p_hit);
+        near_count(lmap + H * W, lmap, H, W, &a->lm_r, &a->lm_r_hit);
+        a->line_p += ns;
+        a->line_r += nrs;
+        a->has_lines = true;
+        /* sAP^10 against the same reference segments (L-CNN's rule): the model's segments from peaks above
+         * MLSD_AP_FLOOR, each a hit when its nearest reference segment is within MLSD_SAP and not hit
+         * before by a higher-scored segment; ranked over the whole data set in finish() */
+        int64_t nc = find_peaks(sm, H, W, MLSD_TOPK, MLSD_AP_FLOOR, pp);
+        int64_t na = mlsd_segments(pp, nc, om, H, W, segp, scores);
+        for (int64_t j = 0; j < nrs; j++) taken[j] = false;
+        if (a->ap_n + na > a->ap_cap) {
+            int64_t cap = 2 * (a->ap_n + na) + 256;
+            struct ap_hit *v = realloc(a->ap, (size_t)cap * sizeof *v);
+            if (!v) {
+                a->ap_nomem = true;
+                break;
             }
-            a->ap_gt += nrs;
+            a->ap = v, a->ap_cap = cap;
         }
+        for (int64_t k = 0; k < na; k++) {
+            int64_t best = -1;
+            double bd = INFINITY;
+            for (int64_t j = 0; j < nrs; j++) {
+                double d = seg_dist(segp + 4 * k, segr + 4 * j);
+                if (d < bd) bd = d, best = j;
+            }
+            bool tp = best >= 0 && bd <= MLSD_SAP && !taken[best];
+            if (tp) taken[best] = true;
+            a->ap[a->ap_n] = (struct ap_hit){scores[k], tp, a->ap_n};
+            a->ap_n++;
+        }
+        a->ap_gt += nrs;
     }
     free(pp), free(owner), free(taken), free(segp), free(scores), free(lmap);
     return a->ap_nomem ? teq_error_set(err, TEQ_ERR_NOMEM, "mlsd: out of memory") : TEQ_OK;
@@ -786,9 +782,9 @@ static void finish(suite_id id, acc *a, teq_eval_result *out) {
         out->units = a->fobj_r;
         break;
     case S_MLSD:
-        if (a->has_lines) add_metric(out, "sap10", average_precision(a->ap, a->ap_n, a->ap_gt));
-        if (a->has_lines) add_metric(out, "line_f1", pct(2 * a->line_match, a->line_p + a->line_r, 100));
         if (a->has_lines) {
+            add_metric(out, "sap10", average_precision(a->ap, a->ap_n, a->ap_gt));
+            add_metric(out, "line_f1", pct(2 * a->line_match, a->line_p + a->line_r, 100));
             double P = a->lm_p ? (double)a->lm_p_hit / (double)a->lm_p : 1, R = a->lm_r ? (double)a->lm_r_hit / (double)a->lm_r : 1;
             add_metric(out, "map_f1", P + R > 0 ? 200.0 * P * R / (P + R) : 0);
         }
@@ -897,8 +893,7 @@ teq_status teq_eval_suite_floor(const char *suite, const teq_dataset *ds, int64_
     a.has_ref = ref != NULL;
     a.has_labels = labelled && ds->labels != NULL;
     a.n_outputs = n_outputs;
-    if (ds->inputs->ndim == 4) /* NHWC when the last axis is a few channels, else NCHW */
-        a.img_side = ds->inputs->dims[3] <= 4 ? ds->inputs->dims[1] : ds->inputs->dims[2];
+    if (ds->inputs->ndim == 4) a.img_side = ds->inputs->dims[teq_ds_nhwc(ds->inputs) ? 1 : 2];
     teq_keys *keys = NULL;
     if (id == S_REC) {
         if (!keys_path) return teq_error_set(err, TEQ_ERR_ARG, "ocr-rec: no key list given (ppocr_keys_v1.txt)");

@@ -15,6 +15,8 @@ typedef struct pool_buf {
     size_t cap;
 } pool_buf;
 
+enum { CTX_TAKE = 4 };
+
 struct teq_exec_ctx {
     int n_threads;
     teq_error *err;
@@ -29,12 +31,12 @@ struct teq_exec_ctx {
      * was refused for it (the node then runs at run time instead of being folded). */
     size_t fold_cap;
     int fold_capped;
-    /* the running node's inputs whose storage it may take (teq_ctx_take_input), NULL where not */
-    teq_tensor *take[4];
+    /* the running node's first CTX_TAKE inputs whose storage it may take (teq_ctx_take_input), NULL where not */
+    teq_tensor *take[CTX_TAKE];
 };
 
 bool teq_ctx_take_input(teq_exec_ctx *c, int k, teq_tensor *out) {
-    if (k < 0 || k >= 4 || !c->take[k] || !c->take[k]->capacity) return false;
+    if (k < 0 || k >= CTX_TAKE || !c->take[k] || !c->take[k]->capacity) return false;
     *out = *c->take[k];
     c->take[k]->capacity = 0; /* the value is now borrowed: pool_put after the node lets it go */
     c->take[k] = NULL;
@@ -525,11 +527,10 @@ teq_status teq_graph_run_from(const teq_graph *g, const char *path, teq_exec_ctx
     for (int i = start > 0 ? start : 0; i < g->n_nodes; i++) {
         const teq_node *n = &g->nodes[i];
         for (int k = 0; k < n->n_in; k++) in[k] = n->in[k] >= 0 ? &vals[n->in[k]] : NULL;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < CTX_TAKE; k++) {
+            /* uses counts input slots: 1 left means this slot is the value's last (and only) read here */
             int v = k < n->n_in ? n->in[k] : -1;
-            bool once = v >= 0 && uses[v] == 1 && !pinned[v];
-            for (int j = 0; once && j < n->n_in; j++) once = j == k || n->in[j] != v; /* read once by this node */
-            c->take[k] = once && vals[v].capacity ? &vals[v] : NULL;
+            c->take[k] = v >= 0 && uses[v] == 1 && !pinned[v] && vals[v].capacity ? &vals[v] : NULL;
         }
         for (int k = 0; k < n->n_out; k++) {
             if (n->out[k] >= 0) {
@@ -546,7 +547,7 @@ teq_status teq_graph_run_from(const teq_graph *g, const char *path, teq_exec_ctx
             }
         }
         s = teq_ctx_run_node(c, n, in, out);
-        for (int k = 0; k < 4; k++) c->take[k] = NULL;
+        for (int k = 0; k < CTX_TAKE; k++) c->take[k] = NULL;
         if (s) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err ? err->msg : "");

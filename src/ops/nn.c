@@ -1060,13 +1060,13 @@ static bool build_tabs(teq_exec_ctx *ctx, const geom *g, axis_tab tab[MAXSP]) {
                                 const T *xr = xp + ((tab[0].base[oz] + kz * DZ) * IY + tab[1].base[oy] +       \
                                                     ky * DY) * IX;                                             \
                                 for (int64_t kx = 0; kx < KX && xa < xb; kx++) {                              \
-                                    const T *xs = xr + tab[2].base[xa] + kx * DX - xa * SX;                   \
+                                    const T *xs = xr + tab[2].base[xa] + kx * DX; /* output xa's tap */       \
                                     if (first) {                                                              \
                                         _Pragma("omp simd") for (int64_t ox = xa; ox < xb; ox++) yr[ox] =     \
-                                            xs[ox * SX];                                                      \
+                                            xs[(ox - xa) * SX];                                               \
                                     } else {                                                                  \
                                         _Pragma("omp simd") for (int64_t ox = xa; ox < xb; ox++) {            \
-                                            const T v = xs[ox * SX];                                          \
+                                            const T v = xs[(ox - xa) * SX];                                   \
                                             yr[ox] = v > yr[ox] ? v : yr[ox];                                 \
                                         }                                                                     \
                                     }                                                                         \

@@ -18,17 +18,18 @@ static bool is_teq_quantize(const teq_node *n) {
     return !strcmp(n->op_type, "TeqQuantize") && n->domain && !strcmp(n->domain, "teq");
 }
 
-static bool node_qparams(const teq_node *n, teq_qparams *q) {
+/* shift may be NULL */
+static bool node_qparams(const teq_node *n, teq_qparams *q, double *shift) {
     const teq_attr *a = teq_node_attr(n, "qparams");
     char msg[160];
-    return a && a->type == TEQ_ATTR_TENSOR && teq_qparams_from_tensor_shift(a->t, q, NULL, msg, sizeof msg) == TEQ_OK;
+    return a && a->type == TEQ_ATTR_TENSOR && teq_qparams_from_tensor_shift(a->t, q, shift, msg, sizeof msg) == TEQ_OK;
 }
 
 /* The code of value v when a TeqQuantize node produces it. */
 static bool input_code(const teq_graph *g, int v, teq_qparams *q) {
     if (v < 0 || g->values[v].producer < 0) return false;
     const teq_node *p = &g->nodes[g->values[v].producer];
-    return is_teq_quantize(p) && node_qparams(p, q) && q->kind != TEQ_CODE_NONE;
+    return is_teq_quantize(p) && node_qparams(p, q, NULL) && q->kind != TEQ_CODE_NONE;
 }
 
 static bool kinds_match(const teq_qparams *w, const teq_qparams *a, teq_ql_kind *kind) {
@@ -182,24 +183,17 @@ skip:
     return TEQ_OK;
 }
 
-static bool same_code(const teq_qparams *a, const teq_qparams *b) {
-    return a->kind == b->kind && a->bits == b->bits && a->is_signed == b->is_signed && a->zero_code == b->zero_code &&
-           a->scale == b->scale && a->zero_point == b->zero_point && a->base == b->base && a->alpha == b->alpha &&
-           a->beta == b->beta;
-}
-
-/* A TeqQuantize (linear code, no shift) whose output is read only as input 0 of INT8 Convs with that
- * very code that are not depthwise: their fast path (teq_ql_gemm) quantizes its input to codes itself,
- * and the codes of x equal those of the quantizer's output (a linear code is idempotent: the level
- * (c - zp) * scale in float divides back to c - zp within 2^-16). The depthwise path and the other
- * operators read the float levels, so any other reader keeps the quantizer. */
+/* A TeqQuantize (linear code, no shift) whose output is read only as input 0 of non-depthwise INT8
+ * Convs: their fast path (teq_ql_gemm) quantizes its input to codes itself, with this very code (a
+ * layer's activation code is read from the TeqQuantize in front of it, bind_layer), and the codes of x
+ * equal those of the quantizer's output (a linear code is idempotent: the level (c - zp) * scale in
+ * float divides back to c - zp within 2^-16). The depthwise path and the other operators read the float
+ * levels, so any other reader keeps the quantizer. */
 static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
     teq_qparams q;
     double shift = 0;
-    char msg[160];
-    const teq_attr *a = teq_node_attr(n, "qparams");
-    if (!is_teq_quantize(n) || !n->kern || n->n_out < 1 || n->out[0] < 0 || !a || a->type != TEQ_ATTR_TENSOR ||
-        teq_qparams_from_tensor_shift(a->t, &q, &shift, msg, sizeof msg) || q.kind != TEQ_CODE_LINEAR || shift != 0)
+    if (!is_teq_quantize(n) || !n->kern || n->n_out < 1 || n->out[0] < 0 || !node_qparams(n, &q, &shift) ||
+        q.kind != TEQ_CODE_LINEAR || shift != 0)
         return false;
     const int v = n->out[0];
     for (int j = 0; j < g->n_outputs; j++)
@@ -213,7 +207,7 @@ static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
             const teq_tensor *w = ql && m->n_in > 1 && m->in[1] >= 0 ? g->values[m->in[1]].constant : NULL;
             /* depthwise (one input channel per group, 1-D or 2-D) takes the float path */
             bool dw = w && w->ndim >= 3 && w->dims[1] == 1 && w->ndim - 2 <= 2;
-            if (!ql || ql->kind != TEQ_QL_INT8 || !same_code(&ql->qa, &q) || !w || dw) return false;
+            if (!ql || ql->kind != TEQ_QL_INT8 || !w || dw) return false;
             readers++;
         }
     }
@@ -227,7 +221,7 @@ teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err
         teq_status s;
         if (is_teq_quantize(n)) {
             teq_qparams q;
-            if (!node_qparams(n, &q) || q.kind == TEQ_CODE_NONE) continue;
+            if (!node_qparams(n, &q, NULL) || q.kind == TEQ_CODE_NONE) continue;
             teq_kq *kq;
             if ((s = teq_kq_new(&q, &kq, err))) return s;
             n->kern = kq, n->kern_free = kq_free;

@@ -269,6 +269,14 @@ static void run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, flo
     int64_t nch = (n + KQ_CHUNK - 1) / KQ_CHUNK;
     int nt = n_threads < 1 ? 1 : n_threads;
     if (nt > nch) nt = (int)nch;
+    if (nt == 1) {
+        /* no parallel region at all: callers run this inside their own regions, and libgomp's nested
+         * team of one (even under a false if clause) cost a futex round trip per call: 39,000 per det
+         * INT8 inference, a quarter of its time */
+        for (int64_t b = 0; b < n; b += KQ_CHUNK)
+            run_chunk(kq, x + b, n - b < KQ_CHUNK ? n - b : KQ_CHUNK, codes ? codes + b : NULL, y ? y + b : NULL);
+        return;
+    }
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t c = 0; c < nch; c++) {
         int64_t b = c * KQ_CHUNK, k = n - b < KQ_CHUNK ? n - b : KQ_CHUNK;

@@ -289,6 +289,115 @@ static void test_i8(const kset_case *ks) {
     printf("%s: INT8 gemv + gemm, %d cases exact: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
 }
 
+/* ---- INT8 convolution from codes (i8_conv) ----
+ * Against the definition in int64: each output's sum over the taps of the UNPADDED input, a tap outside
+ * it reading the padding code; then the formula bit for bit, and within 2^-21 relative of the same value
+ * in double (brute force, no float rounding on the way). Columns run in pieces from random multiples of
+ * the panel width, the panel starts as garbage, and the gap between rows (ldy > S) must stay untouched. */
+typedef struct { int64_t C, IH, IW, M, KH, KW, SH, SW, DH, DW, pt, pb, pl, pr; } conv_shape;
+
+static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, int extreme) {
+    const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
+    const int64_t OH = (IH + cs->pt + cs->pb - ((KH - 1) * cs->DH + 1)) / cs->SH + 1;
+    const int64_t OW = (IW + cs->pl + cs->pr - ((KW - 1) * cs->DW + 1)) / cs->SW + 1;
+    const int64_t needh = (OH - 1) * cs->SH + (KH - 1) * cs->DH + 1, needw = (OW - 1) * cs->SW + (KW - 1) * cs->DW + 1;
+    const teq_i8conv g = {.C = C, .PH = IH + cs->pt > needh ? IH + cs->pt : needh,
+                          .PW = IW + cs->pl > needw ? IW + cs->pl : needw, .KH = KH, .KW = KW, .SH = cs->SH,
+                          .SW = cs->SW, .DH = cs->DH, .DW = cs->DW, .OH = OH, .OW = OW};
+    const int64_t K = C * KH * KW, S = OH * OW, ldy = S + (int64_t)(next() % 3);
+    const int32_t zp = (int32_t)(next() % 256);
+    const uint8_t pc = (uint8_t)(next() % 256);
+    const float xs = (float)(0.01 + 0.1 * unit());
+    teq_qparams qw = {.kind = TEQ_CODE_LINEAR, .bits = 8, .is_signed = 1, .scale = 0.003 + 0.01 * unit()};
+    uint8_t *wc = malloc((size_t)(M * K)), *X = malloc((size_t)(C * IH * IW)), *Q = malloc((size_t)(C * g.PH * g.PW));
+    float *rs = malloc(sizeof(float) * (size_t)M), *bias = malloc(sizeof(float) * (size_t)M);
+    float *Y = malloc(sizeof(float) * (size_t)(M * ldy));
+    for (int64_t i = 0; i < M * K; i++) wc[i] = extreme ? ((next() & 1) ? 255 : 1) : (uint8_t)(1 + next() % 255);
+    for (int64_t i = 0; i < C * IH * IW; i++) X[i] = extreme ? 255 : (uint8_t)(next() % 256);
+    for (int64_t m = 0; m < M; m++) rs[m] = (float)(0.5 + unit()), bias[m] = (float)(laplace() * 3);
+    memset(Q, pc, (size_t)(C * g.PH * g.PW));
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t y = 0; y < IH; y++) memcpy(Q + (c * g.PH + y + cs->pt) * g.PW + cs->pl, X + (c * IH + y) * IW, (size_t)IW);
+    teq_kw w;
+    teq_error err = {0};
+    int bad = 0;
+    if (teq_kw_init(&w, &qw, M, K, wc, rs, &err) != TEQ_OK) {
+        CHECK(0, "kw_init: %s", err.msg);
+        bad = 1;
+        goto out;
+    }
+    uint8_t *panel = malloc((size_t)(TEQ_I8C_NB * w.Kq + 64));
+    for (int64_t i = 0; i < TEQ_I8C_NB * w.Kq + 64; i++) panel[i] = (uint8_t)next();
+    for (int64_t i = 0; i < M * ldy; i++) Y[i] = -1234.5f;
+    for (int64_t n0 = 0; n0 < S;) {
+        int64_t n1 = n0 + TEQ_I8C_NB * (int64_t)(1 + next() % 3);
+        if (n1 > S) n1 = S;
+        ks->ks->i8_conv(&w, &g, Q, zp, xs, bias_on ? bias : NULL, Y, ldy, n0, n1, panel);
+        n0 = n1;
+    }
+    free(panel);
+    for (int64_t m = 0; m < M && !bad; m++)
+        for (int64_t n = 0; n < S && !bad; n++) {
+            const int64_t oy = n / OW, ox = n % OW;
+            int64_t d = 0;
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t ky = 0; ky < KH; ky++)
+                    for (int64_t kx = 0; kx < KW; kx++) {
+                        const int64_t iy = oy * cs->SH + ky * cs->DH - cs->pt, ix = ox * cs->SW + kx * cs->DW - cs->pl;
+                        const int a = iy >= 0 && iy < IH && ix >= 0 && ix < IW ? X[(c * IH + iy) * IW + ix] : pc;
+                        d += (int64_t)(wc[m * K + (c * KH + ky) * KW + kx] - 128) * (a - zp);
+                    }
+            float want = (w.scale[m] * xs) * (float)d;
+            if (bias_on) want = want + bias[m];
+            const float got = Y[m * ldy + n];
+            const double exact = (double)w.scale[m] * xs * (double)d + (bias_on ? bias[m] : 0.0);
+            const double tol = 0x1p-21 * (fabs((double)w.scale[m] * xs * (double)d) + (bias_on ? fabs(bias[m]) : 0.0));
+            if (memcmp(&want, &got, 4) || !(fabs(got - exact) <= tol)) {
+                CHECK(0, "%s i8_conv C=%lld %lldx%lld M=%lld k%lldx%lld s%lld,%lld d%lld,%lld (%lld,%lld): got %.9g want %.9g exact %.9g",
+                      ks->name, (long long)C, (long long)IH, (long long)IW, (long long)M, (long long)KH, (long long)KW,
+                      (long long)cs->SH, (long long)cs->SW, (long long)cs->DH, (long long)cs->DW, (long long)m,
+                      (long long)n, (double)got, (double)want, exact);
+                bad = 1;
+            }
+        }
+    for (int64_t m = 0; m < M && !bad; m++)
+        for (int64_t n = S; n < ldy; n++)
+            if (Y[m * ldy + n] != -1234.5f) {
+                CHECK(0, "%s i8_conv wrote past S", ks->name);
+                bad = 1;
+                break;
+            }
+    teq_kw_free(&w);
+out:
+    free(wc), free(X), free(Q), free(rs), free(bias), free(Y);
+    return !bad;
+}
+
+static void test_i8conv(const kset_case *ks) {
+    if (!ks->ks->i8_conv) {
+        printf("%s: no INT8 convolution kernel (im2col + i8_gemm instead)\n", ks->name);
+        return;
+    }
+    static const conv_shape shapes[] = {
+        /* C  IH  IW   M  KH KW SH SW DH DW pt pb pl pr */
+        {16, 12, 20, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* pointwise */
+        {3, 17, 23, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* K = 27 (not a multiple of 4), M = 13 */
+        {8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},     /* stride 2 */
+        {5, 9, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},       /* OW = 7: runs span output rows */
+        {4, 11, 13, 17, 5, 5, 2, 2, 2, 2, 4, 3, 4, 2},    /* dilation 2, stride 2, uneven pads */
+        {6, 10, 31, 8, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1},     /* stride 3 (the gathered path) */
+        {7, 1, 150, 11, 1, 5, 1, 1, 1, 1, 0, 0, 2, 2},    /* 1-D */
+        {96, 6, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* K = 864 */
+        {2, 3, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},       /* 9 outputs, fewer than a vector */
+        {12, 4, 100, 64, 1, 3, 1, 2, 1, 1, 0, 0, 1, 1},   /* stride 2 along x only */
+    };
+    int ok = 1, cases = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        for (int v = 0; v < 3; v++) ok &= i8conv_case(ks, &shapes[i], v != 1, v == 2), cases++;
+    CHECK(ok, "%s i8_conv", ks->name);
+    printf("%s: INT8 convolution, %d cases exact: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
+}
+
 /* ---- activation quantizer ---- */
 typedef void (*kq_body)(const teq_kq *, const float *, int64_t, uint8_t *, float *);
 
@@ -508,6 +617,7 @@ int main(void) {
     for (int i = 0; i < n; i++) {
         test_gemv(&ks[i]);
         test_i8(&ks[i]);
+        test_i8conv(&ks[i]);
     }
     test_kq();
     printf("best set: %s\n", teq_kset_best()->name);

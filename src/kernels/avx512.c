@@ -412,12 +412,139 @@ INLINE float i8_out(const teq_kw *w, int64_t m, int32_t dot, int32_t zp, float x
 DEF_I8(vnni, __attribute__((target("avx512vnni"))), 0, I8_STEP_VNNI)
 DEF_I8(bw, , 1, I8_STEP_BW)
 
+/* ---- INT8 convolution from codes (kernels.h, i8_conv), VNNI ----
+ * Panel: the codes of NB = 48 output columns, [Kq/4][48][4]: at each k-group, column j's 4 codes (k = 4kg
+ * .. 4kg+3) as one dword, so three zmm loads carry 48 columns x 4 k. The weights of MR = 8 rows at that
+ * k-group are 8 dwords (q8p); each is broadcast and vpdpbusd'ed (u8 codes x s8 weights, 4 products summed
+ * into each int32 lane) into the row's three accumulators: 24 accumulators, 3 + 8 loads per 24 vpdpbusd.
+ * Lanes run along the output columns, so a row of results is a contiguous store into Y. */
+#define I8C_ATTR __attribute__((target("avx512vnni")))
+
+/* dst[4 i + t] = s_t[i * sw] for i < len (len <= 48): four tap rows of the codes interleaved into the
+ * panel's dword-per-column order. Masked loads never touch bytes past a row's end. */
+INLINE void i8c_interleave(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, const uint8_t *s2, const uint8_t *s3,
+                           int64_t len, int64_t sw) {
+    for (int64_t i = 0; i < len; i += 16) {
+        const int64_t l = len - i < 16 ? len - i : 16;
+        __m128i a, b, c, d;
+        if (sw == 1) {
+            const __mmask16 mk = (__mmask16)((1u << l) - 1);
+            a = _mm_maskz_loadu_epi8(mk, s0 + i), b = _mm_maskz_loadu_epi8(mk, s1 + i);
+            c = _mm_maskz_loadu_epi8(mk, s2 + i), d = _mm_maskz_loadu_epi8(mk, s3 + i);
+        } else if (sw == 2) {
+            /* the even bytes of 2l - 1: words truncated to their low byte (vpmovwb) */
+            const __mmask32 mk = (__mmask32)((1ull << (2 * l - 1)) - 1);
+            a = _mm256_cvtepi16_epi8(_mm256_maskz_loadu_epi8(mk, s0 + 2 * i));
+            b = _mm256_cvtepi16_epi8(_mm256_maskz_loadu_epi8(mk, s1 + 2 * i));
+            c = _mm256_cvtepi16_epi8(_mm256_maskz_loadu_epi8(mk, s2 + 2 * i));
+            d = _mm256_cvtepi16_epi8(_mm256_maskz_loadu_epi8(mk, s3 + 2 * i));
+        } else {
+            uint8_t t[4][16] = {{0}};
+            for (int64_t j = 0; j < l; j++) {
+                const int64_t o = (i + j) * sw;
+                t[0][j] = s0[o], t[1][j] = s1[o], t[2][j] = s2[o], t[3][j] = s3[o];
+            }
+            a = _mm_loadu_si128((const void *)t[0]), b = _mm_loadu_si128((const void *)t[1]);
+            c = _mm_loadu_si128((const void *)t[2]), d = _mm_loadu_si128((const void *)t[3]);
+        }
+        const __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+        const __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+        __m512i v = _mm512_castsi128_si512(_mm_unpacklo_epi16(ab0, cd0));
+        v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(ab0, cd0), 1);
+        v = _mm512_inserti32x4(v, _mm_unpacklo_epi16(ab1, cd1), 2);
+        v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(ab1, cd1), 3);
+        if (l == 16) _mm512_storeu_si512(dst + 4 * i, v);
+        else _mm512_mask_storeu_epi8(dst + 4 * i, (__mmask64)((1ull << (4 * l)) - 1), v);
+    }
+}
+
+/* Pack output columns n0 .. n0+nb-1 (nb <= NB) into the panel. The columns split into runs along one
+ * output row (contiguous ox); each k-group then interleaves its four taps' rows run by run. */
+static I8C_ATTR void i8c_pack(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int64_t n0, int64_t nb,
+                              uint8_t *panel) {
+    int64_t rj[TEQ_I8C_NB + 1], roff[TEQ_I8C_NB], rlen[TEQ_I8C_NB];
+    int nr = 0;
+    for (int64_t j = 0, n = n0; j < nb; nr++) {
+        const int64_t oy = n / g->OW, ox = n % g->OW, len = g->OW - ox < nb - j ? g->OW - ox : nb - j;
+        rj[nr] = j, roff[nr] = oy * g->SH * g->PW + ox * g->SW, rlen[nr] = len;
+        j += len, n += len;
+    }
+    const int64_t K = w->K, KK = g->KH * g->KW, plane = g->PH * g->PW;
+    for (int64_t kg = 0; kg < w->Kq / 4; kg++) {
+        const uint8_t *src[4];
+        for (int t = 0; t < 4; t++) {
+            /* k past K: any tap will do (its weights are 0); 4 kg < K always */
+            const int64_t k = 4 * kg + t < K ? 4 * kg + t : 4 * kg, c = k / KK, r = k % KK;
+            src[t] = Q + c * plane + (r / g->KW) * g->DH * g->PW + (r % g->KW) * g->DW;
+        }
+        uint8_t *dst = panel + kg * (TEQ_I8C_NB * 4);
+        for (int i = 0; i < nr; i++)
+            i8c_interleave(dst + 4 * rj[i], src[0] + roff[i], src[1] + roff[i], src[2] + roff[i], src[3] + roff[i],
+                           rlen[i], g->SW);
+    }
+}
+
+/* rows r of block mb (8 rows, zero-padded) x C zmm of 16 columns, over all k-groups; then the epilogue
+ * for the rows that exist (m < M) and the columns that exist (j < nb) */
+INLINE I8C_ATTR void i8c_block(const teq_kw *w, const uint8_t *P, int64_t mb, int64_t nb, int32_t zp, float xscale,
+                               const float *bias, float *Y, int64_t ldy, const int C) {
+    __m512i acc[TEQ_I8C_MR][3];
+    _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_I8C_MR; r++) _Pragma("GCC unroll 3") for (int c = 0; c < C; c++)
+        acc[r][c] = _mm512_setzero_si512();
+    const int8_t *Wp = w->q8p + mb * w->Kq * TEQ_I8C_MR;
+    const int64_t nkg = w->Kq / 4;
+    for (int64_t kg = 0; kg < nkg; kg++) {
+        __m512i a[3];
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) a[c] = _mm512_loadu_si512(P + kg * (TEQ_I8C_NB * 4) + 64 * c);
+        const int8_t *wk = Wp + kg * (TEQ_I8C_MR * 4);
+        _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_I8C_MR; r++) {
+            int32_t wv;
+            memcpy(&wv, wk + 4 * r, 4);
+            const __m512i b = _mm512_set1_epi32(wv);
+            _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], a[c], b);
+        }
+    }
+    const int64_t m0 = mb * TEQ_I8C_MR, rows = w->M - m0 < TEQ_I8C_MR ? w->M - m0 : TEQ_I8C_MR;
+    _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_I8C_MR; r++) {
+        if (r >= rows) break;
+        const int64_t m = m0 + r;
+        /* the rounding-mode forms are builtins the compiler cannot contract into an FMA */
+        const __m512 sc = _mm512_set1_ps(w->scale[m] * xscale);
+        const __m512i cz = _mm512_set1_epi32(zp * w->q8_rowsum[m]);
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+            __m512 v = _mm512_mul_round_ps(sc, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][c], cz)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            if (bias)
+                v = _mm512_add_round_ps(v, _mm512_set1_ps(bias[m]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const int64_t left = nb - 16 * c;
+            float *y = Y + m * ldy + 16 * c;
+            if (left >= 16) _mm512_storeu_ps(y, v);
+            else _mm512_mask_storeu_ps(y, (__mmask16)((1u << left) - 1), v);
+        }
+    }
+}
+
+static I8C_ATTR void i8_conv_vnni(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
+                                  const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel) {
+    const int64_t Mb = (w->M + TEQ_I8C_MR - 1) / TEQ_I8C_MR;
+    for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
+        const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
+        i8c_pack(w, g, Q, nc, nb, panel);
+        for (int64_t mb = 0; mb < Mb; mb++) {
+            if (nb > 32) i8c_block(w, panel, mb, nb, zp, xscale, bias, Y + nc, ldy, 3);
+            else if (nb > 16) i8c_block(w, panel, mb, nb, zp, xscale, bias, Y + nc, ldy, 2);
+            else i8c_block(w, panel, mb, nb, zp, xscale, bias, Y + nc, ldy, 1);
+        }
+    }
+}
+
 const teq_kernel_set teq_kset_avx512vnni_tab = {
     .name = "avx512",
     .decode = decode_avx512,
     .gemv = gemv_avx512,
     .i8_gemv = i8_gemv_vnni,
     .i8_gemm = i8_gemm_vnni,
+    .i8_conv = i8_conv_vnni,
 };
 
 /* AVX-512 without VNNI: the same float kernels, maddubs INT8 */

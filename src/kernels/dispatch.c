@@ -145,3 +145,33 @@ void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, flo
     const row_job j = {.job = JOB_I8_GEMM, .w = w, .xq = X, .N = N, .ldy = ldy, .zp = zp, .xscale = xscale, .y = Y};
     split_rows(&j, w->M * w->K * N, n_threads);
 }
+
+bool teq_k_i8_conv_ok(const teq_kw *w) { return w->q8p && teq_kset_best()->i8_conv; }
+
+teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
+                         const float *bias, float *Y, int64_t ldy, int n_threads) {
+    const teq_kernel_set *ks = teq_kset_best();
+    if (!w->q8p || !ks->i8_conv) return TEQ_ERR_UNSUPPORTED;
+    const int64_t S = g->OH * g->OW, nb = (S + TEQ_I8C_NB - 1) / TEQ_I8C_NB;
+    if (S <= 0 || w->M <= 0) return TEQ_OK;
+    int nt = n_threads < 1 ? 1 : n_threads;
+    if (nt > nb) nt = (int)nb;
+    /* one panel per thread; zeroed once, so that the columns past the last (computed, never stored) read
+     * defined bytes */
+    const size_t pb = (size_t)(TEQ_I8C_NB * w->Kq + 64);
+    uint8_t *panels = calloc((size_t)nt, pb);
+    if (!panels) return TEQ_ERR_NOMEM;
+    if (nt == 1) {
+        ks->i8_conv(w, g, Q, zp, xscale, bias, Y, ldy, 0, S, panels);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            const int t = omp_get_thread_num(), T = omp_get_num_threads();
+            const int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
+            const int64_t n1 = b1 * TEQ_I8C_NB < S ? b1 * TEQ_I8C_NB : S;
+            if (b0 < b1) ks->i8_conv(w, g, Q, zp, xscale, bias, Y, ldy, b0 * TEQ_I8C_NB, n1, panels + (size_t)t * pb);
+        }
+    }
+    free(panels);
+    return TEQ_OK;
+}

@@ -42,6 +42,11 @@ typedef struct teq_kw {
     int8_t *q8;
     int64_t K4;
     int32_t *q8_rowsum;
+    /* The same int8 weights in the INT8 convolution's layout (i8_conv below): blocks of TEQ_I8C_MR rows,
+     * [ceil(M / MR)][Kq / 4][MR][4], Kq = K rounded up to 4; rows past M and k past K are 0. Each step of
+     * the microkernel reads the 4 codes of MR rows at one k-group as one 32-byte line. */
+    int8_t *q8p;
+    int64_t Kq;
 } teq_kw;
 
 /* Build from unpacked codes[M * K] (one code per byte, row-major, each < 2^bits) of code q, and per-row
@@ -72,6 +77,23 @@ static inline double teq_ktol(int64_t K, double abs_sum) {
     return ((double)K + 3.0) * TEQ_KTOL_ULPS_PER_TERM * (1.0 / 16777216.0) * abs_sum;
 }
 
+/* ---- INT8 convolution straight from activation codes ----
+ * A 1-D or 2-D convolution (one group) of input codes Q laid out as C planes of PH x PW bytes, already
+ * padded by the caller (with the code of the padding value) so that every tap of every output lands
+ * inside: output n = oy * OW + ox, tap (c, ky, kx) reads Q[c][oy*SH + ky*DH][ox*SW + kx*DW]. k = (c * KH
+ * + ky) * KW + kx is the weights' row order (ONNX [M][C][KH][KW], K = C * KH * KW = w->K). For output
+ * columns n0 <= n < n1, every row m < w->M:
+ *     Y[m * ldy + n] = fl(fl((scale[m] * xscale) * (float)(dot - zp * rowsum[m])) + bias[m])
+ * with dot = sum_k q8[m, k] * code_k(n) exact in int32 (no bias: the first rounding only), the same
+ * arithmetic as i8_gemm followed by a bias add, so all sets and both paths agree bit for bit.
+ * The kernel packs the codes of TEQ_I8C_NB columns at a time into `panel` ([Kq / 4][NB][4] bytes,
+ * TEQ_I8C_NB * Kq of them, owned by the caller, one per thread) and runs the MR x NB microkernel on it:
+ * no float im2col, no transpose, and K padded to 4 instead of 64. */
+enum { TEQ_I8C_MR = 8, TEQ_I8C_NB = 48 };
+typedef struct teq_i8conv {
+    int64_t C, PH, PW, KH, KW, SH, SW, DH, DW, OH, OW;
+} teq_i8conv;
+
 /* ---- fast kernels: one set per instruction set ---- */
 
 typedef enum teq_isa {
@@ -95,6 +117,10 @@ typedef struct teq_kernel_set {
      * Y[m * ldy + n] for m in m0..m1-1, n < N (same formula as i8_gemv). */
     void (*i8_gemm)(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y, int64_t ldy,
                     int64_t m0, int64_t m1);
+    /* INT8 convolution (above) of columns n0..n1-1, n0 a multiple of TEQ_I8C_NB; NULL where the set has
+     * none worth taking (the operators then use im2col and i8_gemm) */
+    void (*i8_conv)(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
+                    const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel);
 } teq_kernel_set;
 
 /* The set of an instruction set, or NULL when this CPU lacks it. */
@@ -109,6 +135,12 @@ void teq_k_gemv(const teq_kw *w, const float *x, float *y, int n_threads);
 void teq_k_i8_gemv(const teq_kw *w, const uint8_t *x, int32_t zp, float xscale, float *y, int n_threads);
 void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y, int64_t ldy,
                    int n_threads);
+
+/* The INT8 convolution (above) over all OH * OW columns, column blocks split over threads; false (nothing
+ * done) when the best set has no i8_conv or w has no q8p. */
+bool teq_k_i8_conv_ok(const teq_kw *w);
+teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
+                         const float *bias, float *Y, int64_t ldy, int n_threads);
 
 /* ---- activation quantization on the fly ----
  * A prepared activation code: the same codes as teq_q_quantize (bit for bit; tests check it), faster. */

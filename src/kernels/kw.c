@@ -57,6 +57,15 @@ teq_status teq_kw_init(teq_kw *w, const teq_qparams *q, int64_t M, int64_t K, co
             }
             w->q8_rowsum[m] = s;
         }
+        const int64_t MR = TEQ_I8C_MR, Mb = (M + MR - 1) / MR;
+        w->Kq = round_up(K ? K : 1, 4);
+        if (!teq_mul_size((size_t)Mb, (size_t)(w->Kq * MR), &bytes)) goto nomem;
+        w->q8p = aligned_alloc(64, round_up((int64_t)bytes, 64) + 64);
+        if (!w->q8p) goto nomem;
+        memset(w->q8p, 0, (size_t)round_up((int64_t)bytes, 64) + 64);
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t k = 0; k < K; k++)
+                w->q8p[((m / MR) * (w->Kq / 4) + k / 4) * MR * 4 + (m % MR) * 4 + k % 4] = w->q8[m * w->K4 + k];
     }
     return TEQ_OK;
 nomem:
@@ -70,6 +79,7 @@ void teq_kw_free(teq_kw *w) {
     free(w->scale);
     free(w->q8);
     free(w->q8_rowsum);
+    free(w->q8p);
     memset(w, 0, sizeof *w);
 }
 

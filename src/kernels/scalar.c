@@ -57,10 +57,35 @@ static void i8_gemm_scalar(const teq_kw *w, const uint8_t *X, int64_t N, int32_t
             Y[m * ldy + c] = i8_out(w, m, dot_u8s8(X + c * w->K4, w->q8 + m * w->K4, w->K4), zp, xscale);
 }
 
+/* INT8 convolution from codes (kernels.h): each output straight from the definition, through q8 (the
+ * row-major copy), so the vector sets' panel packing and q8p are checked against a path that uses
+ * neither. The bias is added in a second rounding; this file is built with -ffp-contract=off so that the
+ * two roundings stay two. */
+static void i8_conv_scalar(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
+                           const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel) {
+    (void)panel;
+    const int64_t KK = g->KH * g->KW;
+    for (int64_t n = n0; n < n1; n++) {
+        const int64_t oy = n / g->OW, ox = n % g->OW;
+        for (int64_t m = 0; m < w->M; m++) {
+            int32_t dot = 0;
+            for (int64_t k = 0; k < w->K; k++) {
+                const int64_t c = k / KK, ky = k % KK / g->KW, kx = k % g->KW;
+                dot += (int32_t)w->q8[m * w->K4 + k] *
+                       (int32_t)Q[(c * g->PH + oy * g->SH + ky * g->DH) * g->PW + ox * g->SW + kx * g->DW];
+            }
+            float v = i8_out(w, m, dot, zp, xscale);
+            if (bias) v = v + bias[m];
+            Y[m * ldy + n] = v;
+        }
+    }
+}
+
 const teq_kernel_set teq_kset_scalar_tab = {
     .name = "scalar",
     .decode = decode_scalar,
     .gemv = gemv_scalar,
     .i8_gemv = i8_gemv_scalar,
     .i8_gemm = i8_gemm_scalar,
+    .i8_conv = i8_conv_scalar,
 };

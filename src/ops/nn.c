@@ -576,6 +576,24 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
         return TEQ_OK;
     }
 
+    if (qmm && group == 1 && nsp <= 2 && teq_kmode_get() == TEQ_KMODE_FAST) {
+        /* INT8 from codes: the input quantized once into padded planes, im2col done on the codes while
+         * packing the kernel's panels (teq_ql_conv_i8); the im2col + i8_gemm path below remains for CPUs
+         * without the kernel and for grouped convolutions */
+        const int64_t OH = g.out[1], OW = g.out[2];
+        const int64_t needh = (OH - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1, needw = (OW - 1) * g.s[2] + (g.k[2] - 1) * g.d[2] + 1;
+        const teq_i8conv ic = {.C = C, .PH = g.in[1] + g.pb[1] > needh ? g.in[1] + g.pb[1] : needh,
+                               .PW = g.in[2] + g.pb[2] > needw ? g.in[2] + g.pb[2] : needw, .KH = g.k[1], .KW = g.k[2],
+                               .SH = g.s[1], .SW = g.s[2], .DH = g.d[1], .DW = g.d[2], .OH = OH, .OW = OW};
+        bool done = false;
+        for (int64_t n = 0; n < N; n++) {
+            if ((st = teq_ql_conv_i8(ctx, node, ql, X + n * C * Sin, g.in[1], g.in[2], g.pb[1], g.pb[2], &ic, pv, B,
+                                     Y + n * M * S, S, &done)))
+                return st;
+            if (!done) break;
+        }
+        if (done) return TEQ_OK;
+    }
     const int64_t K = Cg * KK;
     if (!fits_int(K) || !fits_int(S) || !fits_int(Mg))
         return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "convolution too large for BLAS (int sizes)");

@@ -280,6 +280,8 @@ static teq_kw rows_view(const teq_kw *w, int64_t r0, int64_t Mr) {
     v.packed += r0 * w->row_bytes;
     v.scale += r0;
     if (w->q8) v.q8 += r0 * w->K4, v.q8_rowsum += r0;
+    if (r0 % TEQ_I8C_MR) v.q8p = NULL; /* blocks of MR rows: a view must start on one */
+    else if (v.q8p) v.q8p += r0 * w->Kq;
     return v;
 }
 
@@ -362,6 +364,41 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
         for (int64_t m = 0; m < Mr; m++) Y[m * sym + n * syn] = y[m] + (bias ? bias[m] : 0.0f);
     }
     free(y);
+    return TEQ_OK;
+}
+
+teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
+                          int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias, float *Y,
+                          int64_t ldy, bool *done) {
+    *done = false;
+    if (teq_kmode_get() != TEQ_KMODE_FAST || ql->kind != TEQ_QL_INT8 || !teq_k_i8_conv_ok(&ql->w) ||
+        ql->w.K != g->C * g->KH * g->KW || pt < 0 || pl < 0 || IH + pt > g->PH || IW + pl > g->PW)
+        return TEQ_OK;
+    const int nt = teq_ctx_threads(ctx);
+    const int nc = teq_q_num_codes(&ql->qa);
+    const int32_t zp = ql->qa.is_signed ? nc / 2 : ql->qa.zero_point;
+    size_t bytes;
+    if (!teq_mul_size((size_t)g->C, (size_t)(g->PH * g->PW), &bytes))
+        return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "activation codes overflow");
+    uint8_t *Q = teq_ctx_scratch_slot(ctx, 2, bytes ? bytes : 1);
+    if (!Q) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation codes (%zu bytes)", bytes);
+    if (g->PH == IH && g->PW == IW) {
+        teq_kq_codes(ql->kqa, X, g->C * IH * IW, Q, nt);
+    } else {
+        uint8_t pc;
+        teq_kq_codes(ql->kqa, &pv, 1, &pc, 1); /* padded taps: the code of the padding value */
+        const int64_t C = g->C, plane = g->PH * g->PW;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
+        for (int64_t c = 0; c < C; c++) {
+            uint8_t *q = Q + c * plane;
+            memset(q, pc, (size_t)plane);
+            for (int64_t iy = 0; iy < IH; iy++)
+                teq_kq_codes(ql->kqa, X + (c * IH + iy) * IW, IW, q + (iy + pt) * g->PW + pl, 1);
+        }
+    }
+    const teq_status s = teq_k_i8_conv(&ql->w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, nt);
+    if (s) return teq_op_fail(ctx, node, s, "INT8 convolution failed (%s)", teq_status_string(s));
+    *done = true;
     return TEQ_OK;
 }
 

@@ -62,6 +62,14 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
 teq_status teq_ql_matmul_dyn(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *A,
                              const float *B, int64_t M, int64_t N, int64_t K, int64_t batch, int nb, const int64_t *bd,
                              const int64_t *sa, const int64_t *sb, float *Y);
+/* INT8 Conv of one group (1-D or 2-D) in the fast mode, straight from codes (kernels.h, i8_conv): X is one
+ * image's input, C planes of IH x IW floats; it is quantized once with the layer's activation code into
+ * planes of g->PH x g->PW codes with the input at (pt, pl) and the code of pv around it (scratch slot 2),
+ * then Y[m * ldy + n] = result + bias[m] for the g->OH * g->OW outputs. *done is false (and nothing
+ * happens) when this path does not apply: another mode or kind, or a CPU without the kernel. */
+teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
+                          int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias, float *Y,
+                          int64_t ldy, bool *done);
 /* All rows of the layer's weights decoded to floats (row scales applied) in scratch slot 1:
  * [rows x K] in the row order above. */
 teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);

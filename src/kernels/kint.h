@@ -88,6 +88,7 @@ struct teq_kq {
     double log_margin;      /* smallest slack of the margin check (in levels; reported by tests) */
     /* linear: q = clamp(rint(x / scale)) + off, in double as code.c */
     double lscale, qlo, qhi;
+    double lrecip; /* 1 / lscale: the vector bodies multiply, and divide only near a tie (avx512.c) */
     int off;
 };
 

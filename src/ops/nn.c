@@ -535,7 +535,10 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
     const teq_qlayer *ql = teq_ql_of(node);
     const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
     if (ql && ql->w.M != M) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
-    if (ql && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
+    /* INT8 depthwise (fast mode): exact integer sums in float (below); the weights as their integers */
+    const bool dwi8 = qmm && Cg == 1 && nsp <= 2 && teq_kmode_get() == TEQ_KMODE_FAST && teq_ql_dw_ok(ql, KK);
+    if (dwi8 && (st = teq_ql_dw_weights(ctx, node, ql, &W))) return st;
+    if (ql && !dwi8 && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
     if (!W && !qmm) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
 
     if (Cg == 1 && nsp <= 2 && !(qmm && teq_kmode_get() == TEQ_KMODE_REF)) {
@@ -555,22 +558,32 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
         size_t bytes;
         if (!teq_mul_size((size_t)PH, (size_t)PW, &bytes) || !teq_mul_size(bytes, sizeof(float) * (size_t)ntp, &bytes))
             return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded plane size overflows");
-        float *pad = teq_ctx_scratch(ctx, bytes);
+        /* INT8: each input plane as its integer codes minus the zero point (floats, exact) in a second
+         * buffer per thread, padded with the padding value's; the plane sums are then exact integers */
+        size_t qbytes = 0;
+        if (dwi8 && (!teq_mul_size((size_t)Sin, sizeof(float) * (size_t)ntp, &qbytes) || bytes > SIZE_MAX - qbytes))
+            return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded plane size overflows");
+        float *pad = teq_ctx_scratch(ctx, bytes + qbytes);
         if (!pad) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for padded planes (%zu bytes)", bytes);
+        const float pvq = dwi8 ? teq_ql_code_value(ql, pv) : pv;
 #pragma omp parallel num_threads(ntp) if (ntp > 1)
         {
             float *xp = pad + (size_t)omp_get_thread_num() * (size_t)(PH * PW);
+            float *xq = dwi8 ? pad + (size_t)ntp * (size_t)(PH * PW) + (size_t)omp_get_thread_num() * (size_t)Sin : NULL;
             int64_t last_c = -1;
 #pragma omp for schedule(static)
             for (int64_t p = 0; p < planes; p++) {
                 const int64_t n = p / M, m = p % M, c = n * C + m / Mg;
                 if (c != last_c) {
-                    if (deint) pad_plane_deint(X + c * Sin, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pv);
-                    else pad_plane(X + c * Sin, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pv);
+                    const float *src = X + c * Sin;
+                    if (dwi8) teq_ql_code_values(ql, src, Sin, xq), src = xq;
+                    if (deint) pad_plane_deint(src, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pvq);
+                    else pad_plane(src, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pvq);
                 }
                 last_c = c;
-                dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B ? B[m] : 0.0f, Y + p * S, OH, OW, g.s[1], g.s[2],
-                         g.d[1], g.d[2]);
+                dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B && !dwi8 ? B[m] : 0.0f, Y + p * S, OH, OW, g.s[1],
+                         g.s[2], g.d[1], g.d[2]);
+                if (dwi8) teq_ql_i8_scale(ql, m, B, Y + p * S, S);
             }
         }
         return TEQ_OK;

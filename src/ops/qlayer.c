@@ -183,12 +183,13 @@ skip:
     return TEQ_OK;
 }
 
-/* A TeqQuantize (linear code, no shift) whose output is read only as input 0 of non-depthwise INT8
- * Convs: their fast path (teq_ql_gemm) quantizes its input to codes itself, with this very code (a
- * layer's activation code is read from the TeqQuantize in front of it, bind_layer), and the codes of x
+/* A TeqQuantize (linear code, no shift) whose output is read only as input 0 of INT8 Convs: their fast
+ * paths (teq_ql_conv_i8, teq_ql_gemm, the depthwise integer path) quantize their input to codes
+ * themselves, with this very code (a layer's activation code is read from the TeqQuantize in front of
+ * it, bind_layer), and the codes of x
  * equal those of the quantizer's output (a linear code is idempotent: the level (c - zp) * scale in
- * float divides back to c - zp within 2^-16). The depthwise path and the other operators read the float
- * levels, so any other reader keeps the quantizer. */
+ * float divides back to c - zp within 2^-16). The other operators read the float levels, so any other
+ * reader keeps the quantizer. */
 static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
     teq_qparams q;
     double shift = 0;
@@ -205,9 +206,11 @@ static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
             if (m->in[k] != v) continue;
             const teq_qlayer *ql = strcmp(m->op_type, "Conv") || k != 0 ? NULL : m->kern;
             const teq_tensor *w = ql && m->n_in > 1 && m->in[1] >= 0 ? g->values[m->in[1]].constant : NULL;
-            /* depthwise (one input channel per group, 1-D or 2-D) takes the float path */
-            bool dw = w && w->ndim >= 3 && w->dims[1] == 1 && w->ndim - 2 <= 2;
-            if (!ql || ql->kind != TEQ_QL_INT8 || !w || dw) return false;
+            /* depthwise (one input channel per group, 1-D or 2-D) quantizes its input itself too, on the
+             * integer path (teq_ql_dw_ok); where the sums could leave float's exact range it reads levels */
+            const bool dw = w && w->ndim >= 3 && w->dims[1] == 1 && w->ndim - 2 <= 2;
+            const int64_t KK = w && dw ? w->dims[2] * (w->ndim == 4 ? w->dims[3] : 1) : 0;
+            if (!ql || ql->kind != TEQ_QL_INT8 || !w || (dw && !teq_ql_dw_ok(ql, KK))) return false;
             readers++;
         }
     }
@@ -400,6 +403,56 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
     if (s) return teq_op_fail(ctx, node, s, "INT8 convolution failed (%s)", teq_status_string(s));
     *done = true;
     return TEQ_OK;
+}
+
+bool teq_ql_dw_ok(const teq_qlayer *ql, int64_t KK) {
+    return ql && ql->kind == TEQ_QL_INT8 && ql->w.q8 && ql->w.K == KK && KK * 127 * 255 < (1 << 24);
+}
+
+teq_status teq_ql_dw_weights(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W) {
+    const int64_t M = ql->w.M, K = ql->w.K;
+    float *d = teq_ctx_scratch_slot(ctx, 1, sizeof(float) * (size_t)(M * K + 1));
+    if (!d) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for depthwise weights");
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++) d[m * K + k] = (float)ql->w.q8[m * ql->w.K4 + k];
+    *W = d;
+    return TEQ_OK;
+}
+
+static int32_t ql_zp(const teq_qlayer *ql) {
+    return ql->qa.is_signed ? teq_q_num_codes(&ql->qa) / 2 : ql->qa.zero_point;
+}
+
+void teq_ql_code_values(const teq_qlayer *ql, const float *x, int64_t n, float *v) {
+    /* in chunks through a small byte buffer, each widened by a vector loop */
+    uint8_t c[1024];
+    const float zp = (float)ql_zp(ql);
+    for (int64_t i0 = 0; i0 < n; i0 += (int64_t)sizeof c) {
+        const int64_t k = n - i0 < (int64_t)sizeof c ? n - i0 : (int64_t)sizeof c;
+        teq_kq_codes(ql->kqa, x + i0, k, c, 1);
+        float *vo = v + i0;
+#pragma omp simd
+        for (int64_t i = 0; i < k; i++) vo[i] = (float)c[i] - zp;
+    }
+}
+
+float teq_ql_code_value(const teq_qlayer *ql, float x) {
+    uint8_t c;
+    teq_kq_codes(ql->kqa, &x, 1, &c, 1);
+    return (float)c - (float)ql_zp(ql);
+}
+
+void teq_ql_i8_scale(const teq_qlayer *ql, int64_t m, const float *bias, float *y, int64_t n) {
+    /* this file is built with -ffp-contract=off: the product and the sum round separately, as in i8_conv */
+    const float s = ql->w.scale[m] * (float)ql->qa.scale;
+    if (bias) {
+        const float b = bias[m];
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) y[i] = s * y[i] + b;
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) y[i] = s * y[i];
+    }
 }
 
 teq_status teq_ql_matmul_dyn(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *A,

@@ -70,6 +70,17 @@ teq_status teq_ql_matmul_dyn(teq_exec_ctx *ctx, const teq_node *node, const teq_
 teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
                           int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias, float *Y,
                           int64_t ldy, bool *done);
+/* INT8 depthwise convolution in the fast mode: the sums sum_t w_t * (q_t - zp) of integers are computed
+ * in float, exactly while KK * 127 * 255 < 2^24 (teq_ql_dw_ok), by the FP32 depthwise loop on integer
+ * values; then y = fl(fl((scale[m] * xscale) * sum) + bias[m]), the INT8 kernels' formula.
+ * teq_ql_dw_weights: the weights' integers as floats [M x KK] (scratch slot 1);
+ * teq_ql_code_values: v[i] = code(x[i]) - zp (exact small integers); teq_ql_code_value: one value;
+ * teq_ql_i8_scale: the output scaling of row m in place over n outputs. */
+bool teq_ql_dw_ok(const teq_qlayer *ql, int64_t KK);
+teq_status teq_ql_dw_weights(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);
+void teq_ql_code_values(const teq_qlayer *ql, const float *x, int64_t n, float *v);
+float teq_ql_code_value(const teq_qlayer *ql, float x);
+void teq_ql_i8_scale(const teq_qlayer *ql, int64_t m, const float *bias, float *y, int64_t n);
 /* All rows of the layer's weights decoded to floats (row scales applied) in scratch slot 1:
  * [rows x K] in the row order above. */
 teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);

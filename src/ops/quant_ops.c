@@ -84,10 +84,15 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
     /* every reader quantizes x to these codes itself (node->pass_fast): hand x on, no pass over it */
     if (node->pass_fast && c == 0 && node->kern && teq_kmode_get() == TEQ_KMODE_FAST && teq_ctx_take_input(ctx, 0, out[0]))
         return TEQ_OK;
-    teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
-    if (s) return s;
-    int64_t n = teq_tensor_numel(x);
+    /* the prepared quantizer runs in place: when this node is x's last reader, y takes x's storage (no new
+     * buffer to touch, one fewer live activation) */
+    const bool in_place = node->kern && p.kind != TEQ_CODE_NONE && teq_kmode_get() != TEQ_KMODE_DEQUANT;
     const float *src = x->data;
+    if (!(in_place && teq_ctx_take_input(ctx, 0, out[0]))) {
+        teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
+        if (s) return s;
+    }
+    int64_t n = teq_tensor_numel(x);
     float *dst = out[0]->data;
     int nt = teq_ctx_threads(ctx);
     if (c != 0) {

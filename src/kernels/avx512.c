@@ -464,18 +464,27 @@ static I8C_ATTR void i8c_pack(const teq_kw *w, const teq_i8conv *g, const uint8_
                               uint8_t *panel) {
     int64_t rj[TEQ_I8C_NB + 1], roff[TEQ_I8C_NB], rlen[TEQ_I8C_NB];
     int nr = 0;
-    for (int64_t j = 0, n = n0; j < nb; nr++) {
-        const int64_t oy = n / g->OW, ox = n % g->OW, len = g->OW - ox < nb - j ? g->OW - ox : nb - j;
-        rj[nr] = j, roff[nr] = oy * g->SH * g->PW + ox * g->SW, rlen[nr] = len;
-        j += len, n += len;
+    if (g->SH == 1 && g->SW == 1 && g->PW == g->OW) {
+        /* output rows follow each other in the planes too (1x1 convolutions and the like): one run */
+        rj[0] = 0, roff[0] = n0, rlen[0] = nb, nr = 1;
+    } else {
+        for (int64_t j = 0, n = n0; j < nb; nr++) {
+            const int64_t oy = n / g->OW, ox = n % g->OW, len = g->OW - ox < nb - j ? g->OW - ox : nb - j;
+            rj[nr] = j, roff[nr] = oy * g->SH * g->PW + ox * g->SW, rlen[nr] = len;
+            j += len, n += len;
+        }
     }
-    const int64_t K = w->K, KK = g->KH * g->KW, plane = g->PH * g->PW;
+    const int64_t K = w->K, plane = g->PH * g->PW;
+    int64_t c = 0, ky = 0, kx = 0; /* tap k = 4 kg + t, stepped without divisions */
     for (int64_t kg = 0; kg < w->Kq / 4; kg++) {
         const uint8_t *src[4];
         for (int t = 0; t < 4; t++) {
             /* k past K: any tap will do (its weights are 0); 4 kg < K always */
-            const int64_t k = 4 * kg + t < K ? 4 * kg + t : 4 * kg, c = k / KK, r = k % KK;
-            src[t] = Q + c * plane + (r / g->KW) * g->DH * g->PW + (r % g->KW) * g->DW;
+            src[t] = 4 * kg + t < K ? Q + c * plane + ky * g->DH * g->PW + kx * g->DW : src[0];
+            if (++kx == g->KW) {
+                kx = 0;
+                if (++ky == g->KH) ky = 0, c++;
+            }
         }
         uint8_t *dst = panel + kg * (TEQ_I8C_NB * 4);
         for (int i = 0; i < nr; i++)

@@ -814,8 +814,15 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
         for (int64_t gi = 0; gi < group; gi++) {
             /* col (Mg*KK x Sin) = W_g^T (Mg*KK x Cg) * X_g (Cg x Sin) */
             if (qmm) {
-                if ((st = teq_ql_gemm(ctx, node, ql, gi * MK, MK, X + (n * C + gi * Cg) * Sin, Sin, 1, Sin, NULL, col,
-                                      Sin, 1)))
+                /* INT8, one group: col is a 1x1 convolution of the input (MK rows over Sin positions) */
+                const teq_i8conv ic = {.C = Cg, .PH = 1, .PW = Sin, .KH = 1, .KW = 1, .SH = 1, .SW = 1, .DH = 1, .DW = 1,
+                                       .OH = 1, .OW = Sin};
+                bool done = false;
+                if (group == 1 && teq_kmode_get() == TEQ_KMODE_FAST &&
+                    (st = teq_ql_conv_i8(ctx, node, ql, X + n * C * Sin, 1, Sin, 0, 0, &ic, 0.0f, NULL, col, Sin, &done)))
+                    return st;
+                if (!done && (st = teq_ql_gemm(ctx, node, ql, gi * MK, MK, X + (n * C + gi * Cg) * Sin, Sin, 1, Sin, NULL,
+                                               col, Sin, 1)))
                     return st;
             } else if (ql) {
                 sgemm_mt(nt, false, false, MK, Sin, Cg, 1.0f, W + gi * MK * Cg, Cg, X + (n * C + gi * Cg) * Sin, Sin, 0.0f,

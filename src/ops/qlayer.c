@@ -183,13 +183,12 @@ skip:
     return TEQ_OK;
 }
 
-/* A TeqQuantize (linear code, no shift) whose output is read only as input 0 of INT8 Convs: their fast
- * paths (teq_ql_conv_i8, teq_ql_gemm, the depthwise integer path) quantize their input to codes
- * themselves, with this very code (a layer's activation code is read from the TeqQuantize in front of
- * it, bind_layer), and the codes of x
- * equal those of the quantizer's output (a linear code is idempotent: the level (c - zp) * scale in
- * float divides back to c - zp within 2^-16). The other operators read the float levels, so any other
- * reader keeps the quantizer. */
+/* A TeqQuantize (linear code, no shift) whose output is read only as input 0 of INT8 Convs or
+ * ConvTransposes: their fast paths (teq_ql_conv_i8, teq_ql_gemm, the depthwise integer path) quantize
+ * their input to codes themselves, with this very code (a layer's activation code is read from the
+ * TeqQuantize in front of it, bind_layer), and the codes of x equal those of the quantizer's output (a
+ * linear code is idempotent: the level (c - zp) * scale in float divides back to c - zp within 2^-16).
+ * The other operators read the float levels, so any other reader keeps the quantizer. */
 static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
     teq_qparams q;
     double shift = 0;
@@ -204,11 +203,12 @@ static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
         const teq_node *m = &g->nodes[i];
         for (int k = 0; k < m->n_in; k++) {
             if (m->in[k] != v) continue;
-            const teq_qlayer *ql = strcmp(m->op_type, "Conv") || k != 0 ? NULL : m->kern;
+            const bool convt = !strcmp(m->op_type, "ConvTranspose"); /* INT8: teq_ql_conv_i8 or teq_ql_gemm */
+            const teq_qlayer *ql = (strcmp(m->op_type, "Conv") && !convt) || k != 0 ? NULL : m->kern;
             const teq_tensor *w = ql && m->n_in > 1 && m->in[1] >= 0 ? g->values[m->in[1]].constant : NULL;
             /* depthwise (one input channel per group, 1-D or 2-D) quantizes its input itself too, on the
              * integer path (teq_ql_dw_ok); where the sums could leave float's exact range it reads levels */
-            const bool dw = w && w->ndim >= 3 && w->dims[1] == 1 && w->ndim - 2 <= 2;
+            const bool dw = !convt && w && w->ndim >= 3 && w->dims[1] == 1 && w->ndim - 2 <= 2;
             const int64_t KK = w && dw ? w->dims[2] * (w->ndim == 4 ? w->dims[3] : 1) : 0;
             if (!ql || ql->kind != TEQ_QL_INT8 || !w || (dw && !teq_ql_dw_ok(ql, KK))) return false;
             readers++;

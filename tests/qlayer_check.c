@@ -93,6 +93,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "qlayer_check: %s\n", err.msg);
         return 2;
     }
+    /* layer by layer, the fast mode computes the layer alone: no fused chain after it (compared below) */
+    int n_passq = 0, n_chain = 0;
+    for (int i = 0; i < m->g->n_nodes; i++) {
+        const teq_node *n = &m->g->nodes[i];
+        n_chain += !strcmp(n->op_type, "TeqElementwise") && n->pass_fast;
+        n_passq += !strcmp(n->op_type, "TeqQuantize") && n->pass_fast;
+    }
+    teq_ops_fast_passes(m->g, false);
     state st = {0};
     st.ctx = teq_ctx_new(2, &err);
     teq_ctx_set_threads(m->ctx, 2);
@@ -107,28 +115,28 @@ int main(int argc, char **argv) {
            st.n_layers, st.n_exp, st.n_int8, st.n_dyn, st.worst_fast, st.worst_deq, LAYER_TOL);
     for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(outs[i]), outs[i] = NULL;
 
-    /* The fast mode's pass-through quantizers (pass_fast: every reader quantizes its input itself) must
-     * give the very bytes of running each quantizer: the whole model in the fast mode with and without. */
-    int n_pass = 0;
-    bool *was = calloc((size_t)m->g->n_nodes + 1, sizeof *was);
-    for (int i = 0; was && i < m->g->n_nodes; i++) was[i] = m->g->nodes[i].pass_fast, n_pass += was[i];
+    /* The fast mode's pass-through quantizers (every reader quantizes its input itself) and the chains
+     * fused into INT8 convolutions (the TeqElementwise after one passes its input on) must give the very
+     * bytes of running each node: the whole model in the fast mode with and without. */
     teq_ctx_set_hook(m->ctx, NULL, NULL);
     teq_kmode_set(TEQ_KMODE_FAST);
     teq_tensor *on[16] = {0}, *off[16] = {0};
+    teq_ops_fast_passes(m->g, true);
     s = teq_graph_run(m->g, argv[1], m->ctx, ins, on, &err);
-    for (int i = 0; was && i < m->g->n_nodes; i++) m->g->nodes[i].pass_fast = false;
+    teq_ops_fast_passes(m->g, false);
     if (!s) s = teq_graph_run(m->g, argv[1], m->ctx, ins, off, &err);
-    for (int i = 0; was && i < m->g->n_nodes; i++) m->g->nodes[i].pass_fast = was[i];
-    CHECK(was && s == TEQ_OK, "fast runs: %s", err.msg);
+    CHECK(s == TEQ_OK, "fast runs: %s", err.msg);
     bool same = s == TEQ_OK;
     for (int i = 0; same && i < m->g->n_outputs; i++)
         same = teq_tensor_numel(on[i]) == teq_tensor_numel(off[i]) &&
                !memcmp(on[i]->data, off[i]->data, (size_t)teq_tensor_numel(on[i]) * teq_dtype_size(on[i]->dtype));
-    CHECK(same, "the fast mode with %d pass-through quantizers differs from running them", n_pass);
-    printf("%d pass-through quantizers in the fast mode: outputs identical to running them: %s\n", n_pass,
+    CHECK(same, "the fast mode with %d pass-through quantizers and %d fused chains differs from running them", n_passq,
+          n_chain);
+    printf("%d pass-through quantizers in the fast mode: outputs identical to running them: %s\n", n_passq,
+           same ? "yes" : "no");
+    printf("%d elementwise chains fused into INT8 convolutions: outputs identical to running them: %s\n", n_chain,
            same ? "yes" : "no");
     for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(on[i]), teq_tensor_free(off[i]);
-    free(was);
     teq_tensor_free(x);
     teq_ctx_free(st.ctx);
     teq_model_free(m);

@@ -293,8 +293,16 @@ static void test_i8(const kset_case *ks) {
  * Against the definition in int64: each output's sum over the taps of the UNPADDED input, a tap outside
  * it reading the padding code; then the formula bit for bit, and within 2^-21 relative of the same value
  * in double (brute force, no float rounding on the way). Columns run in pieces from random multiples of
- * the panel width, the panel starts as garbage, and the gap between rows (ldy > S) must stay untouched. */
+ * the panel width, the panel starts as garbage, and the gap between rows (ldy > S) must stay untouched.
+ * With a bias the post callback negates each finished block: every output exactly once. */
 typedef struct { int64_t C, IH, IW, M, KH, KW, SH, SW, DH, DW, pt, pb, pl, pr; } conv_shape;
+
+/* the post callback of the test: negate the block in place (a block done twice, or not at all, shows) */
+static void negate_block(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
+    (void)user;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = n0; n < n1; n++) Y[m * ldy + n] = -Y[m * ldy + n];
+}
 
 static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, int extreme) {
     const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
@@ -332,7 +340,8 @@ static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, i
     for (int64_t n0 = 0; n0 < S;) {
         int64_t n1 = n0 + TEQ_I8C_NB * (int64_t)(1 + next() % 3);
         if (n1 > S) n1 = S;
-        ks->ks->i8_conv(&w, &g, Q, zp, xs, bias_on ? bias : NULL, Y, ldy, n0, n1, panel);
+        const teq_kpost neg = {negate_block, NULL};
+        ks->ks->i8_conv(&w, &g, Q, zp, xs, bias_on ? bias : NULL, Y, ldy, n0, n1, panel, bias_on ? &neg : NULL);
         n0 = n1;
     }
     free(panel);
@@ -349,7 +358,7 @@ static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, i
                     }
             float want = (w.scale[m] * xs) * (float)d;
             if (bias_on) want = want + bias[m];
-            const float got = Y[m * ldy + n];
+            const float got = bias_on ? -Y[m * ldy + n] : Y[m * ldy + n]; /* with bias, the post negated it */
             const double exact = (double)w.scale[m] * xs * (double)d + (bias_on ? bias[m] : 0.0);
             const double tol = 0x1p-21 * (fabs((double)w.scale[m] * xs * (double)d) + (bias_on ? fabs(bias[m]) : 0.0));
             if (memcmp(&want, &got, 4) || !(fabs(got - exact) <= tol)) {

@@ -50,8 +50,9 @@ typedef struct teq_node {
      * node's own operator reads it, so its type is that operator's business. */
     void *kern;
     void (*kern_free)(void *kern);
-    /* TeqQuantize only: every reader of its output quantizes that input itself to the same codes (INT8
-     * products, teq_ops_bind_quantized), so with the fast kernels the output may be the input unchanged */
+    /* With the fast kernels, this node's output is its input unchanged (teq_ops_bind_quantized):
+     * TeqQuantize: every reader of its output quantizes that input itself to the same codes (INT8 products);
+     * TeqElementwise: the INT8 convolution in front applied its steps to its own output already. */
     bool pass_fast;
 } teq_node;
 

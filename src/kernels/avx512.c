@@ -534,7 +534,8 @@ INLINE I8C_ATTR void i8c_block(const teq_kw *w, const uint8_t *P, int64_t mb, in
 }
 
 static I8C_ATTR void i8_conv_vnni(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
-                                  const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel) {
+                                  const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel,
+                                  const teq_kpost *post) {
     const int64_t Mb = (w->M + TEQ_I8C_MR - 1) / TEQ_I8C_MR;
     for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
         const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
@@ -544,6 +545,7 @@ static I8C_ATTR void i8_conv_vnni(const teq_kw *w, const teq_i8conv *g, const ui
             else if (nb > 16) i8c_block(w, panel, mb, nb, zp, xscale, bias, Y + nc, ldy, 2);
             else i8c_block(w, panel, mb, nb, zp, xscale, bias, Y + nc, ldy, 1);
         }
+        if (post) post->fn(post->user, Y, ldy, w->M, nc, nc + nb);
     }
 }
 

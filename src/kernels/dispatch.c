@@ -149,7 +149,7 @@ void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, flo
 bool teq_k_i8_conv_ok(const teq_kw *w) { return w->q8p && teq_kset_best()->i8_conv; }
 
 teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
-                         const float *bias, float *Y, int64_t ldy, int n_threads) {
+                         const float *bias, float *Y, int64_t ldy, const teq_kpost *post, int n_threads) {
     const teq_kernel_set *ks = teq_kset_best();
     if (!w->q8p || !ks->i8_conv) return TEQ_ERR_UNSUPPORTED;
     const int64_t S = g->OH * g->OW, nb = (S + TEQ_I8C_NB - 1) / TEQ_I8C_NB;
@@ -162,14 +162,15 @@ teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q,
     uint8_t *panels = calloc((size_t)nt, pb);
     if (!panels) return TEQ_ERR_NOMEM;
     if (nt == 1) {
-        ks->i8_conv(w, g, Q, zp, xscale, bias, Y, ldy, 0, S, panels);
+        ks->i8_conv(w, g, Q, zp, xscale, bias, Y, ldy, 0, S, panels, post);
     } else {
 #pragma omp parallel num_threads(nt)
         {
             const int t = omp_get_thread_num(), T = omp_get_num_threads();
             const int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
             const int64_t n1 = b1 * TEQ_I8C_NB < S ? b1 * TEQ_I8C_NB : S;
-            if (b0 < b1) ks->i8_conv(w, g, Q, zp, xscale, bias, Y, ldy, b0 * TEQ_I8C_NB, n1, panels + (size_t)t * pb);
+            if (b0 < b1)
+                ks->i8_conv(w, g, Q, zp, xscale, bias, Y, ldy, b0 * TEQ_I8C_NB, n1, panels + (size_t)t * pb, post);
         }
     }
     free(panels);

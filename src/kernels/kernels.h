@@ -90,6 +90,12 @@ static inline double teq_ktol(int64_t K, double abs_sum) {
  * TEQ_I8C_NB * Kq of them, owned by the caller, one per thread) and runs the MR x NB microkernel on it:
  * no float im2col, no transpose, and K padded to 4 instead of 64. */
 enum { TEQ_I8C_MR = 8, TEQ_I8C_NB = 48 };
+/* What the caller does to each finished block of outputs while it is in cache: fn(user, Y, ldy, M, n0, n1)
+ * on Y[m * ldy + n] for m < M, n0 <= n < n1 (an elementwise chain after the convolution, say). */
+typedef struct teq_kpost {
+    void (*fn)(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1);
+    void *user;
+} teq_kpost;
 typedef struct teq_i8conv {
     int64_t C, PH, PW, KH, KW, SH, SW, DH, DW, OH, OW;
 } teq_i8conv;
@@ -120,7 +126,8 @@ typedef struct teq_kernel_set {
     /* INT8 convolution (above) of columns n0..n1-1, n0 a multiple of TEQ_I8C_NB; NULL where the set has
      * none worth taking (the operators then use im2col and i8_gemm) */
     void (*i8_conv)(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
-                    const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel);
+                    const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel,
+                    const teq_kpost *post);
 } teq_kernel_set;
 
 /* The set of an instruction set, or NULL when this CPU lacks it. */
@@ -136,11 +143,11 @@ void teq_k_i8_gemv(const teq_kw *w, const uint8_t *x, int32_t zp, float xscale, 
 void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y, int64_t ldy,
                    int n_threads);
 
-/* The INT8 convolution (above) over all OH * OW columns, column blocks split over threads; false (nothing
- * done) when the best set has no i8_conv or w has no q8p. */
+/* The INT8 convolution (above) over all OH * OW columns, column blocks split over threads, post (may be
+ * NULL) run on each finished block; teq_k_i8_conv_ok: false when the best set has no i8_conv or w no q8p. */
 bool teq_k_i8_conv_ok(const teq_kw *w);
 teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
-                         const float *bias, float *Y, int64_t ldy, int n_threads);
+                         const float *bias, float *Y, int64_t ldy, const teq_kpost *post, int n_threads);
 
 /* ---- activation quantization on the fly ----
  * A prepared activation code: the same codes as teq_q_quantize (bit for bit; tests check it), faster. */

@@ -62,7 +62,8 @@ static void i8_gemm_scalar(const teq_kw *w, const uint8_t *X, int64_t N, int32_t
  * neither. The bias is added in a second rounding; this file is built with -ffp-contract=off so that the
  * two roundings stay two. */
 static void i8_conv_scalar(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
-                           const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel) {
+                           const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel,
+                           const teq_kpost *post) {
     (void)panel;
     const int64_t KK = g->KH * g->KW;
     for (int64_t n = n0; n < n1; n++) {
@@ -79,6 +80,7 @@ static void i8_conv_scalar(const teq_kw *w, const teq_i8conv *g, const uint8_t *
             Y[m * ldy + n] = v;
         }
     }
+    if (post && n1 > n0) post->fn(post->user, Y, ldy, w->M, n0, n1);
 }
 
 const teq_kernel_set teq_kset_scalar_tab = {

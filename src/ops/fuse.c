@@ -16,6 +16,7 @@
  * consts[2i], 2 the root x. order 0: acc OP operand, 1: operand OP acc. Clip reads lo = consts[2i],
  * hi = consts[2i+1]. */
 #include "ops.h"
+#include "../kernels/kernels.h"
 
 #include <math.h>
 #include <omp.h>
@@ -24,13 +25,10 @@
 
 enum { F_ADD = 1, F_SUB = 2, F_MUL = 3, F_DIV = 4, F_CLIP = 5, F_RELU = 6, F_NOPS };
 enum { OPND_NONE = 0, OPND_CONST = 1, OPND_ROOT = 2 };
-#define MAX_STEPS 16
+#define MAX_STEPS TEQ_ECHAIN_MAX
 #define BLOCK 1024
 
-typedef struct {
-    int op, opnd, order;
-    float c, lo, hi;
-} step;
+typedef teq_estep step;
 
 static int read_steps(const teq_node *node, step *st) {
     int64_t ni = 0, nf = 0;
@@ -111,6 +109,13 @@ static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, co
     const teq_tensor *x = in[0];
     if (!x) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "missing input");
     if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
+    /* the INT8 convolution in front applied these steps to x already (qlayer.c, node->pass_fast) */
+    if (node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST) {
+        if (teq_ctx_take_input(ctx, 0, out[0])) return TEQ_OK;
+        teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
+        if (!s) memcpy(out[0]->data, x->data, sizeof(float) * (size_t)teq_tensor_numel(x));
+        return s;
+    }
     teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
     if (s) return s;
     const int64_t n = teq_tensor_numel(x), nb = (n + BLOCK - 1) / BLOCK;
@@ -127,6 +132,22 @@ static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, co
         memcpy(Y + i0, acc, sizeof(float) * (size_t)m);
     }
     return TEQ_OK;
+}
+
+bool teq_echain_of(const teq_node *node, teq_echain *c) {
+    if (strcmp(node->op_type, "TeqElementwise") || !node->domain || strcmp(node->domain, "teq")) return false;
+    c->ns = read_steps(node, c->st);
+    return c->ns > 0;
+}
+
+void teq_echain_apply(const teq_echain *c, float *y, int64_t n) {
+    for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
+        const int64_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+        float acc[BLOCK];
+        memcpy(acc, y + i0, sizeof(float) * (size_t)m);
+        run_block(c->st, c->ns, y + i0, acc, m); /* y is the chain's root x, read before it is written */
+        memcpy(y + i0, acc, sizeof(float) * (size_t)m);
+    }
 }
 
 const teq_op teq_ops_fused[] = {

@@ -483,8 +483,9 @@ TEQ_CLONES static void dw_plane(const float *restrict xp, int64_t PW, const floa
 }
 
 /* Conv: X (N, C, spatial...), W (M, C/group, k...), optional B (M) -> Y (N, M, out...). */
-static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
-                          teq_tensor *const *out) {
+/* *chained: the fused elementwise chain of an INT8 layer (teq_qlayer.post) was applied on the way */
+static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out,
+                           bool *chained) {
     if (need_inputs(ctx, node, in, 2)) return TEQ_ERR_ARG;
     const teq_tensor *x = in[0], *w = in[1], *b = opt_in(node, in, 2);
     teq_status st;
@@ -584,8 +585,10 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
                 dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B && !dwi8 ? B[m] : 0.0f, Y + p * S, OH, OW, g.s[1],
                          g.s[2], g.d[1], g.d[2]);
                 if (dwi8) teq_ql_i8_scale(ql, m, B, Y + p * S, S);
+                if (dwi8 && ql->post) teq_echain_apply(ql->post, Y + p * S, S);
             }
         }
+        *chained = dwi8 && ql->post;
         return TEQ_OK;
     }
 
@@ -601,11 +604,14 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
         bool done = false;
         for (int64_t n = 0; n < N; n++) {
             if ((st = teq_ql_conv_i8(ctx, node, ql, X + n * C * Sin, g.in[1], g.in[2], g.pb[1], g.pb[2], &ic, pv, B,
-                                     Y + n * M * S, S, &done)))
+                                     Y + n * M * S, S, ql->post, &done)))
                 return st;
             if (!done) break;
         }
-        if (done) return TEQ_OK;
+        if (done) {
+            *chained = ql->post != NULL;
+            return TEQ_OK;
+        }
     }
     const int64_t K = Cg * KK;
     if (!fits_int(K) || !fits_int(S) || !fits_int(Mg))
@@ -661,6 +667,18 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
             }
         }
     return TEQ_OK;
+}
+
+static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
+                          teq_tensor *const *out) {
+    bool chained = false;
+    const teq_status st = conv_run(ctx, node, in, out, &chained);
+    /* a path that did not apply the fused chain per block (im2col + i8_gemm, say): over the whole output,
+     * since the TeqElementwise after this node passes its input on in the fast mode */
+    const teq_qlayer *ql = teq_ql_of(node);
+    if (!st && !chained && ql && ql->post && teq_kmode_get() == TEQ_KMODE_FAST)
+        teq_echain_apply(ql->post, out[0]->data, teq_tensor_numel(out[0]));
+    return st;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -819,7 +837,8 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
                                        .OH = 1, .OW = Sin};
                 bool done = false;
                 if (group == 1 && teq_kmode_get() == TEQ_KMODE_FAST &&
-                    (st = teq_ql_conv_i8(ctx, node, ql, X + n * C * Sin, 1, Sin, 0, 0, &ic, 0.0f, NULL, col, Sin, &done)))
+                    (st = teq_ql_conv_i8(ctx, node, ql, X + n * C * Sin, 1, Sin, 0, 0, &ic, 0.0f, NULL, col, Sin, NULL,
+                                         &done)))
                     return st;
                 if (!done && (st = teq_ql_gemm(ctx, node, ql, gi * MK, MK, X + (n * C + gi * Cg) * Sin, Sin, 1, Sin, NULL,
                                                col, Sin, 1)))

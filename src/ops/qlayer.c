@@ -10,6 +10,7 @@ static void ql_free(void *p) {
     teq_qlayer *q = p;
     teq_kw_free(&q->w);
     teq_kq_free(q->kqa);
+    free(q->post);
     free(q);
 }
 static void kq_free(void *p) { teq_kq_free(p); }
@@ -217,6 +218,42 @@ static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
     return readers > 0;
 }
 
+/* The TeqElementwise that alone reads INT8 Conv n's output (not a graph output), or NULL. The INT8 fast
+ * paths of Conv (teq_ql_conv_i8 per block, the depthwise one per plane, op_conv after any other) then
+ * apply its steps to n's output in place, and the node hands its input on. */
+static teq_node *fusable_chain(teq_graph *g, const teq_node *n) {
+    const teq_qlayer *ql = n->kern;
+    if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || !ql || ql->kind != TEQ_QL_INT8 || n->n_out != 1 ||
+        n->out[0] < 0 || g->values[n->out[0]].n_uses != 1)
+        return NULL;
+    const int v = n->out[0];
+    for (int j = 0; j < g->n_outputs; j++)
+        if (g->outputs[j] == v) return NULL;
+    teq_echain c;
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_node *m = &g->nodes[i];
+        for (int k = 0; k < m->n_in; k++)
+            if (m->in[k] == v) return k == 0 && m->n_in == 1 && m->n_out == 1 && teq_echain_of(m, &c) ? m : NULL;
+    }
+    return NULL;
+}
+
+static teq_status fast_passes(teq_graph *g, bool on) {
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].pass_fast = on && requantized_by_readers(g, &g->nodes[i]);
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_node *n = &g->nodes[i];
+        if (strcmp(n->op_type, "Conv") || !n->kern) continue;
+        teq_qlayer *ql = n->kern;
+        free(ql->post);
+        ql->post = NULL;
+        teq_node *e = on ? fusable_chain(g, n) : NULL;
+        if (!e || !(ql->post = malloc(sizeof *ql->post))) continue; /* without memory: unfused, still right */
+        teq_echain_of(e, ql->post);
+        e->pass_fast = true;
+    }
+    return TEQ_OK;
+}
+
 teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
@@ -232,10 +269,11 @@ teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err
             return s;
         }
     }
-    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].pass_fast = requantized_by_readers(g, &g->nodes[i]);
     (void)path;
-    return TEQ_OK;
+    return fast_passes(g, true);
 }
+
+void teq_ops_fast_passes(teq_graph *g, bool on) { (void)fast_passes(g, on); }
 
 void teq_ops_release_bound_weights(teq_graph *g) {
     for (int v = 0; v < g->n_values; v++) {
@@ -370,9 +408,27 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
     return TEQ_OK;
 }
 
+/* The block's rows (n1 - n0 <= 48 floats each) gathered into runs of up to 1024 floats: one pass of the
+ * chain's steps per run instead of per short row (the steps' loop overhead was as large as the pass over
+ * memory it saves on rec's small tensors). */
+static void post_chain(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
+    float t[1024];
+    const int64_t nb = n1 - n0, rows = nb > 0 && nb <= 1024 ? 1024 / nb : 0;
+    if (!rows) {
+        for (int64_t m = 0; m < M; m++) teq_echain_apply(user, Y + m * ldy + n0, nb);
+        return;
+    }
+    for (int64_t m0 = 0; m0 < M; m0 += rows) {
+        const int64_t r = M - m0 < rows ? M - m0 : rows;
+        for (int64_t i = 0; i < r; i++) memcpy(t + i * nb, Y + (m0 + i) * ldy + n0, sizeof(float) * (size_t)nb);
+        teq_echain_apply(user, t, r * nb);
+        for (int64_t i = 0; i < r; i++) memcpy(Y + (m0 + i) * ldy + n0, t + i * nb, sizeof(float) * (size_t)nb);
+    }
+}
+
 teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
                           int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias, float *Y,
-                          int64_t ldy, bool *done) {
+                          int64_t ldy, const teq_echain *post, bool *done) {
     *done = false;
     if (teq_kmode_get() != TEQ_KMODE_FAST || ql->kind != TEQ_QL_INT8 || !teq_k_i8_conv_ok(&ql->w) ||
         ql->w.K != g->C * g->KH * g->KW || pt < 0 || pl < 0 || IH + pt > g->PH || IW + pl > g->PW)
@@ -399,7 +455,8 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
                 teq_kq_codes(ql->kqa, X + (c * IH + iy) * IW, IW, q + (iy + pt) * g->PW + pl, 1);
         }
     }
-    const teq_status s = teq_k_i8_conv(&ql->w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, nt);
+    const teq_kpost kp = {post_chain, (void *)post};
+    const teq_status s = teq_k_i8_conv(&ql->w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, post ? &kp : NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "INT8 convolution failed (%s)", teq_status_string(s));
     *done = true;
     return TEQ_OK;

@@ -36,6 +36,9 @@ typedef struct teq_qlayer {
     teq_qparams qa; /* the activation input's code (for DYN: input A) */
     teq_qparams qb; /* DYN: input B's code */
     teq_kq *kqa;    /* INT8: quantizer of the activations to their codes */
+    /* INT8 Conv whose output is read by one TeqElementwise only: its steps, which the fast mode applies to
+     * each block of outputs while in cache (that node then passes its input on: pass_fast); else NULL */
+    teq_echain *post;
 } teq_qlayer;
 
 /* Prepare every quantized layer and TeqQuantize node of a planned graph (see above). Layers that cannot
@@ -65,11 +68,15 @@ teq_status teq_ql_matmul_dyn(teq_exec_ctx *ctx, const teq_node *node, const teq_
 /* INT8 Conv of one group (1-D or 2-D) in the fast mode, straight from codes (kernels.h, i8_conv): X is one
  * image's input, C planes of IH x IW floats; it is quantized once with the layer's activation code into
  * planes of g->PH x g->PW codes with the input at (pt, pl) and the code of pv around it (scratch slot 2),
- * then Y[m * ldy + n] = result + bias[m] for the g->OH * g->OW outputs. *done is false (and nothing
+ * then Y[m * ldy + n] = result + bias[m] for the g->OH * g->OW outputs, post's steps applied to each
+ * block when not NULL. *done is false (and nothing
  * happens) when this path does not apply: another mode or kind, or a CPU without the kernel. */
 teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
                           int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias, float *Y,
-                          int64_t ldy, bool *done);
+                          int64_t ldy, const teq_echain *post, bool *done);
+/* The fast mode's pass-throughs (teq_node.pass_fast) and fused chains (teq_qlayer.post) on or off, all
+ * together (teq_ops_bind_quantized turns them on; tests compare both ways). */
+void teq_ops_fast_passes(teq_graph *g, bool on);
 /* INT8 depthwise convolution in the fast mode: the sums sum_t w_t * (q_t - zp) of integers are computed
  * in float, exactly while KK * 127 * 255 < 2^24 (teq_ql_dw_ok), by the FP32 depthwise loop on integer
  * values; then y = fl(fl((scale[m] * xscale) * sum) + bias[m]), the INT8 kernels' formula.

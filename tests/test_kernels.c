@@ -301,7 +301,7 @@ typedef struct { int64_t C, IH, IW, M, KH, KW, SH, SW, DH, DW, pt, pb, pl, pr; }
 static void negate_block(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
     (void)user;
     for (int64_t m = 0; m < M; m++)
-        for (int64_t n = n0; n < n1; n++) Y[m * ldy + n] = -Y[m * ldy + n];
+        for (int64_t n = 0; n < n1 - n0; n++) Y[m * ldy + n] = -Y[m * ldy + n];
 }
 
 static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, int extreme) {
@@ -340,8 +340,8 @@ static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, i
     for (int64_t n0 = 0; n0 < S;) {
         int64_t n1 = n0 + TEQ_I8C_NB * (int64_t)(1 + next() % 3);
         if (n1 > S) n1 = S;
-        const teq_kpost neg = {negate_block, NULL};
-        ks->ks->i8_conv(&w, &g, Q, zp, xs, bias_on ? bias : NULL, Y, ldy, n0, n1, panel, bias_on ? &neg : NULL);
+        const teq_kpost neg = {negate_block, NULL, 0};
+        ks->ks->i8_conv(&w, &g, Q, zp, xs, bias_on ? bias : NULL, Y + n0, ldy, n0, n1, panel, bias_on ? &neg : NULL);
         n0 = n1;
     }
     free(panel);

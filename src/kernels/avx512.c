@@ -540,12 +540,13 @@ static I8C_ATTR void i8_conv_vnni(const teq_kw *w, const teq_i8conv *g, const ui
     for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
         const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
         i8c_pack(w, g, Q, nc, nb, panel);
+        float *Yb = Y + (nc - n0);
         for (int64_t mb = 0; mb < Mb; mb++) {
-            if (nb > 32) i8c_block(w, panel, mb, nb, zp, xscale, bias, Y + nc, ldy, 3);
-            else if (nb > 16) i8c_block(w, panel, mb, nb, zp, xscale, bias, Y + nc, ldy, 2);
-            else i8c_block(w, panel, mb, nb, zp, xscale, bias, Y + nc, ldy, 1);
+            if (nb > 32) i8c_block(w, panel, mb, nb, zp, xscale, bias, Yb, ldy, 3);
+            else if (nb > 16) i8c_block(w, panel, mb, nb, zp, xscale, bias, Yb, ldy, 2);
+            else i8c_block(w, panel, mb, nb, zp, xscale, bias, Yb, ldy, 1);
         }
-        if (post) post->fn(post->user, Y, ldy, w->M, nc, nc + nb);
+        if (post) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
     }
 }
 

@@ -148,6 +148,19 @@ void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, flo
 
 bool teq_k_i8_conv_ok(const teq_kw *w) { return w->q8p && teq_kset_best()->i8_conv; }
 
+/* columns n0..n1-1 of one thread: straight into Y, or block by block through its tile */
+static void i8_conv_range(const teq_kernel_set *ks, const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp,
+                          float xscale, const float *bias, float *Y, int64_t ldy, const teq_kpost *post, int64_t n0,
+                          int64_t n1, uint8_t *panel, float *tile) {
+    if (!tile) {
+        ks->i8_conv(w, g, Q, zp, xscale, bias, Y + n0, ldy, n0, n1, panel, post);
+        return;
+    }
+    for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB)
+        ks->i8_conv(w, g, Q, zp, xscale, bias, tile, TEQ_I8C_NB, nc, n1 - nc < TEQ_I8C_NB ? n1 : nc + TEQ_I8C_NB, panel,
+                    post);
+}
+
 teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
                          const float *bias, float *Y, int64_t ldy, const teq_kpost *post, int n_threads) {
     const teq_kernel_set *ks = teq_kset_best();
@@ -156,23 +169,26 @@ teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q,
     if (S <= 0 || w->M <= 0) return TEQ_OK;
     int nt = n_threads < 1 ? 1 : n_threads;
     if (nt > nb) nt = (int)nb;
-    /* one panel per thread; zeroed once, so that the columns past the last (computed, never stored) read
-     * defined bytes */
-    const size_t pb = (size_t)(TEQ_I8C_NB * w->Kq + 64);
-    uint8_t *panels = calloc((size_t)nt, pb);
-    if (!panels) return TEQ_ERR_NOMEM;
+    /* per thread: a panel, zeroed once, so that the columns past the last (computed, never stored) read
+     * defined bytes; and in tile mode an M x NB tile of outputs */
+    const bool tiled = post && post->tile;
+    const size_t pb = (size_t)(TEQ_I8C_NB * w->Kq + 64), tb = tiled ? sizeof(float) * (size_t)(w->M * TEQ_I8C_NB) : 0;
+    uint8_t *mem = calloc((size_t)nt, pb + tb);
+    if (!mem) return TEQ_ERR_NOMEM;
     if (nt == 1) {
-        ks->i8_conv(w, g, Q, zp, xscale, bias, Y, ldy, 0, S, panels, post);
+        i8_conv_range(ks, w, g, Q, zp, xscale, bias, Y, ldy, post, 0, S, mem, tiled ? (float *)(void *)(mem + pb) : NULL);
     } else {
 #pragma omp parallel num_threads(nt)
         {
             const int t = omp_get_thread_num(), T = omp_get_num_threads();
             const int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
             const int64_t n1 = b1 * TEQ_I8C_NB < S ? b1 * TEQ_I8C_NB : S;
+            uint8_t *my = mem + (size_t)t * (pb + tb);
             if (b0 < b1)
-                ks->i8_conv(w, g, Q, zp, xscale, bias, Y, ldy, b0 * TEQ_I8C_NB, n1, panels + (size_t)t * pb, post);
+                i8_conv_range(ks, w, g, Q, zp, xscale, bias, Y, ldy, post, b0 * TEQ_I8C_NB, n1, my,
+                              tiled ? (float *)(void *)(my + pb) : NULL);
         }
     }
-    free(panels);
+    free(mem);
     return TEQ_OK;
 }

@@ -90,11 +90,14 @@ static inline double teq_ktol(int64_t K, double abs_sum) {
  * TEQ_I8C_NB * Kq of them, owned by the caller, one per thread) and runs the MR x NB microkernel on it:
  * no float im2col, no transpose, and K padded to 4 instead of 64. */
 enum { TEQ_I8C_MR = 8, TEQ_I8C_NB = 48 };
-/* What the caller does to each finished block of outputs while it is in cache: fn(user, Y, ldy, M, n0, n1)
- * on Y[m * ldy + n] for m < M, n0 <= n < n1 (an elementwise chain after the convolution, say). */
+/* What the caller does to each finished block of outputs while it is in cache: fn(user, Yb, ldy, M, n0, n1)
+ * on Yb[m * ldy + (n - n0)] for m < M, n0 <= n < n1 (an elementwise chain after the convolution, say).
+ * tile: the outputs are not wanted in Y at all; each thread's blocks go to a small buffer of its own
+ * (M x NB floats, ldy = NB) and fn takes them from there (into codes for the next layer, say). */
 typedef struct teq_kpost {
-    void (*fn)(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1);
+    void (*fn)(void *user, float *Yb, int64_t ldy, int64_t M, int64_t n0, int64_t n1);
     void *user;
+    int tile;
 } teq_kpost;
 typedef struct teq_i8conv {
     int64_t C, PH, PW, KH, KW, SH, SW, DH, DW, OH, OW;
@@ -123,8 +126,9 @@ typedef struct teq_kernel_set {
      * Y[m * ldy + n] for m in m0..m1-1, n < N (same formula as i8_gemv). */
     void (*i8_gemm)(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y, int64_t ldy,
                     int64_t m0, int64_t m1);
-    /* INT8 convolution (above) of columns n0..n1-1, n0 a multiple of TEQ_I8C_NB; NULL where the set has
-     * none worth taking (the operators then use im2col and i8_gemm) */
+    /* INT8 convolution (above) of columns n0..n1-1, n0 a multiple of TEQ_I8C_NB, into Y[m * ldy + (n - n0)]
+     * (Y points at column n0); NULL where the set has none worth taking (the operators then use im2col and
+     * i8_gemm) */
     void (*i8_conv)(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
                     const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel,
                     const teq_kpost *post);

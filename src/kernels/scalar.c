@@ -77,7 +77,7 @@ static void i8_conv_scalar(const teq_kw *w, const teq_i8conv *g, const uint8_t *
             }
             float v = i8_out(w, m, dot, zp, xscale);
             if (bias) v = v + bias[m];
-            Y[m * ldy + n] = v;
+            Y[m * ldy + (n - n0)] = v;
         }
     }
     if (post && n1 > n0) post->fn(post->user, Y, ldy, w->M, n0, n1);

@@ -415,14 +415,14 @@ static void post_chain(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0,
     float t[1024];
     const int64_t nb = n1 - n0, rows = nb > 0 && nb <= 1024 ? 1024 / nb : 0;
     if (!rows) {
-        for (int64_t m = 0; m < M; m++) teq_echain_apply(user, Y + m * ldy + n0, nb);
+        for (int64_t m = 0; m < M; m++) teq_echain_apply(user, Y + m * ldy, nb);
         return;
     }
     for (int64_t m0 = 0; m0 < M; m0 += rows) {
         const int64_t r = M - m0 < rows ? M - m0 : rows;
-        for (int64_t i = 0; i < r; i++) memcpy(t + i * nb, Y + (m0 + i) * ldy + n0, sizeof(float) * (size_t)nb);
+        for (int64_t i = 0; i < r; i++) memcpy(t + i * nb, Y + (m0 + i) * ldy, sizeof(float) * (size_t)nb);
         teq_echain_apply(user, t, r * nb);
-        for (int64_t i = 0; i < r; i++) memcpy(Y + (m0 + i) * ldy + n0, t + i * nb, sizeof(float) * (size_t)nb);
+        for (int64_t i = 0; i < r; i++) memcpy(Y + (m0 + i) * ldy, t + i * nb, sizeof(float) * (size_t)nb);
     }
 }
 
@@ -455,7 +455,7 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
                 teq_kq_codes(ql->kqa, X + (c * IH + iy) * IW, IW, q + (iy + pt) * g->PW + pl, 1);
         }
     }
-    const teq_kpost kp = {post_chain, (void *)post};
+    const teq_kpost kp = {post_chain, (void *)post, 0};
     const teq_status s = teq_k_i8_conv(&ql->w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, post ? &kp : NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "INT8 convolution failed (%s)", teq_status_string(s));
     *done = true;

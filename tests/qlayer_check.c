@@ -94,9 +94,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     /* layer by layer, the fast mode computes the layer alone: no fused chain after it (compared below) */
-    int n_passq = 0, n_chain = 0;
+    int n_passq = 0, n_chain = 0, n_codes = 0;
     for (int i = 0; i < m->g->n_nodes; i++) {
         const teq_node *n = &m->g->nodes[i];
+        n_codes += !strcmp(n->op_type, "Conv") && n->kern && ((const teq_qlayer *)n->kern)->outq;
         n_chain += !strcmp(n->op_type, "TeqElementwise") && n->pass_fast;
         n_passq += !strcmp(n->op_type, "TeqQuantize") && n->pass_fast;
     }
@@ -115,9 +116,10 @@ int main(int argc, char **argv) {
            st.n_layers, st.n_exp, st.n_int8, st.n_dyn, st.worst_fast, st.worst_deq, LAYER_TOL);
     for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(outs[i]), outs[i] = NULL;
 
-    /* The fast mode's pass-through quantizers (every reader quantizes its input itself) and the chains
-     * fused into INT8 convolutions (the TeqElementwise after one passes its input on) must give the very
-     * bytes of running each node: the whole model in the fast mode with and without. */
+    /* The fast mode's pass-through quantizers (every reader quantizes its input itself), the chains
+     * fused into INT8 convolutions (the TeqElementwise after one passes its input on) and the layers that
+     * write the next layer's codes must give the very bytes of running each node: the whole model in the
+     * fast mode with and without. */
     teq_ctx_set_hook(m->ctx, NULL, NULL);
     teq_kmode_set(TEQ_KMODE_FAST);
     teq_tensor *on[16] = {0}, *off[16] = {0};
@@ -135,6 +137,8 @@ int main(int argc, char **argv) {
     printf("%d pass-through quantizers in the fast mode: outputs identical to running them: %s\n", n_passq,
            same ? "yes" : "no");
     printf("%d elementwise chains fused into INT8 convolutions: outputs identical to running them: %s\n", n_chain,
+           same ? "yes" : "no");
+    printf("%d INT8 convolutions write the next layer's codes: outputs identical to running them: %s\n", n_codes,
            same ? "yes" : "no");
     for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(on[i]), teq_tensor_free(off[i]);
     teq_tensor_free(x);

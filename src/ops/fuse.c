@@ -108,14 +108,15 @@ static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, co
     if (ns < 0) return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "malformed steps/consts attributes");
     const teq_tensor *x = in[0];
     if (!x) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "missing input");
-    if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
-    /* the INT8 convolution in front applied these steps to x already (qlayer.c, node->pass_fast) */
-    if (node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST) {
+    /* the INT8 convolution in front applied these steps to x already (qlayer.c, node->pass_fast), and may
+     * have written the result as the next layer's codes (uint8) */
+    if (node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST && (x->dtype == TEQ_DTYPE_FLOAT || x->dtype == TEQ_DTYPE_UINT8)) {
         if (teq_ctx_take_input(ctx, 0, out[0])) return TEQ_OK;
-        teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
-        if (!s) memcpy(out[0]->data, x->data, sizeof(float) * (size_t)teq_tensor_numel(x));
+        teq_status s = teq_ctx_alloc(ctx, out[0], x->dtype, x->ndim, x->dims);
+        if (!s) memcpy(out[0]->data, x->data, teq_dtype_size(x->dtype) * (size_t)teq_tensor_numel(x));
         return s;
     }
+    if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
     teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
     if (s) return s;
     const int64_t n = teq_tensor_numel(x), nb = (n + BLOCK - 1) / BLOCK;
@@ -134,19 +135,25 @@ static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, co
     return TEQ_OK;
 }
 
-bool teq_echain_of(const teq_node *node, teq_echain *c) {
-    if (strcmp(node->op_type, "TeqElementwise") || !node->domain || strcmp(node->domain, "teq")) return false;
-    c->ns = read_steps(node, c->st);
-    return c->ns > 0;
+bool teq_echain_add(const teq_node *node, teq_echain *c) {
+    if (strcmp(node->op_type, "TeqElementwise") || !node->domain || strcmp(node->domain, "teq") ||
+        c->nlinks >= TEQ_ECHAIN_LINKS)
+        return false;
+    const int ns = read_steps(node, c->st[c->nlinks]);
+    if (ns <= 0) return false;
+    c->ns[c->nlinks++] = ns;
+    return true;
 }
 
 void teq_echain_apply(const teq_echain *c, float *y, int64_t n) {
     for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
         const int64_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
         float acc[BLOCK];
-        memcpy(acc, y + i0, sizeof(float) * (size_t)m);
-        run_block(c->st, c->ns, y + i0, acc, m); /* y is the chain's root x, read before it is written */
-        memcpy(y + i0, acc, sizeof(float) * (size_t)m);
+        for (int l = 0; l < c->nlinks; l++) {
+            memcpy(acc, y + i0, sizeof(float) * (size_t)m);
+            run_block(c->st[l], c->ns[l], y + i0, acc, m); /* y is the link's root x, read before it is written */
+            memcpy(y + i0, acc, sizeof(float) * (size_t)m);
+        }
     }
 }
 

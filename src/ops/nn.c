@@ -489,7 +489,9 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     if (need_inputs(ctx, node, in, 2)) return TEQ_ERR_ARG;
     const teq_tensor *x = in[0], *w = in[1], *b = opt_in(node, in, 2);
     teq_status st;
-    if ((st = need_dtype(ctx, node, x, "X")) || (st = need_dtype(ctx, node, w, "W"))) return st;
+    /* uint8 X: the codes an INT8 layer in front wrote for this one (teq_qlayer.outq; fast mode only) */
+    const bool xcodes = x->dtype == TEQ_DTYPE_UINT8 && teq_ql_of(node) && teq_kmode_get() == TEQ_KMODE_FAST;
+    if ((!xcodes && (st = need_dtype(ctx, node, x, "X"))) || (st = need_dtype(ctx, node, w, "W"))) return st;
     if (b && (st = need_dtype(ctx, node, b, "B"))) return st;
     if (x->ndim < 3 || x->ndim > 2 + MAXSP)
         return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "X must have rank 3 to 5, got %d", x->ndim);
@@ -524,16 +526,18 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     int64_t ydims[2 + MAXSP] = {N, M};
     for (int i = 0; i < nsp; i++) ydims[2 + i] = g.out[MAXSP - nsp + i];
     teq_tensor *y = out[0];
-    if ((st = teq_ctx_alloc(ctx, y, TEQ_DTYPE_FLOAT, x->ndim, ydims))) return st;
+    /* A quantized layer (qlayer.h): the reference kernel and the INT8 kernels take every product below
+     * (qmm); fast exponential layers decode their weights here and go on as FP32. */
+    const teq_qlayer *ql = teq_ql_of(node);
+    /* INT8, fast mode: the output as the next layer's codes (teq_qlayer.outq) */
+    const bool ycodes = ql && ql->outq && teq_kmode_get() == TEQ_KMODE_FAST;
+    if ((st = teq_ctx_alloc(ctx, y, ycodes ? TEQ_DTYPE_UINT8 : TEQ_DTYPE_FLOAT, x->ndim, ydims))) return st;
     const int64_t S = geom_out_size(&g), Sin = geom_in_size(&g), KK = geom_k_size(&g);
     if (N == 0 || M == 0 || S == 0) return TEQ_OK;
 
     const float *X = x->data, *W = w->data, *B = b ? b->data : NULL;
     float *Y = y->data;
     const int nt = nthreads(ctx);
-    /* A quantized layer (qlayer.h): the reference kernel and the INT8 kernels take every product below
-     * (qmm); fast exponential layers decode their weights here and go on as FP32. */
-    const teq_qlayer *ql = teq_ql_of(node);
     const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
     if (ql && ql->w.M != M) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
     /* INT8 depthwise (fast mode): exact integer sums in float (below); the weights as their integers */
@@ -542,6 +546,8 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     if (ql && !dwi8 && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
     if (!W && !qmm) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
 
+    if ((xcodes || ycodes) && !(Cg == 1 ? dwi8 : qmm && group == 1 && nsp <= 2 && teq_k_i8_conv_ok(&ql->w)))
+        return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "layer cannot take or give INT8 codes on this path");
     if (Cg == 1 && nsp <= 2 && !(qmm && teq_kmode_get() == TEQ_KMODE_REF)) {
         /* Depthwise (or one input channel per group): direct loop per output plane on a padded
          * copy of its input plane (one per thread). Output channel m reads input channel m / Mg.
@@ -561,31 +567,40 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
             return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded plane size overflows");
         /* INT8: each input plane as its integer codes minus the zero point (floats, exact) in a second
          * buffer per thread, padded with the padding value's; the plane sums are then exact integers */
-        size_t qbytes = 0;
+        size_t qbytes = 0, ybytes = 0;
         if (dwi8 && (!teq_mul_size((size_t)Sin, sizeof(float) * (size_t)ntp, &qbytes) || bytes > SIZE_MAX - qbytes))
             return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded plane size overflows");
-        float *pad = teq_ctx_scratch(ctx, bytes + qbytes);
+        /* codes out: each output plane in float first (one per thread), then to the codes */
+        if (ycodes && (!dwi8 || !teq_mul_size((size_t)S, sizeof(float) * (size_t)ntp, &ybytes) ||
+                       bytes + qbytes > SIZE_MAX - ybytes))
+            return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "output plane size overflows");
+        float *pad = teq_ctx_scratch(ctx, bytes + qbytes + ybytes);
         if (!pad) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for padded planes (%zu bytes)", bytes);
         const float pvq = dwi8 ? teq_ql_code_value(ql, pv) : pv;
 #pragma omp parallel num_threads(ntp) if (ntp > 1)
         {
-            float *xp = pad + (size_t)omp_get_thread_num() * (size_t)(PH * PW);
-            float *xq = dwi8 ? pad + (size_t)ntp * (size_t)(PH * PW) + (size_t)omp_get_thread_num() * (size_t)Sin : NULL;
+            const size_t t = (size_t)omp_get_thread_num();
+            float *xp = pad + t * (size_t)(PH * PW);
+            float *xq = dwi8 ? pad + (size_t)ntp * (size_t)(PH * PW) + t * (size_t)Sin : NULL;
+            float *yp = ycodes ? pad + (size_t)ntp * (size_t)(PH * PW + Sin) + t * (size_t)S : NULL;
             int64_t last_c = -1;
 #pragma omp for schedule(static)
             for (int64_t p = 0; p < planes; p++) {
                 const int64_t n = p / M, m = p % M, c = n * C + m / Mg;
                 if (c != last_c) {
                     const float *src = X + c * Sin;
-                    if (dwi8) teq_ql_code_values(ql, src, Sin, xq), src = xq;
+                    if (xcodes) teq_ql_codes_values(ql, (const uint8_t *)x->data + c * Sin, Sin, xq), src = xq;
+                    else if (dwi8) teq_ql_code_values(ql, src, Sin, xq), src = xq;
                     if (deint) pad_plane_deint(src, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pvq);
                     else pad_plane(src, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pvq);
                 }
                 last_c = c;
-                dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B && !dwi8 ? B[m] : 0.0f, Y + p * S, OH, OW, g.s[1],
-                         g.s[2], g.d[1], g.d[2]);
-                if (dwi8) teq_ql_i8_scale(ql, m, B, Y + p * S, S);
-                if (dwi8 && ql->post) teq_echain_apply(ql->post, Y + p * S, S);
+                float *yo = ycodes ? yp : Y + p * S;
+                dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B && !dwi8 ? B[m] : 0.0f, yo, OH, OW, g.s[1], g.s[2],
+                         g.d[1], g.d[2]);
+                if (dwi8) teq_ql_i8_scale(ql, m, B, yo, S);
+                if (dwi8 && ql->post) teq_echain_apply(ql->post, yo, S);
+                if (ycodes) teq_kq_codes(ql->outq, yo, S, (uint8_t *)y->data + p * S, 1);
             }
         }
         *chained = dwi8 && ql->post;
@@ -603,8 +618,10 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                                .SH = g.s[1], .SW = g.s[2], .DH = g.d[1], .DW = g.d[2], .OH = OH, .OW = OW};
         bool done = false;
         for (int64_t n = 0; n < N; n++) {
-            if ((st = teq_ql_conv_i8(ctx, node, ql, X + n * C * Sin, g.in[1], g.in[2], g.pb[1], g.pb[2], &ic, pv, B,
-                                     Y + n * M * S, S, ql->post, &done)))
+            const void *xn = xcodes ? (const void *)((const uint8_t *)x->data + n * C * Sin) : (const void *)(X + n * C * Sin);
+            uint8_t *cn = ycodes ? (uint8_t *)y->data + n * M * S : NULL;
+            if ((st = teq_ql_conv_i8(ctx, node, ql, xn, xcodes, g.in[1], g.in[2], g.pb[1], g.pb[2], &ic, pv, B,
+                                     Y + n * M * S, S, ql->post, cn, &done)))
                 return st;
             if (!done) break;
         }
@@ -612,6 +629,7 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
             *chained = ql->post != NULL;
             return TEQ_OK;
         }
+        if (xcodes || ycodes) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "INT8 codes without the kernel");
     }
     const int64_t K = Cg * KK;
     if (!fits_int(K) || !fits_int(S) || !fits_int(Mg))
@@ -728,7 +746,8 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
     if (need_inputs(ctx, node, in, 2)) return TEQ_ERR_ARG;
     const teq_tensor *x = in[0], *w = in[1], *b = opt_in(node, in, 2);
     teq_status st;
-    if ((st = need_dtype(ctx, node, x, "X")) || (st = need_dtype(ctx, node, w, "W"))) return st;
+    const bool xcodes = x->dtype == TEQ_DTYPE_UINT8 && teq_ql_of(node) && teq_kmode_get() == TEQ_KMODE_FAST;
+    if ((!xcodes && (st = need_dtype(ctx, node, x, "X"))) || (st = need_dtype(ctx, node, w, "W"))) return st;
     if (b && (st = need_dtype(ctx, node, b, "B"))) return st;
     if (x->ndim < 3 || x->ndim > 2 + MAXSP)
         return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "X must have rank 3 to 5, got %d", x->ndim);
@@ -836,10 +855,12 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
                 const teq_i8conv ic = {.C = Cg, .PH = 1, .PW = Sin, .KH = 1, .KW = 1, .SH = 1, .SW = 1, .DH = 1, .DW = 1,
                                        .OH = 1, .OW = Sin};
                 bool done = false;
+                const void *xn = xcodes ? (const void *)((const uint8_t *)x->data + n * C * Sin) : (const void *)(X + n * C * Sin);
                 if (group == 1 && teq_kmode_get() == TEQ_KMODE_FAST &&
-                    (st = teq_ql_conv_i8(ctx, node, ql, X + n * C * Sin, 1, Sin, 0, 0, &ic, 0.0f, NULL, col, Sin, NULL,
+                    (st = teq_ql_conv_i8(ctx, node, ql, xn, xcodes, 1, Sin, 0, 0, &ic, 0.0f, NULL, col, Sin, NULL, NULL,
                                          &done)))
                     return st;
+                if (!done && xcodes) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "INT8 codes without the kernel");
                 if (!done && (st = teq_ql_gemm(ctx, node, ql, gi * MK, MK, X + (n * C + gi * Cg) * Sin, Sin, 1, Sin, NULL,
                                                col, Sin, 1)))
                     return st;

@@ -40,19 +40,22 @@ extern const teq_op teq_ops_fused[];       /* ops/fuse.c: TeqElementwise (fused 
  * keep[i] marks the nodes still to run; the chain's inner nodes are left unread, for dead-node removal. */
 teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep);
 
-/* A TeqElementwise node's steps, for operators that apply them to their own output while it is in cache
- * (the INT8 convolutions, qlayer.h). teq_echain_of: false when node is not a well-formed TeqElementwise.
- * teq_echain_apply: y = chain(y) in place, the same bits as the node computes (serial; callers split). */
+/* The steps of a run of TeqElementwise nodes, each reading the one before (the first reads an operator's
+ * output), for operators that apply them to their own output while it is in cache (the INT8 convolutions,
+ * qlayer.h). teq_echain_add: append node's steps as the next link; false (c unchanged) when node is not a
+ * well-formed TeqElementwise or the chain is full. teq_echain_apply: y = chain(y) in place, link by link,
+ * the same bits as the nodes compute (serial; callers split). */
 typedef struct teq_estep {
     int op, opnd, order;
     float c, lo, hi;
 } teq_estep;
-enum { TEQ_ECHAIN_MAX = 16 };
+enum { TEQ_ECHAIN_MAX = 16, TEQ_ECHAIN_LINKS = 4 };
 typedef struct teq_echain {
-    int ns;
-    teq_estep st[TEQ_ECHAIN_MAX];
+    int nlinks;
+    int ns[TEQ_ECHAIN_LINKS];
+    teq_estep st[TEQ_ECHAIN_LINKS][TEQ_ECHAIN_MAX];
 } teq_echain;
-bool teq_echain_of(const teq_node *node, teq_echain *c);
+bool teq_echain_add(const teq_node *node, teq_echain *c);
 void teq_echain_apply(const teq_echain *c, float *y, int64_t n);
 
 const teq_op *teq_op_find(const char *op_type);

@@ -218,38 +218,81 @@ static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
     return readers > 0;
 }
 
-/* The TeqElementwise that alone reads INT8 Conv n's output (not a graph output), or NULL. The INT8 fast
- * paths of Conv (teq_ql_conv_i8 per block, the depthwise one per plane, op_conv after any other) then
- * apply its steps to n's output in place, and the node hands its input on. */
-static teq_node *fusable_chain(teq_graph *g, const teq_node *n) {
-    const teq_qlayer *ql = n->kern;
-    if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || !ql || ql->kind != TEQ_QL_INT8 || n->n_out != 1 ||
-        n->out[0] < 0 || g->values[n->out[0]].n_uses != 1)
-        return NULL;
-    const int v = n->out[0];
+/* The INT8 fast paths of Conv (teq_ql_conv_i8 per block, the depthwise one per plane, op_conv after any
+ * other) apply to the output in place the TeqElementwise nodes that follow it, each the sole reader of the
+ * one before (the first of the Conv's output, none a graph output); those nodes then hand their input on. */
+static teq_node *sole_reader(teq_graph *g, int v);
+
+/* Whether INT8 layer m (Conv or ConvTranspose) runs on a path that takes its input as codes and, for a
+ * Conv, can give its output as codes: teq_ql_conv_i8 (one group, 1-D or 2-D, the kernel on this CPU), or
+ * the depthwise integer path. The same conditions as nn.c's choice of path, which fails loudly where they
+ * would disagree. */
+static bool int_path(const teq_graph *g, const teq_node *m) {
+    const teq_qlayer *ql = m->kern;
+    const bool conv = !strcmp(m->op_type, "Conv"), convt = !strcmp(m->op_type, "ConvTranspose");
+    if ((!conv && !convt) || (m->domain && m->domain[0]) || !ql || ql->kind != TEQ_QL_INT8 || m->n_in < 2 || m->in[1] < 0)
+        return false;
+    const teq_tensor *w = g->values[m->in[1]].constant;
+    if (!w || w->ndim < 3 || w->ndim > 4) return false;
+    const int64_t group = teq_node_attr_int(m, "group", 1), KK = w->dims[2] * (w->ndim == 4 ? w->dims[3] : 1);
+    if (convt) return group == 1 && teq_k_i8_conv_ok(&ql->w);
+    if (w->dims[1] == 1) return teq_ql_dw_ok(ql, KK); /* one input channel per group: nn.c's depthwise loop */
+    return group == 1 && teq_k_i8_conv_ok(&ql->w);
+}
+
+/* The only reader of value v (at input 0), or NULL (none, several, or v a graph output). */
+static teq_node *sole_reader(teq_graph *g, int v) {
+    if (v < 0 || g->values[v].n_uses != 1) return NULL;
     for (int j = 0; j < g->n_outputs; j++)
         if (g->outputs[j] == v) return NULL;
-    teq_echain c;
-    for (int i = 0; i < g->n_nodes; i++) {
-        teq_node *m = &g->nodes[i];
-        for (int k = 0; k < m->n_in; k++)
-            if (m->in[k] == v) return k == 0 && m->n_in == 1 && m->n_out == 1 && teq_echain_of(m, &c) ? m : NULL;
-    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].in[k] == v) return k == 0 ? &g->nodes[i] : NULL;
     return NULL;
+}
+
+/* The prepared quantizer whose codes INT8 Conv n may write as its output (teq_qlayer.outq), or NULL. */
+static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
+    const teq_qlayer *ql = n->kern;
+    if (strcmp(n->op_type, "Conv") || !int_path(g, n) || n->n_out != 1) return NULL;
+    int v = n->out[0];
+    teq_node *r = sole_reader(g, v);
+    for (int l = 0; r && ql->post && l < ql->post->nlinks; l++) r = sole_reader(g, r->out[0]); /* past the chain */
+    if (!r || !is_teq_quantize(r) || !r->pass_fast || !r->kern || r->n_out != 1) return NULL;
+    const int q = r->out[0];
+    int readers = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].in[k] == q) {
+                if (k != 0 || !int_path(g, &g->nodes[i])) return NULL;
+                readers++;
+            }
+    return readers ? r->kern : NULL;
 }
 
 static teq_status fast_passes(teq_graph *g, bool on) {
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].pass_fast = on && requantized_by_readers(g, &g->nodes[i]);
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
-        if (strcmp(n->op_type, "Conv") || !n->kern) continue;
         teq_qlayer *ql = n->kern;
+        if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || !ql || ql->kind != TEQ_QL_INT8) continue;
         free(ql->post);
         ql->post = NULL;
-        teq_node *e = on ? fusable_chain(g, n) : NULL;
-        if (!e || !(ql->post = malloc(sizeof *ql->post))) continue; /* without memory: unfused, still right */
-        teq_echain_of(e, ql->post);
-        e->pass_fast = true;
+        teq_echain c = {0};
+        teq_node *e = on && n->n_out == 1 ? sole_reader(g, n->out[0]) : NULL;
+        teq_node *links[TEQ_ECHAIN_LINKS];
+        while (e && e->n_in == 1 && e->n_out == 1 && teq_echain_add(e, &c)) {
+            links[c.nlinks - 1] = e;
+            e = sole_reader(g, e->out[0]);
+        }
+        if (!c.nlinks || !(ql->post = malloc(sizeof *ql->post))) continue; /* without memory: unfused, still right */
+        *ql->post = c;
+        for (int l = 0; l < c.nlinks; l++) links[l]->pass_fast = true;
+    }
+    /* after the chains (codes_out looks through them) */
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_node *n = &g->nodes[i];
+        if (!strcmp(n->op_type, "Conv") && n->kern) ((teq_qlayer *)n->kern)->outq = on ? codes_out(g, n) : NULL;
     }
     return TEQ_OK;
 }
@@ -426,9 +469,34 @@ static void post_chain(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0,
     }
 }
 
-teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
-                          int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias, float *Y,
-                          int64_t ldy, const teq_echain *post, bool *done) {
+static void pad_codes(const teq_qlayer *ql, const void *X, bool xcodes, int64_t IH, int64_t IW, int64_t pt, int64_t pl,
+                      const teq_i8conv *g, float pv, uint8_t *Q, int nt);
+
+/* Tile mode: the block's rows through the chain (if any) and into the next layer's codes. */
+typedef struct {
+    const teq_echain *chain;
+    const teq_kq *q;
+    uint8_t *codes;
+    int64_t S;
+} code_out;
+
+static void post_codes(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
+    const code_out *o = user;
+    float t[1024];
+    uint8_t ct[1024];
+    const int64_t nb = n1 - n0, rows = 1024 / nb; /* nb <= TEQ_I8C_NB */
+    for (int64_t m0 = 0; m0 < M; m0 += rows) {
+        const int64_t r = M - m0 < rows ? M - m0 : rows;
+        for (int64_t i = 0; i < r; i++) memcpy(t + i * nb, Y + (m0 + i) * ldy, sizeof(float) * (size_t)nb);
+        if (o->chain) teq_echain_apply(o->chain, t, r * nb);
+        teq_kq_codes(o->q, t, r * nb, ct, 1);
+        for (int64_t i = 0; i < r; i++) memcpy(o->codes + (m0 + i) * o->S + n0, ct + i * nb, (size_t)nb);
+    }
+}
+
+teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const void *X, bool xcodes,
+                          int64_t IH, int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv,
+                          const float *bias, float *Y, int64_t ldy, const teq_echain *post, uint8_t *codes, bool *done) {
     *done = false;
     if (teq_kmode_get() != TEQ_KMODE_FAST || ql->kind != TEQ_QL_INT8 || !teq_k_i8_conv_ok(&ql->w) ||
         ql->w.K != g->C * g->KH * g->KW || pt < 0 || pl < 0 || IH + pt > g->PH || IW + pl > g->PW)
@@ -439,9 +507,29 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
     size_t bytes;
     if (!teq_mul_size((size_t)g->C, (size_t)(g->PH * g->PW), &bytes))
         return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "activation codes overflow");
-    uint8_t *Q = teq_ctx_scratch_slot(ctx, 2, bytes ? bytes : 1);
-    if (!Q) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation codes (%zu bytes)", bytes);
-    if (g->PH == IH && g->PW == IW) {
+    const uint8_t *Q;
+    if (xcodes && g->PH == IH && g->PW == IW) {
+        Q = X; /* the codes as they are */
+    } else {
+        uint8_t *q = teq_ctx_scratch_slot(ctx, 2, bytes ? bytes : 1);
+        if (!q) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation codes (%zu bytes)", bytes);
+        pad_codes(ql, X, xcodes, IH, IW, pt, pl, g, pv, q, nt);
+        Q = q;
+    }
+    const code_out co = {post, ql->outq, codes, g->OH * g->OW};
+    const teq_kpost kp = codes ? (teq_kpost){post_codes, (void *)&co, 1} : (teq_kpost){post_chain, (void *)post, 0};
+    if (codes && !ql->outq) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "codes out without their quantizer");
+    const teq_status s = teq_k_i8_conv(&ql->w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, codes || post ? &kp : NULL, nt);
+    if (s) return teq_op_fail(ctx, node, s, "INT8 convolution failed (%s)", teq_status_string(s));
+    *done = true;
+    return TEQ_OK;
+}
+
+/* The input's codes into C planes of PH x PW with the input at (pt, pl) and the padding value's code
+ * around it: quantized from floats, or copied from codes. */
+static void pad_codes(const teq_qlayer *ql, const void *X, bool xcodes, int64_t IH, int64_t IW, int64_t pt, int64_t pl,
+                      const teq_i8conv *g, float pv, uint8_t *Q, int nt) {
+    if (!xcodes && g->PH == IH && g->PW == IW) {
         teq_kq_codes(ql->kqa, X, g->C * IH * IW, Q, nt);
     } else {
         uint8_t pc;
@@ -451,15 +539,13 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
         for (int64_t c = 0; c < C; c++) {
             uint8_t *q = Q + c * plane;
             memset(q, pc, (size_t)plane);
-            for (int64_t iy = 0; iy < IH; iy++)
-                teq_kq_codes(ql->kqa, X + (c * IH + iy) * IW, IW, q + (iy + pt) * g->PW + pl, 1);
+            for (int64_t iy = 0; iy < IH; iy++) {
+                uint8_t *d = q + (iy + pt) * g->PW + pl;
+                if (xcodes) memcpy(d, (const uint8_t *)X + (c * IH + iy) * IW, (size_t)IW);
+                else teq_kq_codes(ql->kqa, (const float *)X + (c * IH + iy) * IW, IW, d, 1);
+            }
         }
     }
-    const teq_kpost kp = {post_chain, (void *)post, 0};
-    const teq_status s = teq_k_i8_conv(&ql->w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, post ? &kp : NULL, nt);
-    if (s) return teq_op_fail(ctx, node, s, "INT8 convolution failed (%s)", teq_status_string(s));
-    *done = true;
-    return TEQ_OK;
 }
 
 bool teq_ql_dw_ok(const teq_qlayer *ql, int64_t KK) {
@@ -491,6 +577,12 @@ void teq_ql_code_values(const teq_qlayer *ql, const float *x, int64_t n, float *
 #pragma omp simd
         for (int64_t i = 0; i < k; i++) vo[i] = (float)c[i] - zp;
     }
+}
+
+void teq_ql_codes_values(const teq_qlayer *ql, const uint8_t *c, int64_t n, float *v) {
+    const float zp = (float)ql_zp(ql);
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) v[i] = (float)c[i] - zp;
 }
 
 float teq_ql_code_value(const teq_qlayer *ql, float x) {

@@ -39,6 +39,11 @@ typedef struct teq_qlayer {
     /* INT8 Conv whose output is read by one TeqElementwise only: its steps, which the fast mode applies to
      * each block of outputs while in cache (that node then passes its input on: pass_fast); else NULL */
     teq_echain *post;
+    /* INT8 layer whose output (after post) reaches only a pass-through TeqQuantize whose readers all take
+     * codes (teq_ql_conv_i8, the depthwise and ConvTranspose paths): the fast mode writes the output as
+     * that quantizer's codes (a uint8 tensor, 1 byte instead of 4 per value, never re-read as floats);
+     * borrowed from the quantizer node, else NULL */
+    const teq_kq *outq;
 } teq_qlayer;
 
 /* Prepare every quantized layer and TeqQuantize node of a planned graph (see above). Layers that cannot
@@ -66,14 +71,16 @@ teq_status teq_ql_matmul_dyn(teq_exec_ctx *ctx, const teq_node *node, const teq_
                              const float *B, int64_t M, int64_t N, int64_t K, int64_t batch, int nb, const int64_t *bd,
                              const int64_t *sa, const int64_t *sb, float *Y);
 /* INT8 Conv of one group (1-D or 2-D) in the fast mode, straight from codes (kernels.h, i8_conv): X is one
- * image's input, C planes of IH x IW floats; it is quantized once with the layer's activation code into
+ * image's input, C planes of IH x IW floats (or their codes already, xcodes); it is quantized once with
+ * the layer's activation code into
  * planes of g->PH x g->PW codes with the input at (pt, pl) and the code of pv around it (scratch slot 2),
  * then Y[m * ldy + n] = result + bias[m] for the g->OH * g->OW outputs, post's steps applied to each
- * block when not NULL. *done is false (and nothing
+ * block when not NULL; with codes (not NULL) the outputs go there instead, as ql->outq's codes
+ * [M][OH * OW], and Y is not touched. *done is false (and nothing
  * happens) when this path does not apply: another mode or kind, or a CPU without the kernel. */
-teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
-                          int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias, float *Y,
-                          int64_t ldy, const teq_echain *post, bool *done);
+teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const void *X, bool xcodes,
+                          int64_t IH, int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv,
+                          const float *bias, float *Y, int64_t ldy, const teq_echain *post, uint8_t *codes, bool *done);
 /* The fast mode's pass-throughs (teq_node.pass_fast) and fused chains (teq_qlayer.post) on or off, all
  * together (teq_ops_bind_quantized turns them on; tests compare both ways). */
 void teq_ops_fast_passes(teq_graph *g, bool on);
@@ -86,6 +93,7 @@ void teq_ops_fast_passes(teq_graph *g, bool on);
 bool teq_ql_dw_ok(const teq_qlayer *ql, int64_t KK);
 teq_status teq_ql_dw_weights(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);
 void teq_ql_code_values(const teq_qlayer *ql, const float *x, int64_t n, float *v);
+void teq_ql_codes_values(const teq_qlayer *ql, const uint8_t *c, int64_t n, float *v); /* v = c - zp */
 float teq_ql_code_value(const teq_qlayer *ql, float x);
 void teq_ql_i8_scale(const teq_qlayer *ql, int64_t m, const float *bias, float *y, int64_t n);
 /* All rows of the layer's weights decoded to floats (row scales applied) in scratch slot 1:

@@ -575,6 +575,19 @@ const teq_kernel_set teq_kset_avx512_tab = {
 INLINE __m512i kq512_codes(const teq_kq *kq, __m512 xf) {
     const __m512i xb = _mm512_castps_si512(xf);
     if (kq->q.kind == TEQ_CODE_LINEAR) {
+        /* First in float: v = clamp(x * fl(1/scale)) is within 2^-22 |v| of x / scale, so it rounds (half to
+         * even, the conversion's mode) to the same integer unless a half-integer lies within 2^-20 |v| of
+         * v; then the whole vector takes the double path below. Clamped lanes are integers, NaN lanes 0. */
+        {
+            const __m512 rf = _mm512_set1_ps(kq->lrecipf), flo = _mm512_set1_ps((float)kq->qlo),
+                         fhi = _mm512_set1_ps((float)kq->qhi);
+            __m512 v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(xf, xf, _CMP_ORD_Q), _mm512_mul_ps(xf, rf));
+            v = _mm512_min_ps(_mm512_max_ps(v, flo), fhi);
+            const __m512 f = _mm512_sub_ps(v, _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+            const __mmask16 near = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(f, _mm512_set1_ps(0.5f))),
+                                                      _mm512_mul_ps(_mm512_abs_ps(v), _mm512_set1_ps(0x1p-20f)), _CMP_LE_OQ);
+            if (!near) return _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(kq->off));
+        }
         const __m512d sc = _mm512_set1_pd(kq->lscale), lo = _mm512_set1_pd(kq->qlo), hi = _mm512_set1_pd(kq->qhi);
         const __m512d x0 = _mm512_cvtps_pd(_mm512_castps512_ps256(xf));
         const __m512d x1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xf), 1)));

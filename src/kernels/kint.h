@@ -89,6 +89,7 @@ struct teq_kq {
     /* linear: q = clamp(rint(x / scale)) + off, in double as code.c */
     double lscale, qlo, qhi;
     double lrecip; /* 1 / lscale: the vector bodies multiply, and divide only near a tie (avx512.c) */
+    float lrecipf; /* (float)(1 / lscale): the float first try of the AVX-512 body */
     int off;
 };
 

@@ -126,6 +126,7 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
     if (q->kind == TEQ_CODE_LINEAR) {
         kq->lscale = q->scale;
         kq->lrecip = 1.0 / q->scale;
+        kq->lrecipf = (float)kq->lrecip;
         if (q->is_signed) kq->qlo = -(nc / 2 - 1), kq->qhi = nc / 2 - 1, kq->off = nc / 2;
         else kq->qlo = -q->zero_point, kq->qhi = nc - 1 - q->zero_point, kq->off = q->zero_point;
         *out = kq;

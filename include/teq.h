@@ -300,6 +300,10 @@ typedef struct teq_quantize_opts {
                                  per added bit, full model each step, until within budget) */
     const char *val_path;     /* held-out data for the budget (same kind as the budget data); NULL: the
                                  last quarter of the budget data is held out of calibration and search */
+    int int_lanes;            /* 1: after the search, run the exponential Convs that can on integer lanes
+                                 (int16 levels, VNNI; docs/DECISIONS.md) where the budget metric on the
+                                 held-out samples (the search samples without any) stays within 0.2 point
+                                 of the exact layers: marked in the file (node attribute int_lanes) */
     const char *pareto_path;  /* NULL, or an .svg: budget metric against average bits for the exponential
                                  and the linear code under the same search, INT8 point, FP32 line; the
                                  same figures go to the .json beside it */
@@ -362,6 +366,11 @@ typedef struct teq_quantize_report {
     double t_table_s;             /* time of the distortion tables (part of t_search_s) */
     int n_refine_tries, n_refine_taken;
     int n_context_taken;          /* bits taken off by the rounds in context (fast search) */
+    /* --int-lanes: layers that could and that do run on integer lanes, the budget metric with the exact
+     * layers and with the chosen lanes (fast kernels both), on lanes_samples ("held out" or "search") */
+    int n_lanes_eligible, n_lanes;
+    double lanes_metric_exact, lanes_metric;
+    char lanes_samples[16];
 } teq_quantize_report;
 
 teq_status teq_quantize(const char *model_path, const char *out_path, const teq_quantize_opts *o,

@@ -23,8 +23,8 @@
 
 typedef struct {
     teq_exec_ctx *ctx;
-    int n_layers, n_exp, n_int8, n_dyn;
-    double worst_fast, worst_deq;
+    int n_layers, n_exp, n_int8, n_dyn, n_lanes;
+    double worst_fast, worst_deq, worst_lanes;
 } state;
 
 static teq_status run_as(state *st, teq_kmode mode, const teq_node *node, const teq_tensor *const *in,
@@ -66,12 +66,23 @@ static teq_status hook(void *user, int i, const teq_node *node, const teq_tensor
     CHECK(s == TEQ_OK, "layer %s (%s) failed to run", node->name, node->op_type);
     if (!s) {
         const double df = rel_diff(&fast, &ref), dd = rel_diff(&deq, &ref);
-        const char *kind = ql->kind == TEQ_QL_EXP ? "exp" : ql->kind == TEQ_QL_INT8 ? "int8" : "exp x exp";
-        CHECK(df <= LAYER_TOL, "layer %s (%s, %s): fast kernels differ from the reference by %.3g of max |ref|",
-              node->name, node->op_type, kind, df);
+        const char *kind = ql->kind == TEQ_QL_EXP ? (ql->lanes ? "exp, integer lanes" : "exp") : ql->kind == TEQ_QL_INT8 ? "int8" : "exp x exp";
+        /* integer lanes: within their stated bound (qlayer.h), K terms at the largest row scale, of max |ref| */
+        double tol = LAYER_TOL;
+        if (ql->lanes) {
+            double rs = 0, mx = 0;
+            for (int64_t m = 0; m < ql->w.M; m++) rs = fmax(rs, fabs(ql->w.scale[m]));
+            for (int64_t k = 0; k < teq_tensor_numel(&ref); k++) mx = fmax(mx, fabs(((const float *)ref.data)[k]));
+            tol += mx > 0 ? teq_ql_lanes_bound(ql) * rs * (double)ql->w.K / mx : INFINITY;
+            st->n_lanes++, st->worst_lanes = fmax(st->worst_lanes, df / tol);
+        } else {
+            st->worst_fast = fmax(st->worst_fast, df);
+        }
+        CHECK(df <= tol, "layer %s (%s, %s): fast kernels differ from the reference by %.3g of max |ref| (tolerance %.3g)",
+              node->name, node->op_type, kind, df, tol);
         CHECK(dd <= LAYER_TOL, "layer %s (%s, %s): float path differs from the reference by %.3g of max |ref|",
               node->name, node->op_type, kind, dd);
-        st->worst_fast = fmax(st->worst_fast, df), st->worst_deq = fmax(st->worst_deq, dd);
+        st->worst_deq = fmax(st->worst_deq, dd);
         st->n_layers++;
         st->n_exp += ql->kind == TEQ_QL_EXP, st->n_int8 += ql->kind == TEQ_QL_INT8, st->n_dyn += ql->kind == TEQ_QL_DYN;
     }
@@ -114,6 +125,9 @@ int main(int argc, char **argv) {
     printf("%d quantized layers (%d exponential, %d int8, %d exp x exp): worst fast vs ref %.3g, float path vs ref "
            "%.3g of max |ref| (tolerance %g)\n",
            st.n_layers, st.n_exp, st.n_int8, st.n_dyn, st.worst_fast, st.worst_deq, LAYER_TOL);
+    if (st.n_lanes)
+        printf("%d exponential layers on integer lanes: worst fast vs ref %.3g of their stated bound\n", st.n_lanes,
+               st.worst_lanes);
     for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(outs[i]), outs[i] = NULL;
 
     /* The fast mode's pass-through quantizers (every reader quantizes its input itself), the chains

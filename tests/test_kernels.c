@@ -17,6 +17,7 @@
 #include "check.h"
 #include "kernels/kint.h"
 #include "quant/qint.h"
+#include "ops/qlayer.h"
 
 #include <float.h>
 #include <math.h>
@@ -407,6 +408,182 @@ static void test_i8conv(const kset_case *ks) {
     printf("%s: INT8 convolution, %d cases exact: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
 }
 
+/* ---- integer lanes: the int16 convolution (i16_conv) exactly, then the lanes of exponential layers
+ * against the reference kernel within their stated bound (ops/qlayer.h), every width 2..8 ----
+ * The first: against the definition in int64 (the integers bounded as the operators bound them, so the
+ * int32 sums cannot overflow), bit for bit. The second: exponential weights and activations fitted by
+ * teq's search at each width, a convolution as im2col + teq_kref_exp_gemm (the exact definition) beside
+ * teq_ql_lanes_prepare + i16_conv; every output within
+ *     row_scale * sum_k (|lw| da/2 + |la| dw/2 + dw da/4) + teq_ktol(K, row_scale * sum |lw la|) + float
+ * rounding of the output (2^-23 of it). */
+static int i16conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) {
+    const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
+    const int64_t OH = (IH + cs->pt + cs->pb - ((KH - 1) * cs->DH + 1)) / cs->SH + 1;
+    const int64_t OW = (IW + cs->pl + cs->pr - ((KW - 1) * cs->DW + 1)) / cs->SW + 1;
+    const int64_t needh = (OH - 1) * cs->SH + (KH - 1) * cs->DH + 1, needw = (OW - 1) * cs->SW + (KW - 1) * cs->DW + 1;
+    const teq_i8conv g = {.C = C, .PH = IH + cs->pt > needh ? IH + cs->pt : needh,
+                          .PW = IW + cs->pl > needw ? IW + cs->pl : needw, .KH = KH, .KW = KW, .SH = cs->SH,
+                          .SW = cs->SW, .DH = cs->DH, .DW = cs->DW, .OH = OH, .OW = OW};
+    const int64_t K = C * KH * KW, S = OH * OW, ldy = S + (int64_t)(next() % 3);
+    const int L = (int)fmin(32767.0, floor(sqrt(2147483647.0 / (double)K)));
+    const float xs = (float)(0.001 + 0.01 * unit());
+    int16_t *wv = malloc(sizeof(int16_t) * (size_t)(M * K)), *Q = malloc(sizeof(int16_t) * (size_t)(C * g.PH * g.PW));
+    float *sc = malloc(sizeof(float) * (size_t)M), *bias = malloc(sizeof(float) * (size_t)M);
+    float *Y = malloc(sizeof(float) * (size_t)(M * ldy));
+    for (int64_t i = 0; i < M * K; i++) wv[i] = (int16_t)((int64_t)(next() % (uint64_t)(2 * L + 1)) - L);
+    for (int64_t i = 0; i < C * g.PH * g.PW; i++) Q[i] = (int16_t)((int64_t)(next() % (uint64_t)(2 * L + 1)) - L);
+    for (int64_t i = 0; i < 4 && C * g.PH * g.PW > 0; i++) Q[next() % (uint64_t)(C * g.PH * g.PW)] = (int16_t)-L; /* extremes */
+    for (int64_t m = 0; m < M; m++) sc[m] = (float)(0.5 + unit()), bias[m] = (float)(laplace() * 3);
+    teq_kw16 w;
+    teq_error err = {0};
+    int bad = 0;
+    CHECK(teq_kw16_init(&w, M, K, wv, sc, &err) == TEQ_OK, "kw16_init: %s", err.msg);
+    int16_t *panel = malloc(sizeof(int16_t) * (size_t)(TEQ_I8C_NB * w.K2 + 32));
+    for (int64_t i = 0; i < TEQ_I8C_NB * w.K2 + 32; i++) panel[i] = (int16_t)next();
+    for (int64_t i = 0; i < M * ldy; i++) Y[i] = -1234.5f;
+    for (int64_t n0 = 0; n0 < S;) {
+        int64_t n1 = n0 + TEQ_I8C_NB * (int64_t)(1 + next() % 3);
+        if (n1 > S) n1 = S;
+        ks->ks->i16_conv(&w, &g, Q, xs, bias_on ? bias : NULL, Y + n0, ldy, n0, n1, panel, NULL);
+        n0 = n1;
+    }
+    for (int64_t m = 0; m < M && !bad; m++)
+        for (int64_t n = 0; n < S && !bad; n++) {
+            const int64_t oy = n / OW, ox = n % OW;
+            int64_t d = 0;
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t ky = 0; ky < KH; ky++)
+                    for (int64_t kx = 0; kx < KW; kx++)
+                        d += (int64_t)wv[m * K + (c * KH + ky) * KW + kx] *
+                             Q[(c * g.PH + oy * cs->SH + ky * cs->DH) * g.PW + ox * cs->SW + kx * cs->DW];
+            float want = (sc[m] * xs) * (float)d;
+            if (bias_on) want = want + bias[m];
+            const float got = Y[m * ldy + n];
+            if (memcmp(&want, &got, 4)) {
+                CHECK(0, "%s i16_conv C=%lld %lldx%lld M=%lld k%lldx%lld (%lld,%lld): got %.9g want %.9g", ks->name,
+                      (long long)C, (long long)IH, (long long)IW, (long long)M, (long long)KH, (long long)KW, (long long)m,
+                      (long long)n, (double)got, (double)want);
+                bad = 1;
+            }
+        }
+    for (int64_t m = 0; m < M && !bad; m++)
+        for (int64_t n = S; n < ldy; n++)
+            if (Y[m * ldy + n] != -1234.5f) {
+                CHECK(0, "%s i16_conv wrote past S", ks->name);
+                bad = 1;
+                break;
+            }
+    teq_kw16_free(&w);
+    free(panel), free(wv), free(Q), free(sc), free(bias), free(Y);
+    return !bad;
+}
+
+/* One exponential layer on lanes against the reference (see above): widths bw (weights) and ba. */
+static int lanes_case(int bw, int ba, int ib, const conv_shape *cs, double *worst) {
+    const teq_qparams *qw = fitted(&fit_w[1], ib, bw), *qa = fitted(&fit_a[1], ib, ba);
+    if (!qw || !qa) return -1; /* no code at this base and width */
+    const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
+    const int64_t OH = IH - KH + 1, OW = IW - KW + 1, K = C * KH * KW, S = OH * OW; /* stride 1, no padding */
+    const int nw = teq_q_num_codes(qw), na = teq_q_num_codes(qa);
+    uint8_t *wc = malloc((size_t)(M * K)), *xc = malloc((size_t)(C * IH * IW));
+    float *rs = malloc(sizeof(float) * (size_t)M), *col = malloc(sizeof(float) * (size_t)(K * S));
+    float *Yr = malloc(sizeof(float) * (size_t)(M * S)), *Yl = malloc(sizeof(float) * (size_t)(M * S));
+    int16_t *Q = malloc(sizeof(int16_t) * (size_t)(C * IH * IW));
+    float lw[256], la[256];
+    teq_q_code_table(qw, lw);
+    teq_q_code_table(qa, la);
+    double mw = 0, ma = 0;
+    for (int c = 0; c < nw; c++) mw = fmax(mw, fabs(lw[c]));
+    for (int c = 0; c < na; c++) ma = fmax(ma, fabs(la[c]));
+    if (!(mw * ma * (double)K < 1e30)) { /* sums beyond float range: the reference itself overflows */
+        free(wc), free(xc), free(rs), free(col), free(Yr), free(Yl), free(Q);
+        return -1;
+    }
+    for (int64_t i = 0; i < M * K; i++) wc[i] = (uint8_t)(next() % (uint64_t)nw);
+    for (int64_t i = 0; i < C * IH * IW; i++) xc[i] = (uint8_t)(next() % (uint64_t)na);
+    for (int64_t m = 0; m < M; m++) rs[m] = (float)(0.5 + unit());
+    teq_kw w;
+    teq_kw16 wl;
+    teq_error err = {0};
+    int ok = 1;
+    double dw = 0, da = 0;
+    int16_t alut[256];
+    CHECK(teq_kw_init(&w, qw, M, K, wc, rs, &err) == TEQ_OK, "kw_init: %s", err.msg);
+    CHECK(teq_ql_lanes_prepare(&w, qa, &wl, alut, &dw, &da, &err) == TEQ_OK, "lanes_prepare: %s", err.msg);
+    /* im2col of the activation levels, k = (c, ky, kx), as the reference reads them */
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t ky = 0; ky < KH; ky++)
+            for (int64_t kx = 0; kx < KW; kx++)
+                for (int64_t n = 0; n < S; n++)
+                    col[((c * KH + ky) * KW + kx) * S + n] = la[xc[(c * IH + n / OW + ky) * IW + n % OW + kx]];
+    CHECK(teq_kref_exp_gemm(&w, qa, col, S, 1, S, Yr, S, 1, 0, 1) == TEQ_OK, "ref exp gemm");
+    for (int64_t i = 0; i < C * IH * IW; i++) Q[i] = alut[xc[i]];
+    const teq_i8conv g = {.C = C, .PH = IH, .PW = IW, .KH = KH, .KW = KW, .SH = 1, .SW = 1, .DH = 1, .DW = 1, .OH = OH, .OW = OW};
+    CHECK(teq_k_i16_conv(&wl, &g, Q, (float)da, NULL, Yl, S, NULL, 1) == TEQ_OK, "i16_conv");
+    for (int64_t m = 0; m < M && ok; m++)
+        for (int64_t n = 0; n < S && ok; n++) {
+            double bound = 0, as = 0;
+            for (int64_t k = 0; k < K; k++) {
+                const double a = fabs(w.lut[wc[m * K + k]]), b = fabs(col[k * S + n]);
+                bound += a * da / 2 + b * dw / 2 + dw * da / 4;
+                as += a * b;
+            }
+            const double r = Yr[m * S + n], d = fabs((double)Yl[m * S + n] - r);
+            bound = w.scale[m] * bound + teq_ktol(K, w.scale[m] * as) + 0x1p-23 * fabs(r) + 1e-30;
+            if (!(d <= bound)) {
+                CHECK(0, "lanes %d/%d bits base %g (%lld,%lld): %.9g vs reference %.9g, bound %.3g", bw, ba, BASES[ib],
+                      (long long)m, (long long)n, (double)Yl[m * S + n], r, bound);
+                ok = 0;
+            }
+            if (bound > 0) *worst = fmax(*worst, d / bound);
+        }
+    teq_kw_free(&w), teq_kw16_free(&wl);
+    free(wc), free(xc), free(rs), free(col), free(Yr), free(Yl), free(Q);
+    return ok;
+}
+
+static void test_lanes(const kset_case *sets_, int n_sets) {
+    static const conv_shape shapes[] = {
+        {16, 12, 20, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* pointwise */
+        {3, 17, 23, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* K = 27, odd */
+        {8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},     /* stride 2 */
+        {4, 11, 13, 17, 5, 5, 2, 2, 2, 2, 4, 3, 4, 2},    /* dilation, uneven pads */
+        {6, 10, 31, 8, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1},     /* stride 3 (gathered) */
+        {7, 1, 150, 11, 1, 5, 1, 1, 1, 1, 0, 0, 2, 2},    /* 1-D */
+        {320, 4, 30, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* K = 2880: the integers shrink to 863 */
+    };
+    for (int i = 0; i < n_sets; i++) {
+        if (!sets_[i].ks->i16_conv) {
+            printf("%s: no integer-lanes kernel\n", sets_[i].name);
+            continue;
+        }
+        int ok = 1, cases = 0;
+        for (size_t j = 0; j < sizeof shapes / sizeof *shapes; j++)
+            for (int v = 0; v < 2; v++) ok &= i16conv_case(&sets_[i], &shapes[j], v), cases++;
+        CHECK(ok, "%s i16_conv", sets_[i].name);
+        printf("%s: integer-lanes convolution, %d cases exact: %s\n", sets_[i].name, cases, ok ? "ok" : "FAIL");
+    }
+    if (!teq_k_i16_conv_ok()) {
+        printf("skip lanes vs reference: this CPU has no integer-lanes kernel\n");
+        return;
+    }
+    const conv_shape cs = {24, 7, 9, 19, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
+    int ok = 1, cases = 0;
+    double worst = 0;
+    for (int b = 2; b <= 8; b++)
+        for (int ib = 0; ib < NB; ib++) {
+            int r = lanes_case(b, b, ib, &cs, &worst);
+            if (r >= 0) ok &= r, cases++;
+            r = lanes_case(b, 2 + (int)(next() % 7), ib, &cs, &worst);
+            if (r >= 0) ok &= r, cases++;
+        }
+    CHECK(cases >= 7, "lanes: only %d fitted cases", cases);
+    CHECK(ok, "lanes vs reference");
+    printf("lanes: %d exponential layers (widths 2..8) within the stated bound of the reference (largest error %.3f of "
+           "its bound): %s\n",
+           cases, worst, ok ? "ok" : "FAIL");
+}
+
 /* ---- activation quantizer ---- */
 typedef void (*kq_body)(const teq_kq *, const float *, int64_t, uint8_t *, float *);
 
@@ -632,6 +809,7 @@ int main(void) {
         test_i8(&ks[i]);
         test_i8conv(&ks[i]);
     }
+    test_lanes(ks, n);
     test_kq();
     printf("best set: %s\n", teq_kset_best()->name);
     for (int i = 0; i < 2; i++) teq_tensor_fit_free(&fit_w[i]), teq_tensor_fit_free(&fit_a[i]);

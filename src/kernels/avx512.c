@@ -550,6 +550,132 @@ static I8C_ATTR void i8_conv_vnni(const teq_kw *w, const teq_i8conv *g, const ui
     }
 }
 
+/* ---- integer lanes (kernels.h, i16_conv), VNNI ----
+ * The i8_conv scheme with int16: a panel of [K2/2][48][2] (one dword per column and pair of k), the
+ * weights of 8 rows at a pair of k as 8 dwords, vpdpwssd (two int16 products summed into each int32). */
+
+/* dst[2 i + t] = s_t[i * sw] for i < len: two tap rows of int16 interleaved, 8 columns a step */
+INLINE void i16c_interleave(int16_t *dst, const int16_t *s0, const int16_t *s1, int64_t len, int64_t sw) {
+    for (int64_t i = 0; i < len; i += 8) {
+        const int64_t l = len - i < 8 ? len - i : 8;
+        __m128i a, b;
+        if (sw == 1) {
+            const __mmask8 mk = (__mmask8)((1u << l) - 1);
+            a = _mm_maskz_loadu_epi16(mk, s0 + i), b = _mm_maskz_loadu_epi16(mk, s1 + i);
+        } else if (sw == 2) {
+            /* the even int16 of 2l - 1: dwords truncated to their low word (vpmovdw) */
+            const __mmask16 mk = (__mmask16)((1u << (2 * l - 1)) - 1);
+            a = _mm256_cvtepi32_epi16(_mm256_maskz_loadu_epi16(mk, s0 + 2 * i));
+            b = _mm256_cvtepi32_epi16(_mm256_maskz_loadu_epi16(mk, s1 + 2 * i));
+        } else {
+            int16_t t[2][8] = {{0}};
+            for (int64_t j = 0; j < l; j++) t[0][j] = s0[(i + j) * sw], t[1][j] = s1[(i + j) * sw];
+            a = _mm_loadu_si128((const void *)t[0]), b = _mm_loadu_si128((const void *)t[1]);
+        }
+        const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(a, b)),
+                                                  _mm_unpackhi_epi16(a, b), 1);
+        if (l == 8) _mm256_storeu_si256((void *)(dst + 2 * i), v);
+        else _mm256_mask_storeu_epi16(dst + 2 * i, (__mmask16)((1u << (2 * l)) - 1), v);
+    }
+}
+
+static void i16c_pack(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, int64_t n0, int64_t nb,
+                      int16_t *panel) {
+    int64_t rj[TEQ_I8C_NB + 1], roff[TEQ_I8C_NB], rlen[TEQ_I8C_NB];
+    int nr = 0;
+    if (g->SH == 1 && g->SW == 1 && g->PW == g->OW) {
+        rj[0] = 0, roff[0] = n0, rlen[0] = nb, nr = 1;
+    } else {
+        for (int64_t j = 0, n = n0; j < nb; nr++) {
+            const int64_t oy = n / g->OW, ox = n % g->OW, len = g->OW - ox < nb - j ? g->OW - ox : nb - j;
+            rj[nr] = j, roff[nr] = oy * g->SH * g->PW + ox * g->SW, rlen[nr] = len;
+            j += len, n += len;
+        }
+    }
+    const int64_t K = w->K, plane = g->PH * g->PW;
+    int64_t c = 0, ky = 0, kx = 0;
+    for (int64_t kg = 0; kg < w->K2 / 2; kg++) {
+        const int16_t *src[2];
+        for (int t = 0; t < 2; t++) {
+            src[t] = 2 * kg + t < K ? Q + c * plane + ky * g->DH * g->PW + kx * g->DW : src[0];
+            if (++kx == g->KW) {
+                kx = 0;
+                if (++ky == g->KH) ky = 0, c++;
+            }
+        }
+        int16_t *dst = panel + kg * (TEQ_I8C_NB * 2);
+        for (int i = 0; i < nr; i++) i16c_interleave(dst + 2 * rj[i], src[0] + roff[i], src[1] + roff[i], rlen[i], g->SW);
+    }
+}
+
+INLINE I8C_ATTR void i16c_block(const teq_kw16 *w, const int16_t *P, int64_t mb, int64_t nb, float xscale,
+                                const float *bias, float *Y, int64_t ldy, const int C) {
+    __m512i acc[TEQ_I8C_MR][3];
+    _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_I8C_MR; r++) _Pragma("GCC unroll 3") for (int c = 0; c < C; c++)
+        acc[r][c] = _mm512_setzero_si512();
+    const int16_t *Wp = w->p + mb * w->K2 * TEQ_I8C_MR;
+    const int64_t nkg = w->K2 / 2;
+    for (int64_t kg = 0; kg < nkg; kg++) {
+        __m512i a[3];
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) a[c] = _mm512_loadu_si512(P + kg * (TEQ_I8C_NB * 2) + 32 * c);
+        const int16_t *wk = Wp + kg * (TEQ_I8C_MR * 2);
+        _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_I8C_MR; r++) {
+            int32_t wv;
+            memcpy(&wv, wk + 2 * r, 4);
+            const __m512i b = _mm512_set1_epi32(wv);
+            _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) acc[r][c] = _mm512_dpwssd_epi32(acc[r][c], a[c], b);
+        }
+    }
+    const int64_t m0 = mb * TEQ_I8C_MR, rows = w->M - m0 < TEQ_I8C_MR ? w->M - m0 : TEQ_I8C_MR;
+    _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_I8C_MR; r++) {
+        if (r >= rows) break;
+        const int64_t m = m0 + r;
+        const __m512 sc = _mm512_set1_ps(w->scale[m] * xscale);
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+            __m512 v = _mm512_mul_round_ps(sc, _mm512_cvtepi32_ps(acc[r][c]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            if (bias)
+                v = _mm512_add_round_ps(v, _mm512_set1_ps(bias[m]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const int64_t left = nb - 16 * c;
+            float *y = Y + m * ldy + 16 * c;
+            if (left >= 16) _mm512_storeu_ps(y, v);
+            else _mm512_mask_storeu_ps(y, (__mmask16)((1u << left) - 1), v);
+        }
+    }
+}
+
+static I8C_ATTR void i16_conv_vnni(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale,
+                                   const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, int16_t *panel,
+                                   const teq_kpost *post) {
+    const int64_t Mb = (w->M + TEQ_I8C_MR - 1) / TEQ_I8C_MR;
+    for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
+        const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
+        i16c_pack(w, g, Q, nc, nb, panel);
+        float *Yb = Y + (nc - n0);
+        for (int64_t mb = 0; mb < Mb; mb++) {
+            if (nb > 32) i16c_block(w, panel, mb, nb, xscale, bias, Yb, ldy, 3);
+            else if (nb > 16) i16c_block(w, panel, mb, nb, xscale, bias, Yb, ldy, 2);
+            else i16c_block(w, panel, mb, nb, xscale, bias, Yb, ldy, 1);
+        }
+        if (post) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
+    }
+}
+
+/* codes to int16 through a 256-entry table in eight registers: vpermi2w picks from 64 entries by the low 6
+ * bits, once per quarter; bits 6 and 7 choose the quarter */
+void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out) {
+    __m512i t[8];
+    for (int i = 0; i < 8; i++) t[i] = _mm512_loadu_si512(lut + 32 * i);
+    for (int64_t i = 0; i < n; i += 32) {
+        const __mmask32 m = n - i >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << (n - i)) - 1);
+        const __m512i v = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, c + i));
+        const __m512i q0 = _mm512_permutex2var_epi16(t[0], v, t[1]), q1 = _mm512_permutex2var_epi16(t[2], v, t[3]);
+        const __m512i q2 = _mm512_permutex2var_epi16(t[4], v, t[5]), q3 = _mm512_permutex2var_epi16(t[6], v, t[7]);
+        const __mmask32 b6 = _mm512_test_epi16_mask(v, _mm512_set1_epi16(64)), b7 = _mm512_test_epi16_mask(v, _mm512_set1_epi16(128));
+        const __m512i r = _mm512_mask_blend_epi16(b7, _mm512_mask_blend_epi16(b6, q0, q1), _mm512_mask_blend_epi16(b6, q2, q3));
+        _mm512_mask_storeu_epi16(out + i, m, r);
+    }
+}
+
 const teq_kernel_set teq_kset_avx512vnni_tab = {
     .name = "avx512",
     .decode = decode_avx512,
@@ -557,6 +683,7 @@ const teq_kernel_set teq_kset_avx512vnni_tab = {
     .i8_gemv = i8_gemv_vnni,
     .i8_gemm = i8_gemm_vnni,
     .i8_conv = i8_conv_vnni,
+    .i16_conv = i16_conv_vnni,
 };
 
 /* AVX-512 without VNNI: the same float kernels, maddubs INT8 */

@@ -192,3 +192,39 @@ teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q,
     free(mem);
     return TEQ_OK;
 }
+
+bool teq_k_i16_conv_ok(void) { return teq_kset_best()->i16_conv != NULL; }
+
+teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
+                          float *Y, int64_t ldy, const teq_kpost *post, int n_threads) {
+    const teq_kernel_set *ks = teq_kset_best();
+    if (!ks->i16_conv) return TEQ_ERR_UNSUPPORTED;
+    const int64_t S = g->OH * g->OW, nb = (S + TEQ_I8C_NB - 1) / TEQ_I8C_NB;
+    if (S <= 0 || w->M <= 0) return TEQ_OK;
+    int nt = n_threads < 1 ? 1 : n_threads;
+    if (nt > nb) nt = (int)nb;
+    const size_t pe = (size_t)(TEQ_I8C_NB * w->K2 + 32); /* int16 per panel; zeroed once as i8_conv's */
+    int16_t *panels = calloc((size_t)nt, pe * sizeof(int16_t));
+    if (!panels) return TEQ_ERR_NOMEM;
+    if (nt == 1) {
+        ks->i16_conv(w, g, Q, xscale, bias, Y, ldy, 0, S, panels, post);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            const int t = omp_get_thread_num(), T = omp_get_num_threads();
+            const int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
+            const int64_t n0 = b0 * TEQ_I8C_NB, n1 = b1 * TEQ_I8C_NB < S ? b1 * TEQ_I8C_NB : S;
+            if (b0 < b1) ks->i16_conv(w, g, Q, xscale, bias, Y + n0, ldy, n0, n1, panels + (size_t)t * pe, post);
+        }
+    }
+    free(panels);
+    return TEQ_OK;
+}
+
+void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out) {
+    if (teq_k_best_isa() == TEQ_ISA_AVX512) {
+        teq_k_map_i16_avx512(lut, c, n, out);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) out[i] = lut[c[i]];
+}

@@ -103,6 +103,24 @@ typedef struct teq_i8conv {
     int64_t C, PH, PW, KH, KW, SH, SW, DH, DW, OH, OW;
 } teq_i8conv;
 
+/* ---- integer lanes (exponential layers, METHOD section 5 on integer hardware) ----
+ * A layer's weight levels and activation levels as int16 integers on grids of steps dw and da (the
+ * operators choose them, ops/qlayer.c), products summed exactly in int32: the caller keeps
+ * K * max |w| * max |a| below 2^31. For a convolution of the same geometry as i8_conv (teq_i8conv, input
+ * planes of int16 integers already padded):
+ *     Y[m * ldy + (n - n0)] = fl(fl((scale[m] * xscale) * (float)dot) + bias[m]),  dot = sum_k w[m, k] a_k(n)
+ * (no bias: the first rounding only). The vector kernel reads p, [ceil(M / MR)][K2 / 2][MR][2]: at each
+ * pair of k, the two weights of MR rows as MR dwords, broadcast and vpdpwssd'ed against a panel of
+ * [K2 / 2][NB][2] activation integers (two k of one column per dword). */
+typedef struct teq_kw16 {
+    int64_t M, K, K2; /* K2 = K rounded up to 2 */
+    int16_t *w;       /* [M][K] row-major (the scalar kernel reads these) */
+    int16_t *p;       /* the vector kernel's blocks, zero past M and K */
+    float *scale;     /* [M] */
+} teq_kw16;
+teq_status teq_kw16_init(teq_kw16 *w, int64_t M, int64_t K, const int16_t *vals, const float *scale, teq_error *err);
+void teq_kw16_free(teq_kw16 *w);
+
 /* ---- fast kernels: one set per instruction set ---- */
 
 typedef enum teq_isa {
@@ -132,6 +150,9 @@ typedef struct teq_kernel_set {
     void (*i8_conv)(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
                     const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel,
                     const teq_kpost *post);
+    /* integer lanes (above), columns n0..n1-1 as i8_conv; panel: TEQ_I8C_NB * K2 int16 */
+    void (*i16_conv)(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
+                     float *Y, int64_t ldy, int64_t n0, int64_t n1, int16_t *panel, const teq_kpost *post);
 } teq_kernel_set;
 
 /* The set of an instruction set, or NULL when this CPU lacks it. */
@@ -152,6 +173,14 @@ void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, flo
 bool teq_k_i8_conv_ok(const teq_kw *w);
 teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
                          const float *bias, float *Y, int64_t ldy, const teq_kpost *post, int n_threads);
+
+/* The integer-lanes convolution over all OH * OW columns (threads split the column blocks); false from
+ * teq_k_i16_conv_ok when the best set has no i16_conv. */
+bool teq_k_i16_conv_ok(void);
+teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
+                          float *Y, int64_t ldy, const teq_kpost *post, int n_threads);
+/* out[i] = lut[c[i]] for i < n (activation codes to their lane integers) */
+void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out);
 
 /* ---- activation quantization on the fly ----
  * A prepared activation code: the same codes as teq_q_quantize (bit for bit; tests check it), faster. */

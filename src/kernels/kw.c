@@ -83,6 +83,38 @@ void teq_kw_free(teq_kw *w) {
     memset(w, 0, sizeof *w);
 }
 
+teq_status teq_kw16_init(teq_kw16 *w, int64_t M, int64_t K, const int16_t *vals, const float *scale, teq_error *err) {
+    memset(w, 0, sizeof *w);
+    const int64_t MR = TEQ_I8C_MR, Mb = (M + MR - 1) / MR;
+    size_t nb, pb;
+    if (M < 0 || K < 0 || !teq_mul_size((size_t)M, (size_t)K, &nb) || !teq_mul_size(nb, 2, &nb) ||
+        !teq_mul_size((size_t)Mb, (size_t)(round_up(K ? K : 1, 2) * MR), &pb) || !teq_mul_size(pb, 2, &pb))
+        return teq_error_set(err, TEQ_ERR_NOMEM, "lane weights of %lld x %lld overflow", (long long)M, (long long)K);
+    w->M = M, w->K = K, w->K2 = round_up(K ? K : 1, 2);
+    w->w = malloc(nb + 2);
+    w->p = aligned_alloc(64, (size_t)round_up((int64_t)pb, 64) + 64);
+    w->scale = malloc(sizeof(float) * (size_t)(M + 1));
+    if (!w->w || !w->p || !w->scale) {
+        teq_kw16_free(w);
+        return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory for lane weights (%lld x %lld)", (long long)M,
+                             (long long)K);
+    }
+    memcpy(w->w, vals, nb);
+    memcpy(w->scale, scale, sizeof(float) * (size_t)M);
+    memset(w->p, 0, (size_t)round_up((int64_t)pb, 64) + 64);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++)
+            w->p[((m / MR) * (w->K2 / 2) + k / 2) * MR * 2 + (m % MR) * 2 + k % 2] = vals[m * K + k];
+    return TEQ_OK;
+}
+
+void teq_kw16_free(teq_kw16 *w) {
+    free(w->w);
+    free(w->p);
+    free(w->scale);
+    memset(w, 0, sizeof *w);
+}
+
 int teq_kw_code(const teq_kw *w, int64_t m, int64_t k) {
     return (int)teq_ki_code(w->packed + m * w->row_bytes, k, w->q.bits);
 }

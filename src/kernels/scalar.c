@@ -83,6 +83,28 @@ static void i8_conv_scalar(const teq_kw *w, const teq_i8conv *g, const uint8_t *
     if (post && n1 > n0) post->fn(post->user, Y, ldy, w->M, n0, n1);
 }
 
+/* Integer lanes (kernels.h) from the definition, through the row-major weights. */
+static void i16_conv_scalar(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
+                            float *Y, int64_t ldy, int64_t n0, int64_t n1, int16_t *panel, const teq_kpost *post) {
+    (void)panel;
+    const int64_t KK = g->KH * g->KW;
+    for (int64_t n = n0; n < n1; n++) {
+        const int64_t oy = n / g->OW, ox = n % g->OW;
+        for (int64_t m = 0; m < w->M; m++) {
+            int32_t dot = 0;
+            for (int64_t k = 0; k < w->K; k++) {
+                const int64_t c = k / KK, ky = k % KK / g->KW, kx = k % g->KW;
+                dot += (int32_t)w->w[m * w->K + k] *
+                       (int32_t)Q[(c * g->PH + oy * g->SH + ky * g->DH) * g->PW + ox * g->SW + kx * g->DW];
+            }
+            float v = (w->scale[m] * xscale) * (float)dot;
+            if (bias) v = v + bias[m];
+            Y[m * ldy + (n - n0)] = v;
+        }
+    }
+    if (post && n1 > n0) post->fn(post->user, Y, ldy, w->M, n0, n1);
+}
+
 const teq_kernel_set teq_kset_scalar_tab = {
     .name = "scalar",
     .decode = decode_scalar,
@@ -90,4 +112,5 @@ const teq_kernel_set teq_kset_scalar_tab = {
     .i8_gemv = i8_gemv_scalar,
     .i8_gemm = i8_gemm_scalar,
     .i8_conv = i8_conv_scalar,
+    .i16_conv = i16_conv_scalar,
 };

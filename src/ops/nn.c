@@ -538,7 +538,8 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     const float *X = x->data, *W = w->data, *B = b ? b->data : NULL;
     float *Y = y->data;
     const int nt = nthreads(ctx);
-    const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
+    /* integer lanes (teq_qlayer.lanes): an EXP layer that the fast mode runs as INT8 (teq_ql_conv_i8) */
+    const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8 || ql->lanes);
     if (ql && ql->w.M != M) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
     /* INT8 depthwise (fast mode): exact integer sums in float (below); the weights as their integers */
     const bool dwi8 = qmm && Cg == 1 && nsp <= 2 && teq_kmode_get() == TEQ_KMODE_FAST && teq_ql_dw_ok(ql, KK);
@@ -620,9 +621,13 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         for (int64_t n = 0; n < N; n++) {
             const void *xn = xcodes ? (const void *)((const uint8_t *)x->data + n * C * Sin) : (const void *)(X + n * C * Sin);
             uint8_t *cn = ycodes ? (uint8_t *)y->data + n * M * S : NULL;
-            if ((st = teq_ql_conv_i8(ctx, node, ql, xn, xcodes, g.in[1], g.in[2], g.pb[1], g.pb[2], &ic, pv, B,
-                                     Y + n * M * S, S, ql->post, cn, &done)))
-                return st;
+            if (ql->lanes) /* an exponential layer on integer lanes */
+                st = teq_ql_conv_lanes(ctx, node, ql, X + n * C * Sin, g.in[1], g.in[2], g.pb[1], g.pb[2], &ic, pv, B,
+                                       Y + n * M * S, S, ql->post, &done);
+            else
+                st = teq_ql_conv_i8(ctx, node, ql, xn, xcodes, g.in[1], g.in[2], g.pb[1], g.pb[2], &ic, pv, B,
+                                    Y + n * M * S, S, ql->post, cn, &done);
+            if (st) return st;
             if (!done) break;
         }
         if (done) {

@@ -2,18 +2,23 @@
 #include "qlayer.h"
 #include "quant_ops.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void ql_free(void *p) {
     teq_qlayer *q = p;
+    teq_kw16_free(&q->wl);
+    teq_kq_free(q->kqe);
     teq_kw_free(&q->w);
     teq_kq_free(q->kqa);
     free(q->post);
     free(q);
 }
 static void kq_free(void *p) { teq_kq_free(p); }
+
+static int32_t ql_zp(const teq_qlayer *ql);
 
 static bool is_teq_quantize(const teq_node *n) {
     return !strcmp(n->op_type, "TeqQuantize") && n->domain && !strcmp(n->domain, "teq");
@@ -106,6 +111,82 @@ static teq_status build_rows(const teq_value *wv, const layout *L, double row_mu
     return s;
 }
 
+/* The integer lanes of an EXP layer's weights w and activation code qa (qlayer.h). */
+teq_status teq_ql_lanes_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw16 *wl, int16_t alut[256], double *dw,
+                                double *da, teq_error *err) {
+    memset(wl, 0, sizeof *wl);
+    const int nw = teq_q_num_codes(&w->q), na = teq_q_num_codes(qa);
+    double mw = 0, ma = 0;
+    float la[256];
+    teq_q_code_table(qa, la);
+    for (int c = 0; c < nw; c++) mw = fmax(mw, fabs(w->lut[c]));
+    for (int c = 0; c < na; c++) ma = fmax(ma, fabs(la[c]));
+    if (!(mw > 0) || !(ma > 0) || !isfinite(mw) || !isfinite(ma) || w->K < 1)
+        return teq_error_set(err, TEQ_ERR_ARG, "integer lanes: a code without non-zero levels");
+    const double L = fmin(32767.0, floor(sqrt(2147483647.0 / (double)w->K)));
+    if (L < 1) return teq_error_set(err, TEQ_ERR_ARG, "integer lanes: K = %lld is too long", (long long)w->K);
+    *dw = mw / L, *da = ma / L;
+    memset(alut, 0, sizeof(int16_t) * 256);
+    for (int c = 0; c < na; c++) alut[c] = (int16_t)lrint(la[c] / *da);
+    int16_t wi[256] = {0};
+    for (int c = 0; c < nw; c++) wi[c] = (int16_t)lrint(w->lut[c] / *dw);
+    int16_t *vals = malloc(sizeof(int16_t) * (size_t)(w->M * w->K) + 2);
+    float *rs = malloc(sizeof(float) * (size_t)(w->M + 1));
+    if (!vals || !rs) {
+        free(vals), free(rs);
+        return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory preparing integer lanes");
+    }
+    for (int64_t m = 0; m < w->M; m++) {
+        rs[m] = (float)(w->scale[m] * *dw); /* an exponential code's row scale (no step), times dw */
+        for (int64_t k = 0; k < w->K; k++) vals[m * w->K + k] = wi[teq_kw_code(w, m, k)];
+    }
+    teq_status s = teq_kw16_init(wl, w->M, w->K, vals, rs, err);
+    free(vals), free(rs);
+    return s;
+}
+
+/* The lanes of a bound layer; a layer where they cannot be made stays exact (lanes off). */
+static teq_status bind_lanes(teq_qlayer *ql, teq_error *err) {
+    teq_error e;
+    if (!teq_k_i16_conv_ok() || teq_ql_lanes_prepare(&ql->w, &ql->qa, &ql->wl, ql->alut, &ql->dw, &ql->da, &e))
+        return TEQ_OK;
+    teq_status s = teq_kq_new(&ql->qa, &ql->kqe, err);
+    ql->lanes = s == TEQ_OK;
+    return s;
+}
+
+bool teq_ql_lanes_eligible(const teq_graph *g, const teq_node *n) {
+    const teq_qlayer *ql = n->kern;
+    if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || !ql || ql->kind != TEQ_QL_EXP || n->n_in < 2 ||
+        n->in[1] < 0 || teq_node_attr_int(n, "group", 1) != 1)
+        return false;
+    const teq_tensor *W = g->values[n->in[1]].constant;
+    return W && W->ndim >= 3 && W->ndim <= 4 && W->dims[1] > 1 && teq_k_i16_conv_ok();
+}
+
+teq_status teq_ql_set_lanes(teq_node *n, bool on, teq_error *err) {
+    teq_qlayer *ql = n->kern;
+    if (!on) {
+        ql->lanes = false; /* what was built stays, for turning it on again */
+        return TEQ_OK;
+    }
+    if (ql->wl.M) {
+        ql->lanes = true;
+        return TEQ_OK;
+    }
+    return bind_lanes(ql, err);
+}
+
+double teq_ql_lanes_bound(const teq_qlayer *ql) {
+    if (!ql->lanes) return 0;
+    float la[256];
+    teq_q_code_table(&ql->qa, la);
+    double mw = 0, ma = 0;
+    for (int c = 0; c < teq_q_num_codes(&ql->w.q); c++) mw = fmax(mw, fabs(ql->w.lut[c]));
+    for (int c = 0; c < teq_q_num_codes(&ql->qa); c++) ma = fmax(ma, fabs(la[c]));
+    return mw * ql->da / 2 + ma * ql->dw / 2 + ql->dw * ql->da / 4;
+}
+
 static teq_status bind_layer(teq_graph *g, teq_node *n, teq_error *err) {
     teq_qparams qa, qb;
     teq_ql_kind kind;
@@ -178,6 +259,7 @@ static teq_status bind_layer(teq_graph *g, teq_node *n, teq_error *err) {
         return s;
     }
     n->kern = ql, n->kern_free = ql_free;
+    if (teq_node_attr_int(n, "int_lanes", 0) == 1 && teq_ql_lanes_eligible(g, n) && (s = bind_lanes(ql, err))) return s;
     return TEQ_OK;
 skip:
     free(ql);
@@ -498,12 +580,12 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
                           int64_t IH, int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv,
                           const float *bias, float *Y, int64_t ldy, const teq_echain *post, uint8_t *codes, bool *done) {
     *done = false;
-    if (teq_kmode_get() != TEQ_KMODE_FAST || ql->kind != TEQ_QL_INT8 || !teq_k_i8_conv_ok(&ql->w) ||
-        ql->w.K != g->C * g->KH * g->KW || pt < 0 || pl < 0 || IH + pt > g->PH || IW + pl > g->PW)
+    const teq_kw *w = &ql->w;
+    if (teq_kmode_get() != TEQ_KMODE_FAST || ql->kind != TEQ_QL_INT8 || !teq_k_i8_conv_ok(w) ||
+        w->K != g->C * g->KH * g->KW || pt < 0 || pl < 0 || IH + pt > g->PH || IW + pl > g->PW)
         return TEQ_OK;
     const int nt = teq_ctx_threads(ctx);
-    const int nc = teq_q_num_codes(&ql->qa);
-    const int32_t zp = ql->qa.is_signed ? nc / 2 : ql->qa.zero_point;
+    const int32_t zp = ql_zp(ql);
     size_t bytes;
     if (!teq_mul_size((size_t)g->C, (size_t)(g->PH * g->PW), &bytes))
         return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "activation codes overflow");
@@ -519,8 +601,49 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
     const code_out co = {post, ql->outq, codes, g->OH * g->OW};
     const teq_kpost kp = codes ? (teq_kpost){post_codes, (void *)&co, 1} : (teq_kpost){post_chain, (void *)post, 0};
     if (codes && !ql->outq) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "codes out without their quantizer");
-    const teq_status s = teq_k_i8_conv(&ql->w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, codes || post ? &kp : NULL, nt);
+    const teq_status s = teq_k_i8_conv(w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, codes || post ? &kp : NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "INT8 convolution failed (%s)", teq_status_string(s));
+    *done = true;
+    return TEQ_OK;
+}
+
+teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
+                             int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias,
+                             float *Y, int64_t ldy, const teq_echain *post, bool *done) {
+    *done = false;
+    if (teq_kmode_get() != TEQ_KMODE_FAST || ql->kind != TEQ_QL_EXP || !ql->lanes || ql->wl.K != g->C * g->KH * g->KW ||
+        pt < 0 || pl < 0 || IH + pt > g->PH || IW + pl > g->PW)
+        return TEQ_OK;
+    const int nt = teq_ctx_threads(ctx);
+    const int64_t C = g->C, plane = g->PH * g->PW;
+    size_t bytes;
+    if (!teq_mul_size((size_t)C, (size_t)plane, &bytes) || !teq_mul_size(bytes, 3, &bytes))
+        return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "activation integers overflow");
+    /* the planes' integers, int16, and a row of codes per channel on the way (one byte per value more) */
+    int16_t *Q = teq_ctx_scratch_slot(ctx, 2, bytes ? bytes : 2);
+    if (!Q) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation integers (%zu bytes)", bytes);
+    uint8_t *cb = (uint8_t *)(Q + C * plane);
+    uint8_t pc;
+    teq_kq_codes(ql->kqe, &pv, 1, &pc, 1); /* padded taps: the padding value's integer */
+    const int16_t pvi = ql->alut[pc];
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
+    for (int64_t c = 0; c < C; c++) {
+        int16_t *q = Q + c * plane;
+        uint8_t *cr = cb + c * plane;
+        if (g->PH == IH && g->PW == IW) {
+            teq_kq_codes(ql->kqe, X + c * IH * IW, IH * IW, cr, 1);
+            teq_k_map_i16(ql->alut, cr, IH * IW, q);
+            continue;
+        }
+        for (int64_t i = 0; i < plane; i++) q[i] = pvi;
+        for (int64_t iy = 0; iy < IH; iy++) {
+            teq_kq_codes(ql->kqe, X + (c * IH + iy) * IW, IW, cr, 1);
+            teq_k_map_i16(ql->alut, cr, IW, q + (iy + pt) * g->PW + pl);
+        }
+    }
+    const teq_kpost kp = {post_chain, (void *)post, 0};
+    const teq_status s = teq_k_i16_conv(&ql->wl, g, Q, (float)ql->da, bias, Y, ldy, post ? &kp : NULL, nt);
+    if (s) return teq_op_fail(ctx, node, s, "integer-lanes convolution failed (%s)", teq_status_string(s));
     *done = true;
     return TEQ_OK;
 }
@@ -529,11 +652,12 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
  * around it: quantized from floats, or copied from codes. */
 static void pad_codes(const teq_qlayer *ql, const void *X, bool xcodes, int64_t IH, int64_t IW, int64_t pt, int64_t pl,
                       const teq_i8conv *g, float pv, uint8_t *Q, int nt) {
+    const teq_kq *kq = ql->kqa;
     if (!xcodes && g->PH == IH && g->PW == IW) {
-        teq_kq_codes(ql->kqa, X, g->C * IH * IW, Q, nt);
+        teq_kq_codes(kq, X, g->C * IH * IW, Q, nt);
     } else {
         uint8_t pc;
-        teq_kq_codes(ql->kqa, &pv, 1, &pc, 1); /* padded taps: the code of the padding value */
+        teq_kq_codes(kq, &pv, 1, &pc, 1); /* padded taps: the code of the padding value */
         const int64_t C = g->C, plane = g->PH * g->PW;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
         for (int64_t c = 0; c < C; c++) {
@@ -542,7 +666,7 @@ static void pad_codes(const teq_qlayer *ql, const void *X, bool xcodes, int64_t 
             for (int64_t iy = 0; iy < IH; iy++) {
                 uint8_t *d = q + (iy + pt) * g->PW + pl;
                 if (xcodes) memcpy(d, (const uint8_t *)X + (c * IH + iy) * IW, (size_t)IW);
-                else teq_kq_codes(ql->kqa, (const float *)X + (c * IH + iy) * IW, IW, d, 1);
+                else teq_kq_codes(kq, (const float *)X + (c * IH + iy) * IW, IW, d, 1);
             }
         }
     }

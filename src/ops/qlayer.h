@@ -44,7 +44,38 @@ typedef struct teq_qlayer {
      * that quantizer's codes (a uint8 tensor, 1 byte instead of 4 per value, never re-read as floats);
      * borrowed from the quantizer node, else NULL */
     const teq_kq *outq;
+    /* EXP Conv of one group with integer lanes (node attribute int_lanes = 1; the fast mode only): the
+     * weight levels on a grid of steps dw, the activation levels on one of da, both int16 with
+     * K * max|w| * max|a| < 2^31 (so the int32 sums are exact), run by the lanes convolution (kernels.h,
+     * i16_conv): y = (row scale * dw * da) * sum of the integers. The reference kernel still defines the
+     * layer's result; teq_ql_lanes_bound states how far from it this may be. */
+    bool lanes;
+    teq_kw16 wl;       /* the weights' integers, row scales times dw */
+    int16_t alut[256]; /* activation code -> its integer */
+    double dw, da;
+    teq_kq *kqe;       /* the activation code's quantizer (codes, then alut) */
 } teq_qlayer;
+
+/* Whether Conv node n (bound) may run on integer lanes: an EXP layer of one group, 1-D or 2-D, more than
+ * one input channel, on a CPU with the kernel. teq_ql_set_lanes turns them on (building them the first
+ * time) or off for an eligible node; the quantizer chooses with these (`--int-lanes`). */
+bool teq_ql_lanes_eligible(const teq_graph *g, const teq_node *n);
+teq_status teq_ql_set_lanes(teq_node *n, bool on, teq_error *err);
+/* The integer-lanes convolution (teq_qlayer.lanes), with teq_ql_conv_i8's arguments (X as floats). */
+teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
+                             int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias,
+                             float *Y, int64_t ldy, const teq_echain *post, bool *done);
+/* The lanes of exponential weights w (their codes) under activation code qa: L = min(32767, floor(sqrt((2^31
+ * - 1) / K))) integers for the largest |level| of each, so no int32 sum of K products can overflow;
+ * dw = max |weight level| / L, da = max |activation level| / L; wl the weights' integers with row scales
+ * scale[m] * dw; alut[code] the activation integers. */
+teq_status teq_ql_lanes_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw16 *wl, int16_t alut[256], double *dw,
+                                double *da, teq_error *err);
+/* |fast - reference| for one output of an integer-lanes layer is at most
+ *     row_scale * sum_k (|lw_k| * da / 2 + |la_k| * dw / 2 + dw * da / 4) + float rounding
+ * (lw, la the exact weight and activation levels of term k). Over a layer with K terms, this is at most
+ * teq_ql_lanes_bound(ql) * row_scale * K, the form the layer-by-layer check uses. */
+double teq_ql_lanes_bound(const teq_qlayer *ql);
 
 /* Prepare every quantized layer and TeqQuantize node of a planned graph (see above). Layers that cannot
  * take the kernels are left alone. */

@@ -33,6 +33,7 @@
 #include "../format/teq_format.h"
 #include "../graph/exec.h"
 #include "../kernels/kernels.h"
+#include "../ops/qlayer.h"
 #include "../ops/quant_ops.h"
 #include "../quant/quant.h"
 #include "gptq_layer.h"
@@ -43,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NW (TEQ_QBITS_MAX + 1)
 #define MIN_BITS 3
@@ -1225,6 +1227,148 @@ static void fill_layers(const qctx *c, teq_quantize_report *r) {
     r->share_exponential_best = n_t ? (double)n_exp / n_t : 0;
 }
 
+/* ---------------------------------------------------------------- integer lanes (--int-lanes) */
+
+/* Layer by layer on one batch: each eligible Conv on its exact inputs, with and without lanes;
+ * err[j] = max |lanes - exact| / max |exact| over its output. */
+typedef struct {
+    teq_exec_ctx *ctx;
+    teq_graph *g;
+    const int *idx;
+    int n;
+    double *err;
+    teq_error *e;
+} lanes_probe;
+
+static teq_status lanes_hook(void *user, int i, const teq_node *node, const teq_tensor *const *in) {
+    lanes_probe *p = user;
+    (void)i;
+    int j = 0;
+    while (j < p->n && &p->g->nodes[p->idx[j]] != node) j++;
+    if (j == p->n) return TEQ_OK;
+    teq_node *nd = &p->g->nodes[p->idx[j]];
+    teq_tensor ex = {0}, ln = {0};
+    teq_tensor *o1[8] = {&ex}, *o2[8] = {&ln};
+    teq_status s = teq_ctx_run_node(p->ctx, nd, in, o1);
+    if (!s) s = teq_ql_set_lanes(nd, true, p->e);
+    if (!s) s = teq_ctx_run_node(p->ctx, nd, in, o2);
+    teq_ql_set_lanes(nd, false, p->e);
+    if (!s) {
+        const int64_t n = teq_tensor_numel(&ex);
+        const float *a = ex.data, *b = ln.data;
+        double mx = 0, md = 0;
+        for (int64_t k = 0; k < n && teq_tensor_numel(&ln) == n; k++) mx = fmax(mx, fabs(a[k])), md = fmax(md, fabs((double)b[k] - a[k]));
+        p->err[j] = teq_tensor_numel(&ln) != n ? INFINITY : mx > 0 ? md / mx : md;
+    }
+    teq_tensor_release(&ex), teq_tensor_release(&ln);
+    return s;
+}
+
+
+/* lanes on for the first k of order (positions into idx), off for the rest; the budget metric */
+static teq_status lanes_eval(qctx *c, budget *b, teq_model *m, const int *idx, const int *order, int n, int k,
+                             double *v) {
+    for (int j = 0; j < n; j++) {
+        teq_status s = teq_ql_set_lanes(&m->g->nodes[idx[order[j]]], j < k, c->err);
+        if (s) return s;
+    }
+    return eval_metric(c, b, m, 0, v, NULL);
+}
+
+/* The file at tmp_path holds the final model. Which of its exponential Convs may run on integer lanes: all
+ * of them ranked by their layer-by-layer error on the first batch, then the longest prefix of that order
+ * whose budget metric stays within 0.2 point of the exact layers' (all of them first; else bisection,
+ * which assumes that more lanes never help, as their errors only add). Marks the chosen in c->q. */
+static teq_status choose_lanes(qctx *c, budget *b, bool held_out, const char *tmp_path, int threads,
+                               teq_quantize_report *r) {
+    const double tol = 0.2;
+    teq_model *m = NULL;
+    teq_status s = teq_model_load(tmp_path, &m, c->err);
+    if (s) return s;
+    teq_model_set_threads(m, threads);
+    teq_graph *g = m->g;
+    int *idx = malloc(sizeof(int) * (size_t)(g->n_nodes + 1)), *order = malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
+    double *err = malloc(sizeof(double) * (size_t)(g->n_nodes + 1));
+    lanes_probe p = {0};
+    int n = 0;
+    if (!idx || !order || !err) {
+        s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (teq_ql_lanes_eligible(g, &g->nodes[i])) idx[n] = i, err[n] = INFINITY, order[n] = n, n++;
+    r->n_lanes_eligible = n;
+    snprintf(r->lanes_samples, sizeof r->lanes_samples, "%s", held_out ? "held out" : "search");
+    if (!n) goto out;
+    /* 1. layer by layer, on the first batch (the model itself runs exact) */
+    {
+        const teq_tensor *x = b->ds->inputs;
+        teq_tensor view = *x;
+        view.dims[0] = b->batch < x->dims[0] ? b->batch : x->dims[0];
+        view.capacity = 0;
+        teq_tensor *outs[64] = {0};
+        p = (lanes_probe){teq_ctx_new(threads, c->err), g, idx, n, err, c->err};
+        if (!p.ctx) {
+            s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        const teq_tensor *ins[1] = {&view};
+        teq_ctx_set_hook(m->ctx, lanes_hook, &p);
+        s = g->n_outputs <= 64 ? teq_graph_run(g, tmp_path, m->ctx, ins, outs, c->err)
+                               : teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "more than 64 outputs");
+        teq_ctx_set_hook(m->ctx, NULL, NULL);
+        for (int i = 0; i < g->n_outputs && i < 64; i++) teq_tensor_free(outs[i]);
+        if (s) goto out;
+    }
+    for (int a = 1; a < n; a++) /* by error, ascending (insertion: tens of layers) */
+        for (int j = a; j > 0 && err[order[j]] < err[order[j - 1]]; j--) {
+            const int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    /* 2. the longest prefix within tol of the exact layers */
+    double v0, v;
+    if ((s = lanes_eval(c, b, m, idx, order, n, 0, &v0))) goto out;
+    int lo = 0, hi = n + 1; /* lo: known within tol (0 trivially), hi: known not (n + 1: untried) */
+    if ((s = lanes_eval(c, b, m, idx, order, n, n, &v))) goto out;
+    double vlo = v0;
+    if (v0 - v <= tol + 1e-9) lo = n, vlo = v;
+    else hi = n;
+    while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        if ((s = lanes_eval(c, b, m, idx, order, n, mid, &v))) goto out;
+        progress(c, "integer lanes: %d of %d layers: %s %.2f (exact %.2f)", mid, n, b->metric, v, v0);
+        if (v0 - v <= tol + 1e-9) lo = mid, vlo = v;
+        else hi = mid;
+    }
+    r->n_lanes = lo, r->lanes_metric_exact = v0, r->lanes_metric = vlo;
+    /* 3. the chosen marked in c->q (same node names as the file's) */
+    for (int j = 0; j < lo && !s; j++) {
+        const char *name = g->nodes[idx[order[j]]].name;
+        for (int i = 0; i < c->q->g->n_nodes; i++) {
+            teq_node *nd = &c->q->g->nodes[i];
+            if (strcmp(nd->name, name)) continue;
+            teq_attr *na = realloc(nd->attr, sizeof(teq_attr) * (size_t)(nd->n_attr + 1));
+            if (!na) {
+                s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+                break;
+            }
+            nd->attr = na;
+            memset(&na[nd->n_attr], 0, sizeof *na);
+            na[nd->n_attr].name = teq_strdup("int_lanes");
+            na[nd->n_attr].type = TEQ_ATTR_INT;
+            na[nd->n_attr].i = 1;
+            if (!na[nd->n_attr].name) s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+            else nd->n_attr++;
+            break;
+        }
+    }
+out:
+    if (p.ctx) teq_ctx_free(p.ctx);
+    free(idx), free(order), free(err);
+    teq_model_free(m);
+    return s;
+}
+
 static void report_json(const teq_quantize_report *r, teq_json *j) {
     teq_json_obj_begin(j, NULL);
     teq_json_str(j, "scheme", r->scheme);
@@ -1266,6 +1410,15 @@ static void report_json(const teq_quantize_report *r, teq_json *j) {
     teq_json_int(j, "refine_tries", r->n_refine_tries);
     teq_json_int(j, "refine_taken", r->n_refine_taken);
     teq_json_int(j, "context_bits_taken", r->n_context_taken);
+    if (r->n_lanes_eligible) {
+        teq_json_obj_begin(j, "int_lanes");
+        teq_json_int(j, "eligible", r->n_lanes_eligible);
+        teq_json_int(j, "chosen", r->n_lanes);
+        teq_json_num(j, "metric_exact", r->lanes_metric_exact);
+        teq_json_num(j, "metric_lanes", r->lanes_metric);
+        teq_json_str(j, "samples", r->lanes_samples);
+        teq_json_obj_end(j);
+    }
     teq_json_arr_begin(j, "layers");
     for (int i = 0; i < r->n_layers; i++) {
         const teq_layer_report *l = &r->layers[i];
@@ -2420,6 +2573,16 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
         val->qweight = qw;
     }
     if (s) goto done;
+    if (o->int_lanes) {
+        /* the model as it will be written, in a file beside OUT for the kernels to load, then removed */
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.lanes-%ld.tmp", out_path, (long)getpid());
+        progress(&c, "integer lanes: choosing");
+        s = teq_format_write(tmp, c.q->g, err);
+        if (!s) s = choose_lanes(&c, bh.ds ? &bh : &bg, bh.ds != NULL, tmp, threads, r);
+        remove(tmp);
+        if (s) goto done;
+    }
     r->t_total_s = now_s() - c.t0;
     {
         /* The report goes into the file without timings, so that quantizing twice gives the same bytes. */

@@ -73,6 +73,21 @@ TEQ_KERNEL=ref "$teq" run "$T/a.teq" -i "$T/x1.npy" -o "$T/out_ref" -q
 check "TEQ_KERNEL=ref and the fast kernels: same class, probabilities within 0.01" \
   node tests/cmp_outputs.mjs "$T/out_ref/softmax_0.tmp_0.npy" "$T/out_fast/softmax_0.tmp_0.npy" 0.01 1
 
+# 2c. integer lanes (--int-lanes on): the eligible exponential Convs ranked by their error, the longest
+# prefix whose budget metric on the held-out quarter stays within 0.2 point of the exact layers; marked in
+# the file, and each such layer within its stated bound of the reference (qlayer_check)
+"$teq" quantize "$cls" --calib "$T/cls" --bits 5,7 --suite ocr-cls --data "$T/cls" --int-lanes on -o "$T/l.teq" \
+  --json "$T/l.json" > "$T/l.log" 2>&1
+check "quantize --int-lanes on: $(grep -o '^integer lanes: [^(]*' "$T/l.log")" \
+  grep -Eq "^integer lanes: ([0-9]+ of [1-9][0-9]* exponential convolutions|no exponential convolution)" "$T/l.log"
+nl=$(sed -n 's/^integer lanes: \([0-9]*\) of .*/\1/p' "$T/l.log")
+"$qc" "$T/l.teq" "$T/x1.npy" > "$T/qcl.log" 2>&1
+if [ "${nl:-0}" -gt 0 ]; then
+  check "the $nl layers on lanes are within their bound of the reference ($(grep -o 'worst fast vs ref [0-9.e+-]* of their' "$T/qcl.log"))" \
+    grep -q "^$nl exponential layers on integer lanes" "$T/qcl.log"
+fi
+check "the lanes model's layers against the reference: 0 failed" grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcl.log"
+
 # 3. adaptive search with the fidelity budget, and the two linear schemes
 "$teq" quantize "$cls" --calib "$T/cls" --calib-limit 16 --search-limit 16 --eval-limit 16 -o "$T/ad.teq" \
   --json "$T/ad.json" --pareto "$T/pareto.svg" > "$T/ad.log" 2>&1

@@ -15,10 +15,11 @@
 //   teq peak RSS: the kernel's ru_maxrss of the teq process, read with GNU time (/usr/bin/time -f
 //        %M) when installed; otherwise VmHWM polled from /proc/PID/status every 2 ms in a separate
 //        single-run process (a lower bound if the peak comes in the last 2 ms).
-//   teq INT8 / exp: the same `teq run` on the model quantized once (`teq quantize --scheme int8`, and
-//        `--scheme teq --bits 4,8`, calibrated on 8 generated inputs of the bench shape), cached in
-//        out/bench-quant/<model>_{int8,exp}.teq; "INT8/FP32" and "exp/FP32" are median over median
-//        against teq's FP32 in the same row (--no-quant skips them).
+//   teq INT8 / exp / lanes: the same `teq run` on the model quantized once (`teq quantize --scheme
+//        int8`, `--scheme teq --bits 4,8`, and that with `--int-lanes on`, calibrated on 8 generated
+//        inputs of the bench shape), cached in out/bench-quant/<model>_{int8,exp,lanes}.teq;
+//        "INT8/FP32", "exp/FP32", "lanes/FP32" are median over median against teq's FP32 in the same
+//        row (--no-quant skips them).
 //   ORT peak RSS: a child node process loads ONNX Runtime, notes its maxRSS, then creates the
 //        session and runs W+1 times; "ORT RSS" is the child's peak maxRSS (node and the ORT library
 //        included) and "ORT +" the growth over the state after loading the library (session and
@@ -143,7 +144,13 @@ async function main() {
         const per = data.length, cal = new Float32Array(per * 8);
         for (let k = 0; k < 8; k++) cal.set(makeInput(key, shape, 100 + k).subarray(0, per), k * per);
         writeNpy(calPath, { shape: [8 * shape[0], ...shape.slice(1)], data: cal });
-        for (const [tag, scheme] of [['int8', ['--scheme', 'int8']], ['exp', ['--scheme', 'teq', '--bits', '4,8']]]) {
+        for (const [tag, scheme] of [
+          ['int8', ['--scheme', 'int8']],
+          ['exp', ['--scheme', 'teq', '--bits', '4,8']],
+          // the same exponential model with the Convs that hold the budget metric (fidelity on the
+          // calibration inputs, within 0.2 point) on integer lanes
+          ['lanes', ['--scheme', 'teq', '--bits', '4,8', '--int-lanes', 'on']],
+        ]) {
           const q = join(dir, `${key}_${tag}.teq`);
           if (!existsSync(q)) {
             const r = spawnSync(teqBin, ['quantize', model, '--calib', calPath, ...scheme, '-o', q], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -265,6 +272,8 @@ function printRow(r, header) {
     ['INT8/FP32', 10, r.int8_vs_fp32 != null ? r.int8_vs_fp32.toFixed(2) : '-'],
     ['exp ms', 9, r.teq_exp_error ? 'error' : f1(r.teq_exp_median_ms)],
     ['exp/FP32', 9, r.exp_vs_fp32 != null ? r.exp_vs_fp32.toFixed(2) : '-'],
+    ['lanes ms', 9, r.teq_lanes_error ? 'error' : f1(r.teq_lanes_median_ms)],
+    ['lanes/FP32', 11, r.lanes_vs_fp32 != null ? r.lanes_vs_fp32.toFixed(2) : '-'],
     ['INT8 RSS', 9, f1(r.teq_int8_rss_mb)],
     ['exp RSS', 8, f1(r.teq_exp_rss_mb)],
   ];

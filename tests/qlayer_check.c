@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
           n_chain);
     printf("%d pass-through quantizers in the fast mode: outputs identical to running them: %s\n", n_passq,
            same ? "yes" : "no");
-    printf("%d elementwise chains fused into INT8 convolutions: outputs identical to running them: %s\n", n_chain,
+    printf("%d elementwise chains fused into integer convolutions (INT8, lanes): outputs identical to running them: %s\n", n_chain,
            same ? "yes" : "no");
     printf("%d INT8 convolutions write the next layer's codes: outputs identical to running them: %s\n", n_codes,
            same ? "yes" : "no");

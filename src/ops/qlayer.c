@@ -272,9 +272,33 @@ skip:
  * TeqQuantize in front of it, bind_layer), and the codes of x equal those of the quantizer's output (a
  * linear code is idempotent: the level (c - zp) * scale in float divides back to c - zp within 2^-16).
  * The other operators read the float levels, so any other reader keeps the quantizer. */
+/* An exponential TeqQuantize read only (at input 0) by Convs on integer lanes: they quantize their input
+ * with this code themselves (teq_ql_conv_lanes; exponential codes are idempotent too, quantize(level(c))
+ * = c), adding the shift first where the code has one (teq_qlayer.in_shift, set with the flag). */
+static bool lanes_readers_only(const teq_graph *g, const teq_node *n) {
+    teq_qparams q;
+    double shift = 0;
+    if (!is_teq_quantize(n) || !n->kern || n->n_out < 1 || n->out[0] < 0 || !node_qparams(n, &q, &shift) ||
+        q.kind != TEQ_CODE_EXP)
+        return false;
+    const int v = n->out[0];
+    for (int j = 0; j < g->n_outputs; j++)
+        if (g->outputs[j] == v) return false;
+    int readers = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++) {
+            if (g->nodes[i].in[k] != v) continue;
+            const teq_qlayer *ql = strcmp(g->nodes[i].op_type, "Conv") || k != 0 ? NULL : g->nodes[i].kern;
+            if (!ql || ql->kind != TEQ_QL_EXP || !ql->lanes) return false;
+            readers++;
+        }
+    return readers > 0;
+}
+
 static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
     teq_qparams q;
     double shift = 0;
+    if (lanes_readers_only(g, n)) return true;
     if (!is_teq_quantize(n) || !n->kern || n->n_out < 1 || n->out[0] < 0 || !node_qparams(n, &q, &shift) ||
         q.kind != TEQ_CODE_LINEAR || shift != 0)
         return false;
@@ -354,10 +378,24 @@ static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
 
 static teq_status fast_passes(teq_graph *g, bool on) {
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].pass_fast = on && requantized_by_readers(g, &g->nodes[i]);
+    /* lanes readers of a passed-through shifted quantizer add its shift themselves */
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_node *n = &g->nodes[i];
+        if (!strcmp(n->op_type, "Conv") && n->kern && ((teq_qlayer *)n->kern)->kind == TEQ_QL_EXP) {
+            teq_qlayer *ql = n->kern;
+            ql->in_shift = 0;
+            const int v = n->in[0];
+            const teq_node *p = v >= 0 && g->values[v].producer >= 0 ? &g->nodes[g->values[v].producer] : NULL;
+            teq_qparams q;
+            double c = 0;
+            if (p && p->pass_fast && is_teq_quantize(p) && node_qparams(p, &q, &c)) ql->in_shift = (float)c;
+        }
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
         teq_qlayer *ql = n->kern;
-        if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || !ql || ql->kind != TEQ_QL_INT8) continue;
+        if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || !ql || (ql->kind != TEQ_QL_INT8 && !ql->lanes))
+            continue;
         free(ql->post);
         ql->post = NULL;
         teq_echain c = {0};
@@ -617,27 +655,41 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
     const int nt = teq_ctx_threads(ctx);
     const int64_t C = g->C, plane = g->PH * g->PW;
     size_t bytes;
-    if (!teq_mul_size((size_t)C, (size_t)plane, &bytes) || !teq_mul_size(bytes, 3, &bytes))
+    size_t fb;
+    if (!teq_mul_size((size_t)C, (size_t)plane, &bytes) || !teq_mul_size(bytes, 3, &bytes) ||
+        !teq_mul_size((size_t)C, (size_t)IW * sizeof(float), &fb) || bytes > SIZE_MAX - fb - 8)
         return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "activation integers overflow");
+    bytes += fb + 8; /* the shift's float rows, 4-byte aligned after the codes */
     /* the planes' integers, int16, and a row of codes per channel on the way (one byte per value more) */
     int16_t *Q = teq_ctx_scratch_slot(ctx, 2, bytes ? bytes : 2);
     if (!Q) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation integers (%zu bytes)", bytes);
     uint8_t *cb = (uint8_t *)(Q + C * plane);
     uint8_t pc;
-    teq_kq_codes(ql->kqe, &pv, 1, &pc, 1); /* padded taps: the padding value's integer */
+    teq_kq_codes(ql->kqe, &pv, 1, &pc, 1); /* padded taps: the padding value's integer (pv is in the shifted
+                                            * domain already: the quantizer's value of its shift) */
     const int16_t pvi = ql->alut[pc];
+    const float sh = ql->in_shift; /* a passed-through shifted quantizer's shift, as TeqQuantize adds it */
+    /* the float work row (x + shift) after the codes, per channel */
+    float *fr = sh != 0 ? (float *)(void *)((char *)Q + ((3 * C * plane + 3) & ~(int64_t)3)) : NULL;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
     for (int64_t c = 0; c < C; c++) {
         int16_t *q = Q + c * plane;
         uint8_t *cr = cb + c * plane;
-        if (g->PH == IH && g->PW == IW) {
+        float *f = fr ? fr + c * IW : NULL;
+        if (g->PH == IH && g->PW == IW && !f) {
             teq_kq_codes(ql->kqe, X + c * IH * IW, IH * IW, cr, 1);
             teq_k_map_i16(ql->alut, cr, IH * IW, q);
             continue;
         }
-        for (int64_t i = 0; i < plane; i++) q[i] = pvi;
+        if (g->PH != IH || g->PW != IW)
+            for (int64_t i = 0; i < plane; i++) q[i] = pvi;
         for (int64_t iy = 0; iy < IH; iy++) {
-            teq_kq_codes(ql->kqe, X + (c * IH + iy) * IW, IW, cr, 1);
+            const float *xr = X + (c * IH + iy) * IW;
+            if (f) {
+                for (int64_t i = 0; i < IW; i++) f[i] = xr[i] + sh;
+                xr = f;
+            }
+            teq_kq_codes(ql->kqe, xr, IW, cr, 1);
             teq_k_map_i16(ql->alut, cr, IW, q + (iy + pt) * g->PW + pl);
         }
     }

@@ -54,6 +54,7 @@ typedef struct teq_qlayer {
     int16_t alut[256]; /* activation code -> its integer */
     double dw, da;
     teq_kq *kqe;       /* the activation code's quantizer (codes, then alut) */
+    float in_shift;    /* the shift of a passed-through quantizer in front (its codes are of x + shift), else 0 */
 } teq_qlayer;
 
 /* Whether Conv node n (bound) may run on integer lanes: an EXP layer of one group, 1-D or 2-D, more than

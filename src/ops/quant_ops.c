@@ -80,13 +80,16 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
     if (teq_qparams_from_tensor_shift(a->t, &p, &c, msg, sizeof msg))
         return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "%s", msg);
     const teq_tensor *x = in[0];
-    /* every reader quantizes x to these codes itself (node->pass_fast): hand x on, no pass over it; x may be
-     * these very codes already (uint8, written by the INT8 layer in front: teq_qlayer.outq) */
-    if (node->pass_fast && c == 0 && node->kern && teq_kmode_get() == TEQ_KMODE_FAST) {
+    /* every reader quantizes x to these codes itself (node->pass_fast; with a shift, readers on integer
+     * lanes add it themselves: teq_qlayer.in_shift): hand x on, no pass over it; x may be these very codes
+     * already (uint8, written by the INT8 layer in front: teq_qlayer.outq) */
+    if (node->pass_fast && node->kern && teq_kmode_get() == TEQ_KMODE_FAST) {
         if (teq_ctx_take_input(ctx, 0, out[0])) return TEQ_OK;
-        if (x->dtype == TEQ_DTYPE_UINT8) {
+        /* not this value's last reader, or not the executor's storage: a copy, for the readers expect x
+         * itself (unshifted, or its codes) */
+        if (x->dtype == TEQ_DTYPE_UINT8 || x->dtype == TEQ_DTYPE_FLOAT) {
             teq_status s = teq_ctx_alloc(ctx, out[0], x->dtype, x->ndim, x->dims);
-            if (!s) memcpy(out[0]->data, x->data, (size_t)teq_tensor_numel(x));
+            if (!s) memcpy(out[0]->data, x->data, teq_dtype_size(x->dtype) * (size_t)teq_tensor_numel(x));
             return s;
         }
     }

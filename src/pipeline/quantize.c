@@ -1272,6 +1272,7 @@ static teq_status lanes_eval(qctx *c, budget *b, teq_model *m, const int *idx, c
         teq_status s = teq_ql_set_lanes(&m->g->nodes[idx[order[j]]], j < k, c->err);
         if (s) return s;
     }
+    teq_ops_fast_passes(m->g, true); /* the pass-throughs and fusions that follow from the lanes */
     return eval_metric(c, b, m, 0, v, NULL);
 }
 
@@ -1313,6 +1314,7 @@ static teq_status choose_lanes(qctx *c, budget *b, bool held_out, const char *tm
             goto out;
         }
         const teq_tensor *ins[1] = {&view};
+        teq_ops_fast_passes(g, true); /* no lanes on yet: exact layers, each probed on its own inputs */
         teq_ctx_set_hook(m->ctx, lanes_hook, &p);
         s = g->n_outputs <= 64 ? teq_graph_run(g, tmp_path, m->ctx, ins, outs, c->err)
                                : teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "more than 64 outputs");

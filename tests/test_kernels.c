@@ -305,14 +305,28 @@ static void negate_block(void *user, float *Y, int64_t ldy, int64_t M, int64_t n
         for (int64_t n = 0; n < n1 - n0; n++) Y[m * ldy + n] = -Y[m * ldy + n];
 }
 
+/* The columns S .. ldy-1 of every row still hold the sentinel the test wrote there. */
+static int gap_untouched(const float *Y, int64_t M, int64_t S, int64_t ldy) {
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = S; n < ldy; n++)
+            if (Y[m * ldy + n] != -1234.5f) return 0;
+    return 1;
+}
+
+/* The padded planes and outputs of a test shape, as nn.c computes them. */
+static teq_i8conv conv_geom(const conv_shape *cs) {
+    const int64_t OH = (cs->IH + cs->pt + cs->pb - ((cs->KH - 1) * cs->DH + 1)) / cs->SH + 1;
+    const int64_t OW = (cs->IW + cs->pl + cs->pr - ((cs->KW - 1) * cs->DW + 1)) / cs->SW + 1;
+    const int64_t needh = (OH - 1) * cs->SH + (cs->KH - 1) * cs->DH + 1, needw = (OW - 1) * cs->SW + (cs->KW - 1) * cs->DW + 1;
+    return (teq_i8conv){.C = cs->C, .PH = cs->IH + cs->pt > needh ? cs->IH + cs->pt : needh,
+                        .PW = cs->IW + cs->pl > needw ? cs->IW + cs->pl : needw, .KH = cs->KH, .KW = cs->KW,
+                        .SH = cs->SH, .SW = cs->SW, .DH = cs->DH, .DW = cs->DW, .OH = OH, .OW = OW};
+}
+
 static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, int extreme) {
     const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
-    const int64_t OH = (IH + cs->pt + cs->pb - ((KH - 1) * cs->DH + 1)) / cs->SH + 1;
-    const int64_t OW = (IW + cs->pl + cs->pr - ((KW - 1) * cs->DW + 1)) / cs->SW + 1;
-    const int64_t needh = (OH - 1) * cs->SH + (KH - 1) * cs->DH + 1, needw = (OW - 1) * cs->SW + (KW - 1) * cs->DW + 1;
-    const teq_i8conv g = {.C = C, .PH = IH + cs->pt > needh ? IH + cs->pt : needh,
-                          .PW = IW + cs->pl > needw ? IW + cs->pl : needw, .KH = KH, .KW = KW, .SH = cs->SH,
-                          .SW = cs->SW, .DH = cs->DH, .DW = cs->DW, .OH = OH, .OW = OW};
+    const teq_i8conv g = conv_geom(cs);
+    const int64_t OH = g.OH, OW = g.OW;
     const int64_t K = C * KH * KW, S = OH * OW, ldy = S + (int64_t)(next() % 3);
     const int32_t zp = (int32_t)(next() % 256);
     const uint8_t pc = (uint8_t)(next() % 256);
@@ -370,13 +384,10 @@ static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, i
                 bad = 1;
             }
         }
-    for (int64_t m = 0; m < M && !bad; m++)
-        for (int64_t n = S; n < ldy; n++)
-            if (Y[m * ldy + n] != -1234.5f) {
-                CHECK(0, "%s i8_conv wrote past S", ks->name);
-                bad = 1;
-                break;
-            }
+    if (!bad && !gap_untouched(Y, M, S, ldy)) {
+        CHECK(0, "%s i8_conv wrote past S", ks->name);
+        bad = 1;
+    }
     teq_kw_free(&w);
 out:
     free(wc), free(X), free(Q), free(rs), free(bias), free(Y);
@@ -418,12 +429,8 @@ static void test_i8conv(const kset_case *ks) {
  * rounding of the output (2^-23 of it). */
 static int i16conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) {
     const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
-    const int64_t OH = (IH + cs->pt + cs->pb - ((KH - 1) * cs->DH + 1)) / cs->SH + 1;
-    const int64_t OW = (IW + cs->pl + cs->pr - ((KW - 1) * cs->DW + 1)) / cs->SW + 1;
-    const int64_t needh = (OH - 1) * cs->SH + (KH - 1) * cs->DH + 1, needw = (OW - 1) * cs->SW + (KW - 1) * cs->DW + 1;
-    const teq_i8conv g = {.C = C, .PH = IH + cs->pt > needh ? IH + cs->pt : needh,
-                          .PW = IW + cs->pl > needw ? IW + cs->pl : needw, .KH = KH, .KW = KW, .SH = cs->SH,
-                          .SW = cs->SW, .DH = cs->DH, .DW = cs->DW, .OH = OH, .OW = OW};
+    const teq_i8conv g = conv_geom(cs);
+    const int64_t OH = g.OH, OW = g.OW;
     const int64_t K = C * KH * KW, S = OH * OW, ldy = S + (int64_t)(next() % 3);
     const int L = (int)fmin(32767.0, floor(sqrt(2147483647.0 / (double)K)));
     const float xs = (float)(0.001 + 0.01 * unit());
@@ -466,13 +473,10 @@ static int i16conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
                 bad = 1;
             }
         }
-    for (int64_t m = 0; m < M && !bad; m++)
-        for (int64_t n = S; n < ldy; n++)
-            if (Y[m * ldy + n] != -1234.5f) {
-                CHECK(0, "%s i16_conv wrote past S", ks->name);
-                bad = 1;
-                break;
-            }
+    if (!bad && !gap_untouched(Y, M, S, ldy)) {
+        CHECK(0, "%s i16_conv wrote past S", ks->name);
+        bad = 1;
+    }
     teq_kw16_free(&w);
     free(panel), free(wv), free(Q), free(sc), free(bias), free(Y);
     return !bad;

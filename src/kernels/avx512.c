@@ -458,38 +458,86 @@ INLINE void i8c_interleave(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, c
     }
 }
 
-/* Pack output columns n0 .. n0+nb-1 (nb <= NB) into the panel. The columns split into runs along one
- * output row (contiguous ox); each k-group then interleaves its four taps' rows run by run. */
-static I8C_ATTR void i8c_pack(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int64_t n0, int64_t nb,
-                              uint8_t *panel) {
-    int64_t rj[TEQ_I8C_NB + 1], roff[TEQ_I8C_NB], rlen[TEQ_I8C_NB];
-    int nr = 0;
+/* Output columns n0 .. n0+nb-1 (nb <= NB) as runs along one output row (contiguous ox): run i covers panel
+ * columns rj[i] .. rj[i]+rlen[i]-1 and starts at offset roff[i] of a tap's plane. Returns the count. */
+typedef struct {
+    int64_t rj[TEQ_I8C_NB], roff[TEQ_I8C_NB], rlen[TEQ_I8C_NB];
+    int n;
+} conv_runs;
+
+static void conv_runs_of(const teq_i8conv *g, int64_t n0, int64_t nb, conv_runs *r) {
+    r->n = 0;
     if (g->SH == 1 && g->SW == 1 && g->PW == g->OW) {
         /* output rows follow each other in the planes too (1x1 convolutions and the like): one run */
-        rj[0] = 0, roff[0] = n0, rlen[0] = nb, nr = 1;
-    } else {
-        for (int64_t j = 0, n = n0; j < nb; nr++) {
-            const int64_t oy = n / g->OW, ox = n % g->OW, len = g->OW - ox < nb - j ? g->OW - ox : nb - j;
-            rj[nr] = j, roff[nr] = oy * g->SH * g->PW + ox * g->SW, rlen[nr] = len;
-            j += len, n += len;
-        }
+        r->rj[0] = 0, r->roff[0] = n0, r->rlen[0] = nb, r->n = 1;
+        return;
     }
-    const int64_t K = w->K, plane = g->PH * g->PW;
-    int64_t c = 0, ky = 0, kx = 0; /* tap k = 4 kg + t, stepped without divisions */
+    for (int64_t j = 0, n = n0; j < nb; r->n++) {
+        const int64_t oy = n / g->OW, ox = n % g->OW, len = g->OW - ox < nb - j ? g->OW - ox : nb - j;
+        r->rj[r->n] = j, r->roff[r->n] = oy * g->SH * g->PW + ox * g->SW, r->rlen[r->n] = len;
+        j += len, n += len;
+    }
+}
+
+/* The plane offset of tap k = (c, ky, kx) of output (0, 0), then k + 1: taps stepped without divisions. */
+typedef struct {
+    int64_t c, ky, kx;
+} conv_tap;
+
+INLINE int64_t conv_tap_next(const teq_i8conv *g, conv_tap *t) {
+    const int64_t off = t->c * g->PH * g->PW + t->ky * g->DH * g->PW + t->kx * g->DW;
+    if (++t->kx == g->KW) {
+        t->kx = 0;
+        if (++t->ky == g->KH) t->ky = 0, t->c++;
+    }
+    return off;
+}
+
+/* Pack output columns n0 .. n0+nb-1 (nb <= NB) into the panel: each k-group interleaves its four taps'
+ * rows run by run. */
+static I8C_ATTR void i8c_pack(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int64_t n0, int64_t nb,
+                              uint8_t *panel) {
+    conv_runs r;
+    conv_runs_of(g, n0, nb, &r);
+    const int64_t *rj = r.rj, *roff = r.roff, *rlen = r.rlen;
+    const int nr = r.n;
+    const int64_t K = w->K;
+    conv_tap tap = {0, 0, 0};
     for (int64_t kg = 0; kg < w->Kq / 4; kg++) {
         const uint8_t *src[4];
         for (int t = 0; t < 4; t++) {
             /* k past K: any tap will do (its weights are 0); 4 kg < K always */
-            src[t] = 4 * kg + t < K ? Q + c * plane + ky * g->DH * g->PW + kx * g->DW : src[0];
-            if (++kx == g->KW) {
-                kx = 0;
-                if (++ky == g->KH) ky = 0, c++;
-            }
+            const int64_t off = conv_tap_next(g, &tap);
+            src[t] = 4 * kg + t < K ? Q + off : src[0];
         }
         uint8_t *dst = panel + kg * (TEQ_I8C_NB * 4);
         for (int i = 0; i < nr; i++)
             i8c_interleave(dst + 4 * rj[i], src[0] + roff[i], src[1] + roff[i], src[2] + roff[i], src[3] + roff[i],
                            rlen[i], g->SW);
+    }
+}
+
+/* The rows m0 + r < M and columns j < nb of a block's int32 sums to floats:
+ * y = fl(fl((scale[m] * xscale) * (float)(sum - zp * rowsum[m])) + bias[m]) (rowsum NULL: no zero point).
+ * The rounding-mode forms are builtins the compiler cannot contract into an FMA. */
+INLINE void conv_epilogue(__m512i acc[TEQ_I8C_MR][3], int64_t m0, int64_t M, const float *scale, const int32_t *rowsum,
+                          int32_t zp, float xscale, const float *bias, float *Y, int64_t ldy, int64_t nb, const int C) {
+    const int64_t rows = M - m0 < TEQ_I8C_MR ? M - m0 : TEQ_I8C_MR;
+    _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_I8C_MR; r++) {
+        if (r >= rows) break;
+        const int64_t m = m0 + r;
+        const __m512 sc = _mm512_set1_ps(scale[m] * xscale);
+        const __m512i cz = _mm512_set1_epi32(rowsum ? zp * rowsum[m] : 0);
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+            __m512 v = _mm512_mul_round_ps(sc, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][c], cz)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            if (bias)
+                v = _mm512_add_round_ps(v, _mm512_set1_ps(bias[m]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const int64_t left = nb - 16 * c;
+            float *y = Y + m * ldy + 16 * c;
+            if (left >= 16) _mm512_storeu_ps(y, v);
+            else _mm512_mask_storeu_ps(y, (__mmask16)((1u << left) - 1), v);
+        }
     }
 }
 
@@ -513,24 +561,7 @@ INLINE I8C_ATTR void i8c_block(const teq_kw *w, const uint8_t *P, int64_t mb, in
             _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], a[c], b);
         }
     }
-    const int64_t m0 = mb * TEQ_I8C_MR, rows = w->M - m0 < TEQ_I8C_MR ? w->M - m0 : TEQ_I8C_MR;
-    _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_I8C_MR; r++) {
-        if (r >= rows) break;
-        const int64_t m = m0 + r;
-        /* the rounding-mode forms are builtins the compiler cannot contract into an FMA */
-        const __m512 sc = _mm512_set1_ps(w->scale[m] * xscale);
-        const __m512i cz = _mm512_set1_epi32(zp * w->q8_rowsum[m]);
-        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
-            __m512 v = _mm512_mul_round_ps(sc, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][c], cz)),
-                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            if (bias)
-                v = _mm512_add_round_ps(v, _mm512_set1_ps(bias[m]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            const int64_t left = nb - 16 * c;
-            float *y = Y + m * ldy + 16 * c;
-            if (left >= 16) _mm512_storeu_ps(y, v);
-            else _mm512_mask_storeu_ps(y, (__mmask16)((1u << left) - 1), v);
-        }
-    }
+    conv_epilogue(acc, mb * TEQ_I8C_MR, w->M, w->scale, w->q8_rowsum, zp, xscale, bias, Y, ldy, nb, C);
 }
 
 static I8C_ATTR void i8_conv_vnni(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
@@ -581,30 +612,18 @@ INLINE void i16c_interleave(int16_t *dst, const int16_t *s0, const int16_t *s1, 
 
 static void i16c_pack(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, int64_t n0, int64_t nb,
                       int16_t *panel) {
-    int64_t rj[TEQ_I8C_NB + 1], roff[TEQ_I8C_NB], rlen[TEQ_I8C_NB];
-    int nr = 0;
-    if (g->SH == 1 && g->SW == 1 && g->PW == g->OW) {
-        rj[0] = 0, roff[0] = n0, rlen[0] = nb, nr = 1;
-    } else {
-        for (int64_t j = 0, n = n0; j < nb; nr++) {
-            const int64_t oy = n / g->OW, ox = n % g->OW, len = g->OW - ox < nb - j ? g->OW - ox : nb - j;
-            rj[nr] = j, roff[nr] = oy * g->SH * g->PW + ox * g->SW, rlen[nr] = len;
-            j += len, n += len;
-        }
-    }
-    const int64_t K = w->K, plane = g->PH * g->PW;
-    int64_t c = 0, ky = 0, kx = 0;
+    conv_runs r;
+    conv_runs_of(g, n0, nb, &r);
+    conv_tap tap = {0, 0, 0};
     for (int64_t kg = 0; kg < w->K2 / 2; kg++) {
         const int16_t *src[2];
         for (int t = 0; t < 2; t++) {
-            src[t] = 2 * kg + t < K ? Q + c * plane + ky * g->DH * g->PW + kx * g->DW : src[0];
-            if (++kx == g->KW) {
-                kx = 0;
-                if (++ky == g->KH) ky = 0, c++;
-            }
+            const int64_t off = conv_tap_next(g, &tap);
+            src[t] = 2 * kg + t < w->K ? Q + off : src[0];
         }
         int16_t *dst = panel + kg * (TEQ_I8C_NB * 2);
-        for (int i = 0; i < nr; i++) i16c_interleave(dst + 2 * rj[i], src[0] + roff[i], src[1] + roff[i], rlen[i], g->SW);
+        for (int i = 0; i < r.n; i++)
+            i16c_interleave(dst + 2 * r.rj[i], src[0] + r.roff[i], src[1] + r.roff[i], r.rlen[i], g->SW);
     }
 }
 
@@ -626,21 +645,7 @@ INLINE I8C_ATTR void i16c_block(const teq_kw16 *w, const int16_t *P, int64_t mb,
             _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) acc[r][c] = _mm512_dpwssd_epi32(acc[r][c], a[c], b);
         }
     }
-    const int64_t m0 = mb * TEQ_I8C_MR, rows = w->M - m0 < TEQ_I8C_MR ? w->M - m0 : TEQ_I8C_MR;
-    _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_I8C_MR; r++) {
-        if (r >= rows) break;
-        const int64_t m = m0 + r;
-        const __m512 sc = _mm512_set1_ps(w->scale[m] * xscale);
-        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
-            __m512 v = _mm512_mul_round_ps(sc, _mm512_cvtepi32_ps(acc[r][c]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            if (bias)
-                v = _mm512_add_round_ps(v, _mm512_set1_ps(bias[m]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            const int64_t left = nb - 16 * c;
-            float *y = Y + m * ldy + 16 * c;
-            if (left >= 16) _mm512_storeu_ps(y, v);
-            else _mm512_mask_storeu_ps(y, (__mmask16)((1u << left) - 1), v);
-        }
-    }
+    conv_epilogue(acc, mb * TEQ_I8C_MR, w->M, w->scale, NULL, 0, xscale, bias, Y, ldy, nb, C);
 }
 
 static I8C_ATTR void i16_conv_vnni(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale,

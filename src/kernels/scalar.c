@@ -57,6 +57,12 @@ static void i8_gemm_scalar(const teq_kw *w, const uint8_t *X, int64_t N, int32_t
             Y[m * ldy + c] = i8_out(w, m, dot_u8s8(X + c * w->K4, w->q8 + m * w->K4, w->K4), zp, xscale);
 }
 
+/* Where tap k of output n reads in the padded planes (kernels.h, teq_i8conv): the definition. */
+static int64_t conv_at(const teq_i8conv *g, int64_t k, int64_t n) {
+    const int64_t KK = g->KH * g->KW, c = k / KK, ky = k % KK / g->KW, kx = k % g->KW;
+    return (c * g->PH + n / g->OW * g->SH + ky * g->DH) * g->PW + n % g->OW * g->SW + kx * g->DW;
+}
+
 /* INT8 convolution from codes (kernels.h): each output straight from the definition, through q8 (the
  * row-major copy), so the vector sets' panel packing and q8p are checked against a path that uses
  * neither. The bias is added in a second rounding; this file is built with -ffp-contract=off so that the
@@ -65,16 +71,10 @@ static void i8_conv_scalar(const teq_kw *w, const teq_i8conv *g, const uint8_t *
                            const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel,
                            const teq_kpost *post) {
     (void)panel;
-    const int64_t KK = g->KH * g->KW;
     for (int64_t n = n0; n < n1; n++) {
-        const int64_t oy = n / g->OW, ox = n % g->OW;
         for (int64_t m = 0; m < w->M; m++) {
             int32_t dot = 0;
-            for (int64_t k = 0; k < w->K; k++) {
-                const int64_t c = k / KK, ky = k % KK / g->KW, kx = k % g->KW;
-                dot += (int32_t)w->q8[m * w->K4 + k] *
-                       (int32_t)Q[(c * g->PH + oy * g->SH + ky * g->DH) * g->PW + ox * g->SW + kx * g->DW];
-            }
+            for (int64_t k = 0; k < w->K; k++) dot += (int32_t)w->q8[m * w->K4 + k] * (int32_t)Q[conv_at(g, k, n)];
             float v = i8_out(w, m, dot, zp, xscale);
             if (bias) v = v + bias[m];
             Y[m * ldy + (n - n0)] = v;
@@ -87,16 +87,10 @@ static void i8_conv_scalar(const teq_kw *w, const teq_i8conv *g, const uint8_t *
 static void i16_conv_scalar(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
                             float *Y, int64_t ldy, int64_t n0, int64_t n1, int16_t *panel, const teq_kpost *post) {
     (void)panel;
-    const int64_t KK = g->KH * g->KW;
     for (int64_t n = n0; n < n1; n++) {
-        const int64_t oy = n / g->OW, ox = n % g->OW;
         for (int64_t m = 0; m < w->M; m++) {
             int32_t dot = 0;
-            for (int64_t k = 0; k < w->K; k++) {
-                const int64_t c = k / KK, ky = k % KK / g->KW, kx = k % g->KW;
-                dot += (int32_t)w->w[m * w->K + k] *
-                       (int32_t)Q[(c * g->PH + oy * g->SH + ky * g->DH) * g->PW + ox * g->SW + kx * g->DW];
-            }
+            for (int64_t k = 0; k < w->K; k++) dot += (int32_t)w->w[m * w->K + k] * (int32_t)Q[conv_at(g, k, n)];
             float v = (w->scale[m] * xscale) * (float)dot;
             if (bias) v = v + bias[m];
             Y[m * ldy + (n - n0)] = v;

@@ -925,19 +925,23 @@ static teq_status apply(qctx *c, const cfg *cf) {
 
 /* A Conv whose activation is a shift candidate gets, in q, a `pad_value` attribute and a bias to carry
  * the shift (fold_shift): its own, or a new one of zeros. ni: the Conv's node index in q (before planning). */
+/* A new attribute of node nd (zeroed but for its name and type), or NULL without memory. */
+static teq_attr *add_attr(teq_node *nd, const char *name, teq_attr_type type) {
+    teq_attr *na = realloc(nd->attr, sizeof(teq_attr) * (size_t)(nd->n_attr + 1));
+    if (!na) return NULL;
+    nd->attr = na;
+    memset(&na[nd->n_attr], 0, sizeof *na);
+    if (!(na[nd->n_attr].name = teq_strdup(name))) return NULL;
+    na[nd->n_attr].type = type;
+    return &na[nd->n_attr++];
+}
+
 static teq_status prepare_fold(qctx *c, layer *l, int ni) {
     teq_graph *g = c->q->g;
     const int64_t M = l->t[0].dims[0];
     if (l->fold_bias >= 0) return TEQ_OK;
     teq_node *nd = &g->nodes[ni];
-    teq_attr *na = realloc(nd->attr, sizeof(teq_attr) * (size_t)(nd->n_attr + 1));
-    if (!na) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
-    nd->attr = na;
-    memset(&na[nd->n_attr], 0, sizeof *na);
-    na[nd->n_attr].name = teq_strdup("pad_value");
-    if (!na[nd->n_attr].name) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
-    na[nd->n_attr].type = TEQ_ATTR_FLOAT;
-    nd->n_attr++;
+    if (!add_attr(nd, "pad_value", TEQ_ATTR_FLOAT)) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
     l->fold_base = calloc((size_t)(M > 0 ? M : 1), sizeof(float));
     if (!l->fold_base) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
     int bv = nd->n_in >= 3 ? nd->in[2] : -1;
@@ -1349,18 +1353,9 @@ static teq_status choose_lanes(qctx *c, budget *b, bool held_out, const char *tm
         for (int i = 0; i < c->q->g->n_nodes; i++) {
             teq_node *nd = &c->q->g->nodes[i];
             if (strcmp(nd->name, name)) continue;
-            teq_attr *na = realloc(nd->attr, sizeof(teq_attr) * (size_t)(nd->n_attr + 1));
-            if (!na) {
-                s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
-                break;
-            }
-            nd->attr = na;
-            memset(&na[nd->n_attr], 0, sizeof *na);
-            na[nd->n_attr].name = teq_strdup("int_lanes");
-            na[nd->n_attr].type = TEQ_ATTR_INT;
-            na[nd->n_attr].i = 1;
-            if (!na[nd->n_attr].name) s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
-            else nd->n_attr++;
+            teq_attr *a = add_attr(nd, "int_lanes", TEQ_ATTR_INT);
+            if (!a) s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
+            else a->i = 1;
             break;
         }
     }

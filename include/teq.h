@@ -304,6 +304,7 @@ typedef struct teq_quantize_opts {
                                  (int16 levels, VNNI; docs/DECISIONS.md) where the budget metric on the
                                  held-out samples (the search samples without any) stays within 0.2 point
                                  of the exact layers: marked in the file (node attribute int_lanes) */
+    double int_lanes_loss;    /* that tolerance in points (0: the default, 0.2) */
     const char *pareto_path;  /* NULL, or an .svg: budget metric against average bits for the exponential
                                  and the linear code under the same search, INT8 point, FP32 line; the
                                  same figures go to the .json beside it */

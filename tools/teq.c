@@ -36,8 +36,9 @@ static void usage(FILE *f) {
             "               budget metric, +-1-bit refinement) or greedy (slow oracle, full model each step);\n"
             "               the budget: at most --max-loss points (default 1) below FP32 on the search samples\n"
             "               and on held-out ones (--val DATA, else the last quarter of the budget data)\n"
-            "               [--int-lanes on|off]  exponential convolutions on int16 lanes (AVX-512 VNNI) where the\n"
-            "               budget metric on the held-out samples stays within 0.2 point of the exact layers\n"
+            "               [--int-lanes on|off] [--int-lanes-loss P]  exponential convolutions on int16 lanes (AVX-512\n"
+            "               VNNI) where the budget metric on the held-out samples stays within P points (default 0.2)\n"
+            "               of the exact layers\n"
             "  teq analyze MODEL [--calib DATA] [--json FILE] [--plots DIR] [--calib-limit N] [--threads N]\n"
             "                                         distribution of every weight and activation tensor\n"
             "  teq eval MODEL --suite SUITE --data DIR [--reference FP32.onnx] [--keys FILE] [--json FILE]\n"
@@ -358,8 +359,8 @@ static int cmd_quantize(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *calib = NULL, *scheme = NULL, *max_loss = NULL, *bits = NULL, *suite = NULL,
                *data = NULL, *keys = NULL, *json = NULL, *threads = NULL, *climit = NULL, *slimit = NULL, *elimit = NULL,
                *i8 = NULL, *granularity = NULL, *biascorr = NULL, *shift = NULL, *rounding = NULL, *search = NULL, *val = NULL,
-               *pareto = NULL, *lanes = NULL;
-    const opt opts[] = {{"--int-lanes", &lanes}, {"--weight-scales", &granularity}, {"--bias-correction", &biascorr}, {"--shift", &shift}, {"--rounding", &rounding}, {"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
+               *pareto = NULL, *lanes = NULL, *lanes_loss = NULL;
+    const opt opts[] = {{"--int-lanes", &lanes}, {"--int-lanes-loss", &lanes_loss}, {"--weight-scales", &granularity}, {"--bias-correction", &biascorr}, {"--shift", &shift}, {"--rounding", &rounding}, {"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
                         {"--bits", &bits},      {"--suite", &suite},  {"--data", &data},     {"--keys", &keys},
                         {"--json", &json},      {"--threads", &threads}, {"--calib-limit", &climit},
                         {"--search-limit", &slimit}, {"--eval-limit", &elimit}, {"--int8-calib", &i8}, {"--search", &search}, {"--val", &val},
@@ -391,6 +392,13 @@ static int cmd_quantize(int argc, char **argv) {
     if (rounding && strcmp(rounding, "nearest") && strcmp(rounding, "gptq")) return fail("quantize: --rounding is nearest or gptq");
     if (lanes && strcmp(lanes, "on") && strcmp(lanes, "off")) return fail("quantize: --int-lanes is on or off");
     o.int_lanes = lanes && !strcmp(lanes, "on");
+    if (lanes_loss) {
+        char *end;
+        o.int_lanes_loss = strtod(lanes_loss, &end);
+        if (*end || !(o.int_lanes_loss > 0 && o.int_lanes_loss <= 100))
+            return fail("quantize: --int-lanes-loss must be a number in (0, 100]");
+        if (!o.int_lanes) return fail("quantize: --int-lanes-loss needs --int-lanes on");
+    }
     o.rounding = rounding;
     if (i8 && strcmp(i8, "minmax") && strcmp(i8, "percentile")) return fail("quantize: --int8-calib is minmax or percentile");
     o.max_loss = 1.0;

@@ -1282,11 +1282,11 @@ static teq_status lanes_eval(qctx *c, budget *b, teq_model *m, const int *idx, c
 
 /* The file at tmp_path holds the final model. Which of its exponential Convs may run on integer lanes: all
  * of them ranked by their layer-by-layer error on the first batch, then the longest prefix of that order
- * whose budget metric stays within 0.2 point of the exact layers' (all of them first; else bisection,
+ * whose budget metric stays within 0.2 point (--int-lanes-loss) of the exact layers' (all of them first; else bisection,
  * which assumes that more lanes never help, as their errors only add). Marks the chosen in c->q. */
 static teq_status choose_lanes(qctx *c, budget *b, bool held_out, const char *tmp_path, int threads,
                                teq_quantize_report *r) {
-    const double tol = 0.2;
+    const double tol = c->o->int_lanes_loss > 0 ? c->o->int_lanes_loss : 0.2;
     teq_model *m = NULL;
     teq_status s = teq_model_load(tmp_path, &m, c->err);
     if (s) return s;

@@ -87,6 +87,8 @@ if [ "${nl:-0}" -gt 0 ]; then
     grep -q "^$nl exponential layers on integer lanes" "$T/qcl.log"
 fi
 check "the lanes model's layers against the reference: 0 failed" grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcl.log"
+msg=$("$teq" quantize "$cls" --calib "$T/cls" -o "$T/bad.teq" --int-lanes on --int-lanes-loss 0 2>&1 >/dev/null)
+check "--int-lanes-loss 0 is refused in one line, no file ($msg)" test $? -ne 0 -a "$(echo "$msg" | wc -l)" = 1 -a ! -e "$T/bad.teq"
 
 # 3. adaptive search with the fidelity budget, and the two linear schemes
 "$teq" quantize "$cls" --calib "$T/cls" --calib-limit 16 --search-limit 16 --eval-limit 16 -o "$T/ad.teq" \

@@ -265,6 +265,13 @@ static void tap_range(const geom *g, int a, int64_t o, int64_t *k0, int64_t *k1,
     *k0 = lo, *k1 = hi, *base = b;
 }
 
+/* Along axis a, the extent of a padded copy of the input that holds every tap of every output: the input
+ * after its begin padding, or as far as the last output's last tap reaches, whichever is longer. */
+static int64_t padded_extent(const geom *g, int a) {
+    const int64_t reach = (g->out[a] - 1) * g->s[a] + (g->k[a] - 1) * g->d[a] + 1;
+    return g->in[a] + g->pb[a] > reach ? g->in[a] + g->pb[a] : reach;
+}
+
 /* Fill y (rows x n, contiguous) with bias[r] per row (0 when bias is NULL). */
 static void fill_rows(float *restrict y, int64_t rows, int64_t n, const float *bias) {
     for (int64_t r = 0; r < rows; r++) {
@@ -554,12 +561,7 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
          * copy of its input plane (one per thread). Output channel m reads input channel m / Mg.
          * For 1-D the plane is 1 x width. */
         const int64_t OH = g.out[1], OW = g.out[2];
-        const int64_t PH = g.in[1] + g.pb[1] > (OH - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1
-                               ? g.in[1] + g.pb[1]
-                               : (OH - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1;
-        const int64_t PW = g.in[2] + g.pb[2] > (OW - 1) * g.s[2] + (g.k[2] - 1) * g.d[2] + 1
-                               ? g.in[2] + g.pb[2]
-                               : (OW - 1) * g.s[2] + (g.k[2] - 1) * g.d[2] + 1;
+        const int64_t PH = padded_extent(&g, 1), PW = padded_extent(&g, 2);
         const int64_t planes = N * M;
         const int ntp = planes < nt ? (int)planes : nt;
         const bool deint = dw_deint(g.k[2], g.s[2], g.d[2]);
@@ -612,11 +614,9 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         /* INT8 from codes: the input quantized once into padded planes, im2col done on the codes while
          * packing the kernel's panels (teq_ql_conv_i8); the im2col + i8_gemm path below remains for CPUs
          * without the kernel and for grouped convolutions */
-        const int64_t OH = g.out[1], OW = g.out[2];
-        const int64_t needh = (OH - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1, needw = (OW - 1) * g.s[2] + (g.k[2] - 1) * g.d[2] + 1;
-        const teq_i8conv ic = {.C = C, .PH = g.in[1] + g.pb[1] > needh ? g.in[1] + g.pb[1] : needh,
-                               .PW = g.in[2] + g.pb[2] > needw ? g.in[2] + g.pb[2] : needw, .KH = g.k[1], .KW = g.k[2],
-                               .SH = g.s[1], .SW = g.s[2], .DH = g.d[1], .DW = g.d[2], .OH = OH, .OW = OW};
+        const teq_i8conv ic = {.C = C, .PH = padded_extent(&g, 1), .PW = padded_extent(&g, 2), .KH = g.k[1],
+                               .KW = g.k[2], .SH = g.s[1], .SW = g.s[2], .DH = g.d[1], .DW = g.d[2], .OH = g.out[1],
+                               .OW = g.out[2]};
         bool done = false;
         for (int64_t n = 0; n < N; n++) {
             const void *xn = xcodes ? (const void *)((const uint8_t *)x->data + n * C * Sin) : (const void *)(X + n * C * Sin);

@@ -43,6 +43,13 @@ bool teq_ctx_take_input(teq_exec_ctx *c, int k, teq_tensor *out) {
     return true;
 }
 
+teq_status teq_ctx_pass_input(teq_exec_ctx *c, int k, const teq_tensor *x, teq_tensor *out) {
+    if (teq_ctx_take_input(c, k, out)) return TEQ_OK;
+    teq_status s = teq_ctx_alloc(c, out, x->dtype, x->ndim, x->dims);
+    if (!s) memcpy(out->data, x->data, teq_dtype_size(x->dtype) * (size_t)teq_tensor_numel(x));
+    return s;
+}
+
 void teq_ctx_set_hook(teq_exec_ctx *c, teq_node_hook hook, void *user) {
     c->hook = hook;
     c->hook_user = user;

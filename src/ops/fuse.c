@@ -110,12 +110,8 @@ static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, co
     if (!x) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "missing input");
     /* the INT8 convolution in front applied these steps to x already (qlayer.c, node->pass_fast), and may
      * have written the result as the next layer's codes (uint8) */
-    if (node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST && (x->dtype == TEQ_DTYPE_FLOAT || x->dtype == TEQ_DTYPE_UINT8)) {
-        if (teq_ctx_take_input(ctx, 0, out[0])) return TEQ_OK;
-        teq_status s = teq_ctx_alloc(ctx, out[0], x->dtype, x->ndim, x->dims);
-        if (!s) memcpy(out[0]->data, x->data, teq_dtype_size(x->dtype) * (size_t)teq_tensor_numel(x));
-        return s;
-    }
+    if (node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST && (x->dtype == TEQ_DTYPE_FLOAT || x->dtype == TEQ_DTYPE_UINT8))
+        return teq_ctx_pass_input(ctx, 0, x, out[0]);
     if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
     teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
     if (s) return s;

@@ -83,16 +83,9 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
     /* every reader quantizes x to these codes itself (node->pass_fast; with a shift, readers on integer
      * lanes add it themselves: teq_qlayer.in_shift): hand x on, no pass over it; x may be these very codes
      * already (uint8, written by the INT8 layer in front: teq_qlayer.outq) */
-    if (node->pass_fast && node->kern && teq_kmode_get() == TEQ_KMODE_FAST) {
-        if (teq_ctx_take_input(ctx, 0, out[0])) return TEQ_OK;
-        /* not this value's last reader, or not the executor's storage: a copy, for the readers expect x
-         * itself (unshifted, or its codes) */
-        if (x->dtype == TEQ_DTYPE_UINT8 || x->dtype == TEQ_DTYPE_FLOAT) {
-            teq_status s = teq_ctx_alloc(ctx, out[0], x->dtype, x->ndim, x->dims);
-            if (!s) memcpy(out[0]->data, x->data, teq_dtype_size(x->dtype) * (size_t)teq_tensor_numel(x));
-            return s;
-        }
-    }
+    if (node->pass_fast && node->kern && teq_kmode_get() == TEQ_KMODE_FAST &&
+        (x->dtype == TEQ_DTYPE_UINT8 || x->dtype == TEQ_DTYPE_FLOAT))
+        return teq_ctx_pass_input(ctx, 0, x, out[0]); /* a copy where it cannot take: readers expect x itself */
     if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
     /* the prepared quantizer runs in place: when this node is x's last reader, y takes x's storage (no new
      * buffer to touch, one fewer live activation) */

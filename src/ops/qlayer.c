@@ -266,20 +266,33 @@ skip:
     return TEQ_OK;
 }
 
-/* A TeqQuantize (linear code, no shift) whose output is read only as input 0 of INT8 Convs or
- * ConvTransposes: their fast paths (teq_ql_conv_i8, teq_ql_gemm, the depthwise integer path) quantize
- * their input to codes themselves, with this very code (a layer's activation code is read from the
- * TeqQuantize in front of it, bind_layer), and the codes of x equal those of the quantizer's output (a
- * linear code is idempotent: the level (c - zp) * scale in float divides back to c - zp within 2^-16).
- * The other operators read the float levels, so any other reader keeps the quantizer. */
-/* An exponential TeqQuantize read only (at input 0) by Convs on integer lanes: they quantize their input
- * with this code themselves (teq_ql_conv_lanes; exponential codes are idempotent too, quantize(level(c))
- * = c), adding the shift first where the code has one (teq_qlayer.in_shift, set with the flag). */
-static bool lanes_readers_only(const teq_graph *g, const teq_node *n) {
+/* Whether input k of node m quantizes itself, in the fast mode, with the code of the TeqQuantize in front
+ * (bind_layer reads a layer's activation code from there):
+ * - linear codes: INT8 Convs and ConvTransposes (teq_ql_conv_i8, teq_ql_gemm, and the depthwise integer
+ *   path where its sums stay in float's exact range); a linear code is idempotent: the level
+ *   (c - zp) * scale in float divides back to c - zp within 2^-16;
+ * - exponential codes: Convs on integer lanes (teq_ql_conv_lanes; quantize(level(c)) = c too), which add
+ *   the quantizer's shift first where it has one (teq_qlayer.in_shift). */
+static bool quantizes_input(const teq_graph *g, const teq_node *m, int k, teq_code_kind kind) {
+    const bool convt = !strcmp(m->op_type, "ConvTranspose");
+    const teq_qlayer *ql = (strcmp(m->op_type, "Conv") && !convt) || k != 0 ? NULL : m->kern;
+    if (!ql) return false;
+    if (kind == TEQ_CODE_EXP) return !convt && ql->kind == TEQ_QL_EXP && ql->lanes;
+    const teq_tensor *w = m->n_in > 1 && m->in[1] >= 0 ? g->values[m->in[1]].constant : NULL;
+    /* depthwise: one input channel per group, 1-D or 2-D */
+    const bool dw = !convt && w && w->ndim >= 3 && w->dims[1] == 1 && w->ndim - 2 <= 2;
+    const int64_t KK = w && dw ? w->dims[2] * (w->ndim == 4 ? w->dims[3] : 1) : 0;
+    return ql->kind == TEQ_QL_INT8 && w && (!dw || teq_ql_dw_ok(ql, KK));
+}
+
+/* A TeqQuantize whose output (not a graph output) is read only by inputs that quantize themselves with its
+ * code: the fast mode hands its input on instead. Linear codes only without a shift (INT8 readers do not
+ * add one). Any other reader takes the float levels, so the quantizer stays. */
+static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
     teq_qparams q;
     double shift = 0;
     if (!is_teq_quantize(n) || !n->kern || n->n_out < 1 || n->out[0] < 0 || !node_qparams(n, &q, &shift) ||
-        q.kind != TEQ_CODE_EXP)
+        !(q.kind == TEQ_CODE_EXP || (q.kind == TEQ_CODE_LINEAR && shift == 0)))
         return false;
     const int v = n->out[0];
     for (int j = 0; j < g->n_outputs; j++)
@@ -288,39 +301,9 @@ static bool lanes_readers_only(const teq_graph *g, const teq_node *n) {
     for (int i = 0; i < g->n_nodes; i++)
         for (int k = 0; k < g->nodes[i].n_in; k++) {
             if (g->nodes[i].in[k] != v) continue;
-            const teq_qlayer *ql = strcmp(g->nodes[i].op_type, "Conv") || k != 0 ? NULL : g->nodes[i].kern;
-            if (!ql || ql->kind != TEQ_QL_EXP || !ql->lanes) return false;
+            if (!quantizes_input(g, &g->nodes[i], k, q.kind)) return false;
             readers++;
         }
-    return readers > 0;
-}
-
-static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
-    teq_qparams q;
-    double shift = 0;
-    if (lanes_readers_only(g, n)) return true;
-    if (!is_teq_quantize(n) || !n->kern || n->n_out < 1 || n->out[0] < 0 || !node_qparams(n, &q, &shift) ||
-        q.kind != TEQ_CODE_LINEAR || shift != 0)
-        return false;
-    const int v = n->out[0];
-    for (int j = 0; j < g->n_outputs; j++)
-        if (g->outputs[j] == v) return false;
-    int readers = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const teq_node *m = &g->nodes[i];
-        for (int k = 0; k < m->n_in; k++) {
-            if (m->in[k] != v) continue;
-            const bool convt = !strcmp(m->op_type, "ConvTranspose"); /* INT8: teq_ql_conv_i8 or teq_ql_gemm */
-            const teq_qlayer *ql = (strcmp(m->op_type, "Conv") && !convt) || k != 0 ? NULL : m->kern;
-            const teq_tensor *w = ql && m->n_in > 1 && m->in[1] >= 0 ? g->values[m->in[1]].constant : NULL;
-            /* depthwise (one input channel per group, 1-D or 2-D) quantizes its input itself too, on the
-             * integer path (teq_ql_dw_ok); where the sums could leave float's exact range it reads levels */
-            const bool dw = !convt && w && w->ndim >= 3 && w->dims[1] == 1 && w->ndim - 2 <= 2;
-            const int64_t KK = w && dw ? w->dims[2] * (w->ndim == 4 ? w->dims[3] : 1) : 0;
-            if (!ql || ql->kind != TEQ_QL_INT8 || !w || (dw && !teq_ql_dw_ok(ql, KK))) return false;
-            readers++;
-        }
-    }
     return readers > 0;
 }
 
@@ -506,8 +489,7 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
     }
     if (ql->kind != TEQ_QL_INT8) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "no fast product for this layer kind");
     /* INT8: the activations to their codes, column-major [N][K4] with zero-point padding */
-    const int nc = teq_q_num_codes(&ql->qa);
-    const int32_t zp = ql->qa.is_signed ? nc / 2 : ql->qa.zero_point;
+    const int32_t zp = ql_zp(ql);
     const int64_t K4 = v.K4;
     size_t ub, fb;
     if (!teq_mul_size((size_t)N, (size_t)K4, &ub) || !teq_mul_size((size_t)K + 1, sizeof(float) * (size_t)nt, &fb))
@@ -571,37 +553,24 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
     return TEQ_OK;
 }
 
-/* The block's rows (n1 - n0 <= 48 floats each) gathered into runs of up to 1024 floats: one pass of the
- * chain's steps per run instead of per short row (the steps' loop overhead was as large as the pass over
- * memory it saves on rec's small tensors). */
-static void post_chain(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
-    float t[1024];
-    const int64_t nb = n1 - n0, rows = nb > 0 && nb <= 1024 ? 1024 / nb : 0;
-    if (!rows) {
-        for (int64_t m = 0; m < M; m++) teq_echain_apply(user, Y + m * ldy, nb);
-        return;
-    }
-    for (int64_t m0 = 0; m0 < M; m0 += rows) {
-        const int64_t r = M - m0 < rows ? M - m0 : rows;
-        for (int64_t i = 0; i < r; i++) memcpy(t + i * nb, Y + (m0 + i) * ldy, sizeof(float) * (size_t)nb);
-        teq_echain_apply(user, t, r * nb);
-        for (int64_t i = 0; i < r; i++) memcpy(Y + (m0 + i) * ldy, t + i * nb, sizeof(float) * (size_t)nb);
-    }
-}
-
 static void pad_codes(const teq_qlayer *ql, const void *X, bool xcodes, int64_t IH, int64_t IW, int64_t pt, int64_t pl,
                       const teq_i8conv *g, float pv, uint8_t *Q, int nt);
 
-/* Tile mode: the block's rows through the chain (if any) and into the next layer's codes. */
+/* What happens to each finished block of a convolution's outputs (kernels.h, teq_kpost): the fused chain
+ * (if any), then either back into Y, or (codes not NULL, tile mode) into the next layer's codes
+ * [M][S] through q. */
 typedef struct {
     const teq_echain *chain;
     const teq_kq *q;
     uint8_t *codes;
     int64_t S;
-} code_out;
+} tile_post;
 
-static void post_codes(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
-    const code_out *o = user;
+/* The block's rows (n1 - n0 <= 48 floats each) are gathered into runs of up to 1024 floats: one pass of
+ * the chain's steps per run instead of per short row (the steps' loop overhead was as large as the pass
+ * over memory it saves on rec's small tensors). */
+static void post_tile(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
+    const tile_post *o = user;
     float t[1024];
     uint8_t ct[1024];
     const int64_t nb = n1 - n0, rows = 1024 / nb; /* nb <= TEQ_I8C_NB */
@@ -609,8 +578,12 @@ static void post_codes(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0,
         const int64_t r = M - m0 < rows ? M - m0 : rows;
         for (int64_t i = 0; i < r; i++) memcpy(t + i * nb, Y + (m0 + i) * ldy, sizeof(float) * (size_t)nb);
         if (o->chain) teq_echain_apply(o->chain, t, r * nb);
-        teq_kq_codes(o->q, t, r * nb, ct, 1);
-        for (int64_t i = 0; i < r; i++) memcpy(o->codes + (m0 + i) * o->S + n0, ct + i * nb, (size_t)nb);
+        if (o->codes) {
+            teq_kq_codes(o->q, t, r * nb, ct, 1);
+            for (int64_t i = 0; i < r; i++) memcpy(o->codes + (m0 + i) * o->S + n0, ct + i * nb, (size_t)nb);
+        } else {
+            for (int64_t i = 0; i < r; i++) memcpy(Y + (m0 + i) * ldy, t + i * nb, sizeof(float) * (size_t)nb);
+        }
     }
 }
 
@@ -636,8 +609,8 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
         pad_codes(ql, X, xcodes, IH, IW, pt, pl, g, pv, q, nt);
         Q = q;
     }
-    const code_out co = {post, ql->outq, codes, g->OH * g->OW};
-    const teq_kpost kp = codes ? (teq_kpost){post_codes, (void *)&co, 1} : (teq_kpost){post_chain, (void *)post, 0};
+    const tile_post tp = {post, ql->outq, codes, g->OH * g->OW};
+    const teq_kpost kp = {post_tile, (void *)&tp, codes != NULL};
     if (codes && !ql->outq) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "codes out without their quantizer");
     const teq_status s = teq_k_i8_conv(w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, codes || post ? &kp : NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "INT8 convolution failed (%s)", teq_status_string(s));
@@ -693,7 +666,8 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
             teq_k_map_i16(ql->alut, cr, IW, q + (iy + pt) * g->PW + pl);
         }
     }
-    const teq_kpost kp = {post_chain, (void *)post, 0};
+    const tile_post tp = {post, NULL, NULL, 0};
+    const teq_kpost kp = {post_tile, (void *)&tp, 0};
     const teq_status s = teq_k_i16_conv(&ql->wl, g, Q, (float)ql->da, bias, Y, ldy, post ? &kp : NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "integer-lanes convolution failed (%s)", teq_status_string(s));
     *done = true;
@@ -743,15 +717,12 @@ static int32_t ql_zp(const teq_qlayer *ql) {
 }
 
 void teq_ql_code_values(const teq_qlayer *ql, const float *x, int64_t n, float *v) {
-    /* in chunks through a small byte buffer, each widened by a vector loop */
+    /* in chunks through a small byte buffer */
     uint8_t c[1024];
-    const float zp = (float)ql_zp(ql);
     for (int64_t i0 = 0; i0 < n; i0 += (int64_t)sizeof c) {
         const int64_t k = n - i0 < (int64_t)sizeof c ? n - i0 : (int64_t)sizeof c;
         teq_kq_codes(ql->kqa, x + i0, k, c, 1);
-        float *vo = v + i0;
-#pragma omp simd
-        for (int64_t i = 0; i < k; i++) vo[i] = (float)c[i] - zp;
+        teq_ql_codes_values(ql, c, k, v + i0);
     }
 }
 

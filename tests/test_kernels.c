@@ -323,6 +323,21 @@ static teq_i8conv conv_geom(const conv_shape *cs) {
                         .SH = cs->SH, .SW = cs->SW, .DH = cs->DH, .DW = cs->DW, .OH = OH, .OW = OW};
 }
 
+/* the convolution shapes every conv kernel is tested on */
+static const conv_shape CONV_SHAPES[] = {
+    /* C  IH  IW   M  KH KW SH SW DH DW pt pb pl pr */
+    {16, 12, 20, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* pointwise */
+    {3, 17, 23, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* K = 27 (not a multiple of 4), M = 13 */
+    {8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},     /* stride 2 */
+    {5, 9, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},       /* OW = 7: runs span output rows */
+    {4, 11, 13, 17, 5, 5, 2, 2, 2, 2, 4, 3, 4, 2},    /* dilation 2, stride 2, uneven pads */
+    {6, 10, 31, 8, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1},     /* stride 3 (the gathered path) */
+    {7, 1, 150, 11, 1, 5, 1, 1, 1, 1, 0, 0, 2, 2},    /* 1-D */
+    {96, 6, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* K = 864 */
+    {2, 3, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},       /* 9 outputs, fewer than a vector */
+    {12, 4, 100, 64, 1, 3, 1, 2, 1, 1, 0, 0, 1, 1},   /* stride 2 along x only */
+};
+
 static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, int extreme) {
     const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
     const teq_i8conv g = conv_geom(cs);
@@ -399,24 +414,108 @@ static void test_i8conv(const kset_case *ks) {
         printf("%s: no INT8 convolution kernel (im2col + i8_gemm instead)\n", ks->name);
         return;
     }
-    static const conv_shape shapes[] = {
-        /* C  IH  IW   M  KH KW SH SW DH DW pt pb pl pr */
-        {16, 12, 20, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* pointwise */
-        {3, 17, 23, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* K = 27 (not a multiple of 4), M = 13 */
-        {8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},     /* stride 2 */
-        {5, 9, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},       /* OW = 7: runs span output rows */
-        {4, 11, 13, 17, 5, 5, 2, 2, 2, 2, 4, 3, 4, 2},    /* dilation 2, stride 2, uneven pads */
-        {6, 10, 31, 8, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1},     /* stride 3 (the gathered path) */
-        {7, 1, 150, 11, 1, 5, 1, 1, 1, 1, 0, 0, 2, 2},    /* 1-D */
-        {96, 6, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* K = 864 */
-        {2, 3, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},       /* 9 outputs, fewer than a vector */
-        {12, 4, 100, 64, 1, 3, 1, 2, 1, 1, 0, 0, 1, 1},   /* stride 2 along x only */
-    };
     int ok = 1, cases = 0;
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
-        for (int v = 0; v < 3; v++) ok &= i8conv_case(ks, &shapes[i], v != 1, v == 2), cases++;
+    for (size_t i = 0; i < sizeof CONV_SHAPES / sizeof *CONV_SHAPES; i++)
+        for (int v = 0; v < 3; v++) ok &= i8conv_case(ks, &CONV_SHAPES[i], v != 1, v == 2), cases++;
     CHECK(ok, "%s i8_conv", ks->name);
     printf("%s: INT8 convolution, %d cases exact: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
+}
+
+/* ---- FP32 convolution (f32_conv) ----
+ * Against brute force in double over the unpadded input (a tap outside it reads the padding value): every
+ * output within teq_ktol(K + 1, sum_k |w x| + |bias|), the accumulation of K products in any order plus
+ * the bias add. Pieces, garbage panels, the untouched gap and the post callback as for i8_conv. And the
+ * threaded driver (teq_k_f32_conv, 2 threads) gives the same bits as one call of the set's kernel. */
+static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) {
+    const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
+    const teq_i8conv g = conv_geom(cs);
+    const int64_t OH = g.OH, OW = g.OW;
+    const int64_t K = C * KH * KW, S = OH * OW, ldy = S + (int64_t)(next() % 3);
+    const float pv = bias_on ? (float)laplace() : 0.0f;
+    float *W = malloc(sizeof(float) * (size_t)(M * K)), *X = malloc(sizeof(float) * (size_t)(C * IH * IW));
+    float *P = malloc(sizeof(float) * (size_t)(C * g.PH * g.PW)), *bias = malloc(sizeof(float) * (size_t)M);
+    float *Y = malloc(sizeof(float) * (size_t)(M * ldy)), *Y2 = malloc(sizeof(float) * (size_t)(M * S));
+    for (int64_t i = 0; i < M * K; i++) W[i] = (float)laplace();
+    for (int64_t i = 0; i < C * IH * IW; i++) X[i] = (float)(laplace() * 4);
+    for (int64_t m = 0; m < M; m++) bias[m] = (float)(laplace() * 3);
+    for (int64_t i = 0; i < C * g.PH * g.PW; i++) P[i] = pv;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t y = 0; y < IH; y++)
+            memcpy(P + (c * g.PH + y + cs->pt) * g.PW + cs->pl, X + (c * IH + y) * IW, sizeof(float) * (size_t)IW);
+    teq_kwf w;
+    teq_error err = {0};
+    int bad = 0;
+    if (teq_kwf_init(&w, M, K, W, &err) != TEQ_OK) {
+        CHECK(0, "kwf_init: %s", err.msg);
+        bad = 1;
+        goto out;
+    }
+    float *panel = malloc(sizeof(float) * (size_t)(TEQ_I8C_NB * K + 16));
+    for (int64_t i = 0; i < TEQ_I8C_NB * K + 16; i++) panel[i] = (float)laplace() * 1e3f;
+    for (int64_t i = 0; i < M * ldy; i++) Y[i] = -1234.5f;
+    for (int64_t n0 = 0; n0 < S;) {
+        int64_t n1 = n0 + TEQ_I8C_NB * (int64_t)(1 + next() % 3);
+        if (n1 > S) n1 = S;
+        const teq_kpost neg = {negate_block, NULL, 0};
+        ks->ks->f32_conv(&w, &g, P, bias_on ? bias : NULL, Y + n0, ldy, n0, n1, panel, bias_on ? &neg : NULL);
+        n0 = n1;
+    }
+    free(panel);
+    for (int64_t m = 0; m < M && !bad; m++)
+        for (int64_t n = 0; n < S && !bad; n++) {
+            const int64_t oy = n / OW, ox = n % OW;
+            double d = 0, a = 0;
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t ky = 0; ky < KH; ky++)
+                    for (int64_t kx = 0; kx < KW; kx++) {
+                        const int64_t iy = oy * cs->SH + ky * cs->DH - cs->pt, ix = ox * cs->SW + kx * cs->DW - cs->pl;
+                        const double x = iy >= 0 && iy < IH && ix >= 0 && ix < IW ? X[(c * IH + iy) * IW + ix] : pv;
+                        const double p = (double)W[m * K + (c * KH + ky) * KW + kx] * x;
+                        d += p, a += fabs(p);
+                    }
+            if (bias_on) d += bias[m], a += fabs(bias[m]);
+            const float got = bias_on ? -Y[m * ldy + n] : Y[m * ldy + n];
+            if (!(fabs(got - d) <= teq_ktol(K + 1, a))) {
+                CHECK(0, "%s f32_conv C=%lld %lldx%lld M=%lld k%lldx%lld s%lld,%lld d%lld,%lld (%lld,%lld): got %.9g want %.9g",
+                      ks->name, (long long)C, (long long)IH, (long long)IW, (long long)M, (long long)KH, (long long)KW,
+                      (long long)cs->SH, (long long)cs->SW, (long long)cs->DH, (long long)cs->DW, (long long)m,
+                      (long long)n, (double)got, d);
+                bad = 1;
+            }
+        }
+    if (!bad && !gap_untouched(Y, M, S, ldy)) {
+        CHECK(0, "%s f32_conv wrote past S", ks->name);
+        bad = 1;
+    }
+    /* the driver on 2 threads (when this set is the best one): the same bits, no post, ldy = S */
+    if (!bad && ks->ks == teq_kset_best()) {
+        CHECK(teq_k_f32_conv(&w, &g, P, bias_on ? bias : NULL, Y2, S, NULL, 2) == TEQ_OK, "teq_k_f32_conv");
+        for (int64_t m = 0; m < M && !bad; m++)
+            for (int64_t n = 0; n < S && !bad; n++) {
+                const float one = bias_on ? -Y[m * ldy + n] : Y[m * ldy + n];
+                if (memcmp(&one, &Y2[m * S + n], 4)) {
+                    CHECK(0, "%s teq_k_f32_conv on 2 threads differs at (%lld,%lld)", ks->name, (long long)m, (long long)n);
+                    bad = 1;
+                }
+            }
+    }
+    teq_kwf_free(&w);
+out:
+    free(W), free(X), free(P), free(bias), free(Y), free(Y2);
+    return !bad;
+}
+
+
+static void test_f32conv(const kset_case *ks) {
+    if (!ks->ks->f32_conv) {
+        printf("%s: no FP32 convolution kernel (im2col + SGEMM instead)\n", ks->name);
+        return;
+    }
+    int ok = 1, cases = 0;
+    for (size_t i = 0; i < sizeof CONV_SHAPES / sizeof *CONV_SHAPES; i++)
+        for (int v = 0; v < 2; v++) ok &= f32conv_case(ks, &CONV_SHAPES[i], v), cases++;
+    CHECK(ok, "%s f32_conv", ks->name);
+    printf("%s: FP32 convolution, %d cases within teq_ktol of double: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
 }
 
 /* ---- integer lanes: the int16 convolution (i16_conv) exactly, then the lanes of exponential layers
@@ -812,6 +911,7 @@ int main(void) {
         test_gemv(&ks[i]);
         test_i8(&ks[i]);
         test_i8conv(&ks[i]);
+        test_f32conv(&ks[i]);
     }
     test_lanes(ks, n);
     test_kq();

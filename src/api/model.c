@@ -21,6 +21,10 @@ static bool is_teq_file(const char *path) {
 }
 
 teq_status teq_model_load(const char *path, teq_model **out, teq_error *err) {
+    return teq_model_load_as(path, 0, out, err);
+}
+
+teq_status teq_model_load_as(const char *path, unsigned flags, teq_model **out, teq_error *err) {
     *out = NULL;
     teq_error_clear(err);
     teq_model *m = calloc(1, sizeof *m);
@@ -31,6 +35,8 @@ teq_status teq_model_load(const char *path, teq_model **out, teq_error *err) {
     if (!s) s = is_teq_file(path) ? teq_format_read_file(path, &m->g, err) : teq_onnx_load_file(path, &m->g, err);
     if (!s) s = teq_graph_resolve_ops(m->g, path, err);
     if (!s) s = teq_graph_plan(m->g, path, err);
+    /* FP32 Convs onto the FP32 kernel (weights packed once; before the binding, whose fusions see them) */
+    if (!s && !(flags & TEQ_LOAD_NO_PACK)) s = teq_ops_pack_fp32(m->g, !(flags & TEQ_LOAD_KEEP_FLOATS), err);
     /* quantized layers of a .teq onto the kernels (nothing to do for an ONNX model) */
     if (!s) s = teq_ops_bind_quantized(m->g, path, err);
     /* weights only as packed codes from here on, unless the float path may be asked for */

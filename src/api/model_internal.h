@@ -10,4 +10,10 @@ struct teq_model {
     teq_exec_ctx *ctx; /* buffer pool and scratch, kept across runs */
 };
 
+/* teq_model_load with choices for the library's own callers:
+ * TEQ_LOAD_KEEP_FLOATS: weight constants keep their float data beside any packed copy (callers that read them);
+ * TEQ_LOAD_NO_PACK: no packed copies at all (callers that overwrite weight constants between runs). */
+enum { TEQ_LOAD_KEEP_FLOATS = 1, TEQ_LOAD_NO_PACK = 2 };
+teq_status teq_model_load_as(const char *path, unsigned flags, teq_model **out, teq_error *err);
+
 #endif

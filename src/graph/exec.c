@@ -407,6 +407,7 @@ teq_status teq_graph_plan(teq_graph *g, const char *path, teq_error *err) {
                 for (int a = 0; a < n->n_attr; a++) teq_attr_free(&n->attr[a]);
                 free(n->attr);
                 if (n->kern && n->kern_free) n->kern_free(n->kern);
+                if (n->fpack && n->fpack_free) n->fpack_free(n->fpack);
             }
         }
         g->n_nodes = w;

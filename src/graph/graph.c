@@ -62,6 +62,7 @@ void teq_graph_free(teq_graph *g) {
         for (int a = 0; a < n->n_attr; a++) teq_attr_free(&n->attr[a]);
         free(n->attr);
         if (n->kern && n->kern_free) n->kern_free(n->kern);
+        if (n->fpack && n->fpack_free) n->fpack_free(n->fpack);
     }
     free(g->nodes);
     free(g->inputs);

@@ -50,6 +50,10 @@ typedef struct teq_node {
      * node's own operator reads it, so its type is that operator's business. */
     void *kern;
     void (*kern_free)(void *kern);
+    /* An FP32 Conv with constant weights: the weights packed once for the FP32 convolution kernel, and the
+     * elementwise chain fused after it (ops/qlayer.h, teq_fconv); NULL when none. Freed with fpack_free. */
+    void *fpack;
+    void (*fpack_free)(void *fpack);
     /* With the fast kernels, this node's output is its input unchanged (teq_ops_bind_quantized):
      * TeqQuantize: every reader of its output quantizes that input itself to the same codes (INT8 products);
      * TeqElementwise: the INT8 convolution in front applied its steps to its own output already. */

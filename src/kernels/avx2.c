@@ -210,12 +210,81 @@ static void i8_gemv_avx2(const teq_kw *w, const uint8_t *x, int32_t zp, float xs
     i8_gemm_avx2(w, x, 1, zp, xscale, y, 1, m0, m1);
 }
 
+/* ---- FP32 convolution (kernels.h, f32_conv), AVX2 + FMA ----
+ * The panel [K][48] and the weights [M/8][K][8] of the AVX-512 kernel; sixteen ymm registers hold a 4 x 24
+ * block: 12 accumulators, 3 panel loads and a broadcast per k (12 FMA per 3 + 4 loads). An 8 x 48 tile is
+ * four such blocks (rows 0-3 and 4-7 of the 8 weights at each k, columns 0-23 and 24-47). */
+
+/* dst[i] = s[i * sw] for i < len (len <= 48) */
+static inline void f32c_copy(float *dst, const float *s, int64_t len, int64_t sw) {
+    if (sw == 1) {
+        memcpy(dst, s, sizeof(float) * (size_t)len);
+    } else {
+        for (int64_t i = 0; i < len; i++) dst[i] = s[i * sw];
+    }
+}
+
+/* rows r0 .. r0+3 of block mb (their weights at wk[r0 .. r0+3] of each k), panel columns j0 .. j0+8C-1 */
+INLINE void f32c_block4(const teq_kwf *w, const float *P, int64_t mb, int r0, int64_t j0, int64_t nb,
+                        const float *bias, float *Y, int64_t ldy, const int C) {
+    __m256 acc[4][3];
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) _Pragma("GCC unroll 3") for (int c = 0; c < C; c++)
+        acc[r][c] = _mm256_setzero_ps();
+    const float *Wp = w->p + mb * w->K * TEQ_I8C_MR + r0;
+    const float *Pj = P + j0;
+    for (int64_t k = 0; k < w->K; k++) {
+        __m256 a[3];
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) a[c] = _mm256_loadu_ps(Pj + k * TEQ_I8C_NB + 8 * c);
+        const float *wk = Wp + k * TEQ_I8C_MR;
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
+            const __m256 b = _mm256_broadcast_ss(wk + r);
+            _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(a[c], b, acc[r][c]);
+        }
+    }
+    const int64_t m0 = mb * TEQ_I8C_MR + r0;
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
+        if (m0 + r >= w->M) break;
+        const __m256 bv = _mm256_set1_ps(bias ? bias[m0 + r] : 0.0f);
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+            const __m256 v = bias ? _mm256_add_ps(acc[r][c], bv) : acc[r][c];
+            const int64_t left = nb - j0 - 8 * c;
+            float *y = Y + (m0 + r) * ldy + j0 + 8 * c;
+            if (left >= 8) {
+                _mm256_storeu_ps(y, v);
+            } else if (left > 0) {
+                const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                _mm256_maskstore_ps(y, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), lane), v);
+            }
+        }
+    }
+}
+
+void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                          int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
+    const int64_t Mb = (w->M + TEQ_I8C_MR - 1) / TEQ_I8C_MR;
+    for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
+        const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
+        teq_ki_f32c_pack(w, g, X, nc, nb, panel, f32c_copy);
+        float *Yb = Y + (nc - n0);
+        for (int64_t mb = 0; mb < Mb; mb++)
+            for (int r0 = 0; r0 < TEQ_I8C_MR && mb * TEQ_I8C_MR + r0 < w->M; r0 += 4)
+                for (int64_t j0 = 0; j0 < nb; j0 += 24) {
+                    const int64_t left = nb - j0;
+                    if (left > 16) f32c_block4(w, panel, mb, r0, j0, nb, bias, Yb, ldy, 3);
+                    else if (left > 8) f32c_block4(w, panel, mb, r0, j0, nb, bias, Yb, ldy, 2);
+                    else f32c_block4(w, panel, mb, r0, j0, nb, bias, Yb, ldy, 1);
+                }
+        if (post) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
+    }
+}
+
 const teq_kernel_set teq_kset_avx2_tab = {
     .name = "avx2",
     .decode = decode_avx2,
     .gemv = gemv_avx2,
     .i8_gemv = i8_gemv_avx2,
     .i8_gemm = i8_gemm_avx2,
+    .f32_conv = teq_k_f32_conv_avx2,
 };
 
 /* ---- activation quantizer: the 8-lane body of kq.c's tables (see avx512.c); the linear code is left to

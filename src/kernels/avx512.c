@@ -458,41 +458,6 @@ INLINE void i8c_interleave(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, c
     }
 }
 
-/* Output columns n0 .. n0+nb-1 (nb <= NB) as runs along one output row (contiguous ox): run i covers panel
- * columns rj[i] .. rj[i]+rlen[i]-1 and starts at offset roff[i] of a tap's plane. Returns the count. */
-typedef struct {
-    int64_t rj[TEQ_I8C_NB], roff[TEQ_I8C_NB], rlen[TEQ_I8C_NB];
-    int n;
-} conv_runs;
-
-static void conv_runs_of(const teq_i8conv *g, int64_t n0, int64_t nb, conv_runs *r) {
-    r->n = 0;
-    if (g->SH == 1 && g->SW == 1 && g->PW == g->OW) {
-        /* output rows follow each other in the planes too (1x1 convolutions and the like): one run */
-        r->rj[0] = 0, r->roff[0] = n0, r->rlen[0] = nb, r->n = 1;
-        return;
-    }
-    for (int64_t j = 0, n = n0; j < nb; r->n++) {
-        const int64_t oy = n / g->OW, ox = n % g->OW, len = g->OW - ox < nb - j ? g->OW - ox : nb - j;
-        r->rj[r->n] = j, r->roff[r->n] = oy * g->SH * g->PW + ox * g->SW, r->rlen[r->n] = len;
-        j += len, n += len;
-    }
-}
-
-/* The plane offset of tap k = (c, ky, kx) of output (0, 0), then k + 1: taps stepped without divisions. */
-typedef struct {
-    int64_t c, ky, kx;
-} conv_tap;
-
-INLINE int64_t conv_tap_next(const teq_i8conv *g, conv_tap *t) {
-    const int64_t off = t->c * g->PH * g->PW + t->ky * g->DH * g->PW + t->kx * g->DW;
-    if (++t->kx == g->KW) {
-        t->kx = 0;
-        if (++t->ky == g->KH) t->ky = 0, t->c++;
-    }
-    return off;
-}
-
 /* Pack output columns n0 .. n0+nb-1 (nb <= NB) into the panel: each k-group interleaves its four taps'
  * rows run by run. */
 static I8C_ATTR void i8c_pack(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int64_t n0, int64_t nb,
@@ -689,6 +654,7 @@ const teq_kernel_set teq_kset_avx512vnni_tab = {
     .i8_gemm = i8_gemm_vnni,
     .i8_conv = i8_conv_vnni,
     .i16_conv = i16_conv_vnni,
+    .f32_conv = teq_k_f32_conv_avx2, /* AVX2's (docs/DECISIONS.md: the AVX-512 one is not built) */
 };
 
 /* AVX-512 without VNNI: the same float kernels, maddubs INT8 */
@@ -698,6 +664,7 @@ const teq_kernel_set teq_kset_avx512_tab = {
     .gemv = gemv_avx512,
     .i8_gemv = i8_gemv_bw,
     .i8_gemm = i8_gemm_bw,
+    .f32_conv = teq_k_f32_conv_avx2, /* AVX2's (docs/DECISIONS.md: the AVX-512 one is not built) */
 };
 
 /* ---- activation quantizer (kq.c builds the tables; this is its 16-lane body) ----

@@ -149,76 +149,127 @@ void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, flo
 bool teq_k_i8_conv_ok(const teq_kw *w) { return w->q8p && teq_kset_best()->i8_conv; }
 
 /* columns n0..n1-1 of one thread: straight into Y, or block by block through its tile */
-static void i8_conv_range(const teq_kernel_set *ks, const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp,
-                          float xscale, const float *bias, float *Y, int64_t ldy, const teq_kpost *post, int64_t n0,
-                          int64_t n1, uint8_t *panel, float *tile) {
-    if (!tile) {
-        ks->i8_conv(w, g, Q, zp, xscale, bias, Y + n0, ldy, n0, n1, panel, post);
-        return;
-    }
-    for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB)
-        ks->i8_conv(w, g, Q, zp, xscale, bias, tile, TEQ_I8C_NB, nc, n1 - nc < TEQ_I8C_NB ? n1 : nc + TEQ_I8C_NB, panel,
-                    post);
-}
+/* The convolution drivers: S output columns in blocks of NB, split over threads in contiguous runs of
+ * blocks; each thread gets `each` bytes of mem (its panel, and a tile), zeroed once, so that the columns
+ * past the last (computed, never stored) read defined values. run(arg, n0, n1, mine) does columns n0..n1-1. */
+typedef void (*conv_range_fn)(const void *arg, int64_t n0, int64_t n1, void *mine);
 
-teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
-                         const float *bias, float *Y, int64_t ldy, const teq_kpost *post, int n_threads) {
-    const teq_kernel_set *ks = teq_kset_best();
-    if (!w->q8p || !ks->i8_conv) return TEQ_ERR_UNSUPPORTED;
-    const int64_t S = g->OH * g->OW, nb = (S + TEQ_I8C_NB - 1) / TEQ_I8C_NB;
-    if (S <= 0 || w->M <= 0) return TEQ_OK;
+static teq_status conv_split(int64_t S, int n_threads, size_t each, conv_range_fn run, const void *arg) {
+    const int64_t nb = (S + TEQ_I8C_NB - 1) / TEQ_I8C_NB;
     int nt = n_threads < 1 ? 1 : n_threads;
     if (nt > nb) nt = (int)nb;
-    /* per thread: a panel, zeroed once, so that the columns past the last (computed, never stored) read
-     * defined bytes; and in tile mode an M x NB tile of outputs */
-    const bool tiled = post && post->tile;
-    const size_t pb = (size_t)(TEQ_I8C_NB * w->Kq + 64), tb = tiled ? sizeof(float) * (size_t)(w->M * TEQ_I8C_NB) : 0;
-    uint8_t *mem = calloc((size_t)nt, pb + tb);
+    uint8_t *mem = calloc((size_t)nt, each);
     if (!mem) return TEQ_ERR_NOMEM;
     if (nt == 1) {
-        i8_conv_range(ks, w, g, Q, zp, xscale, bias, Y, ldy, post, 0, S, mem, tiled ? (float *)(void *)(mem + pb) : NULL);
-    } else {
-#pragma omp parallel num_threads(nt)
-        {
-            const int t = omp_get_thread_num(), T = omp_get_num_threads();
-            const int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
-            const int64_t n1 = b1 * TEQ_I8C_NB < S ? b1 * TEQ_I8C_NB : S;
-            uint8_t *my = mem + (size_t)t * (pb + tb);
-            if (b0 < b1)
-                i8_conv_range(ks, w, g, Q, zp, xscale, bias, Y, ldy, post, b0 * TEQ_I8C_NB, n1, my,
-                              tiled ? (float *)(void *)(my + pb) : NULL);
-        }
-    }
-    free(mem);
-    return TEQ_OK;
-}
-
-bool teq_k_i16_conv_ok(void) { return teq_kset_best()->i16_conv != NULL; }
-
-teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
-                          float *Y, int64_t ldy, const teq_kpost *post, int n_threads) {
-    const teq_kernel_set *ks = teq_kset_best();
-    if (!ks->i16_conv) return TEQ_ERR_UNSUPPORTED;
-    const int64_t S = g->OH * g->OW, nb = (S + TEQ_I8C_NB - 1) / TEQ_I8C_NB;
-    if (S <= 0 || w->M <= 0) return TEQ_OK;
-    int nt = n_threads < 1 ? 1 : n_threads;
-    if (nt > nb) nt = (int)nb;
-    const size_t pe = (size_t)(TEQ_I8C_NB * w->K2 + 32); /* int16 per panel; zeroed once as i8_conv's */
-    int16_t *panels = calloc((size_t)nt, pe * sizeof(int16_t));
-    if (!panels) return TEQ_ERR_NOMEM;
-    if (nt == 1) {
-        ks->i16_conv(w, g, Q, xscale, bias, Y, ldy, 0, S, panels, post);
+        run(arg, 0, S, mem);
     } else {
 #pragma omp parallel num_threads(nt)
         {
             const int t = omp_get_thread_num(), T = omp_get_num_threads();
             const int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
             const int64_t n0 = b0 * TEQ_I8C_NB, n1 = b1 * TEQ_I8C_NB < S ? b1 * TEQ_I8C_NB : S;
-            if (b0 < b1) ks->i16_conv(w, g, Q, xscale, bias, Y + n0, ldy, n0, n1, panels + (size_t)t * pe, post);
+            if (b0 < b1) run(arg, n0, n1, mem + (size_t)t * each);
         }
     }
-    free(panels);
+    free(mem);
     return TEQ_OK;
+}
+
+typedef struct {
+    const teq_kernel_set *ks;
+    const teq_kw *w;
+    const teq_i8conv *g;
+    const uint8_t *Q;
+    int32_t zp;
+    float xscale;
+    const float *bias;
+    float *Y;
+    int64_t ldy;
+    const teq_kpost *post;
+    size_t pb; /* panel bytes; a tile of M x NB floats follows in tile mode */
+} i8_conv_arg;
+
+static void i8_conv_range(const void *arg, int64_t n0, int64_t n1, void *mine) {
+    const i8_conv_arg *a = arg;
+    uint8_t *panel = mine;
+    if (!(a->post && a->post->tile)) {
+        a->ks->i8_conv(a->w, a->g, a->Q, a->zp, a->xscale, a->bias, a->Y + n0, a->ldy, n0, n1, panel, a->post);
+        return;
+    }
+    float *tile = (float *)(void *)(panel + a->pb);
+    for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB)
+        a->ks->i8_conv(a->w, a->g, a->Q, a->zp, a->xscale, a->bias, tile, TEQ_I8C_NB, nc,
+                       n1 - nc < TEQ_I8C_NB ? n1 : nc + TEQ_I8C_NB, panel, a->post);
+}
+
+teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
+                         const float *bias, float *Y, int64_t ldy, const teq_kpost *post, int n_threads) {
+    const teq_kernel_set *ks = teq_kset_best();
+    if (!w->q8p || !ks->i8_conv) return TEQ_ERR_UNSUPPORTED;
+    const int64_t S = g->OH * g->OW;
+    if (S <= 0 || w->M <= 0) return TEQ_OK;
+    /* in tile mode, an M x NB tile of outputs per thread after its panel */
+    const bool tiled = post && post->tile;
+    const size_t pb = (size_t)(TEQ_I8C_NB * w->Kq + 64), tb = tiled ? sizeof(float) * (size_t)(w->M * TEQ_I8C_NB) : 0;
+    const i8_conv_arg a = {ks, w, g, Q, zp, xscale, bias, Y, ldy, post, pb};
+    return conv_split(S, n_threads, pb + tb, i8_conv_range, &a);
+}
+
+bool teq_k_i16_conv_ok(void) { return teq_kset_best()->i16_conv != NULL; }
+
+typedef struct {
+    const teq_kernel_set *ks;
+    const teq_kw16 *w;
+    const teq_i8conv *g;
+    const int16_t *Q;
+    float xscale;
+    const float *bias;
+    float *Y;
+    int64_t ldy;
+    const teq_kpost *post;
+} i16_conv_arg;
+
+static void i16_conv_range(const void *arg, int64_t n0, int64_t n1, void *mine) {
+    const i16_conv_arg *a = arg;
+    a->ks->i16_conv(a->w, a->g, a->Q, a->xscale, a->bias, a->Y + n0, a->ldy, n0, n1, mine, a->post);
+}
+
+teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
+                          float *Y, int64_t ldy, const teq_kpost *post, int n_threads) {
+    const teq_kernel_set *ks = teq_kset_best();
+    if (!ks->i16_conv) return TEQ_ERR_UNSUPPORTED;
+    const int64_t S = g->OH * g->OW;
+    if (S <= 0 || w->M <= 0) return TEQ_OK;
+    const i16_conv_arg a = {ks, w, g, Q, xscale, bias, Y, ldy, post};
+    return conv_split(S, n_threads, sizeof(int16_t) * (size_t)(TEQ_I8C_NB * w->K2 + 32), i16_conv_range, &a);
+}
+
+bool teq_k_f32_conv_ok(void) { return teq_kset_best()->f32_conv != NULL; }
+
+typedef struct {
+    const teq_kernel_set *ks;
+    const teq_kwf *w;
+    const teq_i8conv *g;
+    const float *X;
+    const float *bias;
+    float *Y;
+    int64_t ldy;
+    const teq_kpost *post;
+} f32_conv_arg;
+
+static void f32_conv_range(const void *arg, int64_t n0, int64_t n1, void *mine) {
+    const f32_conv_arg *a = arg;
+    a->ks->f32_conv(a->w, a->g, a->X, a->bias, a->Y + n0, a->ldy, n0, n1, mine, a->post);
+}
+
+teq_status teq_k_f32_conv(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                          int64_t ldy, const teq_kpost *post, int n_threads) {
+    const teq_kernel_set *ks = teq_kset_best();
+    if (!ks->f32_conv) return TEQ_ERR_UNSUPPORTED;
+    const int64_t S = g->OH * g->OW;
+    if (S <= 0 || w->M <= 0) return TEQ_OK;
+    const f32_conv_arg a = {ks, w, g, X, bias, Y, ldy, post};
+    return conv_split(S, n_threads, sizeof(float) * (size_t)(TEQ_I8C_NB * w->K + 16), f32_conv_range, &a);
 }
 
 void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out) {

@@ -121,6 +121,22 @@ typedef struct teq_kw16 {
 teq_status teq_kw16_init(teq_kw16 *w, int64_t M, int64_t K, const int16_t *vals, const float *scale, teq_error *err);
 void teq_kw16_free(teq_kw16 *w);
 
+/* ---- FP32 convolution (the FP32 engine's; no codes) ----
+ * The i8_conv scheme on floats, for Conv layers of one group whose weights are constants: the weights
+ * packed once, [ceil(M / MR)][K][MR] (at each k, the weights of MR = TEQ_I8C_MR rows as MR floats; rows past
+ * M are 0), input planes of floats already padded as for i8_conv (teq_i8conv), and for output columns
+ * n0 <= n < n1, every row m < M:
+ *     Y[m * ldy + (n - n0)] = fl(acc + bias[m]),  acc = sum over k in order of fl(acc + W[m, k] * x_k(n)) (FMA)
+ * (no bias: acc). The kernel packs TEQ_I8C_NB columns at a time into a panel [K][NB] (caller's, one per
+ * thread) and runs an MR x NB microkernel: no im2col matrix, bias (and post) while the block is in cache. */
+typedef struct teq_kwf {
+    int64_t M, K;
+    float *p; /* [ceil(M / MR) * K * MR], 64-byte aligned */
+} teq_kwf;
+/* From W [M][K] row-major (ONNX [M][C][KH][KW] with K = C * KH * KW). */
+teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err);
+void teq_kwf_free(teq_kwf *w);
+
 /* ---- fast kernels: one set per instruction set ---- */
 
 typedef enum teq_isa {
@@ -153,6 +169,10 @@ typedef struct teq_kernel_set {
     /* integer lanes (above), columns n0..n1-1 as i8_conv; panel: TEQ_I8C_NB * K2 int16 */
     void (*i16_conv)(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
                      float *Y, int64_t ldy, int64_t n0, int64_t n1, int16_t *panel, const teq_kpost *post);
+    /* FP32 convolution (above), columns n0..n1-1 as i8_conv; panel: TEQ_I8C_NB * K floats; NULL where the
+     * set has none (the operators use im2col and SGEMM) */
+    void (*f32_conv)(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y, int64_t ldy,
+                     int64_t n0, int64_t n1, float *panel, const teq_kpost *post);
 } teq_kernel_set;
 
 /* The set of an instruction set, or NULL when this CPU lacks it. */
@@ -179,6 +199,11 @@ teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q,
 bool teq_k_i16_conv_ok(void);
 teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
                           float *Y, int64_t ldy, const teq_kpost *post, int n_threads);
+/* The FP32 convolution over all OH * OW columns (threads split the column blocks); false from
+ * teq_k_f32_conv_ok when the best set has none. */
+bool teq_k_f32_conv_ok(void);
+teq_status teq_k_f32_conv(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                          int64_t ldy, const teq_kpost *post, int n_threads);
 /* out[i] = lut[c[i]] for i < n (activation codes to their lane integers) */
 void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out);
 

@@ -17,11 +17,65 @@ extern const teq_kernel_set teq_kset_avx2_tab;
 extern const teq_kernel_set teq_kset_avx512_tab;
 extern const teq_kernel_set teq_kset_avx512vnni_tab;
 
+/* The AVX2 FP32 convolution (avx2.c), which the AVX-512 sets take too */
+void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y, int64_t ldy,
+                         int64_t n0, int64_t n1, float *panel, const teq_kpost *post);
 /* teq_k_map_i16's AVX-512 body (avx512.c) */
 void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out);
 
 /* Which ISA teq_kset_best() picked (after the TEQ_ISA cap). */
 teq_isa teq_k_best_isa(void);
+
+/* ---- the convolution kernels' panels (i8_conv, i16_conv, f32_conv) ---- */
+
+/* Output columns n0 .. n0+nb-1 (nb <= NB) as runs along one output row (contiguous ox): run i covers panel
+ * columns rj[i] .. rj[i]+rlen[i]-1 and starts at offset roff[i] of a tap's plane. Returns the count. */
+typedef struct {
+    int64_t rj[TEQ_I8C_NB], roff[TEQ_I8C_NB], rlen[TEQ_I8C_NB];
+    int n;
+} conv_runs;
+
+static inline void conv_runs_of(const teq_i8conv *g, int64_t n0, int64_t nb, conv_runs *r) {
+    r->n = 0;
+    if (g->SH == 1 && g->SW == 1 && g->PW == g->OW) {
+        /* output rows follow each other in the planes too (1x1 convolutions and the like): one run */
+        r->rj[0] = 0, r->roff[0] = n0, r->rlen[0] = nb, r->n = 1;
+        return;
+    }
+    for (int64_t j = 0, n = n0; j < nb; r->n++) {
+        const int64_t oy = n / g->OW, ox = n % g->OW, len = g->OW - ox < nb - j ? g->OW - ox : nb - j;
+        r->rj[r->n] = j, r->roff[r->n] = oy * g->SH * g->PW + ox * g->SW, r->rlen[r->n] = len;
+        j += len, n += len;
+    }
+}
+
+/* The plane offset of tap k = (c, ky, kx) of output (0, 0), then k + 1: taps stepped without divisions. */
+typedef struct {
+    int64_t c, ky, kx;
+} conv_tap;
+
+static inline int64_t conv_tap_next(const teq_i8conv *g, conv_tap *t) {
+    const int64_t off = t->c * g->PH * g->PW + t->ky * g->DH * g->PW + t->kx * g->DW;
+    if (++t->kx == g->KW) {
+        t->kx = 0;
+        if (++t->ky == g->KH) t->ky = 0, t->c++;
+    }
+    return off;
+}
+
+/* f32_conv's panel [K][NB] for output columns n0 .. n0+nb-1 (nb <= NB): each tap's row of every run copied
+ * by copy(dst, src, len, stride), the set's own (inlined here, so each file gets its vector copy). */
+static inline void teq_ki_f32c_pack(const teq_kwf *w, const teq_i8conv *g, const float *X, int64_t n0, int64_t nb,
+                                    float *panel, void (*copy)(float *, const float *, int64_t, int64_t)) {
+    conv_runs r;
+    conv_runs_of(g, n0, nb, &r);
+    conv_tap tap = {0, 0, 0};
+    for (int64_t k = 0; k < w->K; k++) {
+        const float *src = X + conv_tap_next(g, &tap);
+        float *dst = panel + k * TEQ_I8C_NB;
+        for (int i = 0; i < r.n; i++) copy(dst + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);
+    }
+}
 
 /* Code k of a packed row (n bits, LSB first): two bytes always hold it (shift <= 7, n <= 8); the byte
  * after the row's last code byte exists (row_bytes > packed bytes, or the 64-byte slack). */

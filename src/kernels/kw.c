@@ -115,6 +115,30 @@ void teq_kw16_free(teq_kw16 *w) {
     memset(w, 0, sizeof *w);
 }
 
+teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err) {
+    memset(w, 0, sizeof *w);
+    const int64_t MR = TEQ_I8C_MR, Mb = (M + MR - 1) / MR;
+    size_t pb;
+    if (M < 0 || K < 0 || !teq_mul_size((size_t)Mb, (size_t)(K * MR), &pb) || !teq_mul_size(pb, sizeof(float), &pb) ||
+        pb > SIZE_MAX - 128)
+        return teq_error_set(err, TEQ_ERR_NOMEM, "FP32 weights of %lld x %lld overflow", (long long)M, (long long)K);
+    const size_t bytes = (size_t)round_up((int64_t)pb, 64) + 64;
+    w->p = aligned_alloc(64, bytes);
+    if (!w->p)
+        return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory for FP32 weights (%lld x %lld)", (long long)M,
+                             (long long)K);
+    w->M = M, w->K = K;
+    memset(w->p, 0, bytes);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++) w->p[((m / MR) * K + k) * MR + m % MR] = W[m * K + k];
+    return TEQ_OK;
+}
+
+void teq_kwf_free(teq_kwf *w) {
+    free(w->p);
+    memset(w, 0, sizeof *w);
+}
+
 int teq_kw_code(const teq_kw *w, int64_t m, int64_t k) {
     return (int)teq_ki_code(w->packed + m * w->row_bytes, k, w->q.bits);
 }

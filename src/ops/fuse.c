@@ -295,3 +295,21 @@ teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep) {
     free(uses), free(consumer), free(used);
     return s;
 }
+
+void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int64_t nb, const void *q, uint8_t *codes,
+                     int64_t ldc) {
+    float t[1024];
+    uint8_t ct[1024];
+    const int64_t rows = 1024 / nb;
+    for (int64_t m0 = 0; m0 < M; m0 += rows) {
+        const int64_t r = M - m0 < rows ? M - m0 : rows;
+        for (int64_t i = 0; i < r; i++) memcpy(t + i * nb, Y + (m0 + i) * ldy, sizeof(float) * (size_t)nb);
+        if (c) teq_echain_apply(c, t, r * nb);
+        if (codes) {
+            teq_kq_codes(q, t, r * nb, ct, 1);
+            for (int64_t i = 0; i < r; i++) memcpy(codes + (m0 + i) * ldc, ct + i * nb, (size_t)nb);
+        } else {
+            for (int64_t i = 0; i < r; i++) memcpy(Y + (m0 + i) * ldy, t + i * nb, sizeof(float) * (size_t)nb);
+        }
+    }
+}

@@ -552,7 +552,9 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     const bool dwi8 = qmm && Cg == 1 && nsp <= 2 && teq_kmode_get() == TEQ_KMODE_FAST && teq_ql_dw_ok(ql, KK);
     if (dwi8 && (st = teq_ql_dw_weights(ctx, node, ql, &W))) return st;
     if (ql && !dwi8 && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
-    if (!W && !qmm) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
+    /* an FP32 layer whose weights were packed at load (fconv.c) */
+    const teq_fconv *fc = !ql ? teq_fconv_of(node, w) : NULL;
+    if (!W && !qmm && !fc) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
 
     if ((xcodes || ycodes) && !(Cg == 1 ? dwi8 : qmm && group == 1 && nsp <= 2 && teq_k_i8_conv_ok(&ql->w)))
         return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "layer cannot take or give INT8 codes on this path");
@@ -635,6 +637,18 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
             return TEQ_OK;
         }
         if (xcodes || ycodes) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "INT8 codes without the kernel");
+    }
+    if (fc) {
+        if (group != 1 || nsp > 2)
+            return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "packed FP32 weights on a grouped or 3-D convolution");
+        const teq_i8conv ic = {.C = C, .PH = padded_extent(&g, 1), .PW = padded_extent(&g, 2), .KH = g.k[1],
+                               .KW = g.k[2], .SH = g.s[1], .SW = g.s[2], .DH = g.d[1], .DW = g.d[2], .OH = g.out[1],
+                               .OW = g.out[2]};
+        for (int64_t n = 0; n < N; n++)
+            if ((st = teq_fconv_run(ctx, node, fc, X + n * C * Sin, g.in[1], g.in[2], g.pb[1], g.pb[2], &ic, pv, B,
+                                    Y + n * M * S, S, chained)))
+                return st;
+        return TEQ_OK;
     }
     const int64_t K = Cg * KK;
     if (!fits_int(K) || !fits_int(S) || !fits_int(Mg))
@@ -851,7 +865,9 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
     const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
     if (ql && ql->w.M != group * MK) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
     if (ql && !qmm && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
-    if (!W && !qmm) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
+    /* an FP32 layer whose weights were packed at load (fconv.c) */
+    const teq_fconv *fc = !ql ? teq_fconv_of(node, w) : NULL;
+    if (!W && !qmm && !fc) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
             /* col (Mg*KK x Sin) = W_g^T (Mg*KK x Cg) * X_g (Cg x Sin) */

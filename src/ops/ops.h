@@ -57,6 +57,12 @@ typedef struct teq_echain {
 } teq_echain;
 bool teq_echain_add(const teq_node *node, teq_echain *c);
 void teq_echain_apply(const teq_echain *c, float *y, int64_t n);
+/* The chain over rows of a block, Y[m * ldy + j] for m < M, j < nb (nb <= 1024): rows gathered into runs
+ * of up to 1024 floats, one pass of the steps per run (per short row, the steps' loop overhead cost as much
+ * as the pass over memory a fusion saves). codes: not NULL, the results go there as q's codes, row m at
+ * codes + m * ldc (teq_kq_codes; q is a const struct teq_kq *), and Y is left as it was. */
+void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int64_t nb, const void *q, uint8_t *codes,
+                     int64_t ldc);
 
 const teq_op *teq_op_find(const char *op_type);
 /* Call fn(name) for every supported operator (for listings and the conformance runner). */

@@ -377,10 +377,14 @@ static teq_status fast_passes(teq_graph *g, bool on) {
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
         teq_qlayer *ql = n->kern;
-        if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || !ql || (ql->kind != TEQ_QL_INT8 && !ql->lanes))
-            continue;
-        free(ql->post);
-        ql->post = NULL;
+        if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0])) continue;
+        /* where the chain goes: an INT8 or lanes layer's, or a packed FP32 layer's (fconv.c) */
+        teq_echain **post = ql && (ql->kind == TEQ_QL_INT8 || ql->lanes) ? &ql->post
+                            : !ql && n->fpack                            ? &((teq_fconv *)n->fpack)->post
+                                                                         : NULL;
+        if (!post) continue;
+        free(*post);
+        *post = NULL;
         teq_echain c = {0};
         teq_node *e = on && n->n_out == 1 ? sole_reader(g, n->out[0]) : NULL;
         teq_node *links[TEQ_ECHAIN_LINKS];
@@ -388,8 +392,8 @@ static teq_status fast_passes(teq_graph *g, bool on) {
             links[c.nlinks - 1] = e;
             e = sole_reader(g, e->out[0]);
         }
-        if (!c.nlinks || !(ql->post = malloc(sizeof *ql->post))) continue; /* without memory: unfused, still right */
-        *ql->post = c;
+        if (!c.nlinks || !(*post = malloc(sizeof **post))) continue; /* without memory: unfused, still right */
+        **post = c;
         for (int l = 0; l < c.nlinks; l++) links[l]->pass_fast = true;
     }
     /* after the chains (codes_out looks through them) */
@@ -566,25 +570,9 @@ typedef struct {
     int64_t S;
 } tile_post;
 
-/* The block's rows (n1 - n0 <= 48 floats each) are gathered into runs of up to 1024 floats: one pass of
- * the chain's steps per run instead of per short row (the steps' loop overhead was as large as the pass
- * over memory it saves on rec's small tensors). */
 static void post_tile(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
     const tile_post *o = user;
-    float t[1024];
-    uint8_t ct[1024];
-    const int64_t nb = n1 - n0, rows = 1024 / nb; /* nb <= TEQ_I8C_NB */
-    for (int64_t m0 = 0; m0 < M; m0 += rows) {
-        const int64_t r = M - m0 < rows ? M - m0 : rows;
-        for (int64_t i = 0; i < r; i++) memcpy(t + i * nb, Y + (m0 + i) * ldy, sizeof(float) * (size_t)nb);
-        if (o->chain) teq_echain_apply(o->chain, t, r * nb);
-        if (o->codes) {
-            teq_kq_codes(o->q, t, r * nb, ct, 1);
-            for (int64_t i = 0; i < r; i++) memcpy(o->codes + (m0 + i) * o->S + n0, ct + i * nb, (size_t)nb);
-        } else {
-            for (int64_t i = 0; i < r; i++) memcpy(Y + (m0 + i) * ldy, t + i * nb, sizeof(float) * (size_t)nb);
-        }
-    }
+    teq_echain_rows(o->chain, Y, ldy, M, n1 - n0, o->q, o->codes ? o->codes + n0 : NULL, o->S);
 }
 
 teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const void *X, bool xcodes,

@@ -132,4 +132,29 @@ void teq_ql_i8_scale(const teq_qlayer *ql, int64_t m, const float *bias, float *
  * [rows x K] in the row order above. */
 teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);
 
+/* ---- FP32 layers on the kernels (fconv.c) ----
+ * A Conv of one group whose weights are a float constant (not a quantized layer) runs on the FP32
+ * convolution kernel (kernels.h, f32_conv) with its weights packed once at load, and the TeqElementwise
+ * chain after it (fast mode, as teq_qlayer.post) applied to each block of outputs in cache. Any other
+ * Conv keeps im2col and SGEMM. */
+typedef struct teq_fconv {
+    teq_kwf w;
+    /* the float data packed, NULL once released: the pack serves the node only while it reads that data
+     * (the executor hands operators copies of the constant's tensor, so the data pointer is the identity) */
+    const float *src;
+    teq_echain *post;
+} teq_fconv;
+/* Pack every such Conv of g (node->fpack) when this CPU has the kernel and TEQ_FP32_CONV is not "blas".
+ * release: then free the float data of each weight constant that only packed Convs read (its dims and
+ * type stay), as teq_ops_release_bound_weights does for codes. */
+teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err);
+/* The node's pack when it applies to weight tensor w, else NULL. */
+const teq_fconv *teq_fconv_of(const teq_node *node, const teq_tensor *w);
+/* One image: X, C planes of IH x IW floats, copied into padded planes (g->PH x g->PW, input at (pt, pl),
+ * pv around) unless already so; Y[m * ldy + n] = conv + bias[m], fc->post applied per block in the fast
+ * mode (*chained says whether it was). */
+teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fconv *fc, const float *X, int64_t IH,
+                         int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias,
+                         float *Y, int64_t ldy, bool *chained);
+
 #endif

@@ -2296,8 +2296,8 @@ teq_status teq_quantize(const char *model_path, const char *out_path, const teq_
     teq_tensor xs = {0}, xh = {0};
     char *keys_default = NULL;
     teq_status s = r ? TEQ_OK : teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
-    if (!s) s = teq_model_load(model_path, &c.ref, err);
-    if (!s) s = teq_model_load(model_path, &c.q, err);
+    if (!s) s = teq_model_load_as(model_path, TEQ_LOAD_KEEP_FLOATS, &c.ref, err);
+    if (!s) s = teq_model_load_as(model_path, TEQ_LOAD_NO_PACK, &c.q, err);
     if (!s && (c.ref->g->n_inputs != 1))
         s = teq_error_set(err, TEQ_ERR_UNSUPPORTED, "%s: quantize takes models with one input (this one has %d)", model_path,
                           c.ref->g->n_inputs);
@@ -2713,7 +2713,7 @@ teq_status teq_analyze(const char *model_path, const char *calib_path, int64_t c
     const char **names = NULL;
     teq_dist_fit *fits = NULL;
     teq_status s = a ? TEQ_OK : teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
-    if (!s) s = teq_model_load(model_path, &c.ref, err);
+    if (!s) s = teq_model_load_as(model_path, TEQ_LOAD_KEEP_FLOATS, &c.ref, err);
     if (!s && calib_path) s = teq_dataset_load(calib_path, &calib, err);
     if (!s) s = find_layers(&c);
     if (s) goto done;

@@ -1,0 +1,125 @@
+/* FP32 Convs on the kernels' FP32 convolution (qlayer.h, "FP32 layers on the kernels"): weights packed once
+ * at load into the microkernel's layout, inputs padded once, the following elementwise chain fused per block.
+ * docs/DECISIONS.md ("FP32 convolution kernel") has the measurements behind it. */
+#include "qlayer.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fconv_free(void *p) {
+    teq_fconv *fc = p;
+    teq_kwf_free(&fc->w);
+    free(fc->post);
+    free(fc);
+}
+
+/* A Conv the kernel takes: default domain, weight a float constant that is not quantized, 1-D or 2-D, one
+ * group, more than one input channel (one channel per group goes to nn.c's depthwise loop) */
+static const teq_tensor *packable(const teq_graph *g, const teq_node *n) {
+    if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || n->kern || n->fpack || n->n_in < 2 || n->in[1] < 0)
+        return NULL;
+    const teq_value *v = &g->values[n->in[1]];
+    const teq_tensor *w = v->constant;
+    if (!w || v->qweight || w->dtype != TEQ_DTYPE_FLOAT || !w->data || w->ndim < 3 || w->ndim > 4) return NULL;
+    if (teq_node_attr_int(n, "group", 1) != 1 || w->dims[1] < 2) return NULL;
+    for (int d = 0; d < w->ndim; d++)
+        if (w->dims[d] < 1) return NULL;
+    return w;
+}
+
+static bool wanted(void) {
+    const char *e = getenv("TEQ_FP32_CONV");
+    return !(e && !strcmp(e, "blas")) && teq_k_f32_conv_ok();
+}
+
+teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
+    if (!wanted()) return TEQ_OK;
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_node *n = &g->nodes[i];
+        const teq_tensor *w = packable(g, n);
+        if (!w) continue;
+        const int64_t M = w->dims[0], K = teq_tensor_numel(w) / M;
+        teq_fconv *fc = calloc(1, sizeof *fc);
+        if (!fc) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory packing FP32 weights");
+        const teq_status s = teq_kwf_init(&fc->w, M, K, w->data, err);
+        if (s) {
+            free(fc);
+            return s;
+        }
+        fc->src = w->data;
+        n->fpack = fc, n->fpack_free = fconv_free;
+    }
+    if (!release) return TEQ_OK;
+    for (int v = 0; v < g->n_values; v++) {
+        teq_value *val = &g->values[v];
+        if (val->qweight || !val->constant || !val->constant->data) continue;
+        bool all = val->n_uses > 0;
+        for (int j = 0; j < g->n_outputs && all; j++) all = g->outputs[j] != v;
+        for (int i = 0; i < g->n_nodes && all; i++) {
+            const teq_node *n = &g->nodes[i];
+            for (int k = 0; k < n->n_in && all; k++)
+                if (n->in[k] == v) all = k == 1 && n->fpack && ((const teq_fconv *)n->fpack)->src == val->constant->data;
+        }
+        if (!all) continue;
+        for (int i = 0; i < g->n_nodes; i++) {
+            teq_fconv *fc = g->nodes[i].fpack;
+            if (fc && fc->src == val->constant->data) fc->src = NULL;
+        }
+        free(val->constant->data);
+        val->constant->data = NULL;
+        val->constant->capacity = 0;
+    }
+    return TEQ_OK;
+}
+
+const teq_fconv *teq_fconv_of(const teq_node *node, const teq_tensor *w) {
+    const teq_fconv *fc = node->fpack;
+    return fc && w->data == fc->src && w->ndim >= 1 && w->dims[0] == fc->w.M && teq_tensor_numel(w) == fc->w.M * fc->w.K
+               ? fc
+               : NULL;
+}
+
+static void chain_post(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
+    teq_echain_rows(user, Y, ldy, M, n1 - n0, NULL, NULL, 0);
+}
+
+teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fconv *fc, const float *X, int64_t IH,
+                         int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias,
+                         float *Y, int64_t ldy, bool *chained) {
+    const int nt = teq_ctx_threads(ctx);
+    const int64_t C = g->C, PH = g->PH, PW = g->PW;
+    if (fc->w.K != C * g->KH * g->KW || pt < 0 || pl < 0 || IH + pt > PH || IW + pl > PW)
+        return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "packed weights do not match the convolution");
+    const float *P = X;
+    if (PH != IH || PW != IW) {
+        size_t bytes;
+        if (!teq_mul_size((size_t)C, (size_t)(PH * PW), &bytes) || !teq_mul_size(bytes, sizeof(float), &bytes))
+            return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded input size overflows");
+        float *xp = teq_ctx_scratch_slot(ctx, 2, bytes);
+        if (!xp) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for the padded input (%zu bytes)", bytes);
+        /* each plane: pv rows above and below, pv columns left and right of the input rows */
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C * PH * PW > 65536)
+        for (int64_t c = 0; c < C; c++) {
+            float *p = xp + c * PH * PW;
+            for (int64_t y = 0; y < PH; y++) {
+                float *r = p + y * PW;
+                const int64_t iy = y - pt;
+                if (iy < 0 || iy >= IH) {
+                    for (int64_t x = 0; x < PW; x++) r[x] = pv;
+                    continue;
+                }
+                for (int64_t x = 0; x < pl; x++) r[x] = pv;
+                memcpy(r + pl, X + (c * IH + iy) * IW, sizeof(float) * (size_t)IW);
+                for (int64_t x = pl + IW; x < PW; x++) r[x] = pv;
+            }
+        }
+        P = xp;
+    }
+    const teq_echain *post = teq_kmode_get() == TEQ_KMODE_FAST ? fc->post : NULL;
+    const teq_kpost kp = {chain_post, (void *)post, 0};
+    const teq_status s = teq_k_f32_conv(&fc->w, g, P, bias, Y, ldy, post ? &kp : NULL, nt);
+    if (s) return teq_op_fail(ctx, node, s, "FP32 convolution failed (%s)", teq_status_string(s));
+    *chained = post != NULL;
+    return TEQ_OK;
+}

@@ -364,8 +364,8 @@ static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, i
         bad = 1;
         goto out;
     }
-    uint8_t *panel = malloc((size_t)(TEQ_I8C_NB * w.Kq + 64));
-    for (int64_t i = 0; i < TEQ_I8C_NB * w.Kq + 64; i++) panel[i] = (uint8_t)next();
+    uint8_t *panel = malloc(TEQ_I8C_PANEL_BYTES(w.Kq));
+    for (size_t i = 0; i < TEQ_I8C_PANEL_BYTES(w.Kq); i++) panel[i] = (uint8_t)next();
     for (int64_t i = 0; i < M * ldy; i++) Y[i] = -1234.5f;
     for (int64_t n0 = 0; n0 < S;) {
         int64_t n1 = n0 + TEQ_I8C_NB * (int64_t)(1 + next() % 3);

@@ -211,28 +211,50 @@ static void i8_gemv_avx2(const teq_kw *w, const uint8_t *x, int32_t zp, float xs
 }
 
 /* ---- FP32 convolution (kernels.h, f32_conv), AVX2 + FMA ----
- * The panel [K][48] and the weights [M/8][K][8] of the AVX-512 kernel; sixteen ymm registers hold a 4 x 24
- * block: 12 accumulators, 3 panel loads and a broadcast per k (12 FMA per 3 + 4 loads). An 8 x 48 tile is
- * four such blocks (rows 0-3 and 4-7 of the 8 weights at each k, columns 0-23 and 24-47). */
+ * The weights [M/8][K][8]; sixteen ymm registers hold a 4 x 24 block: 12 accumulators, 3 panel loads and a
+ * broadcast per k (12 FMA per 3 + 4 loads). An 8 x 48 tile is four such blocks (rows 0-3 and 4-7 of the 8
+ * weights at each k, columns 0-23 and 24-47). K runs in slices of F32C_KC taps: the panel of a slice
+ * ([KC][48] floats, 24 KB) stays in L1 while every row block passes over it, and the partial sums wait in Y
+ * between slices (the same float additions in the same order as one pass: the result does not depend on
+ * the slicing). */
+enum { F32C_KC = 128 };
 
-/* dst[i] = s[i * sw] for i < len (len <= 48) */
-static inline void f32c_copy(float *dst, const float *s, int64_t len, int64_t sw) {
+/* dst[i] = s[i * sw] for i < len (len <= 48): vector copies, a masked tail, no call */
+INLINE void f32c_copy(float *dst, const float *s, int64_t len, int64_t sw) {
     if (sw == 1) {
-        memcpy(dst, s, sizeof(float) * (size_t)len);
+        int64_t i = 0;
+        for (; i + 8 <= len; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(s + i));
+        for (; i < len; i++) dst[i] = s[i];
     } else {
         for (int64_t i = 0; i < len; i++) dst[i] = s[i * sw];
     }
 }
 
-/* rows r0 .. r0+3 of block mb (their weights at wk[r0 .. r0+3] of each k), panel columns j0 .. j0+8C-1 */
-INLINE void f32c_block4(const teq_kwf *w, const float *P, int64_t mb, int r0, int64_t j0, int64_t nb,
-                        const float *bias, float *Y, int64_t ldy, const int C) {
+/* Rows r0 .. r0+3 of block mb (their weights at wk[r0 .. r0+3] of each k), panel columns j0 .. j0+8C-1, taps
+ * k0 .. k0+kc-1 (the panel holds those, row k - k0). first: start from 0, else from Y; last: add the bias. */
+INLINE void f32c_block4(const teq_kwf *w, const float *P, int64_t k0, int64_t kc, int64_t mb, int r0, int64_t j0,
+                        int64_t nb, int first, const float *bias, float *Y, int64_t ldy, const int C) {
+    const int64_t m0 = mb * TEQ_I8C_MR + r0;
+    const int rows = w->M - m0 < 4 ? (int)(w->M - m0) : 4;
+    /* the last vector's columns that exist (1..8): a partial one goes through a buffer, since AMD's masked
+     * stores (vmaskmovps) cost tens of cycles each */
+    const int tail = (int)(nb - j0 - 8 * (C - 1) < 8 ? nb - j0 - 8 * (C - 1) : 8);
     __m256 acc[4][3];
-    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) _Pragma("GCC unroll 3") for (int c = 0; c < C; c++)
-        acc[r][c] = _mm256_setzero_ps();
-    const float *Wp = w->p + mb * w->K * TEQ_I8C_MR + r0;
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+        const float *y = Y + (m0 + r) * ldy + j0 + 8 * c;
+        if (first || r >= rows) {
+            acc[r][c] = _mm256_setzero_ps();
+        } else if (c < C - 1 || tail == 8) {
+            acc[r][c] = _mm256_loadu_ps(y);
+        } else {
+            float t[8] = {0};
+            memcpy(t, y, sizeof(float) * (size_t)tail);
+            acc[r][c] = _mm256_loadu_ps(t);
+        }
+    }
+    const float *Wp = w->p + (mb * w->K + k0) * TEQ_I8C_MR + r0;
     const float *Pj = P + j0;
-    for (int64_t k = 0; k < w->K; k++) {
+    for (int64_t k = 0; k < kc; k++) {
         __m256 a[3];
         _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) a[c] = _mm256_loadu_ps(Pj + k * TEQ_I8C_NB + 8 * c);
         const float *wk = Wp + k * TEQ_I8C_MR;
@@ -241,40 +263,223 @@ INLINE void f32c_block4(const teq_kwf *w, const float *P, int64_t mb, int r0, in
             _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(a[c], b, acc[r][c]);
         }
     }
-    const int64_t m0 = mb * TEQ_I8C_MR + r0;
     _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
-        if (m0 + r >= w->M) break;
+        if (r >= rows) break;
         const __m256 bv = _mm256_set1_ps(bias ? bias[m0 + r] : 0.0f);
         _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
             const __m256 v = bias ? _mm256_add_ps(acc[r][c], bv) : acc[r][c];
-            const int64_t left = nb - j0 - 8 * c;
             float *y = Y + (m0 + r) * ldy + j0 + 8 * c;
-            if (left >= 8) {
+            if (c < C - 1 || tail == 8) {
                 _mm256_storeu_ps(y, v);
-            } else if (left > 0) {
-                const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                _mm256_maskstore_ps(y, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), lane), v);
+            } else {
+                float t[8];
+                _mm256_storeu_ps(t, v);
+                memcpy(y, t, sizeof(float) * (size_t)tail);
             }
         }
     }
 }
 
 void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
-                          int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
+                         int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
     const int64_t Mb = (w->M + TEQ_I8C_MR - 1) / TEQ_I8C_MR;
     for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
         const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
-        teq_ki_f32c_pack(w, g, X, nc, nb, panel, f32c_copy);
+        conv_runs r;
+        conv_runs_of(g, nc, nb, &r);
+        conv_tap tap = {0, 0, 0};
         float *Yb = Y + (nc - n0);
-        for (int64_t mb = 0; mb < Mb; mb++)
-            for (int r0 = 0; r0 < TEQ_I8C_MR && mb * TEQ_I8C_MR + r0 < w->M; r0 += 4)
-                for (int64_t j0 = 0; j0 < nb; j0 += 24) {
-                    const int64_t left = nb - j0;
-                    if (left > 16) f32c_block4(w, panel, mb, r0, j0, nb, bias, Yb, ldy, 3);
-                    else if (left > 8) f32c_block4(w, panel, mb, r0, j0, nb, bias, Yb, ldy, 2);
-                    else f32c_block4(w, panel, mb, r0, j0, nb, bias, Yb, ldy, 1);
-                }
+        for (int64_t k0 = 0; k0 < w->K; k0 += F32C_KC) {
+            const int64_t kc = w->K - k0 < F32C_KC ? w->K - k0 : F32C_KC;
+            for (int64_t k = 0; k < kc; k++) {
+                const float *src = X + conv_tap_next(g, &tap);
+                for (int i = 0; i < r.n; i++) f32c_copy(panel + k * TEQ_I8C_NB + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);
+            }
+            const int first = k0 == 0;
+            const float *b = k0 + kc == w->K ? bias : NULL;
+            for (int64_t mb = 0; mb < Mb; mb++)
+                for (int r0 = 0; r0 < TEQ_I8C_MR && mb * TEQ_I8C_MR + r0 < w->M; r0 += 4)
+                    for (int64_t j0 = 0; j0 < nb; j0 += 24) {
+                        const int64_t left = nb - j0;
+                        if (left > 16) f32c_block4(w, panel, k0, kc, mb, r0, j0, nb, first, b, Yb, ldy, 3);
+                        else if (left > 8) f32c_block4(w, panel, k0, kc, mb, r0, j0, nb, first, b, Yb, ldy, 2);
+                        else f32c_block4(w, panel, k0, kc, mb, r0, j0, nb, first, b, Yb, ldy, 1);
+                    }
+        }
         if (post) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
+    }
+}
+
+/* ---- INT8 and integer-lanes convolutions (kernels.h, i8_conv and i16_conv), AVX2 ----
+ * Without VNNI, vpmaddubsw (u8 x s8) saturates its pair sums; here both sides are int16 instead: the INT8
+ * codes as q - zp (-255 .. 255, while packing the panel) and the weights as int16, two k per dword, and
+ * vpmaddwd (two exact products summed into each int32 lane) + vpaddd. sum_k w (q - zp) is dot - zp * rowsum
+ * exactly, so the output is the i8_gemm formula bit for bit. The panel is [K2/2][48][2] int16 (one dword per
+ * column and pair of k), the weights of 8 rows at a pair 8 dwords ([Mb][K2/2][8][2], teq_kw16.p's layout;
+ * INT8 weights are widened from q8p per row block into the thread's buffer). An 8 x 48 tile is four 4 x 24
+ * blocks of 12 accumulators, as f32_conv. */
+
+/* dst[2i + t] = s_t[i * sw] - zp for i < len (len <= 48), t = 0, 1 */
+INLINE void i8p_pair(int16_t *dst, const uint8_t *s0, const uint8_t *s1, int64_t len, int64_t sw, int32_t zp) {
+    int64_t i = 0;
+    const __m256i z = _mm256_set1_epi16((int16_t)zp);
+    if (sw == 1) {
+        for (; i + 16 <= len; i += 16) {
+            const __m256i a = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const void *)(s0 + i))), z);
+            const __m256i b = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const void *)(s1 + i))), z);
+            const __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);
+            _mm256_storeu_si256((void *)(dst + 2 * i), _mm256_permute2x128_si256(lo, hi, 0x20));
+            _mm256_storeu_si256((void *)(dst + 2 * i + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+        }
+    } else if (sw == 2) {
+        /* the even bytes of 32 as int16 (their words masked to the low byte); 32 bytes read, the last one
+         * not needed, so only while it is inside the row (i + 16 < len) */
+        const __m256i lob = _mm256_set1_epi16(0xFF);
+        for (; i + 16 < len; i += 16) {
+            const __m256i a = _mm256_sub_epi16(_mm256_and_si256(_mm256_loadu_si256((const void *)(s0 + 2 * i)), lob), z);
+            const __m256i b = _mm256_sub_epi16(_mm256_and_si256(_mm256_loadu_si256((const void *)(s1 + 2 * i)), lob), z);
+            const __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);
+            _mm256_storeu_si256((void *)(dst + 2 * i), _mm256_permute2x128_si256(lo, hi, 0x20));
+            _mm256_storeu_si256((void *)(dst + 2 * i + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+        }
+    }
+    for (; i < len; i++) dst[2 * i] = (int16_t)(s0[i * sw] - zp), dst[2 * i + 1] = (int16_t)(s1[i * sw] - zp);
+}
+
+/* dst[2i + t] = s_t[i * sw] for i < len, int16 sources (integer lanes) */
+INLINE void i16p_pair(int16_t *dst, const int16_t *s0, const int16_t *s1, int64_t len, int64_t sw) {
+    int64_t i = 0;
+    if (sw == 1) {
+        for (; i + 16 <= len; i += 16) {
+            const __m256i a = _mm256_loadu_si256((const void *)(s0 + i)), b = _mm256_loadu_si256((const void *)(s1 + i));
+            const __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);
+            _mm256_storeu_si256((void *)(dst + 2 * i), _mm256_permute2x128_si256(lo, hi, 0x20));
+            _mm256_storeu_si256((void *)(dst + 2 * i + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+        }
+    }
+    for (; i < len; i++) dst[2 * i] = s0[i * sw], dst[2 * i + 1] = s1[i * sw];
+}
+
+/* The panel of columns nc .. nc+nb-1 over kp pairs of taps (taps past K read tap 0: their weights are 0) */
+#define PAIR_PANEL(PAIR, ...)                                                                                          \
+    do {                                                                                                               \
+        conv_runs r_;                                                                                                  \
+        conv_runs_of(g, nc, nb, &r_);                                                                                  \
+        conv_tap tap_ = {0, 0, 0};                                                                                     \
+        for (int64_t kp = 0; kp < npairs; kp++) {                                                                      \
+            const int64_t o0 = conv_tap_next(g, &tap_), o1 = conv_tap_next(g, &tap_);                                  \
+            const int64_t a0 = 2 * kp < K ? o0 : 0, a1 = 2 * kp + 1 < K ? o1 : a0;                                    \
+            int16_t *dst = panel + kp * (TEQ_I8C_NB * 2);                                                              \
+            for (int i = 0; i < r_.n; i++)                                                                             \
+                PAIR(dst + 2 * r_.rj[i], Q + a0 + r_.roff[i], Q + a1 + r_.roff[i], r_.rlen[i], g->SW, ##__VA_ARGS__); \
+        }                                                                                                              \
+    } while (0)
+
+/* rows r0 .. r0+3 of an 8-row block (weights Wb [npairs][8][2]), panel columns j0 .. j0+8C-1: the int32 sums */
+INLINE void i16_block4(const int16_t *Wb, const int16_t *P, int64_t npairs, int r0, int64_t j0, __m256i acc[4][3],
+                       const int C) {
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) _Pragma("GCC unroll 3") for (int c = 0; c < C; c++)
+        acc[r][c] = _mm256_setzero_si256();
+    const int16_t *Pj = P + 2 * j0;
+    for (int64_t k = 0; k < npairs; k++) {
+        __m256i a[3];
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++)
+            a[c] = _mm256_loadu_si256((const void *)(Pj + k * (TEQ_I8C_NB * 2) + 16 * c));
+        const int16_t *wk = Wb + k * (TEQ_I8C_MR * 2) + 2 * r0;
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
+            int32_t wv;
+            memcpy(&wv, wk + 2 * r, 4);
+            const __m256i b = _mm256_set1_epi32(wv);
+            _Pragma("GCC unroll 3") for (int c = 0; c < C; c++)
+                acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(a[c], b));
+        }
+    }
+}
+
+/* y = fl(fl((scale[m] * xscale) * (float)acc) + bias[m]) for the rows < M and columns < nb of a 4 x 24
+ * block; the empty asm keeps the product a rounded float (the compiler may not contract it into an FMA) */
+INLINE void i16_out4(__m256i acc[4][3], int64_t m0, int64_t M, const float *scale, float xscale, const float *bias,
+                     float *Y, int64_t ldy, int64_t j0, int64_t nb, const int C) {
+    for (int r = 0; r < 4 && m0 + r < M; r++) {
+        const __m256 sc = _mm256_set1_ps(scale[m0 + r] * xscale);
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+            __m256 v = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(acc[r][c]));
+            if (bias) {
+                __asm__("" : "+x"(v));
+                v = _mm256_add_ps(v, _mm256_set1_ps(bias[m0 + r]));
+            }
+            const int64_t left = nb - j0 - 8 * c;
+            float *y = Y + (m0 + r) * ldy + j0 + 8 * c;
+            if (left >= 8) {
+                _mm256_storeu_ps(y, v);
+            } else {
+                float t[8];
+                _mm256_storeu_ps(t, v);
+                memcpy(y, t, sizeof(float) * (size_t)left);
+            }
+        }
+    }
+}
+
+/* every row block over the panel: Wb(mb) the block's int16 weights */
+#define I16_TILE(WB, ROWSCALE)                                                                                         \
+    for (int64_t mb = 0; mb < Mb; mb++) {                                                                              \
+        const int16_t *Wb_ = (WB);                                                                                     \
+        for (int r0 = 0; r0 < TEQ_I8C_MR && mb * TEQ_I8C_MR + r0 < M; r0 += 4)                                         \
+            for (int64_t j0 = 0; j0 < nb; j0 += 24) {                                                                  \
+                __m256i acc[4][3];                                                                                     \
+                const int64_t left = nb - j0, m0 = mb * TEQ_I8C_MR + r0;                                               \
+                if (left > 16) {                                                                                       \
+                    i16_block4(Wb_, panel, npairs, r0, j0, acc, 3);                                                    \
+                    i16_out4(acc, m0, M, ROWSCALE, xscale, bias, Yb, ldy, j0, nb, 3);                                  \
+                } else if (left > 8) {                                                                                 \
+                    i16_block4(Wb_, panel, npairs, r0, j0, acc, 2);                                                    \
+                    i16_out4(acc, m0, M, ROWSCALE, xscale, bias, Yb, ldy, j0, nb, 2);                                  \
+                } else {                                                                                               \
+                    i16_block4(Wb_, panel, npairs, r0, j0, acc, 1);                                                    \
+                    i16_out4(acc, m0, M, ROWSCALE, xscale, bias, Yb, ldy, j0, nb, 1);                                  \
+                }                                                                                                      \
+            }                                                                                                          \
+    }
+
+/* q8p's block mb ([Kq/4][8][4] int8) widened to [Kq/2][8][2] int16: the k-group's 32 bytes are rows 0-3 and
+ * 4-7 of four k; even dwords (k 0, 1) and odd ones (k 2, 3) gathered into the two pairs' rows */
+static void widen_q8p(const teq_kw *w, int64_t mb, int16_t *out) {
+    const int8_t *src = w->q8p + mb * w->Kq * TEQ_I8C_MR;
+    const __m256i eo = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    for (int64_t kg = 0; kg < w->Kq / 4; kg++) {
+        const __m128i v0 = _mm_loadu_si128((const void *)(src + kg * 32)), v1 = _mm_loadu_si128((const void *)(src + kg * 32 + 16));
+        const __m256i lo = _mm256_permutevar8x32_epi32(_mm256_cvtepi8_epi16(v0), eo);
+        const __m256i hi = _mm256_permutevar8x32_epi32(_mm256_cvtepi8_epi16(v1), eo);
+        _mm256_storeu_si256((void *)(out + kg * 32), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256((void *)(out + kg * 32 + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+}
+
+/* panel (the driver's bytes, teq_k_i8_conv): the int16 panel [Kq/2][48][2], then one block's widened weights */
+static void i8_conv_avx2(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
+                         const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel_bytes,
+                         const teq_kpost *post) {
+    const int64_t M = w->M, K = w->K, Mb = (M + TEQ_I8C_MR - 1) / TEQ_I8C_MR, npairs = w->Kq / 2;
+    int16_t *panel = (int16_t *)(void *)panel_bytes, *wb = panel + TEQ_I8C_NB * w->Kq;
+    for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
+        const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
+        PAIR_PANEL(i8p_pair, zp);
+        float *Yb = Y + (nc - n0);
+        I16_TILE((widen_q8p(w, mb, wb), wb), w->scale)
+        if (post) post->fn(post->user, Yb, ldy, M, nc, nc + nb);
+    }
+}
+
+static void i16_conv_avx2(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
+                          float *Y, int64_t ldy, int64_t n0, int64_t n1, int16_t *panel, const teq_kpost *post) {
+    const int64_t M = w->M, K = w->K, Mb = (M + TEQ_I8C_MR - 1) / TEQ_I8C_MR, npairs = w->K2 / 2;
+    for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
+        const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
+        PAIR_PANEL(i16p_pair);
+        float *Yb = Y + (nc - n0);
+        I16_TILE(w->p + mb * w->K2 * TEQ_I8C_MR, w->scale)
+        if (post) post->fn(post->user, Yb, ldy, M, nc, nc + nb);
     }
 }
 
@@ -284,6 +489,8 @@ const teq_kernel_set teq_kset_avx2_tab = {
     .gemv = gemv_avx2,
     .i8_gemv = i8_gemv_avx2,
     .i8_gemm = i8_gemm_avx2,
+    .i8_conv = i8_conv_avx2,
+    .i16_conv = i16_conv_avx2,
     .f32_conv = teq_k_f32_conv_avx2,
 };
 
@@ -378,7 +585,51 @@ static void kq256_log_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *
     if (i < n) teq_kq_run_scalar(kq, x + i, n - i, codes ? codes + i : NULL, y ? y + i : NULL);
 }
 
+/* The linear code, 8 lanes: avx512.c's kq512_codes reasoning step for step (float first, the double
+ * product near a tie, the division nearer still), so the codes are code.c's bit for bit. */
+INLINE __m256i kq256_lin(const teq_kq *kq, __m256 xf) {
+    const __m256 sgn = _mm256_set1_ps(-0.0f);
+    {
+        const __m256 ord = _mm256_cmp_ps(xf, xf, _CMP_ORD_Q);
+        __m256 v = _mm256_and_ps(_mm256_mul_ps(xf, _mm256_set1_ps(kq->lrecipf)), ord);
+        v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps((float)kq->qlo)), _mm256_set1_ps((float)kq->qhi));
+        const __m256 f = _mm256_sub_ps(v, _mm256_floor_ps(v));
+        const __m256 near = _mm256_cmp_ps(_mm256_andnot_ps(sgn, _mm256_sub_ps(f, _mm256_set1_ps(0.5f))),
+                                          _mm256_mul_ps(_mm256_andnot_ps(sgn, v), _mm256_set1_ps(0x1p-20f)), _CMP_LE_OQ);
+        if (!_mm256_movemask_ps(near)) return _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(kq->off));
+    }
+    const __m256d sd = _mm256_set1_pd(-0.0), rc = _mm256_set1_pd(kq->lrecip), half = _mm256_set1_pd(0.5);
+    const __m256d eps = _mm256_set1_pd(0x1p-50), sc = _mm256_set1_pd(kq->lscale);
+    const __m256d lo = _mm256_set1_pd(kq->qlo), hi = _mm256_set1_pd(kq->qhi);
+    __m128i q[2];
+    for (int h = 0; h < 2; h++) {
+        const __m256d x = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(xf, 1) : _mm256_castps256_ps128(xf));
+        __m256d v = _mm256_mul_pd(x, rc);
+        const __m256d f = _mm256_sub_pd(v, _mm256_floor_pd(v));
+        const __m256d t = _mm256_cmp_pd(_mm256_andnot_pd(sd, _mm256_sub_pd(f, half)),
+                                        _mm256_mul_pd(_mm256_andnot_pd(sd, v), eps), _CMP_LE_OQ);
+        if (_mm256_movemask_pd(t)) v = _mm256_div_pd(x, sc);
+        v = _mm256_and_pd(v, _mm256_cmp_pd(v, v, _CMP_ORD_Q)); /* NaN quantizes like 0 */
+        v = _mm256_min_pd(_mm256_max_pd(v, lo), hi);
+        q[h] = _mm256_cvtpd_epi32(v); /* half to even, the conversion's rounding */
+    }
+    return _mm256_add_epi32(_mm256_set_m128i(q[1], q[0]), _mm256_set1_epi32(kq->off));
+}
+
 void teq_kq_run_avx2(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
+    if (kq->q.kind == TEQ_CODE_LINEAR) {
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            const __m256i c = kq256_lin(kq, _mm256_loadu_ps(x + i));
+            if (codes) {
+                const __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+                _mm_storel_epi64((__m128i *)(codes + i), _mm_packus_epi16(p, p));
+            }
+            if (y) _mm256_storeu_ps(y + i, _mm256_i32gather_ps(kq->table, c, 4));
+        }
+        if (i < n) teq_kq_run_scalar(kq, x + i, n - i, codes ? codes + i : NULL, y ? y + i : NULL);
+        return;
+    }
     if (kq->q.kind != TEQ_CODE_EXP) {
         teq_kq_run_scalar(kq, x, n, codes, y);
         return;

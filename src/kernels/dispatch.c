@@ -210,7 +210,8 @@ teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q,
     if (S <= 0 || w->M <= 0) return TEQ_OK;
     /* in tile mode, an M x NB tile of outputs per thread after its panel */
     const bool tiled = post && post->tile;
-    const size_t pb = (size_t)(TEQ_I8C_NB * w->Kq + 64), tb = tiled ? sizeof(float) * (size_t)(w->M * TEQ_I8C_NB) : 0;
+    const size_t pb = TEQ_I8C_PANEL_BYTES(w->Kq);
+    const size_t tb = tiled ? sizeof(float) * (size_t)(w->M * TEQ_I8C_NB) : 0;
     const i8_conv_arg a = {ks, w, g, Q, zp, xscale, bias, Y, ldy, post, pb};
     return conv_split(S, n_threads, pb + tb, i8_conv_range, &a);
 }

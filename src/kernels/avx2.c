@@ -316,8 +316,8 @@ void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, 
  * vpmaddwd (two exact products summed into each int32 lane) + vpaddd. sum_k w (q - zp) is dot - zp * rowsum
  * exactly, so the output is the i8_gemm formula bit for bit. The panel is [K2/2][48][2] int16 (one dword per
  * column and pair of k), the weights of 8 rows at a pair 8 dwords ([Mb][K2/2][8][2], teq_kw16.p's layout;
- * INT8 weights are widened from q8p per row block into the thread's buffer). An 8 x 48 tile is four 4 x 24
- * blocks of 12 accumulators, as f32_conv. */
+ * INT8 weights are widened from q8p per row block into the thread's buffer). An 8 x 48 tile is six 4 x 16
+ * blocks of 8 accumulators (with 12, as f32_conv, the products' temporaries spilled the accumulators). */
 
 /* dst[2i + t] = s_t[i * sw] - zp for i < len (len <= 48), t = 0, 1 */
 INLINE void i8p_pair(int16_t *dst, const uint8_t *s0, const uint8_t *s1, int64_t len, int64_t sw, int32_t zp) {
@@ -426,13 +426,10 @@ INLINE void i16_out4(__m256i acc[4][3], int64_t m0, int64_t M, const float *scal
     for (int64_t mb = 0; mb < Mb; mb++) {                                                                              \
         const int16_t *Wb_ = (WB);                                                                                     \
         for (int r0 = 0; r0 < TEQ_I8C_MR && mb * TEQ_I8C_MR + r0 < M; r0 += 4)                                         \
-            for (int64_t j0 = 0; j0 < nb; j0 += 24) {                                                                  \
+            for (int64_t j0 = 0; j0 < nb; j0 += 16) {                                                                  \
                 __m256i acc[4][3];                                                                                     \
-                const int64_t left = nb - j0, m0 = mb * TEQ_I8C_MR + r0;                                               \
-                if (left > 16) {                                                                                       \
-                    i16_block4(Wb_, panel, npairs, r0, j0, acc, 3);                                                    \
-                    i16_out4(acc, m0, M, ROWSCALE, xscale, bias, Yb, ldy, j0, nb, 3);                                  \
-                } else if (left > 8) {                                                                                 \
+                const int64_t m0 = mb * TEQ_I8C_MR + r0;                                                               \
+                if (nb - j0 > 8) {                                                                                     \
                     i16_block4(Wb_, panel, npairs, r0, j0, acc, 2);                                                    \
                     i16_out4(acc, m0, M, ROWSCALE, xscale, bias, Yb, ldy, j0, nb, 2);                                  \
                 } else {                                                                                               \

@@ -450,8 +450,8 @@ static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
         bad = 1;
         goto out;
     }
-    float *panel = malloc(sizeof(float) * (size_t)(TEQ_I8C_NB * K + 16));
-    for (int64_t i = 0; i < TEQ_I8C_NB * K + 16; i++) panel[i] = (float)laplace() * 1e3f;
+    float *panel = malloc(sizeof(float) * TEQ_F32C_PANEL_FLOATS(K));
+    for (size_t i = 0; i < TEQ_F32C_PANEL_FLOATS(K); i++) panel[i] = (float)laplace() * 1e3f;
     for (int64_t i = 0; i < M * ldy; i++) Y[i] = -1234.5f;
     for (int64_t n0 = 0; n0 < S;) {
         int64_t n1 = n0 + TEQ_I8C_NB * (int64_t)(1 + next() % 3);

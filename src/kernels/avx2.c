@@ -213,11 +213,10 @@ static void i8_gemv_avx2(const teq_kw *w, const uint8_t *x, int32_t zp, float xs
 /* ---- FP32 convolution (kernels.h, f32_conv), AVX2 + FMA ----
  * The weights [M/8][K][8]; sixteen ymm registers hold a 4 x 24 block: 12 accumulators, 3 panel loads and a
  * broadcast per k (12 FMA per 3 + 4 loads). An 8 x 48 tile is four such blocks (rows 0-3 and 4-7 of the 8
- * weights at each k, columns 0-23 and 24-47). K runs in slices of F32C_KC taps: the panel of a slice
+ * weights at each k, columns 0-23 and 24-47). K runs in slices of TEQ_F32C_KC taps: the panel of a slice
  * ([KC][48] floats, 24 KB) stays in L1 while every row block passes over it, and the partial sums wait in Y
  * between slices (the same float additions in the same order as one pass: the result does not depend on
  * the slicing). */
-enum { F32C_KC = 128 };
 
 /* dst[i] = s[i * sw] for i < len (len <= 48): vector copies, a masked tail, no call */
 INLINE void f32c_copy(float *dst, const float *s, int64_t len, int64_t sw) {
@@ -289,8 +288,8 @@ void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, 
         conv_runs_of(g, nc, nb, &r);
         conv_tap tap = {0, 0, 0};
         float *Yb = Y + (nc - n0);
-        for (int64_t k0 = 0; k0 < w->K; k0 += F32C_KC) {
-            const int64_t kc = w->K - k0 < F32C_KC ? w->K - k0 : F32C_KC;
+        for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
+            const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
             for (int64_t k = 0; k < kc; k++) {
                 const float *src = X + conv_tap_next(g, &tap);
                 for (int i = 0; i < r.n; i++) f32c_copy(panel + k * TEQ_I8C_NB + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);

@@ -270,7 +270,7 @@ teq_status teq_k_f32_conv(const teq_kwf *w, const teq_i8conv *g, const float *X,
     const int64_t S = g->OH * g->OW;
     if (S <= 0 || w->M <= 0) return TEQ_OK;
     const f32_conv_arg a = {ks, w, g, X, bias, Y, ldy, post};
-    return conv_split(S, n_threads, sizeof(float) * (size_t)(TEQ_I8C_NB * w->K + 16), f32_conv_range, &a);
+    return conv_split(S, n_threads, sizeof(float) * TEQ_F32C_PANEL_FLOATS(w->K), f32_conv_range, &a);
 }
 
 void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out) {

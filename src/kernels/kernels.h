@@ -129,8 +129,11 @@ void teq_kw16_free(teq_kw16 *w);
  * M are 0), input planes of floats already padded as for i8_conv (teq_i8conv), and for output columns
  * n0 <= n < n1, every row m < M:
  *     Y[m * ldy + (n - n0)] = fl(acc + bias[m]),  acc = sum over k in order of fl(acc + W[m, k] * x_k(n)) (FMA)
- * (no bias: acc). The kernel packs TEQ_I8C_NB columns at a time into a panel [K][NB] (caller's, one per
- * thread) and runs an MR x NB microkernel: no im2col matrix, bias (and post) while the block is in cache. */
+ * (no bias: acc). The kernel packs TEQ_I8C_NB columns of TEQ_F32C_KC taps at a time into a panel
+ * [KC][NB] (caller's, one per thread: TEQ_F32C_PANEL_FLOATS(K)) and runs an MR x NB microkernel over it,
+ * the partial sums kept in Y between slices: no im2col matrix, bias (and post) while the block is in cache. */
+enum { TEQ_F32C_KC = 128 };
+#define TEQ_F32C_PANEL_FLOATS(K) ((size_t)(TEQ_I8C_NB * ((K) < TEQ_F32C_KC ? (K) : TEQ_F32C_KC) + 16))
 typedef struct teq_kwf {
     int64_t M, K;
     float *p; /* [ceil(M / MR) * K * MR], 64-byte aligned */
@@ -171,7 +174,7 @@ typedef struct teq_kernel_set {
     /* integer lanes (above), columns n0..n1-1 as i8_conv; panel: TEQ_I8C_NB * K2 int16 */
     void (*i16_conv)(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
                      float *Y, int64_t ldy, int64_t n0, int64_t n1, int16_t *panel, const teq_kpost *post);
-    /* FP32 convolution (above), columns n0..n1-1 as i8_conv; panel: TEQ_I8C_NB * K floats; NULL where the
+    /* FP32 convolution (above), columns n0..n1-1 as i8_conv; panel: TEQ_F32C_PANEL_FLOATS(K); NULL where the
      * set has none (the operators use im2col and SGEMM) */
     void (*f32_conv)(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y, int64_t ldy,
                      int64_t n0, int64_t n1, float *panel, const teq_kpost *post);

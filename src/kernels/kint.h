@@ -26,7 +26,7 @@ void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, i
 /* Which ISA teq_kset_best() picked (after the TEQ_ISA cap). */
 teq_isa teq_k_best_isa(void);
 
-/* ---- the convolution kernels' panels (i8_conv, i16_conv, f32_conv) ---- */
+/* ---- the convolution kernels' panels (i8_conv, i16_conv, f32_conv): runs of columns, taps in order ---- */
 
 /* Output columns n0 .. n0+nb-1 (nb <= NB) as runs along one output row (contiguous ox): run i covers panel
  * columns rj[i] .. rj[i]+rlen[i]-1 and starts at offset roff[i] of a tap's plane. Returns the count. */
@@ -61,20 +61,6 @@ static inline int64_t conv_tap_next(const teq_i8conv *g, conv_tap *t) {
         if (++t->ky == g->KH) t->ky = 0, t->c++;
     }
     return off;
-}
-
-/* f32_conv's panel [K][NB] for output columns n0 .. n0+nb-1 (nb <= NB): each tap's row of every run copied
- * by copy(dst, src, len, stride), the set's own (inlined here, so each file gets its vector copy). */
-static inline void teq_ki_f32c_pack(const teq_kwf *w, const teq_i8conv *g, const float *X, int64_t n0, int64_t nb,
-                                    float *panel, void (*copy)(float *, const float *, int64_t, int64_t)) {
-    conv_runs r;
-    conv_runs_of(g, n0, nb, &r);
-    conv_tap tap = {0, 0, 0};
-    for (int64_t k = 0; k < w->K; k++) {
-        const float *src = X + conv_tap_next(g, &tap);
-        float *dst = panel + k * TEQ_I8C_NB;
-        for (int i = 0; i < r.n; i++) copy(dst + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);
-    }
 }
 
 /* Code k of a packed row (n bits, LSB first): two bytes always hold it (shift <= 7, n <= 8); the byte

@@ -1,9 +1,8 @@
 /* FP32 Convs on the kernels' FP32 convolution (qlayer.h, "FP32 layers on the kernels"): weights packed once
- * at load into the microkernel's layout, inputs padded once, the following elementwise chain fused per block.
+ * at load into the microkernel's layout, the following elementwise chain fused per block (nn.c pads the input).
  * docs/DECISIONS.md ("FP32 convolution kernel") has the measurements behind it. */
 #include "qlayer.h"
 
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +32,11 @@ static bool wanted(void) {
     return !(e && !strcmp(e, "blas")) && teq_k_f32_conv_ok();
 }
 
+/* a packed Conv holds the weights it was packed from */
+static bool packed_reader(const teq_node *n, const teq_value *v) {
+    return !v->qweight && n->fpack && ((const teq_fconv *)n->fpack)->src == v->constant->data;
+}
+
 teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
     if (!wanted()) return TEQ_OK;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -51,24 +55,11 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
         n->fpack = fc, n->fpack_free = fconv_free;
     }
     if (!release) return TEQ_OK;
-    for (int v = 0; v < g->n_values; v++) {
-        teq_value *val = &g->values[v];
-        if (val->qweight || !val->constant || !val->constant->data) continue;
-        bool all = val->n_uses > 0;
-        for (int j = 0; j < g->n_outputs && all; j++) all = g->outputs[j] != v;
-        for (int i = 0; i < g->n_nodes && all; i++) {
-            const teq_node *n = &g->nodes[i];
-            for (int k = 0; k < n->n_in && all; k++)
-                if (n->in[k] == v) all = k == 1 && n->fpack && ((const teq_fconv *)n->fpack)->src == val->constant->data;
-        }
-        if (!all) continue;
-        for (int i = 0; i < g->n_nodes; i++) {
-            teq_fconv *fc = g->nodes[i].fpack;
-            if (fc && fc->src == val->constant->data) fc->src = NULL;
-        }
-        free(val->constant->data);
-        val->constant->data = NULL;
-        val->constant->capacity = 0;
+    teq_ops_release_weights(g, packed_reader);
+    /* a pack whose source is gone serves the node's released (data-less) weight tensor from now on */
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_fconv *fc = g->nodes[i].fpack;
+        if (fc && !g->values[g->nodes[i].in[1]].constant->data) fc->src = NULL;
     }
     return TEQ_OK;
 }
@@ -84,41 +75,13 @@ static void chain_post(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0,
     teq_echain_rows(user, Y, ldy, M, n1 - n0, NULL, NULL, 0);
 }
 
-teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fconv *fc, const float *X, int64_t IH,
-                         int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias,
-                         float *Y, int64_t ldy, bool *chained) {
-    const int nt = teq_ctx_threads(ctx);
-    const int64_t C = g->C, PH = g->PH, PW = g->PW;
-    if (fc->w.K != C * g->KH * g->KW || pt < 0 || pl < 0 || IH + pt > PH || IW + pl > PW)
+teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fconv *fc, const float *P,
+                         const teq_i8conv *g, const float *bias, float *Y, int64_t ldy, bool *chained) {
+    if (fc->w.K != g->C * g->KH * g->KW)
         return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "packed weights do not match the convolution");
-    const float *P = X;
-    if (PH != IH || PW != IW) {
-        size_t bytes;
-        if (!teq_mul_size((size_t)C, (size_t)(PH * PW), &bytes) || !teq_mul_size(bytes, sizeof(float), &bytes))
-            return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded input size overflows");
-        float *xp = teq_ctx_scratch_slot(ctx, 2, bytes);
-        if (!xp) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for the padded input (%zu bytes)", bytes);
-        /* each plane: pv rows above and below, pv columns left and right of the input rows */
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C * PH * PW > 65536)
-        for (int64_t c = 0; c < C; c++) {
-            float *p = xp + c * PH * PW;
-            for (int64_t y = 0; y < PH; y++) {
-                float *r = p + y * PW;
-                const int64_t iy = y - pt;
-                if (iy < 0 || iy >= IH) {
-                    for (int64_t x = 0; x < PW; x++) r[x] = pv;
-                    continue;
-                }
-                for (int64_t x = 0; x < pl; x++) r[x] = pv;
-                memcpy(r + pl, X + (c * IH + iy) * IW, sizeof(float) * (size_t)IW);
-                for (int64_t x = pl + IW; x < PW; x++) r[x] = pv;
-            }
-        }
-        P = xp;
-    }
     const teq_echain *post = teq_kmode_get() == TEQ_KMODE_FAST ? fc->post : NULL;
     const teq_kpost kp = {chain_post, (void *)post, 0};
-    const teq_status s = teq_k_f32_conv(&fc->w, g, P, bias, Y, ldy, post ? &kp : NULL, nt);
+    const teq_status s = teq_k_f32_conv(&fc->w, g, P, bias, Y, ldy, post ? &kp : NULL, teq_ctx_threads(ctx));
     if (s) return teq_op_fail(ctx, node, s, "FP32 convolution failed (%s)", teq_status_string(s));
     *chained = post != NULL;
     return TEQ_OK;

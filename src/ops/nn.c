@@ -644,10 +644,26 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         const teq_i8conv ic = {.C = C, .PH = padded_extent(&g, 1), .PW = padded_extent(&g, 2), .KH = g.k[1],
                                .KW = g.k[2], .SH = g.s[1], .SW = g.s[2], .DH = g.d[1], .DW = g.d[2], .OH = g.out[1],
                                .OW = g.out[2]};
-        for (int64_t n = 0; n < N; n++)
-            if ((st = teq_fconv_run(ctx, node, fc, X + n * C * Sin, g.in[1], g.in[2], g.pb[1], g.pb[2], &ic, pv, B,
-                                    Y + n * M * S, S, chained)))
-                return st;
+        /* the kernel reads every tap in range: padded planes (pad_plane, as the depthwise loop), unless the
+         * geometry needs none */
+        float *xp = NULL;
+        if (ic.PH != g.in[1] || ic.PW != g.in[2]) {
+            size_t bytes;
+            if (!teq_mul_size((size_t)C, (size_t)(ic.PH * ic.PW), &bytes) || !teq_mul_size(bytes, sizeof(float), &bytes))
+                return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded input size overflows");
+            if (!(xp = teq_ctx_scratch_slot(ctx, 2, bytes)))
+                return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for the padded input (%zu bytes)", bytes);
+        }
+        for (int64_t n = 0; n < N; n++) {
+            const float *xn = X + n * C * Sin;
+            if (xp) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C * ic.PH * ic.PW > 65536)
+                for (int64_t c = 0; c < C; c++)
+                    pad_plane(xn + c * Sin, g.in[1], g.in[2], xp + c * ic.PH * ic.PW, ic.PH, ic.PW, g.pb[1], g.pb[2], pv);
+                xn = xp;
+            }
+            if ((st = teq_fconv_run(ctx, node, fc, xn, &ic, B, Y + n * M * S, S, chained))) return st;
+        }
         return TEQ_OK;
     }
     const int64_t K = Cg * KK;
@@ -865,9 +881,7 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
     const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
     if (ql && ql->w.M != group * MK) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
     if (ql && !qmm && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
-    /* an FP32 layer whose weights were packed at load (fconv.c) */
-    const teq_fconv *fc = !ql ? teq_fconv_of(node, w) : NULL;
-    if (!W && !qmm && !fc) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
+    if (!W && !qmm) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
             /* col (Mg*KK x Sin) = W_g^T (Mg*KK x Cg) * X_g (Cg x Sin) */

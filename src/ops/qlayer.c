@@ -425,27 +425,32 @@ teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err
 
 void teq_ops_fast_passes(teq_graph *g, bool on) { (void)fast_passes(g, on); }
 
-void teq_ops_release_bound_weights(teq_graph *g) {
+void teq_ops_release_weights(teq_graph *g, bool (*taken)(const teq_node *reader, const teq_value *v)) {
     for (int v = 0; v < g->n_values; v++) {
         teq_value *val = &g->values[v];
-        if (!val->qweight || !val->constant || !val->constant->data) continue;
-        bool all_bound = val->n_uses > 0;
-        for (int j = 0; j < g->n_outputs && all_bound; j++) all_bound = g->outputs[j] != v;
-        for (int i = 0; i < g->n_nodes && all_bound; i++) {
+        if (!val->constant || !val->constant->data) continue;
+        bool all = val->n_uses > 0;
+        for (int j = 0; j < g->n_outputs && all; j++) all = g->outputs[j] != v;
+        for (int i = 0; i < g->n_nodes && all; i++) {
             const teq_node *n = &g->nodes[i];
-            for (int k = 0; k < n->n_in && all_bound; k++) {
-                if (n->in[k] != v) continue;
-                const teq_qlayer *ql = strcmp(n->op_type, "TeqQuantize") ? n->kern : NULL;
-                all_bound = k == 1 && ql && (ql->kind == TEQ_QL_EXP || ql->kind == TEQ_QL_INT8);
-            }
+            for (int k = 0; k < n->n_in && all; k++)
+                if (n->in[k] == v) all = k == 1 && taken(n, val);
         }
-        if (!all_bound) continue;
-        /* shape and type stay (operators check them); the values live on as packed codes only */
+        if (!all) continue;
+        /* shape and type stay (operators check them); the values live on in the readers' own layouts */
         free(val->constant->data);
         val->constant->data = NULL;
         val->constant->capacity = 0;
     }
 }
+
+/* a bound EXP or INT8 layer holds the weights as packed codes */
+static bool bound_reader(const teq_node *n, const teq_value *v) {
+    const teq_qlayer *ql = strcmp(n->op_type, "TeqQuantize") ? n->kern : NULL;
+    return v->qweight && ql && (ql->kind == TEQ_QL_EXP || ql->kind == TEQ_QL_INT8);
+}
+
+void teq_ops_release_bound_weights(teq_graph *g) { teq_ops_release_weights(g, bound_reader); }
 
 const teq_qlayer *teq_ql_of(const teq_node *node) {
     if (!node->kern || teq_kmode_get() == TEQ_KMODE_DEQUANT) return NULL;

@@ -87,6 +87,10 @@ teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err
  * weights as packed codes only. The dequant mode, the .teq writer and anything else that reads
  * constant data must not run on such a graph. */
 void teq_ops_release_bound_weights(teq_graph *g);
+/* The mechanism under it: free the float data of every constant (read at least once, not a graph output)
+ * whose every read is as input 1 of a node for which taken(node, value) says it holds the weights in a
+ * layout of its own. */
+void teq_ops_release_weights(teq_graph *g, bool (*taken)(const teq_node *reader, const teq_value *v));
 
 /* The quantized layer of a node, when its operator should use the kernels now (not in dequant mode). */
 const teq_qlayer *teq_ql_of(const teq_node *node);
@@ -150,11 +154,9 @@ typedef struct teq_fconv {
 teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err);
 /* The node's pack when it applies to weight tensor w, else NULL. */
 const teq_fconv *teq_fconv_of(const teq_node *node, const teq_tensor *w);
-/* One image: X, C planes of IH x IW floats, copied into padded planes (g->PH x g->PW, input at (pt, pl),
- * pv around) unless already so; Y[m * ldy + n] = conv + bias[m], fc->post applied per block in the fast
- * mode (*chained says whether it was). */
-teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fconv *fc, const float *X, int64_t IH,
-                         int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias,
-                         float *Y, int64_t ldy, bool *chained);
+/* One image: P, g->C planes of g->PH x g->PW floats already padded (every tap in range, as i8_conv's);
+ * Y[m * ldy + n] = conv + bias[m], fc->post applied per block in the fast mode (*chained says whether it was). */
+teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fconv *fc, const float *P,
+                         const teq_i8conv *g, const float *bias, float *Y, int64_t ldy, bool *chained);
 
 #endif

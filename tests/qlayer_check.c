@@ -109,7 +109,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < m->g->n_nodes; i++) {
         const teq_node *n = &m->g->nodes[i];
         n_codes += !strcmp(n->op_type, "Conv") && n->kern && ((const teq_qlayer *)n->kern)->outq;
-        n_chain += !strcmp(n->op_type, "TeqElementwise") && n->pass_fast;
+        n_chain += (!strcmp(n->op_type, "TeqElementwise") || !strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip")) &&
+                   n->pass_fast;
         n_passq += !strcmp(n->op_type, "TeqQuantize") && n->pass_fast;
     }
     teq_ops_fast_passes(m->g, false);
@@ -131,7 +132,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(outs[i]), outs[i] = NULL;
 
     /* The fast mode's pass-through quantizers (every reader quantizes its input itself), the chains
-     * fused into INT8 convolutions (the TeqElementwise after one passes its input on) and the layers that
+     * fused into INT8 convolutions (the TeqElementwise, Relu or Clip after one passes its input on) and the layers that
      * write the next layer's codes must give the very bytes of running each node: the whole model in the
      * fast mode with and without. */
     teq_ctx_set_hook(m->ctx, NULL, NULL);

@@ -131,13 +131,26 @@ static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, co
     return TEQ_OK;
 }
 
-bool teq_echain_add(const teq_node *node, teq_echain *c) {
-    if (strcmp(node->op_type, "TeqElementwise") || !node->domain || strcmp(node->domain, "teq") ||
-        c->nlinks >= TEQ_ECHAIN_LINKS)
-        return false;
-    const int ns = read_steps(node, c->st[c->nlinks]);
-    if (ns <= 0) return false;
-    c->ns[c->nlinks++] = ns;
+static bool as_step(const teq_graph *g, const teq_node *n, int acc, int x, step *st, bool *has_float);
+
+bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c) {
+    if (c->nlinks >= TEQ_ECHAIN_LINKS || node->n_out != 1) return false;
+    if (!strcmp(node->op_type, "TeqElementwise") && node->domain && !strcmp(node->domain, "teq")) {
+        if (node->n_in != 1) return false;
+        const int ns = read_steps(node, c->st[c->nlinks]);
+        if (ns <= 0) return false;
+        for (int i = 0; i < ns; i++) c->reads_root |= c->st[c->nlinks][i].opnd == OPND_ROOT;
+        c->ns[c->nlinks++] = ns;
+        return true;
+    }
+    /* A lone Relu or Clip (constant bounds) is a one-step link: the planning pass leaves it alone (it
+     * fuses runs of two or more steps, where a pass over memory is saved between them), but after a
+     * convolution it costs a pass of its own. Its input is the chain's float32 accumulator. */
+    if (strcmp(node->op_type, "Relu") && strcmp(node->op_type, "Clip")) return false;
+    if (node->n_in < 1 || node->in[0] < 0) return false;
+    bool hf;
+    if (!as_step(g, node, node->in[0], node->in[0], &c->st[c->nlinks][0], &hf)) return false;
+    c->ns[c->nlinks++] = 1;
     return true;
 }
 
@@ -298,6 +311,13 @@ teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep) {
 
 void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int64_t nb, const void *q, uint8_t *codes,
                      int64_t ldc) {
+    if (c && !codes && !c->reads_root && nb >= 32) {
+        /* no step reads the root (Relu, Clip, a constant operand), so each row runs in place: run_block
+         * never reads x (NULL), and gathering rows of 32+ floats into runs saved less than its two copies cost */
+        for (int64_t m = 0; m < M; m++)
+            for (int l = 0; l < c->nlinks; l++) run_block(c->st[l], c->ns[l], NULL, Y + m * ldy, nb);
+        return;
+    }
     float t[1024];
     uint8_t ct[1024];
     const int64_t rows = 1024 / nb;

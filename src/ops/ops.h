@@ -43,7 +43,7 @@ teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep);
 /* The steps of a run of TeqElementwise nodes, each reading the one before (the first reads an operator's
  * output), for operators that apply them to their own output while it is in cache (the INT8 convolutions,
  * qlayer.h). teq_echain_add: append node's steps as the next link; false (c unchanged) when node is not a
- * well-formed TeqElementwise or the chain is full. teq_echain_apply: y = chain(y) in place, link by link,
+ * well-formed TeqElementwise, a Relu or a Clip with constant bounds, or the chain is full. teq_echain_apply: y = chain(y) in place, link by link,
  * the same bits as the nodes compute (serial; callers split). */
 typedef struct teq_estep {
     int op, opnd, order;
@@ -52,10 +52,11 @@ typedef struct teq_estep {
 enum { TEQ_ECHAIN_MAX = 16, TEQ_ECHAIN_LINKS = 4 };
 typedef struct teq_echain {
     int nlinks;
+    bool reads_root; /* a step reads its link's root x: links cannot run in place on y */
     int ns[TEQ_ECHAIN_LINKS];
     teq_estep st[TEQ_ECHAIN_LINKS][TEQ_ECHAIN_MAX];
 } teq_echain;
-bool teq_echain_add(const teq_node *node, teq_echain *c);
+bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c);
 void teq_echain_apply(const teq_echain *c, float *y, int64_t n);
 /* The chain over rows of a block, Y[m * ldy + j] for m < M, j < nb (nb <= 1024): rows gathered into runs
  * of up to 1024 floats, one pass of the steps per run (per short row, the steps' loop overhead cost as much

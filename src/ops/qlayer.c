@@ -308,8 +308,9 @@ static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
 }
 
 /* The INT8 fast paths of Conv (teq_ql_conv_i8 per block, the depthwise one per plane, op_conv after any
- * other) apply to the output in place the TeqElementwise nodes that follow it, each the sole reader of the
- * one before (the first of the Conv's output, none a graph output); those nodes then hand their input on. */
+ * other), and the packed FP32 Conv (fconv.c), apply to the output in place the TeqElementwise, Relu and
+ * constant-bound Clip nodes that follow it, each the sole reader of the one before (the first of the Conv's
+ * output, none a graph output); those nodes then hand their input on. */
 static teq_node *sole_reader(teq_graph *g, int v);
 
 /* Whether INT8 layer m (Conv or ConvTranspose) runs on a path that takes its input as codes and, for a
@@ -388,7 +389,7 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         teq_echain c = {0};
         teq_node *e = on && n->n_out == 1 ? sole_reader(g, n->out[0]) : NULL;
         teq_node *links[TEQ_ECHAIN_LINKS];
-        while (e && e->n_in == 1 && e->n_out == 1 && teq_echain_add(e, &c)) {
+        while (e && teq_echain_add(g, e, &c)) {
             links[c.nlinks - 1] = e;
             e = sole_reader(g, e->out[0]);
         }

@@ -21,8 +21,9 @@ static int count_op(const teq_graph *g, const char *op) {
 
 /* The convolutions' fused chains (qlayer.c fast_passes): a packed FP32 Conv applies the Relu, Clip and
  * TeqElementwise nodes after it to its output blocks, and those nodes hand their input on. The model run
- * with the chains and without (each node on its own) must give the same bytes. Returns the number of
- * lone Relu/Clip nodes fused, or -1 when the model is absent. */
+ * with the chains and without (each node on its own) must give the same bytes. A depthwise FP32 Conv
+ * applies its chain per output plane. Returns the number of nodes fused into convolutions, or -1 when the
+ * model is absent. */
 static int chains_vs_nodes(const char *path, unsigned seed) {
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
@@ -34,12 +35,13 @@ static int chains_vs_nodes(const char *path, unsigned seed) {
     int fused = 0;
     for (int i = 0; i < m->g->n_nodes; i++) {
         const teq_node *n = &m->g->nodes[i];
-        fused += (!strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip")) && n->pass_fast;
+        fused += (!strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip") || !strcmp(n->op_type, "TeqElementwise")) &&
+                 n->pass_fast;
     }
     teq_io_info info;
     teq_model_input_info(m, 0, &info);
     int64_t dims[8];
-    for (int d = 0; d < info.ndim; d++) dims[d] = info.dims[d] > 0 ? info.dims[d] : 1;
+    for (int d = 0; d < info.ndim; d++) dims[d] = info.dims[d] > 0 ? info.dims[d] : d == 0 ? 1 : 160; /* rec: width */
     teq_tensor *x = NULL;
     CHECK(teq_tensor_create(TEQ_DTYPE_FLOAT, info.ndim, dims, &x, &err) == TEQ_OK, "input tensor");
     srand(seed);
@@ -53,7 +55,7 @@ static int chains_vs_nodes(const char *path, unsigned seed) {
     for (int o = 0; !s && o < teq_model_num_outputs(m); o++) {
         const int64_t n = teq_tensor_numel(on[o]);
         CHECK(n == teq_tensor_numel(off[o]) && !memcmp(on[o]->data, off[o]->data, (size_t)n * sizeof(float)),
-              "%s: output %d with %d fused Relu/Clip differs from running them", path, o, fused);
+              "%s: output %d with %d fused nodes differs from running them", path, o, fused);
     }
     for (int o = 0; o < 8; o++) teq_tensor_free(on[o]), teq_tensor_free(off[o]);
     teq_tensor_free(x);
@@ -112,14 +114,18 @@ int main(int argc, char **argv) {
     /* the project's Fashion-MNIST ResNet: 7 of its 13 Relus follow a Conv alone (the others follow an Add) */
     const int nf = chains_vs_nodes("models/fmnist_resnet.onnx", seed);
     CHECK(nf > 0, "fmnist: %d lone Relu nodes fused into their convolutions, expected some", nf);
-    printf("fmnist FP32: %d Relu fused into convolutions, outputs identical to running them\n", nf);
-    /* M-LSD (set up by scripts/setup.sh): Conv -> Clip(0, 6) as TensorFlow exports Relu6 */
-    const int nm = chains_vs_nodes("cache/models/mlsd_320x320_tiny.onnx", seed);
-    if (nm < 0) {
-        skip_missing("M-LSD fused Clip", "cache/models/mlsd_320x320_tiny.onnx");
-    } else {
-        CHECK(nm > 0, "M-LSD: %d lone Relu/Clip nodes fused, expected some", nm);
-        printf("M-LSD FP32: %d Relu/Clip fused into convolutions\n", nm);
+    printf("fmnist FP32: %d nodes fused into convolutions, outputs identical to running them\n", nf);
+    /* set up by scripts/setup.sh: M-LSD (Conv -> Clip(0, 6) as TensorFlow exports Relu6, after packed and
+     * depthwise Convs) and PP-OCRv4 rec (HardSwish chains after depthwise Convs) */
+    const char *more[2][2] = {{"M-LSD", "cache/models/mlsd_320x320_tiny.onnx"}, {"rec", "cache/models/ch_PP-OCRv4_rec_infer.onnx"}};
+    for (int k = 0; k < 2; k++) {
+        const int nm = chains_vs_nodes(more[k][1], seed);
+        if (nm < 0) {
+            skip_missing(more[k][0], more[k][1]);
+        } else {
+            CHECK(nm > 0, "%s: %d nodes fused into convolutions, expected some", more[k][0], nm);
+            printf("%s FP32: %d nodes fused into convolutions\n", more[k][0], nm);
+        }
     }
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;

@@ -582,6 +582,7 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         float *pad = teq_ctx_scratch(ctx, bytes + qbytes + ybytes);
         if (!pad) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for padded planes (%zu bytes)", bytes);
         const float pvq = dwi8 ? teq_ql_code_value(ql, pv) : pv;
+        const teq_echain *fpost = !ql ? teq_fconv_post(node) : NULL;
 #pragma omp parallel num_threads(ntp) if (ntp > 1)
         {
             const size_t t = (size_t)omp_get_thread_num();
@@ -605,10 +606,11 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                          g.d[1], g.d[2]);
                 if (dwi8) teq_ql_i8_scale(ql, m, B, yo, S);
                 if (dwi8 && ql->post) teq_echain_apply(ql->post, yo, S);
+                if (fpost) teq_echain_apply(fpost, yo, S); /* FP32: the chain on the plane while in cache */
                 if (ycodes) teq_kq_codes(ql->outq, yo, S, (uint8_t *)y->data + p * S, 1);
             }
         }
-        *chained = dwi8 && ql->post;
+        *chained = (dwi8 && ql->post) || fpost;
         return TEQ_OK;
     }
 
@@ -727,10 +729,10 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
     bool chained = false;
     const teq_status st = conv_run(ctx, node, in, out, &chained);
     /* a path that did not apply the fused chain per block (im2col + i8_gemm, say): over the whole output,
-     * since the TeqElementwise after this node passes its input on in the fast mode */
+     * since the nodes of the chain after this one pass their input on in the fast mode */
     const teq_qlayer *ql = teq_ql_of(node);
-    if (!st && !chained && ql && ql->post && teq_kmode_get() == TEQ_KMODE_FAST)
-        teq_echain_apply(ql->post, out[0]->data, teq_tensor_numel(out[0]));
+    const teq_echain *post = ql ? (teq_kmode_get() == TEQ_KMODE_FAST ? ql->post : NULL) : teq_fconv_post(node);
+    if (!st && !chained && post) teq_echain_apply(post, out[0]->data, teq_tensor_numel(out[0]));
     return st;
 }
 

@@ -138,22 +138,26 @@ teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlay
 
 /* ---- FP32 layers on the kernels (fconv.c) ----
  * A Conv of one group whose weights are a float constant (not a quantized layer) runs on the FP32
- * convolution kernel (kernels.h, f32_conv) with its weights packed once at load, and the TeqElementwise
+ * convolution kernel (kernels.h, f32_conv) with its weights packed once at load, and the elementwise
  * chain after it (fast mode, as teq_qlayer.post) applied to each block of outputs in cache. Any other
- * Conv keeps im2col and SGEMM. */
+ * Conv keeps im2col and SGEMM. A depthwise FP32 Conv (one input channel per group: nn.c's direct loop)
+ * gets a pack with no weights (dw), which only carries its chain, applied per output plane. */
 typedef struct teq_fconv {
     teq_kwf w;
     /* the float data packed, NULL once released: the pack serves the node only while it reads that data
      * (the executor hands operators copies of the constant's tensor, so the data pointer is the identity) */
     const float *src;
+    bool dw;
     teq_echain *post;
 } teq_fconv;
 /* Pack every such Conv of g (node->fpack) when this CPU has the kernel and TEQ_FP32_CONV is not "blas".
  * release: then free the float data of each weight constant that only packed Convs read (its dims and
  * type stay), as teq_ops_release_bound_weights does for codes. */
 teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err);
-/* The node's pack when it applies to weight tensor w, else NULL. */
+/* The node's pack when it applies to weight tensor w, else NULL (always for a dw pack). */
 const teq_fconv *teq_fconv_of(const teq_node *node, const teq_tensor *w);
+/* The chain fused after an FP32 Conv (packed or dw) in the fast mode, else NULL. */
+const teq_echain *teq_fconv_post(const teq_node *node);
 /* One image: P, g->C planes of g->PH x g->PW floats already padded (every tap in range, as i8_conv's);
  * Y[m * ldy + n] = conv + bias[m], fc->post applied per block in the fast mode (*chained says whether it was). */
 teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fconv *fc, const float *P,

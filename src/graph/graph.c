@@ -167,3 +167,33 @@ const float *teq_node_attr_floats(const teq_node *n, const char *name, int64_t *
     *len = 0;
     return NULL;
 }
+
+void teq_graph_compact(teq_graph *g, const char *keep) {
+    const int nn = g->n_nodes, nv = g->n_values;
+    int w = 0;
+    for (int i = 0; i < nn; i++) {
+        if (keep[i]) {
+            g->nodes[w++] = g->nodes[i];
+        } else {
+            teq_node *n = &g->nodes[i];
+            free(n->name), free(n->op_type), free(n->domain), free(n->in), free(n->out);
+            for (int a = 0; a < n->n_attr; a++) teq_attr_free(&n->attr[a]);
+            free(n->attr);
+            if (n->kern && n->kern_free) n->kern_free(n->kern);
+            if (n->fpack && n->fpack_free) n->fpack_free(n->fpack);
+        }
+    }
+    g->n_nodes = w;
+    for (int v = 0; v < nv; v++) {
+        g->values[v].n_uses = 0;
+        g->values[v].producer = -1;
+    }
+    for (int i = 0; i < w; i++) {
+        teq_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) g->values[n->in[k]].n_uses++;
+        for (int k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0) g->values[n->out[k]].producer = i;
+    }
+    for (int j = 0; j < g->n_outputs; j++) g->values[g->outputs[j]].n_uses++;
+}

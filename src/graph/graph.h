@@ -143,5 +143,8 @@ teq_status teq_graph_resolve_ops(teq_graph *g, const char *path, teq_error *err)
 /* Topological order (refusing cycles and values read before they are produced), use counts, and
  * folding of every node whose inputs are all constant. */
 teq_status teq_graph_plan(teq_graph *g, const char *path, teq_error *err);
+/* Drop the nodes with keep[i] == 0 (freeing what they own; the others keep their order) and recount
+ * every value's uses and producer. */
+void teq_graph_compact(teq_graph *g, const char *keep);
 
 #endif

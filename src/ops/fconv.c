@@ -3,6 +3,7 @@
  * docs/DECISIONS.md ("FP32 convolution kernel") has the measurements behind it. */
 #include "qlayer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +41,96 @@ static bool packed_reader(const teq_node *n, const teq_value *v) {
     return !v->qweight && fc && !fc->dw && fc->src == v->constant->data;
 }
 
+/* The spatial zero padding of Pad node p (rank 4, NCHW) when a Conv may take it over: default domain,
+ * constant mode, value +0 (absent or a constant scalar whose bits are 0), constant pads, none on N and C,
+ * none negative; pads[] = {top, left, bottom, right}. */
+static bool zero_spatial_pad(const teq_graph *g, const teq_node *p, int64_t pads[4]) {
+    if (strcmp(p->op_type, "Pad") || (p->domain && p->domain[0]) || p->n_out != 1 || p->n_in < 1 || p->in[0] < 0)
+        return false;
+    if (strcmp(teq_node_attr_string(p, "mode", "constant"), "constant")) return false;
+    const int64_t *pv = NULL;
+    int64_t np = 0;
+    if (p->opset >= 11) {
+        if (p->n_in < 2 || p->in[1] < 0 || p->n_in > 3) return false; /* axes (opset 18): not taken */
+        const teq_tensor *t = g->values[p->in[1]].constant;
+        if (!t || t->dtype != TEQ_DTYPE_INT64 || !t->data) return false;
+        pv = t->data, np = teq_tensor_numel(t);
+        if (p->n_in == 3 && p->in[2] >= 0) {
+            const teq_tensor *c = g->values[p->in[2]].constant;
+            if (!c || c->dtype != TEQ_DTYPE_FLOAT || !c->data || teq_tensor_numel(c) > 1) return false;
+            uint32_t bits = 0;
+            if (teq_tensor_numel(c) == 1) memcpy(&bits, c->data, sizeof bits);
+            if (bits) return false;
+        }
+    } else {
+        pv = teq_node_attr_ints(p, p->opset < 2 ? "paddings" : "pads", &np);
+        const teq_attr *v = teq_node_attr(p, "value");
+        if (v && v->f != 0.0f) return false;
+        if (v && signbit(v->f)) return false;
+    }
+    if (!pv || np != 8 || pv[0] || pv[1] || pv[4] || pv[5]) return false;
+    for (int k = 0; k < 8; k++)
+        if (pv[k] < 0 || pv[k] > (1 << 20)) return false;
+    pads[0] = pv[2], pads[1] = pv[3], pads[2] = pv[6], pads[3] = pv[7];
+    return true;
+}
+
+/* Pad -> Conv, where the Conv is the Pad's only reader: the Conv reads the Pad's input with the padding
+ * added to its own pads, and the Pad goes (TensorFlow exports of M-LSD pad before stride-2 Convs: a copy
+ * of the whole tensor each). The Conv pads with zeros exactly as the Pad did: the same values reach the
+ * same products, so the outputs are bit for bit the same. Only on a model loaded to run: the quantizer's
+ * graphs keep their nodes as in the file. */
+static teq_status fold_pads(teq_graph *g, teq_error *err) {
+    char *keep = malloc((size_t)g->n_nodes + 1);
+    if (!keep) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory folding Pad nodes");
+    memset(keep, 1, (size_t)g->n_nodes + 1);
+    int folded = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_node *c = &g->nodes[i];
+        if (strcmp(c->op_type, "Conv") || (c->domain && c->domain[0]) || c->kern || c->n_in < 2 || c->in[0] < 0) continue;
+        const int v = c->in[0], pi = g->values[v].producer;
+        if (pi < 0 || !keep[pi] || g->values[v].n_uses != 1) continue;
+        bool out = false;
+        for (int j = 0; j < g->n_outputs; j++) out |= g->outputs[j] == v;
+        if (out || strcmp(teq_node_attr_string(c, "auto_pad", "NOTSET"), "NOTSET")) continue;
+        if (teq_node_attr(c, "pad_value")) continue;
+        const teq_tensor *w = g->values[c->in[1]].constant;
+        int64_t add[4];
+        if (!w || w->ndim != 4 || !zero_spatial_pad(g, &g->nodes[pi], add)) continue;
+        teq_attr *pa = NULL;
+        for (int a = 0; a < c->n_attr; a++)
+            if (!strcmp(c->attr[a].name, "pads")) pa = &c->attr[a];
+        if (pa && (pa->type != TEQ_ATTR_INTS || pa->n != 4)) continue;
+        if (!pa) {
+            teq_attr *at = realloc(c->attr, sizeof *at * (size_t)(c->n_attr + 1));
+            if (!at) break; /* without memory: left as it is, still right */
+            c->attr = at;
+            teq_attr *a = &at[c->n_attr];
+            memset(a, 0, sizeof *a);
+            a->name = teq_strdup("pads"), a->ints = calloc(4, sizeof(int64_t));
+            if (!a->name || !a->ints) {
+                free(a->name), free(a->ints);
+                break;
+            }
+            a->type = TEQ_ATTR_INTS, a->n = 4;
+            c->n_attr++;
+            pa = a;
+        }
+        for (int k = 0; k < 4; k++) pa->ints[k] += add[k];
+        c->in[0] = g->nodes[pi].in[0];
+        keep[pi] = 0;
+        folded++;
+    }
+    if (folded) teq_graph_compact(g, keep);
+    free(keep);
+    return TEQ_OK;
+}
+
 teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
+    if (release) {
+        const teq_status s = fold_pads(g, err);
+        if (s) return s;
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
         bool dw;

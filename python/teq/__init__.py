@@ -14,10 +14,12 @@ Every failure raises teq.Error with the library's one-line message.
 """
 
 import collections
+import contextlib
 import ctypes
 import json
 import os
 import tempfile
+import threading
 
 import numpy as np
 
@@ -88,6 +90,9 @@ class Model:
     def __init__(self, path, threads=1):
         self.path = os.fspath(path)
         self._m = None
+        # ctypes releases the GIL during a call, and a model's executor (its buffers) serves one run at
+        # a time: runs from several Python threads on one Model wait here, and close() waits for a run.
+        self._lock = threading.Lock()
         lib = _lib.lib()
         err = _lib.TeqError()
         handle = ctypes.c_void_p()
@@ -112,8 +117,9 @@ class Model:
         n = int(n)
         if not 1 <= n <= 256:
             raise Error(f"{self.path}: threads must be in 1..256, not {n}")
-        _lib.lib().teq_model_set_threads(self._handle(), n)
-        self._threads = n
+        with self._lock:
+            _lib.lib().teq_model_set_threads(self._handle(), n)
+            self._threads = n
 
     @property
     def metadata(self):
@@ -134,7 +140,7 @@ class Model:
         does not declare, as `teq run` refuses such a .npy); other values (lists, scalars) are
         converted to the declared dtype. Returns {output name: numpy.ndarray}.
         """
-        handle = self._handle()
+        self._handle()  # a closed model says so before any conversion
         if isinstance(inputs, dict):
             names = [str(k) for k in inputs]
             values = list(inputs.values())
@@ -159,7 +165,8 @@ class Model:
         outs = (ctypes.POINTER(_lib.TeqTensor) * max(n_out, 1))()
         lib = _lib.lib()
         err = _lib.TeqError()
-        status = lib.teq_model_run(handle, n_in, c_names, ins, outs, ctypes.byref(err))
+        with self._lock:
+            status = lib.teq_model_run(self._handle(), n_in, c_names, ins, outs, ctypes.byref(err))
         try:
             _lib.check(status, err)
             return {self.outputs[j].name: _from_tensor(outs[j]) for j in range(n_out)}
@@ -171,9 +178,10 @@ class Model:
                     lib.teq_tensor_free(outs[j])
 
     def close(self):
-        if self._m is not None:
-            _lib.lib().teq_model_free(self._m)
-            self._m = None
+        with self._lock:
+            if self._m is not None:
+                _lib.lib().teq_model_free(self._m)
+                self._m = None
 
     def __enter__(self):
         return self
@@ -183,7 +191,7 @@ class Model:
 
     def __del__(self):
         # __init__ may have failed before _m existed, and at interpreter exit _lib may be gone
-        if getattr(self, "_m", None) is not None and _lib is not None:
+        if getattr(self, "_m", None) is not None and getattr(self, "_lock", None) is not None and _lib is not None:
             self.close()
 
     def __repr__(self):
@@ -322,15 +330,20 @@ def eval(model, suite, data, reference=None, keys=None, limit=0, batch=0, pertur
         m, ref = load(model), load(reference)
         o = _lib.TeqEvalOpts()
         o.keys_path = _lib.path_arg(keys)
-        o.reference = ref._handle() if ref is not None else None
         o.limit, o.batch, o.perturb, o.perturb_seed = int(limit), int(batch), float(perturb), int(seed)
         if o.limit < 0 or o.batch < 0 or o.perturb < 0:
             raise Error("eval: limit, batch and perturb must be at least 0")
         res = _lib.TeqEvalResult()
         err = _lib.TeqError()
         lib = _lib.lib()
-        _lib.check(lib.teq_eval(m._handle(), str(suite).encode(), _lib.path_arg(data), ctypes.byref(o),
-                                ctypes.byref(res), ctypes.byref(err)), err)
+        with contextlib.ExitStack() as held:
+            # the models run inside teq_eval: no run or close from another thread meanwhile (one lock
+            # each, once when the model is its own reference)
+            for x in {id(x): x for x in (m, ref) if x is not None}.values():
+                held.enter_context(x._lock)
+            o.reference = ref._handle() if ref is not None else None
+            _lib.check(lib.teq_eval(m._handle(), str(suite).encode(), _lib.path_arg(data), ctypes.byref(o),
+                                    ctypes.byref(res), ctypes.byref(err)), err)
         return _json_report(lib.teq_eval_write_json, ctypes.byref(res))
     finally:
         for x in owned:

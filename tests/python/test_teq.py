@@ -191,6 +191,22 @@ def test_model(T):
         m.threads = 2
         check("threads = 2: the same bytes", same_array(m.run(x)["logits"], ref))
         m.threads = 1
+        # one Model from four Python threads at once (the GIL is released in the library): each run
+        # must still see its own input and give the bytes of a run alone
+        import threading
+        xs = [np.random.default_rng(100 + i).standard_normal((2, 1, 28, 28), dtype=np.float32) for i in range(4)]
+        alone = [m.run(xi)["logits"] for xi in xs]
+        got_t = [None] * 4
+
+        def work(i):
+            got_t[i] = [m.run(xs[i])["logits"] for _ in range(10)]
+        ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        check("run from 4 Python threads at once: each run the bytes of its input run alone",
+              all(g is not None and all(same_array(r, alone[i]) for r in g) for i, g in enumerate(got_t)))
         out = m.run(x)["logits"]
         check("outputs are NumPy arrays owned by Python", out.flags.owndata and out.flags.writeable)
 
@@ -265,6 +281,9 @@ def test_fmnist(T):
           f"{got.get('agreement')})", got == want and got["n"] == 500, f"{got} vs {want}")
     with teq.Model(f"{T}/f_py.teq", threads=2) as q, teq.Model(FMODEL) as r:
         check("eval(Model, reference=Model): the same", teq.eval(q, "classify", f"{T}/ft", reference=r) == want)
+        got = teq.eval(r, "classify", f"{T}/ft", reference=r, limit=100)
+        check("eval(Model, reference=the same Model): agreement 100 on 100 samples",
+              got["agreement"] == 100 and got["n"] == 100, got)
     one_line_error("eval with an unknown suite refused", raises(teq.eval, FMODEL, "nosuch", f"{T}/ft"), "nosuch")
 
     # analyze: calibration from an array against the CLI on the folder

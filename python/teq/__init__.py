@@ -5,10 +5,10 @@ the same inputs give the same output bytes and the same .teq files. The library 
 TEQ_LIBRARY, else the repository's build/libteq.so, else the system's library path.
 
     import numpy as np, teq
+    x = np.load("fm-calib/inputs.npy")  # a data set folder from `teq dataset idx`
     with teq.Model("models/fmnist_resnet.onnx") as m:
-        x = np.zeros((1, 1, 28, 28), np.float32)
-        scores = m.run(x)[m.outputs[0].name]
-    report = teq.quantize("models/fmnist_resnet.onnx", calib=x_calib, out="fm.teq", bits=(4, 6))
+        scores = m.run(x)["logits"]
+    report = teq.quantize("models/fmnist_resnet.onnx", calib=x, out="fm.teq", bits=(4, 6))
 
 Every failure raises teq.Error with the library's one-line message.
 """

@@ -10,12 +10,15 @@ The library is the one beside the CLI (TEQ_LIBRARY is set to it), so any differe
 Last line: `N passed, M failed, K skipped`, as scripts/test.sh expects.
 """
 
+import ctypes
+import json
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -103,7 +106,6 @@ def one_line_error(name, e, *needles, status=None):
 
 
 def load_json(path):
-    import json
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
@@ -130,7 +132,7 @@ def test_layout(T):
     expect = []
     for cname, cls in _lib.STRUCTS.items():
         lines.append(f'    printf("{cname} %zu\\n", sizeof({cname}));')
-        expect.append(f"{cname} {ctypes_sizeof(cls)}")
+        expect.append(f"{cname} {ctypes.sizeof(cls)}")
         for field, _ in cls._fields_:
             lines.append(f'    printf("{cname}.{field} %zu\\n", offsetof({cname}, {field}));')
             expect.append(f"{cname}.{field} {getattr(cls, field).offset}")
@@ -144,11 +146,6 @@ def test_layout(T):
     wrong = [f"C {g} / ctypes {e}" for g, e in zip(got, expect) if g != e]
     check(f"struct layout: {len(expect)} offsets and sizes of {len(_lib.STRUCTS)} structs = the C compiler's",
           len(got) == len(expect) and not wrong, "; ".join(wrong[:4]))
-
-
-def ctypes_sizeof(cls):
-    import ctypes
-    return ctypes.sizeof(cls)
 
 
 # --- finding the library
@@ -193,7 +190,6 @@ def test_model(T):
         m.threads = 1
         # one Model from four Python threads at once (the GIL is released in the library): each run
         # must still see its own input and give the bytes of a run alone
-        import threading
         xs = [np.random.default_rng(100 + i).standard_normal((2, 1, 28, 28), dtype=np.float32) for i in range(4)]
         alone = [m.run(xi)["logits"] for xi in xs]
         got_t = [None] * 4

@@ -11,7 +11,7 @@ what=${1:-all}
 
 APT_PKGS=(cmake make gcc libc6-dev pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
           libopenblas-dev zlib1g-dev libonnx-testdata libfreetype-dev fonts-dejavu-core libstb-dev
-          nodejs npm dataset-fashion-mnist)
+          nodejs npm dataset-fashion-mnist python3 python3-numpy)
 FUZZ_PKGS=(clang libclang-rt-14-dev libomp-dev)
 
 need_root() { if [ "$(id -u)" != 0 ]; then echo "setup: run as root (or install: $*)" >&2; exit 1; fi; }

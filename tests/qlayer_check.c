@@ -109,7 +109,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < m->g->n_nodes; i++) {
         const teq_node *n = &m->g->nodes[i];
         n_codes += !strcmp(n->op_type, "Conv") && n->kern && ((const teq_qlayer *)n->kern)->outq;
-        n_chain += (!strcmp(n->op_type, "TeqElementwise") || !strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip")) &&
+        n_chain += (!strcmp(n->op_type, "TeqElementwise") || !strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip") ||
+                    !strcmp(n->op_type, "BatchNormalization")) &&
                    n->pass_fast;
         n_passq += !strcmp(n->op_type, "TeqQuantize") && n->pass_fast;
     }

@@ -35,7 +35,8 @@ static int chains_vs_nodes(const char *path, unsigned seed) {
     int fused = 0;
     for (int i = 0; i < m->g->n_nodes; i++) {
         const teq_node *n = &m->g->nodes[i];
-        fused += (!strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip") || !strcmp(n->op_type, "TeqElementwise")) &&
+        fused += (!strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip") || !strcmp(n->op_type, "TeqElementwise") ||
+                  !strcmp(n->op_type, "BatchNormalization")) &&
                  n->pass_fast;
     }
     teq_io_info info;
@@ -157,9 +158,12 @@ int main(int argc, char **argv) {
     CHECK(nf > 0, "fmnist: %d lone Relu nodes fused into their convolutions, expected some", nf);
     printf("fmnist FP32: %d nodes fused into convolutions, outputs identical to running them\n", nf);
     /* set up by scripts/setup.sh: M-LSD (Conv -> Clip(0, 6) as TensorFlow exports Relu6, after packed and
-     * depthwise Convs) and PP-OCRv4 rec (HardSwish chains after depthwise Convs) */
-    const char *more[2][2] = {{"M-LSD", "cache/models/mlsd_320x320_tiny.onnx"}, {"rec", "cache/models/ch_PP-OCRv4_rec_infer.onnx"}};
-    for (int k = 0; k < 2; k++) {
+     * depthwise Convs), PP-OCRv4 rec (HardSwish chains after depthwise Convs) and the PP-OCR cls
+     * (BatchNormalization left after its Convs, then Relu or HardSwish) */
+    const char *more[3][2] = {{"M-LSD", "cache/models/mlsd_320x320_tiny.onnx"},
+                              {"rec", "cache/models/ch_PP-OCRv4_rec_infer.onnx"},
+                              {"cls", "cache/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"}};
+    for (int k = 0; k < 3; k++) {
         const int nm = chains_vs_nodes(more[k][1], seed);
         if (nm < 0) {
             skip_missing(more[k][0], more[k][1]);

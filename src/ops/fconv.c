@@ -10,7 +10,7 @@
 static void fconv_free(void *p) {
     teq_fconv *fc = p;
     teq_kwf_free(&fc->w);
-    free(fc->post);
+    teq_echain_free(fc->post);
     free(fc);
 }
 

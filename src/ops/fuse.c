@@ -133,32 +133,97 @@ static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, co
 
 static bool as_step(const teq_graph *g, const teq_node *n, int acc, int x, step *st, bool *has_float);
 
-bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c) {
-    if (c->nlinks >= TEQ_ECHAIN_LINKS || node->n_out != 1) return false;
+/* An inference BatchNormalization over `channels` channels (opset 9+ or spatial = 1; no training outputs)
+ * whose scale, B, mean and var are float constants of that many values: its coefficients, or NULL. */
+static float *bn_link(const teq_graph *g, const teq_node *n, int64_t channels) {
+    if (strcmp(n->op_type, "BatchNormalization") || (n->domain && n->domain[0]) || n->n_in != 5 || channels < 1)
+        return NULL;
+    for (int k = 1; k < n->n_out; k++)
+        if (n->out[k] >= 0) return NULL;
+    if (n->opset >= 14 && teq_node_attr_int(n, "training_mode", 0) != 0) return NULL;
+    if (n->opset < 9 && teq_node_attr_int(n, "spatial", 1) == 0) return NULL;
+    const float *p[4];
+    for (int k = 1; k < 5; k++) {
+        const teq_tensor *t = n->in[k] >= 0 ? g->values[n->in[k]].constant : NULL;
+        if (!t || !t->data || t->dtype != TEQ_DTYPE_FLOAT || t->ndim != 1 || t->dims[0] != channels) return NULL;
+        p[k - 1] = t->data;
+    }
+    float *ab = malloc(sizeof(float) * 2 * (size_t)channels);
+    if (!ab) return NULL; /* without memory: unfused, still right */
+    const float eps = teq_node_attr_float(n, "epsilon", 1e-5f);
+    for (int64_t ch = 0; ch < channels; ch++) teq_bn_affine(p[0][ch], p[1][ch], p[2][ch], p[3][ch], eps, &ab[ch], &ab[channels + ch]);
+    return ab;
+}
+
+bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c, int64_t channels) {
+    if (c->nlinks >= TEQ_ECHAIN_LINKS || node->n_out < 1 || node->out[0] < 0) return false;
     if (!strcmp(node->op_type, "TeqElementwise") && node->domain && !strcmp(node->domain, "teq")) {
-        if (node->n_in != 1) return false;
+        if (node->n_in != 1 || node->n_out != 1) return false;
         const int ns = read_steps(node, c->st[c->nlinks]);
         if (ns <= 0) return false;
         for (int i = 0; i < ns; i++) c->reads_root |= c->st[c->nlinks][i].opnd == OPND_ROOT;
+        c->chan[c->nlinks] = NULL;
         c->ns[c->nlinks++] = ns;
+        return true;
+    }
+    if (node->n_in < 1 || node->in[0] < 0) return false;
+    /* BatchNormalization that the export left after a convolution: one multiply and one add per value
+     * with its channel's coefficients */
+    if (!strcmp(node->op_type, "BatchNormalization")) {
+        if (c->C && c->C != channels) return false;
+        float *ab = bn_link(g, node, channels);
+        if (!ab) return false;
+        c->C = channels;
+        c->chan[c->nlinks] = ab;
+        c->ns[c->nlinks++] = 0;
         return true;
     }
     /* A lone Relu or Clip (constant bounds) is a one-step link: the planning pass leaves it alone (it
      * fuses runs of two or more steps, where a pass over memory is saved between them), but after a
      * convolution it costs a pass of its own. Its input is the chain's float32 accumulator. */
-    if (strcmp(node->op_type, "Relu") && strcmp(node->op_type, "Clip")) return false;
-    if (node->n_in < 1 || node->in[0] < 0) return false;
+    if (node->n_out != 1 || (strcmp(node->op_type, "Relu") && strcmp(node->op_type, "Clip"))) return false;
     bool hf;
     if (!as_step(g, node, node->in[0], node->in[0], &c->st[c->nlinks][0], &hf)) return false;
+    c->chan[c->nlinks] = NULL;
     c->ns[c->nlinks++] = 1;
     return true;
 }
 
-void teq_echain_apply(const teq_echain *c, float *y, int64_t n) {
+void teq_echain_free(teq_echain *c) {
+    if (!c) return;
+    for (int l = 0; l < c->nlinks; l++) free(c->chan[l]);
+    free(c);
+}
+
+/* y[i] = fl(fl(y[i] * a) + sh): op_batchnorm's expression. Not cloned for x86-64-v3 (this file is built
+ * without FMA, so nothing contracts the two roundings into one, as in op_batchnorm). */
+static void chan_affine(float *y, int64_t n, float a, float sh) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = y[i] * a + sh;
+}
+
+/* link l (per-channel) over y[0 .. m), which starts at offset i0 of a buffer of planes of `plane` values,
+ * the first of channel ch0 */
+static void chan_link(const teq_echain *c, int l, float *y, int64_t m, int64_t i0, int64_t plane, int64_t ch0) {
+    const float *a = c->chan[l], *sh = a + c->C;
+    for (int64_t j = i0; j < i0 + m;) {
+        const int64_t p = j / plane, end = (p + 1) * plane < i0 + m ? (p + 1) * plane : i0 + m;
+        const int64_t ch = (ch0 + p) % c->C;
+        chan_affine(y + (j - i0), end - j, a[ch], sh[ch]);
+        j = end;
+    }
+}
+
+void teq_echain_apply(const teq_echain *c, float *y, int64_t n, int64_t plane, int64_t ch0) {
+    if (plane < 1) plane = n > 0 ? n : 1;
     for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
         const int64_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
         float acc[BLOCK];
         for (int l = 0; l < c->nlinks; l++) {
+            if (c->chan[l]) {
+                chan_link(c, l, y + i0, m, i0, plane, ch0);
+                continue;
+            }
             memcpy(acc, y + i0, sizeof(float) * (size_t)m);
             run_block(c->st[l], c->ns[l], y + i0, acc, m); /* y is the link's root x, read before it is written */
             memcpy(y + i0, acc, sizeof(float) * (size_t)m);
@@ -315,7 +380,10 @@ void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int6
         /* no step reads the root (Relu, Clip, a constant operand), so each row runs in place: run_block
          * never reads x (NULL), and gathering rows of 32+ floats into runs saved less than its two copies cost */
         for (int64_t m = 0; m < M; m++)
-            for (int l = 0; l < c->nlinks; l++) run_block(c->st[l], c->ns[l], NULL, Y + m * ldy, nb);
+            for (int l = 0; l < c->nlinks; l++) {
+                if (c->chan[l]) chan_affine(Y + m * ldy, nb, c->chan[l][m % c->C], c->chan[l][c->C + m % c->C]);
+                else run_block(c->st[l], c->ns[l], NULL, Y + m * ldy, nb);
+            }
         return;
     }
     float t[1024];
@@ -324,7 +392,7 @@ void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int6
     for (int64_t m0 = 0; m0 < M; m0 += rows) {
         const int64_t r = M - m0 < rows ? M - m0 : rows;
         for (int64_t i = 0; i < r; i++) memcpy(t + i * nb, Y + (m0 + i) * ldy, sizeof(float) * (size_t)nb);
-        if (c) teq_echain_apply(c, t, r * nb);
+        if (c) teq_echain_apply(c, t, r * nb, nb, m0);
         if (codes) {
             teq_kq_codes(q, t, r * nb, ct, 1);
             for (int64_t i = 0; i < r; i++) memcpy(codes + (m0 + i) * ldc, ct + i * nb, (size_t)nb);

@@ -605,8 +605,8 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                 dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B && !dwi8 ? B[m] : 0.0f, yo, OH, OW, g.s[1], g.s[2],
                          g.d[1], g.d[2]);
                 if (dwi8) teq_ql_i8_scale(ql, m, B, yo, S);
-                if (dwi8 && ql->post) teq_echain_apply(ql->post, yo, S);
-                if (fpost) teq_echain_apply(fpost, yo, S); /* FP32: the chain on the plane while in cache */
+                if (dwi8 && ql->post) teq_echain_apply(ql->post, yo, S, S, m);
+                if (fpost) teq_echain_apply(fpost, yo, S, S, m); /* FP32: the chain on the plane while in cache */
                 if (ycodes) teq_kq_codes(ql->outq, yo, S, (uint8_t *)y->data + p * S, 1);
             }
         }
@@ -732,7 +732,11 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
      * since the nodes of the chain after this one pass their input on in the fast mode */
     const teq_qlayer *ql = teq_ql_of(node);
     const teq_echain *post = ql ? (teq_kmode_get() == TEQ_KMODE_FAST ? ql->post : NULL) : teq_fconv_post(node);
-    if (!st && !chained && post) teq_echain_apply(post, out[0]->data, teq_tensor_numel(out[0]));
+    if (!st && !chained && post) {
+        const teq_tensor *y = out[0];
+        const int64_t n = teq_tensor_numel(y), nc = y->ndim >= 2 ? y->dims[0] * y->dims[1] : 1;
+        teq_echain_apply(post, y->data, n, nc > 0 ? n / nc : n, 0);
+    }
     return st;
 }
 
@@ -1400,6 +1404,10 @@ static teq_status op_batchnorm(teq_exec_ctx *ctx, const teq_node *node, const te
                                teq_tensor *const *out) {
     if (need_inputs(ctx, node, in, 5)) return TEQ_ERR_ARG;
     const teq_tensor *x = in[0];
+    /* the convolution in front applied this node to its output already (qlayer.c's fused chains, an
+     * inference node only: node->pass_fast), which it may have written as the next layer's codes (uint8) */
+    if (node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST && (x->dtype == TEQ_DTYPE_FLOAT || x->dtype == TEQ_DTYPE_UINT8))
+        return teq_ctx_pass_input(ctx, 0, x, out[0]);
     teq_status st;
     static const char *const names[5] = {"X", "scale", "B", "mean", "var"};
     for (int i = 0; i < 5; i++) {
@@ -1473,7 +1481,8 @@ static teq_status op_batchnorm(teq_exec_ctx *ctx, const teq_node *node, const te
                 yp[i] = (xp[i] - mean[q]) * a + bias[q];
             }
         } else {
-            const float a = scale[c] / sqrtf(var[c] + eps), sh = bias[c] - mean[c] * a;
+            float a, sh;
+            teq_bn_affine(scale[c], bias[c], mean[c], var[c], eps, &a, &sh);
 #pragma omp simd
             for (int64_t i = 0; i < inner; i++) yp[i] = xp[i] * a + sh;
         }

@@ -9,6 +9,8 @@
 
 #include "../graph/graph.h"
 
+#include <math.h>
+
 typedef struct teq_exec_ctx teq_exec_ctx;
 
 /* Hot loops get an AVX2+FMA clone besides the baseline one, chosen at load time, because the
@@ -40,11 +42,14 @@ extern const teq_op teq_ops_fused[];       /* ops/fuse.c: TeqElementwise (fused 
  * keep[i] marks the nodes still to run; the chain's inner nodes are left unread, for dead-node removal. */
 teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep);
 
-/* The steps of a run of TeqElementwise nodes, each reading the one before (the first reads an operator's
- * output), for operators that apply them to their own output while it is in cache (the INT8 convolutions,
- * qlayer.h). teq_echain_add: append node's steps as the next link; false (c unchanged) when node is not a
- * well-formed TeqElementwise, a Relu or a Clip with constant bounds, or the chain is full. teq_echain_apply: y = chain(y) in place, link by link,
- * the same bits as the nodes compute (serial; callers split). */
+/* The steps of a run of elementwise nodes, each reading the one before (the first reads a convolution's
+ * output), for convolutions that apply them to their own output while it is in cache (qlayer.h).
+ * teq_echain_add: append node's steps as the next link; false (c unchanged) when node is not a well-formed
+ * TeqElementwise, a Relu, a Clip with constant bounds, or an inference BatchNormalization over `channels`
+ * channels (a per-channel link), or the chain is full. teq_echain_apply: y = chain(y) in place, link by
+ * link, the same bits as the nodes compute (serial; callers split); y holds consecutive planes of `plane`
+ * values, the first of channel ch0 (channels count on modulo the chain's). teq_echain_free: the chain and
+ * what its links own. */
 typedef struct teq_estep {
     int op, opnd, order;
     float c, lo, hi;
@@ -55,15 +60,28 @@ typedef struct teq_echain {
     bool reads_root; /* a step reads its link's root x: links cannot run in place on y */
     int ns[TEQ_ECHAIN_LINKS];
     teq_estep st[TEQ_ECHAIN_LINKS][TEQ_ECHAIN_MAX];
+    /* a per-channel link (ns 0): y = fl(fl(y * chan[c]) + chan[C + c]) for channel c (teq_bn_affine's
+     * coefficients), owned; NULL for a link of steps */
+    float *chan[TEQ_ECHAIN_LINKS];
+    int64_t C;
 } teq_echain;
-bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c);
-void teq_echain_apply(const teq_echain *c, float *y, int64_t n);
-/* The chain over rows of a block, Y[m * ldy + j] for m < M, j < nb (nb <= 1024): rows gathered into runs
- * of up to 1024 floats, one pass of the steps per run (per short row, the steps' loop overhead cost as much
- * as the pass over memory a fusion saves). codes: not NULL, the results go there as q's codes, row m at
- * codes + m * ldc (teq_kq_codes; q is a const struct teq_kq *), and Y is left as it was. */
+bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c, int64_t channels);
+void teq_echain_apply(const teq_echain *c, float *y, int64_t n, int64_t plane, int64_t ch0);
+void teq_echain_free(teq_echain *c);
+/* The chain over rows of a block, Y[m * ldy + j] for m < M, j < nb (nb <= 1024), row m being channel m:
+ * rows gathered into runs of up to 1024 floats, one pass of the steps per run (per short row, the steps'
+ * loop overhead cost as much as the pass over memory a fusion saves). codes: not NULL, the results go
+ * there as q's codes, row m at codes + m * ldc (teq_kq_codes; q is a const struct teq_kq *), and Y is
+ * left as it was. */
 void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int64_t nb, const void *q, uint8_t *codes,
                      int64_t ldc);
+/* Inference BatchNormalization of one channel as y = x * a + sh: the coefficients, computed in float
+ * exactly as op_batchnorm computes them (one definition, so a fused link gives the node's bits). */
+static inline void teq_bn_affine(float scale, float bias, float mean, float var, float eps, float *a, float *sh) {
+    const float t = scale / sqrtf(var + eps);
+    *a = t;
+    *sh = bias - mean * t;
+}
 
 const teq_op *teq_op_find(const char *op_type);
 /* Call fn(name) for every supported operator (for listings and the conformance runner). */

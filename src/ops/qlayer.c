@@ -13,7 +13,7 @@ static void ql_free(void *p) {
     teq_kq_free(q->kqe);
     teq_kw_free(&q->w);
     teq_kq_free(q->kqa);
-    free(q->post);
+    teq_echain_free(q->post);
     free(q);
 }
 static void kq_free(void *p) { teq_kq_free(p); }
@@ -384,16 +384,23 @@ static teq_status fast_passes(teq_graph *g, bool on) {
                             : !ql && n->fpack                            ? &((teq_fconv *)n->fpack)->post
                                                                          : NULL;
         if (!post) continue;
-        free(*post);
+        teq_echain_free(*post);
         *post = NULL;
         teq_echain c = {0};
         teq_node *e = on && n->n_out == 1 ? sole_reader(g, n->out[0]) : NULL;
         teq_node *links[TEQ_ECHAIN_LINKS];
-        while (e && teq_echain_add(g, e, &c)) {
+        /* output channels: the weights' first dimension (their dims stay when the data is released) */
+        const teq_tensor *w = n->n_in > 1 && n->in[1] >= 0 ? g->values[n->in[1]].constant : NULL;
+        const int64_t channels = w && w->ndim >= 1 ? w->dims[0] : 0;
+        while (e && teq_echain_add(g, e, &c, channels)) {
             links[c.nlinks - 1] = e;
             e = sole_reader(g, e->out[0]);
         }
-        if (!c.nlinks || !(*post = malloc(sizeof **post))) continue; /* without memory: unfused, still right */
+        if (!c.nlinks) continue;
+        if (!(*post = malloc(sizeof **post))) { /* without memory: unfused, still right */
+            for (int l = 0; l < c.nlinks; l++) free(c.chan[l]);
+            continue;
+        }
         **post = c;
         for (int l = 0; l < c.nlinks; l++) links[l]->pass_fast = true;
     }

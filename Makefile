@@ -52,13 +52,13 @@ bench-kernels: setup
 # for that prefix first, because teq.pc records it). CMake lists what it copied in install_manifest.txt;
 # uninstall removes exactly those files, then the folders that this left empty.
 install:
-	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)) $(CMAKE_FLAGS) >/dev/null
 	@$(MAKE) --no-print-directory -C $(BUILD) -j$(JOBS)
 	@cmake --install $(BUILD)
 
 uninstall:
 	@test -f $(BUILD)/install_manifest.txt || { echo "uninstall: no $(BUILD)/install_manifest.txt (nothing installed from $(BUILD))" >&2; exit 1; }
-	@scripts/uninstall.sh $(BUILD)/install_manifest.txt $(PREFIX)
+	@scripts/uninstall.sh $(BUILD)/install_manifest.txt $(abspath $(PREFIX))
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

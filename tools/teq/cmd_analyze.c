@@ -10,7 +10,7 @@
 static int cmd_analyze(int argc, char **argv) {
     const char *calib = NULL, *json = NULL, *plots = NULL, *climit = NULL, *threads = NULL;
     const teq_cli_opt opts[] = {{"--calib", &calib}, {"--json", &json}, {"--plots", &plots}, {"--calib-limit", &climit},
-                        {"--threads", &threads}, {NULL, NULL}};
+                                {"--threads", &threads}, {NULL, NULL}};
     const char *pos[1] = {NULL};
     if (teq_cli_parse_opts("analyze", argc, argv, opts, pos, 1, NULL, NULL, NULL, 0)) return 1;
     long long t = teq_cli_int_opt("analyze", "--threads", threads, 1, 1, 256);

@@ -7,23 +7,27 @@
 static int cmd_bench(int argc, char **argv) {
     teq_bench_opts o = {0};
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i];
         if (!strcmp(a, "--quick")) {
             o.quick = 1;
             continue;
         }
-        if (!v) return teq_cli_fail("bench: %s needs a value", a);
-        if (!strcmp(a, "--json")) o.json_path = v;
-        else if (!strcmp(a, "--models")) o.models_dir = v;
-        else if (!strcmp(a, "--repeat") || !strcmp(a, "--threads")) {
-            long long x = teq_cli_int_opt("bench", a, v, 1, 1, !strcmp(a, "--repeat") ? 100000 : 256);
+        /* the name first: an unknown option is reported as such, with or without a value after it */
+        int repeat = !strcmp(a, "--repeat"), threads = !strcmp(a, "--threads");
+        if (!repeat && !threads && strcmp(a, "--json") && strcmp(a, "--models"))
+            return teq_cli_fail(a[0] == '-' ? "bench: unknown option '%s'" : "bench: unexpected argument '%s'", a);
+        if (i + 1 >= argc) return teq_cli_fail("bench: %s needs a value", a);
+        const char *v = argv[++i];
+        if (repeat || threads) {
+            long long x = teq_cli_int_opt("bench", a, v, 1, 1, repeat ? 100000 : 256);
             if (x < 0) return 1;
-            if (!strcmp(a, "--repeat")) o.repeat = (int)x;
+            if (repeat) o.repeat = (int)x;
             else o.threads = (int)x;
+        } else if (!strcmp(a, "--json")) {
+            o.json_path = v;
         } else {
-            return teq_cli_fail("bench: unknown option %s", a);
+            o.models_dir = v;
         }
-        i++;
     }
     teq_error err = {0};
     if (teq_bench_run(&o, stdout, &err)) return teq_cli_fail_err(&err);

@@ -10,7 +10,7 @@
 static int cmd_dataset_idx(int argc, char **argv) {
     const char *images = NULL, *labels = NULL, *mean = NULL, *std = NULL, *n = NULL, *offset = NULL, *out = NULL;
     const teq_cli_opt opts[] = {{"--images", &images}, {"--labels", &labels}, {"--mean", &mean}, {"--std", &std},
-                        {"-n", &n},            {"--offset", &offset}, {"-o", &out},      {NULL, NULL}};
+                                {"-n", &n}, {"--offset", &offset}, {"-o", &out}, {NULL, NULL}};
     if (teq_cli_parse_opts("dataset idx", argc, argv, opts, NULL, 0, NULL, NULL, NULL, 0)) return 1;
     if (!images) return teq_cli_fail("dataset idx: --images FILE is required");
     if (!out) return teq_cli_fail("dataset idx: -o DIR is required");
@@ -36,12 +36,14 @@ static int cmd_dataset(int argc, char **argv) {
     if (argc < 1) return teq_cli_fail("dataset: ocr-lines, synth or idx (see teq dataset --help)");
     const char *kind = argv[0];
     if (!strcmp(kind, "idx")) return cmd_dataset_idx(argc - 1, argv + 1);
+    if (strcmp(kind, "ocr-lines") && strcmp(kind, "synth"))
+        return teq_cli_fail("dataset: unknown kind '%s' (ocr-lines, synth or idx)", kind);
     const char *text = NULL, *n = NULL, *seed = NULL, *out = NULL, *width = NULL, *height = NULL, *keys = NULL,
                *skind = NULL;
     const char *fonts[16];
     int n_fonts = 0;
-    const teq_cli_opt opts[] = {{"--text", &text}, {"-n", &n},         {"--seed", &seed}, {"-o", &out}, {"--width", &width},
-                        {"--height", &height}, {"--keys", &keys}, {"--kind", &skind}, {NULL, NULL}};
+    const teq_cli_opt opts[] = {{"--text", &text}, {"-n", &n}, {"--seed", &seed}, {"-o", &out}, {"--width", &width},
+                                {"--height", &height}, {"--keys", &keys}, {"--kind", &skind}, {NULL, NULL}};
     if (teq_cli_parse_opts("dataset", argc - 1, argv + 1, opts, NULL, 0, "--font", fonts, &n_fonts, 16)) return 1;
     long long nn = teq_cli_int_opt("dataset", "-n", n, -1, 1, 10000000);
     long long sd = teq_cli_int_opt("dataset", "--seed", seed, 1, 0, 1LL << 62);
@@ -54,12 +56,10 @@ static int cmd_dataset(int argc, char **argv) {
         if (!text || n_fonts == 0) return teq_cli_fail("dataset ocr-lines: --text FILE and at least one --font are required");
         teq_ocr_lines_opts o = {text, fonts, n_fonts, (int)nn, (uint64_t)sd, (int)w, (int)h, keys, out};
         if (teq_dataset_ocr_lines(&o, &e)) return teq_cli_fail_err(&e);
-    } else if (!strcmp(kind, "synth")) {
+    } else { /* synth */
         if (!skind) return teq_cli_fail("dataset synth: --kind is required (ocr-cls, ocr-det, blazeface, mlsd)");
         teq_synth_opts o = {skind, text, fonts, n_fonts, (int)nn, (uint64_t)sd, (int)h, (int)w, out};
         if (teq_dataset_synth(&o, &e)) return teq_cli_fail_err(&e);
-    } else {
-        return teq_cli_fail("dataset: unknown kind '%s' (ocr-lines, synth or idx)", kind);
     }
     printf("wrote %lld samples to %s (inputs.npy, dataset.json, preview.png%s)\n", nn, out,
            !strcmp(kind, "ocr-lines") || (skind && !strcmp(skind, "ocr-cls")) ? ", labels.txt" : "");

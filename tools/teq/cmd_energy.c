@@ -10,9 +10,9 @@
 static int cmd_energy(int argc, char **argv) {
     const char *table = NULL, *json = NULL, *input = NULL, *shape = NULL, *limit = NULL, *seed = NULL, *zs = NULL,
                *threads = NULL, *final = NULL;
-    const teq_cli_opt opts[] = {{"--final", &final}, {"--table", &table}, {"--json", &json},       {"--input", &input},  {"--shape", &shape},
-                        {"--limit", &limit}, {"--seed", &seed},       {"--zero-skip", &zs}, {"--threads", &threads},
-                        {NULL, NULL}};
+    const teq_cli_opt opts[] = {{"--final", &final}, {"--table", &table}, {"--json", &json}, {"--input", &input},
+                                {"--shape", &shape}, {"--limit", &limit}, {"--seed", &seed}, {"--zero-skip", &zs},
+                                {"--threads", &threads}, {NULL, NULL}};
     const char *pos[1] = {NULL};
     if (teq_cli_parse_opts("energy", argc, argv, opts, pos, 1, NULL, NULL, NULL, 0)) return 1;
     teq_energy_opts o = {0};

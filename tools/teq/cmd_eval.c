@@ -9,9 +9,9 @@
 static int cmd_eval(int argc, char **argv) {
     const char *suite = NULL, *data = NULL, *ref = NULL, *keys = NULL, *json = NULL, *limit = NULL, *threads = NULL,
                *perturb = NULL, *seed = NULL;
-    const teq_cli_opt opts[] = {{"--suite", &suite}, {"--data", &data},       {"--reference", &ref}, {"--keys", &keys},
-                        {"--json", &json},   {"--limit", &limit},     {"--threads", &threads},
-                        {"--perturb", &perturb}, {"--seed", &seed}, {NULL, NULL}};
+    const teq_cli_opt opts[] = {{"--suite", &suite}, {"--data", &data}, {"--reference", &ref}, {"--keys", &keys},
+                                {"--json", &json}, {"--limit", &limit}, {"--threads", &threads},
+                                {"--perturb", &perturb}, {"--seed", &seed}, {NULL, NULL}};
     const char *pos[1] = {NULL};
     if (teq_cli_parse_opts("eval", argc, argv, opts, pos, 1, NULL, NULL, NULL, 0)) return 1;
     if (!suite || !data) return teq_cli_fail("eval: --suite and --data are required");

@@ -10,11 +10,14 @@ static int cmd_quantize(int argc, char **argv) {
                *data = NULL, *keys = NULL, *json = NULL, *threads = NULL, *climit = NULL, *slimit = NULL, *elimit = NULL,
                *i8 = NULL, *granularity = NULL, *biascorr = NULL, *shift = NULL, *rounding = NULL, *search = NULL, *val = NULL,
                *pareto = NULL, *lanes = NULL, *lanes_loss = NULL;
-    const teq_cli_opt opts[] = {{"--int-lanes", &lanes}, {"--int-lanes-loss", &lanes_loss}, {"--weight-scales", &granularity}, {"--bias-correction", &biascorr}, {"--shift", &shift}, {"--rounding", &rounding}, {"-o", &out},           {"--calib", &calib},  {"--scheme", &scheme}, {"--max-loss", &max_loss},
-                        {"--bits", &bits},      {"--suite", &suite},  {"--data", &data},     {"--keys", &keys},
-                        {"--json", &json},      {"--threads", &threads}, {"--calib-limit", &climit},
-                        {"--search-limit", &slimit}, {"--eval-limit", &elimit}, {"--int8-calib", &i8}, {"--search", &search}, {"--val", &val},
-                        {"--pareto", &pareto}, {NULL, NULL}};
+    const teq_cli_opt opts[] = {{"--int-lanes", &lanes}, {"--int-lanes-loss", &lanes_loss},
+                                {"--weight-scales", &granularity}, {"--bias-correction", &biascorr},
+                                {"--shift", &shift}, {"--rounding", &rounding}, {"-o", &out}, {"--calib", &calib},
+                                {"--scheme", &scheme}, {"--max-loss", &max_loss}, {"--bits", &bits},
+                                {"--suite", &suite}, {"--data", &data}, {"--keys", &keys}, {"--json", &json},
+                                {"--threads", &threads}, {"--calib-limit", &climit}, {"--search-limit", &slimit},
+                                {"--eval-limit", &elimit}, {"--int8-calib", &i8}, {"--search", &search},
+                                {"--val", &val}, {"--pareto", &pareto}, {NULL, NULL}};
     const char *pos[1] = {NULL};
     if (teq_cli_parse_opts("quantize", argc, argv, opts, pos, 1, NULL, NULL, NULL, 0)) return 1;
     model = pos[0];

@@ -153,7 +153,7 @@ if [ ${#missing[@]} -eq 0 ]; then ok "teq.1 has a part for every command of teq 
 else bad "teq.1" "no part for: ${missing[*]}"; fi
 if command -v groff >/dev/null; then
   warn=$(groff -man -Tutf8 -ww -z "$P/share/man/man1/teq.1" 2>&1)
-  if [ -z "$warn" ] && groff -man -Tascii "$P/share/man/man1/teq.1" 2>/dev/null | grep -q -- 'calib-limit'; then
+  if [ -z "$warn" ] && groff -man -Tascii -P-cbou "$P/share/man/man1/teq.1" 2>/dev/null | grep -q -- '--calib-limit N'; then
     ok "teq.1 renders without a warning (groff -man -ww) and shows the options"
   else
     bad "teq.1 renders" "${warn:-the rendered page lacks --calib-limit}"

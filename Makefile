@@ -50,7 +50,7 @@ bench-kernels: setup
 
 # Header, libteq.a, libteq.so, the CLI, teq.pc and the man page under PREFIX (the build is configured
 # for that prefix first, because teq.pc records it). CMake lists what it copied in install_manifest.txt;
-# uninstall removes exactly those files, then the folders that this left empty.
+# uninstall removes exactly those files (scripts/uninstall.sh; folders stay, they are shared).
 install:
 	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)) $(CMAKE_FLAGS) >/dev/null
 	@$(MAKE) --no-print-directory -C $(BUILD) -j$(JOBS)

@@ -4,8 +4,9 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS ?= 2
+PREFIX ?= /usr/local
 
-.PHONY: all build setup demo test asan fuzz bench bench-kernels clean
+.PHONY: all build setup demo test asan fuzz bench bench-kernels clean install uninstall
 
 all: build
 
@@ -46,6 +47,18 @@ bench: setup
 bench-kernels: setup
 	@$(MAKE) --no-print-directory build
 	@scripts/bench.sh --json out/bench.json
+
+# Header, libteq.a, libteq.so, the CLI, teq.pc and the man page under PREFIX (the build is configured
+# for that prefix first, because teq.pc records it). CMake lists what it copied in install_manifest.txt;
+# uninstall removes exactly those files (scripts/uninstall.sh; folders stay, they are shared).
+install:
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)) $(CMAKE_FLAGS) >/dev/null
+	@$(MAKE) --no-print-directory -C $(BUILD) -j$(JOBS)
+	@cmake --install $(BUILD)
+
+uninstall:
+	@test -f $(BUILD)/install_manifest.txt || { echo "uninstall: no $(BUILD)/install_manifest.txt (nothing installed from $(BUILD))" >&2; exit 1; }
+	@scripts/uninstall.sh $(BUILD)/install_manifest.txt $(abspath $(PREFIX))
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

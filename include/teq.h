@@ -20,6 +20,15 @@ extern "C" {
 
 #define TEQ_VERSION_STRING "0.1.0"
 
+/* Marks the functions libteq.so exports. The library is compiled with -fvisibility=hidden, so these
+ * declarations are its whole dynamic interface: internal symbols (teq_ops_*, the kernels, protobuf-c's
+ * onnx__*) stay out of it, and calls between the library's own files need no PLT. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TEQ_API __attribute__((visibility("default")))
+#else
+#define TEQ_API
+#endif
+
 typedef enum teq_status {
     TEQ_OK = 0,
     TEQ_ERR_IO = 1,          /* a file could not be opened, read or written */
@@ -32,10 +41,10 @@ typedef enum teq_status {
 } teq_status;
 
 /* A short, constant description of a status ("I/O error", ...). */
-const char *teq_status_string(teq_status s);
+TEQ_API const char *teq_status_string(teq_status s);
 /* The set of dot-product kernels chosen for this CPU at run time ("scalar", "avx2", "avx512+vnni", ...;
  * the environment variable TEQ_ISA=scalar|avx2|avx512 caps it). */
-const char *teq_kernels_name(void);
+TEQ_API const char *teq_kernels_name(void);
 
 /* Where detailed messages go. msg is always NUL-terminated; it is empty after a success. */
 typedef struct teq_error {
@@ -56,9 +65,9 @@ typedef enum teq_dtype {
 } teq_dtype;
 
 /* Size in bytes of one element, or 0 for a type teq does not hold. */
-size_t teq_dtype_size(teq_dtype t);
+TEQ_API size_t teq_dtype_size(teq_dtype t);
 /* "float32", "int64", ... ; "unknown" for anything else. */
-const char *teq_dtype_name(teq_dtype t);
+TEQ_API const char *teq_dtype_name(teq_dtype t);
 
 #define TEQ_MAX_DIMS 8
 
@@ -74,18 +83,18 @@ typedef struct teq_tensor {
 } teq_tensor;
 
 /* Number of elements (1 for a scalar). */
-int64_t teq_tensor_numel(const teq_tensor *t);
+TEQ_API int64_t teq_tensor_numel(const teq_tensor *t);
 /* Allocate a tensor with owned, zero-filled storage. */
-teq_status teq_tensor_create(teq_dtype dtype, int ndim, const int64_t *dims, teq_tensor **out, teq_error *err);
+TEQ_API teq_status teq_tensor_create(teq_dtype dtype, int ndim, const int64_t *dims, teq_tensor **out, teq_error *err);
 /* Free a tensor made by teq (teq_tensor_create, teq_npy_read, teq_model_run). */
-void teq_tensor_free(teq_tensor *t);
+TEQ_API void teq_tensor_free(teq_tensor *t);
 
 /* ---- NumPy .npy files (format 1.0/2.0, little-endian, C order) ---- */
 
 /* Read float32, float64 (kept as double), int64, int32, uint8, int8 and bool arrays. */
-teq_status teq_npy_read(const char *path, teq_tensor **out, teq_error *err);
+TEQ_API teq_status teq_npy_read(const char *path, teq_tensor **out, teq_error *err);
 /* Write atomically: to a temporary name in the same folder, then rename over path. */
-teq_status teq_npy_write(const char *path, const teq_tensor *t, teq_error *err);
+TEQ_API teq_status teq_npy_write(const char *path, const teq_tensor *t, teq_error *err);
 
 /* ---- Models ---- */
 
@@ -93,11 +102,11 @@ typedef struct teq_model teq_model;
 
 /* Load a model: an ONNX file, or a .teq file written by teq_quantize (told apart by their first
  * bytes, not by the name). Constant subgraphs are folded at load. */
-teq_status teq_model_load(const char *path, teq_model **out, teq_error *err);
-void teq_model_free(teq_model *m);
+TEQ_API teq_status teq_model_load(const char *path, teq_model **out, teq_error *err);
+TEQ_API void teq_model_free(teq_model *m);
 
 /* Threads used by teq_model_run (default 1). */
-void teq_model_set_threads(teq_model *m, int n_threads);
+TEQ_API void teq_model_set_threads(teq_model *m, int n_threads);
 
 /* Description of a graph input or output as declared by the model.
  * dims[i] is -1 where the dimension is dynamic; dim_names[i] is then its symbolic name or "". */
@@ -109,10 +118,10 @@ typedef struct teq_io_info {
     const char *dim_names[TEQ_MAX_DIMS];
 } teq_io_info;
 
-int teq_model_num_inputs(const teq_model *m);
-int teq_model_num_outputs(const teq_model *m);
-teq_status teq_model_input_info(const teq_model *m, int i, teq_io_info *info);
-teq_status teq_model_output_info(const teq_model *m, int i, teq_io_info *info);
+TEQ_API int teq_model_num_inputs(const teq_model *m);
+TEQ_API int teq_model_num_outputs(const teq_model *m);
+TEQ_API teq_status teq_model_input_info(const teq_model *m, int i, teq_io_info *info);
+TEQ_API teq_status teq_model_output_info(const teq_model *m, int i, teq_io_info *info);
 
 /* Model statistics for `teq inspect`. */
 typedef struct teq_model_stats {
@@ -122,20 +131,20 @@ typedef struct teq_model_stats {
     int64_t opset;        /* default-domain opset */
     int n_op_types;
 } teq_model_stats;
-void teq_model_stats_get(const teq_model *m, teq_model_stats *st);
+TEQ_API void teq_model_stats_get(const teq_model *m, teq_model_stats *st);
 /* The quantizer's report kept in a .teq file (JSON text, the same keys as `teq quantize --json`),
  * or NULL for a model that has none (ONNX files). Owned by the model. */
-const char *teq_model_metadata(const teq_model *m);
+TEQ_API const char *teq_model_metadata(const teq_model *m);
 
 /* The i-th operator type in first-seen order and how many nodes of it the loaded file held. */
-teq_status teq_model_op_type(const teq_model *m, int i, const char **op_type, int64_t *count);
+TEQ_API teq_status teq_model_op_type(const teq_model *m, int i, const char **op_type, int64_t *count);
 
 /* Run the model. inputs[i] is bound to the graph input named names[i] (names may be NULL when the
  * model has exactly n_inputs inputs: they bind in order). On success outputs[j] receives a new
  * tensor for graph output j (free each with teq_tensor_free); outputs must hold
  * teq_model_num_outputs(m) pointers. */
-teq_status teq_model_run(teq_model *m, int n_inputs, const char *const *names, const teq_tensor *const *inputs,
-                         teq_tensor **outputs, teq_error *err);
+TEQ_API teq_status teq_model_run(teq_model *m, int n_inputs, const char *const *names,
+                                 const teq_tensor *const *inputs, teq_tensor **outputs, teq_error *err);
 
 /* ---- Data sets (generated by teq, for calibration and evaluation) ----
  * A data set is a folder:
@@ -161,7 +170,7 @@ typedef struct teq_ocr_lines_opts {
     const char *keys_path;         /* optional: keep only characters in this PP-OCR key list */
     const char *out_dir;
 } teq_ocr_lines_opts;
-teq_status teq_dataset_ocr_lines(const teq_ocr_lines_opts *o, teq_error *err);
+TEQ_API teq_status teq_dataset_ocr_lines(const teq_ocr_lines_opts *o, teq_error *err);
 
 /* Synthetic inputs for the other models: kind "ocr-cls" (text lines at 48x192, padded with 0 as
  * above, half of them turned by 180 degrees, labels "0"/"180"), "ocr-det" (pages of text, [N,3,H,W]
@@ -178,7 +187,7 @@ typedef struct teq_synth_opts {
     int height, width; /* 0: the kind's default */
     const char *out_dir;
 } teq_synth_opts;
-teq_status teq_dataset_synth(const teq_synth_opts *o, teq_error *err);
+TEQ_API teq_status teq_dataset_synth(const teq_synth_opts *o, teq_error *err);
 
 /* Images and labels in the IDX format of MNIST and Fashion-MNIST (gzip-compressed or plain): images
  * [N,rows,cols] of unsigned bytes, labels [N] of unsigned bytes. Writes inputs.npy [n,1,rows,cols]
@@ -195,7 +204,7 @@ typedef struct teq_idx_opts {
 } teq_idx_opts;
 #define TEQ_FMNIST_MEAN 0.2860
 #define TEQ_FMNIST_STD 0.3530
-teq_status teq_dataset_idx(const teq_idx_opts *o, teq_error *err);
+TEQ_API teq_status teq_dataset_idx(const teq_idx_opts *o, teq_error *err);
 
 /* ---- Evaluation ----
  * Suites: "ocr-rec" (greedy CTC decoding with the PP-OCR key list; needs labels: line_accuracy and
@@ -231,10 +240,10 @@ typedef struct teq_eval_result {
                     * items (IoU, fidelity of L2 outputs) */
 } teq_eval_result;
 
-teq_status teq_eval(teq_model *m, const char *suite, const char *data_dir, const teq_eval_opts *o, teq_eval_result *out,
-                    teq_error *err);
+TEQ_API teq_status teq_eval(teq_model *m, const char *suite, const char *data_dir, const teq_eval_opts *o,
+                            teq_eval_result *out, teq_error *err);
 /* Write the result as a JSON object {"suite":..., "n":..., "<metric>": value, ...} atomically. */
-teq_status teq_eval_write_json(const char *path, const teq_eval_result *r, teq_error *err);
+TEQ_API teq_status teq_eval_write_json(const char *path, const teq_eval_result *r, teq_error *err);
 
 /* ---- Distribution analysis (METHOD section 4) ---- */
 
@@ -260,10 +269,10 @@ typedef struct teq_analysis {
 /* Fit the four families to every weight tensor of every dot-product layer and, with calibration
  * data (calib_path not NULL), to every input activation. plots_dir (optional): one SVG per tensor
  * and overview.svg. */
-teq_status teq_analyze(const char *model_path, const char *calib_path, int64_t calib_limit, int threads,
-                       const char *plots_dir, int progress, teq_analysis **out, teq_error *err);
-void teq_analysis_free(teq_analysis *a);
-teq_status teq_analysis_write_json(const char *path, const teq_analysis *a, teq_error *err);
+TEQ_API teq_status teq_analyze(const char *model_path, const char *calib_path, int64_t calib_limit, int threads,
+                               const char *plots_dir, int progress, teq_analysis **out, teq_error *err);
+TEQ_API void teq_analysis_free(teq_analysis *a);
+TEQ_API teq_status teq_analysis_write_json(const char *path, const teq_analysis *a, teq_error *err);
 
 /* ---- Quantization ---- */
 
@@ -374,12 +383,12 @@ typedef struct teq_quantize_report {
     char lanes_samples[16];
 } teq_quantize_report;
 
-teq_status teq_quantize(const char *model_path, const char *out_path, const teq_quantize_opts *o,
-                        teq_quantize_report **report, teq_error *err);
-void teq_quantize_report_free(teq_quantize_report *r);
+TEQ_API teq_status teq_quantize(const char *model_path, const char *out_path, const teq_quantize_opts *o,
+                                teq_quantize_report **report, teq_error *err);
+TEQ_API void teq_quantize_report_free(teq_quantize_report *r);
 /* JSON with the keys avg_bits_weights, avg_bits_activations, avg_bits, compression_vs_int8, scheme,
  * budget_metric, layers[...] and the rest of the report. */
-teq_status teq_quantize_report_write_json(const char *path, const teq_quantize_report *r, teq_error *err);
+TEQ_API teq_status teq_quantize_report_write_json(const char *path, const teq_quantize_report *r, teq_error *err);
 
 /* ---- Benchmark (teq bench) ----
  * Kernel level (GEMV and GEMM on real shapes: OpenBLAS FP32, teq INT8, teq exponential at 3/4/5 bits,
@@ -394,7 +403,7 @@ typedef struct teq_bench_opts {
     const char *models_dir; /* NULL: skip the model level */
     int quick;              /* fewer shapes (tests) */
 } teq_bench_opts;
-teq_status teq_bench_run(const teq_bench_opts *o, FILE *out, teq_error *err);
+TEQ_API teq_status teq_bench_run(const teq_bench_opts *o, FILE *out, teq_error *err);
 /* ---- Energy model (METHOD section 6; assumptions in docs/DECISIONS.md, "Energy model") ----
  * For every quantized dot-product layer of a .teq model: the operation counts of the exponential
  * datapath (exponent additions, counter updates, the final multiplies against the table of powers of
@@ -411,11 +420,11 @@ typedef struct teq_energy_table {
     double dram_64b;                /* DRAM access, 64 bits */
     char source[160];               /* where the numbers come from */
 } teq_energy_table;
-void teq_energy_table_default(teq_energy_table *t);
+TEQ_API void teq_energy_table_default(teq_energy_table *t);
 /* Read a table file: one `name value_pj` per line, `#` starts a comment, every entry of
  * teq_energy_table given exactly once (names as the fields above). A malformed, unknown, repeated,
  * negative or missing entry is refused with a message naming the file and the line. */
-teq_status teq_energy_table_read(const char *path, teq_energy_table *t, teq_error *err);
+TEQ_API teq_status teq_energy_table_read(const char *path, teq_energy_table *t, teq_error *err);
 
 typedef struct teq_energy_opts {
     const teq_energy_table *table; /* NULL: the default table */
@@ -474,11 +483,11 @@ typedef struct teq_energy_report {
     char assumptions[TEQ_ENERGY_MAX_ASSUMPTIONS][320];
 } teq_energy_report;
 
-teq_status teq_energy_analyze(teq_model *m, const teq_energy_opts *o, teq_energy_report **out, teq_error *err);
-void teq_energy_report_free(teq_energy_report *r);
+TEQ_API teq_status teq_energy_analyze(teq_model *m, const teq_energy_opts *o, teq_energy_report **out, teq_error *err);
+TEQ_API void teq_energy_report_free(teq_energy_report *r);
 /* JSON (atomically): total_pj_teq, total_pj_int8, saving_vs_int8 (a fraction), assumptions (strings),
  * layers (objects), and the compute/memory split, the table and the input. */
-teq_status teq_energy_write_json(const char *path, const teq_energy_report *r, teq_error *err);
+TEQ_API teq_status teq_energy_write_json(const char *path, const teq_energy_report *r, teq_error *err);
 
 #ifdef __cplusplus
 }

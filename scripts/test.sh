@@ -47,6 +47,12 @@ for t in "$build"/test_*; do
   run_suite "$(basename "$t")" "$t"
 done
 run_suite bad_input bash tests/bad_input.sh "$build/teq"
+run_suite cli_help bash tests/cli_help.sh "$build/teq"
+# make install into a temporary prefix from $build, a program built against it, make uninstall. Not
+# with --quick: the sanitizer build's libraries need the sanitizer runtime in the program that links them.
+if [ "$quick" != "--quick" ]; then
+  run_suite install bash tests/install.sh "$build"
+fi
 run_suite quantize bash tests/quantize.sh "$build/teq"
 run_suite energy bash tests/energy.sh "$build/teq"
 run_suite determinism bash tests/determinism.sh "$build/teq"
@@ -63,6 +69,7 @@ if [ -n "$asan" ]; then
     run_suite "asan $(basename "$t")" "$t"
   done
   run_suite "asan bad_input" bash tests/bad_input.sh "$asan/teq"
+  run_suite "asan cli_help" bash tests/cli_help.sh "$asan/teq"
 fi
 
 echo "=== summary"

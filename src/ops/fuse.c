@@ -161,7 +161,8 @@ bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c, int
         if (node->n_in != 1 || node->n_out != 1) return false;
         const int ns = read_steps(node, c->st[c->nlinks]);
         if (ns <= 0) return false;
-        for (int i = 0; i < ns; i++) c->reads_root |= c->st[c->nlinks][i].opnd == OPND_ROOT;
+        for (int i = 0; i < ns; i++)
+            if (c->st[c->nlinks][i].opnd == OPND_ROOT) c->root_links |= 1u << c->nlinks;
         c->chan[c->nlinks] = NULL;
         c->ns[c->nlinks++] = ns;
         return true;
@@ -195,9 +196,9 @@ void teq_echain_free(teq_echain *c) {
     free(c);
 }
 
-/* y[i] = fl(fl(y[i] * a) + sh): op_batchnorm's expression. Not cloned for x86-64-v3 (this file is built
- * without FMA, so nothing contracts the two roundings into one, as in op_batchnorm). */
-static void chan_affine(float *y, int64_t n, float a, float sh) {
+/* y[i] = fl(fl(y[i] * a) + sh): op_batchnorm's expression, two roundings (this file is built with
+ * -ffp-contract=off, so the x86-64-v3 clone does not fuse them into an FMA as op_batchnorm never does). */
+TEQ_CLONES static void chan_affine(float *y, int64_t n, float a, float sh) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) y[i] = y[i] * a + sh;
 }
@@ -222,6 +223,10 @@ void teq_echain_apply(const teq_echain *c, float *y, int64_t n, int64_t plane, i
         for (int l = 0; l < c->nlinks; l++) {
             if (c->chan[l]) {
                 chan_link(c, l, y + i0, m, i0, plane, ch0);
+                continue;
+            }
+            if (!(c->root_links >> l & 1)) { /* no step reads x: in place, x never read (NULL) */
+                run_block(c->st[l], c->ns[l], NULL, y + i0, m);
                 continue;
             }
             memcpy(acc, y + i0, sizeof(float) * (size_t)m);
@@ -376,7 +381,7 @@ teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep) {
 
 void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int64_t nb, const void *q, uint8_t *codes,
                      int64_t ldc) {
-    if (c && !codes && !c->reads_root && nb >= 32) {
+    if (c && !codes && !c->root_links && nb >= 32) {
         /* no step reads the root (Relu, Clip, a constant operand), so each row runs in place: run_block
          * never reads x (NULL), and gathering rows of 32+ floats into runs saved less than its two copies cost */
         for (int64_t m = 0; m < M; m++)

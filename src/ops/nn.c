@@ -590,8 +590,12 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
             float *xq = dwi8 ? pad + (size_t)ntp * (size_t)(PH * PW) + t * (size_t)Sin : NULL;
             float *yp = ycodes ? pad + (size_t)ntp * (size_t)(PH * PW + Sin) + t * (size_t)S : NULL;
             int64_t last_c = -1;
-#pragma omp for schedule(static)
-            for (int64_t p = 0; p < planes; p++) {
+            /* this thread's planes (static split), so that the FP32 chain can run over a run of finished
+             * consecutive planes (>= 1024 values, or the last ones) instead of each small plane alone: a
+             * 6 x 24 plane left the chain's per-call overhead larger than its pass over memory */
+            const int64_t T = omp_get_num_threads(), p0 = planes * (int64_t)t / T, p1 = planes * ((int64_t)t + 1) / T;
+            int64_t pend = p0;
+            for (int64_t p = p0; p < p1; p++) {
                 const int64_t n = p / M, m = p % M, c = n * C + m / Mg;
                 if (c != last_c) {
                     const float *src = X + c * Sin;
@@ -606,7 +610,11 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                          g.d[1], g.d[2]);
                 if (dwi8) teq_ql_i8_scale(ql, m, B, yo, S);
                 if (dwi8 && ql->post) teq_echain_apply(ql->post, yo, S, S, m);
-                if (fpost) teq_echain_apply(fpost, yo, S, S, m); /* FP32: the chain on the plane while in cache */
+                if (fpost && ((p + 1 - pend) * S >= 1024 || p + 1 == p1)) {
+                    /* FP32: the chain on the finished planes pend .. p while in cache */
+                    teq_echain_apply(fpost, Y + pend * S, (p + 1 - pend) * S, S, pend % M);
+                    pend = p + 1;
+                }
                 if (ycodes) teq_kq_codes(ql->outq, yo, S, (uint8_t *)y->data + p * S, 1);
             }
         }

@@ -57,7 +57,7 @@ typedef struct teq_estep {
 enum { TEQ_ECHAIN_MAX = 16, TEQ_ECHAIN_LINKS = 4 };
 typedef struct teq_echain {
     int nlinks;
-    bool reads_root; /* a step reads its link's root x: links cannot run in place on y */
+    unsigned root_links; /* bit l: a step of link l reads the link's root x (so it cannot run in place on y) */
     int ns[TEQ_ECHAIN_LINKS];
     teq_estep st[TEQ_ECHAIN_LINKS][TEQ_ECHAIN_MAX];
     /* a per-channel link (ns 0): y = fl(fl(y * chan[c]) + chan[C + c]) for channel c (teq_bn_affine's

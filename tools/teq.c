@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+int cmd_export(int argc, char **argv); /* tools/cmd_export.c */
+
 static void usage(FILE *f) {
     fprintf(f,
             "teq " TEQ_VERSION_STRING ": adaptive exponential quantization of neural networks\n"
@@ -59,6 +61,7 @@ static void usage(FILE *f) {
             "  teq energy MODEL.teq [--table FILE] [--json FILE] [--input FILE.npy | --shape D,D,...]\n"
             "               [--limit N] [--seed S] [--zero-skip on|off] [--final fp32|int16] [--threads N]\n"
             "                                         energy of the exponential datapath against INT8, per layer\n"
+            "  teq export MODEL.teq -o OUT.onnx        the quantized model as standard ONNX operators\n"
             "  teq version\n"
             "\n"
             "MODEL is an ONNX file or a .teq file written by teq quantize. Tensors are NumPy .npy files\n"
@@ -792,6 +795,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "dataset")) return cmd_dataset(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "energy")) return cmd_energy(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "export")) return cmd_export(argc - 2, argv + 2);
     fprintf(stderr, "teq: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -53,6 +53,7 @@ run_suite determinism bash tests/determinism.sh "$build/teq"
 run_suite interrupt bash tests/interrupt.sh "$build/teq"
 if [ "$quick" != "--quick" ]; then
   run_suite ort_compare node tests/ort_compare.mjs "$build/teq"
+  run_suite export_compare node tests/export_compare.mjs "$build/teq"
 fi
 if [ -n "$asan" ]; then
   for t in "$asan"/test_*; do

@@ -52,6 +52,7 @@ typedef struct xb {
     size_t n_inits, cap_inits;
     int64_t counter; /* fresh names */
     int n_exp_quant; /* exponential quantizers emitted (for the mutation hook) */
+    bool int8_exact; /* TEQ_EXPORT_INT8=exact: linear codes as thresholds, weights as floats */
     int perturb;     /* TEQ_EXPORT_PERTURB: index of the exponential quantizer to damage, -1 none */
     teq_status st;   /* sticky: the first failure */
     teq_error *err;
@@ -284,6 +285,39 @@ static Onnx__ValueInfoProto *value_info(xb *b, const teq_value *v) {
 
 /* ------------------------------------------------------------------ activation quantizers */
 
+/* y = val[idx] with idx = the number of thresholds below m (|x| when signed, then on side x < 0 from P on):
+ * teq's branch-free binary search (qsearch_find) in standard operators. thr_flat / val_flat [S = sides*P]. */
+static void emit_search(xb *b, const char *x1, int sg, const float *thr_flat, const float *val_flat, int P, int64_t S,
+                        const char *y) {
+    float *shifted = xa(b, sizeof(float) * (size_t)S);
+    if (!shifted) return;
+    const char *m = x1, *idx = NULL;
+    if (sg) {
+        const char *in[1] = {x1};
+        m = op1(b, "Abs", NULL, 1, in);
+        const char *neg = op2(b, "Less", x1, c_f32(b, 0.0f), NULL);
+        const char *w[3] = {neg, c_i64(b, P), c_i64(b, 0)};
+        idx = op1(b, "Where", NULL, 3, w);
+    }
+    for (int s = P / 2; s >= 1; s /= 2) {
+        const char *t, *c;
+        if (!idx) {
+            /* one side, first step: idx is 0 everywhere, the threshold a constant */
+            t = c_f32(b, thr_flat[s - 1]);
+            c = op2(b, "Greater", m, t, NULL);
+            const char *w[3] = {c, c_i64(b, s), c_i64(b, 0)};
+            idx = op1(b, "Where", NULL, 3, w);
+            continue;
+        }
+        for (int64_t i = 0; i < S; i++) shifted[i] = i + s - 1 < S ? thr_flat[i + s - 1] : INFINITY;
+        t = op2(b, "Gather", c_f32v(b, shifted, S), idx, NULL);
+        c = op2(b, "Greater", m, t, NULL);
+        const char *w[3] = {c, op2(b, "Add", idx, c_i64(b, s), NULL), idx};
+        idx = op1(b, "Where", NULL, 3, w);
+    }
+    op2(b, "Gather", c_f32v(b, val_flat, S), idx, y);
+}
+
 /* Exponential TeqQuantize: y = teq_q_fake(x (+ shift)) with standard operators.
  *
  * teq picks a code by nearest magnitude (src/quant/code.c, qsearch): for the candidate magnitudes mag[K]
@@ -322,8 +356,7 @@ static void emit_exp_quant(xb *b, const teq_qparams *p, double shift, const char
     int P = 1;
     while (P < K[0] || P < K[1]) P *= 2;
     float *thr_flat = xa(b, sizeof(float) * 2 * (size_t)P), *val_flat = xa(b, sizeof(float) * 2 * (size_t)P);
-    float *shifted = xa(b, sizeof(float) * 2 * (size_t)P);
-    if (!thr_flat || !val_flat || !shifted) return;
+    if (!thr_flat || !val_flat) return;
     for (int s = 0; s < sides; s++) {
         for (int j = 0; j + 1 < K[s]; j++) {
             double mid = 0.5 * ((double)mag[s][j] + (double)mag[s][j + 1]);
@@ -344,31 +377,52 @@ static void emit_exp_quant(xb *b, const teq_qparams *p, double shift, const char
 
     const char *x1 = x;
     if (shift != 0) x1 = op2(b, "Add", x, c_f32(b, (float)shift), NULL);
-    const char *m = x1, *idx = NULL;
-    if (sg) {
-        const char *in[1] = {x1};
-        m = op1(b, "Abs", NULL, 1, in);
-        const char *neg = op2(b, "Less", x1, c_f32(b, 0.0f), NULL);
-        const char *w[3] = {neg, c_i64(b, P), c_i64(b, 0)};
-        idx = op1(b, "Where", NULL, 3, w);
-    }
-    for (int s = P / 2; s >= 1; s /= 2) {
-        const char *t, *c;
-        if (!idx) {
-            /* unsigned, first step: idx is 0 everywhere, the threshold a constant */
-            t = c_f32(b, thr_flat[s - 1]);
-            c = op2(b, "Greater", m, t, NULL);
-            const char *w[3] = {c, c_i64(b, s), c_i64(b, 0)};
-            idx = op1(b, "Where", NULL, 3, w);
+    emit_search(b, x1, sg, thr_flat, val_flat, P, S, y);
+}
+
+/* float -> a key that orders like the float (for bisection over all floats) and back */
+static uint32_t fkey(float f) {
+    uint32_t u = teq_qi_fbits(f);
+    return u >> 31 ? ~u : u | 0x80000000u;
+}
+static float fkey_inv(uint32_t k) { return teq_qi_bitsf(k >> 31 ? k & 0x7FFFFFFFu : ~k); }
+
+/* TEQ_EXPORT_INT8=exact: a linear activation code as the same threshold search as the exponential ones,
+ * with thresholds found by bisection over the floats on teq_q_quantize itself (its double division
+ * included), so that the codes are teq's for every finite input; no QuantizeLinear, so no integer kernels
+ * in ONNX Runtime. For measuring what the float32 division of QuantizeLinear changes. */
+static void emit_linear_exact(xb *b, const teq_qparams *p, const char *x, const char *y) {
+    float table[256];
+    teq_q_code_table(p, table);
+    uint8_t c;
+    float v = -FLT_MAX;
+    teq_q_quantize(p, &v, 1, &c);
+    const int c_lo = c;
+    v = FLT_MAX;
+    teq_q_quantize(p, &v, 1, &c);
+    const int K = c - c_lo + 1;
+    int P = 1;
+    while (P < K) P *= 2;
+    float *thr = xa(b, sizeof(float) * (size_t)P), *val = xa(b, sizeof(float) * (size_t)P);
+    if (!thr || !val) return;
+    for (int j = 0; j < P; j++) {
+        val[j] = table[c_lo + (j < K ? j : K - 1)];
+        if (j + 1 >= K) {
+            thr[j] = INFINITY;
             continue;
         }
-        for (int64_t i = 0; i < S; i++) shifted[i] = i + s - 1 < S ? thr_flat[i + s - 1] : INFINITY;
-        t = op2(b, "Gather", c_f32v(b, shifted, S), idx, NULL);
-        c = op2(b, "Greater", m, t, NULL);
-        const char *w[3] = {c, op2(b, "Add", idx, c_i64(b, s), NULL), idx};
-        idx = op1(b, "Where", NULL, 3, w);
+        /* the largest float whose code index is <= j */
+        uint32_t lo = fkey(-FLT_MAX), hi = fkey(FLT_MAX);
+        while (lo < hi) {
+            const uint32_t mid = lo + (hi - lo + 1) / 2;
+            v = fkey_inv(mid);
+            teq_q_quantize(p, &v, 1, &c);
+            if (c - c_lo <= j) lo = mid;
+            else hi = mid - 1;
+        }
+        thr[j] = fkey_inv(lo);
     }
-    op2(b, "Gather", c_f32v(b, val_flat, S), idx, y);
+    emit_search(b, x, 0, thr, val, P, P, y);
 }
 
 /* Linear TeqQuantize: QuantizeLinear + DequantizeLinear (the activation half of a QDQ pair).
@@ -479,6 +533,7 @@ static void emit_quantize(xb *b, const teq_graph *g, const teq_node *n) {
     }
     const char *x = vname(g, n->in[0]), *y = vname(g, n->out[0]);
     if (p.kind == TEQ_CODE_EXP) emit_exp_quant(b, &p, c, x, y);
+    else if (p.kind == TEQ_CODE_LINEAR && b->int8_exact) emit_linear_exact(b, &p, x, y);
     else if (p.kind == TEQ_CODE_LINEAR) emit_linear_quant(b, &p, x, y);
     else op1(b, "Identity", y, 1, &x);
 }
@@ -603,7 +658,7 @@ static void emit_node(xb *b, const teq_graph *g, const teq_node *n) {
 static void emit_constant(xb *b, const teq_value *v) {
     const teq_qweight *w = v->qweight;
     const teq_tensor *t = v->constant;
-    if (!w || w->q.kind != TEQ_CODE_LINEAR || w->q.bits != 8 || !w->q.is_signed || t->dtype != TEQ_DTYPE_FLOAT) {
+    if (b->int8_exact || !w || w->q.kind != TEQ_CODE_LINEAR || w->q.bits != 8 || !w->q.is_signed || t->dtype != TEQ_DTYPE_FLOAT) {
         tensor_proto(b, v->name, t);
         return;
     }
@@ -639,6 +694,8 @@ teq_status teq_export_onnx(const char *teq_path, const char *onnx_path, teq_erro
     b.err = err, b.path = teq_path, b.perturb = -1;
     const char *pe = getenv("TEQ_EXPORT_PERTURB");
     if (pe && *pe) b.perturb = atoi(pe);
+    const char *ie = getenv("TEQ_EXPORT_INT8");
+    b.int8_exact = ie && !strcmp(ie, "exact");
     const int64_t opset = g->opset > OUT_OPSET ? g->opset : OUT_OPSET;
 
     /* constants that a node or the graph reads, in value order (the DequantizeLinear of INT8 weights

@@ -54,6 +54,8 @@ run_suite interrupt bash tests/interrupt.sh "$build/teq"
 if [ "$quick" != "--quick" ]; then
   run_suite ort_compare node tests/ort_compare.mjs "$build/teq"
   run_suite export_compare node tests/export_compare.mjs "$build/teq"
+  # the same check on an export with one threshold moved (TEQ_EXPORT_PERTURB): it must fail
+  run_suite export_mutation node tests/export_compare.mjs "$build/teq" --only blazeface --schemes teq --perturb 0 --expect-fail
 fi
 if [ -n "$asan" ]; then
   for t in "$asan"/test_*; do

@@ -8,6 +8,7 @@
 //   --perturb K   export with TEQ_EXPORT_PERTURB=K (the K-th exponential quantizer of each model gets one
 //                 threshold moved up to the next level): the mutation check; every exponential case
 //                 must then FAIL
+//   --expect-fail the mutation check as a test: the cases that FAIL count as passed, and the other way round
 // env: TEQ_MODELS, TEQ_ORT as tests/ort_compare.mjs; TEQ_EXPORT_WORK (a folder to keep the data and
 //      models in instead of a temporary one).
 //
@@ -106,15 +107,17 @@ async function main() {
     only = null,
     schemes = Object.keys(SCHEMES),
     keep = false,
-    perturb = null;
+    perturb = null,
+    expectFail = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--only') only = args[++i].split(',');
     else if (a === '--schemes') schemes = args[++i].split(',');
     else if (a === '--keep') keep = true;
     else if (a === '--perturb') perturb = String(Number(args[++i]));
+    else if (a === '--expect-fail') expectFail = true;
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node tests/export_compare.mjs [TEQ_BIN] [--only NAME,...] [--schemes teq,int8] [--keep] [--perturb K]');
+      console.log('usage: node tests/export_compare.mjs [TEQ_BIN] [--only NAME,...] [--schemes teq,int8] [--keep] [--perturb K [--expect-fail]]');
       return 0;
     } else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
     else teqBin = a;
@@ -314,6 +317,11 @@ async function main() {
     }
   } finally {
     if (!keep && !process.env.TEQ_EXPORT_WORK) rmSync(work, { recursive: true, force: true });
+  }
+  if (expectFail) {
+    // the mutation check: every case run on a damaged export must have failed
+    console.log(`mutation check: ${failed} of ${passed + failed} damaged exports caught`);
+    [passed, failed] = [failed, passed];
   }
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   return failed ? 1 : 0;

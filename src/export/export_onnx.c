@@ -273,9 +273,13 @@ static Onnx__ValueInfoProto *value_info(xb *b, const teq_value *v) {
             Onnx__TensorShapeProto__Dimension *dim = xa(b, sizeof *dim);
             if (!dim) return NULL;
             onnx__tensor_shape_proto__dimension__init(dim);
-            if (v->dims[d] >= 0) dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE, dim->dim_value = v->dims[d];
-            else if (v->dim_names[d])
-                dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM, dim->dim_param = xstr(b, v->dim_names[d]);
+            if (v->dims[d] >= 0) {
+                dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+                dim->dim_value = v->dims[d];
+            } else if (v->dim_names[d]) {
+                dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+                dim->dim_param = xstr(b, v->dim_names[d]);
+            }
             dd[d] = dim;
         }
         tt->shape = sh;
@@ -361,7 +365,8 @@ static void emit_exp_quant(xb *b, const teq_qparams *p, double shift, const char
         for (int j = 0; j + 1 < K[s]; j++) {
             double mid = 0.5 * ((double)mag[s][j] + (double)mag[s][j + 1]);
             float f = (float)mid;
-            thr[s][j] = teq_qi_bitsf(teq_qi_fbits(f) - ((double)f > mid)); /* the float just below when rounding went up */
+            /* the float just below when rounding went up */
+            thr[s][j] = teq_qi_bitsf(teq_qi_fbits(f) - ((double)f > mid));
         }
         /* mutation hook for the export check (tests/export_compare.mjs): this quantizer's middle threshold
          * moved up to the next candidate, so the band between them rounds down: a wrong export that the
@@ -438,7 +443,8 @@ static void emit_linear_quant(xb *b, const teq_qparams *p, const char *x, const 
     const int qlo = sg ? -(nc / 2 - 1) : 0, qhi = sg ? nc / 2 - 1 : nc - 1; /* q - zp range: zp added below */
     const uint8_t zpu = (uint8_t)zp;
     const int8_t zps = 0;
-    const char *zpn = add_init(b, fresh(b, "zp"), sg ? TEQ_DTYPE_INT8 : TEQ_DTYPE_UINT8, 0, NULL, sg ? (const void *)&zps : (const void *)&zpu, 1);
+    const char *zpn = add_init(b, fresh(b, "zp"), sg ? TEQ_DTYPE_INT8 : TEQ_DTYPE_UINT8, 0, NULL,
+                               sg ? (const void *)&zps : (const void *)&zpu, 1);
     const char *sn = c_f32(b, s);
     const char *qin[3] = {x, sn, zpn};
     const char *q = op1(b, "QuantizeLinear", NULL, 3, qin);
@@ -658,7 +664,8 @@ static void emit_node(xb *b, const teq_graph *g, const teq_node *n) {
 static void emit_constant(xb *b, const teq_value *v) {
     const teq_qweight *w = v->qweight;
     const teq_tensor *t = v->constant;
-    if (b->int8_exact || !w || w->q.kind != TEQ_CODE_LINEAR || w->q.bits != 8 || !w->q.is_signed || t->dtype != TEQ_DTYPE_FLOAT) {
+    if (b->int8_exact || !w || w->q.kind != TEQ_CODE_LINEAR || w->q.bits != 8 || !w->q.is_signed ||
+        t->dtype != TEQ_DTYPE_FLOAT) {
         tensor_proto(b, v->name, t);
         return;
     }

@@ -165,7 +165,9 @@ static teq_status op_quantize_linear(teq_exec_ctx *ctx, const teq_node *node, co
     const float lo = dt == TEQ_DTYPE_UINT8 ? 0.f : -128.f, hi = dt == TEQ_DTYPE_UINT8 ? 255.f : 127.f;
     for (int64_t i = 0; i < n; i++) {
         const int64_t c = (i / inner) % nch;
-        const float zp = !z ? 0.f : dt == TEQ_DTYPE_UINT8 ? (float)((const uint8_t *)z->data)[c] : (float)((const int8_t *)z->data)[c];
+        const float zp = !z                       ? 0.f
+                         : dt == TEQ_DTYPE_UINT8 ? (float)((const uint8_t *)z->data)[c]
+                                                 : (float)((const int8_t *)z->data)[c];
         float v = nearbyintf(X[i] / S[c]) + zp; /* the default rounding mode: half to even */
         v = v != v ? zp : v < lo ? lo : v > hi ? hi : v;
         if (dt == TEQ_DTYPE_UINT8) ((uint8_t *)out[0]->data)[i] = (uint8_t)v;
@@ -179,7 +181,8 @@ static teq_status op_dequantize_linear(teq_exec_ctx *ctx, const teq_node *node, 
     const teq_tensor *x = in[0], *s = in[1], *z = node->n_in > 2 ? in[2] : NULL;
     if (x->dtype != TEQ_DTYPE_UINT8 && x->dtype != TEQ_DTYPE_INT8 && x->dtype != TEQ_DTYPE_INT32)
         return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be uint8, int8 or int32");
-    if (z && z->dtype != x->dtype) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "zero point type differs from the input's");
+    if (z && z->dtype != x->dtype)
+        return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "zero point type differs from the input's");
     int64_t axis, inner, nch;
     teq_status st = qdq_params(ctx, node, x, s, z, &axis, &inner, &nch);
     if (st || (st = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims))) return st;
@@ -190,9 +193,12 @@ static teq_status op_dequantize_linear(teq_exec_ctx *ctx, const teq_node *node, 
     for (int64_t i = 0; i < n; i++) {
         const int64_t c = (i / inner) % nch;
         int32_t q, zp = 0;
-        if (x->dtype == TEQ_DTYPE_UINT8) q = QDQ_ELEM(uint8_t, x->data, i), zp = z ? QDQ_ELEM(uint8_t, z->data, c) : 0;
-        else if (x->dtype == TEQ_DTYPE_INT8) q = QDQ_ELEM(int8_t, x->data, i), zp = z ? QDQ_ELEM(int8_t, z->data, c) : 0;
-        else q = QDQ_ELEM(int32_t, x->data, i), zp = z ? QDQ_ELEM(int32_t, z->data, c) : 0;
+        if (x->dtype == TEQ_DTYPE_UINT8)
+            q = QDQ_ELEM(uint8_t, x->data, i), zp = z ? QDQ_ELEM(uint8_t, z->data, c) : 0;
+        else if (x->dtype == TEQ_DTYPE_INT8)
+            q = QDQ_ELEM(int8_t, x->data, i), zp = z ? QDQ_ELEM(int8_t, z->data, c) : 0;
+        else
+            q = QDQ_ELEM(int32_t, x->data, i), zp = z ? QDQ_ELEM(int32_t, z->data, c) : 0;
         Y[i] = (float)(q - zp) * S[c];
     }
 #undef QDQ_ELEM

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int cmd_export(int argc, char **argv); /* tools/cmd_export.c */
+extern int cmd_export(int argc, char **argv); /* tools/cmd_export.c */
 
 static void usage(FILE *f) {
     fprintf(f,

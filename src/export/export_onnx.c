@@ -427,7 +427,10 @@ static void emit_linear_exact(xb *b, const teq_qparams *p, const char *x, const 
         }
         thr[j] = fkey_inv(lo);
     }
-    emit_search(b, x, 0, thr, val, P, P, y);
+    /* teq quantizes NaN like 0 (quant.h); the search would send it to the lowest code */
+    const char *self = op2(b, "Equal", x, x, NULL); /* false only for NaN */
+    const char *w[3] = {self, x, c_f32(b, 0.0f)};
+    emit_search(b, op1(b, "Where", NULL, 3, w), 0, thr, val, P, P, y);
 }
 
 /* Linear TeqQuantize: QuantizeLinear + DequantizeLinear (the activation half of a QDQ pair).

@@ -304,7 +304,7 @@ async function main() {
           else failed++;
           console.log(
             `${ok ? 'PASS' : 'FAIL'} ${label} ` +
-              `[mapping${ok0 ? '' : ' FAIL'}] teq on the export vs the .teq: ${r0diff}/${r0n} elements differ${exactNeeded ? ' (must be 0)' : ' (QDQ: float32 division, not required)'}; ` +
+              `[mapping${ok0 ? '' : ' FAIL'}] teq on the export vs the .teq: ${r0diff}/${r0n} elements differ${exactNeeded ? ' (must be 0)' : ' (QDQ: float32 division and dequantization, not required)'}; ` +
               `[decisions${ok1 ? '' : ' FAIL'}] ${sameDec}/${nDec} (${(100 * fd).toFixed(3)}%${fd < MIN_DECISIONS ? `, BELOW the ${100 * MIN_DECISIONS}% target, floor ${100 * floor}%` : ''})${lines}; ` +
               `[flips] ${nFlip} of ${nAct} quantized activations (${((100 * nFlip) / Math.max(1, nAct)).toExponential(2)}%), ${cleanSamples}/${N} samples without; ` +
               `[no-flip elements${ok2 ? '' : ' FAIL'}] ${cleanEl - cleanBad}/${cleanEl} within tolerance, max |diff| ${maxAbs.toExponential(2)}; ` +

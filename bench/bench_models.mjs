@@ -20,6 +20,10 @@
 //        inputs of the bench shape), cached in out/bench-quant/<model>_{int8,exp,lanes}.teq;
 //        "INT8/FP32", "exp/FP32", "lanes/FP32" are median over median against teq's FP32 in the same
 //        row (--no-quant skips them).
+//   ORT INT8: ONNX Runtime (same session options as above) on `teq export` of the INT8 .teq
+//        (QuantizeLinear/DequantizeLinear pairs; ORT fuses what its QDQ rules allow into integer
+//        kernels), cached as out/bench-quant/<model>_int8.onnx; "INT8/ORT8" is teq INT8 median over ORT
+//        INT8 median: the speed anchor for teq's INT8 kernels.
 //   ORT peak RSS: a child node process loads ONNX Runtime, notes its maxRSS, then creates the
 //        session and runs W+1 times; "ORT RSS" is the child's peak maxRSS (node and the ORT library
 //        included) and "ORT +" the growth over the state after loading the library (session and
@@ -162,6 +166,15 @@ async function main() {
           }
           qmodels[tag] = q;
         }
+        // the INT8 model as standard ONNX with QDQ pairs, for ONNX Runtime's integer kernels
+        if (qmodels.int8) {
+          const o = join(dir, `${key}_int8.onnx`);
+          const r = existsSync(o) ? { status: 0 } : spawnSync(teqBin, ['export', qmodels.int8, '-o', o], { encoding: 'utf8' });
+          if (r.status !== 0) {
+            console.log(`    export ${key} int8: ${(r.stderr || '').trim().split('\n').pop()}`);
+            errors++;
+          } else qmodels.ortInt8 = o;
+        }
       }
       for (const threads of threadList) {
         const row = { model: key, shape, threads };
@@ -182,6 +195,26 @@ async function main() {
         } catch (e) {
           row.ort_error = e.message;
           errors++;
+        }
+        // ORT on the INT8 QDQ export
+        if (qmodels.ortInt8) {
+          try {
+            const s = await ort.InferenceSession.create(qmodels.ortInt8, sessionOptions(threads));
+            const feed = { [m.input]: new ort.Tensor('float32', data, shape) };
+            for (let r = 0; r < warmup; r++) await s.run(feed);
+            const t = [];
+            for (let r = 0; r < runs; r++) {
+              const t0 = performance.now();
+              await s.run(feed);
+              t.push(performance.now() - t0);
+            }
+            await s.release?.();
+            row.ort_int8_median_ms = median(t);
+            row.ort_int8_best_ms = Math.min(...t);
+          } catch (e) {
+            row.ort_int8_error = e.message;
+            errors++;
+          }
         }
         // ORT memory, in a fresh process
         const c = spawnSync(process.execPath, [process.argv[1], '--ort-child', model, inPath, m.input, String(threads), String(warmup + 1)], {
@@ -214,6 +247,7 @@ async function main() {
           }
         }
         for (const [tag, q] of Object.entries(qmodels)) {
+          if (tag === 'ortInt8') continue;
           const qa = ['run', q, '-i', `${m.input}=${inPath}`, '-o', out, '--threads', String(threads), '--warmup', String(warmup), '--repeat', String(runs)];
           const r = await runMeasured(teqBin, qa, { measureRss: !!GNU_TIME });
           const l = /ran .*best ([\d.]+) ms, median ([\d.]+) ms/.exec(r.stdout || '');
@@ -226,6 +260,7 @@ async function main() {
           if (GNU_TIME && r.rssKb) row[`teq_${tag}_rss_mb`] = r.rssKb / 1024;
           if (row.teq_median_ms != null) row[`${tag}_vs_fp32`] = Number(l[2]) / row.teq_median_ms;
         }
+        if (row.teq_int8_median_ms != null && row.ort_int8_median_ms != null) row.int8_vs_ort_int8 = row.teq_int8_median_ms / row.ort_int8_median_ms;
         if (row.teq_median_ms != null && row.ort_median_ms != null) (row.ratio = row.teq_median_ms / row.ort_median_ms), (row.ratio_of = 'median');
         else if (row.teq_best_ms != null && row.ort_best_ms != null) (row.ratio = row.teq_best_ms / row.ort_best_ms), (row.ratio_of = 'best');
         rows.push(row);
@@ -270,6 +305,8 @@ function printRow(r, header) {
     ['ORT + MB', 9, f1(r.ort_rss_growth_mb)],
     ['INT8 ms', 9, r.teq_int8_error ? 'error' : f1(r.teq_int8_median_ms)],
     ['INT8/FP32', 10, r.int8_vs_fp32 != null ? r.int8_vs_fp32.toFixed(2) : '-'],
+    ['ORT INT8 ms', 12, r.ort_int8_error ? 'error' : f1(r.ort_int8_median_ms)],
+    ['INT8/ORT8', 10, r.int8_vs_ort_int8 != null ? r.int8_vs_ort_int8.toFixed(2) : '-'],
     ['exp ms', 9, r.teq_exp_error ? 'error' : f1(r.teq_exp_median_ms)],
     ['exp/FP32', 9, r.exp_vs_fp32 != null ? r.exp_vs_fp32.toFixed(2) : '-'],
     ['lanes ms', 9, r.teq_lanes_error ? 'error' : f1(r.teq_lanes_median_ms)],
@@ -281,6 +318,7 @@ function printRow(r, header) {
   console.log(cols.map(([, w, v]) => v.padStart(w)).join(' '));
   if (r.teq_error) console.log(`    teq: ${r.teq_error}`);
   if (r.ort_error) console.log(`    ORT: ${r.ort_error}`);
+  if (r.ort_int8_error) console.log(`    ORT INT8: ${r.ort_int8_error}`);
 }
 
 main().then(

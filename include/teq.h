@@ -390,6 +390,16 @@ TEQ_API void teq_quantize_report_free(teq_quantize_report *r);
  * budget_metric, layers[...] and the rest of the report. */
 TEQ_API teq_status teq_quantize_report_write_json(const char *path, const teq_quantize_report *r, teq_error *err);
 
+/* ---- Export to ONNX ----
+ * Write the .teq model at teq_path as a standard-operator ONNX model (opset 13, or the source model's when
+ * later) that computes what `TEQ_KERNEL=dequant teq run` computes: exponential weights as their decoded
+ * float32 levels times the channel scales, each exponential activation quantizer as Greater/Gather/Where
+ * over teq's own float32 thresholds (the same code for every input), INT8 layers as QuantizeLinear /
+ * DequantizeLinear pairs; graph input and output names and shapes are kept. The file is written
+ * atomically (temporary name, then rename): on failure onnx_path is left as it was. Mapping and measured
+ * agreement: docs/ARCHITECTURE.md, docs/DECISIONS.md. */
+TEQ_API teq_status teq_export_onnx(const char *teq_path, const char *onnx_path, teq_error *err);
+
 /* ---- Benchmark (teq bench) ----
  * Kernel level (GEMV and GEMM on real shapes: OpenBLAS FP32, teq INT8, teq exponential at 3/4/5 bits,
  * GB/s of weights against the memory bandwidth measured in the same run) and model level (FP32, INT8 and

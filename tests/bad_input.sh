@@ -205,6 +205,15 @@ check "quantize: --pareto without a file name" "$T/qo" 'quantize' 'pareto' \
 check "quantize: --val names a missing data set" "$T/qo" 'nonexistent_val' 'cannot open|no such|not found|does not exist' \
   -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --val "$T/nonexistent_val"
 check "quantize: --search without a value" "$T/qo" 'quantize' 'search' -- quantize "$REC" --calib "$T/a.npy" -o "$T/qo/x.teq" --search
+# teq export: only a .teq; the output appears whole or not at all (an earlier file keeps its bytes)
+mkdir -p "$T/ex" && printf 'earlier export' >"$T/ex/keep.onnx"
+PRESERVE="$T/ex/keep.onnx=$(sha256sum <"$T/ex/keep.onnx" | cut -c1-64)"
+check "export: an ONNX model given as the .teq" "$T/ex" 'add2\.onnx' 'not a \.teq' -- export "$ADD" -o "$T/ex/keep.onnx"
+printf 'TEQ\0\r\n\x1a\nshort' >"$T/short.teq"
+check "export: a truncated .teq" "$T/ex" 'short\.teq' 'truncat' -- export "$T/short.teq" -o "$T/ex/keep.onnx"
+check "export: nonexistent .teq" "$T/ex" 'nonexistent\.teq' 'cannot open|no such|not found' -- export "$T/nonexistent.teq" -o "$T/ex/keep.onnx"
+check "export: no -o" "" 'export' 'usage|-o' -- export "$T/short.teq"
+PRESERVE=""
 
 # ---- IDX files (teq dataset idx), made here byte by byte: 4 images of 2x3 and their labels
 be32() { printf '%b' "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }

@@ -19,6 +19,7 @@ bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 # The options each command's parser accepts.
 declare -A OPTS=(
   [inspect]="--report"
+  [export]="-o --output"
   [run]="-i --input -o --output --threads --repeat --warmup -q --quiet"
   [quantize]="--calib -o --scheme --max-loss --bits --suite --data --keys --json --threads --calib-limit
               --search-limit --eval-limit --int8-calib --weight-scales --bias-correction --shift --rounding
@@ -30,7 +31,7 @@ declare -A OPTS=(
   [energy]="--input --shape --limit --seed --table --zero-skip --final --json --threads"
   [version]=""
 )
-COMMANDS="inspect run quantize analyze eval dataset bench energy version"
+COMMANDS="inspect run quantize export analyze eval dataset bench energy version"
 
 # run_teq NAME ARGS...: stdout, stderr and the exit status in $T/out, $T/err, $rc
 run_teq() {

@@ -34,7 +34,7 @@ typedef struct teq_op {
 extern const teq_op teq_ops_nn[];          /* ops/nn.c: Conv, ConvTranspose, Gemm, MatMul, pools, norms */
 extern const teq_op teq_ops_elementwise[]; /* ops/elementwise.c: arithmetic, activations, reductions */
 extern const teq_op teq_ops_shape[];       /* ops/shape.c: Shape, Reshape, Transpose, Concat, Slice, ... */
-extern const teq_op teq_ops_quant[];       /* ops/quant_ops.c: teq's own (domain "teq"): TeqQuantize */
+extern const teq_op teq_ops_quant[];       /* ops/quant_ops.c: TeqQuantize ("teq"), Quantize/DequantizeLinear */
 extern const teq_op teq_ops_fused[];       /* ops/fuse.c: TeqElementwise (fused elementwise chains) */
 
 /* Planning pass (ops/fuse.c): replace each chain of float32 elementwise nodes with scalar-constant operands

@@ -1,6 +1,7 @@
 #include "quant_ops.h"
 #include "../kernels/kernels.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,7 +123,91 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
     return TEQ_OK;
 }
 
+
+/* ONNX QuantizeLinear / DequantizeLinear (opset 10 and 13: per-tensor, or per-axis with `axis`), so that
+ * teq runs the QDQ models `teq export` writes. As ONNX (and ONNX Runtime) define them, in float32:
+ *   QuantizeLinear:   y = saturate(round_half_even(x / scale) + zp), uint8 (default) or int8 like zp
+ *   DequantizeLinear: y = (float)(x - zp) * scale, x uint8, int8 or int32
+ * scale: float32 scalar or [dims[axis]]; zp: absent (0) or the same shape as scale.
+ * (TeqQuantize's linear code divides in double: on a few inputs per million the two differ by one code.) */
+static teq_status qdq_params(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *x, const teq_tensor *s,
+                             const teq_tensor *z, int64_t *axis, int64_t *inner, int64_t *nch) {
+    const int64_t ns = teq_tensor_numel(s);
+    if (s->dtype != TEQ_DTYPE_FLOAT || s->ndim > 1)
+        return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "scale must be a float32 scalar or 1-D tensor");
+    if (z && (teq_tensor_numel(z) != ns || z->ndim != s->ndim))
+        return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "zero point must have the scale's shape");
+    *axis = 0, *inner = 1, *nch = 1;
+    if (s->ndim == 1 && !(ns == 1 && node->opset < 13)) {
+        int64_t a = teq_node_attr_int(node, "axis", 1);
+        if (a < 0) a += x->ndim;
+        if (a < 0 || a >= x->ndim || x->dims[a] != ns)
+            return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "per-axis scale of %lld values does not match axis %lld",
+                               (long long)ns, (long long)a);
+        *axis = a, *nch = ns;
+        for (int d = (int)a + 1; d < x->ndim; d++) *inner *= x->dims[d];
+    }
+    return TEQ_OK;
+}
+
+static teq_status op_quantize_linear(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
+                                     teq_tensor *const *out) {
+    const teq_tensor *x = in[0], *s = in[1], *z = node->n_in > 2 ? in[2] : NULL;
+    if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
+    const teq_dtype dt = z ? z->dtype : TEQ_DTYPE_UINT8;
+    if (dt != TEQ_DTYPE_UINT8 && dt != TEQ_DTYPE_INT8)
+        return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "zero point must be uint8 or int8");
+    int64_t axis, inner, nch;
+    teq_status st = qdq_params(ctx, node, x, s, z, &axis, &inner, &nch);
+    if (st || (st = teq_ctx_alloc(ctx, out[0], dt, x->ndim, x->dims))) return st;
+    const int64_t n = teq_tensor_numel(x);
+    const float *X = x->data, *S = s->data;
+    const float lo = dt == TEQ_DTYPE_UINT8 ? 0.f : -128.f, hi = dt == TEQ_DTYPE_UINT8 ? 255.f : 127.f;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t c = (i / inner) % nch;
+        const float zp = !z                       ? 0.f
+                         : dt == TEQ_DTYPE_UINT8 ? (float)((const uint8_t *)z->data)[c]
+                                                 : (float)((const int8_t *)z->data)[c];
+        float v = nearbyintf(X[i] / S[c]) + zp; /* the default rounding mode: half to even */
+        v = v != v ? zp : v < lo ? lo : v > hi ? hi : v;
+        if (dt == TEQ_DTYPE_UINT8) ((uint8_t *)out[0]->data)[i] = (uint8_t)v;
+        else ((int8_t *)out[0]->data)[i] = (int8_t)v;
+    }
+    return TEQ_OK;
+}
+
+static teq_status op_dequantize_linear(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
+                                       teq_tensor *const *out) {
+    const teq_tensor *x = in[0], *s = in[1], *z = node->n_in > 2 ? in[2] : NULL;
+    if (x->dtype != TEQ_DTYPE_UINT8 && x->dtype != TEQ_DTYPE_INT8 && x->dtype != TEQ_DTYPE_INT32)
+        return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be uint8, int8 or int32");
+    if (z && z->dtype != x->dtype)
+        return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "zero point type differs from the input's");
+    int64_t axis, inner, nch;
+    teq_status st = qdq_params(ctx, node, x, s, z, &axis, &inner, &nch);
+    if (st || (st = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims))) return st;
+    const int64_t n = teq_tensor_numel(x);
+    const float *S = s->data;
+    float *Y = out[0]->data;
+#define QDQ_ELEM(T, p, i) ((int32_t)((const T *)(p))[i])
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t c = (i / inner) % nch;
+        int32_t q, zp = 0;
+        if (x->dtype == TEQ_DTYPE_UINT8)
+            q = QDQ_ELEM(uint8_t, x->data, i), zp = z ? QDQ_ELEM(uint8_t, z->data, c) : 0;
+        else if (x->dtype == TEQ_DTYPE_INT8)
+            q = QDQ_ELEM(int8_t, x->data, i), zp = z ? QDQ_ELEM(int8_t, z->data, c) : 0;
+        else
+            q = QDQ_ELEM(int32_t, x->data, i), zp = z ? QDQ_ELEM(int32_t, z->data, c) : 0;
+        Y[i] = (float)(q - zp) * S[c];
+    }
+#undef QDQ_ELEM
+    return TEQ_OK;
+}
+
 const teq_op teq_ops_quant[] = {
     {"TeqQuantize", op_teq_quantize, 1},
+    {"QuantizeLinear", op_quantize_linear, 2},
+    {"DequantizeLinear", op_dequantize_linear, 2},
     {NULL, NULL, 0},
 };

@@ -32,7 +32,7 @@ typedef struct teq_cli_command {
 } teq_cli_command;
 
 /* Every command, in the order `teq --help` lists them. */
-#define TEQ_CLI_COMMANDS(X) X(inspect) X(run) X(quantize) X(analyze) X(eval) X(dataset) X(bench) X(energy) X(version)
+#define TEQ_CLI_COMMANDS(X) X(inspect) X(run) X(quantize) X(export) X(analyze) X(eval) X(dataset) X(bench) X(energy) X(version)
 
 #define TEQ_CLI_DECLARE(name) extern const teq_cli_command teq_cli_cmd_##name;
 TEQ_CLI_COMMANDS(TEQ_CLI_DECLARE)

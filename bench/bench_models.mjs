@@ -52,6 +52,20 @@ const median = (a) => {
 };
 
 // Child mode: measure ORT's peak memory in a fresh process.
+// ORT's times (ms) of `runs` runs of one session after `warmup` untimed ones
+async function ortTimes(ort, file, threads, feed, warmup, runs) {
+  const s = await ort.InferenceSession.create(file, sessionOptions(threads));
+  for (let r = 0; r < warmup; r++) await s.run(feed);
+  const t = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    await s.run(feed);
+    t.push(performance.now() - t0);
+  }
+  await s.release?.();
+  return t;
+}
+
 async function ortChild([model, inPath, inName, threads, runs]) {
   const ort = loadOrt();
   const base = process.resourceUsage().maxRSS;
@@ -178,41 +192,15 @@ async function main() {
       }
       for (const threads of threadList) {
         const row = { model: key, shape, threads };
-        // ORT timing
-        try {
-          const s = await ort.InferenceSession.create(model, sessionOptions(threads));
-          const feed = { [m.input]: new ort.Tensor('float32', data, shape) };
-          for (let r = 0; r < warmup; r++) await s.run(feed);
-          const t = [];
-          for (let r = 0; r < runs; r++) {
-            const t0 = performance.now();
-            await s.run(feed);
-            t.push(performance.now() - t0);
-          }
-          await s.release?.();
-          row.ort_median_ms = median(t);
-          row.ort_best_ms = Math.min(...t);
-        } catch (e) {
-          row.ort_error = e.message;
-          errors++;
-        }
-        // ORT on the INT8 QDQ export
-        if (qmodels.ortInt8) {
+        // ORT timing: the model, and the INT8 QDQ export where there is one
+        for (const [file, key] of [[model, 'ort'], [qmodels.ortInt8, 'ort_int8']]) {
+          if (!file) continue;
           try {
-            const s = await ort.InferenceSession.create(qmodels.ortInt8, sessionOptions(threads));
-            const feed = { [m.input]: new ort.Tensor('float32', data, shape) };
-            for (let r = 0; r < warmup; r++) await s.run(feed);
-            const t = [];
-            for (let r = 0; r < runs; r++) {
-              const t0 = performance.now();
-              await s.run(feed);
-              t.push(performance.now() - t0);
-            }
-            await s.release?.();
-            row.ort_int8_median_ms = median(t);
-            row.ort_int8_best_ms = Math.min(...t);
+            const t = await ortTimes(ort, file, threads, { [m.input]: new ort.Tensor('float32', data, shape) }, warmup, runs);
+            row[`${key}_median_ms`] = median(t);
+            row[`${key}_best_ms`] = Math.min(...t);
           } catch (e) {
-            row.ort_int8_error = e.message;
+            row[`${key}_error`] = e.message;
             errors++;
           }
         }

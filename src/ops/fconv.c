@@ -2,6 +2,8 @@
  * at load into the microkernel's layout, the following elementwise chain fused per block (nn.c pads the input).
  * docs/DECISIONS.md ("FP32 convolution kernel") has the measurements behind it. */
 #include "qlayer.h"
+#include "quant_ops.h"
+#include "../quant/quant.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -75,11 +77,38 @@ static bool zero_spatial_pad(const teq_graph *g, const teq_node *p, int64_t pads
     return true;
 }
 
-/* Pad -> Conv, where the Conv is the Pad's only reader: the Conv reads the Pad's input with the padding
- * added to its own pads, and the Pad goes (TensorFlow exports of M-LSD pad before stride-2 Convs: a copy
- * of the whole tensor each). The Conv pads with zeros exactly as the Pad did: the same values reach the
- * same products, so the outputs are bit for bit the same. Only on a model loaded to run: the quantizer's
- * graphs keep their nodes as in the file. */
+/* The value TeqQuantize node q gives an input of 0, as op_teq_quantize computes it (the shift added in
+ * float32, then the code's value); false when its parameters do not read. */
+static bool quantized_zero(const teq_node *q, float *y0) {
+    const teq_attr *a = teq_node_attr(q, "qparams");
+    teq_qparams p;
+    double c = 0;
+    char msg[200];
+    if (!a || a->type != TEQ_ATTR_TENSOR || teq_qparams_from_tensor_shift(a->t, &p, &c, msg, sizeof msg)) return false;
+    const float x = 0.0f + (float)c;
+    if (p.kind == TEQ_CODE_NONE) *y0 = x;
+    else teq_q_fake(&p, &x, 1, y0);
+    return true;
+}
+
+/* v's only reader is a node's input 0 and v is no graph output */
+static bool read_once(const teq_graph *g, int v) {
+    if (v < 0 || g->values[v].n_uses != 1) return false;
+    for (int j = 0; j < g->n_outputs; j++)
+        if (g->outputs[j] == v) return false;
+    return true;
+}
+
+static bool same_bits(float a, float b) { return !memcmp(&a, &b, sizeof a); }
+
+/* Pad -> Conv, where the Conv is the Pad's only reader, and Pad -> TeqQuantize -> Conv (a quantized
+ * model's layer), each the only reader of the one before: the Conv reads the Pad's input (through the
+ * quantizer) with the padding added to its own pads, and the Pad goes (TensorFlow exports of M-LSD pad
+ * before stride-2 Convs: a copy of the whole tensor each, and in a quantized model a quantizer pass over
+ * the padding too). The Conv pads with its pad_value (0 unless set); the fold is taken only where that is
+ * bit for bit the value the padding had at the Conv's input (0, or the quantizer's value for 0), so the
+ * same values reach the same products in every kernel mode: the outputs are the same bits. Only on a
+ * model loaded to run: the quantizer's graphs keep their nodes as in the file. */
 static teq_status fold_pads(teq_graph *g, teq_error *err) {
     char *keep = malloc((size_t)g->n_nodes + 1);
     if (!keep) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory folding Pad nodes");
@@ -88,12 +117,20 @@ static teq_status fold_pads(teq_graph *g, teq_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *c = &g->nodes[i];
         if (strcmp(c->op_type, "Conv") || (c->domain && c->domain[0]) || c->kern || c->n_in < 2 || c->in[0] < 0) continue;
-        const int v = c->in[0], pi = g->values[v].producer;
-        if (pi < 0 || !keep[pi] || g->values[v].n_uses != 1) continue;
-        bool out = false;
-        for (int j = 0; j < g->n_outputs; j++) out |= g->outputs[j] == v;
-        if (out || strcmp(teq_node_attr_string(c, "auto_pad", "NOTSET"), "NOTSET")) continue;
-        if (teq_node_attr(c, "pad_value")) continue;
+        const int v = c->in[0];
+        int pi = g->values[v].producer;
+        if (pi < 0 || !keep[pi] || !read_once(g, v) || strcmp(teq_node_attr_string(c, "auto_pad", "NOTSET"), "NOTSET"))
+            continue;
+        const float pv = teq_node_attr_float(c, "pad_value", 0.0f);
+        teq_node *q = NULL; /* the quantizer between Pad and Conv, if any */
+        float at_conv = 0.0f;   /* what the Pad's zeros are when they reach the Conv */
+        if (!strcmp(g->nodes[pi].op_type, "TeqQuantize")) {
+            q = &g->nodes[pi];
+            const int u = q->n_in >= 1 ? q->in[0] : -1;
+            if (u < 0 || !read_once(g, u) || !quantized_zero(q, &at_conv) || (pi = g->values[u].producer) < 0 || !keep[pi])
+                continue;
+        }
+        if (!same_bits(pv, at_conv)) continue;
         const teq_tensor *w = g->values[c->in[1]].constant;
         int64_t add[4];
         if (!w || w->ndim != 4 || !zero_spatial_pad(g, &g->nodes[pi], add)) continue;
@@ -117,7 +154,8 @@ static teq_status fold_pads(teq_graph *g, teq_error *err) {
             pa = a;
         }
         for (int k = 0; k < 4; k++) pa->ints[k] += add[k];
-        c->in[0] = g->nodes[pi].in[0];
+        if (q) q->in[0] = g->nodes[pi].in[0];
+        else c->in[0] = g->nodes[pi].in[0];
         keep[pi] = 0;
         folded++;
     }

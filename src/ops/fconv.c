@@ -37,6 +37,17 @@ static const teq_tensor *packable(const teq_graph *g, const teq_node *n, bool *d
     return w;
 }
 
+/* A quantized Conv (its weights held as codes) of one group, 1-D or 2-D, more than one input channel: an
+ * exponential one on the float path runs on the FP32 kernel with its codes decoded per run (a dec pack). */
+static bool decodable(const teq_graph *g, const teq_node *n) {
+    if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || n->kern || n->fpack || n->n_in < 2 || n->in[1] < 0)
+        return false;
+    const teq_value *v = &g->values[n->in[1]];
+    const teq_tensor *w = v->constant;
+    return v->qweight && w && w->ndim >= 3 && w->ndim <= 4 && w->dims[1] >= 2 && teq_node_attr_int(n, "group", 1) == 1 &&
+           wanted();
+}
+
 /* a packed Conv holds the weights it was packed from (a dw pack holds none) */
 static bool packed_reader(const teq_node *n, const teq_value *v) {
     const teq_fconv *fc = n->fpack;
@@ -171,6 +182,13 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
     }
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
+        if (decodable(g, n)) {
+            teq_fconv *fc = calloc(1, sizeof *fc);
+            if (!fc) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+            fc->dec = true;
+            n->fpack = fc, n->fpack_free = fconv_free;
+            continue;
+        }
         bool dw;
         const teq_tensor *w = packable(g, n, &dw);
         if (!w) continue;
@@ -198,9 +216,14 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
 
 const teq_fconv *teq_fconv_of(const teq_node *node, const teq_tensor *w) {
     const teq_fconv *fc = node->fpack;
-    return fc && !fc->dw && w->data == fc->src && w->ndim >= 1 && w->dims[0] == fc->w.M && teq_tensor_numel(w) == fc->w.M * fc->w.K
+    return fc && !fc->dw && !fc->dec && w->data == fc->src && w->ndim >= 1 && w->dims[0] == fc->w.M && teq_tensor_numel(w) == fc->w.M * fc->w.K
                ? fc
                : NULL;
+}
+
+const teq_fconv *teq_fconv_dec(const teq_node *node) {
+    const teq_fconv *fc = node->fpack;
+    return fc && fc->dec ? fc : NULL;
 }
 
 const teq_echain *teq_fconv_post(const teq_node *node) {
@@ -216,7 +239,7 @@ teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fcon
                          const teq_i8conv *g, const float *bias, float *Y, int64_t ldy, bool *chained) {
     if (fc->w.K != g->C * g->KH * g->KW)
         return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "packed weights do not match the convolution");
-    const teq_echain *post = teq_fconv_post(node);
+    const teq_echain *post = teq_kmode_get() == TEQ_KMODE_FAST ? fc->post : NULL; /* fc: the node's, or a dec copy */
     const teq_kpost kp = {chain_post, (void *)post, 0};
     const teq_status s = teq_k_f32_conv(&fc->w, g, P, bias, Y, ldy, post ? &kp : NULL, teq_ctx_threads(ctx));
     if (s) return teq_op_fail(ctx, node, s, "FP32 convolution failed (%s)", teq_status_string(s));

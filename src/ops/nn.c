@@ -551,9 +551,20 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     /* INT8 depthwise (fast mode): exact integer sums in float (below); the weights as their integers */
     const bool dwi8 = qmm && Cg == 1 && nsp <= 2 && teq_kmode_get() == TEQ_KMODE_FAST && teq_ql_dw_ok(ql, KK);
     if (dwi8 && (st = teq_ql_dw_weights(ctx, node, ql, &W))) return st;
-    if (ql && !dwi8 && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
+    /* an exponential layer on the float path, FP32 kernel: its codes decoded into the kernel's layout, where
+     * the outputs are many enough (>= 256 per channel) for the kernel's gain to pay for the transposing
+     * decode (on cls's and rec's small late layers it did not: DECISIONS "Speed, fourth round") */
+    teq_fconv efc;
+    const teq_fconv *dec = ql && !qmm && ql->kind == TEQ_QL_EXP && Cg > 1 && group == 1 && nsp <= 2 && S >= 256
+                               ? teq_fconv_dec(node)
+                               : NULL;
+    if (dec) {
+        efc = *dec;
+        if ((st = teq_ql_decode_kwf(ctx, node, ql, &efc.w))) return st;
+    }
+    if (ql && !dec && !dwi8 && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
     /* an FP32 layer whose weights were packed at load (fconv.c) */
-    const teq_fconv *fc = !ql ? teq_fconv_of(node, w) : NULL;
+    const teq_fconv *fc = dec ? &efc : !ql ? teq_fconv_of(node, w) : NULL;
     if (!W && !qmm && !fc) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
 
     if ((xcodes || ycodes) && !(Cg == 1 ? dwi8 : qmm && group == 1 && nsp <= 2 && teq_k_i8_conv_ok(&ql->w)))
@@ -739,7 +750,8 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
     /* a path that did not apply the fused chain per block (im2col + i8_gemm, say): over the whole output,
      * since the nodes of the chain after this one pass their input on in the fast mode */
     const teq_qlayer *ql = teq_ql_of(node);
-    const teq_echain *post = ql ? (teq_kmode_get() == TEQ_KMODE_FAST ? ql->post : NULL) : teq_fconv_post(node);
+    const teq_fconv *dec = ql && ql->kind == TEQ_QL_EXP && !ql->lanes ? teq_fconv_dec(node) : NULL;
+    const teq_echain *post = dec || !ql ? teq_fconv_post(node) : teq_kmode_get() == TEQ_KMODE_FAST ? ql->post : NULL;
     if (!st && !chained && post) {
         const teq_tensor *y = out[0];
         const int64_t n = teq_tensor_numel(y), nc = y->ndim >= 2 ? y->dims[0] * y->dims[1] : 1;

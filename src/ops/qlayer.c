@@ -379,13 +379,15 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         teq_node *n = &g->nodes[i];
         teq_qlayer *ql = n->kern;
         if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0])) continue;
-        /* where the chain goes: an INT8 or lanes layer's, or a packed FP32 layer's (fconv.c) */
-        teq_echain **post = ql && (ql->kind == TEQ_QL_INT8 || ql->lanes) ? &ql->post
-                            : !ql && n->fpack                            ? &((teq_fconv *)n->fpack)->post
-                                                                         : NULL;
+        /* where the chain goes: an INT8 or lanes layer's, or a packed FP32 layer's or an exponential layer's
+         * on the FP32 kernel (fconv.c) */
+        teq_fconv *fc = n->fpack;
+        if (ql) teq_echain_free(ql->post), ql->post = NULL;
+        if (fc) teq_echain_free(fc->post), fc->post = NULL;
+        teq_echain **post = ql && (ql->kind == TEQ_QL_INT8 || ql->lanes)   ? &ql->post
+                            : fc && (!ql || (ql->kind == TEQ_QL_EXP && fc->dec)) ? &fc->post
+                                                                              : NULL;
         if (!post) continue;
-        teq_echain_free(*post);
-        *post = NULL;
         teq_echain c = {0};
         teq_node *e = on && n->n_out == 1 ? sole_reader(g, n->out[0]) : NULL;
         teq_node *links[TEQ_ECHAIN_LINKS];
@@ -474,6 +476,32 @@ teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlay
     if (!d) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory decoding weights (%zu bytes)", bytes);
     teq_k_decode(&ql->w, d, teq_ctx_threads(ctx));
     *W = d;
+    return TEQ_OK;
+}
+
+static teq_kw rows_view(const teq_kw *w, int64_t r0, int64_t Mr);
+
+teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwf *w) {
+    const int64_t M = ql->w.M, K = ql->w.K, MR = TEQ_I8C_MR, Mb = (M + MR - 1) / MR;
+    const int nt = teq_ctx_threads(ctx);
+    size_t pb, tb;
+    if (!teq_mul_size((size_t)Mb, (size_t)(K * MR), &pb) || !teq_mul_size(pb, sizeof(float), &pb) ||
+        !teq_mul_size((size_t)(K * MR) * sizeof(float), (size_t)nt, &tb))
+        return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "decoded weights overflow");
+    float *p = teq_ctx_scratch_slot(ctx, 1, pb ? pb : sizeof(float));
+    float *tmp = teq_ctx_scratch_slot(ctx, 0, tb ? tb : sizeof(float));
+    if (!p || !tmp) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory decoding weights (%zu bytes)", pb + tb);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && Mb > 1)
+    for (int64_t b = 0; b < Mb; b++) {
+        float *t = tmp + (size_t)omp_get_thread_num() * (size_t)(K * MR);
+        const int64_t r0 = b * MR, rows = M - r0 < MR ? M - r0 : MR;
+        const teq_kw v = rows_view(&ql->w, r0, rows);
+        teq_k_decode(&v, t, 1); /* rows r0 .. r0+rows-1, [rows][K], their scales applied */
+        float *pk = p + b * K * MR;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t r = 0; r < MR; r++) pk[k * MR + r] = r < rows ? t[r * K + k] : 0.0f;
+    }
+    w->M = M, w->K = K, w->p = p;
     return TEQ_OK;
 }
 

@@ -135,6 +135,9 @@ void teq_ql_i8_scale(const teq_qlayer *ql, int64_t m, const float *bias, float *
 /* All rows of the layer's weights decoded to floats (row scales applied) in scratch slot 1:
  * [rows x K] in the row order above. */
 teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);
+/* The same values in the FP32 convolution kernel's layout ([M/8][K][8], kernels.h teq_kwf) in scratch
+ * slot 1, decoded 8 rows at a time through scratch slot 0: w->p points into the scratch. */
+teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwf *w);
 
 /* ---- FP32 layers on the kernels (fconv.c) ----
  * A Conv of one group whose weights are a float constant (not a quantized layer) runs on the FP32
@@ -148,6 +151,9 @@ typedef struct teq_fconv {
      * (the executor hands operators copies of the constant's tensor, so the data pointer is the identity) */
     const float *src;
     bool dw;
+    /* a quantized Conv (codes, not floats, in the graph): no weights here; an exponential layer on the
+     * float path decodes its codes straight into this layout on each run (teq_ql_decode_kwf) */
+    bool dec;
     teq_echain *post;
 } teq_fconv;
 /* Pack every such Conv of g (node->fpack) when this CPU has the kernel and TEQ_FP32_CONV is not "blas".
@@ -158,6 +164,8 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err);
 const teq_fconv *teq_fconv_of(const teq_node *node, const teq_tensor *w);
 /* The chain fused after an FP32 Conv (packed or dw) in the fast mode, else NULL. */
 const teq_echain *teq_fconv_post(const teq_node *node);
+/* The node's dec pack (a quantized Conv of one group the FP32 kernel may take), else NULL. */
+const teq_fconv *teq_fconv_dec(const teq_node *node);
 /* One image: P, g->C planes of g->PH x g->PW floats already padded (every tap in range, as i8_conv's);
  * Y[m * ldy + n] = conv + bias[m], fc->post applied per block in the fast mode (*chained says whether it was). */
 teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fconv *fc, const float *P,

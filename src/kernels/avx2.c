@@ -18,7 +18,7 @@
 
 typedef struct dec256 {
     __m256i shuf, shift;
-    __m256 t0, t1;
+    __m256 t[4]; /* the level table in registers, 8 levels each: codes of up to 5 bits */
 } dec256;
 
 static void dec256_init(dec256 *d, int n, const float *lut) {
@@ -32,11 +32,10 @@ static void dec256_init(dec256 *d, int n, const float *lut) {
     }
     d->shuf = _mm256_loadu_si256((const __m256i *)sh);
     d->shift = _mm256_loadu_si256((const __m256i *)sv);
-    float t[16];
+    float t[32];
     int nc = 1 << n;
-    for (int i = 0; i < 16; i++) t[i] = n <= 4 ? lut[i & (nc - 1)] : 0;
-    d->t0 = _mm256_loadu_ps(t);
-    d->t1 = _mm256_loadu_ps(t + 8);
+    for (int i = 0; i < 32; i++) t[i] = n <= 5 ? lut[i & (nc - 1)] : 0;
+    for (int j = 0; j < 4; j++) d->t[j] = _mm256_loadu_ps(t + 8 * j);
 }
 
 INLINE __m256i unpack256(const dec256 *d, const uint8_t *p) {
@@ -44,11 +43,18 @@ INLINE __m256i unpack256(const dec256 *d, const uint8_t *p) {
     return _mm256_srlv_epi32(_mm256_shuffle_epi8(v, d->shuf), d->shift);
 }
 
+/* lut[v & (2^n - 1)] for 8 lanes (bits of v above n are the next codes': ignored). Up to 5 bits from
+ * registers: vpermps takes bits 0-2, blends on bit 3 (and 4) pick the table; wider codes gather (on AMD
+ * Zen 3 a gather is a long microcoded sequence: the 5-bit GEMV ran at 9% of the bandwidth through it). */
 INLINE __m256 lookup256(const dec256 *d, __m256i v, const int n, const float *lut) {
-    if (n <= 3) return _mm256_permutevar8x32_ps(d->t0, v);
-    if (n == 4)
-        return _mm256_blendv_ps(_mm256_permutevar8x32_ps(d->t0, v), _mm256_permutevar8x32_ps(d->t1, v),
-                                _mm256_castsi256_ps(_mm256_slli_epi32(v, 28)));
+    if (n <= 3) return _mm256_permutevar8x32_ps(d->t[0], v);
+    if (n <= 5) {
+        const __m256 b3 = _mm256_castsi256_ps(_mm256_slli_epi32(v, 28));
+        const __m256 lo = _mm256_blendv_ps(_mm256_permutevar8x32_ps(d->t[0], v), _mm256_permutevar8x32_ps(d->t[1], v), b3);
+        if (n == 4) return lo;
+        const __m256 hi = _mm256_blendv_ps(_mm256_permutevar8x32_ps(d->t[2], v), _mm256_permutevar8x32_ps(d->t[3], v), b3);
+        return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(v, 27)));
+    }
     return _mm256_i32gather_ps(lut, _mm256_and_si256(v, _mm256_set1_epi32((1 << n) - 1)), 4);
 }
 

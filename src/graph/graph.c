@@ -197,3 +197,13 @@ void teq_graph_compact(teq_graph *g, const char *keep) {
     }
     for (int j = 0; j < g->n_outputs; j++) g->values[g->outputs[j]].n_uses++;
 }
+
+teq_node *teq_graph_sole_reader(teq_graph *g, int v) {
+    if (v < 0 || g->values[v].n_uses != 1) return NULL;
+    for (int j = 0; j < g->n_outputs; j++)
+        if (g->outputs[j] == v) return NULL;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].in[k] == v) return k == 0 ? &g->nodes[i] : NULL;
+    return NULL;
+}

@@ -146,5 +146,8 @@ teq_status teq_graph_plan(teq_graph *g, const char *path, teq_error *err);
 /* Drop the nodes with keep[i] == 0 (freeing what they own; the others keep their order) and recount
  * every value's uses and producer. */
 void teq_graph_compact(teq_graph *g, const char *keep);
+/* The only reader of value v, when it reads v at its input 0, or NULL (none, several, another input, or v
+ * a graph output). Uses the counts of the last plan or compaction. */
+teq_node *teq_graph_sole_reader(teq_graph *g, int v);
 
 #endif

@@ -140,6 +140,8 @@ typedef struct teq_kwf {
 } teq_kwf;
 /* From W [M][K] row-major (ONNX [M][C][KH][KW] with K = C * KH * KW). */
 teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err);
+/* One block of that layout: rows (<= MR) rows of W [rows][K] into p [K][MR], the rows past `rows` 0. */
+void teq_kwf_pack_block(const float *W, int64_t rows, int64_t K, float *p);
 void teq_kwf_free(teq_kwf *w);
 
 /* ---- fast kernels: one set per instruction set ---- */

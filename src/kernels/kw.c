@@ -129,9 +129,15 @@ teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_er
                              (long long)K);
     w->M = M, w->K = K;
     memset(w->p, 0, bytes);
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t k = 0; k < K; k++) w->p[((m / MR) * K + k) * MR + m % MR] = W[m * K + k];
+    for (int64_t b = 0; b < Mb; b++)
+        teq_kwf_pack_block(W + b * MR * K, M - b * MR < MR ? M - b * MR : MR, K, w->p + b * K * MR);
     return TEQ_OK;
+}
+
+void teq_kwf_pack_block(const float *W, int64_t rows, int64_t K, float *p) {
+    const int64_t MR = TEQ_I8C_MR;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t r = 0; r < MR; r++) p[k * MR + r] = r < rows ? W[r * K + k] : 0.0f;
 }
 
 void teq_kwf_free(teq_kwf *w) {

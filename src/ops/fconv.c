@@ -2,7 +2,6 @@
  * at load into the microkernel's layout, the following elementwise chain fused per block (nn.c pads the input).
  * docs/DECISIONS.md ("FP32 convolution kernel") has the measurements behind it. */
 #include "qlayer.h"
-#include "quant_ops.h"
 #include "../quant/quant.h"
 
 #include <math.h>
@@ -91,22 +90,12 @@ static bool zero_spatial_pad(const teq_graph *g, const teq_node *p, int64_t pads
 /* The value TeqQuantize node q gives an input of 0, as op_teq_quantize computes it (the shift added in
  * float32, then the code's value); false when its parameters do not read. */
 static bool quantized_zero(const teq_node *q, float *y0) {
-    const teq_attr *a = teq_node_attr(q, "qparams");
     teq_qparams p;
     double c = 0;
-    char msg[200];
-    if (!a || a->type != TEQ_ATTR_TENSOR || teq_qparams_from_tensor_shift(a->t, &p, &c, msg, sizeof msg)) return false;
+    if (!teq_ql_node_qparams(q, &p, &c)) return false;
     const float x = 0.0f + (float)c;
     if (p.kind == TEQ_CODE_NONE) *y0 = x;
     else teq_q_fake(&p, &x, 1, y0);
-    return true;
-}
-
-/* v's only reader is a node's input 0 and v is no graph output */
-static bool read_once(const teq_graph *g, int v) {
-    if (v < 0 || g->values[v].n_uses != 1) return false;
-    for (int j = 0; j < g->n_outputs; j++)
-        if (g->outputs[j] == v) return false;
     return true;
 }
 
@@ -130,15 +119,17 @@ static teq_status fold_pads(teq_graph *g, teq_error *err) {
         if (strcmp(c->op_type, "Conv") || (c->domain && c->domain[0]) || c->kern || c->n_in < 2 || c->in[0] < 0) continue;
         const int v = c->in[0];
         int pi = g->values[v].producer;
-        if (pi < 0 || !keep[pi] || !read_once(g, v) || strcmp(teq_node_attr_string(c, "auto_pad", "NOTSET"), "NOTSET"))
+        if (pi < 0 || !keep[pi] || teq_graph_sole_reader(g, v) != c ||
+            strcmp(teq_node_attr_string(c, "auto_pad", "NOTSET"), "NOTSET"))
             continue;
         const float pv = teq_node_attr_float(c, "pad_value", 0.0f);
         teq_node *q = NULL; /* the quantizer between Pad and Conv, if any */
         float at_conv = 0.0f;   /* what the Pad's zeros are when they reach the Conv */
-        if (!strcmp(g->nodes[pi].op_type, "TeqQuantize")) {
+        if (teq_ql_is_quantize(&g->nodes[pi])) {
             q = &g->nodes[pi];
             const int u = q->n_in >= 1 ? q->in[0] : -1;
-            if (u < 0 || !read_once(g, u) || !quantized_zero(q, &at_conv) || (pi = g->values[u].producer) < 0 || !keep[pi])
+            if (teq_graph_sole_reader(g, u) != q || !quantized_zero(q, &at_conv) || (pi = g->values[u].producer) < 0 ||
+                !keep[pi])
                 continue;
         }
         if (!same_bits(pv, at_conv)) continue;

@@ -101,6 +101,11 @@ TEQ_CLONES static void run_block(const step *st, int ns, const float *restrict x
     }
 }
 
+bool teq_passes_input(const teq_node *node, const teq_tensor *x) {
+    return node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST &&
+           (x->dtype == TEQ_DTYPE_FLOAT || x->dtype == TEQ_DTYPE_UINT8);
+}
+
 static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
                                      teq_tensor *const *out) {
     step st[MAX_STEPS];
@@ -108,10 +113,8 @@ static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, co
     if (ns < 0) return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "malformed steps/consts attributes");
     const teq_tensor *x = in[0];
     if (!x) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "missing input");
-    /* the INT8 convolution in front applied these steps to x already (qlayer.c, node->pass_fast), and may
-     * have written the result as the next layer's codes (uint8) */
-    if (node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST && (x->dtype == TEQ_DTYPE_FLOAT || x->dtype == TEQ_DTYPE_UINT8))
-        return teq_ctx_pass_input(ctx, 0, x, out[0]);
+    /* the convolution in front applied these steps to x already */
+    if (teq_passes_input(node, x)) return teq_ctx_pass_input(ctx, 0, x, out[0]);
     if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
     teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
     if (s) return s;
@@ -382,13 +385,10 @@ teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep) {
 void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int64_t nb, const void *q, uint8_t *codes,
                      int64_t ldc) {
     if (c && !codes && !c->root_links && nb >= 32) {
-        /* no step reads the root (Relu, Clip, a constant operand), so each row runs in place: run_block
-         * never reads x (NULL), and gathering rows of 32+ floats into runs saved less than its two copies cost */
-        for (int64_t m = 0; m < M; m++)
-            for (int l = 0; l < c->nlinks; l++) {
-                if (c->chan[l]) chan_affine(Y + m * ldy, nb, c->chan[l][m % c->C], c->chan[l][c->C + m % c->C]);
-                else run_block(c->st[l], c->ns[l], NULL, Y + m * ldy, nb);
-            }
+        /* no step reads the root (Relu, Clip, a constant operand, BatchNormalization), so the chain runs in
+         * place on each row (channel m): gathering rows of 32+ floats into runs saved less than its two
+         * copies cost */
+        for (int64_t m = 0; m < M; m++) teq_echain_apply(c, Y + m * ldy, nb, nb, m);
         return;
     }
     float t[1024];

@@ -750,8 +750,8 @@ static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
     /* a path that did not apply the fused chain per block (im2col + i8_gemm, say): over the whole output,
      * since the nodes of the chain after this one pass their input on in the fast mode */
     const teq_qlayer *ql = teq_ql_of(node);
-    const teq_fconv *dec = ql && ql->kind == TEQ_QL_EXP && !ql->lanes ? teq_fconv_dec(node) : NULL;
-    const teq_echain *post = dec || !ql ? teq_fconv_post(node) : teq_kmode_get() == TEQ_KMODE_FAST ? ql->post : NULL;
+    /* the chain sits in one of the two slots (qlayer.c fast_passes fills one and empties the other) */
+    const teq_echain *post = ql && ql->post ? (teq_kmode_get() == TEQ_KMODE_FAST ? ql->post : NULL) : teq_fconv_post(node);
     if (!st && !chained && post) {
         const teq_tensor *y = out[0];
         const int64_t n = teq_tensor_numel(y), nc = y->ndim >= 2 ? y->dims[0] * y->dims[1] : 1;
@@ -1424,10 +1424,8 @@ static teq_status op_batchnorm(teq_exec_ctx *ctx, const teq_node *node, const te
                                teq_tensor *const *out) {
     if (need_inputs(ctx, node, in, 5)) return TEQ_ERR_ARG;
     const teq_tensor *x = in[0];
-    /* the convolution in front applied this node to its output already (qlayer.c's fused chains, an
-     * inference node only: node->pass_fast), which it may have written as the next layer's codes (uint8) */
-    if (node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST && (x->dtype == TEQ_DTYPE_FLOAT || x->dtype == TEQ_DTYPE_UINT8))
-        return teq_ctx_pass_input(ctx, 0, x, out[0]);
+    /* the convolution in front applied this node to its output already (an inference node only) */
+    if (teq_passes_input(node, x)) return teq_ctx_pass_input(ctx, 0, x, out[0]);
     teq_status st;
     static const char *const names[5] = {"X", "scale", "B", "mean", "var"};
     for (int i = 0; i < 5; i++) {

@@ -75,6 +75,10 @@ void teq_echain_free(teq_echain *c);
  * left as it was. */
 void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int64_t nb, const void *q, uint8_t *codes,
                      int64_t ldc);
+/* Whether a node of a fused chain hands its input x on unchanged: in the fast mode the operator in
+ * front applied the node already (qlayer.c's fast passes set node->pass_fast), and may have written x as
+ * the next layer's codes (uint8). */
+bool teq_passes_input(const teq_node *node, const teq_tensor *x);
 /* Inference BatchNormalization of one channel as y = x * a + sh: the coefficients, computed in float
  * exactly as op_batchnorm computes them (one definition, so a fused link gives the node's bits). */
 static inline void teq_bn_affine(float scale, float bias, float mean, float var, float eps, float *a, float *sh) {

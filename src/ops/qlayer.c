@@ -20,12 +20,11 @@ static void kq_free(void *p) { teq_kq_free(p); }
 
 static int32_t ql_zp(const teq_qlayer *ql);
 
-static bool is_teq_quantize(const teq_node *n) {
+bool teq_ql_is_quantize(const teq_node *n) {
     return !strcmp(n->op_type, "TeqQuantize") && n->domain && !strcmp(n->domain, "teq");
 }
 
-/* shift may be NULL */
-static bool node_qparams(const teq_node *n, teq_qparams *q, double *shift) {
+bool teq_ql_node_qparams(const teq_node *n, teq_qparams *q, double *shift) {
     const teq_attr *a = teq_node_attr(n, "qparams");
     char msg[160];
     return a && a->type == TEQ_ATTR_TENSOR && teq_qparams_from_tensor_shift(a->t, q, shift, msg, sizeof msg) == TEQ_OK;
@@ -35,7 +34,7 @@ static bool node_qparams(const teq_node *n, teq_qparams *q, double *shift) {
 static bool input_code(const teq_graph *g, int v, teq_qparams *q) {
     if (v < 0 || g->values[v].producer < 0) return false;
     const teq_node *p = &g->nodes[g->values[v].producer];
-    return is_teq_quantize(p) && node_qparams(p, q, NULL) && q->kind != TEQ_CODE_NONE;
+    return teq_ql_is_quantize(p) && teq_ql_node_qparams(p, q, NULL) && q->kind != TEQ_CODE_NONE;
 }
 
 static bool kinds_match(const teq_qparams *w, const teq_qparams *a, teq_ql_kind *kind) {
@@ -291,7 +290,7 @@ static bool quantizes_input(const teq_graph *g, const teq_node *m, int k, teq_co
 static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
     teq_qparams q;
     double shift = 0;
-    if (!is_teq_quantize(n) || !n->kern || n->n_out < 1 || n->out[0] < 0 || !node_qparams(n, &q, &shift) ||
+    if (!teq_ql_is_quantize(n) || !n->kern || n->n_out < 1 || n->out[0] < 0 || !teq_ql_node_qparams(n, &q, &shift) ||
         !(q.kind == TEQ_CODE_EXP || (q.kind == TEQ_CODE_LINEAR && shift == 0)))
         return false;
     const int v = n->out[0];
@@ -311,7 +310,6 @@ static bool requantized_by_readers(const teq_graph *g, const teq_node *n) {
  * other), and the packed FP32 Conv (fconv.c), apply to the output in place the TeqElementwise, Relu and
  * constant-bound Clip nodes that follow it, each the sole reader of the one before (the first of the Conv's
  * output, none a graph output); those nodes then hand their input on. */
-static teq_node *sole_reader(teq_graph *g, int v);
 
 /* Whether INT8 layer m (Conv or ConvTranspose) runs on a path that takes its input as codes and, for a
  * Conv, can give its output as codes: teq_ql_conv_i8 (one group, 1-D or 2-D, the kernel on this CPU), or
@@ -330,25 +328,15 @@ static bool int_path(const teq_graph *g, const teq_node *m) {
     return group == 1 && teq_k_i8_conv_ok(&ql->w);
 }
 
-/* The only reader of value v (at input 0), or NULL (none, several, or v a graph output). */
-static teq_node *sole_reader(teq_graph *g, int v) {
-    if (v < 0 || g->values[v].n_uses != 1) return NULL;
-    for (int j = 0; j < g->n_outputs; j++)
-        if (g->outputs[j] == v) return NULL;
-    for (int i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_in; k++)
-            if (g->nodes[i].in[k] == v) return k == 0 ? &g->nodes[i] : NULL;
-    return NULL;
-}
 
 /* The prepared quantizer whose codes INT8 Conv n may write as its output (teq_qlayer.outq), or NULL. */
 static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
     const teq_qlayer *ql = n->kern;
     if (strcmp(n->op_type, "Conv") || !int_path(g, n) || n->n_out != 1) return NULL;
     int v = n->out[0];
-    teq_node *r = sole_reader(g, v);
-    for (int l = 0; r && ql->post && l < ql->post->nlinks; l++) r = sole_reader(g, r->out[0]); /* past the chain */
-    if (!r || !is_teq_quantize(r) || !r->pass_fast || !r->kern || r->n_out != 1) return NULL;
+    teq_node *r = teq_graph_sole_reader(g, v);
+    for (int l = 0; r && ql->post && l < ql->post->nlinks; l++) r = teq_graph_sole_reader(g, r->out[0]); /* past the chain */
+    if (!r || !teq_ql_is_quantize(r) || !r->pass_fast || !r->kern || r->n_out != 1) return NULL;
     const int q = r->out[0];
     int readers = 0;
     for (int i = 0; i < g->n_nodes; i++)
@@ -372,7 +360,7 @@ static teq_status fast_passes(teq_graph *g, bool on) {
             const teq_node *p = v >= 0 && g->values[v].producer >= 0 ? &g->nodes[g->values[v].producer] : NULL;
             teq_qparams q;
             double c = 0;
-            if (p && p->pass_fast && is_teq_quantize(p) && node_qparams(p, &q, &c)) ql->in_shift = (float)c;
+            if (p && p->pass_fast && teq_ql_is_quantize(p) && teq_ql_node_qparams(p, &q, &c)) ql->in_shift = (float)c;
         }
     }
     for (int i = 0; i < g->n_nodes; i++) {
@@ -389,14 +377,14 @@ static teq_status fast_passes(teq_graph *g, bool on) {
                                                                               : NULL;
         if (!post) continue;
         teq_echain c = {0};
-        teq_node *e = on && n->n_out == 1 ? sole_reader(g, n->out[0]) : NULL;
+        teq_node *e = on && n->n_out == 1 ? teq_graph_sole_reader(g, n->out[0]) : NULL;
         teq_node *links[TEQ_ECHAIN_LINKS];
         /* output channels: the weights' first dimension (their dims stay when the data is released) */
         const teq_tensor *w = n->n_in > 1 && n->in[1] >= 0 ? g->values[n->in[1]].constant : NULL;
         const int64_t channels = w && w->ndim >= 1 ? w->dims[0] : 0;
         while (e && teq_echain_add(g, e, &c, channels)) {
             links[c.nlinks - 1] = e;
-            e = sole_reader(g, e->out[0]);
+            e = teq_graph_sole_reader(g, e->out[0]);
         }
         if (!c.nlinks) continue;
         if (!(*post = malloc(sizeof **post))) { /* without memory: unfused, still right */
@@ -419,9 +407,9 @@ teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err
         teq_node *n = &g->nodes[i];
         if (n->kern) continue;
         teq_status s;
-        if (is_teq_quantize(n)) {
+        if (teq_ql_is_quantize(n)) {
             teq_qparams q;
-            if (!node_qparams(n, &q, NULL) || q.kind == TEQ_CODE_NONE) continue;
+            if (!teq_ql_node_qparams(n, &q, NULL) || q.kind == TEQ_CODE_NONE) continue;
             teq_kq *kq;
             if ((s = teq_kq_new(&q, &kq, err))) return s;
             n->kern = kq, n->kern_free = kq_free;
@@ -497,9 +485,7 @@ teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_
         const int64_t r0 = b * MR, rows = M - r0 < MR ? M - r0 : MR;
         const teq_kw v = rows_view(&ql->w, r0, rows);
         teq_k_decode(&v, t, 1); /* rows r0 .. r0+rows-1, [rows][K], their scales applied */
-        float *pk = p + b * K * MR;
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t r = 0; r < MR; r++) pk[k * MR + r] = r < rows ? t[r * K + k] : 0.0f;
+        teq_kwf_pack_block(t, rows, K, p + b * K * MR);
     }
     w->M = M, w->K = K, w->p = p;
     return TEQ_OK;

@@ -120,6 +120,10 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
 /* The fast mode's pass-throughs (teq_node.pass_fast) and fused chains (teq_qlayer.post) on or off, all
  * together (teq_ops_bind_quantized turns them on; tests compare both ways). */
 void teq_ops_fast_passes(teq_graph *g, bool on);
+/* Whether n is a TeqQuantize node (domain "teq"); its code and shift (shift may be NULL), false when its
+ * qparams do not read. */
+bool teq_ql_is_quantize(const teq_node *n);
+bool teq_ql_node_qparams(const teq_node *n, teq_qparams *q, double *shift);
 /* INT8 depthwise convolution in the fast mode: the sums sum_t w_t * (q_t - zp) of integers are computed
  * in float, exactly while KK * 127 * 255 < 2^24 (teq_ql_dw_ok), by the FP32 depthwise loop on integer
  * values; then y = fl(fl((scale[m] * xscale) * sum) + bias[m]), the INT8 kernels' formula.

@@ -84,8 +84,7 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
     /* every reader quantizes x to these codes itself (node->pass_fast; with a shift, readers on integer
      * lanes add it themselves: teq_qlayer.in_shift): hand x on, no pass over it; x may be these very codes
      * already (uint8, written by the INT8 layer in front: teq_qlayer.outq) */
-    if (node->pass_fast && node->kern && teq_kmode_get() == TEQ_KMODE_FAST &&
-        (x->dtype == TEQ_DTYPE_UINT8 || x->dtype == TEQ_DTYPE_FLOAT))
+    if (node->kern && teq_passes_input(node, x))
         return teq_ctx_pass_input(ctx, 0, x, out[0]); /* a copy where it cannot take: readers expect x itself */
     if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
     /* the prepared quantizer runs in place: when this node is x's last reader, y takes x's storage (no new

@@ -1,7 +1,8 @@
 /* The planner's elementwise fusion (src/ops/fuse.c) against the unfused graph, bit for bit: the fixture
  * tests/fixtures/hswish_chain.onnx (HardSwish as PP-OCR exports it, a chain stopped by an intermediate that
  * is also a graph output, a constant on the left of Div) is loaded once fused and once with TEQ_FUSE=0, and
- * run on random values plus NaN, +-inf, -0, denormals and the Clip bounds.
+ * run on random values plus NaN, +-inf, -0, denormals and the Clip bounds. Also the executor's per-node
+ * profile (teq_model_profile) on the Fashion-MNIST network.
  *
  * Usage: test_fuse [SEED] (run from the repository root, as scripts/test.sh does). */
 #include "check.h"
@@ -105,6 +106,75 @@ static void pads_folded(const char *path, unsigned seed) {
     printf("%s: %d Pad nodes folded into Convs, outputs identical\n", path, pb - pa);
 }
 
+static double wall_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The per-node profile (teq_model_profile, `teq run --profile`): off by default and refusing queries then;
+ * on, it counts the runs, times every node of the graph as it runs (the sum within the runs' wall time),
+ * reports the first output's shape, and leaves the outputs as they are without it. */
+static void profile_check(const char *path, unsigned seed) {
+    teq_error err;
+    teq_model *m = NULL;
+    CHECK(teq_model_load(path, &m, &err) == TEQ_OK, "load %s: %s", path, err.msg);
+    if (!m) return;
+    teq_node_profile np;
+    CHECK(teq_model_profile_nodes(m) == 0, "profile: %d nodes before it was turned on", teq_model_profile_nodes(m));
+    CHECK(teq_model_profile_node(m, 0, &np, &err) == TEQ_ERR_ARG && strstr(err.msg, "off"), "profile: a query while off: '%s'",
+          err.msg);
+    const int64_t dims[4] = {1, 1, 28, 28};
+    teq_tensor *x = NULL;
+    CHECK(teq_tensor_create(TEQ_DTYPE_FLOAT, 4, dims, &x, &err) == TEQ_OK, "input tensor");
+    if (!x) {
+        teq_model_free(m);
+        return;
+    }
+    srand(seed);
+    for (int i = 0; i < 784; i++) ((float *)x->data)[i] = (float)(rand() / (double)RAND_MAX);
+    const teq_tensor *in[1] = {x};
+    teq_tensor *ref[1] = {0}, *got[1] = {0};
+    teq_status s = teq_model_run(m, 1, NULL, in, ref, &err);
+    CHECK(s == TEQ_OK && teq_model_profile(m, 1, &err) == TEQ_OK, "profile on: %s", err.msg);
+    const double t0 = wall_s();
+    for (int r = 0; r < 3 && !s; r++) {
+        teq_tensor_free(got[0]);
+        got[0] = NULL;
+        s = teq_model_run(m, 1, NULL, in, got, &err);
+    }
+    const double wall = wall_s() - t0;
+    CHECK(s == TEQ_OK, "profiled run: %s", err.msg);
+    CHECK(!s && teq_tensor_numel(got[0]) == teq_tensor_numel(ref[0]) &&
+              !memcmp(got[0]->data, ref[0]->data, sizeof(float) * (size_t)teq_tensor_numel(ref[0])),
+          "profiled run's output differs from the unprofiled one");
+    const int n = teq_model_profile_nodes(m);
+    CHECK(n == m->g->n_nodes && n > 0, "profile: %d nodes, the graph runs %d", n, m->g->n_nodes);
+    double sum = 0, conv = 0;
+    int ok = 1, shapes = 1;
+    for (int i = 0; i < n; i++) {
+        if (teq_model_profile_node(m, i, &np, &err)) {
+            ok = 0;
+            break;
+        }
+        ok &= np.runs == 3 && np.seconds >= 0 && np.name && np.op_type && !strcmp(np.name, m->g->nodes[i].name);
+        sum += np.seconds;
+        if (!strcmp(np.op_type, "Conv")) conv += np.seconds;
+        shapes &= np.ndim >= 1 && np.dims[0] >= 1;
+    }
+    CHECK(ok, "profile: a node with the wrong run count, time or name");
+    CHECK(shapes, "profile: a node without its output shape");
+    CHECK(sum > 0 && sum <= wall, "profile: nodes sum to %.6f s over runs that took %.6f s", sum, wall);
+    CHECK(conv > 0, "profile: the convolutions took no time");
+    CHECK(teq_model_profile_node(m, n, &np, &err) == TEQ_ERR_ARG, "profile: node %d of %d accepted", n, n);
+    CHECK(teq_model_profile(m, 0, &err) == TEQ_OK && teq_model_profile_nodes(m) == 0, "profile off");
+    printf("profile: %d nodes, %.3f of %.3f ms per run in nodes (Conv %.3f)\n", n, sum / 3e-3, wall / 3e-3, conv / 3e-3);
+    teq_tensor_free(ref[0]);
+    teq_tensor_free(got[0]);
+    teq_tensor_free(x);
+    teq_model_free(m);
+}
+
 int main(int argc, char **argv) {
     const char *path = "tests/fixtures/hswish_chain.onnx";
     unsigned seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : (unsigned)time(NULL);
@@ -173,6 +243,7 @@ int main(int argc, char **argv) {
         }
     }
     pads_folded("cache/models/mlsd_320x320_tiny.onnx", seed);
+    profile_check("models/fmnist_resnet.onnx", seed);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }

@@ -53,11 +53,51 @@ void teq_model_free(teq_model *m) {
     if (!m) return;
     teq_graph_free(m->g);
     teq_ctx_free(m->ctx);
+    free(m->prof);
+    free(m->prof_shape);
     free(m->path);
     free(m);
 }
 
 void teq_model_set_threads(teq_model *m, int n) { teq_ctx_set_threads(m->ctx, n); }
+
+teq_status teq_model_profile(teq_model *m, int on, teq_error *err) {
+    teq_error_clear(err);
+    teq_ctx_set_profile(m->ctx, NULL, NULL);
+    free(m->prof);
+    free(m->prof_shape);
+    m->prof = NULL, m->prof_shape = NULL, m->prof_runs = 0;
+    if (!on) return TEQ_OK;
+    const size_t n = (size_t)m->g->n_nodes + 1;
+    m->prof = calloc(n, sizeof *m->prof);
+    m->prof_shape = calloc(n, sizeof *m->prof_shape);
+    if (!m->prof || !m->prof_shape) {
+        free(m->prof);
+        free(m->prof_shape);
+        m->prof = NULL, m->prof_shape = NULL;
+        return teq_error_set(err, TEQ_ERR_NOMEM, "%s: out of memory for the profile", m->path);
+    }
+    teq_ctx_set_profile(m->ctx, m->prof, m->prof_shape);
+    return TEQ_OK;
+}
+
+int teq_model_profile_nodes(const teq_model *m) { return m->prof ? m->g->n_nodes : 0; }
+
+teq_status teq_model_profile_node(const teq_model *m, int i, teq_node_profile *out, teq_error *err) {
+    teq_error_clear(err);
+    memset(out, 0, sizeof *out);
+    if (!m->prof) return teq_error_set(err, TEQ_ERR_ARG, "%s: profiling is off (teq_model_profile)", m->path);
+    if (i < 0 || i >= m->g->n_nodes)
+        return teq_error_set(err, TEQ_ERR_ARG, "%s: node %d of %d", m->path, i, m->g->n_nodes);
+    const teq_node *n = &m->g->nodes[i];
+    out->name = n->name;
+    out->op_type = n->op_type;
+    out->runs = m->prof_runs;
+    out->seconds = m->prof[i];
+    out->ndim = m->prof_shape[i].ndim;
+    memcpy(out->dims, m->prof_shape[i].dims, sizeof out->dims);
+    return TEQ_OK;
+}
 
 int teq_model_num_inputs(const teq_model *m) { return m->g->n_inputs; }
 int teq_model_num_outputs(const teq_model *m) { return m->g->n_outputs; }
@@ -136,6 +176,7 @@ teq_status teq_model_run(teq_model *m, int n_inputs, const char *const *names, c
     for (int k = 0; !s && k < g->n_inputs; k++)
         if (!bound[k]) s = teq_error_set(err, TEQ_ERR_ARG, "%s: input '%s' is missing", m->path, g->values[g->inputs[k]].name);
     if (!s) s = teq_graph_run(g, m->path, m->ctx, bound, outputs, err);
+    if (!s && m->prof) m->prof_runs++;
     free(bound);
     return s;
 }

@@ -8,6 +8,11 @@ struct teq_model {
     teq_graph *g;
     char *path;
     teq_exec_ctx *ctx; /* buffer pool and scratch, kept across runs */
+    /* teq_model_profile: per node of g (plan order) the seconds summed over prof_runs runs, and the
+     * first output's shape; NULL while off */
+    double *prof;
+    teq_tensor *prof_shape;
+    int64_t prof_runs;
 };
 
 /* teq_model_load with choices for the library's own callers:

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct pool_buf {
     void *p;
@@ -27,6 +28,10 @@ struct teq_exec_ctx {
     int n_pool, cap_pool;
     teq_node_hook hook;
     void *hook_user;
+    /* Per-node timing (teq_ctx_set_profile): prof[i] += node i's wall seconds, prof_shape[i] its first
+     * output's shape of the last run; NULL: not timed */
+    double *prof;
+    teq_tensor *prof_shape;
     /* Planning only: largest tensor folding may make (0: TEQ_MAX_TENSOR_BYTES), and whether an allocation
      * was refused for it (the node then runs at run time instead of being folded). */
     size_t fold_cap;
@@ -34,6 +39,17 @@ struct teq_exec_ctx {
     /* the running node's first CTX_TAKE inputs whose storage it may take (teq_ctx_take_input), NULL where not */
     teq_tensor *take[CTX_TAKE];
 };
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void teq_ctx_set_profile(teq_exec_ctx *c, double *node_seconds, teq_tensor *node_shapes) {
+    c->prof = node_seconds;
+    c->prof_shape = node_shapes;
+}
 
 bool teq_ctx_take_input(teq_exec_ctx *c, int k, teq_tensor *out) {
     if (k < 0 || k >= CTX_TAKE || !c->take[k] || !c->take[k]->capacity) return false;
@@ -527,7 +543,18 @@ teq_status teq_graph_run_from(const teq_graph *g, const char *path, teq_exec_ctx
                 goto done;
             }
         }
-        s = teq_ctx_run_node(c, n, in, out);
+        if (c->prof) {
+            const double t0 = now_s();
+            s = teq_ctx_run_node(c, n, in, out);
+            c->prof[i] += now_s() - t0;
+            if (!s && n->n_out > 0) {
+                teq_tensor *ps = &c->prof_shape[i];
+                ps->dtype = out[0]->dtype, ps->ndim = out[0]->ndim;
+                memcpy(ps->dims, out[0]->dims, sizeof ps->dims);
+            }
+        } else {
+            s = teq_ctx_run_node(c, n, in, out);
+        }
         for (int k = 0; k < CTX_TAKE; k++) c->take[k] = NULL;
         if (s) {
             char msg[sizeof err->msg];

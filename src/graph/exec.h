@@ -25,4 +25,8 @@ teq_status teq_graph_run_from(const teq_graph *g, const char *path, teq_exec_ctx
 typedef teq_status (*teq_node_hook)(void *user, int i, const teq_node *node, const teq_tensor *const *in);
 void teq_ctx_set_hook(teq_exec_ctx *ctx, teq_node_hook hook, void *user);
 
+/* Time every node of later runs: node_seconds[i] (g->n_nodes entries, plan order) gets node i's wall
+ * seconds added, node_shapes[i] its first output's dtype and shape (data NULL); NULL, NULL: stop. */
+void teq_ctx_set_profile(teq_exec_ctx *ctx, double *node_seconds, teq_tensor *node_shapes);
+
 #endif

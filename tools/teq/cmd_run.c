@@ -24,9 +24,82 @@ static void sanitize(const char *name, char *buf, size_t n) {
     buf[k] = 0;
 }
 
+/* --profile: the timed runs' node times, summed by operator type and the `top` slowest nodes, per run */
+static int print_profile(teq_model *m, int top) {
+    teq_error e;
+    const int n = teq_model_profile_nodes(m);
+    teq_node_profile *p = calloc((size_t)n + 1, sizeof *p);
+    int *ord = calloc((size_t)n + 1, sizeof *ord);
+    if (!p || !ord) {
+        free(p);
+        free(ord);
+        return teq_cli_fail("out of memory");
+    }
+    double total = 0;
+    int64_t runs = 1;
+    for (int i = 0; i < n; i++) {
+        if (teq_model_profile_node(m, i, &p[i], &e)) {
+            free(p);
+            free(ord);
+            return teq_cli_fail_err(&e);
+        }
+        total += p[i].seconds;
+        runs = p[i].runs > 0 ? p[i].runs : 1;
+        ord[i] = i;
+    }
+    const double per = 1e3 / (double)runs, pct = total > 0 ? 100 / total : 0;
+    printf("profile: %d nodes as run (after folding and fusion), %lld timed run(s), %.2f ms per run in nodes\n", n,
+           (long long)runs, total * per);
+    /* operator types, slowest first (a few dozen at most: quadratic is fine) */
+    const char *types[256];
+    double tsec[256];
+    int tcount[256], nt = 0;
+    for (int i = 0; i < n; i++) {
+        int t = 0;
+        while (t < nt && strcmp(types[t], p[i].op_type)) t++;
+        if (t == nt) {
+            if (nt == 256) continue;
+            types[nt] = p[i].op_type, tsec[nt] = 0, tcount[nt] = 0, nt++;
+        }
+        tsec[t] += p[i].seconds, tcount[t]++;
+    }
+    printf("  %-22s %6s %10s %7s\n", "operator", "nodes", "ms/run", "%");
+    for (int k = 0; k < nt; k++) {
+        int b = k;
+        for (int t = k + 1; t < nt; t++)
+            if (tsec[t] > tsec[b]) b = t;
+        const char *ts = types[k];
+        double td = tsec[k];
+        int tc = tcount[k];
+        types[k] = types[b], tsec[k] = tsec[b], tcount[k] = tcount[b];
+        types[b] = ts, tsec[b] = td, tcount[b] = tc;
+        printf("  %-22s %6d %10.3f %7.1f\n", types[k], tcount[k], tsec[k] * per, tsec[k] * pct);
+    }
+    for (int k = 0; k < n && k < top; k++) {
+        int b = k;
+        for (int t = k + 1; t < n; t++)
+            if (p[ord[t]].seconds > p[ord[b]].seconds) b = t;
+        int o = ord[k];
+        ord[k] = ord[b], ord[b] = o;
+    }
+    printf("  slowest nodes:\n  %10s %7s  %-20s %-32s %s\n", "ms/run", "%", "operator", "node", "output shape");
+    for (int k = 0; k < n && k < top; k++) {
+        const teq_node_profile *q = &p[ord[k]];
+        char sb[160];
+        size_t len = 0;
+        sb[0] = 0;
+        for (int d = 0; d < q->ndim && len < sizeof sb; d++)
+            len += (size_t)snprintf(sb + len, sizeof sb - len, d ? ",%lld" : "%lld", (long long)q->dims[d]);
+        printf("  %10.3f %7.1f  %-20s %-32s [%s]\n", q->seconds * per, q->seconds * pct, q->op_type, q->name, sb);
+    }
+    free(p);
+    free(ord);
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv) {
     const char *model_path = NULL, *outdir = NULL;
-    int threads = 1, repeat = 1, warmup = 0, quiet = 0, n_in = 0;
+    int threads = 1, repeat = 1, warmup = 0, quiet = 0, n_in = 0, profile = 0;
     char **specs = calloc((size_t)argc + 1, sizeof *specs);
     if (!specs) return teq_cli_fail("out of memory");
     for (int i = 0; i < argc; i++) {
@@ -37,6 +110,7 @@ static int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
         else if (!strcmp(a, "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--profile")) profile = 1;
         else if (a[0] == '-') {
             free(specs);
             return teq_cli_fail("run: unknown or incomplete option '%s'", a);
@@ -121,6 +195,11 @@ static int cmd_run(int argc, char **argv) {
             teq_tensor_free(outs[j]);
             outs[j] = NULL;
         }
+        if (profile && r == 0 && teq_model_profile(m, 1, &e)) {
+            free(times);
+            rc = teq_cli_fail_err(&e);
+            goto done;
+        }
         double t0 = teq_cli_now_s();
         if (teq_model_run(m, n_in, named ? names : NULL, (const teq_tensor *const *)ins, outs, &e)) {
             free(times);
@@ -156,6 +235,7 @@ static int cmd_run(int argc, char **argv) {
     if (!quiet)
         printf("ran %s: %d run(s) after %d warm-up, %d thread(s), best %.2f ms, median %.2f ms, mean %.2f ms\n",
                model_path, repeat, warmup, threads, best * 1e3, median * 1e3, t_sum / repeat * 1e3);
+    if (profile && print_profile(m, 15)) goto done;
     rc = 0;
 done:
     if (outs)
@@ -187,6 +267,10 @@ const teq_cli_command teq_cli_cmd_run = {
         "  --threads N                  threads (1..256, default 1)\n"
         "  --repeat R                   timed runs (default 1); the best, median and mean times are printed\n"
         "  --warmup W                   untimed runs before them (default 0)\n"
-        "  -q, --quiet                  print nothing on success\n",
+        "  -q, --quiet                  print nothing on success\n"
+        "  --profile                    time every node of the timed runs and print, per run, the time of\n"
+        "                               each operator type and of the 15 slowest nodes (the graph as it runs:\n"
+        "                               folded and fused; a node fused into the convolution before it shows\n"
+        "                               about 0 and its time is the convolution's); printed even with -q\n",
     .run = cmd_run,
 };

@@ -177,6 +177,28 @@ class Model:
                 if outs[j]:
                     lib.teq_tensor_free(outs[j])
 
+    def profile(self, on=True):
+        """Turn per-node timing on (clearing the counters) or off; while on, each run times every node."""
+        err = _lib.TeqError()
+        with self._lock:
+            _lib.check(_lib.optional("teq_model_profile")(self._handle(), 1 if on else 0, ctypes.byref(err)), err)
+
+    def profile_report(self):
+        """The timed nodes since profile(True), in run order (the graph as it runs: folded and fused), as
+        dicts {name, op_type, seconds, runs, shape}: seconds summed over `runs` runs, shape the first
+        output's in the last run. Empty while profiling is off."""
+        lib_n = _lib.optional("teq_model_profile_nodes")
+        get = _lib.optional("teq_model_profile_node")
+        err = _lib.TeqError()
+        rec = _lib.TeqNodeProfile()
+        out = []
+        with self._lock:
+            for i in range(lib_n(self._handle())):
+                _lib.check(get(self._handle(), i, ctypes.byref(rec), ctypes.byref(err)), err)
+                out.append({"name": rec.name.decode(), "op_type": rec.op_type.decode(), "seconds": rec.seconds,
+                            "runs": rec.runs, "shape": [int(rec.dims[d]) for d in range(rec.ndim)]})
+        return out
+
     def close(self):
         with self._lock:
             if self._m is not None:

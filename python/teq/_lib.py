@@ -118,6 +118,17 @@ class TeqQuantizeOpts(ctypes.Structure):
     ]
 
 
+class TeqNodeProfile(ctypes.Structure):
+    _fields_ = [
+        ("name", c_str),
+        ("op_type", c_str),
+        ("seconds", ctypes.c_double),
+        ("runs", c_i64),
+        ("ndim", c_int),
+        ("dims", c_i64 * MAX_DIMS),
+    ]
+
+
 # The structs that cross the boundary by address, with their C names (the layout test walks these).
 STRUCTS = {
     "teq_error": TeqError,
@@ -126,6 +137,7 @@ STRUCTS = {
     "teq_eval_opts": TeqEvalOpts,
     "teq_eval_result": TeqEvalResult,
     "teq_quantize_opts": TeqQuantizeOpts,
+    "teq_node_profile": TeqNodeProfile,
 }
 
 P = ctypes.POINTER
@@ -158,6 +170,9 @@ PROTOTYPES = {
 # Bound on first use (teq.export): a libteq built before it existed must still load.
 OPTIONAL = {
     "teq_export_onnx": (c_int, [c_str, c_str, P(TeqError)]),
+    "teq_model_profile": (c_int, [c_void, c_int, P(TeqError)]),
+    "teq_model_profile_nodes": (c_int, [c_void]),
+    "teq_model_profile_node": (c_int, [c_void, c_int, P(TeqNodeProfile), P(TeqError)]),
 }
 
 

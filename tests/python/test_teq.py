@@ -205,6 +205,16 @@ def test_model(T):
               all(g is not None and all(same_array(r, alone[i]) for r in g) for i, g in enumerate(got_t)))
         out = m.run(x)["logits"]
         check("outputs are NumPy arrays owned by Python", out.flags.owndata and out.flags.writeable)
+        check("profile_report() while profiling is off: empty", m.profile_report() == [])
+        m.profile(True)
+        prof_out = [m.run(x)["logits"] for _ in range(2)]
+        rep = m.profile_report()
+        m.profile(False)
+        check(f"profile: {len(rep)} nodes, each run twice, Conv timed, outputs the same bytes",
+              len(rep) > 0 and all(r["runs"] == 2 and r["seconds"] >= 0 and r["shape"] for r in rep)
+              and sum(r["seconds"] for r in rep if r["op_type"] == "Conv") > 0
+              and all(same_array(p, ref) for p in prof_out), repr(rep[:2]))
+        check("profile(False): the report is empty again", m.profile_report() == [])
 
         one_line_error("float64 input refused with the library's message",
                        raises(m.run, x.astype(np.float64)), str(FMODEL.relative_to(ROOT)), "'image' is float64", "float32",

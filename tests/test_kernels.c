@@ -724,7 +724,7 @@ static int64_t edge_values(const teq_kq *kq, float *v) {
                              0x7F7FFFFFu, 0xFF7FFFFFu, 1, 0x80000001u, 0x00800000u, 0x3F800000u};
     for (size_t i = 0; i < sizeof spec / sizeof *spec; i++) v[n++] = fbits(spec[i]);
     for (int c = 0; c < 256; c++) v[n++] = kq->table[c], v[n++] = -kq->table[c];
-    for (int j = 0; j < 2 * TEQ_KQ_THR; j++) {
+    for (int j = 0; kq->q.kind == TEQ_CODE_EXP && j < 2 * TEQ_KQ_THR; j++) { /* a linear kq has no thr[] */
         float t = fbits((uint32_t)kq->thr[j]);
         if (!isfinite(t)) continue;
         float c[4] = {t, nextafterf(t, INFINITY), nextafterf(t, 0), nextafterf(nextafterf(t, INFINITY), INFINITY)};

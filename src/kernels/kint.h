@@ -8,6 +8,7 @@
 
 #include "kernels.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* The kernel tables of each file. avx512.c has two: with VNNI (vpdpbusd) and without (AVX-512BW
@@ -101,17 +102,17 @@ typedef struct teq_kq_side {
 struct teq_kq {
     teq_qparams q;
     float table[256];   /* code -> value (teq_q_code_table) */
+    int is_signed;
+    /* linear: q = clamp(rint(x / scale)) + off, in double as code.c */
+    double lscale, qlo, qhi;
+    double lrecip; /* 1 / lscale: the vector bodies multiply, and divide only near a tie (avx512.c) */
+    float lrecipf; /* (float)(1 / lscale): the float first try of the AVX-512 body */
+    int off;
     /* exponential */
     int steps;          /* compares after the bucket lookup (<= TEQ_KQ_MAX_STEPS); 0: no bucket table is fine
                          * enough, bisect thr[] instead over pow2 (smallest power of two >= candidates) */
     int pow2;
-    int is_signed;
     teq_kq_side side[2];
-    /* side s at [s * TEQ_KQ_THR]: thr[j] for j < K-1, bit patterns of the midpoints rounded down, then
-     * 0x7FFFFFFF (never below a magnitude, which is <= 0x7F800000: signed int compares work too);
-     * code[j] the code of candidate j */
-    int32_t thr[2 * TEQ_KQ_THR];
-    int32_t code[2 * TEQ_KQ_THR];
     /* bucket[boff + d] = number of thresholds below bucket d's first pattern (d = 0: below every
      * threshold); uint8 (at most 255 thresholds), 4 bytes of slack so a 32-bit gather may read past the end */
     uint8_t *bucket;
@@ -126,15 +127,18 @@ struct teq_kq {
     int nlev;               /* L */
     float lbeta, lia, lc;   /* (float)beta, (float)(1/alpha), (float)(1/log2(base)) */
     int32_t zthr[2];
+    double log_margin;      /* smallest slack of the margin check (in levels; reported by tests) */
+    /* The exponential tables, last: a linear code's quantizer is allocated only up to thr
+     * (TEQ_KQ_LINEAR_BYTES), 1.2 KB instead of 8.4 (a quantized model holds two per INT8 layer).
+     * side s at [s * TEQ_KQ_THR]: thr[j] for j < K-1, bit patterns of the midpoints rounded down, then
+     * 0x7FFFFFFF (never below a magnitude, which is <= 0x7F800000: signed int compares work too);
+     * code[j] the code of candidate j */
+    int32_t thr[2 * TEQ_KQ_THR];
+    int32_t code[2 * TEQ_KQ_THR];
     int32_t tl[256];
     float lev[256];
-    double log_margin;      /* smallest slack of the margin check (in levels; reported by tests) */
-    /* linear: q = clamp(rint(x / scale)) + off, in double as code.c */
-    double lscale, qlo, qhi;
-    double lrecip; /* 1 / lscale: the vector bodies multiply, and divide only near a tie (avx512.c) */
-    float lrecipf; /* (float)(1 / lscale): the float first try of the AVX-512 body */
-    int off;
 };
+#define TEQ_KQ_LINEAR_BYTES offsetof(struct teq_kq, thr)
 
 /* log2(1 + r) for r in [0, 1) (r = mantissa - 1, exact), degree 4, r * (C1 + r * (C2 + r * (C3 + r * C4)))
  * evaluated with FMAs in this order and a final multiply. Coefficients: a least-squares fit, iteratively

@@ -116,7 +116,7 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
     char msg[160];
     if (teq_qparams_check(q, msg, sizeof msg) != TEQ_OK || q->kind == TEQ_CODE_NONE)
         return teq_error_set(err, TEQ_ERR_ARG, "activation quantizer: %s", q->kind == TEQ_CODE_NONE ? "no code" : msg);
-    teq_kq *kq = calloc(1, sizeof *kq);
+    teq_kq *kq = calloc(1, q->kind == TEQ_CODE_LINEAR ? TEQ_KQ_LINEAR_BYTES : sizeof *kq);
     if (!kq) return teq_error_set(err, TEQ_ERR_NOMEM, "activation quantizer: out of memory");
     kq->q = *q;
     teq_q_code_table(q, kq->table);

@@ -39,9 +39,13 @@ fuzz:
 	@$(MAKE) --no-print-directory -C $(FUZZ_BUILD) -j$(JOBS) fuzz_onnx fuzz_npy fuzz_teq
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
+# the five models against ONNX Runtime, then the kernels' table (GEMV and GEMM, FP32/INT8/teq, against the
+# memory bandwidth), in one run
 bench: setup
 	@$(MAKE) --no-print-directory build
 	@node bench/bench_models.mjs $(BUILD)/teq
+	@echo
+	@$(BUILD)/teq bench
 
 # teq bench: kernels (GEMV/GEMM, FP32/INT8/teq) and models (makes the .teq files in out/bench-models first)
 bench-kernels: setup

@@ -7,7 +7,7 @@
 //                                      [--perturb K]
 //   --perturb K   export with TEQ_EXPORT_PERTURB=K (the K-th exponential quantizer of each model gets one
 //                 threshold moved up to the next level): the mutation check; every exponential case
-//                 must then FAIL
+//                 must then FAIL (only the exponential scheme runs: INT8 exports have nothing to damage)
 //   --expect-fail the mutation check as a test: the cases that FAIL count as passed, and the other way round
 // env: TEQ_MODELS, TEQ_ORT as tests/ort_compare.mjs; TEQ_EXPORT_WORK (a folder to keep the data and
 //      models in instead of a temporary one).
@@ -134,7 +134,7 @@ async function main() {
   const args = process.argv.slice(2);
   let teqBin = 'build/teq',
     only = null,
-    schemes = Object.keys(SCHEMES),
+    schemes = null,
     keep = false,
     perturb = null,
     expectFail = false;
@@ -152,7 +152,11 @@ async function main() {
     else teqBin = a;
   }
   for (const k of only ?? []) if (!CASES[k]) throw new Error(`--only: unknown model '${k}' (${Object.keys(CASES).join(', ')})`);
-  for (const s of schemes) if (!SCHEMES[s]) throw new Error(`--schemes: unknown scheme '${s}'`);
+  for (const s of schemes ?? []) if (!SCHEMES[s]) throw new Error(`--schemes: unknown scheme '${s}'`);
+  // TEQ_EXPORT_PERTURB damages exponential quantizers only: an INT8 export would be undamaged, and counting
+  // it as a mutation that no rule caught would fail the mutation check for nothing
+  if (perturb != null && schemes?.includes('int8')) throw new Error('--perturb damages exponential quantizers only: use --schemes teq');
+  schemes ??= perturb != null ? ['teq'] : Object.keys(SCHEMES);
   teqBin = resolve(teqBin);
   const work = process.env.TEQ_EXPORT_WORK ? resolve(process.env.TEQ_EXPORT_WORK) : mkdtempSync(join(tmpdir(), 'teq-export-'));
   mkdirSync(work, { recursive: true });

@@ -7,20 +7,25 @@
 //                                      [--perturb K]
 //   --perturb K   export with TEQ_EXPORT_PERTURB=K (the K-th exponential quantizer of each model gets one
 //                 threshold moved up to the next level): the mutation check; every exponential case
-//                 must then FAIL
+//                 must then FAIL (only the exponential scheme runs: INT8 exports have nothing to damage)
 //   --expect-fail the mutation check as a test: the cases that FAIL count as passed, and the other way round
 // env: TEQ_MODELS, TEQ_ORT as tests/ort_compare.mjs; TEQ_EXPORT_WORK (a folder to keep the data and
 //      models in instead of a temporary one).
 //
-// The rule (docs/DECISIONS.md, "ONNX export"), per model and scheme, over all samples:
-//   1. decisions: the model's own decision per position agrees on >= 99.5% of positions:
+// The rule (docs/DECISIONS.md, "ONNX export"), per model and scheme:
+//   0. mapping (exponential scheme): teq's own engine on the export gives the .teq's outputs bit for bit
+//      (on the probe samples, below).
+//   1. decisions, over all samples: the model's own decision per position agrees on >= 99.5% of positions
+//      (a floor below that where measured below it: FLOORS):
 //      rec: the argmax class of every time step (and the CTC-decoded text of every line is reported),
 //      cls: the argmax class of every sample, det: probability > 0.3 (DB's binarisation) per pixel,
 //      BlazeFace: score logit > 0 (sigmoid > 0.5) per anchor, M-LSD: centre score > 0.1 per pixel.
-//   2. elements: >= 99% of all output elements within |ort - teq| <= 1e-4 + 1e-3*|teq|, the float
-//      tolerance of tests/ort_compare.mjs. An element off by more is one whose computation saw a code
-//      that differs (the float paths alone stay far inside the bound: ort_compare.mjs), so this bounds the
-//      share of outputs that a code flip reaches; where no code flips, every element is within it.
+//      Reported beside it, not a rule: teq's own fast kernels against the same float path on the same
+//      samples, the model's own sensitivity to how its sums are rounded.
+//   2. elements where no code flips: the export is also written with every quantizer's output as a graph
+//      output; on the probe samples (the first `probe` of the set; all by default) whose quantized
+//      activations ONNX Runtime computes exactly as teq, every output element must be within
+//      |ort - teq| <= 1e-4 + 1e-3*|teq|, the float tolerance of tests/ort_compare.mjs.
 // Last line: `N passed, M failed`; exit 1 when anything failed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -32,18 +37,42 @@ import { readNpy, writeNpy } from './npy.mjs';
 export const ATOL = 1e-4;
 export const RTOL = 1e-3;
 export const MIN_DECISIONS = 0.995;
-// Measured below the target (code flips from float32 summation order cascade through these models at these
-// widths; docs/DECISIONS.md, "ONNX export"): the floors keep the check able to catch a broken export.
-const FLOORS = { rec_teq: 0.9, rec_int8: 0.9, cls_int8: 0.75 }; // cls: 8 samples, so 2 of them may differ
+// Measured below the target, with no configuration found that reaches it (docs/DECISIONS.md, "ONNX export":
+// rec at widths 4,6 to 8,8, adaptive and INT8 on 100 lines, cls INT8 on 256 samples): a code flips where a
+// sum lands within a few ulps of a threshold, which moves the next layer by a whole level, and these models
+// carry that to their decisions; teq's own reference kernel disagrees with its float path as often as ONNX
+// Runtime does. Each floor lies below the worst measured on any 24-line window (rec) or 256-sample set
+// (cls), with room for another CPU's summation order. They measure the model's noise, not the mapping: the
+// exponential scheme's mapping rule is exact, and for INT8 they catch only gross errors (DECISIONS: a
+// doubled scale at rec's 4th quantizer drops rec to 95.2%; a zero point moved by 16 there does not show).
+const FLOORS = { rec_teq: 0.98, rec_int8: 0.96, cls_int8: 0.95 };
 
 const TEXT = '/usr/share/common-licenses/GPL-3';
 const FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
 
 // Per model: how its data set is made (teq dataset), how many samples calibrate (kept small: the check
 // is about the export reproducing the .teq, not about the .teq's accuracy) and how positions are decided.
+// calibData: a separate calibration set (else the first `calib` samples of data); probe: how many of the
+// first samples get the probe outputs (rules 0 and 2; default all: rec's quantized activations are 5.5
+// million floats per line); bits: the exponential scheme's widths where they are not SCHEMES'.
+// rec: 24 lines at the bench's widths 4,8, calibrated on 8 other lines; cls: 64 samples (its first 8 and
+// their calibration as before, probed), so that a floor below 100% means a rate, not two samples of 8
+// (docs/DECISIONS.md: what the decisions do at other widths, calibrations and sample counts).
 const CASES = {
-  rec: { data: ['ocr-lines', '--text', TEXT, '--font', FONT, '-n', '2', '--seed', '11'], calib: 2, decide: 'argmax' },
-  cls: { data: ['synth', '--kind', 'ocr-cls', '--text', TEXT, '--font', FONT, '-n', '8', '--seed', '12'], calib: 4, decide: 'argmax' },
+  rec: {
+    data: ['ocr-lines', '--text', TEXT, '--font', FONT, '-n', '24', '--seed', '11'],
+    calibData: ['ocr-lines', '--text', TEXT, '--font', FONT, '-n', '8', '--seed', '111'],
+    calib: 8,
+    probe: 2,
+    bits: '4,8',
+    decide: 'argmax',
+  },
+  cls: {
+    data: ['synth', '--kind', 'ocr-cls', '--text', TEXT, '--font', FONT, '-n', '64', '--seed', '12'],
+    calib: 4,
+    probe: 8,
+    decide: 'argmax',
+  },
   det: {
     data: ['synth', '--kind', 'ocr-det', '--text', TEXT, '--font', FONT, '-n', '1', '--seed', '13', '--height', '320', '--width', '320'],
     calib: 2,
@@ -105,7 +134,7 @@ async function main() {
   const args = process.argv.slice(2);
   let teqBin = 'build/teq',
     only = null,
-    schemes = Object.keys(SCHEMES),
+    schemes = null,
     keep = false,
     perturb = null,
     expectFail = false;
@@ -123,7 +152,11 @@ async function main() {
     else teqBin = a;
   }
   for (const k of only ?? []) if (!CASES[k]) throw new Error(`--only: unknown model '${k}' (${Object.keys(CASES).join(', ')})`);
-  for (const s of schemes) if (!SCHEMES[s]) throw new Error(`--schemes: unknown scheme '${s}'`);
+  for (const s of schemes ?? []) if (!SCHEMES[s]) throw new Error(`--schemes: unknown scheme '${s}'`);
+  // TEQ_EXPORT_PERTURB damages exponential quantizers only: an INT8 export would be undamaged, and counting
+  // it as a mutation that no rule caught would fail the mutation check for nothing
+  if (perturb != null && schemes?.includes('int8')) throw new Error('--perturb damages exponential quantizers only: use --schemes teq');
+  schemes ??= perturb != null ? ['teq'] : Object.keys(SCHEMES);
   teqBin = resolve(teqBin);
   const work = process.env.TEQ_EXPORT_WORK ? resolve(process.env.TEQ_EXPORT_WORK) : mkdtempSync(join(tmpdir(), 'teq-export-'));
   mkdirSync(work, { recursive: true });
@@ -155,13 +188,21 @@ async function main() {
       if (!existsSync(join(dataDir, 'inputs.npy'))) sh(teqBin, ['dataset', ...c.data, '-o', dataDir]);
       const x = readNpy(join(dataDir, 'inputs.npy'));
       const per = x.data.length / x.shape[0];
+      let calibDir = dataDir;
+      if (c.calibData) {
+        calibDir = join(work, `${key}_calib`);
+        if (!existsSync(join(calibDir, 'inputs.npy'))) sh(teqBin, ['dataset', ...c.calibData, '-o', calibDir]);
+      }
       for (const scheme of schemes) {
         const label = `${key.padEnd(9)} ${scheme.padEnd(4)}`;
         try {
           const t0 = Date.now();
           const q = join(work, `${key}_${scheme}.teq`);
           if (!existsSync(q))
-            sh(teqBin, ['quantize', model, '--calib', dataDir, '--calib-limit', String(c.calib), '--rounding', 'nearest', ...SCHEMES[scheme], '-o', q]);
+            sh(teqBin, [
+              'quantize', model, '--calib', calibDir, '--calib-limit', String(c.calib), '--rounding', 'nearest',
+              ...(scheme === 'teq' && c.bits ? ['--scheme', 'teq', '--bits', c.bits] : SCHEMES[scheme]), '-o', q,
+            ]);
           const tag = `${key}_${scheme}${perturb != null ? `_p${perturb}` : ''}`;
           const onnx = join(work, `${tag}.onnx`),
             probe = join(work, `${tag}_probe.onnx`);
@@ -176,39 +217,49 @@ async function main() {
           const sess = await ort.InferenceSession.create(onnx, opts);
           const outNames = sess.outputNames,
             probeNames = psess.outputNames.slice(outNames.length);
-          // teq: the whole set in one run where the batch is dynamic, else one sample per run
+          // teq: the whole set in one run where the batch is dynamic, else one sample per run; the probe samples
+          // (the first P) in batches of their own, first, so that part j of every list is the same samples
           const fixedBatch = key === 'blazeface' || key === 'mlsd';
-          const batches = fixedBatch ? Array.from({ length: x.shape[0] }, (_, i) => [i, i + 1]) : [[0, x.shape[0]]];
-          const R = { ref: {}, tE: {}, oP: {}, oE: {} }; // name -> [per-batch Float32Array]
+          const N = x.shape[0],
+            P = Math.min(c.probe ?? N, N);
+          const split = (a, b) => (a >= b ? [] : fixedBatch ? Array.from({ length: b - a }, (_, i) => [a + i, a + i + 1]) : [[a, b]]);
+          const batches = split(0, P),
+            rest = split(P, N);
+          const R = { ref: {}, fast: {}, tE: {}, oP: {}, oE: {} }; // name -> [per-batch Float32Array]
           const add = (w, name, d) => (R[w][name] ??= []).push(d);
           const lastDim = {};
-          for (const [b0, b1] of batches) {
+          for (const [b0, b1] of [...batches, ...rest]) {
+            const inProbe = b1 <= P;
             const shape = [b1 - b0, ...x.shape.slice(1)];
             const data = x.data.subarray(b0 * per, b1 * per);
             const inPath = join(work, `${key}_in.npy`);
             writeNpy(inPath, { shape, data });
             const od = join(work, `${tag}_ref`),
+              fd = join(work, `${tag}_fast`),
               pd = join(work, `${tag}_teqprobe`);
-            rmSync(od, { recursive: true, force: true });
-            rmSync(pd, { recursive: true, force: true });
+            for (const d of [od, fd, pd]) rmSync(d, { recursive: true, force: true });
             sh(teqBin, ['run', q, '-i', `${m.input}=${inPath}`, '-o', od, '-q', '--threads', '2'], { TEQ_KERNEL: 'dequant' });
+            sh(teqBin, ['run', q, '-i', `${m.input}=${inPath}`, '-o', fd, '-q', '--threads', '2'], { TEQ_KERNEL: 'fast' });
             // teq's own engine on the export, with the im2col + BLAS convolution that TEQ_KERNEL=dequant uses for
             // quantized layers (teq's packed FP32 kernel sums in another order)
-            sh(teqBin, ['run', probe, '-i', `${m.input}=${inPath}`, '-o', pd, '-q', '--threads', '2'], { TEQ_FP32_CONV: 'blas' });
+            if (inProbe) sh(teqBin, ['run', probe, '-i', `${m.input}=${inPath}`, '-o', pd, '-q', '--threads', '2'], { TEQ_FP32_CONV: 'blas' });
             const feed = { [m.input]: new ort.Tensor('float32', data, shape) };
-            const rp = await psess.run(feed),
-              re = scheme === 'teq' ? rp : await sess.run(feed);
+            const rp = inProbe ? await psess.run(feed) : null,
+              re = scheme === 'teq' && rp ? rp : await sess.run(feed);
             for (const name of outNames) {
               add('ref', name, readNpy(join(od, outFileName(name))).data);
-              add('tE', name, readNpy(join(pd, outFileName(name))).data);
-              add('oP', name, rp[name].data);
+              add('fast', name, readNpy(join(fd, outFileName(name))).data);
               add('oE', name, re[name].data);
               lastDim[name] = Number(re[name].dims[re[name].dims.length - 1]);
-            }
-            for (const name of probeNames) {
+              if (!inProbe) continue;
               add('tE', name, readNpy(join(pd, outFileName(name))).data);
               add('oP', name, rp[name].data);
             }
+            if (inProbe)
+              for (const name of probeNames) {
+                add('tE', name, readNpy(join(pd, outFileName(name))).data);
+                add('oP', name, rp[name].data);
+              }
           }
           // per-sample views: sample i's slice of batch part j
           const sampleSlices = (parts) => {
@@ -221,9 +272,8 @@ async function main() {
             }
             return out;
           };
-          const N = x.shape[0];
           const exactNeeded = scheme === 'teq' || process.env.TEQ_EXPORT_INT8 === 'exact';
-          // R0: teq's engine on the export against the .teq
+          // R0: teq's engine on the export against the .teq, on the probe samples
           let r0diff = 0,
             r0n = 0;
           for (const name of outNames)
@@ -233,13 +283,13 @@ async function main() {
               r0n += a.length;
             }
           // flips: quantized activations where ORT's value differs from teq's on the same export, per sample
-          const flips = new Array(N).fill(0);
+          const flips = new Array(P).fill(0);
           let nAct = 0,
             nFlip = 0;
           for (const name of probeNames) {
             const ta = sampleSlices(R.tE[name]),
               oa = sampleSlices(R.oP[name]);
-            for (let i = 0; i < N; i++) {
+            for (let i = 0; i < P; i++) {
               for (let k = 0; k < ta[i].length; k++) if (ta[i][k] !== oa[i][k]) flips[i]++;
               nAct += ta[i].length;
             }
@@ -255,7 +305,7 @@ async function main() {
             // against teq's engine on the export (QDQ: the same float32 division as ONNX Runtime)
             const ta = sampleSlices(exactNeeded ? R.ref[name] : R.tE[name]),
               oa = sampleSlices(R.oP[name]);
-            for (let i = 0; i < N; i++) {
+            for (let i = 0; i < P; i++) {
               if (flips[i]) continue;
               for (let k = 0; k < ta[i].length; k++) {
                 const d = Math.abs(oa[i][k] - ta[i][k]);
@@ -265,10 +315,13 @@ async function main() {
               cleanEl += ta[i].length;
             }
           }
-          for (let i = 0; i < N; i++) cleanSamples += !flips[i];
-          // R1: decisions, ORT on the export as written against TEQ_KERNEL=dequant on the .teq
+          for (let i = 0; i < P; i++) cleanSamples += !flips[i];
+          // R1: decisions on all N samples, ORT on the export as written against TEQ_KERNEL=dequant on the .teq;
+          // beside it teq's fast kernels against the same: the same codes, summed in another order (exponential)
+          // or exactly in integers (INT8), so how far the model's own decisions move without any export
           let nDec = 0,
             sameDec = 0,
+            sameFast = 0,
             lines = '';
           const cat = (p) => {
             const r = new Float32Array(p.reduce((s, a) => s + a.length, 0));
@@ -282,10 +335,11 @@ async function main() {
             const last = lastDim[name],
               shape = [N, a.length / N / last, last];
             const da = decisions(c.decide, name, shape, a),
-              db = decisions(c.decide, name, shape, b);
+              db = decisions(c.decide, name, shape, b),
+              df = decisions(c.decide, name, shape, cat(R.fast[name]));
             if (da) {
               nDec += da.length;
-              for (let i = 0; i < da.length; i++) sameDec += da[i] === db[i];
+              for (let i = 0; i < da.length; i++) (sameDec += da[i] === db[i]), (sameFast += da[i] === df[i]);
             }
             if (key === 'rec') {
               const la = ctcLines(shape, a),
@@ -305,8 +359,9 @@ async function main() {
           console.log(
             `${ok ? 'PASS' : 'FAIL'} ${label} ` +
               `[mapping${ok0 ? '' : ' FAIL'}] teq on the export vs the .teq: ${r0diff}/${r0n} elements differ${exactNeeded ? ' (must be 0)' : ' (QDQ: float32 division and dequantization, not required)'}; ` +
-              `[decisions${ok1 ? '' : ' FAIL'}] ${sameDec}/${nDec} (${(100 * fd).toFixed(3)}%${fd < MIN_DECISIONS ? `, BELOW the ${100 * MIN_DECISIONS}% target, floor ${100 * floor}%` : ''})${lines}; ` +
-              `[flips] ${nFlip} of ${nAct} quantized activations (${((100 * nFlip) / Math.max(1, nAct)).toExponential(2)}%), ${cleanSamples}/${N} samples without; ` +
+              `[decisions${ok1 ? '' : ' FAIL'}] ${sameDec}/${nDec} (${(100 * fd).toFixed(3)}%${fd < MIN_DECISIONS ? `, BELOW the ${100 * MIN_DECISIONS}% target, floor ${100 * floor}%` : ''})${lines}` +
+              ` (teq's fast kernels: ${sameFast}/${nDec}); ` +
+              `[flips] ${nFlip} of ${nAct} quantized activations (${((100 * nFlip) / Math.max(1, nAct)).toExponential(2)}%), ${cleanSamples}/${P} ${P < N ? 'probe ' : ''}samples without; ` +
               `[no-flip elements${ok2 ? '' : ' FAIL'}] ${cleanEl - cleanBad}/${cleanEl} within tolerance, max |diff| ${maxAbs.toExponential(2)}; ` +
               `${((t1 - t0) / 1000).toFixed(1)} s + ${((Date.now() - t1) / 1000).toFixed(1)} s`,
           );

@@ -64,6 +64,21 @@ static __m256i tail_mask(int rem) {
     return _mm256_loadu_si256((const __m256i *)m);
 }
 
+/* y[m..m+3] = scale[m..m+3] * (the sums of a0..a3's lanes), the four horizontal sums at once */
+INLINE void gemv_out4(const teq_kw *w, float *y, int64_t m, __m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    _mm_storeu_ps(y + m, _mm_mul_ps(s, _mm_loadu_ps(w->scale + m)));
+}
+
+/* y[m] = scale[m] * (the sum of a0's lanes) */
+INLINE void gemv_out1(const teq_kw *w, float *y, int64_t m, __m256 a0) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    y[m] = w->scale[m] * _mm_cvtss_f32(s);
+}
+
 INLINE void gemv256_body(const teq_kw *w, const float *x, float *y, int64_t m0, int64_t m1, const int n) {
     dec256 d;
     dec256_init(&d, n, w->lut);
@@ -91,10 +106,7 @@ INLINE void gemv256_body(const teq_kw *w, const float *x, float *y, int64_t m0, 
             TAILFMA(a2, lookup256(&d, unpack256(&d, r2 + G * gb), n, lut), xv);
             TAILFMA(a3, lookup256(&d, unpack256(&d, r3 + G * gb), n, lut), xv);
         }
-        /* horizontal sums of the four accumulators at once: [s0 s1 s2 s3] */
-        __m256 h01 = _mm256_hadd_ps(a0, a1), h23 = _mm256_hadd_ps(a2, a3), h = _mm256_hadd_ps(h01, h23);
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-        _mm_storeu_ps(y + m, _mm_mul_ps(s, _mm_loadu_ps(w->scale + m)));
+        gemv_out4(w, y, m, a0, a1, a2, a3);
     }
     for (; m < m1; m++) {
         const uint8_t *r0 = w->packed + m * rb;
@@ -102,10 +114,7 @@ INLINE void gemv256_body(const teq_kw *w, const float *x, float *y, int64_t m0, 
         for (int64_t g = 0; g < G; g++)
             a0 = _mm256_fmadd_ps(lookup256(&d, unpack256(&d, r0 + g * gb), n, lut), _mm256_loadu_ps(x + g * 8), a0);
         if (rem) TAILFMA(a0, lookup256(&d, unpack256(&d, r0 + G * gb), n, lut), _mm256_maskload_ps(x + G * 8, tmi));
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-        s = _mm_hadd_ps(s, s);
-        s = _mm_hadd_ps(s, s);
-        y[m] = w->scale[m] * _mm_cvtss_f32(s);
+        gemv_out1(w, y, m, a0);
     }
 #undef TAILFMA
 }
@@ -199,19 +208,11 @@ INLINE void gemv4b_rows(const teq_kw *w, const dec4b *d4, const dec256 *d, const
             acc[i][1] = _mm256_blendv_ps(acc[i][1], _mm256_fmadd_ps(v, xv, acc[i][1]), tm);
         }
     }
-    if (R == 4) {
-        const __m256 a0 = _mm256_add_ps(acc[0][0], acc[0][1]), a1 = _mm256_add_ps(acc[1][0], acc[1][1]);
-        const __m256 a2 = _mm256_add_ps(acc[2][0], acc[2][1]), a3 = _mm256_add_ps(acc[3][0], acc[3][1]);
-        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        const __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-        _mm_storeu_ps(y + m, _mm_mul_ps(s, _mm_loadu_ps(w->scale + m)));
-    } else {
-        const __m256 a0 = _mm256_add_ps(acc[0][0], acc[0][1]);
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-        s = _mm_hadd_ps(s, s);
-        s = _mm_hadd_ps(s, s);
-        y[m] = w->scale[m] * _mm_cvtss_f32(s);
-    }
+    if (R == 4)
+        gemv_out4(w, y, m, _mm256_add_ps(acc[0][0], acc[0][1]), _mm256_add_ps(acc[1][0], acc[1][1]),
+                  _mm256_add_ps(acc[2][0], acc[2][1]), _mm256_add_ps(acc[3][0], acc[3][1]));
+    else
+        gemv_out1(w, y, m, _mm256_add_ps(acc[0][0], acc[0][1]));
 }
 
 __attribute__((noinline)) static void gemv4b(const teq_kw *w, const float *x, float *y, int64_t m0, int64_t m1) {

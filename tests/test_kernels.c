@@ -745,7 +745,7 @@ static void test_kq(void) {
     if (teq_kset(TEQ_ISA_AVX512)) bodies[nb++] = (typeof(bodies[0])){"avx512", teq_kq_run_avx512};
     enum { NR = 1 << 18 };
     float *x = malloc(sizeof(float) * (NR + 8192));
-    int ok = 1, codes = 0, max_steps = 0, n_log = 0, n_crowd_log = 0, n_crowd_bucket = 0;
+    int ok = 1, codes = 0, max_steps = 0, n_log = 0, n_window = 0, n_crowd_log = 0, n_crowd_bucket = 0;
     double min_margin = 1e300;
     /* the log path's polynomial: its error bound on every float mantissa (the proof in kq.c uses it) */
     {
@@ -757,6 +757,16 @@ static void test_kq(void) {
         }
         CHECK(worst <= TEQ_KQ_LOG2_ERR, "kq log2 polynomial: error %.3g above the bound %.3g", worst, TEQ_KQ_LOG2_ERR);
         printf("kq: log2 polynomial error over all 2^23 mantissas %.4g (bound %.3g)\n", worst, TEQ_KQ_LOG2_ERR);
+        double worst7 = 0;
+        for (uint32_t k = 0; k < (1u << 23); k++) {
+            float r = (float)k * 0x1p-23f;
+            double e = fabs((double)teq_kq_log2p7(r) - log2(1.0 + (double)r));
+            worst7 = e > worst7 ? e : worst7;
+        }
+        CHECK(worst7 <= TEQ_KQ_LOG2_ERR7, "kq degree-7 log2 polynomial: error %.3g above the bound %.3g", worst7,
+              TEQ_KQ_LOG2_ERR7);
+        printf("kq: degree-7 log2 polynomial (AVX2) error over all 2^23 mantissas %.4g (bound %.3g)\n", worst7,
+               TEQ_KQ_LOG2_ERR7);
     }
     int64_t values = 0;
     teq_error err = {0};
@@ -777,7 +787,12 @@ static void test_kq(void) {
                     max_steps = kq->steps > max_steps ? kq->steps : max_steps;
                     CHECK(kq->logpath, "base 1.01 8-bit %s: the log path's margin check refused it",
                           q->is_signed ? "signed" : "unsigned");
+                    /* the AVX2 body's fraction window: on, and narrow enough that few vectors gather tl[] */
+                    CHECK(kq->lfa > 0 && kq->lfb < 1 && kq->lfb - kq->lfa < 0.01f,
+                          "base 1.01 8-bit %s: fraction window [%g, %g] off or wide", q->is_signed ? "signed" : "unsigned",
+                          kq->lfa, kq->lfb);
                 }
+                n_window += kq->logpath && kq->lfa > 0;
                 char what[80];
                 snprintf(what, sizeof what, "exp b=%g n=%d %s%s", q->base, bits, q->is_signed ? "signed" : "unsigned",
                          q->zero_code ? " zc" : "");
@@ -794,6 +809,15 @@ static void test_kq(void) {
                 }
                 for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, q, x, n, what);
                 values += n * nb, codes++;
+                if (kq->logpath && kq->lfa > 0) { /* the log path without the fraction window: tl[] for every vector */
+                    const float a = kq->lfa, b = kq->lfb;
+                    kq->lfa = 0, kq->lfb = 1;
+                    char w2[96];
+                    snprintf(w2, sizeof w2, "%s (no window)", what);
+                    for (int b2 = 1; b2 < nb; b2++) ok &= kq_compare(bodies[b2].name, bodies[b2].f, kq, q, x, n, w2);
+                    values += n * (nb - 1);
+                    kq->lfa = a, kq->lfb = b;
+                }
                 if (kq->logpath) { /* the same code through the bucket search too */
                     kq->logpath = 0;
                     strcat(what, " (bucket)");
@@ -892,8 +916,9 @@ static void test_kq(void) {
      * exercise both paths, else the comparisons above did not test what they claim */
     CHECK(n_log > 0 && n_crowd_log > 0 && n_crowd_bucket > 0, "kq paths: %d fitted codes on the log path, crowded: %d log, %d bucket",
           n_log, n_crowd_log, n_crowd_bucket);
-    printf("kq: log path on %d fitted codes (smallest margin %.3f levels), crowded codes: %d log, %d bucket\n", n_log,
-           min_margin, n_crowd_log, n_crowd_bucket);
+    printf("kq: log path on %d fitted codes (smallest margin %.3f levels; %d with the AVX2 fraction window), crowded "
+           "codes: %d log, %d bucket\n",
+           n_log, min_margin, n_window, n_crowd_log, n_crowd_bucket);
     printf("kq: %d codes, %lld values over %d bodies bit-exact vs teq_q_quantize: %s (base 1.01 8-bit: %d compare(s) "
            "after the bucket)\n",
            codes, (long long)values, nb, ok ? "ok" : "FAIL", max_steps);

@@ -635,59 +635,90 @@ INLINE __m256i kq256_codes(const teq_kq *kq, __m256 xf) {
 
 /* The log path (kq.c log_path_init has the proof), 8 lanes: exponent and mantissa from the bits of v
  * (normal: v is clamped to [FLT_MIN, FLT_MAX], so this equals getexp / getmant of the AVX-512 body),
- * the same polynomial and operation order, then two gathers (threshold tl[e0], level lev[e]) instead
- * of the bucket search's three to four. */
-INLINE __m256i kq256_log_e(const teq_kq *kq, __m256i ub, __m256i s1, __m256i *zmask) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_castsi256_ps(ub), _mm256_set1_ps(kq->lbeta)), _mm256_set1_ps(kq->lia));
-    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(FLT_MIN)), _mm256_set1_ps(FLT_MAX));
-    const __m256i vb = _mm256_castps_si256(v);
-    const __m256 ex = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(vb, 23), _mm256_set1_epi32(127)));
-    const __m256 rr = _mm256_sub_ps(
-        _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(vb, _mm256_set1_epi32(0x7FFFFF)), _mm256_set1_epi32(0x3F800000))),
-        one);
-    __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_C4), rr, _mm256_set1_ps(TEQ_KQ_C3)), rr,
-                                               _mm256_set1_ps(TEQ_KQ_C2)),
-                               rr, _mm256_set1_ps(TEQ_KQ_C1));
-    __m256 t = _mm256_mul_ps(_mm256_add_ps(ex, _mm256_mul_ps(rr, p)), _mm256_set1_ps(kq->lc));
-    t = _mm256_min_ps(_mm256_max_ps(t, _mm256_setzero_ps()), _mm256_set1_ps((float)(kq->nlev - 1)));
-    __m256i e = _mm256_cvtps_epi32(_mm256_floor_ps(t));
-    e = _mm256_sub_epi32(e, _mm256_cmpgt_epi32(ub, _mm256_i32gather_epi32(kq->tl, e, 4)));
-    *zmask = _mm256_setzero_si256();
-    if (kq->q.zero_code) {
-        const __m256i zt = _mm256_blendv_epi8(_mm256_set1_epi32(kq->zthr[0]), _mm256_set1_epi32(kq->zthr[1]), s1);
-        *zmask = _mm256_xor_si256(_mm256_cmpgt_epi32(ub, zt), _mm256_set1_epi32(-1)); /* ub <= zt */
-        if (kq->is_signed) e = _mm256_blendv_epi8(e, _mm256_max_epi32(e, _mm256_set1_epi32(1)), s1);
-    }
-    return e;
-}
-
-static void kq256_log_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
+ * the degree-7 polynomial (kint.h teq_kq_log2p7), then the level lev[e] by a gather; the threshold tl[e0]
+ * is gathered only for a vector with a lane in the fraction window (kint.h lfa, lfb), where the bucket
+ * search takes three to four gathers. The body is instantiated per (signed, zero code, codes, values)
+ * with every constant in a local: with the flags tested and the parameters reloaded per vector (the byte
+ * stores may alias *kq) the loop was 90 instructions per 8 values, bound by instruction issue. */
+INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, const int sg,
+                           const int zc) {
     const __m256i zero = _mm256_setzero_si256(), vE = _mm256_set1_epi32(1 << (kq->q.bits - 1));
-    const int sg = kq->is_signed, zc = kq->q.zero_code != 0;
+    const __m256i absm = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+    const __m256i mant = _mm256_set1_epi32(0x7FFFFF), onebits = _mm256_set1_epi32(0x3F800000);
+    const __m256i b127 = _mm256_set1_epi32(127), sbit = _mm256_set1_epi32((int)0x80000000u);
+    const __m256i zt0 = _mm256_set1_epi32(kq->zthr[0]), zt1 = _mm256_set1_epi32(kq->zthr[1]), ones = _mm256_set1_epi32(-1);
+    const __m256 one = _mm256_set1_ps(1.0f), fmin = _mm256_set1_ps(FLT_MIN), fmax = _mm256_set1_ps(FLT_MAX);
+    const __m256 lbeta = _mm256_set1_ps(kq->lbeta), lia = _mm256_set1_ps(kq->lia), lc = _mm256_set1_ps(kq->lc);
+    const __m256 top = _mm256_set1_ps((float)(kq->nlev - 1)), lfa = _mm256_set1_ps(kq->lfa), lfb = _mm256_set1_ps(kq->lfb);
+    const __m256 zf = _mm256_setzero_ps();
+    const int32_t *tl = kq->tl;
+    const int *lev = (const int *)(const void *)kq->lev;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256i xb = _mm256_castps_si256(_mm256_loadu_ps(x + i));
-        __m256i ub = sg ? _mm256_and_si256(xb, _mm256_set1_epi32(0x7FFFFFFF)) : _mm256_max_epi32(xb, zero);
-        ub = _mm256_andnot_si256(_mm256_cmpgt_epi32(ub, _mm256_set1_epi32(0x7F800000)), ub);
+        __m256i ub = sg ? _mm256_and_si256(xb, absm) : _mm256_max_epi32(xb, zero);
+        ub = _mm256_andnot_si256(_mm256_cmpgt_epi32(ub, inf), ub); /* NaN quantizes like 0 */
         const __m256i s1 = sg ? _mm256_andnot_si256(_mm256_cmpeq_epi32(ub, zero), _mm256_cmpgt_epi32(zero, xb)) : zero;
-        __m256i z;
-        const __m256i e = kq256_log_e(kq, ub, s1, &z);
+        __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_castsi256_ps(ub), lbeta), lia);
+        v = _mm256_min_ps(_mm256_max_ps(v, fmin), fmax);
+        const __m256i vb = _mm256_castps_si256(v);
+        const __m256 ex = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(vb, 23), b127));
+        const __m256 rr = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(vb, mant), onebits)), one);
+        /* kint.h teq_kq_log2p7, operation for operation; then t~ = fma(e, lc, fl(q * lc)) */
+        const __m256 r2 = _mm256_mul_ps(rr, rr), r4 = _mm256_mul_ps(r2, r2);
+        const __m256 pa = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D2), rr, _mm256_set1_ps(TEQ_KQ_D1));
+        const __m256 pb = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D4), rr, _mm256_set1_ps(TEQ_KQ_D3));
+        const __m256 pc = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D6), rr, _mm256_set1_ps(TEQ_KQ_D5));
+        const __m256 pab = _mm256_fmadd_ps(pb, r2, pa), pcd = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D7), r2, pc);
+        const __m256 p = _mm256_fmadd_ps(pcd, r4, pab);
+        __m256 t = _mm256_fmadd_ps(ex, lc, _mm256_mul_ps(_mm256_mul_ps(rr, p), lc));
+        t = _mm256_min_ps(_mm256_max_ps(t, zf), top);
+        const __m256 tf = _mm256_floor_ps(t), r = _mm256_sub_ps(t, tf);
+        __m256i e = _mm256_cvtps_epi32(tf);
+        /* the fraction window (kint.h lfa, lfb): tl[] is read only for a vector with a lane inside it, or
+         * with v clamped at FLT_MAX */
+        const __m256 amb = _mm256_or_ps(_mm256_and_ps(_mm256_cmp_ps(r, lfa, _CMP_GE_OQ), _mm256_cmp_ps(r, lfb, _CMP_LE_OQ)),
+                                        _mm256_cmp_ps(v, fmax, _CMP_EQ_OQ));
+        if (_mm256_movemask_ps(amb)) e = _mm256_sub_epi32(e, _mm256_cmpgt_epi32(ub, _mm256_i32gather_epi32(tl, e, 4)));
+        else e = _mm256_sub_epi32(e, _mm256_castps_si256(_mm256_cmp_ps(r, lfb, _CMP_GT_OQ)));
+        __m256i z = zero; /* lanes at the zero code */
+        if (zc) {
+            const __m256i zt = sg ? _mm256_blendv_epi8(zt0, zt1, s1) : zt0;
+            z = _mm256_xor_si256(_mm256_cmpgt_epi32(ub, zt), ones); /* ub <= zt */
+            if (sg) e = _mm256_blendv_epi8(e, _mm256_max_epi32(e, _mm256_set1_epi32(1)), s1);
+        }
         if (codes) {
             __m256i c;
             if (sg) c = _mm256_blendv_epi8(_mm256_add_epi32(e, _mm256_and_si256(s1, vE)), vE, z);
             else c = zc ? _mm256_andnot_si256(z, _mm256_add_epi32(e, _mm256_set1_epi32(1))) : e;
-            __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
-            _mm_storel_epi64((__m128i *)(codes + i), _mm_packus_epi16(p, p));
+            __m128i pk = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+            _mm_storel_epi64((__m128i *)(codes + i), _mm_packus_epi16(pk, pk));
         }
         if (y) {
-            __m256i val = _mm256_i32gather_epi32((const int *)(const void *)kq->lev, e, 4);
-            if (sg) val = _mm256_or_si256(val, _mm256_and_si256(s1, _mm256_set1_epi32((int)0x80000000u)));
+            __m256i val = _mm256_i32gather_epi32(lev, e, 4);
+            if (sg) val = _mm256_or_si256(val, _mm256_and_si256(s1, sbit));
             if (zc) val = _mm256_andnot_si256(z, val);
             _mm256_storeu_ps(y + i, _mm256_castsi256_ps(val));
         }
     }
     if (i < n) teq_kq_run_scalar(kq, x + i, n - i, codes ? codes + i : NULL, y ? y + i : NULL);
+}
+
+static void kq256_log_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
+    const int sg = kq->is_signed, zc = kq->q.zero_code != 0;
+    /* values only (a TeqQuantize on the float path) and codes only (INT8-style consumers) specialised;
+     * both at once is rare and shares one instance */
+#define KQ_BODY(S, Z)                                                                                                \
+    do {                                                                                                             \
+        if (codes && !y) kq256_log_body(kq, x, n, codes, NULL, S, Z);                                                \
+        else if (!codes) kq256_log_body(kq, x, n, NULL, y, S, Z);                                                    \
+        else kq256_log_body(kq, x, n, codes, y, S, Z);                                                               \
+    } while (0)
+    if (sg && zc) KQ_BODY(1, 1);
+    else if (sg) KQ_BODY(1, 0);
+    else if (zc) KQ_BODY(0, 1);
+    else KQ_BODY(0, 0);
+#undef KQ_BODY
 }
 
 /* The linear code, 8 lanes: avx512.c's kq512_codes reasoning step for step (float first, the double

@@ -127,6 +127,12 @@ struct teq_kq {
     int nlev;               /* L */
     float lbeta, lia, lc;   /* (float)beta, (float)(1/alpha), (float)(1/log2(base)) */
     int32_t zthr[2];
+    /* The threshold between e and e+1 sits at a fixed fraction f = log_b((1 + b) / 2) past e in t space, up
+     * to the levels' rounding: every tau_j - j lies in [fmin, fmax]. With the AVX2 body's t~ within E7 of
+     * t*, a lane whose fraction t~ - e0 is below lfa = fmin - E7 is at e0, above lfb = fmax + E7 at e0 + 1, without reading
+     * tl[] (kq.c log_path_init); a vector with a lane between them (or v clamped at FLT_MAX) reads tl[].
+     * lfa = 0, lfb = 1 when the window is not in (0, 1): every vector reads tl[]. */
+    float lfa, lfb;
     double log_margin;      /* smallest slack of the margin check (in levels; reported by tests) */
     /* The exponential tables, last: a linear code's quantizer is allocated only up to thr
      * (TEQ_KQ_LINEAR_BYTES), 1.2 KB instead of 8.4 (a quantized model holds two per INT8 layer).
@@ -153,6 +159,28 @@ struct teq_kq {
 #define TEQ_KQ_LOG2_ERR 1.1e-4
 static inline float teq_kq_log2p(float r) {
     return r * __builtin_fmaf(__builtin_fmaf(__builtin_fmaf(TEQ_KQ_C4, r, TEQ_KQ_C3), r, TEQ_KQ_C2), r, TEQ_KQ_C1);
+}
+
+/* The AVX2 body's log2(1 + r), degree 7: r * (D1 + D2 r + ... + D7 r^6), the same kind of fit, evaluated in
+ * Estrin's order (below; the quantizer is bound by its dependency chain, and Horner's six FMAs in a row
+ * were a third of it), its error including the float evaluation <= TEQ_KQ_LOG2_ERR7 (about 4.8e-7 measured,
+ * checked on every mantissa by tests/test_kernels.c). Three FMAs more than the degree-4 one buy a fraction window (lfa, lfb) about 240
+ * times narrower, so that nearly every vector skips the threshold gather. The AVX2 body then forms
+ * t~ = fma(e, lc, fl(q * lc)) with q = fl(r * p): error <= E7 (kq.c log_path_init), below E. */
+#define TEQ_KQ_D1 0x1.7152aep+0f
+#define TEQ_KQ_D2 -0x1.70f096p-1f
+#define TEQ_KQ_D3 0x1.e4eb5cp-2f
+#define TEQ_KQ_D4 -0x1.4db9d8p-2f
+#define TEQ_KQ_D5 0x1.8dec38p-3f
+#define TEQ_KQ_D6 -0x1.45e1b4p-4f
+#define TEQ_KQ_D7 0x1.fceb04p-7f
+#define TEQ_KQ_LOG2_ERR7 4.9e-7
+static inline float teq_kq_log2p7(float r) {
+    const float r2 = r * r, r4 = r2 * r2;
+    const float a = __builtin_fmaf(TEQ_KQ_D2, r, TEQ_KQ_D1), b = __builtin_fmaf(TEQ_KQ_D4, r, TEQ_KQ_D3);
+    const float c = __builtin_fmaf(TEQ_KQ_D6, r, TEQ_KQ_D5);
+    const float ab = __builtin_fmaf(b, r2, a), cd = __builtin_fmaf(TEQ_KQ_D7, r2, c);
+    return r * __builtin_fmaf(cd, r4, ab);
 }
 
 /* Vector bodies (codes and/or values for x[n]; codes or y may be NULL). */

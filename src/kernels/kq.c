@@ -82,6 +82,7 @@ static int32_t mid_bits(float a, float b) {
 static void log_path_init(teq_kq *kq, const float *lv, int L) {
     kq->logpath = 0;
     kq->nlev = L;
+    kq->lfa = 0, kq->lfb = 1;
     for (int e = 0; e < 256; e++) kq->tl[e] = 0x7FFFFFFF, kq->lev[e] = e < L ? lv[e] : 0;
     for (int e = 0; e + 1 < L; e++) kq->tl[e] = mid_bits(lv[e], lv[e + 1]);
     kq->zthr[0] = mid_bits(0, lv[0]);
@@ -93,7 +94,7 @@ static void log_path_init(teq_kq *kq, const float *lv, int L) {
     if (!isfinite(kq->lbeta) || !isfinite(kq->lia) || !(kq->lia >= FLT_MIN) || !isfinite(kq->lc) || !(kq->lc > 0))
         return;
     const double lc = kq->lc, E = lc * (TEQ_KQ_LOG2_ERR + 1.73e-7 + 0x1p-17) + 260 * 0x1p-24 + 1e-9;
-    double slack = 1e300;
+    double slack = 1e300, fmin = 1e300, fmax = -1e300;
     for (int j = 0; j + 1 < L; j++) {
         uint32_t tb = (uint32_t)kq->tl[j];
         float tf;
@@ -105,10 +106,30 @@ static void log_path_init(teq_kq *kq, const float *lv, int L) {
         if (!(a > 0) || !(b >= 0)) return;
         slack = a < slack ? a : slack;
         slack = b < slack ? b : slack;
+        fmin = tau - j < fmin ? tau - j : fmin;
+        fmax = tau - j > fmax ? tau - j : fmax;
     }
     if (!(-126 * lc + E < 1) || !(lc * log2((double)FLT_MAX) - E >= L - 2)) return;
     kq->log_margin = slack;
     kq->logpath = 1;
+    /* The fraction window (kint.h lfa, lfb), for the AVX2 body's t~ = clamp(fma(e, lc, fl(q * lc)), 0, L-1)
+     * (within E7 of t*; E7 < E, so the checks above hold for it too) with fraction r = t~ - e0:
+     *   r < lfa <= fmin - E7: t* <= t~ + E7 < e0 + fmin <= tau_e0, so u <= tl[e0]: e = e0 (for e0 = L-1,
+     *     tl[] is the top and e = e0 anyway; t~ clamped at 0 from t~ < 0: t* < E7 < fmin <= tau_0);
+     *   r > lfb >= fmax + E7: t* >= t~ - E7 > e0 + fmax >= tau_e0, so u > tl[e0]: e = e0 + 1 (r > 0 means t~
+     *     was not clamped).
+     * v clamped at FLT_MIN: t* <= -126 lc < 0 < tau_0, and t~ <= 0 gives e0 = 0, r = 0 < lfa: e = 0, right.
+     * v clamped at FLT_MAX is outside the bound E: the vector bodies send it to tl[]. lfa is rounded
+     * down and lfb up from the double bounds (with the 1e-9 slack already in E). */
+    /* E7: the AVX2 body's t~ (kint.h teq_kq_log2p7): the polynomial with q's rounding, v's two roundings,
+     * fl(q * lc) (q < 1: half an ulp of lc at most), and the FMA's rounding where |t~| <= 257 */
+    const double E7 = lc * (TEQ_KQ_LOG2_ERR7 + 1.73e-7 + 0x1p-24) + 260 * 0x1p-24 + 1e-9;
+    if (L >= 2 && fmin - E7 > 0 && fmax + E7 < 1) {
+        float a = (float)(fmin - E7), b = (float)(fmax + E7);
+        if ((double)a > fmin - E7) a = nextafterf(a, 0);
+        if ((double)b < fmax + E7) b = nextafterf(b, 2);
+        if (a > 0 && b < 1 && a <= b) kq->lfa = a, kq->lfb = b;
+    }
 }
 
 teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {

@@ -37,14 +37,18 @@ static const teq_tensor *packable(const teq_graph *g, const teq_node *n, bool *d
 }
 
 /* A quantized Conv (its weights held as codes) of one group, 1-D or 2-D, more than one input channel: an
- * exponential one on the float path runs on the FP32 kernel with its codes decoded per run (a dec pack). */
-static bool decodable(const teq_graph *g, const teq_node *n) {
+ * exponential one on the float path runs on the FP32 kernel with its codes decoded per run (a dec pack).
+ * *dw: instead a depthwise one (a dec + dw pack: the chain only). */
+static bool decodable(const teq_graph *g, const teq_node *n, bool *dw) {
     if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || n->kern || n->fpack || n->n_in < 2 || n->in[1] < 0)
         return false;
     const teq_value *v = &g->values[n->in[1]];
     const teq_tensor *w = v->constant;
-    return v->qweight && w && w->ndim >= 3 && w->ndim <= 4 && w->dims[1] >= 2 && teq_node_attr_int(n, "group", 1) == 1 &&
-           wanted();
+    if (!v->qweight || !w || w->ndim < 3 || w->ndim > 4) return false;
+    /* depthwise (one input channel per group): nn.c's direct loop decodes the weights; the pack (dw) only
+     * carries the chain after it, applied per run of output planes as for an FP32 depthwise Conv */
+    *dw = w->dims[1] == 1;
+    return *dw || (w->dims[1] >= 2 && teq_node_attr_int(n, "group", 1) == 1 && wanted());
 }
 
 /* a packed Conv holds the weights it was packed from (a dw pack holds none) */
@@ -173,14 +177,14 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
     }
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
-        if (decodable(g, n)) {
+        bool dw;
+        if (decodable(g, n, &dw)) {
             teq_fconv *fc = calloc(1, sizeof *fc);
             if (!fc) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
-            fc->dec = true;
+            fc->dec = true, fc->dw = dw;
             n->fpack = fc, n->fpack_free = fconv_free;
             continue;
         }
-        bool dw;
         const teq_tensor *w = packable(g, n, &dw);
         if (!w) continue;
         const int64_t M = w->dims[0], K = teq_tensor_numel(w) / M;
@@ -214,7 +218,7 @@ const teq_fconv *teq_fconv_of(const teq_node *node, const teq_tensor *w) {
 
 const teq_fconv *teq_fconv_dec(const teq_node *node) {
     const teq_fconv *fc = node->fpack;
-    return fc && fc->dec ? fc : NULL;
+    return fc && fc->dec && !fc->dw ? fc : NULL;
 }
 
 const teq_echain *teq_fconv_post(const teq_node *node) {

@@ -593,7 +593,8 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         float *pad = teq_ctx_scratch(ctx, bytes + qbytes + ybytes);
         if (!pad) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for padded planes (%zu bytes)", bytes);
         const float pvq = dwi8 ? teq_ql_code_value(ql, pv) : pv;
-        const teq_echain *fpost = !ql ? teq_fconv_post(node) : NULL;
+        /* an FP32 layer's chain, or an exponential layer's on the float path (its dec + dw pack) */
+        const teq_echain *fpost = !ql || (!qmm && ql->kind == TEQ_QL_EXP) ? teq_fconv_post(node) : NULL;
 #pragma omp parallel num_threads(ntp) if (ntp > 1)
         {
             const size_t t = (size_t)omp_get_thread_num();

@@ -148,7 +148,8 @@ teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_
  * convolution kernel (kernels.h, f32_conv) with its weights packed once at load, and the elementwise
  * chain after it (fast mode, as teq_qlayer.post) applied to each block of outputs in cache. Any other
  * Conv keeps im2col and SGEMM. A depthwise FP32 Conv (one input channel per group: nn.c's direct loop)
- * gets a pack with no weights (dw), which only carries its chain, applied per output plane. */
+ * gets a pack with no weights (dw), which only carries its chain, applied per output plane; so does a
+ * depthwise exponential layer on the float path (dec + dw). */
 typedef struct teq_fconv {
     teq_kwf w;
     /* the float data packed, NULL once released: the pack serves the node only while it reads that data
@@ -168,7 +169,7 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err);
 const teq_fconv *teq_fconv_of(const teq_node *node, const teq_tensor *w);
 /* The chain fused after an FP32 Conv (packed or dw) in the fast mode, else NULL. */
 const teq_echain *teq_fconv_post(const teq_node *node);
-/* The node's dec pack (a quantized Conv of one group the FP32 kernel may take), else NULL. */
+/* The node's dec pack (a quantized Conv of one group the FP32 kernel may take; not a dec + dw one), else NULL. */
 const teq_fconv *teq_fconv_dec(const teq_node *node);
 /* One image: P, g->C planes of g->PH x g->PW floats already padded (every tap in range, as i8_conv's);
  * Y[m * ldy + n] = conv + bias[m], fc->post applied per block in the fast mode (*chained says whether it was). */

@@ -336,6 +336,7 @@ static const conv_shape CONV_SHAPES[] = {
     {96, 6, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* K = 864 */
     {2, 3, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},       /* 9 outputs, fewer than a vector */
     {12, 4, 100, 64, 1, 3, 1, 2, 1, 1, 0, 0, 1, 1},   /* stride 2 along x only */
+    {5, 9, 45, 7, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},      /* dilation 2, stride 1, OW = 45: f32_conv direct, tails */
 };
 
 static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, int extreme) {

@@ -320,12 +320,13 @@ static void i8_gemv_avx2(const teq_kw *w, const uint8_t *x, int32_t zp, float xs
 }
 
 /* ---- FP32 convolution (kernels.h, f32_conv), AVX2 + FMA ----
- * The weights [M/8][K][8]; sixteen ymm registers hold a 4 x 24 block: 12 accumulators, 3 panel loads and a
- * broadcast per k (12 FMA per 3 + 4 loads). An 8 x 48 tile is four such blocks (rows 0-3 and 4-7 of the 8
- * weights at each k, columns 0-23 and 24-47). K runs in slices of TEQ_F32C_KC taps: the panel of a slice
- * ([KC][48] floats, 24 KB) stays in L1 while every row block passes over it, and the partial sums wait in Y
- * between slices (the same float additions in the same order as one pass: the result does not depend on
- * the slicing). */
+ * The weights [M/6][K][6]; a 6 x 16 block of 12 ymm accumulators, 2 panel loads and 6 broadcasts per k
+ * (12 FMA per 8 loads, 15 registers). An NB = 48 column panel is three such blocks per row block. On this
+ * Zen 3 a loop over one k slice in L1 reached 98 GFLOP/s in this shape against 73 for the 4 x 24 block it
+ * replaces (3 loads, 4 broadcasts, 16 registers: docs/DECISIONS.md "Speed, sixth round"). K runs in
+ * slices of TEQ_F32C_KC taps: the panel of a slice ([KC][48] floats, 24 KB) stays in L1 while every row
+ * block passes over it, and the partial sums wait in Y between slices (the same float additions in the
+ * same order as one pass: the result does not depend on the slicing). */
 
 /* dst[i] = s[i * sw] for i < len (len <= 48): vector copies, a masked tail, no call */
 INLINE void f32c_copy(float *dst, const float *s, int64_t len, int64_t sw) {
@@ -338,17 +339,20 @@ INLINE void f32c_copy(float *dst, const float *s, int64_t len, int64_t sw) {
     }
 }
 
-/* Rows r0 .. r0+3 of block mb (their weights at wk[r0 .. r0+3] of each k), panel columns j0 .. j0+8C-1, taps
- * k0 .. k0+kc-1 (the panel holds those, row k - k0). first: start from 0, else from Y; last: add the bias. */
-INLINE void f32c_block4(const teq_kwf *w, const float *P, int64_t k0, int64_t kc, int64_t mb, int r0, int64_t j0,
-                        int64_t nb, int first, const float *bias, float *Y, int64_t ldy, const int C) {
-    const int64_t m0 = mb * TEQ_I8C_MR + r0;
-    const int rows = w->M - m0 < 4 ? (int)(w->M - m0) : 4;
+/* R rows (R = 6, 4 or 2; `rows` <= R of them exist, the pack's rows past M are 0) of row block mb, block
+ * columns j0 .. j0+8C-1, taps k0 .. k0+kc-1. Their inputs: packed (D = 0), the panel P (row k - k0); direct
+ * (D = 1), read where they lie, tap k's row at Xd + toff[k] (the block's columns contiguous in every tap's
+ * plane; a partial last vector read masked, never past the columns). first: start from 0, else from Y;
+ * last: add the bias. */
+INLINE void f32c_block(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0, int64_t kc,
+                       int64_t mb, int rows, int64_t j0, int64_t nb, int first, const float *bias, float *Y,
+                       int64_t ldy, const int R, const int C, const int D) {
+    const int64_t m0 = mb * TEQ_F32C_MR;
     /* the last vector's columns that exist (1..8): a partial one goes through a buffer, since AMD's masked
      * stores (vmaskmovps) cost tens of cycles each */
     const int tail = (int)(nb - j0 - 8 * (C - 1) < 8 ? nb - j0 - 8 * (C - 1) : 8);
-    __m256 acc[4][3];
-    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+    __m256 acc[6][2];
+    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) _Pragma("GCC unroll 2") for (int c = 0; c < C; c++) {
         const float *y = Y + (m0 + r) * ldy + j0 + 8 * c;
         if (first || r >= rows) {
             acc[r][c] = _mm256_setzero_ps();
@@ -360,21 +364,26 @@ INLINE void f32c_block4(const teq_kwf *w, const float *P, int64_t k0, int64_t kc
             acc[r][c] = _mm256_loadu_ps(t);
         }
     }
-    const float *Wp = w->p + (mb * w->K + k0) * TEQ_I8C_MR + r0;
-    const float *Pj = P + j0;
+    const float *Wp = w->p + (mb * w->K + k0) * TEQ_F32C_MR;
+    const float *Pj = D ? Xd + j0 : P + j0;
+    const int32_t *tk = toff + k0;
+    const int masked = D && tail < 8;
+    const __m256i tm = tail_mask(tail);
     for (int64_t k = 0; k < kc; k++) {
-        __m256 a[3];
-        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) a[c] = _mm256_loadu_ps(Pj + k * TEQ_I8C_NB + 8 * c);
-        const float *wk = Wp + k * TEQ_I8C_MR;
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
+        __m256 a[2];
+        const float *pk = D ? Pj + tk[k] : Pj + k * TEQ_I8C_NB;
+        _Pragma("GCC unroll 2") for (int c = 0; c < C; c++) a[c] = masked && c == C - 1 ? _mm256_maskload_ps(pk + 8 * c, tm)
+                                                                                     : _mm256_loadu_ps(pk + 8 * c);
+        const float *wk = Wp + k * TEQ_F32C_MR;
+        _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
             const __m256 b = _mm256_broadcast_ss(wk + r);
-            _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(a[c], b, acc[r][c]);
+            _Pragma("GCC unroll 2") for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(a[c], b, acc[r][c]);
         }
     }
-    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
+    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
         if (r >= rows) break;
         const __m256 bv = _mm256_set1_ps(bias ? bias[m0 + r] : 0.0f);
-        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+        _Pragma("GCC unroll 2") for (int c = 0; c < C; c++) {
             const __m256 v = bias ? _mm256_add_ps(acc[r][c], bv) : acc[r][c];
             float *y = Y + (m0 + r) * ldy + j0 + 8 * c;
             if (c < C - 1 || tail == 8) {
@@ -388,31 +397,69 @@ INLINE void f32c_block4(const teq_kwf *w, const float *P, int64_t k0, int64_t kc
     }
 }
 
+/* one row block (rows <= 6 of them) over the block's nb columns, in 16-column blocks */
+INLINE void f32c_rows(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0, int64_t kc,
+                      int64_t mb, int rows, int64_t nb, int first, const float *bias, float *Y, int64_t ldy, const int R,
+                      const int D) {
+    for (int64_t j0 = 0; j0 < nb; j0 += 16) {
+        if (nb - j0 > 8) f32c_block(w, P, Xd, toff, k0, kc, mb, rows, j0, nb, first, bias, Y, ldy, R, 2, D);
+        else f32c_block(w, P, Xd, toff, k0, kc, mb, rows, j0, nb, first, bias, Y, ldy, R, 1, D);
+    }
+}
+
+/* every row block over one K slice */
+INLINE void f32c_slice(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0, int64_t kc,
+                       int64_t nb, int first, const float *bias, float *Y, int64_t ldy, const int D) {
+    const int64_t Mb = (w->M + TEQ_F32C_MR - 1) / TEQ_F32C_MR;
+    for (int64_t mb = 0; mb < Mb; mb++) {
+        const int rows = (int)(w->M - mb * TEQ_F32C_MR < TEQ_F32C_MR ? w->M - mb * TEQ_F32C_MR : TEQ_F32C_MR);
+        /* a last block of fewer rows computes 4 or 2 (the pack's rows past M are 0) */
+        if (rows > 4) f32c_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, Y, ldy, 6, D);
+        else if (rows > 2) f32c_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, Y, ldy, 4, D);
+        else f32c_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, Y, ldy, 2, D);
+    }
+}
+
+/* Direct (no panel) for kernels wider than 1x1 at stride 1 along the row, output rows of 32 columns or
+ * more: blocks that end at the end of their output row, so that their columns lie contiguous in each tap's
+ * plane. The panel copy was 9% of the kernel's samples on M-LSD's 3x3 64 -> 64 layer (5.75 -> 5.27 ms
+ * direct). 1x1 convolutions keep the panel: read direct, each k is another plane (16 planes 100 KB apart
+ * fell in one L1 set) and they ran 1.2-1.9x slower. The tap offsets go into the caller's panel buffer (K
+ * int32 fit in it up to K = 6160; else packed). */
 void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                          int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
-    const int64_t Mb = (w->M + TEQ_I8C_MR - 1) / TEQ_I8C_MR;
-    for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
-        const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
-        conv_runs r;
-        conv_runs_of(g, nc, nb, &r);
+    const int linear = g->SH == 1 && g->SW == 1 && g->PW == g->OW;
+    const int direct = !linear && g->SW == 1 && g->OW >= 32 && g->KH * g->KW > 1 &&
+                       (size_t)w->K <= TEQ_F32C_PANEL_FLOATS(w->K) && g->C * g->PH * g->PW < INT32_MAX;
+    int32_t *toff = direct ? (int32_t *)(void *)panel : NULL;
+    if (direct) {
         conv_tap tap = {0, 0, 0};
+        for (int64_t k = 0; k < w->K; k++) toff[k] = (int32_t)conv_tap_next(g, &tap);
+    }
+    int64_t nb;
+    for (int64_t nc = n0; nc < n1; nc += nb) {
+        nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
         float *Yb = Y + (nc - n0);
-        for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
-            const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
-            for (int64_t k = 0; k < kc; k++) {
-                const float *src = X + conv_tap_next(g, &tap);
-                for (int i = 0; i < r.n; i++) f32c_copy(panel + k * TEQ_I8C_NB + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);
+        if (direct) {
+            if (!linear && g->OW - nc % g->OW < nb) nb = g->OW - nc % g->OW; /* to the end of the output row */
+            const float *Xd = X + (linear ? nc : nc / g->OW * g->SH * g->PW + nc % g->OW);
+            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
+                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
+                f32c_slice(w, NULL, Xd, toff, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL, Yb, ldy, 1);
             }
-            const int first = k0 == 0;
-            const float *b = k0 + kc == w->K ? bias : NULL;
-            for (int64_t mb = 0; mb < Mb; mb++)
-                for (int r0 = 0; r0 < TEQ_I8C_MR && mb * TEQ_I8C_MR + r0 < w->M; r0 += 4)
-                    for (int64_t j0 = 0; j0 < nb; j0 += 24) {
-                        const int64_t left = nb - j0;
-                        if (left > 16) f32c_block4(w, panel, k0, kc, mb, r0, j0, nb, first, b, Yb, ldy, 3);
-                        else if (left > 8) f32c_block4(w, panel, k0, kc, mb, r0, j0, nb, first, b, Yb, ldy, 2);
-                        else f32c_block4(w, panel, k0, kc, mb, r0, j0, nb, first, b, Yb, ldy, 1);
-                    }
+        } else {
+            conv_runs r;
+            conv_runs_of(g, nc, nb, &r);
+            conv_tap tap = {0, 0, 0};
+            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
+                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
+                for (int64_t k = 0; k < kc; k++) {
+                    const float *src = X + conv_tap_next(g, &tap);
+                    for (int i = 0; i < r.n; i++)
+                        f32c_copy(panel + k * TEQ_I8C_NB + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);
+                }
+                f32c_slice(w, panel, NULL, NULL, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL, Yb, ldy, 0);
+            }
         }
         if (post) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
     }

@@ -125,14 +125,14 @@ void teq_kw16_free(teq_kw16 *w);
 
 /* ---- FP32 convolution (the FP32 engine's; no codes) ----
  * The i8_conv scheme on floats, for Conv layers of one group whose weights are constants: the weights
- * packed once, [ceil(M / MR)][K][MR] (at each k, the weights of MR = TEQ_I8C_MR rows as MR floats; rows past
+ * packed once, [ceil(M / MR)][K][MR] (at each k, the weights of MR = TEQ_F32C_MR rows as MR floats; rows past
  * M are 0), input planes of floats already padded as for i8_conv (teq_i8conv), and for output columns
  * n0 <= n < n1, every row m < M:
  *     Y[m * ldy + (n - n0)] = fl(acc + bias[m]),  acc = sum over k in order of fl(acc + W[m, k] * x_k(n)) (FMA)
  * (no bias: acc). The kernel packs TEQ_I8C_NB columns of TEQ_F32C_KC taps at a time into a panel
  * [KC][NB] (caller's, one per thread: TEQ_F32C_PANEL_FLOATS(K)) and runs an MR x NB microkernel over it,
  * the partial sums kept in Y between slices: no im2col matrix, bias (and post) while the block is in cache. */
-enum { TEQ_F32C_KC = 128 };
+enum { TEQ_F32C_KC = 128, TEQ_F32C_MR = 6 };
 #define TEQ_F32C_PANEL_FLOATS(K) ((size_t)(TEQ_I8C_NB * ((K) < TEQ_F32C_KC ? (K) : TEQ_F32C_KC) + 16))
 typedef struct teq_kwf {
     int64_t M, K;

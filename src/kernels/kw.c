@@ -117,7 +117,7 @@ void teq_kw16_free(teq_kw16 *w) {
 
 teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err) {
     memset(w, 0, sizeof *w);
-    const int64_t MR = TEQ_I8C_MR, Mb = (M + MR - 1) / MR;
+    const int64_t MR = TEQ_F32C_MR, Mb = (M + MR - 1) / MR;
     size_t pb;
     if (M < 0 || K < 0 || !teq_mul_size((size_t)Mb, (size_t)(K * MR), &pb) || !teq_mul_size(pb, sizeof(float), &pb) ||
         pb > SIZE_MAX - 128)
@@ -135,7 +135,7 @@ teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_er
 }
 
 void teq_kwf_pack_block(const float *W, int64_t rows, int64_t K, float *p) {
-    const int64_t MR = TEQ_I8C_MR;
+    const int64_t MR = TEQ_F32C_MR;
     for (int64_t k = 0; k < K; k++)
         for (int64_t r = 0; r < MR; r++) p[k * MR + r] = r < rows ? W[r * K + k] : 0.0f;
 }

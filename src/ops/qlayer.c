@@ -470,7 +470,7 @@ teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlay
 static teq_kw rows_view(const teq_kw *w, int64_t r0, int64_t Mr);
 
 teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwf *w) {
-    const int64_t M = ql->w.M, K = ql->w.K, MR = TEQ_I8C_MR, Mb = (M + MR - 1) / MR;
+    const int64_t M = ql->w.M, K = ql->w.K, MR = TEQ_F32C_MR, Mb = (M + MR - 1) / MR;
     const int nt = teq_ctx_threads(ctx);
     size_t pb, tb;
     if (!teq_mul_size((size_t)Mb, (size_t)(K * MR), &pb) || !teq_mul_size(pb, sizeof(float), &pb) ||

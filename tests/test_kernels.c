@@ -339,7 +339,10 @@ static const conv_shape CONV_SHAPES[] = {
     {5, 9, 45, 7, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},      /* dilation 2, stride 1, OW = 45: f32_conv direct, tails */
 };
 
-static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, int extreme) {
+/* extreme: 1 the saturating worst case (weights +-127, codes 255); narrow: weights within +-64 (7-bit, the
+ * AVX2 bytes kernel's case, teq_kw.q8_pairs), extreme then +-64 against 255 (pair sums at 32640, the most
+ * int16 holds of them) */
+static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, int extreme, int narrow) {
     const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
     const teq_i8conv g = conv_geom(cs);
     const int64_t OH = g.OH, OW = g.OW;
@@ -351,7 +354,9 @@ static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, i
     uint8_t *wc = malloc((size_t)(M * K)), *X = malloc((size_t)(C * IH * IW)), *Q = malloc((size_t)(C * g.PH * g.PW));
     float *rs = malloc(sizeof(float) * (size_t)M), *bias = malloc(sizeof(float) * (size_t)M);
     float *Y = malloc(sizeof(float) * (size_t)(M * ldy));
-    for (int64_t i = 0; i < M * K; i++) wc[i] = extreme ? ((next() & 1) ? 255 : 1) : (uint8_t)(1 + next() % 255);
+    for (int64_t i = 0; i < M * K; i++)
+        wc[i] = narrow ? (extreme ? ((next() & 1) ? 192 : 64) : (uint8_t)(64 + next() % 129))
+                       : extreme ? ((next() & 1) ? 255 : 1) : (uint8_t)(1 + next() % 255);
     for (int64_t i = 0; i < C * IH * IW; i++) X[i] = extreme ? 255 : (uint8_t)(next() % 256);
     for (int64_t m = 0; m < M; m++) rs[m] = (float)(0.5 + unit()), bias[m] = (float)(laplace() * 3);
     memset(Q, pc, (size_t)(C * g.PH * g.PW));
@@ -364,6 +369,12 @@ static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, i
         CHECK(0, "kw_init: %s", err.msg);
         bad = 1;
         goto out;
+    }
+    /* the pair flag: set for narrow weights; the full-range ones of these shapes always hold a pair over 128 */
+    if (w.q8_pairs != narrow) {
+        CHECK(0, "i8_conv C=%lld M=%lld: q8_pairs %d for %s weights", (long long)C, (long long)M, w.q8_pairs,
+              narrow ? "7-bit" : "full-range");
+        bad = 1;
     }
     uint8_t *panel = malloc(TEQ_I8C_PANEL_BYTES(w.Kq));
     for (size_t i = 0; i < TEQ_I8C_PANEL_BYTES(w.Kq); i++) panel[i] = (uint8_t)next();
@@ -417,9 +428,10 @@ static void test_i8conv(const kset_case *ks) {
     }
     int ok = 1, cases = 0;
     for (size_t i = 0; i < sizeof CONV_SHAPES / sizeof *CONV_SHAPES; i++)
-        for (int v = 0; v < 3; v++) ok &= i8conv_case(ks, &CONV_SHAPES[i], v != 1, v == 2), cases++;
+        for (int v = 0; v < 5; v++) ok &= i8conv_case(ks, &CONV_SHAPES[i], v != 1, v == 2 || v == 4, v >= 3), cases++;
     CHECK(ok, "%s i8_conv", ks->name);
-    printf("%s: INT8 convolution, %d cases exact: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
+    printf("%s: INT8 convolution, %d cases exact (%d with 7-bit weights: the AVX2 bytes kernel): %s\n", ks->name,
+           cases, 2 * (int)(sizeof CONV_SHAPES / sizeof *CONV_SHAPES), ok ? "ok" : "FAIL");
 }
 
 /* ---- FP32 convolution (f32_conv) ----

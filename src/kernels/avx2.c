@@ -608,10 +608,165 @@ static void widen_q8p(const teq_kw *w, int64_t mb, int16_t *out) {
     }
 }
 
+/* ---- INT8 convolution by bytes (vpmaddubsw), for weights whose pairs fit (teq_kw.q8_pairs) ----
+ * The VNNI kernel's layout (avx512.c): a panel of [Kq/4][48][4] codes (column j's 4 codes of a k-group as
+ * one dword) and the weights q8p ([Mb][Kq/4][8][4], read as they are: nothing widened). Per k-group a
+ * 2 x 24 block loads 3 panel vectors and broadcasts 2 weight dwords; vpmaddubsw sums each pair of u8 x s8
+ * products into int16 (exact: |w| + |w'| <= 128 and codes <= 255 keep it within 32640), vpmaddwd by 1
+ * widens the pairs' sums to int32, vpaddd accumulates. The sum is dot (codes, not code - zp), so the
+ * epilogue subtracts zp * rowsum: the same int32 as the int16 kernel's sum of w (q - zp), the same floats.
+ * A loop over one k slice in L1 ran 95-98 G MAC/s in this shape on this Zen 3 (4 x 16: 73-76; the int16
+ * kernel's 4 x 16: 61; FP32's 6 x 16: 48): docs/DECISIONS.md "Speed, sixth round". */
+
+/* dst[4 i + t] = s_t[i * sw] for i < len (len <= 48): four tap rows interleaved into dwords */
+INLINE void i8q_interleave(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, const uint8_t *s2, const uint8_t *s3,
+                           int64_t len, int64_t sw) {
+    int64_t i = 0;
+    if (sw == 1) {
+        for (; i + 16 <= len; i += 16) {
+            const __m128i a = _mm_loadu_si128((const void *)(s0 + i)), b = _mm_loadu_si128((const void *)(s1 + i));
+            const __m128i c = _mm_loadu_si128((const void *)(s2 + i)), d = _mm_loadu_si128((const void *)(s3 + i));
+            const __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+            const __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+            _mm_storeu_si128((void *)(dst + 4 * i), _mm_unpacklo_epi16(ab0, cd0));
+            _mm_storeu_si128((void *)(dst + 4 * i + 16), _mm_unpackhi_epi16(ab0, cd0));
+            _mm_storeu_si128((void *)(dst + 4 * i + 32), _mm_unpacklo_epi16(ab1, cd1));
+            _mm_storeu_si128((void *)(dst + 4 * i + 48), _mm_unpackhi_epi16(ab1, cd1));
+        }
+    }
+    for (; i < len; i++) {
+        const int64_t o = i * sw;
+        dst[4 * i] = s0[o], dst[4 * i + 1] = s1[o], dst[4 * i + 2] = s2[o], dst[4 * i + 3] = s3[o];
+    }
+}
+
+/* the panel of columns nc .. nc+nb-1: each k-group interleaves its four taps' rows run by run (k past K
+ * reads tap 0 of the group: its weights are 0) */
+static void i8q_pack(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int64_t nc, int64_t nb, uint8_t *panel) {
+    conv_runs r;
+    conv_runs_of(g, nc, nb, &r);
+    conv_tap tap = {0, 0, 0};
+    for (int64_t kg = 0; kg < w->Kq / 4; kg++) {
+        const uint8_t *src[4];
+        for (int t = 0; t < 4; t++) {
+            const int64_t off = conv_tap_next(g, &tap);
+            src[t] = t == 0 || 4 * kg + t < w->K ? Q + off : src[0]; /* 4 kg < K always */
+        }
+        uint8_t *dst = panel + kg * (TEQ_I8C_NB * 4);
+        for (int i = 0; i < r.n; i++)
+            i8q_interleave(dst + 4 * r.rj[i], src[0] + r.roff[i], src[1] + r.roff[i], src[2] + r.roff[i],
+                           src[3] + r.roff[i], r.rlen[i], g->SW);
+    }
+}
+
+/* rows m0, m0+1 (m0 = 8 mb + r0) x panel columns j0 .. j0+8C-1 over every k-group, then
+ * y = fl(fl((scale[m] * xscale) * (float)(dot - zp * rowsum[m])) + bias[m]) for the rows < M, columns < nb */
+INLINE void i8q_block(const teq_kw *w, const uint8_t *P, int64_t mb, int r0, int64_t j0, int64_t nb, int32_t zp,
+                      float xscale, const float *bias, float *Y, int64_t ldy, const int C) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc[2][3];
+    _Pragma("GCC unroll 2") for (int r = 0; r < 2; r++) _Pragma("GCC unroll 3") for (int c = 0; c < C; c++)
+        acc[r][c] = _mm256_setzero_si256();
+    const int8_t *Wp = w->q8p + mb * w->Kq * TEQ_I8C_MR + 4 * r0;
+    const uint8_t *Pj = P + 4 * j0;
+    const int64_t nkg = w->Kq / 4;
+    if (C == 3) {
+        /* the full block with named registers: from arrays GCC -O2 reloaded each panel vector per row and
+         * copied every accumulator once per step (33 instructions a step for 18 of work) */
+        __m256i c00 = acc[0][0], c01 = acc[0][1], c02 = acc[0][2], c10 = acc[1][0], c11 = acc[1][1], c12 = acc[1][2];
+        for (int64_t kg = 0; kg < nkg; kg++) {
+            const uint8_t *pk = Pj + kg * (TEQ_I8C_NB * 4);
+            const __m256i a0 = _mm256_loadu_si256((const void *)pk), a1 = _mm256_loadu_si256((const void *)(pk + 32));
+            const __m256i a2 = _mm256_loadu_si256((const void *)(pk + 64));
+            int32_t w0, w1;
+            memcpy(&w0, Wp + kg * (TEQ_I8C_MR * 4), 4);
+            memcpy(&w1, Wp + kg * (TEQ_I8C_MR * 4) + 4, 4);
+            const __m256i b0 = _mm256_set1_epi32(w0), b1 = _mm256_set1_epi32(w1);
+            c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(_mm256_maddubs_epi16(a0, b0), ones));
+            c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(_mm256_maddubs_epi16(a1, b0), ones));
+            c02 = _mm256_add_epi32(c02, _mm256_madd_epi16(_mm256_maddubs_epi16(a2, b0), ones));
+            c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(_mm256_maddubs_epi16(a0, b1), ones));
+            c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(_mm256_maddubs_epi16(a1, b1), ones));
+            c12 = _mm256_add_epi32(c12, _mm256_madd_epi16(_mm256_maddubs_epi16(a2, b1), ones));
+        }
+        acc[0][0] = c00, acc[0][1] = c01, acc[0][2] = c02, acc[1][0] = c10, acc[1][1] = c11, acc[1][2] = c12;
+    } else {
+        for (int64_t kg = 0; kg < nkg; kg++) {
+            __m256i a[3];
+            _Pragma("GCC unroll 3") for (int c = 0; c < C; c++)
+                a[c] = _mm256_loadu_si256((const void *)(Pj + kg * (TEQ_I8C_NB * 4) + 32 * c));
+            const int8_t *wk = Wp + kg * (TEQ_I8C_MR * 4);
+            _Pragma("GCC unroll 2") for (int r = 0; r < 2; r++) {
+                int32_t wv;
+                memcpy(&wv, wk + 4 * r, 4);
+                const __m256i b = _mm256_set1_epi32(wv);
+                _Pragma("GCC unroll 3") for (int c = 0; c < C; c++)
+                    acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(a[c], b), ones));
+            }
+        }
+    }
+    const int64_t m0 = mb * TEQ_I8C_MR + r0;
+    for (int r = 0; r < 2 && m0 + r < w->M; r++) {
+        const int64_t m = m0 + r;
+        const __m256 sc = _mm256_set1_ps(w->scale[m] * xscale);
+        const __m256i cz = _mm256_set1_epi32(zp * w->q8_rowsum[m]);
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+            __m256 v = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][c], cz)));
+            if (bias) {
+                __asm__("" : "+x"(v)); /* a rounded product, not contracted into an FMA */
+                v = _mm256_add_ps(v, _mm256_set1_ps(bias[m]));
+            }
+            const int64_t left = nb - j0 - 8 * c;
+            float *y = Y + m * ldy + j0 + 8 * c;
+            if (left >= 8) {
+                _mm256_storeu_ps(y, v);
+            } else {
+                float t[8];
+                _mm256_storeu_ps(t, v);
+                memcpy(y, t, sizeof(float) * (size_t)left);
+            }
+        }
+    }
+}
+
+static void i8_conv_bytes_avx2(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
+                               const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel,
+                               const teq_kpost *post) {
+    const int64_t Mb = (w->M + TEQ_I8C_MR - 1) / TEQ_I8C_MR;
+    for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
+        const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
+        i8q_pack(w, g, Q, nc, nb, panel);
+        float *Yb = Y + (nc - n0);
+        for (int64_t mb = 0; mb < Mb; mb++)
+            for (int r0 = 0; r0 < TEQ_I8C_MR && mb * TEQ_I8C_MR + r0 < w->M; r0 += 2)
+                for (int64_t j0 = 0; j0 < nb; j0 += 24) {
+                    const int64_t left = nb - j0;
+                    if (left > 16) i8q_block(w, panel, mb, r0, j0, nb, zp, xscale, bias, Yb, ldy, 3);
+                    else if (left > 8) i8q_block(w, panel, mb, r0, j0, nb, zp, xscale, bias, Yb, ldy, 2);
+                    else i8q_block(w, panel, mb, r0, j0, nb, zp, xscale, bias, Yb, ldy, 1);
+                }
+        if (post) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
+    }
+}
+
+/* TEQ_I8_CONV=int16: the int16 kernel even where the bytes kernel applies (for measurements) */
+static int i8_bytes_wanted(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("TEQ_I8_CONV");
+        v = !(e && !strcmp(e, "int16"));
+    }
+    return v;
+}
+
 /* panel (the driver's bytes, teq_k_i8_conv): the int16 panel [Kq/2][48][2], then one block's widened weights */
 static void i8_conv_avx2(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
                          const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel_bytes,
                          const teq_kpost *post) {
+    if (w->q8_pairs && i8_bytes_wanted()) {
+        i8_conv_bytes_avx2(w, g, Q, zp, xscale, bias, Y, ldy, n0, n1, panel_bytes, post);
+        return;
+    }
     const int64_t M = w->M, K = w->K, Mb = (M + TEQ_I8C_MR - 1) / TEQ_I8C_MR, npairs = w->Kq / 2;
     int16_t *panel = (int16_t *)(void *)panel_bytes, *wb = panel + TEQ_I8C_NB * w->Kq;
     for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {

@@ -47,6 +47,10 @@ typedef struct teq_kw {
      * the microkernel reads the 4 codes of MR rows at one k-group as one 32-byte line. */
     int8_t *q8p;
     int64_t Kq;
+    /* Every row's k pairs (2i, 2i+1) hold |w| + |w'| <= 128: a u8 code times each, summed, stays within
+     * int16 (255 * 128 = 32640), so vpmaddubsw is exact and AVX2 takes its INT8 convolution by bytes
+     * (7-bit weights always qualify: teq quantize --scheme int8 --bits 7,8). */
+    int q8_pairs;
 } teq_kw;
 
 /* Build from unpacked codes[M * K] (one code per byte, row-major, each < 2^bits) of code q, and per-row

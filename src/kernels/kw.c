@@ -57,6 +57,13 @@ teq_status teq_kw_init(teq_kw *w, const teq_qparams *q, int64_t M, int64_t K, co
             }
             w->q8_rowsum[m] = s;
         }
+        w->q8_pairs = 1;
+        for (int64_t m = 0; m < M && w->q8_pairs; m++)
+            for (int64_t k = 0; k + 1 < K; k += 2)
+                if (abs(w->q8[m * w->K4 + k]) + abs(w->q8[m * w->K4 + k + 1]) > 128) {
+                    w->q8_pairs = 0;
+                    break;
+                }
         const int64_t MR = TEQ_I8C_MR, Mb = (M + MR - 1) / MR;
         w->Kq = round_up(K ? K : 1, 4);
         if (!teq_mul_size((size_t)Mb, (size_t)(w->Kq * MR), &bytes)) goto nomem;

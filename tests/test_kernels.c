@@ -282,6 +282,8 @@ static void test_i8(const kset_case *ks) {
             ok &= i8_case(ks, M, Ks[i], Ns[j], 8, 0), cases++;
             ok &= i8_case(ks, M, Ks[i], Ns[j], 8, 1), cases++; /* 255 x +-127: maddubs saturation */
             ok &= i8_case(ks, M, Ks[i], Ns[j], 2 + (int)(next() % 6), 0), cases++;
+            /* 7 bits at the extremes (codes 255, weights +-63): the one-maddubs path of AVX2, pair sums 32130 */
+            ok &= i8_case(ks, M, Ks[i], Ns[j], 7, 1), cases++;
         }
     ok &= i8_case(ks, 120, 480, 40, 8, 0), cases++;   /* PP-OCRv4 rec pointwise conv */
     ok &= i8_case(ks, 64, 288, 97, 8, 1), cases++;    /* a 3x3 conv over 32 channels */

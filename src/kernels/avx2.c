@@ -253,7 +253,7 @@ INLINE int32_t hsum256(__m256i v) {
 
 /* R rows x C columns (R <= 4, C <= 2), out[r * C + c] = dot(W row r, X column c) over K4 */
 INLINE void mk256(const int R, const int C, const int8_t *W, int64_t ldw, const uint8_t *X, int64_t ldx, int64_t K4,
-                  int32_t *out) {
+                  int32_t *out, const int split) {
     __m256i acc[4][2];
     const __m256i ones = _mm256_set1_epi16(1), lo7 = _mm256_set1_epi8(0x7F), hi1 = _mm256_set1_epi8((char)0x80);
 #pragma GCC unroll 4
@@ -265,7 +265,7 @@ INLINE void mk256(const int R, const int C, const int8_t *W, int64_t ldw, const 
 #pragma GCC unroll 2
         for (int c = 0; c < C; c++) {
             __m256i xv = _mm256_loadu_si256((const __m256i *)(X + c * ldx + k));
-            xa[c] = _mm256_and_si256(xv, lo7);
+            xa[c] = split ? _mm256_and_si256(xv, lo7) : xv;
             xb[c] = _mm256_and_si256(xv, hi1);
         }
 #pragma GCC unroll 4
@@ -273,9 +273,9 @@ INLINE void mk256(const int R, const int C, const int8_t *W, int64_t ldw, const 
             __m256i wv = _mm256_loadu_si256((const __m256i *)(W + r * ldw + k));
 #pragma GCC unroll 2
             for (int c = 0; c < C; c++)
-                acc[r][c] = _mm256_add_epi32(acc[r][c],
-                                             _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(xa[c], wv), ones),
-                                                              _mm256_madd_epi16(_mm256_maddubs_epi16(xb[c], wv), ones)));
+                acc[r][c] = split ? _mm256_add_epi32(acc[r][c], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(xa[c], wv), ones),
+                                                                               _mm256_madd_epi16(_mm256_maddubs_epi16(xb[c], wv), ones)))
+                                  : _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(xa[c], wv), ones));
         }
     }
 #pragma GCC unroll 4
@@ -284,34 +284,43 @@ INLINE void mk256(const int R, const int C, const int8_t *W, int64_t ldw, const 
         for (int c = 0; c < C; c++) out[r * C + c] = hsum256(acc[r][c]);
 }
 
-static void i8_gemm_avx2(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y, int64_t ldy,
-                         int64_t m0, int64_t m1) {
+INLINE void i8_gemm_body(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y, int64_t ldy,
+                         int64_t m0, int64_t m1, const int split) {
     const int64_t K4 = w->K4;
     int32_t d[8];
     int64_t c = 0;
     for (; c + 2 <= N; c += 2) {
         int64_t m = m0;
         for (; m + 4 <= m1; m += 4) {
-            mk256(4, 2, w->q8 + m * K4, K4, X + c * K4, K4, K4, d);
+            mk256(4, 2, w->q8 + m * K4, K4, X + c * K4, K4, K4, d, split);
             for (int r = 0; r < 4; r++)
                 for (int j = 0; j < 2; j++) Y[(m + r) * ldy + c + j] = i8_out(w, m + r, d[r * 2 + j], zp, xscale);
         }
         for (; m < m1; m++) {
-            mk256(1, 2, w->q8 + m * K4, K4, X + c * K4, K4, K4, d);
+            mk256(1, 2, w->q8 + m * K4, K4, X + c * K4, K4, K4, d, split);
             for (int j = 0; j < 2; j++) Y[m * ldy + c + j] = i8_out(w, m, d[j], zp, xscale);
         }
     }
     for (; c < N; c++) {
         int64_t m = m0;
         for (; m + 4 <= m1; m += 4) {
-            mk256(4, 1, w->q8 + m * K4, K4, X + c * K4, K4, K4, d);
+            mk256(4, 1, w->q8 + m * K4, K4, X + c * K4, K4, K4, d, split);
             for (int r = 0; r < 4; r++) Y[(m + r) * ldy + c] = i8_out(w, m + r, d[r], zp, xscale);
         }
         for (; m < m1; m++) {
-            mk256(1, 1, w->q8 + m * K4, K4, X + c * K4, K4, K4, d);
+            mk256(1, 1, w->q8 + m * K4, K4, X + c * K4, K4, K4, d, split);
             Y[m * ldy + c] = i8_out(w, m, d[0], zp, xscale);
         }
     }
+}
+
+static int i8_bytes_wanted(void);
+
+/* weights whose k pairs fit (teq_kw.q8_pairs): one vpmaddubsw per step, no split of the codes */
+static void i8_gemm_avx2(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, float xscale, float *Y, int64_t ldy,
+                         int64_t m0, int64_t m1) {
+    if (w->q8_pairs && i8_bytes_wanted()) i8_gemm_body(w, X, N, zp, xscale, Y, ldy, m0, m1, 0);
+    else i8_gemm_body(w, X, N, zp, xscale, Y, ldy, m0, m1, 1);
 }
 
 static void i8_gemv_avx2(const teq_kw *w, const uint8_t *x, int32_t zp, float xscale, float *y, int64_t m0,

@@ -15,10 +15,11 @@
 //   teq peak RSS: the kernel's ru_maxrss of the teq process, read with GNU time (/usr/bin/time -f
 //        %M) when installed; otherwise VmHWM polled from /proc/PID/status every 2 ms in a separate
 //        single-run process (a lower bound if the peak comes in the last 2 ms).
-//   teq INT8 / exp / lanes: the same `teq run` on the model quantized once (`teq quantize --scheme
-//        int8`, `--scheme teq --bits 4,8`, and that with `--int-lanes on`, calibrated on 8 generated
-//        inputs of the bench shape), cached in out/bench-quant/<model>_{int8,exp,lanes}.teq;
-//        "INT8/FP32", "exp/FP32", "lanes/FP32" are median over median against teq's FP32 in the same
+//   teq INT8 / INT8w7 / exp / lanes: the same `teq run` on the model quantized once (`teq quantize
+//        --scheme int8`, that with `--bits 7,8` (7-bit weights: AVX2's INT8 kernels by bytes),
+//        `--scheme teq --bits 4,8`, and that with `--int-lanes on`, calibrated on 8 generated inputs of
+//        the bench shape), cached in out/bench-quant/<model>_{int8,int8w7,exp,lanes}.teq; "INT8/FP32",
+//        "w7/FP32", "exp/FP32", "lanes/FP32" are median over median against teq's FP32 in the same
 //        row (--no-quant skips them).
 //   ORT INT8: ONNX Runtime (same session options as above) on `teq export` of the INT8 .teq
 //        (QuantizeLinear/DequantizeLinear pairs; ORT fuses what its QDQ rules allow into integer
@@ -164,6 +165,10 @@ async function main() {
         writeNpy(calPath, { shape: [8 * shape[0], ...shape.slice(1)], data: cal });
         for (const [tag, scheme] of [
           ['int8', ['--scheme', 'int8']],
+          // INT8 with 7-bit weights: every weight pair fits vpmaddubsw's int16 sums, so AVX2 runs the
+          // INT8 convolutions and GEMMs by bytes (src/kernels/avx2.c); the accuracy is the user's call
+          // (docs/DECISIONS.md "Speed, sixth round" has it per model)
+          ['int8w7', ['--scheme', 'int8', '--bits', '7,8']],
           ['exp', ['--scheme', 'teq', '--bits', '4,8']],
           // the same exponential model with the Convs that hold the budget metric (fidelity on the
           // calibration inputs, within 0.2 point) on integer lanes
@@ -293,6 +298,8 @@ function printRow(r, header) {
     ['ORT + MB', 9, f1(r.ort_rss_growth_mb)],
     ['INT8 ms', 9, r.teq_int8_error ? 'error' : f1(r.teq_int8_median_ms)],
     ['INT8/FP32', 10, r.int8_vs_fp32 != null ? r.int8_vs_fp32.toFixed(2) : '-'],
+    ['INT8w7 ms', 10, r.teq_int8w7_error ? 'error' : f1(r.teq_int8w7_median_ms)],
+    ['w7/FP32', 8, r.int8w7_vs_fp32 != null ? r.int8w7_vs_fp32.toFixed(2) : '-'],
     ['ORT INT8 ms', 12, r.ort_int8_error ? 'error' : f1(r.ort_int8_median_ms)],
     ['INT8/ORT8', 10, r.int8_vs_ort_int8 != null ? r.int8_vs_ort_int8.toFixed(2) : '-'],
     ['exp ms', 9, r.teq_exp_error ? 'error' : f1(r.teq_exp_median_ms)],

@@ -164,9 +164,10 @@ static inline float teq_kq_log2p(float r) {
 /* The AVX2 body's log2(1 + r), degree 7: r * (D1 + D2 r + ... + D7 r^6), the same kind of fit, evaluated in
  * Estrin's order (below; the quantizer is bound by its dependency chain, and Horner's six FMAs in a row
  * were a third of it), its error including the float evaluation <= TEQ_KQ_LOG2_ERR7 (about 4.8e-7 measured,
- * checked on every mantissa by tests/test_kernels.c). Three FMAs more than the degree-4 one buy a fraction window (lfa, lfb) about 240
- * times narrower, so that nearly every vector skips the threshold gather. The AVX2 body then forms
- * t~ = fma(e, lc, fl(q * lc)) with q = fl(r * p): error <= E7 (kq.c log_path_init), below E. */
+ * checked on every mantissa by tests/test_kernels.c). Three FMAs more than the degree-4 one buy a
+ * fraction window (lfa, lfb) about 140 times narrower at base 1.005, so that nearly every vector skips the
+ * threshold gather. The AVX2 body forms t~ = fma(e, lc, fl(q * lc)) with q = fl(r * p): error <= E7
+ * (kq.c log_path_init), below E. */
 #define TEQ_KQ_D1 0x1.7152aep+0f
 #define TEQ_KQ_D2 -0x1.70f096p-1f
 #define TEQ_KQ_D3 0x1.e4eb5cp-2f

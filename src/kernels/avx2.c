@@ -560,27 +560,31 @@ INLINE void i16_block4(const int16_t *Wb, const int16_t *P, int64_t npairs, int 
     }
 }
 
+/* y[0 .. min(left, 8) - 1] = v, plus *b first when b is set: the empty asm keeps v a rounded float (the
+ * compiler may not contract the product before it and the add into an FMA) */
+INLINE void i8_out8(float *y, __m256 v, const float *b, int64_t left) {
+    if (b) {
+        __asm__("" : "+x"(v));
+        v = _mm256_add_ps(v, _mm256_set1_ps(*b));
+    }
+    if (left >= 8) {
+        _mm256_storeu_ps(y, v);
+    } else {
+        float t[8];
+        _mm256_storeu_ps(t, v);
+        memcpy(y, t, sizeof(float) * (size_t)left);
+    }
+}
+
 /* y = fl(fl((scale[m] * xscale) * (float)acc) + bias[m]) for the rows < M and columns < nb of a 4 x 24
- * block; the empty asm keeps the product a rounded float (the compiler may not contract it into an FMA) */
+ * block */
 INLINE void i16_out4(__m256i acc[4][3], int64_t m0, int64_t M, const float *scale, float xscale, const float *bias,
                      float *Y, int64_t ldy, int64_t j0, int64_t nb, const int C) {
     for (int r = 0; r < 4 && m0 + r < M; r++) {
         const __m256 sc = _mm256_set1_ps(scale[m0 + r] * xscale);
         _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
-            __m256 v = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(acc[r][c]));
-            if (bias) {
-                __asm__("" : "+x"(v));
-                v = _mm256_add_ps(v, _mm256_set1_ps(bias[m0 + r]));
-            }
-            const int64_t left = nb - j0 - 8 * c;
-            float *y = Y + (m0 + r) * ldy + j0 + 8 * c;
-            if (left >= 8) {
-                _mm256_storeu_ps(y, v);
-            } else {
-                float t[8];
-                _mm256_storeu_ps(t, v);
-                memcpy(y, t, sizeof(float) * (size_t)left);
-            }
+            i8_out8(Y + (m0 + r) * ldy + j0 + 8 * c, _mm256_mul_ps(sc, _mm256_cvtepi32_ps(acc[r][c])),
+                    bias ? bias + m0 + r : NULL, nb - j0 - 8 * c);
         }
     }
 }
@@ -720,20 +724,8 @@ INLINE void i8q_block(const teq_kw *w, const uint8_t *P, int64_t mb, int r0, int
         const __m256 sc = _mm256_set1_ps(w->scale[m] * xscale);
         const __m256i cz = _mm256_set1_epi32(zp * w->q8_rowsum[m]);
         _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
-            __m256 v = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][c], cz)));
-            if (bias) {
-                __asm__("" : "+x"(v)); /* a rounded product, not contracted into an FMA */
-                v = _mm256_add_ps(v, _mm256_set1_ps(bias[m]));
-            }
-            const int64_t left = nb - j0 - 8 * c;
-            float *y = Y + m * ldy + j0 + 8 * c;
-            if (left >= 8) {
-                _mm256_storeu_ps(y, v);
-            } else {
-                float t[8];
-                _mm256_storeu_ps(t, v);
-                memcpy(y, t, sizeof(float) * (size_t)left);
-            }
+            i8_out8(Y + m * ldy + j0 + 8 * c, _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][c], cz))),
+                    bias ? bias + m : NULL, nb - j0 - 8 * c);
         }
     }
 }

@@ -337,15 +337,22 @@ static void i8_gemv_avx2(const teq_kw *w, const uint8_t *x, int32_t zp, float xs
  * block passes over it, and the partial sums wait in Y between slices (the same float additions in the
  * same order as one pass: the result does not depend on the slicing). */
 
-/* dst[i] = s[i * sw] for i < len (len <= 48): vector copies, a masked tail, no call */
+/* dst[i] = s[i * sw] for i < len (len <= 48): vector copies, a scalar tail, no call. Stride 2 (the first
+ * convolution of every model here): the even floats of 16 by a shuffle and a permute, only while the 16th
+ * (s[2i + 15]) is inside the row (i + 8 < len), as i8p_pair does */
 INLINE void f32c_copy(float *dst, const float *s, int64_t len, int64_t sw) {
+    int64_t i = 0;
     if (sw == 1) {
-        int64_t i = 0;
         for (; i + 8 <= len; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(s + i));
-        for (; i < len; i++) dst[i] = s[i];
-    } else {
-        for (int64_t i = 0; i < len; i++) dst[i] = s[i * sw];
+    } else if (sw == 2) {
+        for (; i + 8 < len; i += 8) {
+            const __m256 a = _mm256_loadu_ps(s + 2 * i), b = _mm256_loadu_ps(s + 2 * i + 8);
+            /* [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6] */
+            const __m256 e = _mm256_shuffle_ps(a, b, 0x88);
+            _mm256_storeu_ps(dst + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+        }
     }
+    for (; i < len; i++) dst[i] = s[i * sw];
 }
 
 /* R rows (R = 6, 4 or 2; `rows` <= R of them exist, the pack's rows past M are 0) of row block mb, block

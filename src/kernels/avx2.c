@@ -653,6 +653,23 @@ INLINE void i8q_interleave(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, c
             _mm_storeu_si128((void *)(dst + 4 * i + 32), _mm_unpacklo_epi16(ab1, cd1));
             _mm_storeu_si128((void *)(dst + 4 * i + 48), _mm_unpackhi_epi16(ab1, cd1));
         }
+    } else if (sw == 2) {
+        /* the even bytes of 32 (words masked to their low byte, packed, the lanes' halves joined); 32 bytes
+         * read, the last one not needed, so only while it is inside the row (i + 16 < len) */
+        const __m256i lob = _mm256_set1_epi16(0xFF);
+#define EVEN16(p)                                                                                                      \
+    _mm256_castsi256_si128(_mm256_permute4x64_epi64(                                                                   \
+        _mm256_packus_epi16(_mm256_and_si256(_mm256_loadu_si256((const void *)(p)), lob), lob), 0x08))
+        for (; i + 16 < len; i += 16) {
+            const __m128i a = EVEN16(s0 + 2 * i), b = EVEN16(s1 + 2 * i), c = EVEN16(s2 + 2 * i), d = EVEN16(s3 + 2 * i);
+            const __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+            const __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+            _mm_storeu_si128((void *)(dst + 4 * i), _mm_unpacklo_epi16(ab0, cd0));
+            _mm_storeu_si128((void *)(dst + 4 * i + 16), _mm_unpackhi_epi16(ab0, cd0));
+            _mm_storeu_si128((void *)(dst + 4 * i + 32), _mm_unpacklo_epi16(ab1, cd1));
+            _mm_storeu_si128((void *)(dst + 4 * i + 48), _mm_unpackhi_epi16(ab1, cd1));
+        }
+#undef EVEN16
     }
     for (; i < len; i++) {
         const int64_t o = i * sw;

@@ -383,19 +383,24 @@ INLINE void f32c_block(const teq_kwf *w, const float *P, const float *Xd, const 
     const float *Wp = w->p + (mb * w->K + k0) * TEQ_F32C_MR;
     const float *Pj = D ? Xd + j0 : P + j0;
     const int32_t *tk = toff + k0;
-    const int masked = D && tail < 8;
     const __m256i tm = tail_mask(tail);
-    for (int64_t k = 0; k < kc; k++) {
-        __m256 a[2];
-        const float *pk = D ? Pj + tk[k] : Pj + k * TEQ_I8C_NB;
-        _Pragma("GCC unroll 2") for (int c = 0; c < C; c++) a[c] = masked && c == C - 1 ? _mm256_maskload_ps(pk + 8 * c, tm)
-                                                                                     : _mm256_loadu_ps(pk + 8 * c);
-        const float *wk = Wp + k * TEQ_F32C_MR;
-        _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
-            const __m256 b = _mm256_broadcast_ss(wk + r);
-            _Pragma("GCC unroll 2") for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(a[c], b, acc[r][c]);
-        }
+    /* the loop twice, masked last vector or not, so that no test is left in it (with the test inside, GCC
+     * kept two branches a step) */
+#define F32C_KLOOP(MASKED)                                                                                             \
+    for (int64_t k = 0; k < kc; k++) {                                                                                 \
+        __m256 a[2];                                                                                                   \
+        const float *pk = D ? Pj + tk[k] : Pj + k * TEQ_I8C_NB;                                                        \
+        _Pragma("GCC unroll 2") for (int c = 0; c < C; c++) a[c] =                                                     \
+            (MASKED) && c == C - 1 ? _mm256_maskload_ps(pk + 8 * c, tm) : _mm256_loadu_ps(pk + 8 * c);                \
+        const float *wk = Wp + k * TEQ_F32C_MR;                                                                        \
+        _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {                                                          \
+            const __m256 b = _mm256_broadcast_ss(wk + r);                                                              \
+            _Pragma("GCC unroll 2") for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(a[c], b, acc[r][c]);       \
+        }                                                                                                              \
     }
+    if (D && tail < 8) F32C_KLOOP(1)
+    else F32C_KLOOP(0)
+#undef F32C_KLOOP
     _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
         if (r >= rows) break;
         const __m256 bv = _mm256_set1_ps(bias ? bias[m0 + r] : 0.0f);

@@ -643,6 +643,16 @@ static void widen_q8p(const teq_kw *w, int64_t mb, int16_t *out) {
  * A loop over one k slice in L1 ran 95-98 G MAC/s in this shape on this Zen 3 (4 x 16: 73-76; the int16
  * kernel's 4 x 16: 61; FP32's 6 x 16: 48): docs/DECISIONS.md "Speed, sixth round". */
 
+/* 16 columns of four tap rows (a, b, c, d) as 16 dwords a_j b_j c_j d_j */
+INLINE void i8q_store16(uint8_t *dst, __m128i a, __m128i b, __m128i c, __m128i d) {
+    const __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+    const __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+    _mm_storeu_si128((void *)dst, _mm_unpacklo_epi16(ab0, cd0));
+    _mm_storeu_si128((void *)(dst + 16), _mm_unpackhi_epi16(ab0, cd0));
+    _mm_storeu_si128((void *)(dst + 32), _mm_unpacklo_epi16(ab1, cd1));
+    _mm_storeu_si128((void *)(dst + 48), _mm_unpackhi_epi16(ab1, cd1));
+}
+
 /* dst[4 i + t] = s_t[i * sw] for i < len (len <= 48): four tap rows interleaved into dwords */
 INLINE void i8q_interleave(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, const uint8_t *s2, const uint8_t *s3,
                            int64_t len, int64_t sw) {
@@ -651,12 +661,7 @@ INLINE void i8q_interleave(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, c
         for (; i + 16 <= len; i += 16) {
             const __m128i a = _mm_loadu_si128((const void *)(s0 + i)), b = _mm_loadu_si128((const void *)(s1 + i));
             const __m128i c = _mm_loadu_si128((const void *)(s2 + i)), d = _mm_loadu_si128((const void *)(s3 + i));
-            const __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
-            const __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-            _mm_storeu_si128((void *)(dst + 4 * i), _mm_unpacklo_epi16(ab0, cd0));
-            _mm_storeu_si128((void *)(dst + 4 * i + 16), _mm_unpackhi_epi16(ab0, cd0));
-            _mm_storeu_si128((void *)(dst + 4 * i + 32), _mm_unpacklo_epi16(ab1, cd1));
-            _mm_storeu_si128((void *)(dst + 4 * i + 48), _mm_unpackhi_epi16(ab1, cd1));
+            i8q_store16(dst + 4 * i, a, b, c, d);
         }
     } else if (sw == 2) {
         /* the even bytes of 32 (words masked to their low byte, packed, the lanes' halves joined); 32 bytes
@@ -666,13 +671,7 @@ INLINE void i8q_interleave(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, c
     _mm256_castsi256_si128(_mm256_permute4x64_epi64(                                                                   \
         _mm256_packus_epi16(_mm256_and_si256(_mm256_loadu_si256((const void *)(p)), lob), lob), 0x08))
         for (; i + 16 < len; i += 16) {
-            const __m128i a = EVEN16(s0 + 2 * i), b = EVEN16(s1 + 2 * i), c = EVEN16(s2 + 2 * i), d = EVEN16(s3 + 2 * i);
-            const __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
-            const __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-            _mm_storeu_si128((void *)(dst + 4 * i), _mm_unpacklo_epi16(ab0, cd0));
-            _mm_storeu_si128((void *)(dst + 4 * i + 16), _mm_unpackhi_epi16(ab0, cd0));
-            _mm_storeu_si128((void *)(dst + 4 * i + 32), _mm_unpacklo_epi16(ab1, cd1));
-            _mm_storeu_si128((void *)(dst + 4 * i + 48), _mm_unpackhi_epi16(ab1, cd1));
+            i8q_store16(dst + 4 * i, EVEN16(s0 + 2 * i), EVEN16(s1 + 2 * i), EVEN16(s2 + 2 * i), EVEN16(s3 + 2 * i));
         }
 #undef EVEN16
     }

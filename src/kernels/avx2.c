@@ -462,8 +462,8 @@ void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, 
         nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
         float *Yb = Y + (nc - n0);
         if (direct) {
-            if (!linear && g->OW - nc % g->OW < nb) nb = g->OW - nc % g->OW; /* to the end of the output row */
-            const float *Xd = X + (linear ? nc : nc / g->OW * g->SH * g->PW + nc % g->OW);
+            if (g->OW - nc % g->OW < nb) nb = g->OW - nc % g->OW; /* to the end of the output row */
+            const float *Xd = X + nc / g->OW * g->SH * g->PW + nc % g->OW;
             for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
                 const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
                 f32c_slice(w, NULL, Xd, toff, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL, Yb, ldy, 1);

@@ -120,9 +120,9 @@ static void log_path_init(teq_kq *kq, const float *lv, int L) {
      *     was not clamped).
      * v clamped at FLT_MIN: t* <= -126 lc < 0 < tau_0, and t~ <= 0 gives e0 = 0, r = 0 < lfa: e = 0, right.
      * v clamped at FLT_MAX is outside the bound E: the vector bodies send it to tl[]. lfa is rounded
-     * down and lfb up from the double bounds (with the 1e-9 slack already in E). */
-    /* E7: the AVX2 body's t~ (kint.h teq_kq_log2p7): the polynomial with q's rounding, v's two roundings,
-     * fl(q * lc) (q < 1: half an ulp of lc at most), and the FMA's rounding where |t~| <= 257 */
+     * down and lfb up from the double bounds (with the 1e-9 slack already in E7).
+     * E7 bounds the AVX2 body's t~ (kint.h teq_kq_log2p7): the polynomial with q's rounding, v's two
+     * roundings, fl(q * lc) (q < 1: half an ulp of lc at most), and the FMA's rounding where |t~| <= 257. */
     const double E7 = lc * (TEQ_KQ_LOG2_ERR7 + 1.73e-7 + 0x1p-24) + 260 * 0x1p-24 + 1e-9;
     if (L >= 2 && fmin - E7 > 0 && fmax + E7 < 1) {
         float a = (float)(fmin - E7), b = (float)(fmax + E7);

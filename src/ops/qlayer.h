@@ -140,7 +140,7 @@ void teq_ql_i8_scale(const teq_qlayer *ql, int64_t m, const float *bias, float *
  * [rows x K] in the row order above. */
 teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);
 /* The same values in the FP32 convolution kernel's layout ([M/6][K][6], kernels.h teq_kwf) in scratch
- * slot 1, decoded 8 rows at a time through scratch slot 0: w->p points into the scratch. */
+ * slot 1, decoded TEQ_F32C_MR rows at a time through scratch slot 0: w->p points into the scratch. */
 teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwf *w);
 
 /* ---- FP32 layers on the kernels (fconv.c) ----

@@ -61,7 +61,7 @@ if [ "$quick" != "--quick" ]; then
   run_suite ort_compare node tests/ort_compare.mjs "$build/teq"
   run_suite export_compare node tests/export_compare.mjs "$build/teq"
   # the same check on an export with one threshold moved (TEQ_EXPORT_PERTURB): it must fail
-  run_suite export_mutation node tests/export_compare.mjs "$build/teq" --only blazeface --schemes teq --perturb 0 --expect-fail
+  run_suite export_mutation node tests/export_compare.mjs "$build/teq" --only blazeface --perturb 0 --expect-fail
   # Debian's python3 (the one python3-numpy is for; a python3 earlier on PATH may lack NumPy). Not on the
   # sanitizer build: an ASan libteq.so cannot be loaded into an uninstrumented interpreter.
   run_suite python /usr/bin/python3 tests/python/test_teq.py "$build/teq"

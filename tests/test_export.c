@@ -2,8 +2,8 @@
  * exported, and the ONNX model run by teq's own engine must give teq_q_fake's values bit for bit on inputs
  * chosen to sit on every decision the code makes: each level, each threshold and the floats just around
  * it, 0 and -0, the sign boundary, infinities, NaN, and random magnitudes over the code's range. Exponential
- * codes (signed and unsigned, with and without the zero code, 2..8 bits, with and without a shift) and, with
- * TEQ_EXPORT_INT8=exact, linear codes. Also: bad input is refused in one message, nothing written.
+ * codes (signed and unsigned, with and without the zero code, 2..8 bits, with and without a shift), linear
+ * codes with TEQ_EXPORT_INT8=exact, and float32 linear codes as QuantizeLinear + DequantizeLinear. Also: bad input is refused in one message, nothing written.
  * Whole models, and ONNX Runtime: tests/export_compare.mjs. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, setenv */
 #include "check.h"
@@ -165,6 +165,20 @@ int main(void) {
             n_cases++;
         }
     unsetenv("TEQ_EXPORT_INT8");
+    /* float32 linear codes (what teq's quantizer makes) through QuantizeLinear + DequantizeLinear (+ Clip below 8
+     * bits): the QDQ export itself is exact; scales near 1/127.5 put pixel-grid inputs on exact ties */
+    for (int bits = 2; bits <= 8; bits++)
+        for (int sg = 0; sg <= 1; sg++)
+            for (int k = 0; k < 2; k++) {
+                teq_qparams q = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = sg, .lin_f32 = 1};
+                q.scale = k ? 1.0 / 127.5 + unit() * 1e-9 : 0.001 + unit() * 0.1;
+                q.zero_point = sg ? 0 : (int32_t)(next() % (uint64_t)(1 << bits));
+                char label[200];
+                snprintf(label, sizeof label, "linear f32 (QDQ) %d bits %s scale %.9f zp %d", bits,
+                         sg ? "signed" : "unsigned", q.scale, (int)q.zero_point);
+                quant_case(dir, label, &q, 0);
+                n_cases++;
+            }
     printf("  %d quantizers exported and run, each on up to 4096 inputs at its decisions\n", n_cases);
 
     /* bad input: one message naming the file, nothing written */

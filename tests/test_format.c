@@ -15,6 +15,7 @@
 #include "format/teq_format.h"
 #include "graph/exec.h"
 #include "onnx/onnx_load.h"
+#include "ops/quant_ops.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -144,7 +145,8 @@ static void cmp_graph(const teq_graph *a, const teq_graph *b) {
             const teq_qparams *p = &x->qweight->q, *q = &y->qweight->q;
             if (p->kind != q->kind || p->bits != q->bits || p->is_signed != q->is_signed ||
                 p->zero_code != q->zero_code || memcmp(&p->base, &q->base, 8) || memcmp(&p->alpha, &q->alpha, 8) ||
-                memcmp(&p->beta, &q->beta, 8) || memcmp(&p->scale, &q->scale, 8) || p->zero_point != q->zero_point)
+                memcmp(&p->beta, &q->beta, 8) || memcmp(&p->scale, &q->scale, 8) || p->zero_point != q->zero_point ||
+                p->lin_f32 != q->lin_f32)
                 DIFF("value %d qparams", i);
             if (x->qweight->packed_bytes != y->qweight->packed_bytes ||
                 memcmp(x->qweight->packed, y->qweight->packed, x->qweight->packed_bytes))
@@ -680,6 +682,88 @@ static void test_small(void) {
 }
 
 /* The smallest graphs: no values at all, and one value with nothing else (most sections empty). */
+/* Float32 linear codes (format 1.2, flag bit 1, stored kind 3): a per-channel weight and a TeqQuantize of
+ * that kind round-trip, set the flag and minor 2 (and only they do), decode by the float32 rule (the value
+ * computed here from the definition, not by the library), and a file that drops the flag is refused. */
+static void test_f32_linear(void) {
+    printf("float32 linear codes (format 1.2)\n");
+    teq_error e;
+    for (int variant = 0; variant < 3; variant++) { /* 0: a weight of kind 3, 1: a TeqQuantize of kind 3, 2: neither */
+        teq_graph *g = teq_graph_new();
+        const int64_t dw[2] = {3, 5};
+        const float chs[3] = {0.5f, 1.25f, 3.0e-3f};
+        teq_qparams qw = {.kind = TEQ_CODE_LINEAR, .bits = 8, .is_signed = 1, .scale = 0.0123, .lin_f32 = variant == 0};
+        int wv = add_value(g, "w", TEQ_DTYPE_FLOAT, 2, dw);
+        make_qweight(&g->values[wv], &qw, 2, dw);
+        teq_qweight *qwt = g->values[wv].qweight;
+        qwt->per_channel = 1, qwt->ch_axis = 0, qwt->n_ch = 3;
+        qwt->ch_scale = malloc(sizeof chs);
+        memcpy(qwt->ch_scale, chs, sizeof chs);
+        teq_qweight_decode(qwt, 2, dw, (float *)g->values[wv].constant->data); /* the constant as the reader will make it */
+        const int64_t dx[1] = {4};
+        int x = add_value(g, "x", TEQ_DTYPE_FLOAT, 1, dx), y = add_value(g, "y", TEQ_DTYPE_FLOAT, 1, dx);
+        g->inputs = malloc(sizeof(int)), g->inputs[0] = x, g->n_inputs = 1;
+        g->outputs = malloc(sizeof(int)), g->outputs[0] = y, g->n_outputs = 1;
+        int nq = teq_graph_add_node(g, "quant", "TeqQuantize", "teq", 1, 1, &x, 1, &y);
+        teq_qparams qa = {.kind = TEQ_CODE_LINEAR, .bits = 8, .is_signed = 0, .scale = 0.25, .zero_point = 3,
+                          .lin_f32 = variant == 1};
+        g->nodes[nq].attr = calloc(1, sizeof(teq_attr));
+        g->nodes[nq].n_attr = 1;
+        g->nodes[nq].attr[0].name = xstrdup("qparams");
+        g->nodes[nq].attr[0].type = TEQ_ATTR_TENSOR;
+        CHECK(teq_qparams_to_tensor(&qa, &g->nodes[nq].attr[0].t, &e) == TEQ_OK, "qparams: %s", e.msg);
+        CHECK(((const double *)g->nodes[nq].attr[0].t->data)[0] == (variant == 1 ? 3 : 2), "stored kind of the node");
+        char path[512];
+        snprintf(path, sizeof path, "%s/f32_%d.teq", tmpdir, variant);
+        CHECK(teq_format_write(path, g, &e) == TEQ_OK, "write: %s", e.msg);
+        size_t len = 0;
+        uint8_t *b = slurp(path, &len);
+        if (!b) {
+            teq_graph_free(g);
+            continue;
+        }
+        const bool f32 = variant < 2;
+        CHECK(b[14] == (f32 ? 2 : 0) && rd32(b + 16) == (f32 ? 2u : 0u), "variant %d: version 1.%u flags %u", variant,
+              (unsigned)b[14], rd32(b + 16));
+        teq_graph *h = NULL;
+        CHECK(teq_format_read_buffer(b, len, path, &h, &e) == TEQ_OK, "read: %s", e.msg);
+        if (h) {
+            CHECK(graphs_differ(g, h) == 0, "variant %d: read-back graph differs", variant);
+            const int hv = teq_graph_find_value(h, "w");
+            const teq_qweight *hw = hv >= 0 ? h->values[hv].qweight : NULL;
+            CHECK(hw && hw->q.lin_f32 == (variant == 0), "variant %d: lin_f32 read back", variant);
+            if (hw) {
+                uint8_t codes[15];
+                teq_unpack_bits(hw->packed, 15, 8, codes);
+                const float *got = h->values[hv].constant->data;
+                int bad = 0;
+                for (int i = 0; i < 15; i++) {
+                    const float c = chs[i / 5];
+                    /* FORMAT.md's rule: kind 3 = (float)(q) * (float)(scale * ch), kind 2 = (float)(scale * q) * ch */
+                    const float want = variant == 0 ? (float)(codes[i] - 128) * (float)(0.0123 * (double)c)
+                                                    : (float)(0.0123 * (double)(codes[i] - 128)) * c;
+                    bad += memcmp(&want, &got[i], 4) != 0;
+                }
+                CHECK(bad == 0, "variant %d: %d of 15 weights decode off the rule", variant, bad);
+            }
+            teq_graph_free(h);
+        }
+        if (f32) {
+            uint8_t *m = malloc(len);
+            memcpy(m, b, len), wr32(m + 16, 0), fix_crc(m, len);
+            expect_bad(m, len, path, variant == 0 ? "needs header flag 0x2" : "needs header flag 0x2 (format 1.2)",
+                       "float32 linear code without the flag", true);
+            memcpy(m, b, len), wr16_minor(m, 1), fix_crc(m, len);
+            expect_bad(m, len, path, "need format version 1.2", "flag 0x2 in a 1.1 file", true);
+            memcpy(m, b, len), wr32(m + 16, 6), fix_crc(m, len);
+            expect_bad(m, len, path, "unknown header flags", "flag bit 2", true);
+            free(m);
+        }
+        free(b);
+        teq_graph_free(g);
+    }
+}
+
 static void test_empty(void) {
     for (int k = 0; k < 2; k++) {
         teq_graph *g = teq_graph_new();
@@ -878,6 +962,7 @@ int main(void) {
     }
     test_small();
     test_empty();
+    test_f32_linear();
     test_string_bomb();
     test_model();
     /* Leave nothing behind (unless TEQ_TEST_KEEP is set: then the files stay for inspection). */

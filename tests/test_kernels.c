@@ -881,10 +881,12 @@ static void test_kq(void) {
      * not divide there fails. */
     static const double tie_scales[13] = {3.0 / 256, 0.1, 0.7, 1.0 / 3, 5.0 / 1024, 0.3, 7.0 / 64, 0.013, 0.25, 0.9,
                                           0x1.c4a8p-1, 0x1.c8cf8p-2, 0x1.ca3a4p-3};
-    for (int t = 0; t < 53; t++) {
-        int bits = t < 40 ? 2 + t % 7 : 8;
-        teq_qparams q = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = t & 1,
-                         .scale = t < 40 ? 0.001 + unit() : (double)(float)tie_scales[t - 40]};
+    /* t >= 53: the same cases with the float32 rule (lin_f32, ONNX QuantizeLinear) */
+    for (int t = 0; t < 106; t++) {
+        const int u = t % 53;
+        int bits = u < 40 ? 2 + u % 7 : 8;
+        teq_qparams q = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = u & 1,
+                         .scale = u < 40 ? 0.001 + unit() : (double)(float)tie_scales[u - 40], .lin_f32 = t >= 53};
         if (!q.is_signed) q.zero_point = (int32_t)(next() % (1u << bits));
         teq_kq *kq;
         if (teq_kq_new(&q, &kq, &err) != TEQ_OK) {
@@ -893,11 +895,11 @@ static void test_kq(void) {
         }
         int64_t n = edge_values(kq, x);
         for (int k = -300; k <= 300; k++) { /* half steps: ties to even */
-            float h = (float)((k + 0.5) * q.scale);
+            float h = q.lin_f32 ? (float)(k + 0.5) * (float)q.scale : (float)((k + 0.5) * q.scale);
             x[n++] = h, x[n++] = nextafterf(h, INFINITY), x[n++] = nextafterf(h, -INFINITY);
         }
         for (int64_t i = 0; i < NR / 16; i++) x[n++] = (float)((unit() - 0.5) * 600 * q.scale);
-        for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, &q, x, n, "linear");
+        for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, &q, x, n, q.lin_f32 ? "linear f32" : "linear");
         values += n * nb, codes++;
         teq_kq_free(kq);
     }

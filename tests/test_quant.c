@@ -666,6 +666,76 @@ static void test_plots(void) {
     rmdir(dir);
 }
 
+/* The float32 linear rule (lin_f32) against ONNX QuantizeLinear / DequantizeLinear written out from their
+ * definition here: the float32 quotient, the integer nearest to it found by scanning every integer of the
+ * range in double (ties to the even one), the zero point added, saturated; the value (q - zp) * scale in
+ * float32. Also: the code fits made by teq_linear_fit use this rule. */
+static void test_linear_f32(void) {
+    int bad = 0, checked = 0, ties = 0;
+    for (int t = 0; t < 400; t++) {
+        const int bits = 2 + t % 7, sg = (t / 7) & 1, nc = 1 << bits;
+        teq_qparams p = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = sg, .lin_f32 = 1,
+                         .scale = (t % 5 == 0) ? 1.0 / 255 + unif() * 1e-9 : 1e-3 + unif()};
+        p.zero_point = sg ? 0 : (int32_t)(rnd64() % (uint64_t)nc);
+        char msg[160];
+        if (teq_qparams_check(&p, msg, sizeof msg) != TEQ_OK) {
+            CHECK(0, "f32 params refused: %s", msg);
+            continue;
+        }
+        const float s = (float)p.scale;
+        const int lo = sg ? -(nc / 2 - 1) : -p.zero_point, hi = sg ? nc / 2 - 1 : nc - 1 - p.zero_point;
+        const int off = sg ? nc / 2 : p.zero_point;
+        enum { M = 700 };
+        float x[M];
+        int n = 0;
+        for (int k = -(nc / 2 + 3); k <= nc + 3 && n + 3 <= M - 40; k++) { /* every half step and its neighbours */
+            const float h = ((float)k + 0.5f) * s;
+            x[n++] = h, x[n++] = nextafterf(h, INFINITY), x[n++] = nextafterf(h, -INFINITY);
+        }
+        x[n++] = 0, x[n++] = -0.0f, x[n++] = INFINITY, x[n++] = -INFINITY, x[n++] = NAN, x[n++] = FLT_MAX;
+        while (n < M) x[n++] = (float)((unif() - 0.5) * 2.5 * nc * p.scale);
+        uint8_t codes[M];
+        float vals[M], tab[256];
+        teq_q_quantize(&p, x, n, codes);
+        teq_q_fake(&p, x, n, vals);
+        teq_q_code_table(&p, tab);
+        for (int i = 0; i < n; i++) {
+            const float qf = x[i] / s; /* ONNX: x / y_scale in float32 */
+            int want;
+            if (qf != qf) {
+                want = 0; /* teq's choice for NaN: the zero point (ONNX leaves it to the runtime) */
+            } else if (isinf(qf)) {
+                want = qf > 0 ? hi : lo; /* saturated */
+            } else {
+                want = lo;
+                double best = fabs((double)qf - lo);
+                for (int k = lo + 1; k <= hi; k++) {
+                    const double d = fabs((double)qf - k);
+                    if (d < best || (d == best && (k % 2 == 0))) want = k, best = d;
+                }
+                ties += fabs((double)qf - floor((double)qf) - 0.5) == 0 && qf > lo && qf < hi;
+            }
+            const float wv = (float)want * s; /* DequantizeLinear: (q - zp) * scale in float32 */
+            bad += codes[i] != want + off || memcmp(&vals[i], &wv, 4) != 0 || memcmp(&tab[want + off], &wv, 4) != 0;
+            checked++;
+        }
+    }
+    CHECK(bad == 0 && checked > 200000, "float32 linear rule: %d of %d inputs off ONNX's definition", bad, checked);
+    CHECK(ties > 1000, "float32 linear rule: only %d exact ties tested", ties);
+    printf("float32 linear codes: %d inputs (%d exact ties) as ONNX QuantizeLinear/DequantizeLinear\n", checked, ties);
+    float x[64];
+    for (int i = 0; i < 64; i++) x[i] = (float)(unif() - 0.3);
+    teq_qparams f;
+    teq_error e;
+    CHECK(teq_linear_fit(x, 64, 8, 0, TEQ_LINEAR_MINMAX, &f, &e) == TEQ_OK && f.lin_f32 == 1,
+          "teq_linear_fit makes float32 linear codes");
+    teq_qparams q = f;
+    q.lin_f32 = 2;
+    CHECK(teq_qparams_check(&q, NULL, 0) != TEQ_OK, "accepted lin_f32 = 2");
+    q = f, q.kind = TEQ_CODE_EXP, q.base = 2, q.alpha = 1;
+    CHECK(teq_qparams_check(&q, NULL, 0) != TEQ_OK, "accepted lin_f32 on an exponential code");
+}
+
 int main(int argc, char **argv) {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
     printf("test_quant seed %llu (replay: test_quant %llu)\n", (unsigned long long)seed, (unsigned long long)seed);
@@ -679,6 +749,7 @@ int main(int argc, char **argv) {
     test_near_optimal();
     test_search();
     test_linear();
+    test_linear_f32();
     test_dist();
     test_plots();
     printf("%d passed, %d failed\n", n_pass, n_fail);

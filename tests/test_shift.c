@@ -481,8 +481,8 @@ static void test_format(void) {
         memcpy(m, f, len), m[14] = 0, fix_crc(m, len);
         expect_bad(m, len, "need format version 1.1", "flag with version 1.0");
         /* a flag bit nobody defined */
-        memcpy(m, f, len), wr32(m + 16, 3), fix_crc(m, len);
-        expect_bad(m, len, "unknown header flags", "flag bit 1");
+        memcpy(m, f, len), wr32(m + 16, 5), fix_crc(m, len);
+        expect_bad(m, len, "unknown header flags", "flag bit 2");
         free(m);
     }
     /* bad shifts, written as they are (the writer does not judge them) and refused by the reader */

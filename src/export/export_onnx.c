@@ -53,7 +53,9 @@ typedef struct xb {
     int64_t counter; /* fresh names */
     int n_exp_quant; /* exponential quantizers emitted (for the mutation hook) */
     bool int8_exact; /* TEQ_EXPORT_INT8=exact: linear codes as thresholds, weights as floats */
-    int perturb;     /* TEQ_EXPORT_PERTURB: index of the exponential quantizer to damage, -1 none */
+    int perturb;     /* TEQ_EXPORT_PERTURB: index of the exponential quantizer to damage, -1 none; the linear
+                      * quantizer of that index (counted apart) gets its zero point one step off */
+    int n_lin_quant; /* linear quantizers emitted so far (QDQ) */
     teq_status st;   /* sticky: the first failure */
     teq_error *err;
     const char *path;
@@ -434,9 +436,11 @@ static void emit_linear_exact(xb *b, const teq_qparams *p, const char *x, const 
 }
 
 /* Linear TeqQuantize: QuantizeLinear + DequantizeLinear (the activation half of a QDQ pair).
- * teq: q = clamp(round_half_even(x / scale) + zp) with x / scale in double, y = (float)(scale * (q - zp)).
- * ONNX: the same with x / scale and (q - zp) * scale in float32 (scale rounded to float32): codes agree
- * except where x / scale lies within float rounding of a half-integer (docs/DECISIONS.md measures it).
+ * A float32 linear code (lin_f32, every code teq's quantizer makes) is defined as these two operators: the
+ * same codes and values for every input, NaN aside (teq gives NaN the zero point; ONNX leaves it open).
+ * An older double-rule code (q = clamp(round_half_even(x / scale) + zp) with x / scale in double, y =
+ * (float)(scale * (q - zp))) differs where x / scale lies within float rounding of a half-integer
+ * (docs/DECISIONS.md measures it).
  * Codes narrower than the integer type (bits < 8; signed codes stop at -(2^(n-1)-1)) clip the
  * dequantized value to the code's range, which is where teq's clamp puts those codes. */
 static void emit_linear_quant(xb *b, const teq_qparams *p, const char *x, const char *y) {
@@ -444,8 +448,9 @@ static void emit_linear_quant(xb *b, const teq_qparams *p, const char *x, const 
     const int sg = p->is_signed != 0, nc = 1 << p->bits;
     const int zp = sg ? 0 : p->zero_point;
     const int qlo = sg ? -(nc / 2 - 1) : 0, qhi = sg ? nc / 2 - 1 : nc - 1; /* q - zp range: zp added below */
-    const uint8_t zpu = (uint8_t)zp;
-    const int8_t zps = 0;
+    const bool damage = b->perturb == b->n_lin_quant++; /* the mutation check: the zero point one step off */
+    const uint8_t zpu = (uint8_t)(damage ? (zp < 255 ? zp + 1 : zp - 1) : zp);
+    const int8_t zps = damage ? 1 : 0;
     const char *zpn = add_init(b, fresh(b, "zp"), sg ? TEQ_DTYPE_INT8 : TEQ_DTYPE_UINT8, 0, NULL,
                                sg ? (const void *)&zps : (const void *)&zpu, 1);
     const char *sn = c_f32(b, s);
@@ -661,9 +666,9 @@ static void emit_node(xb *b, const teq_graph *g, const teq_node *n) {
 /* ------------------------------------------------------------------ constants */
 
 /* A constant value: an initializer with its float32 data, or (8-bit symmetric linear code: the INT8
- * scheme's weights) int8 codes q = code - 128 and DequantizeLinear. teq's value is
- * (float)(scale * q) * ch_scale[o] (two roundings); DequantizeLinear's is q * (float)(scale * ch_scale[o])
- * (one): they may differ in the last bit of a weight. */
+ * scheme's weights) int8 codes q = code - 128 and DequantizeLinear with scale (float)(scale * ch_scale[o]):
+ * q times it is a float32 linear code's value (quant.h, one rounding). An older double-rule code's value is
+ * (float)(scale * q) * ch_scale[o] (two roundings), which may differ in the last bit of a weight. */
 static void emit_constant(xb *b, const teq_value *v) {
     const teq_qweight *w = v->qweight;
     const teq_tensor *t = v->constant;

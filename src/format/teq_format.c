@@ -29,6 +29,12 @@ _Static_assert(TEQ_MAX_DIMS == 8, "the .teq value and tensor records hold exactl
  * where it would otherwise run the shifted codes without their shift. */
 #define FMT_MINOR_SHIFT 1
 #define FMT_FLAG_SHIFT 1u
+/* Version 1.2: header flag bit 1, "float32 linear codes": code kind 3 (quant.h's lin_f32, ONNX
+ * QuantizeLinear's arithmetic) in tensor records and TeqQuantize qparams. Set, with minor 2, exactly when
+ * the graph has such a code; a 1.0 or 1.1 reader refuses the flag, where it would otherwise decode the
+ * codes by the double rule and differ in last bits without a word. */
+#define FMT_MINOR_F32 2
+#define FMT_FLAG_F32 2u
 #define HEADER_BYTES 32
 #define SECTION_ENTRY_BYTES 24
 #define SECTION_ALIGN 64
@@ -385,7 +391,7 @@ static void put_tensor_record(wbuf *b, const wtensor *x) {
     wb_u64(b, x->size);
     if (x->q) {
         const teq_qparams *q = &x->q->q;
-        wb_i32(b, (int32_t)q->kind);
+        wb_i32(b, (int32_t)teq_q_stored_kind(q));
         wb_i32(b, q->bits);
         wb_i32(b, q->is_signed);
         wb_i32(b, q->zero_code);
@@ -551,6 +557,23 @@ static bool graph_uses_shift(const teq_graph *g) {
     return false;
 }
 
+/* Any float32 linear code (stored kind 3) in a quantized constant or a TeqQuantize's qparams. */
+static bool graph_uses_f32(const teq_graph *g) {
+    for (int i = 0; i < g->n_values; i++) {
+        const teq_qweight *q = g->values[i].qweight;
+        if (q && teq_q_stored_kind(&q->q) == TEQ_CODE_STORED_LINEAR_F32) return true;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const teq_node *n = &g->nodes[i];
+        if (!is_teq_quantize_node(n)) continue;
+        const teq_attr *at = teq_node_attr(n, "qparams");
+        if (at && at->type == TEQ_ATTR_TENSOR && at->t && at->t->dtype == TEQ_DTYPE_DOUBLE && teq_tensor_numel(at->t) >= 1 &&
+            ((const double *)at->t->data)[0] == TEQ_CODE_STORED_LINEAR_F32)
+            return true;
+    }
+    return false;
+}
+
 teq_status teq_format_write(const char *path, const teq_graph *g, teq_error *err) {
     teq_error_clear(err);
     if (!path || !g) return teq_error_set(err, TEQ_ERR_ARG, "teq_format_write: no path or graph");
@@ -605,10 +628,10 @@ teq_status teq_format_write(const char *path, const teq_graph *g, teq_error *err
     }
     memcpy(hdr, teq_magic, 8);
     /* bytes 8..11: the checksum, filled in at the end */
-    const bool shifted = graph_uses_shift(g);
+    const bool shifted = graph_uses_shift(g), f32 = graph_uses_f32(g);
     put_u16(hdr + 12, FMT_MAJOR);
-    put_u16(hdr + 14, shifted ? FMT_MINOR_SHIFT : FMT_MINOR);
-    put_u32(hdr + 16, shifted ? FMT_FLAG_SHIFT : 0);
+    put_u16(hdr + 14, f32 ? FMT_MINOR_F32 : shifted ? FMT_MINOR_SHIFT : FMT_MINOR);
+    put_u32(hdr + 16, (shifted ? FMT_FLAG_SHIFT : 0) | (f32 ? FMT_FLAG_F32 : 0));
     put_u32(hdr + 20, (uint32_t)nsec);
     put_u64(hdr + 24, file_size);
     for (int i = 0; i < nsec; i++) {
@@ -699,7 +722,7 @@ typedef struct reader {
     uint64_t n_io, n_attrs, n_pool, n_tensors;
     uint64_t string_copy_bytes;
     uint8_t *tensor_used; /* n_tensors flags: each tensor is referenced exactly once */
-    uint32_t flags;       /* header flags (FMT_FLAG_SHIFT) */
+    uint32_t flags;       /* header flags (FMT_FLAG_SHIFT, FMT_FLAG_F32) */
 } reader;
 
 static teq_status fail(reader *r, const char *fmt, ...) TEQ_PRINTF(2, 3);
@@ -766,10 +789,13 @@ static teq_status check_header(reader *r) {
         return fail(r, "format version %u.%u is newer than this teq reads (%d.x): upgrade teq", major, minor, FMT_MAJOR);
     if (major != FMT_MAJOR) return fail(r, "unknown format version %u.%u (this teq reads %d.x)", major, minor, FMT_MAJOR);
     uint32_t flags = get_u32(b + 16);
-    if (flags & ~FMT_FLAG_SHIFT) return fail(r, "unknown header flags 0x%08x", flags);
+    if (flags & ~(FMT_FLAG_SHIFT | FMT_FLAG_F32)) return fail(r, "unknown header flags 0x%08x", flags);
     if ((flags & FMT_FLAG_SHIFT) && minor < FMT_MINOR_SHIFT)
         return fail(r, "header flags 0x1 (shifted codes) need format version 1.1 or later, the file says %u.%u", major,
                     minor);
+    if ((flags & FMT_FLAG_F32) && minor < FMT_MINOR_F32)
+        return fail(r, "header flags 0x2 (float32 linear codes) need format version 1.2 or later, the file says %u.%u",
+                    major, minor);
     r->flags = flags;
     uint32_t nsec = get_u32(b + 20);
     if ((uint64_t)nsec > (len - HEADER_BYTES) / SECTION_ENTRY_BYTES)
@@ -930,7 +956,8 @@ static teq_status check_tensors(reader *r) {
         } else {
             teq_qparams q;
             memset(&q, 0, sizeof q);
-            q.kind = (teq_code_kind)get_i32(p + 96);
+            const int32_t kind = get_i32(p + 96);
+            teq_q_set_stored_kind(&q, kind);
             q.bits = get_i32(p + 100);
             q.is_signed = get_i32(p + 104);
             q.zero_code = get_i32(p + 108);
@@ -941,8 +968,11 @@ static teq_status check_tensors(reader *r) {
             q.zero_point = get_i32(p + 144);
             char why[200] = "";
             if (q.kind != TEQ_CODE_EXP && q.kind != TEQ_CODE_LINEAR)
-                return fail(r, "%s: quantized tensor %llu has code kind %d (1 exponential or 2 linear expected)", lb, ti,
-                            (int)q.kind);
+                return fail(r, "%s: quantized tensor %llu has code kind %d (1 exponential, 2 or 3 linear expected)", lb,
+                            ti, (int)kind);
+            if (q.lin_f32 && !(r->flags & FMT_FLAG_F32))
+                return fail(r, "%s: quantized tensor %llu has code kind 3, which needs header flag 0x2 (format 1.2)", lb,
+                            ti);
             if (dtype != TEQ_DTYPE_FLOAT)
                 return fail(r, "%s: quantized tensor %llu decodes to %s; only float32 is defined", lb, ti,
                             teq_dtype_name((teq_dtype)dtype));
@@ -1154,7 +1184,7 @@ static teq_status build_tensor(reader *r, uint32_t idx, teq_tensor **out, teq_qw
         teq_tensor_free(t);
         return nomem(r);
     }
-    q->q.kind = (teq_code_kind)get_i32(p + 96);
+    teq_q_set_stored_kind(&q->q, get_i32(p + 96));
     q->q.bits = get_i32(p + 100);
     q->q.is_signed = get_i32(p + 104);
     q->q.zero_code = get_i32(p + 108);
@@ -1353,6 +1383,21 @@ static teq_status check_shifts(reader *r, const teq_graph *g) {
     return TEQ_OK;
 }
 
+/* Float32 linear codes (flag bit 1): a TeqQuantize whose qparams says kind 3 needs the flag. */
+static teq_status check_f32_codes(reader *r, const teq_graph *g) {
+    if (r->flags & FMT_FLAG_F32) return TEQ_OK;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const teq_node *n = &g->nodes[i];
+        if (!is_teq_quantize_node(n)) continue;
+        const teq_attr *at = teq_node_attr(n, "qparams");
+        if (at && at->type == TEQ_ATTR_TENSOR && at->t && at->t->dtype == TEQ_DTYPE_DOUBLE && teq_tensor_numel(at->t) >= 1 &&
+            ((const double *)at->t->data)[0] == TEQ_CODE_STORED_LINEAR_F32)
+            return fail(r, "node '%s' has a code of kind 3 (float32 linear), which needs header flag 0x2 (format 1.2)",
+                        n->name);
+    }
+    return TEQ_OK;
+}
+
 teq_status teq_format_read_buffer(const uint8_t *buf, size_t len, const char *path, teq_graph **out, teq_error *err) {
     teq_error_clear(err);
     if (out) *out = NULL;
@@ -1378,6 +1423,7 @@ teq_status teq_format_read_buffer(const uint8_t *buf, size_t len, const char *pa
     if (!g) return nomem(&r);
     s = build_graph(&r, g);
     if (!s) s = check_shifts(&r, g);
+    if (!s) s = check_f32_codes(&r, g);
     if (s) {
         teq_graph_free(g);
         return s;

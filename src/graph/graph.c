@@ -16,18 +16,17 @@ void teq_qweight_free(teq_qweight *w) {
 void teq_qweight_decode(const teq_qweight *w, int ndim, const int64_t *dims, float *out) {
     int64_t numel = 1;
     for (int d = 0; d < ndim; d++) numel *= dims[d];
+    int64_t inner = 1;
+    if (w->per_channel)
+        for (int d = w->ch_axis + 1; d < ndim; d++) inner *= dims[d];
     uint8_t buf[4096];
     /* Decode in blocks: codes -> values, without a numel-sized code buffer. */
     for (int64_t b = 0; b < numel; b += (int64_t)sizeof buf) {
         int64_t n = numel - b < (int64_t)sizeof buf ? numel - b : (int64_t)sizeof buf;
         /* unpack needs a byte-aligned start: blocks of 4096 codes start at bit 4096*bits*k */
         teq_unpack_bits(w->packed + (size_t)(b / 8) * (size_t)w->q.bits, n, w->q.bits, buf);
-        teq_q_dequantize(&w->q, buf, n, out + b);
+        teq_q_dequantize_ch(&w->q, buf, n, b, w->per_channel ? w->ch_scale : NULL, w->n_ch, inner, out + b);
     }
-    if (!w->per_channel) return;
-    int64_t inner = 1;
-    for (int d = w->ch_axis + 1; d < ndim; d++) inner *= dims[d];
-    for (int64_t i = 0; i < numel; i++) out[i] *= w->ch_scale[(i / inner) % w->n_ch];
 }
 
 void teq_attr_free(teq_attr *a) {

@@ -69,7 +69,8 @@ typedef struct teq_qweight {
     size_t packed_bytes;
     /* Per-channel scales: when per_channel, element i of the constant is
      * ch_scale[(i / inner) % n_ch] * decode(code_i), with n_ch = dims[ch_axis] and inner the product
-     * of the dims after ch_axis. One code (base, alpha, beta) serves the whole tensor; only the
+     * of the dims after ch_axis (a float32 linear code: (q - zp) * (float)(scale * ch_scale), quant.h's
+     * teq_q_dequantize_ch). One code (base, alpha, beta) serves the whole tensor; only the
      * output channel's scale differs, which a dot product applies once per output. */
     int per_channel;
     int ch_axis;

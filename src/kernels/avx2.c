@@ -983,7 +983,33 @@ INLINE __m256i kq256_lin(const teq_kq *kq, __m256 xf) {
     return _mm256_add_epi32(_mm256_set_m128i(q[1], q[0]), _mm256_set1_epi32(kq->off));
 }
 
+/* The float32 linear code (ONNX QuantizeLinear, code.c): one division, NaN to 0, clamp, the conversion's
+ * rounding (half to even), 8 lanes; the same codes as code.c's scalar loop by construction. The value is
+ * q * scale in float32, which is the table's entry by its definition (code.c), without the gather. */
+static void kq256_lin32_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
+    const __m256 s = _mm256_set1_ps(kq->lscalef), lo = _mm256_set1_ps((float)kq->qlo), hi = _mm256_set1_ps((float)kq->qhi);
+    const __m256i off = _mm256_set1_epi32(kq->off);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
+        v = _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+        v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+        const __m256i q = _mm256_cvtps_epi32(v);
+        if (codes) {
+            const __m256i c = _mm256_add_epi32(q, off);
+            const __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+            _mm_storel_epi64((__m128i *)(codes + i), _mm_packus_epi16(p, p));
+        }
+        if (y) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(q), s));
+    }
+    if (i < n) teq_kq_run_scalar(kq, x + i, n - i, codes ? codes + i : NULL, y ? y + i : NULL);
+}
+
 void teq_kq_run_avx2(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
+    if (kq->q.kind == TEQ_CODE_LINEAR && kq->lf32) {
+        kq256_lin32_run(kq, x, n, codes, y);
+        return;
+    }
     if (kq->q.kind == TEQ_CODE_LINEAR) {
         int64_t i = 0;
         for (; i + 8 <= n; i += 8) {

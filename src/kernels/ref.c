@@ -118,6 +118,7 @@ teq_status teq_kref_i8_gemm(const teq_kw *w, const teq_qparams *qa, const float 
     if (w->q.kind != TEQ_CODE_LINEAR || qa->kind != TEQ_CODE_LINEAR) return TEQ_ERR_ARG;
     const int64_t M = w->M, K = w->K;
     const int nc = teq_q_num_codes(qa), aoff = qa->is_signed ? nc / 2 : qa->zero_point;
+    const double sa = qa->lin_f32 ? (double)(float)qa->scale : qa->scale; /* the step the codes' values use */
     int failed = 0;
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
     {
@@ -136,7 +137,7 @@ teq_status teq_kref_i8_gemm(const teq_kw *w, const teq_qparams *qa, const float 
                 for (int64_t m = 0; m < M; m++) {
                     int64_t acc = 0;
                     for (int64_t k = 0; k < K; k++) acc += (int64_t)(int)w->lut[teq_kw_code(w, m, k)] * qv[k];
-                    const double r = (double)w->scale[m] * qa->scale * (double)acc;
+                    const double r = (double)w->scale[m] * sa * (double)acc;
                     float *y = Y + m * sym + n * syn;
                     *y = accumulate ? (float)((double)*y + r) : (float)r;
                 }

@@ -5,13 +5,16 @@
 #include <stdio.h>
 #include <string.h>
 
+void teq_qparams_to_values(const teq_qparams *p, double *v) {
+    v[0] = teq_q_stored_kind(p), v[1] = p->bits, v[2] = p->is_signed, v[3] = p->zero_code;
+    v[4] = p->base, v[5] = p->alpha, v[6] = p->beta, v[7] = p->scale, v[8] = p->zero_point;
+}
+
 teq_status teq_qparams_to_tensor(const teq_qparams *p, teq_tensor **out, teq_error *err) {
     int64_t d = TEQ_QPARAMS_LEN;
     teq_status s = teq_tensor_create(TEQ_DTYPE_DOUBLE, 1, &d, out, err);
     if (s) return s;
-    double *v = (*out)->data;
-    v[0] = p->kind, v[1] = p->bits, v[2] = p->is_signed, v[3] = p->zero_code;
-    v[4] = p->base, v[5] = p->alpha, v[6] = p->beta, v[7] = p->scale, v[8] = p->zero_point;
+    teq_qparams_to_values(p, (*out)->data);
     return TEQ_OK;
 }
 
@@ -56,7 +59,7 @@ teq_status teq_qparams_from_tensor_shift(const teq_tensor *t, teq_qparams *p, do
         return TEQ_ERR_FORMAT;
     }
     memset(p, 0, sizeof *p);
-    p->kind = (teq_code_kind)(int)v[0];
+    teq_q_set_stored_kind(p, (int)v[0]);
     p->bits = (int)v[1];
     p->is_signed = (int)v[2];
     p->zero_code = (int)v[3];
@@ -128,7 +131,8 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
  *   QuantizeLinear:   y = saturate(round_half_even(x / scale) + zp), uint8 (default) or int8 like zp
  *   DequantizeLinear: y = (float)(x - zp) * scale, x uint8, int8 or int32
  * scale: float32 scalar or [dims[axis]]; zp: absent (0) or the same shape as scale.
- * (TeqQuantize's linear code divides in double: on a few inputs per million the two differ by one code.) */
+ * A TeqQuantize with a float32 linear code (quant.h's lin_f32, what teq's quantizer makes) computes exactly this;
+ * one with the older double rule differs by one code on a few inputs per million. */
 static teq_status qdq_params(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *x, const teq_tensor *s,
                              const teq_tensor *z, int64_t *axis, int64_t *inner, int64_t *nch) {
     const int64_t ns = teq_tensor_numel(s);

@@ -15,6 +15,8 @@
  * shift back (its bias holds -c * sum(w), a Conv pads with the quantized value of c: its `pad_value`).
  * The quantizer uses it for HardSwish / Swish outputs (docs/DECISIONS.md, "Shifted codes"). */
 #define TEQ_QPARAMS_LEN_SHIFT 10
+/* The 9 qparams values of p (v[0] is the stored kind: 3 for a float32 linear code). */
+void teq_qparams_to_values(const teq_qparams *p, double *v);
 /* Encode p as a float64 tensor [9] (new, caller frees). */
 teq_status teq_qparams_to_tensor(const teq_qparams *p, teq_tensor **out, teq_error *err);
 /* Decode and check (9 values, or 10 with the shift; the shift is not part of teq_qparams: only the

@@ -340,19 +340,20 @@ static teq_status weight_codes(qctx *c, layer *l, const qtensor *t, uint8_t *cod
     return TEQ_OK;
 }
 
-/* Write the dequantized weights of t (code t->cur) into dst, channel scales applied. */
+/* Write the dequantized weights of t (code t->cur) into dst, channel scales applied as the file will
+ * decode them (teq_q_dequantize_ch). */
 static teq_status fake_weights(qctx *c, layer *l, const qtensor *t, float *dst) {
-    if (c->gptq) {
+    const bool ch = t->ch_axis >= 0;
+    if (c->gptq || (ch && t->cur.lin_f32)) {
         uint8_t *codes = malloc((size_t)(t->numel ? t->numel : 1));
         if (!codes) return teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
         teq_status s = weight_codes(c, l, t, codes);
-        if (!s) teq_q_dequantize(&t->cur, codes, t->numel, dst);
+        if (!s) teq_q_dequantize_ch(&t->cur, codes, t->numel, 0, ch ? t->ch_scale : NULL, t->n_ch, t->ch_inner, dst);
         free(codes);
-        if (s) return s;
-    } else {
-        teq_q_fake(&t->cur, t->w_fp32, t->numel, dst);
+        return s;
     }
-    if (t->ch_axis >= 0)
+    teq_q_fake(&t->cur, t->w_fp32, t->numel, dst);
+    if (ch)
         for (int64_t i = 0; i < t->numel; i++) dst[i] *= t->ch_scale[(i / t->ch_inner) % t->n_ch];
     return TEQ_OK;
 }
@@ -909,9 +910,7 @@ static teq_status apply(qctx *c, const cfg *cf) {
                     memcpy(c->q->g->values[l->bias_value].constant->data, l->bias_fp32, sizeof(float) * (size_t)t->dims[0]);
             } else {
                 double *v = t->qattr->t->data;
-                v[0] = t->cur.kind, v[1] = t->cur.bits, v[2] = t->cur.is_signed, v[3] = t->cur.zero_code;
-                v[4] = t->cur.base, v[5] = t->cur.alpha, v[6] = t->cur.beta, v[7] = t->cur.scale;
-                v[8] = t->cur.zero_point;
+                teq_qparams_to_values(&t->cur, v);
                 if (teq_tensor_numel(t->qattr->t) == TEQ_QPARAMS_LEN_SHIFT) v[9] = t->cur_shift;
                 teq_status s = bind_quantizer(c, t);
                 if (s) return s;

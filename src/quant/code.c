@@ -119,6 +119,8 @@ teq_status teq_qparams_check(const teq_qparams *p, char *msg, size_t msg_len) {
         return BAD("bit width %d outside %d..%d", p->bits, TEQ_QBITS_MIN, TEQ_QBITS_MAX);
     if (p->is_signed != 0 && p->is_signed != 1) return BAD("is_signed must be 0 or 1, not %d", p->is_signed);
     if (p->zero_code != 0 && p->zero_code != 1) return BAD("zero_code must be 0 or 1, not %d", p->zero_code);
+    if (p->lin_f32 != 0 && (p->lin_f32 != 1 || p->kind != TEQ_CODE_LINEAR))
+        return BAD("lin_f32 must be 0, or 1 on a linear code, not %d", p->lin_f32);
     if (p->kind == TEQ_CODE_LINEAR) {
         if (!isfinite(p->scale) || !(p->scale > 0)) return BAD("linear scale %g must be finite and > 0", p->scale);
         int qmax = (1 << p->bits) - 1;
@@ -154,7 +156,12 @@ void teq_q_code_table(const teq_qparams *p, float *table) {
     int n = clamp_bits(p->bits), nc = 1 << n;
     if (p->kind == TEQ_CODE_LINEAR) {
         int off = p->is_signed ? nc / 2 : p->zero_point;
-        for (int c = 0; c < nc; c++) table[c] = (float)(p->scale * (double)(c - off));
+        if (p->lin_f32) {
+            const float s = (float)p->scale; /* DequantizeLinear: (float)(q - zp) * scale, in float32 */
+            for (int c = 0; c < nc; c++) table[c] = (float)(c - off) * s;
+        } else {
+            for (int c = 0; c < nc; c++) table[c] = (float)(p->scale * (double)(c - off));
+        }
         return;
     }
     if (p->kind != TEQ_CODE_EXP) {
@@ -208,6 +215,7 @@ typedef struct qplan {
     double scale;
     double qlo, qhi; /* clamp range of round(x/scale) + offset */
     int off;         /* added to q to form the code */
+    int f32;         /* lin_f32: divide and round in float32 */
 } qplan;
 
 /* Fill s for candidate magnitudes mag[K] (ascending, non-negative). With want_lut, also the table that
@@ -286,6 +294,7 @@ static void qplan_init(qplan *q, const teq_qparams *p, int64_t n) {
     int nc = 1 << q->bits;
     if (p->kind == TEQ_CODE_LINEAR) {
         q->scale = p->scale;
+        q->f32 = p->lin_f32 != 0;
         if (q->is_signed) {
             q->qlo = -(nc / 2 - 1), q->qhi = nc / 2 - 1, q->off = nc / 2;
         } else {
@@ -351,6 +360,22 @@ static void qplan_codes(const qplan *q, const float *restrict x, int64_t n, uint
         }
         return;
     }
+    if (q->kind == TEQ_CODE_LINEAR && q->f32) {
+        /* ONNX QuantizeLinear: fl32(x / fl32(scale)), clamped, rounded half to even (the 1.5 * 2^23 trick, exact
+         * for |v| < 2^22; v is clamped to at most 255 first). ONNX leaves NaN to the runtime; teq gives it the
+         * zero point, as in the double rule. */
+        const float s = (float)q->scale, lo = (float)q->qlo, hi = (float)q->qhi, magic = 12582912.0f;
+        const int off = q->off;
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i] / s;
+            v = v == v ? v : 0;
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            v = (v + magic) - magic;
+            codes[i] = (uint8_t)((int)v + off);
+        }
+        return;
+    }
     if (q->kind == TEQ_CODE_LINEAR) {
         /* round half to even via the 1.5 * 2^52 trick (exact for |v| < 2^51; v is clamped first), which
          * vectorises where nearbyint() is a library call */
@@ -383,6 +408,22 @@ void teq_q_dequantize(const teq_qparams *p, const uint8_t *codes, int64_t n, flo
     teq_q_code_table(p, table);
     for (int c = nc; c < 256; c++) table[c] = table[nc - 1];
     for (int64_t i = 0; i < n; i++) y[i] = table[codes[i]];
+}
+
+void teq_q_dequantize_ch(const teq_qparams *p, const uint8_t *codes, int64_t n, int64_t start, const float *ch_scale,
+                         int64_t n_ch, int64_t inner, float *y) {
+    if (!ch_scale || n_ch <= 0 || inner <= 0) {
+        teq_q_dequantize(p, codes, n, y);
+        return;
+    }
+    const int f32 = p->kind == TEQ_CODE_LINEAR && p->lin_f32;
+    teq_qparams u = *p;
+    if (f32) u.scale = 1; /* (float)(q - zp) * 1.0f: the integer q - zp, exactly */
+    teq_q_dequantize(&u, codes, n, y);
+    for (int64_t i = 0; i < n; i++) {
+        const float c = ch_scale[((start + i) / inner) % n_ch];
+        y[i] *= f32 ? (float)(p->scale * (double)c) : c;
+    }
 }
 
 enum { QBLOCK = 2048 };

@@ -20,6 +20,11 @@
  *   signed (symmetric, weights): zero_point 0, q in -(2^(n-1)-1) .. 2^(n-1)-1, code = q + 2^(n-1);
  *   unsigned (asymmetric, activations): q in 0 .. 2^n-1, code = q, zero_point in 0 .. 2^n-1.
  *   Quantize: q = clamp(round_half_even(x/scale) + zero_point) (x/scale in double; NaN gives q = zero_point).
+ *   lin_f32 = 1 (every linear code teq's quantizer makes; stored as kind 3, format 1.2): ONNX's QuantizeLinear
+ *   and DequantizeLinear instead, so that a QDQ export is the same model to the last bit: x / scale is a
+ *   float32 division by s = (float)scale, and the value is (float)(q - zero_point) * s in float32; with
+ *   per-channel scales (graph.h) s = (float)(scale * ch_scale[c]), one rounding, instead of a second
+ *   multiplication. NaN still gives q = zero_point.
  */
 #ifndef TEQ_QUANT_H
 #define TEQ_QUANT_H
@@ -45,7 +50,19 @@ typedef struct teq_qparams {
     double beta;    /* exp: alpha + beta > 0 */
     double scale;   /* linear: > 0 */
     int32_t zero_point; /* linear, unsigned only */
+    int lin_f32;        /* linear: 1 = the float32 rule above (ONNX QuantizeLinear), 0 = in double */
 } teq_qparams;
+
+/* The code kind as files store it (node qparams value 0, tensor record q_kind): 3 for a float32 linear code. */
+#define TEQ_CODE_STORED_LINEAR_F32 3
+static inline int teq_q_stored_kind(const teq_qparams *p) {
+    return p->kind == TEQ_CODE_LINEAR && p->lin_f32 ? TEQ_CODE_STORED_LINEAR_F32 : (int)p->kind;
+}
+/* Sets kind and lin_f32 from a stored kind (any other value is kept as the kind, for the check to refuse). */
+static inline void teq_q_set_stored_kind(teq_qparams *p, int k) {
+    p->lin_f32 = k == TEQ_CODE_STORED_LINEAR_F32;
+    p->kind = p->lin_f32 ? TEQ_CODE_LINEAR : (teq_code_kind)k;
+}
 
 /* TEQ_OK when p is a well-formed code (ranges above, finite numbers, level(0) > 0). msg gets why not. */
 teq_status teq_qparams_check(const teq_qparams *p, char *msg, size_t msg_len);
@@ -58,6 +75,12 @@ void teq_q_code_table(const teq_qparams *p, float *table);
 void teq_q_quantize(const teq_qparams *p, const float *x, int64_t n, uint8_t *codes);
 /* codes[n] -> y[n] (codes >= num_codes are clamped: never read outside the table). */
 void teq_q_dequantize(const teq_qparams *p, const uint8_t *codes, int64_t n, float *y);
+/* The same for elements start .. start+n-1 of a tensor with per-channel scales ch_scale[n_ch], channel
+ * (i / inner) % n_ch of element i (graph.h's qweight): value = decode(code) * ch_scale, or for a float32 linear
+ * code (float)(q - zero_point) * (float)(scale * ch_scale), the one rounding DequantizeLinear makes.
+ * ch_scale NULL: no channel scales. */
+void teq_q_dequantize_ch(const teq_qparams *p, const uint8_t *codes, int64_t n, int64_t start, const float *ch_scale,
+                         int64_t n_ch, int64_t inner, float *y);
 /* y = dequantize(quantize(x)); y may alias x. */
 void teq_q_fake(const teq_qparams *p, const float *x, int64_t n, float *y);
 /* Relative mean absolute error sum|x - q(x)| / sum|x| (0 when sum|x| is 0). */

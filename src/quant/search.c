@@ -575,6 +575,7 @@ static double lin_sse(const lindata *d, const float *vals, int K) {
 static void lin_params(int bits, int is_signed, double lo, double hi, teq_qparams *p) {
     memset(p, 0, sizeof *p);
     p->kind = TEQ_CODE_LINEAR, p->bits = bits, p->is_signed = is_signed;
+    p->lin_f32 = 1; /* ONNX QuantizeLinear's arithmetic (quant.h): a QDQ export is then the same model */
     int nq = (1 << bits) - 1;
     if (lo > 0) lo = 0;
     if (hi < 0) hi = 0;

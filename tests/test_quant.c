@@ -704,19 +704,24 @@ static void test_linear_f32(void) {
             int want;
             if (qf != qf) {
                 want = 0; /* teq's choice for NaN: the zero point (ONNX leaves it to the runtime) */
-            } else if (isinf(qf)) {
-                want = qf > 0 ? hi : lo; /* saturated */
             } else {
+                /* saturation: round(q) + zp beyond the range is the range's end, as q clamped first would be */
+                const double qd = (double)qf > hi ? hi : (double)qf < lo ? lo : (double)qf;
                 want = lo;
-                double best = fabs((double)qf - lo);
+                double best = fabs(qd - lo);
                 for (int k = lo + 1; k <= hi; k++) {
-                    const double d = fabs((double)qf - k);
+                    const double d = fabs(qd - k);
                     if (d < best || (d == best && (k % 2 == 0))) want = k, best = d;
                 }
                 ties += fabs((double)qf - floor((double)qf) - 0.5) == 0 && qf > lo && qf < hi;
             }
             const float wv = (float)want * s; /* DequantizeLinear: (q - zp) * scale in float32 */
-            bad += codes[i] != want + off || memcmp(&vals[i], &wv, 4) != 0 || memcmp(&tab[want + off], &wv, 4) != 0;
+            const int b1 = codes[i] != want + off || memcmp(&vals[i], &wv, 4) != 0 || memcmp(&tab[want + off], &wv, 4) != 0;
+            if (b1 && !bad)
+                printf("  first off: %d bits %s scale %a zp %d, x = %a: code %d want %d, value %a want %a\n", bits,
+                       sg ? "signed" : "unsigned", p.scale, (int)p.zero_point, (double)x[i], codes[i], want + off,
+                       (double)vals[i], (double)wv);
+            bad += b1;
             checked++;
         }
     }

@@ -31,11 +31,17 @@
 //        runs only).
 // The machine should be otherwise idle; the numbers are wall-clock times.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MODELS, ORT_PATH, loadOrt, makeInput, modelPath } from '../tests/ort_compare.mjs';
 import { readNpy, writeNpy } from '../tests/npy.mjs';
+
+// A made file (quantized model, export) is made again when missing or older than what it is made from:
+// after a rebuild of teq the bench times the current quantizer's models, not an earlier build's.
+function stale(path, from) {
+  return !existsSync(path) || statSync(path).mtimeMs < statSync(from).mtimeMs;
+}
 
 const sessionOptions = (threads) => ({
   executionProviders: ['cpu'],
@@ -175,7 +181,7 @@ async function main() {
           ['lanes', ['--scheme', 'teq', '--bits', '4,8', '--int-lanes', 'on']],
         ]) {
           const q = join(dir, `${key}_${tag}.teq`);
-          if (!existsSync(q)) {
+          if (stale(q, teqBin)) {
             const r = spawnSync(teqBin, ['quantize', model, '--calib', calPath, ...scheme, '-o', q], { encoding: 'utf8', maxBuffer: 64 << 20 });
             if (r.status !== 0) {
               console.log(`    quantize ${key} ${tag}: ${(r.stderr || '').trim().split('\n').pop()}`);
@@ -188,7 +194,7 @@ async function main() {
         // the INT8 model as standard ONNX with QDQ pairs, for ONNX Runtime's integer kernels
         if (qmodels.int8) {
           const o = join(dir, `${key}_int8.onnx`);
-          const r = existsSync(o) ? { status: 0 } : spawnSync(teqBin, ['export', qmodels.int8, '-o', o], { encoding: 'utf8' });
+          const r = !stale(o, qmodels.int8) ? { status: 0 } : spawnSync(teqBin, ['export', qmodels.int8, '-o', o], { encoding: 'utf8' });
           if (r.status !== 0) {
             console.log(`    export ${key} int8: ${(r.stderr || '').trim().split('\n').pop()}`);
             errors++;

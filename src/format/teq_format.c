@@ -557,21 +557,26 @@ static bool graph_uses_shift(const teq_graph *g) {
     return false;
 }
 
-/* Any float32 linear code (stored kind 3) in a quantized constant or a TeqQuantize's qparams. */
-static bool graph_uses_f32(const teq_graph *g) {
-    for (int i = 0; i < g->n_values; i++) {
-        const teq_qweight *q = g->values[i].qweight;
-        if (q && teq_q_stored_kind(&q->q) == TEQ_CODE_STORED_LINEAR_F32) return true;
-    }
+/* The first TeqQuantize whose qparams says stored kind 3 (a float32 linear code), or -1. */
+static int first_f32_quantize(const teq_graph *g) {
     for (int i = 0; i < g->n_nodes; i++) {
         const teq_node *n = &g->nodes[i];
         if (!is_teq_quantize_node(n)) continue;
         const teq_attr *at = teq_node_attr(n, "qparams");
         if (at && at->type == TEQ_ATTR_TENSOR && at->t && at->t->dtype == TEQ_DTYPE_DOUBLE && teq_tensor_numel(at->t) >= 1 &&
             ((const double *)at->t->data)[0] == TEQ_CODE_STORED_LINEAR_F32)
-            return true;
+            return i;
     }
-    return false;
+    return -1;
+}
+
+/* Any float32 linear code (stored kind 3) in a quantized constant or a TeqQuantize's qparams. */
+static bool graph_uses_f32(const teq_graph *g) {
+    for (int i = 0; i < g->n_values; i++) {
+        const teq_qweight *q = g->values[i].qweight;
+        if (q && teq_q_stored_kind(&q->q) == TEQ_CODE_STORED_LINEAR_F32) return true;
+    }
+    return first_f32_quantize(g) >= 0;
 }
 
 teq_status teq_format_write(const char *path, const teq_graph *g, teq_error *err) {
@@ -1385,16 +1390,10 @@ static teq_status check_shifts(reader *r, const teq_graph *g) {
 
 /* Float32 linear codes (flag bit 1): a TeqQuantize whose qparams says kind 3 needs the flag. */
 static teq_status check_f32_codes(reader *r, const teq_graph *g) {
-    if (r->flags & FMT_FLAG_F32) return TEQ_OK;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const teq_node *n = &g->nodes[i];
-        if (!is_teq_quantize_node(n)) continue;
-        const teq_attr *at = teq_node_attr(n, "qparams");
-        if (at && at->type == TEQ_ATTR_TENSOR && at->t && at->t->dtype == TEQ_DTYPE_DOUBLE && teq_tensor_numel(at->t) >= 1 &&
-            ((const double *)at->t->data)[0] == TEQ_CODE_STORED_LINEAR_F32)
-            return fail(r, "node '%s' has a code of kind 3 (float32 linear), which needs header flag 0x2 (format 1.2)",
-                        n->name);
-    }
+    const int i = r->flags & FMT_FLAG_F32 ? -1 : first_f32_quantize(g);
+    if (i >= 0)
+        return fail(r, "node '%s' has a code of kind 3 (float32 linear), which needs header flag 0x2 (format 1.2)",
+                    g->nodes[i].name);
     return TEQ_OK;
 }
 

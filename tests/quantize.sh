@@ -159,6 +159,12 @@ node scripts/make_input.mjs "$T/xr.npy" 1,3,48,160 image 5
 "$qc" "$T/rec45.teq" "$T/xr.npy" > "$T/qcr.log" 2>&1
 check "rec layers: fast kernels = reference ($(grep -o '[0-9]* quantized layers ([^)]*)' "$T/qcr.log"), $(grep -o 'worst fast vs ref [0-9.e+-]*' "$T/qcr.log"))" \
   grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcr.log"
+# rec INT8: its MatMuls (40 columns at width 160: 20) run as 1x1 convolutions on the INT8 convolution kernel
+# (qlayer.c gemm_by_conv), the classifier's output transposed back; each against the exact reference
+"$teq" quantize "$rec" --calib "$T/rl" --scheme int8 -o "$T/rec8.teq" > /dev/null 2>&1
+"$qc" "$T/rec8.teq" "$T/xr.npy" > "$T/qcr8.log" 2>&1
+check "rec INT8 layers, MatMuls by the convolution kernel: fast = reference ($(grep -o 'worst fast vs ref [0-9.e+-]*' "$T/qcr8.log"))" \
+  grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcr8.log"
 TEQ_KERNEL=ref "$teq" run "$T/rec45.teq" -i "$T/rl/inputs.npy" -o "$T/rref" -q
 "$teq" run "$T/rec45.teq" -i "$T/rl/inputs.npy" -o "$T/rfast" -q
 # Probabilities: with --shift off, measured max abs difference 0.078 under each of TEQ_ISA=avx512, avx2

@@ -1006,7 +1006,7 @@ static void kq256_lin32_run(const teq_kq *kq, const float *x, int64_t n, uint8_t
 }
 
 void teq_kq_run_avx2(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
-    if (kq->q.kind == TEQ_CODE_LINEAR && kq->lf32) {
+    if (kq->q.lin_f32) {
         kq256_lin32_run(kq, x, n, codes, y);
         return;
     }

@@ -841,7 +841,7 @@ INLINE void kq512_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
 }
 
 void teq_kq_run_avx512(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
-    if (kq->lf32) {
+    if (kq->q.lin_f32) {
         /* a float32 linear code is one division per vector: AVX2's body serves (every AVX-512 CPU runs it, and
          * a second body here could not be tested on the AVX2-only machines this project is built on) */
         teq_kq_run_avx2(kq, x, n, codes, y);

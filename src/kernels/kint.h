@@ -108,8 +108,7 @@ struct teq_kq {
     double lrecip; /* 1 / lscale: the vector bodies multiply, and divide only near a tie (avx512.c) */
     float lrecipf; /* (float)(1 / lscale): the float first try of the AVX-512 body */
     int off;
-    int lf32;      /* q.lin_f32: q = clamp(rint(fl32(x / lscalef))) + off instead, ONNX QuantizeLinear */
-    float lscalef; /* (float)lscale */
+    float lscalef; /* (float)lscale: q.lin_f32 codes divide by it in float32 (quant.h teq_q_lin32) */
     /* exponential */
     int steps;          /* compares after the bucket lookup (<= TEQ_KQ_MAX_STEPS); 0: no bucket table is fine
                          * enough, bisect thr[] instead over pow2 (smallest power of two >= candidates) */

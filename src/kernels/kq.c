@@ -148,7 +148,6 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
         kq->lscale = q->scale;
         kq->lrecip = 1.0 / q->scale;
         kq->lrecipf = (float)kq->lrecip;
-        kq->lf32 = q->lin_f32 != 0;
         kq->lscalef = (float)q->scale;
         if (q->is_signed) kq->qlo = -(nc / 2 - 1), kq->qhi = nc / 2 - 1, kq->off = nc / 2;
         else kq->qlo = -q->zero_point, kq->qhi = nc - 1 - q->zero_point, kq->off = q->zero_point;
@@ -262,14 +261,7 @@ static inline int exp_code(const teq_kq *kq, float x) {
 }
 
 static inline int lin_code(const teq_kq *kq, float x) {
-    if (kq->lf32) { /* code.c's float32 rule */
-        float f = x / kq->lscalef;
-        f = f == f ? f : 0;
-        f = f < (float)kq->qlo ? (float)kq->qlo : f;
-        f = f > (float)kq->qhi ? (float)kq->qhi : f;
-        f = (f + 12582912.0f) - 12582912.0f;
-        return (int)f + kq->off;
-    }
+    if (kq->q.lin_f32) return (int)teq_q_lin32(x, kq->lscalef, (float)kq->qlo, (float)kq->qhi) + kq->off;
     double v = (double)x / kq->lscale;
     v = v == v ? v : 0;
     v = v < kq->qlo ? kq->qlo : v;

@@ -503,6 +503,20 @@ static teq_kw rows_view(const teq_kw *w, int64_t r0, int64_t Mr) {
     return v;
 }
 
+/* X's K rows (row k at X + k * sxk, N contiguous values) to their codes, k-major [K][N]: each row quantized
+ * where it lies. */
+static void codes_by_rows(const teq_qlayer *ql, const float *X, int64_t sxk, int64_t K, int64_t N, uint8_t *R, int nt) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && K > 1)
+    for (int64_t k = 0; k < K; k++) teq_kq_codes(ql->kqa, X + k * sxk, N, R + k * N, 1);
+}
+
+/* TEQ_I8_GEMM_DOT set: INT8 products keep the dot-product kernel (for comparing the two routes); read once. */
+static int i8_gemm_dot(void) {
+    static int v = -1;
+    if (v < 0) v = getenv("TEQ_I8_GEMM_DOT") != NULL;
+    return v;
+}
+
 /* The INT8 product as a 1x1 convolution over N columns (the convolution kernel's packed weights, 2 x 24 blocks
  * broadcasting weights against an activation panel), where the whole weight matrix is used and N is not tiny.
  * The dot-product kernel behind teq_k_i8_gemm / gemv reduces every output horizontally and, for a transposed
@@ -516,8 +530,7 @@ static teq_status gemm_by_conv(teq_exec_ctx *ctx, const teq_node *node, const te
     *done = false;
     const teq_kw *w = &ql->w;
     const int64_t K = w->K, M = w->M;
-    if (teq_kmode_get() != TEQ_KMODE_FAST || r0 != 0 || Mr != M || N < 8 || !teq_k_i8_conv_ok(w) ||
-        getenv("TEQ_I8_GEMM_DOT"))
+    if (teq_kmode_get() != TEQ_KMODE_FAST || r0 != 0 || Mr != M || N < 8 || !teq_k_i8_conv_ok(w) || i8_gemm_dot())
         return TEQ_OK;
     const int nt = teq_ctx_threads(ctx);
     size_t rb, tb;
@@ -528,8 +541,7 @@ static teq_status gemm_by_conv(teq_exec_ctx *ctx, const teq_node *node, const te
     float *T = syn == 1 ? Y : teq_ctx_scratch_slot(ctx, 2, tb ? tb : sizeof(float));
     if (!R || !T) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation codes (%zu bytes)", rb + tb);
     if (sxn == 1) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && K > 1)
-        for (int64_t k = 0; k < K; k++) teq_kq_codes(ql->kqa, X + k * sxk, N, R + k * N, 1);
+        codes_by_rows(ql, X, sxk, K, N, R, nt);
     } else {
         /* column n's K values (contiguous when sxk = 1) to codes, written down the column of R */
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -592,8 +604,7 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
     if (R) {
         /* X row-major (K x N, im2col's layout): quantize the rows where they lie (contiguous), then
          * transpose the codes in 64 x 64 tiles; gathering float columns first walked memory with stride N */
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && K > 1)
-        for (int64_t k = 0; k < K; k++) teq_kq_codes(ql->kqa, X + k * sxk, N, R + k * N, 1);
+        codes_by_rows(ql, X, sxk, K, N, R, nt);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && N > 64)
         for (int64_t n0 = 0; n0 < N; n0 += 64) {
             const int64_t n1 = n0 + 64 < N ? n0 + 64 : N;

@@ -361,19 +361,11 @@ static void qplan_codes(const qplan *q, const float *restrict x, int64_t n, uint
         return;
     }
     if (q->kind == TEQ_CODE_LINEAR && q->f32) {
-        /* ONNX QuantizeLinear: fl32(x / fl32(scale)), clamped, rounded half to even (the 1.5 * 2^23 trick, exact
-         * for |v| < 2^22; v is clamped to at most 255 first). ONNX leaves NaN to the runtime; teq gives it the
-         * zero point, as in the double rule. */
-        const float s = (float)q->scale, lo = (float)q->qlo, hi = (float)q->qhi, magic = 12582912.0f;
+        /* ONNX QuantizeLinear (teq_q_lin32). ONNX leaves NaN to the runtime; teq gives it the zero point, as in
+         * the double rule. */
+        const float s = (float)q->scale, lo = (float)q->qlo, hi = (float)q->qhi;
         const int off = q->off;
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i] / s;
-            v = v == v ? v : 0;
-            v = v < lo ? lo : v;
-            v = v > hi ? hi : v;
-            v = (v + magic) - magic;
-            codes[i] = (uint8_t)((int)v + off);
-        }
+        for (int64_t i = 0; i < n; i++) codes[i] = (uint8_t)((int)teq_q_lin32(x[i], s, lo, hi) + off);
         return;
     }
     if (q->kind == TEQ_CODE_LINEAR) {

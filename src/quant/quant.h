@@ -64,6 +64,18 @@ static inline void teq_q_set_stored_kind(teq_qparams *p, int k) {
     p->kind = p->lin_f32 ? TEQ_CODE_LINEAR : (teq_code_kind)k;
 }
 
+/* A float32 linear code's q for x (quant.h's rule above): fl32(x / s), NaN to 0, clamped to [lo, hi], rounded
+ * half to even by the 1.5 * 2^23 sum (exact for |v| < 2^22, and v is at most 255 here); returned as a float,
+ * an integer. s = (float)scale; lo, hi the range of q (integers). The scalar loops (code.c, kernels/kq.c) share
+ * it; the vector bodies compute the same with the conversion's rounding. */
+static inline float teq_q_lin32(float x, float s, float lo, float hi) {
+    float v = x / s;
+    v = v == v ? v : 0.0f;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (v + 12582912.0f) - 12582912.0f;
+}
+
 /* TEQ_OK when p is a well-formed code (ranges above, finite numbers, level(0) > 0). msg gets why not. */
 teq_status teq_qparams_check(const teq_qparams *p, char *msg, size_t msg_len);
 

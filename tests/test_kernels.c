@@ -292,6 +292,62 @@ static void test_i8(const kset_case *ks) {
     printf("%s: INT8 gemv + gemm, %d cases exact: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
 }
 
+/* ---- trimmed INT8 weights (teq_kw_trim): the packed codes dropped, q8 read instead ----
+ * Against the same weights untrimmed: every code, the decoded floats bit for bit, the reference kernel's
+ * sums bit for bit, the INT8 GEMM bit for bit (q8 untouched), and the float GEMV within teq_ktol of the
+ * untrimmed one (another summation order). A code read off by one from q8 fails the first check. */
+static void test_trim(void) {
+    static const int64_t Ks[] = {1, 9, 25, 64, 65, 480};
+    int ok = 1, cases = 0;
+    for (size_t i = 0; i < sizeof Ks / sizeof *Ks; i++)
+        for (int bits = 2; bits <= 8; bits++) {
+            const int64_t M = SIZES_M[next() % N_SIZES_M], K = Ks[i], N = 3;
+            teq_qparams qw = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = 1, .scale = 0.003 + 0.01 * unit()};
+            teq_qparams qa = {.kind = TEQ_CODE_LINEAR, .bits = 8, .is_signed = 0, .scale = 0.02, .zero_point = 7};
+            const int half = 1 << (bits - 1);
+            uint8_t *wc = malloc((size_t)(M * K)), *X = NULL;
+            float rs[32];
+            for (int64_t j = 0; j < M * K; j++) wc[j] = (uint8_t)(1 + next() % (uint64_t)(2 * half - 1));
+            for (int64_t m = 0; m < M; m++) rs[m] = (float)(0.5 + unit());
+            teq_kw a, b;
+            teq_error err = {0};
+            if (teq_kw_init(&a, &qw, M, K, wc, rs, &err) || teq_kw_init(&b, &qw, M, K, wc, rs, &err)) {
+                CHECK(0, "kw_init: %s", err.msg);
+                free(wc);
+                return;
+            }
+            teq_kw_trim(&b, (i & 1) != 0);
+            int bad = b.packed != NULL || ((i & 1) == 0 && b.q8p != NULL);
+            for (int64_t m = 0; m < M && !bad; m++)
+                for (int64_t k = 0; k < K && !bad; k++) bad = teq_kw_code(&a, m, k) != teq_kw_code(&b, m, k);
+            float *da = malloc(sizeof(float) * (size_t)(M * K)), *db = malloc(sizeof(float) * (size_t)(M * K));
+            float *A = malloc(sizeof(float) * (size_t)(K * N)), ya[3 * 32], yb[3 * 32];
+            X = malloc((size_t)(a.K4 * N));
+            teq_k_decode(&a, da, 1), teq_k_decode(&b, db, 1);
+            bad |= memcmp(da, db, sizeof(float) * (size_t)(M * K)) != 0;
+            for (int64_t c = 0; c < N; c++)
+                for (int64_t k = 0; k < a.K4; k++) X[c * a.K4 + k] = k < K ? (uint8_t)(next() % 256) : 7;
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t c = 0; c < N; c++) A[k * N + c] = (float)(qa.scale * (X[c * a.K4 + k] - 7));
+            teq_kref_i8_gemm(&a, &qa, A, N, 1, N, ya, N, 1, 0, 1), teq_kref_i8_gemm(&b, &qa, A, N, 1, N, yb, N, 1, 0, 1);
+            bad |= memcmp(ya, yb, sizeof(float) * (size_t)(M * N)) != 0;
+            teq_k_i8_gemm(&a, X, N, 7, 0.02f, ya, N, 1), teq_k_i8_gemm(&b, X, N, 7, 0.02f, yb, N, 1);
+            bad |= memcmp(ya, yb, sizeof(float) * (size_t)(M * N)) != 0;
+            teq_k_gemv(&a, A, ya, 1), teq_k_gemv(&b, A, yb, 1); /* x: the first K floats of A */
+            for (int64_t m = 0; m < M && !bad; m++) {
+                double as = 0;
+                for (int64_t k = 0; k < K; k++) as += fabs((double)da[m * K + k] * A[k]);
+                bad = !(fabs((double)ya[m] - yb[m]) <= 2 * teq_ktol(K, as));
+            }
+            CHECK(!bad, "trimmed int8 weights M=%lld K=%lld bits=%d differ from untrimmed", (long long)M, (long long)K,
+                  bits);
+            ok &= !bad, cases++;
+            teq_kw_free(&a), teq_kw_free(&b);
+            free(wc), free(da), free(db), free(A), free(X);
+        }
+    printf("trimmed INT8 weights: %d cases as untrimmed: %s\n", cases, ok ? "ok" : "FAIL");
+}
+
 /* ---- INT8 convolution from codes (i8_conv) ----
  * Against the definition in int64: each output's sum over the taps of the UNPADDED input, a tap outside
  * it reading the padding code; then the formula bit for bit, and within 2^-21 relative of the same value
@@ -956,6 +1012,7 @@ int main(void) {
         test_f32conv(&ks[i]);
     }
     test_lanes(ks, n);
+    test_trim();
     test_kq();
     printf("best set: %s\n", teq_kset_best()->name);
     for (int i = 0; i < 2; i++) teq_tensor_fit_free(&fit_w[i]), teq_tensor_fit_free(&fit_a[i]);

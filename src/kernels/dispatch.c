@@ -80,8 +80,27 @@ static int threads_for(const teq_kw *w, int64_t work, int n_threads) {
     return blocks < n_threads ? (int)blocks : n_threads;
 }
 
+/* Trimmed INT8 weights (teq_kw_trim, no packed codes): the integers of q8 are the code table's entries
+ * (lut[code] = q), so decode gives the sets' values bit for bit; gemv sums as gemv_scalar does. */
+static void decode_q8(const teq_kw *w, int64_t m0, int64_t m1, float *out) {
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t k = 0; k < w->K; k++) out[(m - m0) * w->K + k] = w->scale[m] * (float)w->q8[m * w->K4 + k];
+}
+static void gemv_q8(const teq_kw *w, const float *x, float *y, int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; m++) {
+        const int8_t *q = w->q8 + m * w->K4;
+        float a[4] = {0, 0, 0, 0};
+        for (int64_t k = 0; k < w->K; k++) a[k & 3] += (float)q[k] * x[k];
+        y[m] = w->scale[m] * ((a[0] + a[1]) + (a[2] + a[3]));
+    }
+}
+
 void teq_k_decode(const teq_kw *w, float *out, int n_threads) {
     const teq_kernel_set *ks = teq_kset_best();
+    if (!w->packed) {
+        decode_q8(w, 0, w->M, out);
+        return;
+    }
     int nt = threads_for(w, w->M * w->K, n_threads);
     int64_t nb = (w->M + ROW_BLOCK - 1) / ROW_BLOCK;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -131,6 +150,10 @@ static void split_rows(const row_job *j, int64_t work, int n_threads) {
 }
 
 void teq_k_gemv(const teq_kw *w, const float *x, float *y, int n_threads) {
+    if (!w->packed) {
+        gemv_q8(w, x, y, 0, w->M);
+        return;
+    }
     const row_job j = {.job = JOB_GEMV, .w = w, .x = x, .y = y};
     split_rows(&j, w->M * w->K, n_threads);
 }

@@ -60,6 +60,11 @@ teq_status teq_kw_init(teq_kw *w, const teq_qparams *q, int64_t M, int64_t K, co
 void teq_kw_free(teq_kw *w);
 /* Code of element (m, k) (scalar; for tests and the reference kernels). */
 int teq_kw_code(const teq_kw *w, int64_t m, int64_t k);
+/* INT8 weights (q8 set) as the model runs them: the packed codes are dropped, since q8 holds the same
+ * integers (code = q + 2^(n-1)), and q8p too unless keep_q8p (a depthwise layer never reads it). After this
+ * packed is NULL: teq_kw_code, teq_k_decode and teq_k_gemv read q8 instead (same values; decode bit for
+ * bit), and the sets' decode and gemv must not be called directly. Nothing else changes. */
+void teq_kw_trim(teq_kw *w, bool keep_q8p);
 
 /* ---- reference kernels (ref.c) ----
  * A is given as float values: A[k, n] at A[k * sak + n * san]; each value must be exactly 0 (padding, or

@@ -153,7 +153,19 @@ void teq_kwf_free(teq_kwf *w) {
 }
 
 int teq_kw_code(const teq_kw *w, int64_t m, int64_t k) {
+    if (!w->packed) /* trimmed INT8 weights (teq_kw_trim): code = q + 2^(n-1) */
+        return (int)w->q8[m * w->K4 + k] + teq_q_num_codes(&w->q) / 2;
     return (int)teq_ki_code(w->packed + m * w->row_bytes, k, w->q.bits);
+}
+
+void teq_kw_trim(teq_kw *w, bool keep_q8p) {
+    if (!w->q8) return;
+    free(w->packed);
+    w->packed = NULL;
+    if (!keep_q8p) {
+        free(w->q8p);
+        w->q8p = NULL;
+    }
 }
 
 /* read once; a data race on first use only ever stores the same value */

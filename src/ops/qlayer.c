@@ -257,6 +257,9 @@ static teq_status bind_layer(teq_graph *g, teq_node *n, teq_error *err) {
         ql_free(ql);
         return s;
     }
+    /* INT8 weights as the kernels read them (teq_kw_trim): a Conv with one input channel per group (depthwise)
+     * runs nn.c's depthwise loop or the float path, never the convolution kernel, so it keeps q8 alone */
+    if (kind == TEQ_QL_INT8) teq_kw_trim(&ql->w, !(conv && W->ndim >= 3 && W->dims[1] == 1));
     n->kern = ql, n->kern_free = ql_free;
     if (teq_node_attr_int(n, "int_lanes", 0) == 1 && teq_ql_lanes_eligible(g, n) && (s = bind_lanes(ql, err))) return s;
     return TEQ_OK;
@@ -495,7 +498,7 @@ teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_
 static teq_kw rows_view(const teq_kw *w, int64_t r0, int64_t Mr) {
     teq_kw v = *w;
     v.M = Mr;
-    v.packed += r0 * w->row_bytes;
+    if (w->packed) v.packed += r0 * w->row_bytes;
     v.scale += r0;
     if (w->q8) v.q8 += r0 * w->K4, v.q8_rowsum += r0;
     if (r0 % TEQ_I8C_MR) v.q8p = NULL; /* blocks of MR rows: a view must start on one */

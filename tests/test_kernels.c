@@ -388,6 +388,7 @@ static const conv_shape CONV_SHAPES[] = {
     {3, 17, 23, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* K = 27 (not a multiple of 4), M = 13 */
     {8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},     /* stride 2 */
     {5, 9, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},       /* OW = 7: runs span output rows */
+    {6, 9, 13, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     /* OW = 13: a vector and a masked tail per run */
     {4, 11, 13, 17, 5, 5, 2, 2, 2, 2, 4, 3, 4, 2},    /* dilation 2, stride 2, uneven pads */
     {6, 10, 31, 8, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1},     /* stride 3 (the gathered path) */
     {7, 1, 150, 11, 1, 5, 1, 1, 1, 1, 0, 0, 2, 2},    /* 1-D */

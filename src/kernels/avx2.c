@@ -344,6 +344,16 @@ INLINE void f32c_copy(float *dst, const float *s, int64_t len, int64_t sw) {
     int64_t i = 0;
     if (sw == 1) {
         for (; i + 8 <= len; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(s + i));
+        if (i < len) {
+            /* the last 1..7 by one masked load (never past the source) and a whole store: the 8 - (len - i)
+             * floats after the run are the next run's or the next tap row's, written after this one, or the
+             * panel's slack after its last row (TEQ_F32C_PANEL_FLOATS: 16 floats). On 7 x 7 and 14 x 14
+             * planes (runs of 7 and 14) the scalar tail was a fifth of the kernel's samples. */
+            static const int32_t mt[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+            const __m256i m = _mm256_loadu_si256((const void *)(mt + 8 - (len - i)));
+            _mm256_storeu_ps(dst + i, _mm256_maskload_ps(s + i, m));
+            return;
+        }
     } else if (sw == 2) {
         for (; i + 8 < len; i += 8) {
             const __m256 a = _mm256_loadu_ps(s + 2 * i), b = _mm256_loadu_ps(s + 2 * i + 8);
@@ -441,16 +451,19 @@ INLINE void f32c_slice(const teq_kwf *w, const float *P, const float *Xd, const 
     }
 }
 
-/* Direct (no panel) for kernels wider than 1x1 at stride 1 along the row, output rows of 32 columns or
+/* Direct (no panel) for kernels wider than 1x1 at stride 1 along the row, output rows of 16 columns or
  * more: blocks that end at the end of their output row, so that their columns lie contiguous in each tap's
  * plane. The panel copy was 9% of the kernel's samples on M-LSD's 3x3 64 -> 64 layer (5.75 -> 5.27 ms
- * direct). 1x1 convolutions keep the panel: read direct, each k is another plane (16 planes 100 KB apart
- * fell in one L1 set) and they ran 1.2-1.9x slower. The tap offsets go into the caller's panel buffer (K
+ * direct). From 16 columns, not 32: on Fashion-MNIST's 3x3 16 -> 16 convolutions at 28 x 28 (blocks of 16 + 12
+ * columns, the last vector masked) 0.074 -> 0.064 ms a layer; at 14 x 14 the two paths took the same time, at
+ * 20 x 20 (M-LSD, det) too, and at 7 x 7 the panel was faster (0.072 against 0.080). 1x1 convolutions keep
+ * the panel: read direct, each k is another plane (16 planes 100 KB apart fell in one L1 set) and they ran
+ * 1.2-1.9x slower. The tap offsets go into the caller's panel buffer (K
  * int32 fit in it up to K = 6160; else packed). */
 void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                          int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
     const int linear = g->SH == 1 && g->SW == 1 && g->PW == g->OW;
-    const int direct = !linear && g->SW == 1 && g->OW >= 32 && g->KH * g->KW > 1 &&
+    const int direct = !linear && g->SW == 1 && g->OW >= 16 && g->KH * g->KW > 1 &&
                        (size_t)w->K <= TEQ_F32C_PANEL_FLOATS(w->K) && g->C * g->PH * g->PW < INT32_MAX;
     int32_t *toff = direct ? (int32_t *)(void *)panel : NULL;
     if (direct) {

@@ -175,6 +175,53 @@ static void profile_check(const char *path, unsigned seed) {
     teq_model_free(m);
 }
 
+/* The links that run in one pass (fuse.c run_hswish: PP-OCR's HardSwish, with and without PPLCNetV3's
+ * affine after it, and that affine alone) against the same steps run one by one, bit for bit, on random
+ * values, the special ones and values next to the Clip bounds, with random constants; and forms that differ
+ * in one step's kind or order are not taken for them. */
+static void one_pass_links(void) {
+    const teq_estep hs[6] = {{TEQ_EOP_ADD, TEQ_EOPND_CONST, 0, 3, 3, 0}, {TEQ_EOP_CLIP, TEQ_EOPND_NONE, 0, 0, 0, 6},
+                             {TEQ_EOP_MUL, TEQ_EOPND_ROOT, 1, 0, 0, 0},  {TEQ_EOP_DIV, TEQ_EOPND_CONST, 0, 6, 6, 0},
+                             {TEQ_EOP_MUL, TEQ_EOPND_CONST, 1, 0, 0, 0}, {TEQ_EOP_ADD, TEQ_EOPND_CONST, 0, 0, 0, 0}};
+    const float special[] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 1e-40f, -1e-40f, 3.0f, -3.0f, 6.0f, -6.0f,
+                             3.0000002f, -2.9999998f, 2.9999998f, 1.0f, 3.4e38f, -3.4e38f, 1e-30f};
+    enum { N = 3000 };
+    float *x = malloc(sizeof(float) * N), *ya = malloc(sizeof(float) * N), *yb = malloc(sizeof(float) * N);
+    int cases = 0, bad = 0;
+    for (int round = 0; round < 30; round++) {
+        teq_estep st[6];
+        memcpy(st, hs, sizeof st);
+        st[1].lo = (float)(rand() % 3 - 1), st[1].hi = 6.0f + (float)(rand() % 3);
+        st[4].c = st[4].lo = (float)(rand() / (double)RAND_MAX * 4 - 1);
+        st[5].c = st[5].lo = (float)(rand() / (double)RAND_MAX * 2 - 1);
+        for (int i = 0; i < N; i++)
+            x[i] = i < (int)(sizeof special / sizeof *special) ? special[i]
+                   : i % 7 == 0 ? nextafterf(i % 2 ? -3.0f : 3.0f, (i / 7) % 2 ? 0.0f : 10.0f)
+                                : (float)((rand() / (double)RAND_MAX - 0.5) * 20.0);
+        const struct { const teq_estep *st; int ns; } forms[3] = {{st, 4}, {st, 6}, {st + 4, 2}};
+        for (int f = 0; f < 3; f++) {
+            CHECK(teq_echain_link_form(forms[f].st, forms[f].ns) == forms[f].ns, "form %d not recognised", f);
+            const int64_t n = 1 + rand() % N; /* a block and a partial one */
+            teq_echain_link_run(forms[f].st, forms[f].ns, x, ya, n, false);
+            teq_echain_link_run(forms[f].st, forms[f].ns, x, yb, n, true);
+            bad += memcmp(ya, yb, sizeof(float) * (size_t)n) != 0;
+            cases++;
+        }
+    }
+    CHECK(bad == 0, "%d of %d one-pass links differ from their steps", bad, cases);
+    /* one step's order or kind changed: step by step (another computation; a one-pass form would be wrong) */
+    teq_estep alt[6];
+    memcpy(alt, hs, sizeof alt), alt[3].order = 1; /* 6 / acc */
+    CHECK(teq_echain_link_form(alt, 4) == 0 && teq_echain_link_form(alt, 6) == 0, "6 / acc taken for acc / 6");
+    memcpy(alt, hs, sizeof alt), alt[2].opnd = TEQ_EOPND_CONST;
+    CHECK(teq_echain_link_form(alt, 4) == 0, "a constant multiplier taken for the root");
+    memcpy(alt, hs, sizeof alt), alt[5].op = TEQ_EOP_SUB;
+    CHECK(teq_echain_link_form(alt, 6) == 0 && teq_echain_link_form(alt + 4, 2) == 0, "Sub taken for Add");
+    CHECK(teq_echain_link_form(hs, 5) == 0 && teq_echain_link_form(hs, 3) == 0, "a partial form taken");
+    printf("one-pass links: %d cases bit for bit as their steps: %s\n", cases, bad ? "FAIL" : "ok");
+    free(x), free(ya), free(yb);
+}
+
 int main(int argc, char **argv) {
     const char *path = "tests/fixtures/hswish_chain.onnx";
     unsigned seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : (unsigned)time(NULL);
@@ -222,6 +269,8 @@ int main(int argc, char **argv) {
     teq_tensor_free(x);
     teq_model_free(fused);
     teq_model_free(plain);
+
+    one_pass_links();
 
     /* the project's Fashion-MNIST ResNet: 7 of its 13 Relus follow a Conv alone (the others follow an Add) */
     const int nf = chains_vs_nodes("models/fmnist_resnet.onnx", seed);

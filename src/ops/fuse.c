@@ -23,8 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { F_ADD = 1, F_SUB = 2, F_MUL = 3, F_DIV = 4, F_CLIP = 5, F_RELU = 6, F_NOPS };
-enum { OPND_NONE = 0, OPND_CONST = 1, OPND_ROOT = 2 };
+enum { F_ADD = TEQ_EOP_ADD, F_SUB = TEQ_EOP_SUB, F_MUL = TEQ_EOP_MUL, F_DIV = TEQ_EOP_DIV, F_CLIP = TEQ_EOP_CLIP,
+       F_RELU = TEQ_EOP_RELU, F_NOPS };
+enum { OPND_NONE = TEQ_EOPND_NONE, OPND_CONST = TEQ_EOPND_CONST, OPND_ROOT = TEQ_EOPND_ROOT };
 #define MAX_STEPS TEQ_ECHAIN_MAX
 #define BLOCK 1024
 
@@ -45,49 +46,98 @@ static int read_steps(const teq_node *node, step *st) {
     return n;
 }
 
-/* One block: a[] holds the accumulator, x[] the root. The expressions are elementwise.c's; each loop is
- * one IEEE operation per element (nothing to contract into an FMA), so the vector clones give the same
- * bits as the scalar code. GCC -O2 does not vectorize these loops by itself: `omp simd` asks for it. */
-TEQ_CLONES static void run_block(const step *st, int ns, const float *restrict x, float *restrict a, int64_t n) {
+/* HardSwish as PP-OCR exports it, then optionally the learnable affine of PPLCNetV3 (its "lab" scale and
+ * bias), as the planning pass writes them: [acc + 3] [Clip 0, 6] [x * acc] [acc / 6] ([c * acc] [acc + c]),
+ * and that affine alone.
+ * run_block takes the steps one loop each, a pass over the block per step; this loop takes them all per
+ * value, in registers: the same IEEE operations in the same order per value, so the same bits (the file
+ * is built with -ffp-contract=off). The steps' constants are read from the link, only their kinds are
+ * fixed here. Measured in DECISIONS ("Speed, eighth round"). */
+static bool is_step(const step *p, int op, int opnd, int order) {
+    return p->op == op && p->opnd == opnd && (op == F_CLIP || op == F_RELU || p->order == order);
+}
+static int hswish_form(const step *st, int ns) {
+    if (ns == 2) return is_step(&st[0], F_MUL, OPND_CONST, 1) && is_step(&st[1], F_ADD, OPND_CONST, 0) ? 2 : 0;
+    if (ns != 4 && ns != 6) return 0;
+    if (!is_step(&st[0], F_ADD, OPND_CONST, 0) || !is_step(&st[1], F_CLIP, OPND_NONE, 0) ||
+        !is_step(&st[2], F_MUL, OPND_ROOT, 1) || !is_step(&st[3], F_DIV, OPND_CONST, 0))
+        return 0;
+    if (ns == 4) return 4;
+    return is_step(&st[4], F_MUL, OPND_CONST, 1) && is_step(&st[5], F_ADD, OPND_CONST, 0) ? 6 : 0;
+}
+TEQ_CLONES static void run_hswish(const step *st, int ns, const float *x, const float *in, float *out, int64_t n) {
+    if (ns == 2) { /* the affine alone: [c * acc] [acc + c] */
+        const float a = st[0].c, b = st[1].c;
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) out[i] = a * in[i] + b;
+        return;
+    }
+    const float c0 = st[0].c, lo = st[1].lo, hi = st[1].hi, c3 = st[3].c;
+    if (ns == 4) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            const float r = x[i], t0 = in[i] + c0, t1 = (t0 < lo ? lo : t0) > hi ? hi : (t0 < lo ? lo : t0);
+            out[i] = (r * t1) / c3;
+        }
+        return;
+    }
+    const float c4 = st[4].c, c5 = st[5].c;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const float r = x[i], t0 = in[i] + c0, t1 = (t0 < lo ? lo : t0) > hi ? hi : (t0 < lo ? lo : t0);
+        out[i] = c4 * ((r * t1) / c3) + c5;
+    }
+}
+
+/* One block: x[] the root, in[] the first step's input, a[] the accumulator between steps, out[] the last
+ * step's output (so no copy of the block in or out; any of them may be the same array: every loop reads
+ * element i before it writes element i, and vectorized a whole vector before it writes it). The
+ * expressions are elementwise.c's; each loop is one IEEE operation per element (nothing to contract into an
+ * FMA), so the vector clones give the same bits as the scalar code. GCC -O2 does not vectorize these loops
+ * by itself: `omp simd` asks for it. */
+TEQ_CLONES static void run_steps(const step *st, int ns, const float *x, const float *in, float *a, float *out,
+                                 int64_t n) {
     for (int s = 0; s < ns; s++) {
         const step *p = &st[s];
         const float c = p->c;
+        const float *sr = s ? a : in;
+        float *d = s == ns - 1 ? out : a;
         switch (p->op) {
         case F_CLIP: {
             const float lo = p->lo, hi = p->hi;
 #pragma omp simd
             for (int64_t i = 0; i < n; i++) {
-                const float v = a[i];
-                a[i] = (v < lo ? lo : v) > hi ? hi : (v < lo ? lo : v);
+                const float v = sr[i];
+                d[i] = (v < lo ? lo : v) > hi ? hi : (v < lo ? lo : v);
             }
             break;
         }
         case F_RELU:
 #pragma omp simd
-            for (int64_t i = 0; i < n; i++) a[i] = a[i] > 0 ? a[i] : 0;
+            for (int64_t i = 0; i < n; i++) d[i] = sr[i] > 0 ? sr[i] : 0;
             break;
 #define BIN(OPC, EXPR)                                                                                           \
     case OPC:                                                                                                    \
         if (p->opnd == OPND_ROOT) {                                                                              \
             if (p->order == 0)                                                                                   \
                 _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                            \
-                    const float l = a[i], r = x[i];                                                              \
-                    a[i] = EXPR;                                                                                 \
+                    const float l = sr[i], r = x[i];                                                              \
+                    d[i] = EXPR;                                                                                 \
                 }                                                                                                \
             else                                                                                                 \
                 _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                            \
-                    const float l = x[i], r = a[i];                                                              \
-                    a[i] = EXPR;                                                                                 \
+                    const float l = x[i], r = sr[i];                                                              \
+                    d[i] = EXPR;                                                                                 \
                 }                                                                                                \
         } else if (p->order == 0) {                                                                              \
             _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                                \
-                const float l = a[i], r = c;                                                                     \
-                a[i] = EXPR;                                                                                     \
+                const float l = sr[i], r = c;                                                                     \
+                d[i] = EXPR;                                                                                     \
             }                                                                                                    \
         } else {                                                                                                 \
             _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                                \
-                const float l = c, r = a[i];                                                                     \
-                a[i] = EXPR;                                                                                     \
+                const float l = c, r = sr[i];                                                                     \
+                d[i] = EXPR;                                                                                     \
             }                                                                                                    \
         }                                                                                                        \
         break;
@@ -98,6 +148,23 @@ TEQ_CLONES static void run_block(const step *st, int ns, const float *restrict x
 #undef BIN
         default: break;
         }
+    }
+}
+
+/* A link on a block: the recognised forms in one pass, the rest step by step. */
+static void run_block(const step *st, int ns, const float *x, const float *in, float *a, float *out, int64_t n) {
+    if (hswish_form(st, ns)) run_hswish(st, ns, x, in, out, n);
+    else run_steps(st, ns, x, in, a, out, n);
+}
+
+int teq_echain_link_form(const teq_estep *st, int ns) { return hswish_form(st, ns); }
+
+void teq_echain_link_run(const teq_estep *st, int ns, const float *x, float *y, int64_t n, bool stepwise) {
+    for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
+        const int64_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+        float acc[BLOCK];
+        if (stepwise) run_steps(st, ns, x + i0, x + i0, acc, y + i0, m);
+        else run_block(st, ns, x + i0, x + i0, acc, y + i0, m);
     }
 }
 
@@ -127,9 +194,7 @@ static teq_status op_teq_elementwise(teq_exec_ctx *ctx, const teq_node *node, co
     for (int64_t b = 0; b < nb; b++) {
         const int64_t i0 = b * BLOCK, m = n - i0 < BLOCK ? n - i0 : BLOCK;
         float acc[BLOCK];
-        memcpy(acc, X + i0, sizeof(float) * (size_t)m);
-        run_block(st, ns, X + i0, acc, m);
-        memcpy(Y + i0, acc, sizeof(float) * (size_t)m);
+        run_block(st, ns, X + i0, X + i0, acc, Y + i0, m);
     }
     return TEQ_OK;
 }
@@ -229,12 +294,11 @@ void teq_echain_apply(const teq_echain *c, float *y, int64_t n, int64_t plane, i
                 continue;
             }
             if (!(c->root_links >> l & 1)) { /* no step reads x: in place, x never read (NULL) */
-                run_block(c->st[l], c->ns[l], NULL, y + i0, m);
+                run_block(c->st[l], c->ns[l], NULL, y + i0, y + i0, y + i0, m);
                 continue;
             }
-            memcpy(acc, y + i0, sizeof(float) * (size_t)m);
-            run_block(c->st[l], c->ns[l], y + i0, acc, m); /* y is the link's root x, read before it is written */
-            memcpy(y + i0, acc, sizeof(float) * (size_t)m);
+            /* y is the link's root x: the steps in between go to acc, the last one back into y */
+            run_block(c->st[l], c->ns[l], y + i0, y + i0, acc, y + i0, m);
         }
     }
 }

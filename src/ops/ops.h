@@ -50,6 +50,9 @@ teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep);
  * link, the same bits as the nodes compute (serial; callers split); y holds consecutive planes of `plane`
  * values, the first of channel ch0 (channels count on modulo the chain's). teq_echain_free: the chain and
  * what its links own. */
+/* a step's operation, operand and order (the TeqElementwise node form, fuse.c) */
+enum { TEQ_EOP_ADD = 1, TEQ_EOP_SUB = 2, TEQ_EOP_MUL = 3, TEQ_EOP_DIV = 4, TEQ_EOP_CLIP = 5, TEQ_EOP_RELU = 6 };
+enum { TEQ_EOPND_NONE = 0, TEQ_EOPND_CONST = 1, TEQ_EOPND_ROOT = 2 };
 typedef struct teq_estep {
     int op, opnd, order;
     float c, lo, hi;
@@ -68,6 +71,11 @@ typedef struct teq_echain {
 bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c, int64_t channels);
 void teq_echain_apply(const teq_echain *c, float *y, int64_t n, int64_t plane, int64_t ch0);
 void teq_echain_free(teq_echain *c);
+/* For tests: which one-pass form a link's steps take (0: none, step by step; else its step count), and the
+ * link on x[0 .. n) into y (not aliased), in that form or (stepwise) step by step; the two must agree bit for
+ * bit. */
+int teq_echain_link_form(const teq_estep *st, int ns);
+void teq_echain_link_run(const teq_estep *st, int ns, const float *x, float *y, int64_t n, bool stepwise);
 /* The chain over rows of a block, Y[m * ldy + j] for m < M, j < nb (nb <= 1024), row m being channel m:
  * rows gathered into runs of up to 1024 floats, one pass of the steps per run (per short row, the steps'
  * loop overhead cost as much as the pass over memory a fusion saves). codes: not NULL, the results go

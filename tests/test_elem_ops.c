@@ -786,6 +786,64 @@ static void softmax_case(const char *op, int opset, const teq_tensor *x, int64_t
     done(&t, out, 1);
 }
 
+/* Float Softmax along contiguous rows takes its own exponential (elementwise.c exp_shifted_f32, a polynomial
+ * in vector lanes): against exp in double, each value within 1e-6 relative plus what rounding x - max to
+ * float costs (|x - max| 2^-24 relative) plus 3e-45 (two steps of the smallest denormal). The 1e-6 (8 ulp)
+ * holds the exponential's error (under 1 ulp, measured over [-104, 0]), 1 / sum and the product (1 ulp),
+ * and the sum's own share of the x - max roundings of its largest terms: with libm's expf (TEQ_EXP_LIBM=1)
+ * the worst value uses the same share of it as with the polynomial. Rows whose values span e^-150 .. 1
+ * (zeros, denormals and normals out), long rows (the vector loops and their tails), and rows with NaN, +inf
+ * or only -inf, which come out all NaN as the reference's do. The r^4 coefficient of the polynomial off by
+ * 3% fails it; the r^6 one, worth 7e-8 at most, does not. */
+static void test_softmax_rows(void) {
+    const int64_t R = 9, N = 3001;
+    teq_tensor *x = rnd(TEQ_DTYPE_FLOAT, 2, D(R, N), -150, 30);
+    for (int64_t i = 0; i < N; i++) setd(x, 1 * N + i, -20 + 40 * urand()); /* a narrow row: all normal */
+    setd(x, 2 * N + 5, NAN);
+    setd(x, 3 * N + 7, INFINITY);
+    for (int64_t i = 0; i < N; i++) setd(x, 4 * N + i, -INFINITY);
+    for (int64_t i = 0; i < 17; i++) setd(x, 5 * N + i, (double)(i - 8) * 10.5); /* -84 .. 84 step 10.5 */
+    for (int64_t i = 17; i < N; i++) setd(x, 5 * N + i, -200);
+    tnode t = mknode("Softmax", 13, 1, 1);
+    teq_tensor out[1];
+    teq_status st = run(&t, 1, (const teq_tensor *[]){x}, 1, out);
+    CHECK(st == TEQ_OK, "Softmax rows: %s", g_err.msg);
+    if (st == TEQ_OK) {
+        double *ref = malloc(sizeof(double) * (size_t)(R * N));
+        ref_softmax("Softmax", x, R, N, 1, ref);
+        int64_t bad = -1, nan_rows = 0, tiny = 0;
+        double worst = 0, rowmax[9];
+        for (int64_t row = 0; row < R; row++) {
+            rowmax[row] = -INFINITY;
+            for (int64_t k = 0; k < N; k++) rowmax[row] = fmax(rowmax[row], getd(x, row * N + k));
+        }
+        for (int64_t i = 0; i < R * N && bad < 0; i++) {
+            const double got = getd(&out[0], i), r = ref[i];
+            /* x - max is rounded to float first (as ORT and the libm path do): half an ulp of it, |d| 2^-24,
+             * is a relative error of the exponential by itself */
+            const double d = fabs(getd(x, i) - rowmax[i / N]);
+            if (isnan(r)) {
+                if (!isnan(got)) bad = i;
+                nan_rows += i % N == 0;
+                continue;
+            }
+            const double err = fabs(got - r), tol = (1e-6 + d * 0x1p-24) * fabs(r) + 3e-45;
+            if (!(err <= tol)) bad = i;
+            if (r > 0 && r < 1.2e-38) tiny++;
+            if (r >= 1.2e-38) worst = fmax(worst, (err / r) / (1e-6 + d * 0x1p-24));
+        }
+        CHECK(bad < 0, "Softmax rows: element %lld (row %lld) is %.9g, want %.9g", (long long)bad, (long long)(bad / N),
+              bad >= 0 ? getd(&out[0], bad) : 0, bad >= 0 ? ref[bad] : 0);
+        CHECK(nan_rows == 3, "Softmax rows: %lld rows of NaN, want 3 (NaN, +inf, all -inf)", (long long)nan_rows);
+        CHECK(tiny > 100, "Softmax rows: only %lld denormal results checked", (long long)tiny);
+        printf("Softmax rows: worst %.2g of the tolerance (normal results), %lld denormal results\n", worst,
+               (long long)tiny);
+        free(ref);
+    }
+    done(&t, out, 1);
+    teq_tensor_free(x);
+}
+
 static void test_softmax(void) {
     static const char *ops[] = {"Softmax", "LogSoftmax", "Hardmax"};
     teq_tensor *x = rnd(TEQ_DTYPE_FLOAT, 4, D(2, 3, 4, 5), -5, 5);
@@ -1149,6 +1207,7 @@ int main(void) {
     test_unary();
     test_clip();
     test_softmax();
+    test_softmax_rows();
     test_reduce();
     test_argmax();
     test_cast();

@@ -278,7 +278,7 @@ static void test_conv_random(int iters) {
         conv_case(nsp, N, group, Cg, Mg, in_sp, k, s, d, pads, mode, ri(0, 1), ri(0, 1), (int)ri(1, 2));
     }
     /* Depthwise fast paths: 3x3 / 5x5 at strides 1, 2, (2,1), (1,2), wide rows (vector bodies + tails). */
-    static const int64_t shapes[][2] = {{48, 37}, {7, 64}, {12, 33}, {3, 5}, {24, 160}};
+    static const int64_t shapes[][2] = {{48, 37}, {7, 64}, {12, 33}, {3, 5}, {24, 160}, {4, 100}, {6, 57}};
     for (int ks = 3; ks <= 5; ks += 2)
         for (int si = 0; si < 4; si++)
             for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {

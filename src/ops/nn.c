@@ -395,23 +395,24 @@ typedef float v8f_u __attribute__((vector_size(32), aligned(4), __may_alias__));
 #define v8_ld(p) (*(const v8f_u *)(p))
 #define v8_st(p, v) (*(v8f_u *)(p) = (v))
 
-/* 16 consecutive outputs: o[t] = bias + sum_{ky, kx} w[ky][kx] * r[ky*RS + tap(kx) + t].
- * KW and SW are compile-time constants at the call sites, so the tap loop unrolls. */
-TEQ_INLINE void dw_blk16(float *restrict o, const float *restrict r, int64_t RS, int64_t HE,
-                         const float *restrict w, int64_t KH, float bias, const int KW, const int SW) {
-    v8f a0 = (v8f){0} + bias, a1 = a0;
+/* 8 * NV consecutive outputs: o[t] = bias + sum_{ky, kx} w[ky][kx] * r[ky*RS + tap(kx) + t], NV accumulators.
+ * KW, SW and NV are compile-time constants at the call sites, so the loops unroll. Each accumulator is a
+ * chain of dependent FMAs, one per tap (4 cycles apart on Zen 3): with two (16 outputs a block, as before) a
+ * 5x5 block waited 100 cycles for 50 FMAs; with eight or more the FMA pipes are the limit. */
+TEQ_INLINE void dw_blkn(float *restrict o, const float *restrict r, int64_t RS, int64_t HE, const float *restrict w,
+                        int64_t KH, float bias, const int KW, const int SW, const int NV) {
+    v8f a[12];
+    _Pragma("GCC unroll 12") for (int v = 0; v < NV; v++) a[v] = (v8f){0} + bias;
     for (int64_t ky = 0; ky < KH; ky++) {
         const float *rr = r + ky * RS;
         const float *wr = w + ky * KW;
         for (int kx = 0; kx < KW; kx++) {
             const float *q = rr + DW_TAP(kx, SW, HE);
             const float wv = wr[kx];
-            a0 += v8_ld(q) * wv;
-            a1 += v8_ld(q + 8) * wv;
+            _Pragma("GCC unroll 12") for (int v = 0; v < NV; v++) a[v] += v8_ld(q + 8 * v) * wv;
         }
     }
-    v8_st(o, a0);
-    v8_st(o + 8, a1);
+    _Pragma("GCC unroll 12") for (int v = 0; v < NV; v++) v8_st(o + 8 * v, a[v]);
 }
 
 TEQ_INLINE void dw_blk8(float *restrict o, const float *restrict r, int64_t RS, int64_t HE, const float *restrict w,
@@ -445,7 +446,19 @@ TEQ_INLINE void dw_rows(const float *restrict xp, int64_t PW, const float *restr
         float *o = y + oy * OW;
         int64_t j = 0;
 #if defined(__GNUC__)
-        for (; j + 16 <= OW; j += 16) dw_blk16(o + j, r0 + j, RS, HE, w, KH, bias, KW, SW);
+        while (j + 16 <= OW) {
+            /* as many vectors as the row has left, up to 12 (12 accumulators, the weight and a load fit the 16
+             * registers): a block's time is its longest chain, one FMA per tap, so fewer and wider blocks */
+            const int64_t nv = (OW - j) / 8 < 12 ? (OW - j) / 8 : 12;
+            switch (nv) {
+#define DWB(NV)                                                                                                        \
+    case NV: dw_blkn(o + j, r0 + j, RS, HE, w, KH, bias, KW, SW, NV); break;
+                DWB(2) DWB(3) DWB(4) DWB(5) DWB(6) DWB(7) DWB(8) DWB(9) DWB(10) DWB(11) DWB(12)
+#undef DWB
+            default: break;
+            }
+            j += 8 * nv;
+        }
         if (j + 8 <= OW) dw_blk8(o + j, r0 + j, RS, HE, w, KH, bias, KW, SW), j += 8;
 #endif
         for (; j < OW; j++) dw_one(o + j, r0 + j, RS, HE, w, KH, bias, KW, SW);

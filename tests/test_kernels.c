@@ -389,6 +389,8 @@ static const conv_shape CONV_SHAPES[] = {
     {8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},     /* stride 2 */
     {5, 9, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},       /* OW = 7: runs span output rows */
     {6, 9, 13, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     /* OW = 13: a vector and a masked tail per run */
+    {3, 41, 67, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},    /* stride 2, OW = 34: the FP32 kernel from deinterleaved rows */
+    {5, 20, 50, 10, 5, 5, 2, 2, 1, 1, 2, 2, 2, 1},    /* the same at 5x5, OW = 25, uneven pads */
     {4, 11, 13, 17, 5, 5, 2, 2, 2, 2, 4, 3, 4, 2},    /* dilation 2, stride 2, uneven pads */
     {6, 10, 31, 8, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1},     /* stride 3 (the gathered path) */
     {7, 1, 150, 11, 1, 5, 1, 1, 1, 1, 0, 0, 2, 2},    /* 1-D */
@@ -498,6 +500,8 @@ static void test_i8conv(const kset_case *ks) {
  * output within teq_ktol(K + 1, sum_k |w x| + |bias|), the accumulation of K products in any order plus
  * the bias add. Pieces, garbage panels, the untouched gap and the post callback as for i8_conv. And the
  * threaded driver (teq_k_f32_conv, 2 threads) gives the same bits as one call of the set's kernel. */
+static int n_deint; /* f32conv_case runs on deinterleaved rows */
+
 static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) {
     const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
     const teq_i8conv g = conv_geom(cs);
@@ -571,6 +575,24 @@ static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
                 }
             }
     }
+    /* stride 2 from deinterleaved rows (teq_i8conv.deint, the direct path): every row of P as its even columns
+     * then its odd ones; the taps are summed in the same order, so the same bits as above */
+    if (!bad && ks->ks == teq_kset_best() && teq_k_f32_conv_deint_ok(&g, K)) {
+        const int64_t HE = (g.PW + 1) / 2;
+        float *Pd = malloc(sizeof(float) * (size_t)(C * g.PH * g.PW)), *Y3 = malloc(sizeof(float) * (size_t)(M * S));
+        for (int64_t r = 0; r < C * g.PH; r++)
+            for (int64_t q = 0; q < g.PW; q++) Pd[r * g.PW + (q & 1) * HE + q / 2] = P[r * g.PW + q];
+        teq_i8conv gd = g;
+        gd.deint = 1;
+        CHECK(teq_k_f32_conv(&w, &gd, Pd, bias_on ? bias : NULL, Y3, S, NULL, 1) == TEQ_OK, "teq_k_f32_conv deint");
+        if (memcmp(Y2, Y3, sizeof(float) * (size_t)(M * S))) {
+            CHECK(0, "%s f32_conv from deinterleaved rows differs (C=%lld %lldx%lld k%lldx%lld)", ks->name, (long long)C,
+                  (long long)IH, (long long)IW, (long long)KH, (long long)KW);
+            bad = 1;
+        }
+        n_deint++;
+        free(Pd), free(Y3);
+    }
     teq_kwf_free(&w);
 out:
     free(W), free(X), free(P), free(bias), free(Y), free(Y2);
@@ -588,6 +610,10 @@ static void test_f32conv(const kset_case *ks) {
         for (int v = 0; v < 2; v++) ok &= f32conv_case(ks, &CONV_SHAPES[i], v), cases++;
     CHECK(ok, "%s f32_conv", ks->name);
     printf("%s: FP32 convolution, %d cases within teq_ktol of double: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
+    if (ks->ks == teq_kset_best()) {
+        CHECK(n_deint >= 4, "%s: %d cases from deinterleaved stride-2 rows, want 4", ks->name, n_deint);
+        printf("%s: %d stride-2 cases from deinterleaved rows, bit for bit as from the panel\n", ks->name, n_deint);
+    }
 }
 
 /* ---- integer lanes: the int16 convolution (i16_conv) exactly, then the lanes of exponential layers

@@ -460,13 +460,28 @@ INLINE void f32c_slice(const teq_kwf *w, const float *P, const float *Xd, const 
  * the panel: read direct, each k is another plane (16 planes 100 KB apart fell in one L1 set) and they ran
  * 1.2-1.9x slower. The tap offsets go into the caller's panel buffer (K
  * int32 fit in it up to K = 6160; else packed). */
+/* the direct path's geometry test (deint: the rows deinterleaved for stride 2, teq_i8conv.deint) */
+static int f32c_direct(const teq_i8conv *g, int64_t K, int deint) {
+    return (deint ? g->SW == 2 && g->DW == 1 : g->SW == 1) && g->OW >= 16 && g->KH * g->KW > 1 &&
+           (size_t)K <= TEQ_F32C_PANEL_FLOATS(K) && g->C * g->PH * g->PW < INT32_MAX;
+}
+
+bool teq_k_f32_conv_deint_ok_avx2(const teq_i8conv *g, int64_t K) { return !g->deint && f32c_direct(g, K, 1); }
+
 void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                          int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
-    const int linear = g->SH == 1 && g->SW == 1 && g->PW == g->OW;
-    const int direct = !linear && g->SW == 1 && g->OW >= 16 && g->KH * g->KW > 1 &&
-                       (size_t)w->K <= TEQ_F32C_PANEL_FLOATS(w->K) && g->C * g->PH * g->PW < INT32_MAX;
+    const int linear = !g->deint && g->SH == 1 && g->SW == 1 && g->PW == g->OW;
+    const int direct = !linear && f32c_direct(g, w->K, g->deint);
     int32_t *toff = direct ? (int32_t *)(void *)panel : NULL;
-    if (direct) {
+    if (direct && g->deint) {
+        /* tap (c, ky, kx) in k order, as conv_tap_next gives them; the column kx of a stride-2 output lies in
+         * the row's even half (kx even) or odd half, kx / 2 along it */
+        const int64_t HE = (g->PW + 1) / 2;
+        for (int64_t k = 0; k < w->K; k++) {
+            const int64_t c = k / (g->KH * g->KW), ky = k / g->KW % g->KH, kx = k % g->KW;
+            toff[k] = (int32_t)((c * g->PH + ky * g->DH) * g->PW + (kx & 1) * HE + kx / 2);
+        }
+    } else if (direct) {
         conv_tap tap = {0, 0, 0};
         for (int64_t k = 0; k < w->K; k++) toff[k] = (int32_t)conv_tap_next(g, &tap);
     }
@@ -476,6 +491,7 @@ void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, 
         float *Yb = Y + (nc - n0);
         if (direct) {
             if (g->OW - nc % g->OW < nb) nb = g->OW - nc % g->OW; /* to the end of the output row */
+            /* output (oy, ox) reads from row oy * SH, column ox (deint: ox of each half, stride 1) */
             const float *Xd = X + nc / g->OW * g->SH * g->PW + nc % g->OW;
             for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
                 const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;

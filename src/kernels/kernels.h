@@ -112,6 +112,11 @@ typedef struct teq_kpost {
 } teq_kpost;
 typedef struct teq_i8conv {
     int64_t C, PH, PW, KH, KW, SH, SW, DH, DW, OH, OW;
+    /* FP32 convolution only (f32_conv), stride 2 along the row: each padded row of PW floats is stored
+     * deinterleaved, its even columns then its odd ones (HE = (PW + 1) / 2 of them first), so that tap kx of
+     * output column j is float (kx & 1) * HE + kx / 2 + j of its row: unit stride, as the direct path reads.
+     * Only where teq_k_f32_conv_deint_ok says so; 0 everywhere else. */
+    int deint;
 } teq_i8conv;
 
 /* ---- integer lanes (exponential layers, METHOD section 5 on integer hardware) ----
@@ -218,6 +223,10 @@ teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t 
 /* The FP32 convolution over all OH * OW columns (threads split the column blocks); false from
  * teq_k_f32_conv_ok when the best set has none. */
 bool teq_k_f32_conv_ok(void);
+/* Whether f32_conv takes a stride-2 convolution of this geometry (deint 0 in g, K = C * KH * KW) from
+ * deinterleaved rows (teq_i8conv.deint) on its direct path: dilation 1 along the row, a kernel wider than
+ * 1, output rows of 16 or more. The caller then lays the rows out so and sets deint. */
+bool teq_k_f32_conv_deint_ok(const teq_i8conv *g, int64_t K);
 teq_status teq_k_f32_conv(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                           int64_t ldy, const teq_kpost *post, int n_threads);
 /* out[i] = lut[c[i]] for i < n (activation codes to their lane integers) */

@@ -351,6 +351,23 @@ static void pad_plane(const float *restrict x, int64_t IH, int64_t IW, float *re
     fill_f32(xp + (PT + rows_in) * PW, (size_t)((PH - PT - rows_in) * PW), pv);
 }
 
+/* pad_plane for an INT8 depthwise layer whose input came as codes: each row turned into its integers (code
+ * minus zero point, teq_ql_codes_values) straight into the padded plane, instead of a pass into a buffer and
+ * a copy from it. */
+static void pad_codes_plane(const teq_qlayer *ql, const uint8_t *c, int64_t IH, int64_t IW, float *restrict xp,
+                            int64_t PH, int64_t PW, int64_t PT, int64_t PL, float pv) {
+    const int64_t rows_in = IH < PH - PT ? IH : PH - PT;
+    const int64_t cols_in = IW < PW - PL ? IW : PW - PL;
+    fill_f32(xp, (size_t)(PT * PW), pv);
+    for (int64_t r = 0; r < rows_in; r++) {
+        float *d = xp + (PT + r) * PW;
+        fill_f32(d, (size_t)PL, pv);
+        teq_ql_codes_values(ql, c + r * IW, cols_in, d + PL);
+        fill_f32(d + PL + cols_in, (size_t)(PW - PL - cols_in), pv);
+    }
+    fill_f32(xp + (PT + rows_in) * PW, (size_t)((PH - PT - rows_in) * PW), pv);
+}
+
 /* Same, for stride-2 kernels: each padded row is stored deinterleaved, its even columns then its
  * odd columns (HE = (PW+1)/2 of them first), so that stride-2 taps become unit-stride loads:
  * output j, tap kx reads column 2j+kx = even[j + kx/2] or odd[j + kx/2]. */
@@ -624,10 +641,15 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                 const int64_t n = p / M, m = p % M, c = n * C + m / Mg;
                 if (c != last_c) {
                     const float *src = X + c * Sin;
-                    if (xcodes) teq_ql_codes_values(ql, (const uint8_t *)x->data + c * Sin, Sin, xq), src = xq;
-                    else if (dwi8) teq_ql_code_values(ql, src, Sin, xq), src = xq;
-                    if (deint) pad_plane_deint(src, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pvq);
-                    else pad_plane(src, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pvq);
+                    if (xcodes && !deint) {
+                        pad_codes_plane(ql, (const uint8_t *)x->data + c * Sin, g.in[1], g.in[2], xp, PH, PW, g.pb[1],
+                                        g.pb[2], pvq);
+                    } else {
+                        if (xcodes) teq_ql_codes_values(ql, (const uint8_t *)x->data + c * Sin, Sin, xq), src = xq;
+                        else if (dwi8) teq_ql_code_values(ql, src, Sin, xq), src = xq;
+                        if (deint) pad_plane_deint(src, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pvq);
+                        else pad_plane(src, g.in[1], g.in[2], xp, PH, PW, g.pb[1], g.pb[2], pvq);
+                    }
                 }
                 last_c = c;
                 float *yo = ycodes ? yp : Y + p * S;

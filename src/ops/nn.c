@@ -336,36 +336,27 @@ static void fill_f32(float *d, size_t n, float v) {
 /* Depthwise convolution works on a zero-padded copy of each input plane, so every tap of every
  * output is in range: no bounds checks and no edge cases anywhere in the loops. */
 
-/* Copy x (IH, IW) into xp (PH, PW) at row PT, column PL; pv (the pad value, normally 0) elsewhere. */
-static void pad_plane(const float *restrict x, int64_t IH, int64_t IW, float *restrict xp, int64_t PH, int64_t PW,
-                      int64_t PT, int64_t PL, float pv) {
+/* Copy x (IH, IW) into xp (PH, PW) at row PT, column PL; pv (the pad value, normally 0) elsewhere. With codes
+ * (an INT8 depthwise layer whose input came as codes, ql its layer) each row is turned into its integers
+ * (code minus zero point, teq_ql_codes_values) straight into the padded plane instead, x unused: no pass into
+ * a buffer and copy from it. */
+static void pad_rows(const float *restrict x, const uint8_t *codes, const teq_qlayer *ql, int64_t IH, int64_t IW,
+                     float *restrict xp, int64_t PH, int64_t PW, int64_t PT, int64_t PL, float pv) {
     const int64_t rows_in = IH < PH - PT ? IH : PH - PT;
     const int64_t cols_in = IW < PW - PL ? IW : PW - PL;
     fill_f32(xp, (size_t)(PT * PW), pv);
     for (int64_t r = 0; r < rows_in; r++) {
         float *d = xp + (PT + r) * PW;
         fill_f32(d, (size_t)PL, pv);
-        memcpy(d + PL, x + r * IW, sizeof(float) * (size_t)cols_in);
+        if (codes) teq_ql_codes_values(ql, codes + r * IW, cols_in, d + PL);
+        else memcpy(d + PL, x + r * IW, sizeof(float) * (size_t)cols_in);
         fill_f32(d + PL + cols_in, (size_t)(PW - PL - cols_in), pv);
     }
     fill_f32(xp + (PT + rows_in) * PW, (size_t)((PH - PT - rows_in) * PW), pv);
 }
-
-/* pad_plane for an INT8 depthwise layer whose input came as codes: each row turned into its integers (code
- * minus zero point, teq_ql_codes_values) straight into the padded plane, instead of a pass into a buffer and
- * a copy from it. */
-static void pad_codes_plane(const teq_qlayer *ql, const uint8_t *c, int64_t IH, int64_t IW, float *restrict xp,
-                            int64_t PH, int64_t PW, int64_t PT, int64_t PL, float pv) {
-    const int64_t rows_in = IH < PH - PT ? IH : PH - PT;
-    const int64_t cols_in = IW < PW - PL ? IW : PW - PL;
-    fill_f32(xp, (size_t)(PT * PW), pv);
-    for (int64_t r = 0; r < rows_in; r++) {
-        float *d = xp + (PT + r) * PW;
-        fill_f32(d, (size_t)PL, pv);
-        teq_ql_codes_values(ql, c + r * IW, cols_in, d + PL);
-        fill_f32(d + PL + cols_in, (size_t)(PW - PL - cols_in), pv);
-    }
-    fill_f32(xp + (PT + rows_in) * PW, (size_t)((PH - PT - rows_in) * PW), pv);
+static void pad_plane(const float *restrict x, int64_t IH, int64_t IW, float *restrict xp, int64_t PH, int64_t PW,
+                      int64_t PT, int64_t PL, float pv) {
+    pad_rows(x, NULL, NULL, IH, IW, xp, PH, PW, PT, PL, pv);
 }
 
 /* Same, for stride-2 kernels: each padded row is stored deinterleaved, its even columns then its
@@ -642,8 +633,8 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                 if (c != last_c) {
                     const float *src = X + c * Sin;
                     if (xcodes && !deint) {
-                        pad_codes_plane(ql, (const uint8_t *)x->data + c * Sin, g.in[1], g.in[2], xp, PH, PW, g.pb[1],
-                                        g.pb[2], pvq);
+                        pad_rows(NULL, (const uint8_t *)x->data + c * Sin, ql, g.in[1], g.in[2], xp, PH, PW, g.pb[1],
+                                 g.pb[2], pvq);
                     } else {
                         if (xcodes) teq_ql_codes_values(ql, (const uint8_t *)x->data + c * Sin, Sin, xq), src = xq;
                         else if (dwi8) teq_ql_code_values(ql, src, Sin, xq), src = xq;

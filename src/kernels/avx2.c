@@ -451,16 +451,17 @@ INLINE void f32c_slice(const teq_kwf *w, const float *P, const float *Xd, const 
     }
 }
 
-/* Direct (no panel) for kernels wider than 1x1 at stride 1 along the row, output rows of 16 columns or
- * more: blocks that end at the end of their output row, so that their columns lie contiguous in each tap's
- * plane. The panel copy was 9% of the kernel's samples on M-LSD's 3x3 64 -> 64 layer (5.75 -> 5.27 ms
- * direct). From 16 columns, not 32: on Fashion-MNIST's 3x3 16 -> 16 convolutions at 28 x 28 (blocks of 16 + 12
- * columns, the last vector masked) 0.074 -> 0.064 ms a layer; at 14 x 14 the two paths took the same time, at
- * 20 x 20 (M-LSD, det) too, and at 7 x 7 the panel was faster (0.072 against 0.080). 1x1 convolutions keep
- * the panel: read direct, each k is another plane (16 planes 100 KB apart fell in one L1 set) and they ran
- * 1.2-1.9x slower. The tap offsets go into the caller's panel buffer (K
- * int32 fit in it up to K = 6160; else packed). */
-/* the direct path's geometry test (deint: the rows deinterleaved for stride 2, teq_i8conv.deint) */
+/* Direct (no panel) for kernels wider than 1x1 at stride 1 along the row (or stride 2 from deinterleaved
+ * rows, teq_i8conv.deint), output rows of 16 columns or more: blocks that end at the end of their output
+ * row, so that their columns lie contiguous in each tap's plane. The panel copy was 9% of the kernel's
+ * samples on M-LSD's 3x3 64 -> 64 layer (5.75 -> 5.27 ms direct). From 16 columns, not 32: on
+ * Fashion-MNIST's 3x3 16 -> 16 convolutions at 28 x 28 (blocks of 16 + 12 columns, the last vector masked)
+ * 0.074 -> 0.064 ms a layer; at 14 x 14 the two paths took the same time, at 20 x 20 (M-LSD, det) too, and at
+ * 7 x 7 the panel was faster (0.072 against 0.080). 1x1 convolutions keep the panel: read direct, each k is
+ * another plane (16 planes 100 KB apart fell in one L1 set) and they ran 1.2-1.9x slower. The tap offsets
+ * go into the caller's panel buffer (K int32 fit in it up to K = 6160; else packed). */
+
+/* the direct path's geometry test (deint: the rows deinterleaved for stride 2) */
 static int f32c_direct(const teq_i8conv *g, int64_t K, int deint) {
     return (deint ? g->SW == 2 && g->DW == 1 : g->SW == 1) && g->OW >= 16 && g->KH * g->KW > 1 &&
            (size_t)K <= TEQ_F32C_PANEL_FLOATS(K) && g->C * g->PH * g->PW < INT32_MAX;

@@ -695,8 +695,8 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         /* the kernel reads every tap in range: padded planes (pad_plane, as the depthwise loop), unless the
          * geometry needs none; at stride 2 along the row, where the kernel's direct path takes them, the planes'
          * rows deinterleaved (pad_plane_deint, its even columns then its odd ones): each tap then reads its row
-         * at unit stride, instead of the panel path gathering every other float per tap (det's first layer,
-         * 3 -> 16 channels at 640 x 640, ran at a third of the peak) */
+         * at unit stride, instead of the panel path gathering every other float per tap (BlazeFace's first
+         * layer, 5x5 over 3 channels: 0.29 -> 0.22 ms) */
         teq_i8conv icd = ic;
         const bool deint = teq_k_f32_conv_deint_ok(&ic, fc->w.K);
         icd.deint = deint;

@@ -443,7 +443,7 @@ static int i8conv_case(const kset_case *ks, const conv_shape *cs, int bias_on, i
     for (int64_t n0 = 0; n0 < S;) {
         int64_t n1 = n0 + TEQ_I8C_NB * (int64_t)(1 + next() % 3);
         if (n1 > S) n1 = S;
-        const teq_kpost neg = {negate_block, NULL, 0};
+        const teq_kpost neg = {.fn = negate_block};
         ks->ks->i8_conv(&w, &g, Q, zp, xs, bias_on ? bias : NULL, Y + n0, ldy, n0, n1, panel, bias_on ? &neg : NULL);
         n0 = n1;
     }
@@ -501,6 +501,7 @@ static void test_i8conv(const kset_case *ks) {
  * the bias add. Pieces, garbage panels, the untouched gap and the post callback as for i8_conv. And the
  * threaded driver (teq_k_f32_conv, 2 threads) gives the same bits as one call of the set's kernel. */
 static int n_deint; /* f32conv_case runs on deinterleaved rows */
+static int n_act;   /* and with an activation in the store */
 
 static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) {
     const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
@@ -532,7 +533,7 @@ static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
     for (int64_t n0 = 0; n0 < S;) {
         int64_t n1 = n0 + TEQ_I8C_NB * (int64_t)(1 + next() % 3);
         if (n1 > S) n1 = S;
-        const teq_kpost neg = {negate_block, NULL, 0};
+        const teq_kpost neg = {.fn = negate_block};
         ks->ks->f32_conv(&w, &g, P, bias_on ? bias : NULL, Y + n0, ldy, n0, n1, panel, bias_on ? &neg : NULL);
         n0 = n1;
     }
@@ -575,6 +576,34 @@ static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
                 }
             }
     }
+    /* an activation in the store (teq_kpost.act, no fn): Relu and Clip against their operators' expressions on
+     * the outputs without it, bit for bit; a NaN planted in the input reaches some outputs (Relu gives 0 there,
+     * Clip keeps NaN) */
+    if (!bad && ks->ks == teq_kset_best()) {
+        float *Pn = malloc(sizeof(float) * (size_t)(C * g.PH * g.PW)), *Yn = malloc(sizeof(float) * (size_t)(M * S));
+        float *Ya = malloc(sizeof(float) * (size_t)(M * S));
+        memcpy(Pn, P, sizeof(float) * (size_t)(C * g.PH * g.PW));
+        Pn[C / 2 * g.PH * g.PW] = NAN; /* tap (0, 0) of output (0, 0) reads it */
+        CHECK(teq_k_f32_conv(&w, &g, Pn, bias_on ? bias : NULL, Yn, S, NULL, 1) == TEQ_OK, "teq_k_f32_conv");
+        int nan_in = 0;
+        for (int a = TEQ_KACT_RELU; a <= TEQ_KACT_CLIP && !bad; a++) {
+            const teq_kpost act = {.act = a, .lo = -0.5f, .hi = 0.75f};
+            CHECK(teq_k_f32_conv(&w, &g, Pn, bias_on ? bias : NULL, Ya, S, &act, 1) == TEQ_OK, "teq_k_f32_conv act");
+            for (int64_t i = 0; i < M * S && !bad; i++) {
+                const float v = Yn[i], lo = act.lo, hi = act.hi;
+                const float want = a == TEQ_KACT_RELU ? (v > 0 ? v : 0) : (v < lo ? lo : v) > hi ? hi : (v < lo ? lo : v);
+                nan_in += isnan(v);
+                if (memcmp(&want, &Ya[i], 4)) {
+                    CHECK(0, "%s f32_conv %s in the store: %.9g, want %.9g (from %.9g)", ks->name,
+                          a == TEQ_KACT_RELU ? "Relu" : "Clip", (double)Ya[i], (double)want, (double)v);
+                    bad = 1;
+                }
+            }
+        }
+        CHECK(nan_in > 0, "%s f32_conv: the planted NaN reached no output", ks->name);
+        n_act++;
+        free(Pn), free(Yn), free(Ya);
+    }
     /* stride 2 from deinterleaved rows (teq_i8conv.deint, the direct path): every row of P as its even columns
      * then its odd ones; the taps are summed in the same order, so the same bits as above */
     if (!bad && ks->ks == teq_kset_best() && teq_k_f32_conv_deint_ok(&g, K)) {
@@ -613,6 +642,8 @@ static void test_f32conv(const kset_case *ks) {
     if (ks->ks == teq_kset_best()) {
         CHECK(n_deint >= 4, "%s: %d cases from deinterleaved stride-2 rows, want 4", ks->name, n_deint);
         printf("%s: %d stride-2 cases from deinterleaved rows, bit for bit as from the panel\n", ks->name, n_deint);
+        CHECK(n_act > 0, "%s: no case with an activation in the store", ks->name);
+        printf("%s: %d cases with Relu / Clip in the store, bit for bit as the operators\n", ks->name, n_act);
     }
 }
 

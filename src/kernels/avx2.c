@@ -371,8 +371,8 @@ INLINE void f32c_copy(float *dst, const float *s, int64_t len, int64_t sw) {
  * plane; a partial last vector read masked, never past the columns). first: start from 0, else from Y;
  * last: add the bias. */
 INLINE void f32c_block(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0, int64_t kc,
-                       int64_t mb, int rows, int64_t j0, int64_t nb, int first, const float *bias, float *Y,
-                       int64_t ldy, const int R, const int C, const int D) {
+                       int64_t mb, int rows, int64_t j0, int64_t nb, int first, const float *bias, const teq_kpost *act,
+                       float *Y, int64_t ldy, const int R, const int C, const int D) {
     const int64_t m0 = mb * TEQ_F32C_MR;
     /* the last vector's columns that exist (1..8): a partial one goes through a buffer, since AMD's masked
      * stores (vmaskmovps) cost tens of cycles each */
@@ -411,11 +411,16 @@ INLINE void f32c_block(const teq_kwf *w, const float *P, const float *Xd, const 
     if (D && tail < 8) F32C_KLOOP(1)
     else F32C_KLOOP(0)
 #undef F32C_KLOOP
+    /* the activation (last slice only): max and min with the bound first, so that NaN and equal values (+0
+     * against -0) give the second operand, y, as the operators' expressions do; Relu's NaN gives 0 */
+    const __m256 alo = _mm256_set1_ps(act ? act->lo : 0.0f), ahi = _mm256_set1_ps(act ? act->hi : 0.0f);
     _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
         if (r >= rows) break;
         const __m256 bv = _mm256_set1_ps(bias ? bias[m0 + r] : 0.0f);
         _Pragma("GCC unroll 2") for (int c = 0; c < C; c++) {
-            const __m256 v = bias ? _mm256_add_ps(acc[r][c], bv) : acc[r][c];
+            __m256 v = bias ? _mm256_add_ps(acc[r][c], bv) : acc[r][c];
+            if (act && act->act == TEQ_KACT_RELU) v = _mm256_max_ps(v, _mm256_setzero_ps());
+            else if (act) v = _mm256_min_ps(ahi, _mm256_max_ps(alo, v));
             float *y = Y + (m0 + r) * ldy + j0 + 8 * c;
             if (c < C - 1 || tail == 8) {
                 _mm256_storeu_ps(y, v);
@@ -430,24 +435,25 @@ INLINE void f32c_block(const teq_kwf *w, const float *P, const float *Xd, const 
 
 /* one row block (rows <= 6 of them) over the block's nb columns, in 16-column blocks */
 INLINE void f32c_rows(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0, int64_t kc,
-                      int64_t mb, int rows, int64_t nb, int first, const float *bias, float *Y, int64_t ldy, const int R,
-                      const int D) {
+                      int64_t mb, int rows, int64_t nb, int first, const float *bias, const teq_kpost *act, float *Y,
+                      int64_t ldy, const int R, const int D) {
     for (int64_t j0 = 0; j0 < nb; j0 += 16) {
-        if (nb - j0 > 8) f32c_block(w, P, Xd, toff, k0, kc, mb, rows, j0, nb, first, bias, Y, ldy, R, 2, D);
-        else f32c_block(w, P, Xd, toff, k0, kc, mb, rows, j0, nb, first, bias, Y, ldy, R, 1, D);
+        if (nb - j0 > 8) f32c_block(w, P, Xd, toff, k0, kc, mb, rows, j0, nb, first, bias, act, Y, ldy, R, 2, D);
+        else f32c_block(w, P, Xd, toff, k0, kc, mb, rows, j0, nb, first, bias, act, Y, ldy, R, 1, D);
     }
 }
 
 /* every row block over one K slice */
 INLINE void f32c_slice(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0, int64_t kc,
-                       int64_t nb, int first, const float *bias, float *Y, int64_t ldy, const int D) {
+                       int64_t nb, int first, const float *bias, const teq_kpost *act, float *Y, int64_t ldy,
+                       const int D) {
     const int64_t Mb = (w->M + TEQ_F32C_MR - 1) / TEQ_F32C_MR;
     for (int64_t mb = 0; mb < Mb; mb++) {
         const int rows = (int)(w->M - mb * TEQ_F32C_MR < TEQ_F32C_MR ? w->M - mb * TEQ_F32C_MR : TEQ_F32C_MR);
         /* a last block of fewer rows computes 4 or 2 (the pack's rows past M are 0) */
-        if (rows > 4) f32c_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, Y, ldy, 6, D);
-        else if (rows > 2) f32c_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, Y, ldy, 4, D);
-        else f32c_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, Y, ldy, 2, D);
+        if (rows > 4) f32c_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, act, Y, ldy, 6, D);
+        else if (rows > 2) f32c_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, act, Y, ldy, 4, D);
+        else f32c_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, act, Y, ldy, 2, D);
     }
 }
 
@@ -474,6 +480,7 @@ void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, 
     const int linear = !g->deint && g->SH == 1 && g->SW == 1 && g->PW == g->OW;
     const int direct = !linear && f32c_direct(g, w->K, g->deint);
     int32_t *toff = direct ? (int32_t *)(void *)panel : NULL;
+    const teq_kpost *act = post && post->act ? post : NULL; /* applied as the last slice is stored */
     if (direct && g->deint) {
         /* tap (c, ky, kx) in k order, as conv_tap_next gives them; the column kx of a stride-2 output lies in
          * the row's even half (kx even) or odd half, kx / 2 along it */
@@ -496,7 +503,8 @@ void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, 
             const float *Xd = X + nc / g->OW * g->SH * g->PW + nc % g->OW;
             for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
                 const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
-                f32c_slice(w, NULL, Xd, toff, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL, Yb, ldy, 1);
+                f32c_slice(w, NULL, Xd, toff, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,
+                           k0 + kc == w->K ? act : NULL, Yb, ldy, 1);
             }
         } else {
             conv_runs r;
@@ -509,10 +517,11 @@ void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, 
                     for (int i = 0; i < r.n; i++)
                         f32c_copy(panel + k * TEQ_I8C_NB + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);
                 }
-                f32c_slice(w, panel, NULL, NULL, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL, Yb, ldy, 0);
+                f32c_slice(w, panel, NULL, NULL, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,
+                           k0 + kc == w->K ? act : NULL, Yb, ldy, 0);
             }
         }
-        if (post) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
+        if (post && post->fn) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
     }
 }
 

@@ -109,7 +109,13 @@ typedef struct teq_kpost {
     void (*fn)(void *user, float *Yb, int64_t ldy, int64_t M, int64_t n0, int64_t n1);
     void *user;
     int tile;
+    /* f32_conv only: an activation applied as each output is stored, before fn (which may then be NULL):
+     * TEQ_KACT_RELU y = y > 0 ? y : 0, TEQ_KACT_CLIP y = (y < lo ? lo : y) > hi ? hi : (y < lo ? lo : y), the
+     * expressions of the Relu and Clip operators, NaN and signed zeros included; 0: none */
+    int act;
+    float lo, hi;
 } teq_kpost;
+enum { TEQ_KACT_RELU = 1, TEQ_KACT_CLIP = 2 };
 typedef struct teq_i8conv {
     int64_t C, PH, PW, KH, KW, SH, SW, DH, DW, OH, OW;
     /* FP32 convolution only (f32_conv), stride 2 along the row: each padded row of PW floats is stored

@@ -235,7 +235,14 @@ teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fcon
     if (fc->w.K != g->C * g->KH * g->KW)
         return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "packed weights do not match the convolution");
     const teq_echain *post = teq_kmode_get() == TEQ_KMODE_FAST ? fc->post : NULL; /* fc: the node's, or a dec copy */
-    const teq_kpost kp = {chain_post, (void *)post, 0};
+    teq_kpost kp = {.fn = chain_post, .user = (void *)post};
+    /* a lone Relu or Clip (M-LSD's Relu6 after every convolution) goes into the kernel's store instead of a
+     * pass over each finished block: the same expression on the same value (kernels.h TEQ_KACT_*) */
+    if (post && post->nlinks == 1 && !post->chan[0] && post->ns[0] == 1 &&
+        (post->st[0][0].op == TEQ_EOP_RELU || post->st[0][0].op == TEQ_EOP_CLIP)) {
+        const teq_estep *st = &post->st[0][0];
+        kp.fn = NULL, kp.act = st->op == TEQ_EOP_RELU ? TEQ_KACT_RELU : TEQ_KACT_CLIP, kp.lo = st->lo, kp.hi = st->hi;
+    }
     const teq_status s = teq_k_f32_conv(&fc->w, g, P, bias, Y, ldy, post ? &kp : NULL, teq_ctx_threads(ctx));
     if (s) return teq_op_fail(ctx, node, s, "FP32 convolution failed (%s)", teq_status_string(s));
     *chained = post != NULL;

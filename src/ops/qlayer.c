@@ -695,7 +695,7 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
         Q = q;
     }
     const tile_post tp = {post, ql->outq, codes, g->OH * g->OW};
-    const teq_kpost kp = {post_tile, (void *)&tp, codes != NULL};
+    const teq_kpost kp = {.fn = post_tile, .user = (void *)&tp, .tile = codes != NULL};
     if (codes && !ql->outq) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "codes out without their quantizer");
     const teq_status s = teq_k_i8_conv(w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, codes || post ? &kp : NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "INT8 convolution failed (%s)", teq_status_string(s));
@@ -752,7 +752,7 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
         }
     }
     const tile_post tp = {post, NULL, NULL, 0};
-    const teq_kpost kp = {post_tile, (void *)&tp, 0};
+    const teq_kpost kp = {.fn = post_tile, .user = (void *)&tp};
     const teq_status s = teq_k_i16_conv(&ql->wl, g, Q, (float)ql->da, bias, Y, ldy, post ? &kp : NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "integer-lanes convolution failed (%s)", teq_status_string(s));
     *done = true;

@@ -664,6 +664,44 @@ static void test_pool_random(int iters) {
     }
 }
 
+/* MaxPool 2x2 stride 2 without padding takes its own loop (nn.c maxpool2_f32): against the brute-force reference
+ * (pool_case: plane heights 2 * OH, odd widths, threads 1 and 2 over more than 64 output rows), and bit for bit
+ * against the general loop (the same node asked for Indices, which only the general loop gives) on values with
+ * NaN first and later in a window, equal values of both signs of zero, infinities. */
+static void test_maxpool2(void) {
+    const int64_t k[2] = {2, 2}, s2[2] = {2, 2}, d[2] = {1, 1}, pads[4] = {0, 0, 0, 0};
+    const int64_t sizes[][2] = {{8, 10}, {12, 9}, {64, 33}, {2, 2}};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        for (int th = 1; th <= 2; th++) pool_case(true, 2, 2, 3, sizes[i], k, s2, d, pads, 0, false, false, 0, false, th);
+    const int64_t xd[4] = {1, 2, 6, 8}; /* 9 windows of specials fit plane 0's 3 x 4 */
+    teq_tensor *x = trand(4, xd);
+    float *xv = x->data;
+    /* an equal later tap never replaces the maximum: +0 then -0 at each later position keeps +0, and back */
+    const float sp[][4] = {{NAN, 1, 2, 3},     {1, NAN, 5, 0},     {0.0f, -0.0f, -1, -1}, {0.0f, -1, -0.0f, -1},
+                           {0.0f, -1, -1, -0.0f}, {-0.0f, -1, -1, 0.0f}, {-INFINITY, -INFINITY, -INFINITY, -INFINITY},
+                           {INFINITY, NAN, -1, 2}, {-5, -5, -5, NAN}};
+    for (size_t w = 0; w < sizeof sp / sizeof *sp; w++) { /* window w of plane 0: rows 2 (w / 4), columns 2 (w % 4) */
+        const int64_t r = 2 * (int64_t)(w / 4), c = 2 * (int64_t)(w % 4);
+        xv[r * 8 + c] = sp[w][0], xv[r * 8 + c + 1] = sp[w][1], xv[(r + 1) * 8 + c] = sp[w][2];
+        xv[(r + 1) * 8 + c + 1] = sp[w][3];
+    }
+    teq_tensor oa[8], ob[8];
+    char msg[256];
+    tnode t1, t2;
+    tn_init(&t1, "MaxPool", 12, 1, 1);
+    tn_ints(&t1, "kernel_shape", 2, k), tn_ints(&t1, "strides", 2, s2);
+    tn_init(&t2, "MaxPool", 12, 1, 2);
+    tn_ints(&t2, "kernel_shape", 2, k), tn_ints(&t2, "strides", 2, s2);
+    const teq_tensor *in[1] = {x};
+    const teq_status a = run(&t1.n, 1, in, oa, msg, sizeof msg), b = run(&t2.n, 1, in, ob, msg, sizeof msg);
+    if (a || b) FAILF("MaxPool 2x2 specials: %s", msg);
+    else if (teq_tensor_numel(&oa[0]) != 24 || memcmp(oa[0].data, ob[0].data, 24 * sizeof(float)))
+        FAILF("MaxPool 2x2: its loop differs from the general one on NaN, signed zeros or infinities");
+    else n_pass++;
+    release_outs(oa), release_outs(ob);
+    teq_tensor_free(x);
+}
+
 static void test_global_pool_random(int iters) {
     for (int it = 0; it < iters; it++) {
         bool is_max = ri(0, 1);
@@ -1273,6 +1311,7 @@ int main(int argc, char **argv) {
     test_matmul_random(200, 9, 0);
     test_matmul_random(30, 120, 2);
     test_pool_random(300);
+    test_maxpool2();
     test_global_pool_random(40);
     test_norm_random(120);
     test_pool_ort_values();

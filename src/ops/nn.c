@@ -1302,6 +1302,27 @@ static bool build_tabs(teq_exec_ctx *ctx, const geom *g, axis_tab tab[MAXSP]) {
     }
 
 DEF_MAXPOOL(float, maxpool_f32, -FLT_MAX)
+
+/* MaxPool 2x2, stride 2, no padding, whole windows, float, no indices (BlazeFace's three): maxpool_f32's
+ * value (the first tap, then each later tap that is greater, taps in (ky, kx) order) by one pass per output
+ * row. GCC keeps the float selects as branches unless traps may be ignored, and nothing reads the flags. */
+__attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void maxpool2_f32(const float *restrict x,
+                                                                                   float *restrict y, int64_t rows,
+                                                                                   int64_t IX, int64_t OX) {
+    for (int64_t r = 0; r < rows; r++) { /* output row r of every plane in turn: input rows 2r, 2r + 1 */
+        const float *r0 = x + 2 * r * IX, *r1 = r0 + IX;
+        float *o = y + r * OX;
+#pragma omp simd
+        for (int64_t j = 0; j < OX; j++) {
+            float m = r0[2 * j], t = r0[2 * j + 1];
+            m = t > m ? t : m;
+            t = r1[2 * j];
+            m = t > m ? t : m;
+            t = r1[2 * j + 1];
+            o[j] = t > m ? t : m;
+        }
+    }
+}
 DEF_MAXPOOL(double, maxpool_f64, -DBL_MAX)
 DEF_MAXPOOL(uint8_t, maxpool_u8, 0)
 DEF_MAXPOOL(int8_t, maxpool_i8, INT8_MIN)
@@ -1374,9 +1395,27 @@ static teq_status pool_common(teq_exec_ctx *ctx, const teq_node *node, const teq
     }
     const int64_t planes = x->dims[0] * x->dims[1];
     if (planes == 0 || geom_out_size(&g) == 0) return TEQ_OK;
+    const int nt = nthreads(ctx);
+    if (is_max && x->dtype == TEQ_DTYPE_FLOAT && !ind && nsp == 2 && g.k[1] == 2 && g.k[2] == 2 && g.s[1] == 2 &&
+        g.s[2] == 2 && g.d[1] == 1 && g.d[2] == 1 && g.pb[1] == 0 && g.pb[2] == 0 && g.in[1] == 2 * g.out[1] &&
+        2 * g.out[2] <= g.in[2]) {
+        /* every window whole, planes of twice the output height: output row r of the whole tensor reads input
+         * rows 2r and 2r + 1 */
+        const int64_t rows = planes * g.out[1];
+        if (nt > 1 && rows > 64) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+            for (int t = 0; t < nt; t++) {
+                const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+                maxpool2_f32((const float *)x->data + 2 * r0 * g.in[2], (float *)y->data + r0 * g.out[2], r1 - r0,
+                             g.in[2], g.out[2]);
+            }
+        } else {
+            maxpool2_f32(x->data, y->data, rows, g.in[2], g.out[2]);
+        }
+        return TEQ_OK;
+    }
     axis_tab tab[MAXSP];
     if (!build_tabs(ctx, &g, tab)) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory");
-    const int nt = nthreads(ctx);
     if (!is_max) {
         const bool include_pad = teq_node_attr_int(node, "count_include_pad", 0) != 0;
         avgpool_f32(x->data, y->data, planes, &g, tab, include_pad, nt);

@@ -108,8 +108,9 @@ teq_status teq_ctx_alloc(teq_exec_ctx *ctx, teq_tensor *t, teq_dtype dtype, int 
  * graph input, output, constant or preset). Returns false, changing nothing, otherwise. For an op
  * whose output equals its input (a pass-through): no copy. */
 bool teq_ctx_take_input(teq_exec_ctx *ctx, int k, teq_tensor *out);
-/* out = input k (x) unchanged: its storage when teq_ctx_take_input may take it, else a copy (new storage of
- * x's type and shape). For the pass-throughs of the fast mode (teq_node.pass_fast). */
+/* out = input k (x) unchanged: its storage when teq_ctx_take_input may take it; else, inside a graph run, a
+ * view of it (out borrows x's storage and the executor keeps x alive until the view's readers are done);
+ * else a copy (new storage of x's type and shape). For the pass-throughs of the fast mode (teq_node.pass_fast). */
 teq_status teq_ctx_pass_input(teq_exec_ctx *ctx, int k, const teq_tensor *x, teq_tensor *out);
 /* Scratch memory valid until the op returns (im2col buffers, ...); NULL when out of memory. */
 void *teq_ctx_scratch(teq_exec_ctx *ctx, size_t bytes);

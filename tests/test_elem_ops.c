@@ -786,6 +786,32 @@ static void softmax_case(const char *op, int opset, const teq_tensor *x, int64_t
     done(&t, out, 1);
 }
 
+/* An Add that applies the Relu after it (the fast mode's mark, ops.h teq_add_relu): bit for bit Add's sum and
+ * then Relu's x > 0 ? x : 0, in its one-pass form (both inputs of the output's shape) and after a broadcast, on
+ * sums that are -0, +0 from opposite values, NaN, infinities and denormals. */
+static void test_add_relu(void) {
+    const float av[15] = {-0.0f, 1, NAN, INFINITY, -INFINITY, 1e-40f, -1e-40f, 3, -3, 2.5f, 0.0f, -1, 7, -0.0f, 1e30f};
+    const float bv[15] = {-0.0f, -1, 1, -INFINITY, 5, -1e-40f, 0.0f, -3, 3, -1, 0.0f, -2, 0.5f, 0.0f, 1e30f};
+    for (int bc = 0; bc < 2; bc++) {
+        teq_tensor *a = mk(TEQ_DTYPE_FLOAT, 2, D(3, 5)), *b = mk(TEQ_DTYPE_FLOAT, 2, bc ? D(1, 5) : D(3, 5));
+        for (int i = 0; i < 15; i++) ((float *)a->data)[i] = av[i];
+        for (int i = 0; i < (bc ? 5 : 15); i++) ((float *)b->data)[i] = bv[i];
+        tnode t = mknode("Add", 14, 2, 1);
+        t.n->kern = (void *)&teq_add_relu_mark;
+        teq_tensor out[1];
+        const teq_status st = run(&t, 2, (const teq_tensor *[]){a, b}, 1, out);
+        CHECK(st == TEQ_OK, "Add + Relu: %s", g_err.msg);
+        for (int i = 0; i < 15 && st == TEQ_OK; i++) {
+            const float s = av[i] + bv[bc ? i % 5 : i], want = s > 0 ? s : 0, got = ((float *)out[0].data)[i];
+            CHECK(!memcmp(&want, &got, 4), "Add + Relu%s element %d: %.9g, want %.9g", bc ? " (broadcast)" : "", i,
+                  (double)got, (double)want);
+        }
+        t.n->kern = NULL;
+        done(&t, out, 1);
+        teq_tensor_free(a), teq_tensor_free(b);
+    }
+}
+
 /* Float Softmax along contiguous rows takes its own exponential (elementwise.c exp_shifted_f32, a polynomial
  * in vector lanes): against exp in double, each value within 1e-6 relative plus what rounding x - max to
  * float costs (|x - max| 2^-24 relative) plus 3e-45 (two steps of the smallest denormal). The 1e-6 (8 ulp)
@@ -1208,6 +1234,7 @@ int main(void) {
     test_clip();
     test_softmax();
     test_softmax_rows();
+    test_add_relu();
     test_reduce();
     test_argmax();
     test_cast();

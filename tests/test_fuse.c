@@ -20,12 +20,12 @@ static int count_op(const teq_graph *g, const char *op) {
     return n;
 }
 
-/* The convolutions' fused chains (qlayer.c fast_passes): a packed FP32 Conv applies the Relu, Clip and
- * TeqElementwise nodes after it to its output blocks, and those nodes hand their input on. The model run
- * with the chains and without (each node on its own) must give the same bytes. A depthwise FP32 Conv
- * applies its chain per output plane. Returns the number of nodes fused into convolutions, or -1 when the
- * model is absent. */
-static int chains_vs_nodes(const char *path, unsigned seed) {
+/* The fast mode's fused nodes (qlayer.c fast_passes): a packed FP32 Conv applies the Relu, Clip and
+ * TeqElementwise nodes after it to its output blocks, an Add the Relu that alone reads it, and those nodes
+ * hand their input on. The model run with them and without (each node on its own) must give the same bytes.
+ * A depthwise FP32 Conv applies its chain per output plane. Returns the number of nodes fused into the node
+ * before them (*adds of them Relus into Adds), or -1 when the model is absent. */
+static int chains_vs_nodes(const char *path, unsigned seed, int *adds) {
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
     fclose(f);
@@ -34,8 +34,10 @@ static int chains_vs_nodes(const char *path, unsigned seed) {
     CHECK(teq_model_load(path, &m, &err) == TEQ_OK, "load %s: %s", path, err.msg);
     if (!m) return 0;
     int fused = 0;
+    *adds = 0;
     for (int i = 0; i < m->g->n_nodes; i++) {
         const teq_node *n = &m->g->nodes[i];
+        *adds += !strcmp(n->op_type, "Add") && teq_add_relu(n);
         fused += (!strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip") || !strcmp(n->op_type, "TeqElementwise") ||
                   !strcmp(n->op_type, "BatchNormalization")) &&
                  n->pass_fast;
@@ -273,22 +275,28 @@ int main(int argc, char **argv) {
     one_pass_links();
 
     /* the project's Fashion-MNIST ResNet: 7 of its 13 Relus follow a Conv alone (the others follow an Add) */
-    const int nf = chains_vs_nodes("models/fmnist_resnet.onnx", seed);
-    CHECK(nf > 0, "fmnist: %d lone Relu nodes fused into their convolutions, expected some", nf);
-    printf("fmnist FP32: %d nodes fused into convolutions, outputs identical to running them\n", nf);
+    /* all 13 of its Relus: 8 follow a Conv alone, 5 an Add */
+    int na = 0;
+    const int nf = chains_vs_nodes("models/fmnist_resnet.onnx", seed, &na);
+    CHECK(nf == 13 && na == 5, "fmnist: %d nodes fused (%d Relus into Adds), expected 13 (5)", nf, na);
+    printf("fmnist FP32: %d nodes fused into the node before them (%d Relus into Adds), outputs identical to running "
+           "them\n", nf, na);
     /* set up by scripts/setup.sh: M-LSD (Conv -> Clip(0, 6) as TensorFlow exports Relu6, after packed and
-     * depthwise Convs), PP-OCRv4 rec (HardSwish chains after depthwise Convs) and the PP-OCR cls
-     * (BatchNormalization left after its Convs, then Relu or HardSwish) */
-    const char *more[3][2] = {{"M-LSD", "cache/models/mlsd_320x320_tiny.onnx"},
+     * depthwise Convs), PP-OCRv4 rec (HardSwish chains after depthwise Convs), the PP-OCR cls
+     * (BatchNormalization left after its Convs, then Relu or HardSwish) and BlazeFace (Add -> Relu after each
+     * residual block) */
+    const char *more[4][2] = {{"M-LSD", "cache/models/mlsd_320x320_tiny.onnx"},
                               {"rec", "cache/models/ch_PP-OCRv4_rec_infer.onnx"},
-                              {"cls", "cache/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"}};
-    for (int k = 0; k < 3; k++) {
-        const int nm = chains_vs_nodes(more[k][1], seed);
+                              {"cls", "cache/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"},
+                              {"BlazeFace", "cache/models/face_detection_front_128x128_barracuda.onnx"}};
+    for (int k = 0; k < 4; k++) {
+        const int nm = chains_vs_nodes(more[k][1], seed, &na);
         if (nm < 0) {
             skip_missing(more[k][0], more[k][1]);
         } else {
-            CHECK(nm > 0, "%s: %d nodes fused into convolutions, expected some", more[k][0], nm);
-            printf("%s FP32: %d nodes fused into convolutions\n", more[k][0], nm);
+            CHECK(nm > 0, "%s: %d nodes fused into the node before them, expected some", more[k][0], nm);
+            if (k == 3) CHECK(na > 0, "BlazeFace: no Relu fused into its Add");
+            printf("%s FP32: %d nodes fused into the node before them (%d Relus into Adds)\n", more[k][0], nm, na);
         }
     }
     pads_folded("cache/models/mlsd_320x320_tiny.onnx", seed);

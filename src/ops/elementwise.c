@@ -539,7 +539,42 @@ static teq_status binary_op(teq_exec_ctx *ctx, const teq_node *node, const teq_t
                             teq_tensor *const *out) {                                                            \
         return binary_op(ctx, node, in, out, tab, bool_out);                                                     \
     }
-BINARY_OP(op_add, add_tab, false)
+/* y = Relu(a + b): Add's sum, then Relu's x > 0 ? x : 0, per value (the same two IEEE results as the two nodes) */
+__attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void add_relu_f32(const float *a, const float *b,
+                                                                                  float *y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const float t = a[i] + b[i];
+        y[i] = t > 0 ? t : 0;
+    }
+}
+__attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void relu_inplace_f32(float *y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
+}
+
+/* Add, and with teq_add_relu the Relu after it (BlazeFace's residual blocks: Add then Relu, two passes) */
+static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out) {
+    const bool relu = teq_add_relu(node);
+    const teq_tensor *a = node->n_in == 2 ? in[0] : NULL, *b = node->n_in == 2 ? in[1] : NULL;
+    if (relu && a && b && out[0] && a->dtype == TEQ_DTYPE_FLOAT && b->dtype == TEQ_DTYPE_FLOAT &&
+        a->ndim == b->ndim && !memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->ndim) &&
+        (node->opset >= 7 || teq_node_attr_int(node, "broadcast", 0) == 0)) {
+        teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, a->ndim, a->dims);
+        if (s) return s;
+        const int64_t n = teq_tensor_numel(a);
+        const int nt = n >= (1 << 16) ? teq_ctx_threads(ctx) : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+        for (int t = 0; t < nt; t++) {
+            const int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+            add_relu_f32((const float *)a->data + i0, (const float *)b->data + i0, (float *)out[0]->data + i0, i1 - i0);
+        }
+        return TEQ_OK;
+    }
+    const teq_status s = binary_op(ctx, node, in, out, add_tab, false);
+    if (!s && relu && out[0]->dtype == TEQ_DTYPE_FLOAT) relu_inplace_f32(out[0]->data, teq_tensor_numel(out[0]));
+    return s;
+}
 BINARY_OP(op_sub, sub_tab, false)
 BINARY_OP(op_mul, mul_tab, false)
 BINARY_OP(op_div, div_tab, false)

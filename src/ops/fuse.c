@@ -168,6 +168,9 @@ void teq_echain_link_run(const teq_estep *st, int ns, const float *x, float *y, 
     }
 }
 
+const char teq_add_relu_mark = 0;
+bool teq_add_relu(const teq_node *node) { return node->kern == &teq_add_relu_mark && teq_kmode_get() == TEQ_KMODE_FAST; }
+
 bool teq_passes_input(const teq_node *node, const teq_tensor *x) {
     return node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST &&
            (x->dtype == TEQ_DTYPE_FLOAT || x->dtype == TEQ_DTYPE_UINT8);

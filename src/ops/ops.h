@@ -83,6 +83,11 @@ void teq_echain_link_run(const teq_estep *st, int ns, const float *x, float *y, 
  * left as it was. */
 void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int64_t nb, const void *q, uint8_t *codes,
                      int64_t ldc);
+/* An Add whose output only a Relu reads, in the fast mode: qlayer.c's fast passes mark it (node->kern is
+ * &teq_add_relu_mark, nothing to free) and that Relu passes its input on; the Add applies Relu's expression
+ * to its float output itself (in the same pass where both inputs have the output's shape). */
+extern const char teq_add_relu_mark;
+bool teq_add_relu(const teq_node *node);
 /* Whether a node of a fused chain hands its input x on unchanged: in the fast mode the operator in
  * front applied the node already (qlayer.c's fast passes set node->pass_fast), and may have written x as
  * the next layer's codes (uint8). */

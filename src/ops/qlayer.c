@@ -397,6 +397,17 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         **post = c;
         for (int l = 0; l < c.nlinks; l++) links[l]->pass_fast = true;
     }
+    /* an Add whose output only a Relu reads: the Add applies it (elementwise.c op_add) and the Relu passes its
+     * input on; the same two IEEE results per value */
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_node *n = &g->nodes[i];
+        if (strcmp(n->op_type, "Add") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1) continue;
+        if (n->kern == &teq_add_relu_mark) n->kern = NULL;
+        if (!on || n->kern) continue;
+        teq_node *r = teq_graph_sole_reader(g, n->out[0]);
+        if (r && !strcmp(r->op_type, "Relu") && !(r->domain && r->domain[0]) && r->n_out == 1 && !r->pass_fast)
+            n->kern = (void *)&teq_add_relu_mark, n->kern_free = NULL, r->pass_fast = true;
+    }
     /* after the chains (codes_out looks through them) */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];

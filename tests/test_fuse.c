@@ -177,7 +177,7 @@ static void profile_check(const char *path, unsigned seed) {
     teq_model_free(m);
 }
 
-/* The links that run in one pass (fuse.c run_hswish: PP-OCR's HardSwish, with and without PPLCNetV3's
+/* The links that run in one pass (fuse.c run_one_pass: PP-OCR's HardSwish, with and without PPLCNetV3's
  * affine after it, and that affine alone) against the same steps run one by one, bit for bit, on random
  * values, the special ones and values next to the Clip bounds, with random constants; and forms that differ
  * in one step's kind or order are not taken for them. */

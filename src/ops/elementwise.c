@@ -548,10 +548,8 @@ __attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void add_relu_f3
         y[i] = t > 0 ? t : 0;
     }
 }
-__attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void relu_inplace_f32(float *y, int64_t n) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
-}
+struct un_param;
+static void relu_f32(void *o_, const void *x_, int64_t n, const struct un_param *P); /* the Relu operator's loop, below */
 
 /* Add, and with teq_add_relu the Relu after it (BlazeFace's residual blocks: Add then Relu, two passes) */
 static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out) {
@@ -572,7 +570,7 @@ static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tens
         return TEQ_OK;
     }
     const teq_status s = binary_op(ctx, node, in, out, add_tab, false);
-    if (!s && relu && out[0]->dtype == TEQ_DTYPE_FLOAT) relu_inplace_f32(out[0]->data, teq_tensor_numel(out[0]));
+    if (!s && relu && out[0]->dtype == TEQ_DTYPE_FLOAT) relu_f32(out[0]->data, out[0]->data, teq_tensor_numel(out[0]), NULL);
     return s;
 }
 BINARY_OP(op_sub, sub_tab, false)

@@ -49,14 +49,14 @@ static int read_steps(const teq_node *node, step *st) {
 /* HardSwish as PP-OCR exports it, then optionally the learnable affine of PPLCNetV3 (its "lab" scale and
  * bias), as the planning pass writes them: [acc + 3] [Clip 0, 6] [x * acc] [acc / 6] ([c * acc] [acc + c]),
  * and that affine alone.
- * run_block takes the steps one loop each, a pass over the block per step; this loop takes them all per
+ * run_steps takes the steps one loop each, a pass over the block per step; these loops take them all per
  * value, in registers: the same IEEE operations in the same order per value, so the same bits (the file
  * is built with -ffp-contract=off). The steps' constants are read from the link, only their kinds are
  * fixed here. Measured in DECISIONS ("Speed, eighth round"). */
 static bool is_step(const step *p, int op, int opnd, int order) {
     return p->op == op && p->opnd == opnd && (op == F_CLIP || op == F_RELU || p->order == order);
 }
-static int hswish_form(const step *st, int ns) {
+static int one_pass_form(const step *st, int ns) {
     if (ns == 2) return is_step(&st[0], F_MUL, OPND_CONST, 1) && is_step(&st[1], F_ADD, OPND_CONST, 0) ? 2 : 0;
     if (ns != 4 && ns != 6) return 0;
     if (!is_step(&st[0], F_ADD, OPND_CONST, 0) || !is_step(&st[1], F_CLIP, OPND_NONE, 0) ||
@@ -65,7 +65,7 @@ static int hswish_form(const step *st, int ns) {
     if (ns == 4) return 4;
     return is_step(&st[4], F_MUL, OPND_CONST, 1) && is_step(&st[5], F_ADD, OPND_CONST, 0) ? 6 : 0;
 }
-TEQ_CLONES static void run_hswish(const step *st, int ns, const float *x, const float *in, float *out, int64_t n) {
+TEQ_CLONES static void run_one_pass(const step *st, int ns, const float *x, const float *in, float *out, int64_t n) {
     if (ns == 2) { /* the affine alone: [c * acc] [acc + c] */
         const float a = st[0].c, b = st[1].c;
 #pragma omp simd
@@ -153,11 +153,11 @@ TEQ_CLONES static void run_steps(const step *st, int ns, const float *x, const f
 
 /* A link on a block: the recognised forms in one pass, the rest step by step. */
 static void run_block(const step *st, int ns, const float *x, const float *in, float *a, float *out, int64_t n) {
-    if (hswish_form(st, ns)) run_hswish(st, ns, x, in, out, n);
+    if (one_pass_form(st, ns)) run_one_pass(st, ns, x, in, out, n);
     else run_steps(st, ns, x, in, a, out, n);
 }
 
-int teq_echain_link_form(const teq_estep *st, int ns) { return hswish_form(st, ns); }
+int teq_echain_link_form(const teq_estep *st, int ns) { return one_pass_form(st, ns); }
 
 void teq_echain_link_run(const teq_estep *st, int ns, const float *x, float *y, int64_t n, bool stepwise) {
     for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {

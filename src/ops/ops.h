@@ -42,6 +42,10 @@ extern const teq_op teq_ops_fused[];       /* ops/fuse.c: TeqElementwise (fused 
  * keep[i] marks the nodes still to run; the chain's inner nodes are left unread, for dead-node removal. */
 teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep);
 
+/* a step's operation, operand and order (the TeqElementwise node form, fuse.c) */
+enum { TEQ_EOP_ADD = 1, TEQ_EOP_SUB = 2, TEQ_EOP_MUL = 3, TEQ_EOP_DIV = 4, TEQ_EOP_CLIP = 5, TEQ_EOP_RELU = 6 };
+enum { TEQ_EOPND_NONE = 0, TEQ_EOPND_CONST = 1, TEQ_EOPND_ROOT = 2 };
+
 /* The steps of a run of elementwise nodes, each reading the one before (the first reads a convolution's
  * output), for convolutions that apply them to their own output while it is in cache (qlayer.h).
  * teq_echain_add: append node's steps as the next link; false (c unchanged) when node is not a well-formed
@@ -50,9 +54,6 @@ teq_status teq_ops_fuse_elementwise(teq_graph *g, const char *keep);
  * link, the same bits as the nodes compute (serial; callers split); y holds consecutive planes of `plane`
  * values, the first of channel ch0 (channels count on modulo the chain's). teq_echain_free: the chain and
  * what its links own. */
-/* a step's operation, operand and order (the TeqElementwise node form, fuse.c) */
-enum { TEQ_EOP_ADD = 1, TEQ_EOP_SUB = 2, TEQ_EOP_MUL = 3, TEQ_EOP_DIV = 4, TEQ_EOP_CLIP = 5, TEQ_EOP_RELU = 6 };
-enum { TEQ_EOPND_NONE = 0, TEQ_EOPND_CONST = 1, TEQ_EOPND_ROOT = 2 };
 typedef struct teq_estep {
     int op, opnd, order;
     float c, lo, hi;

@@ -874,7 +874,8 @@ static void test_kq(void) {
     if (teq_kset(TEQ_ISA_AVX512)) bodies[nb++] = (typeof(bodies[0])){"avx512", teq_kq_run_avx512};
     enum { NR = 1 << 18 };
     float *x = malloc(sizeof(float) * (NR + 8192));
-    int ok = 1, codes = 0, max_steps = 0, n_log = 0, n_window = 0, n_crowd_log = 0, n_crowd_bucket = 0;
+    int ok = 1, codes = 0, max_steps = 0, n_log = 0, n_window = 0, n_crowd_log = 0, n_crowd_bucket = 0, n_entry = 0,
+        n_crowd_entry = 0, n_fit = 0;
     double min_margin = 1e300;
     /* the log path's polynomial: its error bound on every float mantissa (the proof in kq.c uses it) */
     {
@@ -938,6 +939,16 @@ static void test_kq(void) {
                 }
                 for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, q, x, n, what);
                 values += n * nb, codes++;
+                /* the paths below the entry table (kint.h lent), which the vector bodies take first */
+                int32_t *lent = kq->lent;
+                n_entry += lent != NULL, n_fit++;
+                kq->lent = NULL;
+                if (lent && (kq->logpath || kq->steps)) {
+                    char w2[112];
+                    snprintf(w2, sizeof w2, "%s (no entry table)", what);
+                    for (int b2 = 1; b2 < nb; b2++) ok &= kq_compare(bodies[b2].name, bodies[b2].f, kq, q, x, n, w2);
+                    values += n * (nb - 1);
+                }
                 if (kq->logpath && kq->lfa > 0) { /* the log path without the fraction window: tl[] for every vector */
                     const float a = kq->lfa, b = kq->lfb;
                     kq->lfa = 0, kq->lfb = 1;
@@ -954,6 +965,7 @@ static void test_kq(void) {
                     values += n * (nb - 1);
                     kq->logpath = 1;
                 }
+                kq->lent = lent;
                 teq_kq_free(kq);
             }
     /* codes whose levels crowd: alpha small against beta, so the levels are a few ulps apart and the
@@ -976,7 +988,7 @@ static void test_kq(void) {
             CHECK(0, "kq_new crowded: %s", err.msg);
             continue;
         }
-        n_crowd_log += kq->logpath, n_crowd_bucket += !kq->logpath;
+        n_crowd_log += kq->logpath, n_crowd_bucket += !kq->logpath, n_crowd_entry += kq->lent != NULL;
         int64_t n = edge_values(kq, x);
         float lo = kq->table[q.is_signed ? 0 : q.zero_code], hi = kq->table[q.is_signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1];
         for (float v = nextafterf(lo, 0); v <= hi && n < NR; v = nextafterf(v, INFINITY)) x[n++] = v, x[n++] = -v;
@@ -985,6 +997,14 @@ static void test_kq(void) {
                  q.zero_code ? " zc" : "", kq->logpath ? "log" : "bucket");
         for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, &q, x, n, what);
         values += n * nb, codes++;
+        if (kq->lent) { /* and by the log path or the bucket search */
+            int32_t *lent = kq->lent;
+            kq->lent = NULL;
+            strcat(what, " (no entry table)");
+            for (int b = 1; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, &q, x, n, what);
+            values += n * (nb - 1);
+            kq->lent = lent;
+        }
         teq_kq_free(kq);
     }
     /* linear codes: signed, unsigned with zero points, values around the rounding points */
@@ -1047,9 +1067,13 @@ static void test_kq(void) {
      * exercise both paths, else the comparisons above did not test what they claim */
     CHECK(n_log > 0 && n_crowd_log > 0 && n_crowd_bucket > 0, "kq paths: %d fitted codes on the log path, crowded: %d log, %d bucket",
           n_log, n_crowd_log, n_crowd_bucket);
+    /* the entry table on most fitted codes and on crowded ones, but not on all (so that the paths below it run
+     * as the first choice somewhere too) */
+    CHECK(n_entry > n_fit / 2 && n_entry < n_fit && n_crowd_entry > 0, "kq entry table: %d of %d fitted codes, %d crowded",
+          n_entry, n_fit, n_crowd_entry);
     printf("kq: log path on %d fitted codes (smallest margin %.3f levels; %d with the AVX2 fraction window), crowded "
-           "codes: %d log, %d bucket\n",
-           n_log, min_margin, n_window, n_crowd_log, n_crowd_bucket);
+           "codes: %d log, %d bucket; entry table on %d of %d fitted and %d crowded codes\n",
+           n_log, min_margin, n_window, n_crowd_log, n_crowd_bucket, n_entry, n_fit, n_crowd_entry);
     printf("kq: %d codes, %lld values over %d bodies bit-exact vs teq_q_quantize: %s (base 1.01 8-bit: %d compare(s) "
            "after the bucket)\n",
            codes, (long long)values, nb, ok ? "ok" : "FAIL", max_steps);

@@ -929,15 +929,30 @@ INLINE __m256i kq256_codes(const teq_kq *kq, __m256 xf) {
     return _mm256_i32gather_epi32(kq->code, j, 4);
 }
 
-/* The log path (kq.c log_path_init has the proof), 8 lanes: exponent and mantissa from the bits of v
+/* lane i: t[idx_i] for 8 indices, by scalar loads: on this Zen 3 a vpgatherdd of 8 took 0.44 ns a value in an
+ * L1 loop against 0.33 for the loads and inserts, and in the quantizer's body the two table reads by gathers
+ * cost 0.58 ns a value more than by loads (docs/DECISIONS.md "Speed, ninth round") */
+INLINE __m256i lut8(const int32_t *t, __m256i idx) {
+    const __m128i l = _mm256_castsi256_si128(idx), h = _mm256_extracti128_si256(idx, 1);
+    const uint64_t a = (uint64_t)_mm_cvtsi128_si64(l), b = (uint64_t)_mm_extract_epi64(l, 1);
+    const uint64_t c = (uint64_t)_mm_cvtsi128_si64(h), d = (uint64_t)_mm_extract_epi64(h, 1);
+    __m128i v0 = _mm_cvtsi32_si128(t[(uint32_t)a]), v1 = _mm_cvtsi32_si128(t[(uint32_t)c]);
+    v0 = _mm_insert_epi32(v0, t[a >> 32], 1), v1 = _mm_insert_epi32(v1, t[c >> 32], 1);
+    v0 = _mm_insert_epi32(v0, t[(uint32_t)b], 2), v1 = _mm_insert_epi32(v1, t[(uint32_t)d], 2);
+    v0 = _mm_insert_epi32(v0, t[b >> 32], 3), v1 = _mm_insert_epi32(v1, t[d >> 32], 3);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(v0), v1, 1);
+}
+
+/* The level index e, 8 lanes, by the entry table (kint.h lent) where the code has one (et), else by the log
+ * path (kq.c log_path_init has the proof): exponent and mantissa from the bits of v
  * (normal: v is clamped to [FLT_MIN, FLT_MAX], so this equals getexp / getmant of the AVX-512 body),
- * the degree-7 polynomial (kint.h teq_kq_log2p7), then the level lev[e] by a gather; the threshold tl[e0]
+ * the degree-7 polynomial (kint.h teq_kq_log2p7); then the level lev[e] by lut8. On the log path the threshold tl[e0]
  * is gathered only for a vector with a lane in the fraction window (kint.h lfa, lfb), where the bucket
  * search takes three to four gathers. The body is instantiated per (signed, zero code, codes, values)
  * with every constant in a local: with the flags tested and the parameters reloaded per vector (the byte
  * stores may alias *kq) the loop was 90 instructions per 8 values, bound by instruction issue. */
 INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, const int sg,
-                           const int zc) {
+                           const int zc, const int et) {
     const __m256i zero = _mm256_setzero_si256(), vE = _mm256_set1_epi32(1 << (kq->q.bits - 1));
     const __m256i absm = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
     const __m256i mant = _mm256_set1_epi32(0x7FFFFF), onebits = _mm256_set1_epi32(0x3F800000);
@@ -948,35 +963,49 @@ INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
     const __m256 top = _mm256_set1_ps((float)(kq->nlev - 1)), lfa = _mm256_set1_ps(kq->lfa), lfb = _mm256_set1_ps(kq->lfb);
     const __m256 zf = _mm256_setzero_ps();
     const int32_t *tl = kq->tl;
-    const int *lev = (const int *)(const void *)kq->lev;
+    const int32_t *lev = (const int32_t *)(const void *)kq->lev;
+    const int32_t *ent = kq->lent;
+    const __m256i ekb = _mm256_set1_epi32(et ? kq->lkbase : 0), etop = _mm256_set1_epi32(et ? kq->ltop : 0);
+    const __m256i elow = _mm256_set1_epi32(0xFFFFFF);
+    const __m128i esh = _mm_cvtsi32_si128(et ? kq->lsh : 0);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256i xb = _mm256_castps_si256(_mm256_loadu_ps(x + i));
         __m256i ub = sg ? _mm256_and_si256(xb, absm) : _mm256_max_epi32(xb, zero);
         ub = _mm256_andnot_si256(_mm256_cmpgt_epi32(ub, inf), ub); /* NaN quantizes like 0 */
         const __m256i s1 = sg ? _mm256_andnot_si256(_mm256_cmpeq_epi32(ub, zero), _mm256_cmpgt_epi32(zero, xb)) : zero;
-        __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_castsi256_ps(ub), lbeta), lia);
-        v = _mm256_min_ps(_mm256_max_ps(v, fmin), fmax);
-        const __m256i vb = _mm256_castps_si256(v);
-        const __m256 ex = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(vb, 23), b127));
-        const __m256 rr = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(vb, mant), onebits)), one);
-        /* kint.h teq_kq_log2p7, operation for operation; then t~ = fma(e, lc, fl(q * lc)) */
-        const __m256 r2 = _mm256_mul_ps(rr, rr), r4 = _mm256_mul_ps(r2, r2);
-        const __m256 pa = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D2), rr, _mm256_set1_ps(TEQ_KQ_D1));
-        const __m256 pb = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D4), rr, _mm256_set1_ps(TEQ_KQ_D3));
-        const __m256 pc = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D6), rr, _mm256_set1_ps(TEQ_KQ_D5));
-        const __m256 pab = _mm256_fmadd_ps(pb, r2, pa), pcd = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D7), r2, pc);
-        const __m256 p = _mm256_fmadd_ps(pcd, r4, pab);
-        __m256 t = _mm256_fmadd_ps(ex, lc, _mm256_mul_ps(_mm256_mul_ps(rr, p), lc));
-        t = _mm256_min_ps(_mm256_max_ps(t, zf), top);
-        const __m256 tf = _mm256_floor_ps(t), r = _mm256_sub_ps(t, tf);
-        __m256i e = _mm256_cvtps_epi32(tf);
-        /* the fraction window (kint.h lfa, lfb): tl[] is read only for a vector with a lane inside it, or
-         * with v clamped at FLT_MAX */
-        const __m256 amb = _mm256_or_ps(_mm256_and_ps(_mm256_cmp_ps(r, lfa, _CMP_GE_OQ), _mm256_cmp_ps(r, lfb, _CMP_LE_OQ)),
-                                        _mm256_cmp_ps(v, fmax, _CMP_EQ_OQ));
-        if (_mm256_movemask_ps(amb)) e = _mm256_sub_epi32(e, _mm256_cmpgt_epi32(ub, _mm256_i32gather_epi32(tl, e, 4)));
-        else e = _mm256_sub_epi32(e, _mm256_castps_si256(_mm256_cmp_ps(r, lfb, _CMP_GT_OQ)));
+        __m256i e;
+        if (et) {
+            /* kint.h lent: the bucket's count and its threshold's offset, one compare */
+            __m256i d = _mm256_sub_epi32(_mm256_srl_epi32(ub, esh), ekb);
+            d = _mm256_min_epi32(_mm256_max_epi32(d, zero), etop);
+            const __m256i lo = _mm256_sll_epi32(_mm256_add_epi32(d, ekb), esh), en = lut8(ent, d);
+            e = _mm256_sub_epi32(_mm256_srli_epi32(en, 24),
+                                 _mm256_cmpgt_epi32(_mm256_sub_epi32(ub, lo), _mm256_and_si256(en, elow)));
+        } else {
+            __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_castsi256_ps(ub), lbeta), lia);
+            v = _mm256_min_ps(_mm256_max_ps(v, fmin), fmax);
+            const __m256i vb = _mm256_castps_si256(v);
+            const __m256 ex = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(vb, 23), b127));
+            const __m256 rr = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(vb, mant), onebits)), one);
+            /* kint.h teq_kq_log2p7, operation for operation; then t~ = fma(e, lc, fl(q * lc)) */
+            const __m256 r2 = _mm256_mul_ps(rr, rr), r4 = _mm256_mul_ps(r2, r2);
+            const __m256 pa = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D2), rr, _mm256_set1_ps(TEQ_KQ_D1));
+            const __m256 pb = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D4), rr, _mm256_set1_ps(TEQ_KQ_D3));
+            const __m256 pc = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D6), rr, _mm256_set1_ps(TEQ_KQ_D5));
+            const __m256 pab = _mm256_fmadd_ps(pb, r2, pa), pcd = _mm256_fmadd_ps(_mm256_set1_ps(TEQ_KQ_D7), r2, pc);
+            const __m256 p = _mm256_fmadd_ps(pcd, r4, pab);
+            __m256 t = _mm256_fmadd_ps(ex, lc, _mm256_mul_ps(_mm256_mul_ps(rr, p), lc));
+            t = _mm256_min_ps(_mm256_max_ps(t, zf), top);
+            const __m256 tf = _mm256_floor_ps(t), r = _mm256_sub_ps(t, tf);
+            e = _mm256_cvtps_epi32(tf);
+            /* the fraction window (kint.h lfa, lfb): tl[] is read only for a vector with a lane inside it, or
+             * with v clamped at FLT_MAX */
+            const __m256 amb = _mm256_or_ps(_mm256_and_ps(_mm256_cmp_ps(r, lfa, _CMP_GE_OQ), _mm256_cmp_ps(r, lfb, _CMP_LE_OQ)),
+                                            _mm256_cmp_ps(v, fmax, _CMP_EQ_OQ));
+            if (_mm256_movemask_ps(amb)) e = _mm256_sub_epi32(e, _mm256_cmpgt_epi32(ub, _mm256_i32gather_epi32(tl, e, 4)));
+            else e = _mm256_sub_epi32(e, _mm256_castps_si256(_mm256_cmp_ps(r, lfb, _CMP_GT_OQ)));
+        }
         __m256i z = zero; /* lanes at the zero code */
         if (zc) {
             const __m256i zt = sg ? _mm256_blendv_epi8(zt0, zt1, s1) : zt0;
@@ -991,7 +1020,7 @@ INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
             _mm_storel_epi64((__m128i *)(codes + i), _mm_packus_epi16(pk, pk));
         }
         if (y) {
-            __m256i val = _mm256_i32gather_epi32(lev, e, 4);
+            __m256i val = lut8(lev, e);
             if (sg) val = _mm256_or_si256(val, _mm256_and_si256(s1, sbit));
             if (zc) val = _mm256_andnot_si256(z, val);
             _mm256_storeu_ps(y + i, _mm256_castsi256_ps(val));
@@ -1004,17 +1033,23 @@ static void kq256_log_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *
     const int sg = kq->is_signed, zc = kq->q.zero_code != 0;
     /* values only (a TeqQuantize on the float path) and codes only (INT8-style consumers) specialised;
      * both at once is rare and shares one instance */
+#define KQ_BODY_E(S, Z, ET)                                                                                          \
+    do {                                                                                                             \
+        if (codes && !y) kq256_log_body(kq, x, n, codes, NULL, S, Z, ET);                                            \
+        else if (!codes) kq256_log_body(kq, x, n, NULL, y, S, Z, ET);                                                \
+        else kq256_log_body(kq, x, n, codes, y, S, Z, ET);                                                           \
+    } while (0)
 #define KQ_BODY(S, Z)                                                                                                \
     do {                                                                                                             \
-        if (codes && !y) kq256_log_body(kq, x, n, codes, NULL, S, Z);                                                \
-        else if (!codes) kq256_log_body(kq, x, n, NULL, y, S, Z);                                                    \
-        else kq256_log_body(kq, x, n, codes, y, S, Z);                                                               \
+        if (kq->lent) KQ_BODY_E(S, Z, 1);                                                                            \
+        else KQ_BODY_E(S, Z, 0);                                                                                     \
     } while (0)
     if (sg && zc) KQ_BODY(1, 1);
     else if (sg) KQ_BODY(1, 0);
     else if (zc) KQ_BODY(0, 1);
     else KQ_BODY(0, 0);
 #undef KQ_BODY
+#undef KQ_BODY_E
 }
 
 /* The linear code, 8 lanes: avx512.c's kq512_codes reasoning step for step (float first, the double
@@ -1092,7 +1127,7 @@ void teq_kq_run_avx2(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes
         teq_kq_run_scalar(kq, x, n, codes, y);
         return;
     }
-    if (kq->logpath) {
+    if (kq->logpath || kq->lent) {
         kq256_log_run(kq, x, n, codes, y);
         return;
     }

@@ -94,7 +94,7 @@ static inline unsigned teq_ki_code(const uint8_t *row, int64_t k, int n) {
  * most `steps` thresholds fall in one bucket: the index is then bucket[d] + #(u > thr[bucket[d] + i], i <
  * steps), a fixed number of compares that vectorise. Each side (x >= 0: 0, x < 0: 1) has its own arrays;
  * when both sides share the magnitudes (no zero code, or unsigned) side 1 repeats side 0 with its codes. */
-enum { TEQ_KQ_MAX_BUCKETS = 1 << 16, TEQ_KQ_MAX_STEPS = 4, TEQ_KQ_THR = 264 };
+enum { TEQ_KQ_MAX_BUCKETS = 1 << 16, TEQ_KQ_MAX_STEPS = 4, TEQ_KQ_THR = 264, TEQ_KQ_ENT_MAX = 4096 };
 typedef struct teq_kq_side {
     int32_t kbase, top; /* bucket index d = clamp((u >> sh) - kbase + 1, 0, top) */
     int32_t sh;
@@ -137,6 +137,16 @@ struct teq_kq {
      * lfa = 0, lfb = 1 when the window is not in (0, 1): every vector reads tl[]. */
     float lfa, lfb;
     double log_margin;      /* smallest slack of the margin check (in levels; reported by tests) */
+    /* The entry table (kq.c entry_init; the AVX2 body takes it first when it is there, whether or not the
+     * log path's margin holds): the level index e = #{j : u > tl[j]} from one table read and one compare.
+     * Buckets of u >> lsh, at most one threshold tl[] in each: bucket d (u >> lsh = lkbase + d, d clamped to
+     * 0 .. ltop) holds (number of tl below the bucket's first pattern) << 24 | (its threshold's offset
+     * from that first pattern, or 2^lsh - 1 when none lies in it); then
+     *     e = (ent >> 24) + (u - ((lkbase + d) << lsh) > (ent & 0xFFFFFF))   (signed compare)
+     * which is exact for every u in [0, 0x7F800000], below the first bucket and above the last too.
+     * NULL where no shift <= 24 gives one threshold per bucket within TEQ_KQ_ENT_MAX buckets. */
+    int32_t *lent;
+    int32_t lsh, lkbase, ltop;
     /* The exponential tables, last: a linear code's quantizer is allocated only up to thr
      * (TEQ_KQ_LINEAR_BYTES), 1.2 KB instead of 8.4 (a quantized model holds two per INT8 layer).
      * side s at [s * TEQ_KQ_THR]: thr[j] for j < K-1, bit patterns of the midpoints rounded down, then

@@ -132,6 +132,37 @@ static void log_path_init(teq_kq *kq, const float *lv, int L) {
     }
 }
 
+/* The entry table (kint.h lent) over the level thresholds tl[0 .. L-2] that log_path_init set: the coarsest
+ * shift with at most one threshold per bucket, if its buckets are few enough (TEQ_KQ_ENT_MAX, 16 KB; the
+ * codes of the bench models need 350-700). The thresholds strictly increase (each midpoint rounded down
+ * lies at or above the lower level and below the upper one), so some shift always separates them; the
+ * bound only keeps the table small. Returns 0 when out of memory (the caller fails), 1 otherwise. */
+static int entry_init(teq_kq *kq, int L) {
+    kq->lent = NULL;
+    const int nt = L - 1;
+    if (nt < 1) return 1;
+    const int32_t *tl = kq->tl;
+    int sh = 24;
+    for (; sh >= 0; sh--) {
+        if (max_per_bucket(tl, nt, sh) <= 1) break;
+    }
+    if (sh < 0) return 1;
+    const int32_t kbase = (int32_t)((uint32_t)tl[0] >> sh);
+    const int64_t top = (int64_t)((uint32_t)tl[nt - 1] >> sh) - kbase;
+    if (top + 1 > TEQ_KQ_ENT_MAX) return 1;
+    int32_t *ent = malloc(sizeof(int32_t) * (size_t)(top + 1));
+    if (!ent) return 0;
+    for (int64_t d = 0, j = 0; d <= top; d++) {
+        const uint32_t lo = (uint32_t)(kbase + d) << sh;
+        while (j < nt && (uint32_t)tl[j] < lo) j++;
+        uint32_t low = (1u << sh) - 1;
+        if (j < nt && ((uint32_t)tl[j] >> sh) == (uint32_t)(kbase + d)) low = (uint32_t)tl[j] - lo;
+        ent[d] = (int32_t)((uint32_t)j << 24 | low);
+    }
+    kq->lent = ent, kq->lsh = sh, kq->lkbase = kbase, kq->ltop = (int32_t)top;
+    return 1;
+}
+
 teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
     *out = NULL;
     char msg[160];
@@ -166,6 +197,10 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
         for (int e = 0; e < L; e++) lv[e] = kq->table[zc ? e + 1 : e];
     }
     log_path_init(kq, lv, L);
+    if (!entry_init(kq, L)) {
+        free(kq);
+        return teq_error_set(err, TEQ_ERR_NOMEM, "activation quantizer: out of memory");
+    }
     if (zc) mag[K] = 0, codes[K++] = q->is_signed ? E : 0;
     for (int e = 0; e < L; e++) mag[K] = lv[e], codes[K++] = q->is_signed || !zc ? e : e + 1;
     side_thresholds(kq, 0, mag, codes, K);
@@ -207,6 +242,7 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
     if (steps <= TEQ_KQ_MAX_STEPS) {
         kq->bucket = malloc((size_t)total + 4);
         if (!kq->bucket) {
+            free(kq->lent);
             free(kq);
             return teq_error_set(err, TEQ_ERR_NOMEM, "activation quantizer: out of memory");
         }
@@ -234,6 +270,7 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
 void teq_kq_free(teq_kq *kq) {
     if (!kq) return;
     free(kq->bucket);
+    free(kq->lent);
     free(kq);
 }
 

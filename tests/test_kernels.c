@@ -875,7 +875,7 @@ static void test_kq(void) {
     enum { NR = 1 << 18 };
     float *x = malloc(sizeof(float) * (NR + 8192));
     int ok = 1, codes = 0, max_steps = 0, n_log = 0, n_window = 0, n_crowd_log = 0, n_crowd_bucket = 0, n_entry = 0,
-        n_crowd_entry = 0, n_fit = 0;
+        n_crowd_entry = 0, n_fit = 0, n_split = 0;
     double min_margin = 1e300;
     /* the log path's polynomial: its error bound on every float mantissa (the proof in kq.c uses it) */
     {
@@ -941,7 +941,7 @@ static void test_kq(void) {
                 values += n * nb, codes++;
                 /* the paths below the entry table (kint.h lent), which the vector bodies take first */
                 int32_t *lent = kq->lent;
-                n_entry += lent != NULL, n_fit++;
+                n_entry += lent != NULL, n_fit++, n_split += lent && kq->lsplit;
                 kq->lent = NULL;
                 if (lent && (kq->logpath || kq->steps)) {
                     char w2[112];
@@ -1069,11 +1069,11 @@ static void test_kq(void) {
           n_log, n_crowd_log, n_crowd_bucket);
     /* the entry table on most fitted codes and on crowded ones, but not on all (so that the paths below it run
      * as the first choice somewhere too) */
-    CHECK(n_entry > n_fit / 2 && n_entry < n_fit && n_crowd_entry > 0, "kq entry table: %d of %d fitted codes, %d crowded",
-          n_entry, n_fit, n_crowd_entry);
+    CHECK(n_entry > n_fit / 2 && n_entry < n_fit && n_crowd_entry > 0 && n_split > 0,
+          "kq entry table: %d of %d fitted codes (%d in two regions), %d crowded", n_entry, n_fit, n_split, n_crowd_entry);
     printf("kq: log path on %d fitted codes (smallest margin %.3f levels; %d with the AVX2 fraction window), crowded "
-           "codes: %d log, %d bucket; entry table on %d of %d fitted and %d crowded codes\n",
-           n_log, min_margin, n_window, n_crowd_log, n_crowd_bucket, n_entry, n_fit, n_crowd_entry);
+           "codes: %d log, %d bucket; entry table on %d of %d fitted (%d in two regions) and %d crowded codes\n",
+           n_log, min_margin, n_window, n_crowd_log, n_crowd_bucket, n_entry, n_fit, n_split, n_crowd_entry);
     printf("kq: %d codes, %lld values over %d bodies bit-exact vs teq_q_quantize: %s (base 1.01 8-bit: %d compare(s) "
            "after the bucket)\n",
            codes, (long long)values, nb, ok ? "ok" : "FAIL", max_steps);

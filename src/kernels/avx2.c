@@ -965,9 +965,12 @@ INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
     const int32_t *tl = kq->tl;
     const int32_t *lev = (const int32_t *)(const void *)kq->lev;
     const int32_t *ent = kq->lent;
-    const __m256i ekb = _mm256_set1_epi32(et ? kq->lkbase : 0), etop = _mm256_set1_epi32(et ? kq->ltop : 0);
-    const __m256i elow = _mm256_set1_epi32(0xFFFFFF);
-    const __m128i esh = _mm_cvtsi32_si128(et ? kq->lsh : 0);
+    const __m256i ekb0 = _mm256_set1_epi32(et ? kq->lkbase[0] : 0), ekb1 = _mm256_set1_epi32(et ? kq->lkbase[1] : 0);
+    const __m256i etop0 = _mm256_set1_epi32(et ? kq->ltop[0] : 0), etop1 = _mm256_set1_epi32(et ? kq->ltop[1] : 0);
+    const __m256i esh0 = _mm256_set1_epi32(et ? kq->lsh[0] : 0), esh1 = _mm256_set1_epi32(et ? kq->lsh[1] : 0);
+    const __m256i eoff0 = _mm256_set1_epi32(et ? kq->lboff[0] : 0), eoff1 = _mm256_set1_epi32(et ? kq->lboff[1] : 0);
+    /* u >= lsplit as a signed compare with lsplit - 1 (u and lsplit are below 2^31; lsplit 0: every lane) */
+    const __m256i esplit = _mm256_set1_epi32(et ? (int32_t)kq->lsplit - 1 : 0), elow = _mm256_set1_epi32(0xFFFFFF);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256i xb = _mm256_castps_si256(_mm256_loadu_ps(x + i));
@@ -976,10 +979,13 @@ INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
         const __m256i s1 = sg ? _mm256_andnot_si256(_mm256_cmpeq_epi32(ub, zero), _mm256_cmpgt_epi32(zero, xb)) : zero;
         __m256i e;
         if (et) {
-            /* kint.h lent: the bucket's count and its threshold's offset, one compare */
-            __m256i d = _mm256_sub_epi32(_mm256_srl_epi32(ub, esh), ekb);
-            d = _mm256_min_epi32(_mm256_max_epi32(d, zero), etop);
-            const __m256i lo = _mm256_sll_epi32(_mm256_add_epi32(d, ekb), esh), en = lut8(ent, d);
+            /* kint.h lent: the lane's region, the bucket's count and its threshold's offset, one compare */
+            const __m256i r = _mm256_cmpgt_epi32(ub, esplit);
+            const __m256i sh = _mm256_blendv_epi8(esh0, esh1, r), kb = _mm256_blendv_epi8(ekb0, ekb1, r);
+            __m256i d = _mm256_sub_epi32(_mm256_srlv_epi32(ub, sh), kb);
+            d = _mm256_min_epi32(_mm256_max_epi32(d, zero), _mm256_blendv_epi8(etop0, etop1, r));
+            const __m256i lo = _mm256_sllv_epi32(_mm256_add_epi32(d, kb), sh);
+            const __m256i en = lut8(ent, _mm256_add_epi32(d, _mm256_blendv_epi8(eoff0, eoff1, r)));
             e = _mm256_sub_epi32(_mm256_srli_epi32(en, 24),
                                  _mm256_cmpgt_epi32(_mm256_sub_epi32(ub, lo), _mm256_and_si256(en, elow)));
         } else {

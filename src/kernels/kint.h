@@ -139,14 +139,18 @@ struct teq_kq {
     double log_margin;      /* smallest slack of the margin check (in levels; reported by tests) */
     /* The entry table (kq.c entry_init; the AVX2 body takes it first when it is there, whether or not the
      * log path's margin holds): the level index e = #{j : u > tl[j]} from one table read and one compare.
-     * Buckets of u >> lsh, at most one threshold tl[] in each: bucket d (u >> lsh = lkbase + d, d clamped to
-     * 0 .. ltop) holds (number of tl below the bucket's first pattern) << 24 | (its threshold's offset
-     * from that first pattern, or 2^lsh - 1 when none lies in it); then
-     *     e = (ent >> 24) + (u - ((lkbase + d) << lsh) > (ent & 0xFFFFFF))   (signed compare)
-     * which is exact for every u in [0, 0x7F800000], below the first bucket and above the last too.
-     * NULL where no shift <= 24 gives one threshold per bucket within TEQ_KQ_ENT_MAX buckets. */
+     * Two regions of u, r = (u >= lsplit) (lsplit 0: one region), each with buckets of u >> lsh[r] holding at
+     * most one threshold tl[]: bucket d of region r (u >> lsh[r] = lkbase[r] + d, d clamped to 0 .. ltop[r]) is
+     * lent[lboff[r] + d] = (number of tl below the bucket's first pattern) << 24 | (the offset of its
+     * threshold from that first pattern, or 2^lsh[r] - 1 when none lies in it); then
+     *     e = (ent >> 24) + (u - ((lkbase[r] + d) << lsh[r]) > (ent & 0xFFFFFF))   (signed compare)
+     * which is exact for every u in [0, 0x7F800000], below the first bucket and above the last too. Two
+     * regions because a code whose levels start near 0 (beta near -alpha) spreads its low thresholds over
+     * many octaves and crowds its high ones: one shift fine enough for the top needed 10^4 to 10^6 buckets
+     * on 7 of rec's 55 codes. NULL where no pair of shifts <= 24 fits within TEQ_KQ_ENT_MAX buckets. */
     int32_t *lent;
-    int32_t lsh, lkbase, ltop;
+    int32_t lsh[2], lkbase[2], ltop[2], lboff[2];
+    uint32_t lsplit;
     /* The exponential tables, last: a linear code's quantizer is allocated only up to thr
      * (TEQ_KQ_LINEAR_BYTES), 1.2 KB instead of 8.4 (a quantized model holds two per INT8 layer).
      * side s at [s * TEQ_KQ_THR]: thr[j] for j < K-1, bit patterns of the midpoints rounded down, then

@@ -132,34 +132,67 @@ static void log_path_init(teq_kq *kq, const float *lv, int L) {
     }
 }
 
-/* The entry table (kint.h lent) over the level thresholds tl[0 .. L-2] that log_path_init set: the coarsest
- * shift with at most one threshold per bucket, if its buckets are few enough (TEQ_KQ_ENT_MAX, 16 KB; the
- * codes of the bench models need 350-700). The thresholds strictly increase (each midpoint rounded down
- * lies at or above the lower level and below the upper one), so some shift always separates them; the
- * bound only keeps the table small. Returns 0 when out of memory (the caller fails), 1 otherwise. */
+/* The entry table (kint.h lent) over the level thresholds tl[0 .. L-2] that log_path_init set: the split
+ * (region A: the first m thresholds, region B: the rest, from a bucket boundary of B's shift above A's last)
+ * with the fewest buckets, if they are few enough (TEQ_KQ_ENT_MAX, 16 KB; the bench models' codes need
+ * 280-1100). The thresholds strictly increase (each midpoint rounded down lies at or above the lower level
+ * and below the upper one), so some shift separates them; the bound only keeps the table small. Returns 0
+ * when out of memory (the caller fails), 1 otherwise. */
 static int entry_init(teq_kq *kq, int L) {
     kq->lent = NULL;
     const int nt = L - 1;
     if (nt < 1) return 1;
-    const int32_t *tl = kq->tl;
-    int sh = 24;
-    for (; sh >= 0; sh--) {
-        if (max_per_bucket(tl, nt, sh) <= 1) break;
+    const uint32_t *t = (const uint32_t *)kq->tl;
+    /* t[j] and t[j+1] share a bucket of u >> sh exactly when sh exceeds their highest differing bit, so the
+     * coarsest separating shift of a run of thresholds is the least of those bits over its pairs (<= 24):
+     * pre[m] over t[0 .. m-1], suf[m] over t[m .. nt-1] */
+    int pre[256], suf[256];
+    pre[0] = pre[1] = 24, suf[nt - 1] = 24;
+    for (int j = 1; j < nt; j++)
+        if (t[j] <= t[j - 1]) return 1; /* cannot happen (above); no table rather than a wrong one */
+    for (int j = 1; j < nt; j++) {
+        const int hb = 31 - __builtin_clz(t[j - 1] ^ t[j]);
+        pre[j + 1] = hb < pre[j] ? hb : pre[j];
     }
-    if (sh < 0) return 1;
-    const int32_t kbase = (int32_t)((uint32_t)tl[0] >> sh);
-    const int64_t top = (int64_t)((uint32_t)tl[nt - 1] >> sh) - kbase;
-    if (top + 1 > TEQ_KQ_ENT_MAX) return 1;
-    int32_t *ent = malloc(sizeof(int32_t) * (size_t)(top + 1));
+    for (int j = nt - 2; j >= 0; j--) {
+        const int hb = 31 - __builtin_clz(t[j] ^ t[j + 1]);
+        suf[j] = hb < suf[j + 1] ? hb : suf[j + 1];
+    }
+    int64_t best = TEQ_KQ_ENT_MAX + 1;
+    int bm = -1, bsa = 0, bsb = 0;
+    for (int m = 0; m < nt; m++) {
+        const int sb = suf[m], sa = pre[m];
+        const int64_t nb = (int64_t)(t[nt - 1] >> sb) - (t[m] >> sb) + 1;
+        int64_t na = 0;
+        if (m > 0) {
+            if (t[m - 1] >= (t[m] >> sb) << sb) continue; /* A's last threshold inside B's first bucket */
+            na = (int64_t)(t[m - 1] >> sa) - (t[0] >> sa) + 1;
+        }
+        if (na + nb < best) best = na + nb, bm = m, bsa = sa, bsb = sb;
+    }
+    if (bm < 0) return 1;
+    int32_t *ent = malloc(sizeof(int32_t) * (size_t)best);
     if (!ent) return 0;
-    for (int64_t d = 0, j = 0; d <= top; d++) {
-        const uint32_t lo = (uint32_t)(kbase + d) << sh;
-        while (j < nt && (uint32_t)tl[j] < lo) j++;
-        uint32_t low = (1u << sh) - 1;
-        if (j < nt && ((uint32_t)tl[j] >> sh) == (uint32_t)(kbase + d)) low = (uint32_t)tl[j] - lo;
-        ent[d] = (int32_t)((uint32_t)j << 24 | low);
+    kq->lsplit = bm ? (t[bm] >> bsb) << bsb : 0;
+    /* region 0 (A) and 1 (B); with no A both name B, so that either lane choice reads B's table */
+    const int first[2] = {bm ? 0 : bm, bm}, last[2] = {bm ? bm - 1 : nt - 1, nt - 1}, sh[2] = {bm ? bsa : bsb, bsb};
+    int64_t off = 0;
+    for (int r = 0; r < 2; r++) {
+        const uint32_t kbase = t[first[r]] >> sh[r];
+        const int64_t top = (int64_t)(t[last[r]] >> sh[r]) - kbase;
+        kq->lsh[r] = sh[r], kq->lkbase[r] = (int32_t)kbase, kq->ltop[r] = (int32_t)top, kq->lboff[r] = (int32_t)off;
+        if (r == 0 && !bm) continue; /* the same table as region 1 */
+        for (int64_t d = 0, j = 0; d <= top; d++) {
+            const uint32_t lo = (uint32_t)(kbase + d) << sh[r];
+            while (j < nt && t[j] < lo) j++;
+            uint32_t low = (1u << sh[r]) - 1;
+            if (j < nt && (t[j] >> sh[r]) == kbase + d) low = t[j] - lo;
+            ent[off + d] = (int32_t)((uint32_t)j << 24 | low);
+        }
+        off += top + 1;
     }
-    kq->lent = ent, kq->lsh = sh, kq->lkbase = kbase, kq->ltop = (int32_t)top;
+    if (!bm) kq->lboff[0] = kq->lboff[1];
+    kq->lent = ent;
     return 1;
 }
 

@@ -867,6 +867,48 @@ static int64_t edge_values(const teq_kq *kq, float *v) {
     return n;
 }
 
+/* teq_kq_fake_shifted: the operator's two passes (x + c rounded to float, then the code) in one, chunk by
+ * chunk: the same values bit for bit as teq_q_fake on the sums, across chunk boundaries, in place and not, on
+ * one and two threads, for exponential and linear codes and both signs of the shift */
+static void test_kq_shifted(void) {
+    enum { N = 40000 + 5 }; /* three chunks of kq.c's 16384 and a tail */
+    float *x = malloc(sizeof(float) * N), *sum = malloc(sizeof(float) * N), *want = malloc(sizeof(float) * N);
+    float *y = malloc(sizeof(float) * N);
+    int bad = 0, cases = 0;
+    const teq_qparams qs[3] = {
+        {.kind = TEQ_CODE_EXP, .bits = 8, .is_signed = 1, .base = 1.035, .alpha = 0.05, .beta = -0.049},
+        {.kind = TEQ_CODE_EXP, .bits = 6, .is_signed = 0, .zero_code = 1, .base = 1.1, .alpha = 0.02, .beta = 0.001},
+        {.kind = TEQ_CODE_LINEAR, .bits = 8, .is_signed = 0, .scale = 0.02, .zero_point = 7, .lin_f32 = 1}};
+    for (int qi = 0; qi < 3; qi++) {
+        teq_kq *kq;
+        teq_error err = {0};
+        if (teq_kq_new(&qs[qi], &kq, &err) != TEQ_OK) {
+            CHECK(0, "kq_new (shifted): %s", err.msg);
+            continue;
+        }
+        for (int si = 0; si < 2; si++) {
+            const float c = si ? -0.3751f : 1.2345f;
+            for (int i = 0; i < N; i++) x[i] = (float)(4 * unit() - 2);
+            for (int i = 0; i < N; i++) sum[i] = x[i] + c;
+            teq_q_fake(&qs[qi], sum, N, want);
+            for (int mode = 0; mode < 4; mode++) {
+                const int in_place = mode & 1, nt = 1 + (mode >> 1);
+                if (in_place) memcpy(y, x, sizeof(float) * N);
+                teq_kq_fake_shifted(kq, in_place ? y : x, N, c, y, nt);
+                for (int i = 0; i < N; i++)
+                    if (memcmp(&y[i], &want[i], sizeof(float)) && bad++ < 3)
+                        CHECK(0, "kq shifted code %d shift %g %s %d threads: [%d] %.9g want %.9g", qi, (double)c,
+                              in_place ? "in place" : "apart", nt, i, (double)y[i], (double)want[i]);
+                cases++;
+            }
+        }
+        teq_kq_free(kq);
+    }
+    CHECK(!bad, "kq shifted: %d values differ", bad);
+    printf("kq shifted: %d cases of %d values bit-exact vs teq_q_fake(x + c)\n", cases, N);
+    free(x), free(sum), free(want), free(y);
+}
+
 static void test_kq(void) {
     struct { const char *name; kq_body f; } bodies[3] = {{"scalar", teq_kq_run_scalar}};
     int nb = 1;
@@ -1096,6 +1138,7 @@ int main(void) {
     test_lanes(ks, n);
     test_trim();
     test_kq();
+    test_kq_shifted();
     printf("best set: %s\n", teq_kset_best()->name);
     for (int i = 0; i < 2; i++) teq_tensor_fit_free(&fit_w[i]), teq_tensor_fit_free(&fit_a[i]);
     if (n_fail) printf("replay with TEQ_SEED=%llu\n", (unsigned long long)seed);

@@ -1111,6 +1111,13 @@ static void kq256_lin32_run(const teq_kq *kq, const float *x, int64_t n, uint8_t
     if (i < n) teq_kq_run_scalar(kq, x + i, n - i, codes ? codes + i : NULL, y ? y + i : NULL);
 }
 
+void teq_kq_addc_avx2(const float *x, int64_t n, float c, float *y) {
+    const __m256 vc = _mm256_set1_ps(c);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(x + i), vc));
+    for (; i < n; i++) y[i] = x[i] + c;
+}
+
 void teq_kq_run_avx2(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
     if (kq->q.lin_f32) {
         kq256_lin32_run(kq, x, n, codes, y);

@@ -245,6 +245,9 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err);
 void teq_kq_free(teq_kq *kq);
 /* y = dequantize(quantize(x)) (y may alias x), n_threads >= 1 */
 void teq_kq_fake(const teq_kq *kq, const float *x, int64_t n, float *y, int n_threads);
+/* y = dequantize(quantize(fl(x + shift))) (y may alias x): a shifted code's TeqQuantize in one pass over
+ * memory instead of two */
+void teq_kq_fake_shifted(const teq_kq *kq, const float *x, int64_t n, float shift, float *y, int n_threads);
 /* codes[n] = quantize(x) */
 void teq_kq_codes(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, int n_threads);
 

@@ -204,6 +204,8 @@ static inline float teq_kq_log2p7(float r) {
 /* Vector bodies (codes and/or values for x[n]; codes or y may be NULL). */
 void teq_kq_run_avx512(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y);
 void teq_kq_run_avx2(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y);
+/* y[i] = x[i] + c (y may alias x), 8 lanes: a shifted code's sum (kq.c), which the baseline build left scalar */
+void teq_kq_addc_avx2(const float *x, int64_t n, float c, float *y);
 void teq_kq_run_scalar(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y);
 
 /* Scalar magnitude bits of x for side selection, shared by the scalar path and vector tails. */

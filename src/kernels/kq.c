@@ -359,6 +359,15 @@ static void run_chunk(const teq_kq *kq, const float *x, int64_t n, uint8_t *code
 
 enum { KQ_CHUNK = 1 << 14 };
 
+/* x + shift (one float addition, as the operator's own pass) into y, then y quantized in place, a chunk at a
+ * time so that the sums are still in cache when the quantizer reads them */
+static void run_chunk_shifted(const teq_kq *kq, const float *x, int64_t n, float shift, float *y) {
+    if (teq_k_best_isa() >= TEQ_ISA_AVX2) teq_kq_addc_avx2(x, n, shift, y);
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] + shift;
+    run_chunk(kq, y, n, NULL, y);
+}
+
 static void run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, int n_threads) {
     if (n <= 0) return;
     int64_t nch = (n + KQ_CHUNK - 1) / KQ_CHUNK;
@@ -381,6 +390,21 @@ static void run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, flo
 
 void teq_kq_fake(const teq_kq *kq, const float *x, int64_t n, float *y, int n_threads) {
     run(kq, x, n, NULL, y, n_threads);
+}
+
+void teq_kq_fake_shifted(const teq_kq *kq, const float *x, int64_t n, float shift, float *y, int n_threads) {
+    if (n <= 0) return;
+    const int64_t nch = (n + KQ_CHUNK - 1) / KQ_CHUNK;
+    const int nt = n_threads < 1 ? 1 : n_threads > nch ? (int)nch : n_threads;
+    if (nt == 1) { /* no parallel region (run above says why) */
+        for (int64_t b = 0; b < n; b += KQ_CHUNK) run_chunk_shifted(kq, x + b, n - b < KQ_CHUNK ? n - b : KQ_CHUNK, shift, y + b);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t c = 0; c < nch; c++) {
+        const int64_t b = c * KQ_CHUNK;
+        run_chunk_shifted(kq, x + b, n - b < KQ_CHUNK ? n - b : KQ_CHUNK, shift, y + b);
+    }
 }
 
 void teq_kq_codes(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, int n_threads) {

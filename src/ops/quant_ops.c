@@ -101,6 +101,10 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
     int64_t n = teq_tensor_numel(x);
     float *dst = out[0]->data;
     int nt = teq_ctx_threads(ctx);
+    if (c != 0 && p.kind != TEQ_CODE_NONE && node->kern && teq_kmode_get() != TEQ_KMODE_DEQUANT) {
+        teq_kq_fake_shifted(node->kern, src, n, (float)c, dst, nt); /* the same sum and codes, one pass */
+        return TEQ_OK;
+    }
     if (c != 0) {
         /* shifted code: quantize x + c (rounded to float32), the values stay in the shifted domain */
         const float cf = (float)c;

@@ -243,6 +243,8 @@ void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t 
 typedef struct teq_kq teq_kq;
 teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err);
 void teq_kq_free(teq_kq *kq);
+/* the code it was prepared for */
+const teq_qparams *teq_kq_params(const teq_kq *kq);
 /* y = dequantize(quantize(x)) (y may alias x), n_threads >= 1 */
 void teq_kq_fake(const teq_kq *kq, const float *x, int64_t n, float *y, int n_threads);
 /* y = dequantize(quantize(fl(x + shift))) (y may alias x): a shifted code's TeqQuantize in one pass over

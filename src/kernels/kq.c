@@ -300,6 +300,8 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
     return TEQ_OK;
 }
 
+const teq_qparams *teq_kq_params(const teq_kq *kq) { return &kq->q; }
+
 void teq_kq_free(teq_kq *kq) {
     if (!kq) return;
     free(kq->bucket);

@@ -81,8 +81,15 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
     double c = 0;
     char msg[200];
     if (!a || a->type != TEQ_ATTR_TENSOR) return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "missing qparams attribute");
-    if (teq_qparams_from_tensor_shift(a->t, &p, &c, msg, sizeof msg))
+    if (node->kern) {
+        /* prepared at load from this very attribute, which was read and checked then (qlayer.c
+         * teq_ops_bind_quantized): the check computes the code's levels with pow, which was 5% of an
+         * exponential cls run */
+        p = *teq_kq_params(node->kern);
+        c = teq_tensor_numel(a->t) == TEQ_QPARAMS_LEN_SHIFT ? ((const double *)a->t->data)[9] : 0.0;
+    } else if (teq_qparams_from_tensor_shift(a->t, &p, &c, msg, sizeof msg)) {
         return teq_op_fail(ctx, node, TEQ_ERR_FORMAT, "%s", msg);
+    }
     const teq_tensor *x = in[0];
     /* every reader quantizes x to these codes itself (node->pass_fast; with a shift, readers on integer
      * lanes add it themselves: teq_qlayer.in_shift): hand x on, no pass over it; x may be these very codes

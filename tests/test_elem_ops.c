@@ -797,7 +797,7 @@ static void test_add_relu(void) {
         for (int i = 0; i < 15; i++) ((float *)a->data)[i] = av[i];
         for (int i = 0; i < (bc ? 5 : 15); i++) ((float *)b->data)[i] = bv[i];
         tnode t = mknode("Add", 14, 2, 1);
-        t.n->kern = (void *)&teq_add_relu_mark;
+        t.n->kern = (void *)&teq_add_marks[1]; /* relu */
         teq_tensor out[1];
         const teq_status st = run(&t, 2, (const teq_tensor *[]){a, b}, 1, out);
         CHECK(st == TEQ_OK, "Add + Relu: %s", g_err.msg);
@@ -810,6 +810,49 @@ static void test_add_relu(void) {
         done(&t, out, 1);
         teq_tensor_free(a), teq_tensor_free(b);
     }
+}
+
+/* The Add of a zero-padded Concat (the fast mode's mark, ops.h teq_add_marks): given A [N, CA, 3] in the
+ * Concat's slot k and F [N, CA + CZ, 3] in the other, bit for bit the Add of F and Concat(A, +0.0) in the
+ * node's operand order, with and without the Relu, over two batch items; F holds -0 (-0 + 0 is +0), NaN,
+ * infinities and denormals in the padded channels, A -0 where F has -0. And given the whole Concat (a Concat
+ * that did not hand A on), the plain Add. */
+static void test_add_zpad(void) {
+    enum { NB = 2, CA = 3, CZ = 2, IN = 3, NA = NB * CA * IN, NF = NB * (CA + CZ) * IN };
+    const float sp[10] = {-0.0f, NAN, INFINITY, -INFINITY, 1e-40f, -1e-40f, 0.0f, -2.5f, 3.0f, -0.0f};
+    int cases = 0;
+    for (int k = 0; k < 2; k++)
+        for (int relu = 0; relu < 2; relu++)
+            for (int whole = 0; whole < 2; whole++) {
+                teq_tensor *F = mk(TEQ_DTYPE_FLOAT, 3, D(NB, CA + CZ, IN));
+                teq_tensor *A = whole ? mk(TEQ_DTYPE_FLOAT, 3, D(NB, CA + CZ, IN)) : mk(TEQ_DTYPE_FLOAT, 3, D(NB, CA, IN));
+                float *f = F->data, *a = A->data, cat[NF];
+                for (int i = 0; i < NF; i++) f[i] = i % 3 == 0 ? sp[(i / 3) % 10] : (float)(urand() * 8 - 4);
+                for (int i = 0; i < teq_tensor_numel(A); i++) a[i] = i % 4 == 0 ? -0.0f : (float)(urand() * 8 - 4);
+                /* the Concat's output: A's channels, then +0.0 (or A itself when whole) */
+                for (int b = 0; b < NB; b++)
+                    for (int c = 0; c < CA + CZ; c++)
+                        for (int j = 0; j < IN; j++)
+                            cat[(b * (CA + CZ) + c) * IN + j] = whole ? a[(b * (CA + CZ) + c) * IN + j]
+                                                                : c < CA ? a[(b * CA + c) * IN + j] : 0.0f;
+                tnode t = mknode("Add", 14, 2, 1);
+                t.n->kern = (void *)&teq_add_marks[relu + 2 * (k + 1)];
+                teq_tensor out[1];
+                const teq_status st = run(&t, 2, k ? (const teq_tensor *[]){F, A} : (const teq_tensor *[]){A, F}, 1, out);
+                CHECK(st == TEQ_OK, "zero-padded Add: %s", g_err.msg);
+                CHECK(st || (out[0].ndim == 3 && out[0].dims[1] == CA + CZ), "zero-padded Add: output shape");
+                for (int i = 0; i < NF && st == TEQ_OK; i++) {
+                    const float sum = k ? f[i] + cat[i] : cat[i] + f[i], want = relu ? (sum > 0 ? sum : 0) : sum;
+                    const float got = ((float *)out[0].data)[i];
+                    CHECK(!memcmp(&want, &got, 4), "zero-padded Add (slot %d%s%s) element %d: %.9g, want %.9g", k,
+                          relu ? ", Relu" : "", whole ? ", whole Concat" : "", i, (double)got, (double)want);
+                }
+                t.n->kern = NULL;
+                done(&t, out, 1);
+                teq_tensor_free(F), teq_tensor_free(A);
+                cases++;
+            }
+    printf("zero-padded Add: %d cases bit for bit as Add over the Concat\n", cases);
 }
 
 /* Float Softmax along contiguous rows takes its own exponential (elementwise.c exp_shifted_f32, a polynomial
@@ -1235,6 +1278,7 @@ int main(void) {
     test_softmax();
     test_softmax_rows();
     test_add_relu();
+    test_add_zpad();
     test_reduce();
     test_argmax();
     test_cast();

@@ -551,9 +551,71 @@ __attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void add_relu_f3
 struct un_param;
 static void relu_f32(void *o_, const void *x_, int64_t n, const struct un_param *P); /* the Relu operator's loop, below */
 
+/* y = a + 0 (b = NULL) or 0 + b (a = NULL): a zero-padded Concat's channels past A (ops.h teq_add_marks) */
+__attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void add_zero_f32(const float *a, const float *b,
+                                                                                  float *y, int64_t n, bool relu) {
+    const float z = 0.0f;
+    if (a && relu) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            const float t = a[i] + z;
+            y[i] = t > 0 ? t : 0;
+        }
+    } else if (a) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) y[i] = a[i] + z;
+    } else if (relu) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            const float t = z + b[i];
+            y[i] = t > 0 ? t : 0;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) y[i] = z + b[i];
+    }
+}
+
+/* The Add of a zero-padded Concat (ops.h teq_add_marks): input k is the Concat's A, [N, CA, rest...], the other
+ * input F has the Concat's whole shape [N, CA + CZ, rest...]; per batch item the first CA * inner values are
+ * the sums of F and A, the rest F's plus 0, operands in the node's order. false: the shapes are not so (the
+ * caller runs the Add as usual). */
+static bool add_zero_padded(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *out,
+                            int k, bool relu, teq_status *st) {
+    const teq_tensor *A = in[k], *F = in[1 - k];
+    if (!A || !F || A->dtype != TEQ_DTYPE_FLOAT || F->dtype != TEQ_DTYPE_FLOAT || A->ndim != F->ndim || A->ndim < 2 ||
+        A->dims[1] >= F->dims[1] || !(node->opset >= 7 || teq_node_attr_int(node, "broadcast", 0) == 0))
+        return false;
+    int64_t inner = 1;
+    for (int d = 0; d < A->ndim; d++) {
+        if (d != 1 && A->dims[d] != F->dims[d]) return false;
+        if (d > 1) inner *= A->dims[d];
+    }
+    if ((*st = teq_ctx_alloc(ctx, out, TEQ_DTYPE_FLOAT, F->ndim, F->dims))) return true;
+    const int64_t N = F->dims[0], na = A->dims[1] * inner, nf = F->dims[1] * inner;
+    const float *a = A->data, *f = F->data;
+    float *y = out->data;
+    for (int64_t b = 0; b < N; b++) {
+        const float *fb = f + b * nf, *ab = a + b * na;
+        float *yb = y + b * nf;
+        if (relu) {
+            add_relu_f32(k ? fb : ab, k ? ab : fb, yb, na);
+        } else {
+            const void *ins[2] = {k ? fb : ab, k ? ab : fb};
+            const int64_t inc[2] = {1, 1};
+            add_f32(yb, ins, inc, na, NULL); /* the Add operator's own loop */
+        }
+        add_zero_f32(k ? fb + na : NULL, k ? NULL : fb + na, yb + na, nf - na, relu);
+    }
+    return true;
+}
+
 /* Add, and with teq_add_relu the Relu after it (BlazeFace's residual blocks: Add then Relu, two passes) */
 static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out) {
     const bool relu = teq_add_relu(node);
+    const int zp = teq_add_zpad(node);
+    teq_status zs = TEQ_OK;
+    if (zp && node->n_in == 2 && add_zero_padded(ctx, node, in, out[0], zp - 1, relu, &zs)) return zs;
     const teq_tensor *a = node->n_in == 2 ? in[0] : NULL, *b = node->n_in == 2 ? in[1] : NULL;
     if (relu && a && b && out[0] && a->dtype == TEQ_DTYPE_FLOAT && b->dtype == TEQ_DTYPE_FLOAT &&
         a->ndim == b->ndim && !memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->ndim) &&

@@ -168,8 +168,25 @@ void teq_echain_link_run(const teq_estep *st, int ns, const float *x, float *y, 
     }
 }
 
-const char teq_add_relu_mark = 0;
-bool teq_add_relu(const teq_node *node) { return node->kern == &teq_add_relu_mark && teq_kmode_get() == TEQ_KMODE_FAST; }
+const char teq_add_marks[6] = {0};
+const char teq_concat_zpad_mark = 0;
+/* the mark's index: relu + 2 * zp (zp 0: none, k + 1: input k is a zero-padded Concat's), or -1 */
+static int add_mark(const teq_node *node) {
+    const char *k = node->kern;
+    return k >= teq_add_marks && k < teq_add_marks + 6 ? (int)(k - teq_add_marks) : -1;
+}
+bool teq_is_add_mark(const teq_node *node) { return add_mark(node) >= 0; }
+bool teq_add_relu(const teq_node *node) {
+    const int m = add_mark(node);
+    return m >= 0 && (m & 1) && teq_kmode_get() == TEQ_KMODE_FAST;
+}
+int teq_add_zpad(const teq_node *node) {
+    const int m = add_mark(node);
+    return m >= 0 && teq_kmode_get() == TEQ_KMODE_FAST ? m / 2 : 0;
+}
+bool teq_concat_zpad(const teq_node *node) {
+    return node->kern == &teq_concat_zpad_mark && teq_kmode_get() == TEQ_KMODE_FAST;
+}
 
 bool teq_passes_input(const teq_node *node, const teq_tensor *x) {
     return node->pass_fast && teq_kmode_get() == TEQ_KMODE_FAST &&

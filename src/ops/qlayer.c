@@ -351,6 +351,37 @@ static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
     return readers ? r->kern : NULL;
 }
 
+/* The Add that alone reads Concat n's output, when n is Concat(A, Z) along axis 1 with Z a float constant of
+ * +0.0 only (every bit clear) and A not a constant (ops.h teq_add_marks); *k: the Add's input slot. */
+static teq_node *zero_pad_reader(teq_graph *g, const teq_node *n, int *k) {
+    if (strcmp(n->op_type, "Concat") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1 || n->kern ||
+        n->in[0] < 0 || n->in[1] < 0 || n->out[0] < 0 || g->values[n->in[0]].constant)
+        return NULL;
+    const teq_tensor *z = g->values[n->in[1]].constant;
+    if (!z || z->dtype != TEQ_DTYPE_FLOAT || !z->data || z->ndim < 2) return NULL;
+    const int64_t axis = teq_node_attr_int(n, "axis", 1);
+    if (axis != 1 && axis != 1 - z->ndim) return NULL;
+    const int64_t nz = teq_tensor_numel(z);
+    const uint32_t *zb = z->data;
+    for (int64_t i = 0; i < nz; i++)
+        if (zb[i]) return NULL;
+    const int v = n->out[0];
+    if (g->values[v].n_uses != 1) return NULL;
+    for (int j = 0; j < g->n_outputs; j++)
+        if (g->outputs[j] == v) return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_node *a = &g->nodes[i];
+        for (int s = 0; s < a->n_in; s++) {
+            if (a->in[s] != v) continue;
+            const bool add = !strcmp(a->op_type, "Add") && !(a->domain && a->domain[0]) && a->n_in == 2 &&
+                             a->n_out == 1 && a->in[1 - s] != v && (!a->kern || teq_is_add_mark(a));
+            *k = s;
+            return add ? a : NULL;
+        }
+    }
+    return NULL;
+}
+
 static teq_status fast_passes(teq_graph *g, bool on) {
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].pass_fast = on && requantized_by_readers(g, &g->nodes[i]);
     /* lanes readers of a passed-through shifted quantizer add its shift themselves */
@@ -397,17 +428,30 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         **post = c;
         for (int l = 0; l < c.nlinks; l++) links[l]->pass_fast = true;
     }
+    /* a Concat of A and zeros along the channels that one Add alone reads (ops.h teq_add_marks): zp[add] =
+     * the Concat's input slot there + 1 */
+    int *zp = on ? calloc((size_t)g->n_nodes + 1, sizeof(int)) : NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        teq_node *n = &g->nodes[i];
+        if (n->kern == &teq_concat_zpad_mark) n->kern = NULL;
+        int k;
+        teq_node *a = zp ? zero_pad_reader(g, n, &k) : NULL;
+        if (a) n->kern = (void *)&teq_concat_zpad_mark, n->kern_free = NULL, zp[a - g->nodes] = k + 1;
+    }
     /* an Add whose output only a Relu reads: the Add applies it (elementwise.c op_add) and the Relu passes its
      * input on; the same two IEEE results per value */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
         if (strcmp(n->op_type, "Add") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1) continue;
-        if (n->kern == &teq_add_relu_mark) n->kern = NULL;
+        if (teq_is_add_mark(n)) n->kern = NULL;
         if (!on || n->kern) continue;
         teq_node *r = teq_graph_sole_reader(g, n->out[0]);
-        if (r && !strcmp(r->op_type, "Relu") && !(r->domain && r->domain[0]) && r->n_out == 1 && !r->pass_fast)
-            n->kern = (void *)&teq_add_relu_mark, n->kern_free = NULL, r->pass_fast = true;
+        const int relu = r && !strcmp(r->op_type, "Relu") && !(r->domain && r->domain[0]) && r->n_out == 1 && !r->pass_fast;
+        const int z = zp ? zp[i] : 0;
+        if (relu) r->pass_fast = true;
+        if (relu || z) n->kern = (void *)&teq_add_marks[relu + 2 * z], n->kern_free = NULL;
     }
+    free(zp);
     /* after the chains (codes_out looks through them) */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];

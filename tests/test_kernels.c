@@ -1077,6 +1077,22 @@ static void test_kq(void) {
         for (int64_t i = 0; i < NR / 16; i++) x[n++] = (float)((unit() - 0.5) * 600 * q.scale);
         for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, &q, x, n, q.lin_f32 ? "linear f32" : "linear");
         values += n * nb, codes++;
+        { /* the integers of the codes (teq_kq_qvalues), as INT8's depthwise loop takes them */
+            uint8_t *c = malloc((size_t)n);
+            float *qv = malloc(sizeof(float) * (size_t)n);
+            const int off = q.is_signed ? (1 << bits) / 2 : q.zero_point;
+            teq_q_quantize(&q, x, n, c);
+            teq_kq_qvalues(kq, x, n, qv);
+            int64_t bad = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const float want = (float)(c[i] - off);
+                if (memcmp(&want, &qv[i], sizeof want) && bad++ < 3)
+                    CHECK(0, "kq qvalues %s: x=%.9g (0x%08x) got %.9g want %.9g", q.lin_f32 ? "linear f32" : "linear",
+                          (double)x[i], (unsigned)teq_ki_fbits(x[i]), (double)qv[i], (double)want);
+            }
+            ok &= bad == 0;
+            free(c), free(qv);
+        }
         teq_kq_free(kq);
     }
     /* the public entry points (threads, chunking) once */

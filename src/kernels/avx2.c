@@ -1118,6 +1118,25 @@ void teq_kq_addc_avx2(const float *x, int64_t n, float c, float *y) {
     for (; i < n; i++) y[i] = x[i] + c;
 }
 
+/* The float32 linear code's integers q = code - zero point as floats (kq.c teq_kq_qvalues): kq256_lin32_run's
+ * division, NaN to 0, clamp and conversion (nearest, ties to even), and back to float */
+void teq_kq_qvalues_avx2(const teq_kq *kq, const float *x, int64_t n, float *v) {
+    const __m256 s = _mm256_set1_ps(kq->lscalef), lo = _mm256_set1_ps((float)kq->qlo), hi = _mm256_set1_ps((float)kq->qhi);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 t = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
+        t = _mm256_and_ps(t, _mm256_cmp_ps(t, t, _CMP_ORD_Q));
+        t = _mm256_min_ps(_mm256_max_ps(t, lo), hi);
+        /* through the integer: a rounding in float would keep -0 where the integer 0 is +0 */
+        _mm256_storeu_ps(v + i, _mm256_cvtepi32_ps(_mm256_cvtps_epi32(t)));
+    }
+    for (; i < n; i++) {
+        uint8_t c;
+        teq_kq_run_scalar(kq, x + i, 1, &c, NULL);
+        v[i] = (float)(c - kq->off);
+    }
+}
+
 void teq_kq_run_avx2(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
     if (kq->q.lin_f32) {
         kq256_lin32_run(kq, x, n, codes, y);

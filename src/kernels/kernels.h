@@ -250,6 +250,9 @@ void teq_kq_fake(const teq_kq *kq, const float *x, int64_t n, float *y, int n_th
 /* y = dequantize(quantize(fl(x + shift))) (y may alias x): a shifted code's TeqQuantize in one pass over
  * memory instead of two */
 void teq_kq_fake_shifted(const teq_kq *kq, const float *x, int64_t n, float shift, float *y, int n_threads);
+/* v[i] = quantize(x[i]) - off as floats, for a linear code (off: the zero point, or 2^(bits-1) for a symmetric
+ * one): the exact integers INT8's depthwise loop sums, in one pass where the code is a float32 one */
+void teq_kq_qvalues(const teq_kq *kq, const float *x, int64_t n, float *v);
 /* codes[n] = quantize(x) */
 void teq_kq_codes(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, int n_threads);
 

@@ -413,6 +413,19 @@ void teq_kq_codes(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, i
     run(kq, x, n, codes, NULL, n_threads);
 }
 
+void teq_kq_qvalues(const teq_kq *kq, const float *x, int64_t n, float *v) {
+    if (kq->q.lin_f32 && teq_k_best_isa() >= TEQ_ISA_AVX2) {
+        teq_kq_qvalues_avx2(kq, x, n, v);
+        return;
+    }
+    uint8_t c[1024]; /* in chunks through a small byte buffer */
+    for (int64_t i0 = 0; i0 < n; i0 += (int64_t)sizeof c) {
+        const int64_t k = n - i0 < (int64_t)sizeof c ? n - i0 : (int64_t)sizeof c;
+        run(kq, x + i0, k, c, NULL, 1);
+        for (int64_t i = 0; i < k; i++) v[i0 + i] = (float)(c[i] - kq->off);
+    }
+}
+
 /* for the vector files' tails */
 void teq_kq_run_scalar(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
     run_scalar(kq, x, n, codes, y);

@@ -857,13 +857,7 @@ static int32_t ql_zp(const teq_qlayer *ql) {
 }
 
 void teq_ql_code_values(const teq_qlayer *ql, const float *x, int64_t n, float *v) {
-    /* in chunks through a small byte buffer */
-    uint8_t c[1024];
-    for (int64_t i0 = 0; i0 < n; i0 += (int64_t)sizeof c) {
-        const int64_t k = n - i0 < (int64_t)sizeof c ? n - i0 : (int64_t)sizeof c;
-        teq_kq_codes(ql->kqa, x + i0, k, c, 1);
-        teq_ql_codes_values(ql, c, k, v + i0);
-    }
+    teq_kq_qvalues(ql->kqa, x, n, v); /* its off is ql_zp(ql) */
 }
 
 void teq_ql_codes_values(const teq_qlayer *ql, const uint8_t *c, int64_t n, float *v) {

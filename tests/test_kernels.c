@@ -867,6 +867,34 @@ static int64_t edge_values(const teq_kq *kq, float *v) {
     return n;
 }
 
+/* teq_kq_lanes: lut[code] straight from x, bit for bit the codes of teq_q_quantize through the table, on
+ * the entry table, and (taken away) on the log path and the bucket search; a random int16 table, so that a
+ * code one off shows */
+static int kq_lanes_check(teq_kq *kq, const teq_qparams *q, const float *x, int64_t n, const char *what) {
+    int16_t lut[256], *got = malloc(sizeof(int16_t) * (size_t)n);
+    uint8_t *c = malloc((size_t)n);
+    for (int i = 0; i < 256; i++) lut[i] = (int16_t)(next() & 0xFFFF);
+    teq_q_quantize(q, x, n, c);
+    int32_t *lent = kq->lent;
+    const int logpath = kq->logpath;
+    int bad = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1 && !lent) continue;
+        if (pass == 2 && !logpath) continue;
+        if (pass >= 1) kq->lent = NULL;
+        if (pass == 2) kq->logpath = 0;
+        teq_kq_lanes(kq, x, n, lut, got);
+        for (int64_t i = 0; i < n; i++)
+            if (got[i] != lut[c[i]] && bad++ < 3)
+                CHECK(0, "kq lanes %s (%s): x=%.9g got %d want %d (code %d)", what,
+                      pass == 0 ? "first choice" : pass == 1 ? "no entry table" : "bucket", (double)x[i], got[i],
+                      lut[c[i]], c[i]);
+    }
+    kq->lent = lent, kq->logpath = logpath;
+    free(got), free(c);
+    return bad == 0;
+}
+
 /* teq_kq_fake_shifted: the operator's two passes (x + c rounded to float, then the code) in one, chunk by
  * chunk: the same values bit for bit as teq_q_fake on the sums, across chunk boundaries, in place and not, on
  * one and two threads, for exponential and linear codes and both signs of the shift */
@@ -981,6 +1009,7 @@ static void test_kq(void) {
                 }
                 for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, q, x, n, what);
                 values += n * nb, codes++;
+                ok &= kq_lanes_check(kq, q, x, n, what);
                 /* the paths below the entry table (kint.h lent), which the vector bodies take first */
                 int32_t *lent = kq->lent;
                 n_entry += lent != NULL, n_fit++, n_split += lent && kq->lsplit;

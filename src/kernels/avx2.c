@@ -951,8 +951,22 @@ INLINE __m256i lut8(const int32_t *t, __m256i idx) {
  * search takes three to four gathers. The body is instantiated per (signed, zero code, codes, values)
  * with every constant in a local: with the flags tested and the parameters reloaded per vector (the byte
  * stores may alias *kq) the loop was 90 instructions per 8 values, bound by instruction issue. */
-INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, const int sg,
-                           const int zc, const int et) {
+/* 8 int16 t[idx_i] (idx < 256) into one xmm, by scalar loads as lut8 */
+INLINE __m128i lut8_s16(const int16_t *t, __m256i idx) {
+    const __m128i l = _mm256_castsi256_si128(idx), h = _mm256_extracti128_si256(idx, 1);
+    const uint64_t a = (uint64_t)_mm_cvtsi128_si64(l), b = (uint64_t)_mm_extract_epi64(l, 1);
+    const uint64_t c = (uint64_t)_mm_cvtsi128_si64(h), d = (uint64_t)_mm_extract_epi64(h, 1);
+    __m128i v = _mm_cvtsi32_si128((uint16_t)t[(uint32_t)a]);
+    v = _mm_insert_epi16(v, t[a >> 32], 1), v = _mm_insert_epi16(v, t[(uint32_t)b], 2);
+    v = _mm_insert_epi16(v, t[b >> 32], 3), v = _mm_insert_epi16(v, t[(uint32_t)c], 4);
+    v = _mm_insert_epi16(v, t[c >> 32], 5), v = _mm_insert_epi16(v, t[(uint32_t)d], 6);
+    return _mm_insert_epi16(v, t[d >> 32], 7);
+}
+
+/* codes (uint8), values (float) and lane integers l16[i] = lut[code] (int16, kernels.h teq_kq_lanes): any of the
+ * three outputs may be NULL */
+INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, int16_t *l16,
+                           const int16_t *lut, const int sg, const int zc, const int et) {
     const __m256i zero = _mm256_setzero_si256(), vE = _mm256_set1_epi32(1 << (kq->q.bits - 1));
     const __m256i absm = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
     const __m256i mant = _mm256_set1_epi32(0x7FFFFF), onebits = _mm256_set1_epi32(0x3F800000);
@@ -1018,12 +1032,15 @@ INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
             z = _mm256_xor_si256(_mm256_cmpgt_epi32(ub, zt), ones); /* ub <= zt */
             if (sg) e = _mm256_blendv_epi8(e, _mm256_max_epi32(e, _mm256_set1_epi32(1)), s1);
         }
-        if (codes) {
+        if (codes || l16) {
             __m256i c;
             if (sg) c = _mm256_blendv_epi8(_mm256_add_epi32(e, _mm256_and_si256(s1, vE)), vE, z);
             else c = zc ? _mm256_andnot_si256(z, _mm256_add_epi32(e, _mm256_set1_epi32(1))) : e;
-            __m128i pk = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
-            _mm_storel_epi64((__m128i *)(codes + i), _mm_packus_epi16(pk, pk));
+            if (codes) {
+                __m128i pk = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+                _mm_storel_epi64((__m128i *)(codes + i), _mm_packus_epi16(pk, pk));
+            }
+            if (l16) _mm_storeu_si128((__m128i *)(l16 + i), lut8_s16(lut, c));
         }
         if (y) {
             __m256i val = lut8(lev, e);
@@ -1032,7 +1049,35 @@ INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
             _mm256_storeu_ps(y + i, _mm256_castsi256_ps(val));
         }
     }
-    if (i < n) teq_kq_run_scalar(kq, x + i, n - i, codes ? codes + i : NULL, y ? y + i : NULL);
+    for (; i < n; i++) {
+        uint8_t c;
+        float v;
+        teq_kq_run_scalar(kq, x + i, 1, &c, &v);
+        if (codes) codes[i] = c;
+        if (y) y[i] = v;
+        if (l16) l16[i] = lut[c];
+    }
+}
+
+/* lane integers: the instances for each sign and zero-code case, by the entry table or the log path */
+static void kq256_log_lanes(const teq_kq *kq, const float *x, int64_t n, const int16_t *lut, int16_t *l16) {
+    const int sg = kq->is_signed, zc = kq->q.zero_code != 0;
+#define KQ_LANES(S, Z)                                                                                               \
+    do {                                                                                                             \
+        if (kq->lent) kq256_log_body(kq, x, n, NULL, NULL, l16, lut, S, Z, 1);                                       \
+        else kq256_log_body(kq, x, n, NULL, NULL, l16, lut, S, Z, 0);                                                \
+    } while (0)
+    if (sg && zc) KQ_LANES(1, 1);
+    else if (sg) KQ_LANES(1, 0);
+    else if (zc) KQ_LANES(0, 1);
+    else KQ_LANES(0, 0);
+#undef KQ_LANES
+}
+
+bool teq_kq_lanes_avx2(const teq_kq *kq, const float *x, int64_t n, const int16_t *lut, int16_t *l16) {
+    if (kq->q.kind != TEQ_CODE_EXP || !(kq->logpath || kq->lent)) return false;
+    kq256_log_lanes(kq, x, n, lut, l16);
+    return true;
 }
 
 static void kq256_log_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
@@ -1041,9 +1086,9 @@ static void kq256_log_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *
      * both at once is rare and shares one instance */
 #define KQ_BODY_E(S, Z, ET)                                                                                          \
     do {                                                                                                             \
-        if (codes && !y) kq256_log_body(kq, x, n, codes, NULL, S, Z, ET);                                            \
-        else if (!codes) kq256_log_body(kq, x, n, NULL, y, S, Z, ET);                                                \
-        else kq256_log_body(kq, x, n, codes, y, S, Z, ET);                                                           \
+        if (codes && !y) kq256_log_body(kq, x, n, codes, NULL, NULL, NULL, S, Z, ET);                                \
+        else if (!codes) kq256_log_body(kq, x, n, NULL, y, NULL, NULL, S, Z, ET);                                    \
+        else kq256_log_body(kq, x, n, codes, y, NULL, NULL, S, Z, ET);                                               \
     } while (0)
 #define KQ_BODY(S, Z)                                                                                                \
     do {                                                                                                             \

@@ -253,6 +253,9 @@ void teq_kq_fake_shifted(const teq_kq *kq, const float *x, int64_t n, float shif
 /* v[i] = quantize(x[i]) - off as floats, for a linear code (off: the zero point, or 2^(bits-1) for a symmetric
  * one): the exact integers INT8's depthwise loop sums, in one pass where the code is a float32 one */
 void teq_kq_qvalues(const teq_kq *kq, const float *x, int64_t n, float *v);
+/* out[i] = lut[quantize(x[i])]: an integer-lanes layer's activation integers straight from x, without the
+ * codes in between (one thread) */
+void teq_kq_lanes(const teq_kq *kq, const float *x, int64_t n, const int16_t lut[256], int16_t *out);
 /* codes[n] = quantize(x) */
 void teq_kq_codes(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, int n_threads);
 

@@ -426,6 +426,16 @@ void teq_kq_qvalues(const teq_kq *kq, const float *x, int64_t n, float *v) {
     }
 }
 
+void teq_kq_lanes(const teq_kq *kq, const float *x, int64_t n, const int16_t lut[256], int16_t *out) {
+    if (teq_k_best_isa() >= TEQ_ISA_AVX2 && teq_kq_lanes_avx2(kq, x, n, lut, out)) return;
+    uint8_t c[1024];
+    for (int64_t i0 = 0; i0 < n; i0 += (int64_t)sizeof c) {
+        const int64_t k = n - i0 < (int64_t)sizeof c ? n - i0 : (int64_t)sizeof c;
+        run(kq, x + i0, k, c, NULL, 1);
+        teq_k_map_i16(lut, c, k, out + i0);
+    }
+}
+
 /* for the vector files' tails */
 void teq_kq_run_scalar(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
     run_scalar(kq, x, n, codes, y);

@@ -769,29 +769,26 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
     const int64_t C = g->C, plane = g->PH * g->PW;
     size_t bytes;
     size_t fb;
-    if (!teq_mul_size((size_t)C, (size_t)plane, &bytes) || !teq_mul_size(bytes, 3, &bytes) ||
+    if (!teq_mul_size((size_t)C, (size_t)plane, &bytes) || !teq_mul_size(bytes, 2, &bytes) ||
         !teq_mul_size((size_t)C, (size_t)IW * sizeof(float), &fb) || bytes > SIZE_MAX - fb - 8)
         return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "activation integers overflow");
-    bytes += fb + 8; /* the shift's float rows, 4-byte aligned after the codes */
-    /* the planes' integers, int16, and a row of codes per channel on the way (one byte per value more) */
+    bytes += fb + 8; /* the shift's float rows, 4-byte aligned after the integers */
+    /* the planes' integers, int16, straight from the floats (teq_kq_lanes) */
     int16_t *Q = teq_ctx_scratch_slot(ctx, 2, bytes ? bytes : 2);
     if (!Q) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation integers (%zu bytes)", bytes);
-    uint8_t *cb = (uint8_t *)(Q + C * plane);
     uint8_t pc;
     teq_kq_codes(ql->kqe, &pv, 1, &pc, 1); /* padded taps: the padding value's integer (pv is in the shifted
                                             * domain already: the quantizer's value of its shift) */
     const int16_t pvi = ql->alut[pc];
     const float sh = ql->in_shift; /* a passed-through shifted quantizer's shift, as TeqQuantize adds it */
     /* the float work row (x + shift) after the codes, per channel */
-    float *fr = sh != 0 ? (float *)(void *)((char *)Q + ((3 * C * plane + 3) & ~(int64_t)3)) : NULL;
+    float *fr = sh != 0 ? (float *)(void *)((char *)Q + ((2 * C * plane + 3) & ~(int64_t)3)) : NULL;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
     for (int64_t c = 0; c < C; c++) {
         int16_t *q = Q + c * plane;
-        uint8_t *cr = cb + c * plane;
         float *f = fr ? fr + c * IW : NULL;
         if (g->PH == IH && g->PW == IW && !f) {
-            teq_kq_codes(ql->kqe, X + c * IH * IW, IH * IW, cr, 1);
-            teq_k_map_i16(ql->alut, cr, IH * IW, q);
+            teq_kq_lanes(ql->kqe, X + c * IH * IW, IH * IW, ql->alut, q);
             continue;
         }
         if (g->PH != IH || g->PW != IW)
@@ -802,8 +799,7 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
                 for (int64_t i = 0; i < IW; i++) f[i] = xr[i] + sh;
                 xr = f;
             }
-            teq_kq_codes(ql->kqe, xr, IW, cr, 1);
-            teq_k_map_i16(ql->alut, cr, IW, q + (iy + pt) * g->PW + pl);
+            teq_kq_lanes(ql->kqe, xr, IW, ql->alut, q + (iy + pt) * g->PW + pl);
         }
     }
     const tile_post tp = {post, NULL, NULL, 0};

@@ -398,6 +398,7 @@ static const conv_shape CONV_SHAPES[] = {
     {2, 3, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},       /* 9 outputs, fewer than a vector */
     {12, 4, 100, 64, 1, 3, 1, 2, 1, 1, 0, 0, 1, 1},   /* stride 2 along x only */
     {5, 9, 45, 7, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},      /* dilation 2, stride 1, OW = 45: f32_conv direct, tails */
+    {20, 7, 8, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},     /* pointwise, 56 columns: a panel of 48 and one of 8 */
 };
 
 /* extreme: 1 the saturating worst case (weights +-127, codes 255); narrow: weights within +-64 (7-bit, the

@@ -1,9 +1,13 @@
 // Speed and memory of teq against ONNX Runtime on the five real models.
 //
 // usage: node bench/bench_models.mjs [TEQ_BIN] [--only NAME[,NAME...]] [--threads 1,2] [--runs N]
-//                                    [--warmup W] [--json FILE]
+//                                    [--rounds R] [--warmup W] [--json FILE]
 //   TEQ_BIN defaults to build/teq; models and ORT are found as in tests/ort_compare.mjs
-//   (env TEQ_MODELS, TEQ_ORT). Defaults: threads 1,2; 7 timed runs after 2 warm-up runs.
+//   (env TEQ_MODELS, TEQ_ORT). Defaults: threads 1,2; 3 rounds of 7 timed runs after 2 warm-up runs.
+//   Rounds: per model and thread count, every configuration below (ORT, ORT INT8, teq FP32 and each
+//   quantized teq model) is timed once per round, in turn; its figure is the median of its rounds'
+//   medians (the per-round medians are in the JSON as *_round_medians_ms). On a shared machine a burst
+//   of load then falls on one round of each configuration instead of on all runs of one.
 //
 // What is measured, per model (one typical input size) and thread count:
 //   ORT: an InferenceSession (CPU, intraOpNumThreads T, interOpNumThreads 1, sequential, all graph
@@ -146,7 +150,8 @@ async function main() {
     runs = 7,
     warmup = 2,
     jsonPath = null,
-    quant = true;
+    quant = true,
+    rounds = 3;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--only') only = args[++i].split(',');
@@ -155,19 +160,21 @@ async function main() {
     else if (a === '--warmup') warmup = Number(args[++i]);
     else if (a === '--json') jsonPath = args[++i];
     else if (a === '--no-quant') quant = false;
+    else if (a === '--rounds') rounds = Number(args[++i]);
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node bench/bench_models.mjs [TEQ_BIN] [--only NAME,...] [--threads 1,2] [--runs N] [--warmup W] [--json FILE] [--no-quant]');
+      console.log('usage: node bench/bench_models.mjs [TEQ_BIN] [--only NAME,...] [--threads 1,2] [--runs N] [--rounds R] [--warmup W] [--json FILE] [--no-quant]');
       return 0;
     } else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
     else teqBin = a;
   }
   if (only) for (const k of only) if (!MODELS[k]) throw new Error(`--only: unknown model '${k}' (${Object.keys(MODELS).join(', ')})`);
-  if (!(runs >= 1) || !(warmup >= 0) || threadList.some((t) => !(t >= 1))) throw new Error('bad --runs, --warmup or --threads');
+  if (!(runs >= 1) || !(warmup >= 0) || !(rounds >= 1) || threadList.some((t) => !(t >= 1)))
+    throw new Error('bad --runs, --rounds, --warmup or --threads');
   teqBin = resolve(teqBin);
   const ort = loadOrt();
   const rssMethod = GNU_TIME ? `ru_maxrss via ${GNU_TIME} -f %M` : 'VmHWM polled from /proc every 2 ms (separate run)';
   console.log(`bench: teq ${teqBin}; ORT ${ORT_PATH}; ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}`);
-  console.log(`bench: ${warmup} warm-up + ${runs} timed runs; teq RSS: ${rssMethod}; load average ${loadavg()[0].toFixed(2)} (should be ~0)`);
+  console.log(`bench: ${rounds} round(s) of ${warmup} warm-up + ${runs} timed runs per configuration, alternated; teq RSS: ${rssMethod}; load average ${loadavg()[0].toFixed(2)} (should be ~0)`);
   const tmp = mkdtempSync(join(tmpdir(), 'teq-bench-'));
   const rows = [];
   let errors = 0;
@@ -221,19 +228,7 @@ async function main() {
         }
       }
       for (const threads of threadList) {
-        const row = { model: key, shape, threads };
-        // ORT timing: the model, and the INT8 QDQ export where there is one
-        for (const [file, key] of [[model, 'ort'], [qmodels.ortInt8, 'ort_int8']]) {
-          if (!file) continue;
-          try {
-            const t = await ortTimes(ort, file, threads, { [m.input]: new ort.Tensor('float32', data, shape) }, warmup, runs);
-            row[`${key}_median_ms`] = median(t);
-            row[`${key}_best_ms`] = Math.min(...t);
-          } catch (e) {
-            row[`${key}_error`] = e.message;
-            errors++;
-          }
-        }
+        const row = { model: key, shape, threads, rounds };
         // ORT memory, in a fresh process
         const c = spawnSync(process.execPath, [process.argv[1], '--ort-child', model, inPath, m.input, String(threads), String(warmup + 1)], {
           encoding: 'utf8',
@@ -245,38 +240,81 @@ async function main() {
         } catch {
           row.ort_rss_mb = null;
         }
-        // teq timing (and RSS when GNU time is there)
+        // Timing in rounds: each round runs every configuration of the row once, in turn (ORT, its INT8,
+        // teq FP32, each quantized teq model), so that a burst of load on a shared machine falls on one
+        // round of each rather than on all runs of one; a configuration's figure is the median of its
+        // rounds' medians (best: the least of all), its RSS the largest of its rounds'.
+        const per = {}; // config key -> { med: [], best: [], mean: [], rss: [] }
+        const note = (k, med, best, mean, rss) => {
+          const e = (per[k] ??= { med: [], best: [], mean: [], rss: [] });
+          e.med.push(med), e.best.push(best);
+          if (mean != null) e.mean.push(mean);
+          if (rss != null) e.rss.push(rss);
+        };
         const out = join(tmp, 'out');
-        const targs = ['run', model, '-i', `${m.input}=${inPath}`, '-o', out, '--threads', String(threads), '--warmup', String(warmup), '--repeat', String(runs)];
-        const p = await runMeasured(teqBin, targs, { measureRss: !!GNU_TIME });
-        const line = /ran .*best ([\d.]+) ms, median ([\d.]+) ms, mean ([\d.]+) ms.*/.exec(p.stdout || '');
-        if (p.status !== 0 || !line) {
-          const why = p.error ? p.error.message : p.signal ? `killed by ${p.signal}` : `exit ${p.status}`;
-          row.teq_error = `${why}: ${(p.stderr || '').trim().split('\n').pop()}`;
-          errors++;
-        } else {
-          row.teq_best_ms = Number(line[1]);
-          row.teq_median_ms = Number(line[2]);
-          row.teq_mean_ms = Number(line[3]);
-          if (GNU_TIME) row.teq_rss_mb = p.rssKb ? p.rssKb / 1024 : null;
-          else {
-            const q = await runMeasured(teqBin, [...targs.slice(0, -4), '--repeat', '1'], { measureRss: true });
-            row.teq_rss_mb = q.status === 0 && q.rssKb ? q.rssKb / 1024 : null;
+        for (let round = 0; round < rounds; round++) {
+          // ORT timing: the model, and the INT8 QDQ export where there is one
+          for (const [file, k] of [[model, 'ort'], [qmodels.ortInt8, 'ort_int8']]) {
+            if (!file || row[`${k}_error`]) continue;
+            try {
+              const t = await ortTimes(ort, file, threads, { [m.input]: new ort.Tensor('float32', data, shape) }, warmup, runs);
+              note(k, median(t), Math.min(...t));
+            } catch (e) {
+              row[`${k}_error`] = e.message;
+              errors++;
+            }
+          }
+          // teq timing (and RSS when GNU time is there)
+          if (!row.teq_error) {
+            const targs = ['run', model, '-i', `${m.input}=${inPath}`, '-o', out, '--threads', String(threads), '--warmup', String(warmup), '--repeat', String(runs)];
+            const p = await runMeasured(teqBin, targs, { measureRss: !!GNU_TIME });
+            const line = /ran .*best ([\d.]+) ms, median ([\d.]+) ms, mean ([\d.]+) ms.*/.exec(p.stdout || '');
+            if (p.status !== 0 || !line) {
+              const why = p.error ? p.error.message : p.signal ? `killed by ${p.signal}` : `exit ${p.status}`;
+              row.teq_error = `${why}: ${(p.stderr || '').trim().split('\n').pop()}`;
+              errors++;
+            } else {
+              let rss = GNU_TIME ? (p.rssKb ? p.rssKb / 1024 : null) : null;
+              if (!GNU_TIME && round === 0) {
+                const q = await runMeasured(teqBin, [...targs.slice(0, -4), '--repeat', '1'], { measureRss: true });
+                rss = q.status === 0 && q.rssKb ? q.rssKb / 1024 : null;
+              }
+              note('teq', Number(line[2]), Number(line[1]), Number(line[3]), rss);
+            }
+          }
+          for (const [tag, q] of Object.entries(qmodels)) {
+            if (tag === 'ortInt8' || row[`teq_${tag}_error`]) continue;
+            const qa = ['run', q, '-i', `${m.input}=${inPath}`, '-o', out, '--threads', String(threads), '--warmup', String(warmup), '--repeat', String(runs)];
+            const r = await runMeasured(teqBin, qa, { measureRss: !!GNU_TIME });
+            const l = /ran .*best ([\d.]+) ms, median ([\d.]+) ms/.exec(r.stdout || '');
+            if (r.status !== 0 || !l) {
+              row[`teq_${tag}_error`] = (r.stderr || '').trim().split('\n').pop();
+              errors++;
+              continue;
+            }
+            note(`teq_${tag}`, Number(l[2]), Number(l[1]), null, GNU_TIME && r.rssKb ? r.rssKb / 1024 : null);
           }
         }
-        for (const [tag, q] of Object.entries(qmodels)) {
-          if (tag === 'ortInt8') continue;
-          const qa = ['run', q, '-i', `${m.input}=${inPath}`, '-o', out, '--threads', String(threads), '--warmup', String(warmup), '--repeat', String(runs)];
-          const r = await runMeasured(teqBin, qa, { measureRss: !!GNU_TIME });
-          const l = /ran .*best ([\d.]+) ms, median ([\d.]+) ms/.exec(r.stdout || '');
-          if (r.status !== 0 || !l) {
-            row[`teq_${tag}_error`] = (r.stderr || '').trim().split('\n').pop();
-            errors++;
-            continue;
-          }
-          row[`teq_${tag}_median_ms`] = Number(l[2]);
-          if (GNU_TIME && r.rssKb) row[`teq_${tag}_rss_mb`] = r.rssKb / 1024;
-          if (row.teq_median_ms != null) row[`${tag}_vs_fp32`] = Number(l[2]) / row.teq_median_ms;
+        for (const k of ['ort', 'ort_int8']) {
+          if (!per[k] || row[`${k}_error`]) continue;
+          row[`${k}_median_ms`] = median(per[k].med);
+          row[`${k}_best_ms`] = Math.min(...per[k].best);
+          row[`${k}_round_medians_ms`] = per[k].med;
+        }
+        if (per.teq && !row.teq_error) {
+          row.teq_best_ms = Math.min(...per.teq.best);
+          row.teq_median_ms = median(per.teq.med);
+          row.teq_mean_ms = median(per.teq.mean);
+          row.teq_round_medians_ms = per.teq.med;
+          row.teq_rss_mb = per.teq.rss.length ? Math.max(...per.teq.rss) : null;
+        }
+        for (const tag of Object.keys(qmodels)) {
+          const e = per[`teq_${tag}`];
+          if (tag === 'ortInt8' || !e || row[`teq_${tag}_error`]) continue;
+          row[`teq_${tag}_median_ms`] = median(e.med);
+          row[`teq_${tag}_round_medians_ms`] = e.med;
+          if (e.rss.length) row[`teq_${tag}_rss_mb`] = Math.max(...e.rss);
+          if (row.teq_median_ms != null) row[`${tag}_vs_fp32`] = row[`teq_${tag}_median_ms`] / row.teq_median_ms;
         }
         if (row.teq_int8_median_ms != null && row.ort_int8_median_ms != null) row.int8_vs_ort_int8 = row.teq_int8_median_ms / row.ort_int8_median_ms;
         if (row.teq_median_ms != null && row.ort_median_ms != null) (row.ratio = row.teq_median_ms / row.ort_median_ms), (row.ratio_of = 'median');
@@ -300,6 +338,7 @@ async function main() {
       n_cpus: cpus().length,
       warmup,
       runs,
+      rounds,
       teq_rss_method: rssMethod,
       load_average_1min_at_end: loadavg()[0],
     };

@@ -1059,6 +1059,15 @@ INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
     }
 }
 
+/* M(S, Z) for the code's sign and zero-code case (sg, zc in scope): one instance of the body each */
+#define KQ_SIGN_ZC(M)                                                                                                \
+    do {                                                                                                             \
+        if (sg && zc) M(1, 1);                                                                                       \
+        else if (sg) M(1, 0);                                                                                        \
+        else if (zc) M(0, 1);                                                                                        \
+        else M(0, 0);                                                                                                \
+    } while (0)
+
 /* lane integers: the instances for each sign and zero-code case, by the entry table or the log path */
 static void kq256_log_lanes(const teq_kq *kq, const float *x, int64_t n, const int16_t *lut, int16_t *l16) {
     const int sg = kq->is_signed, zc = kq->q.zero_code != 0;
@@ -1067,10 +1076,7 @@ static void kq256_log_lanes(const teq_kq *kq, const float *x, int64_t n, const i
         if (kq->lent) kq256_log_body(kq, x, n, NULL, NULL, l16, lut, S, Z, 1);                                       \
         else kq256_log_body(kq, x, n, NULL, NULL, l16, lut, S, Z, 0);                                                \
     } while (0)
-    if (sg && zc) KQ_LANES(1, 1);
-    else if (sg) KQ_LANES(1, 0);
-    else if (zc) KQ_LANES(0, 1);
-    else KQ_LANES(0, 0);
+    KQ_SIGN_ZC(KQ_LANES);
 #undef KQ_LANES
 }
 
@@ -1095,12 +1101,10 @@ static void kq256_log_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *
         if (kq->lent) KQ_BODY_E(S, Z, 1);                                                                            \
         else KQ_BODY_E(S, Z, 0);                                                                                     \
     } while (0)
-    if (sg && zc) KQ_BODY(1, 1);
-    else if (sg) KQ_BODY(1, 0);
-    else if (zc) KQ_BODY(0, 1);
-    else KQ_BODY(0, 0);
+    KQ_SIGN_ZC(KQ_BODY);
 #undef KQ_BODY
 #undef KQ_BODY_E
+#undef KQ_SIGN_ZC
 }
 
 /* The linear code, 8 lanes: avx512.c's kq512_codes reasoning step for step (float first, the double

@@ -551,7 +551,7 @@ __attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void add_relu_f3
 struct un_param;
 static void relu_f32(void *o_, const void *x_, int64_t n, const struct un_param *P); /* the Relu operator's loop, below */
 
-/* y = a + 0 (b = NULL) or 0 + b (a = NULL): a zero-padded Concat's channels past A (ops.h teq_add_marks) */
+/* y = a + 0 (b = NULL) or 0 + b (a = NULL): a zero-padded Concat's channels past A (ops.h teq_add_fuse) */
 __attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void add_zero_f32(const float *a, const float *b,
                                                                                   float *y, int64_t n, bool relu) {
     const float z = 0.0f;
@@ -576,7 +576,7 @@ __attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void add_zero_f3
     }
 }
 
-/* The Add of a zero-padded Concat (ops.h teq_add_marks): input k is the Concat's A, [N, CA, rest...], the other
+/* The Add of a zero-padded Concat (ops.h teq_add_fuse): input k is the Concat's A, [N, CA, rest...], the other
  * input F has the Concat's whole shape [N, CA + CZ, rest...]; per batch item the first CA * inner values are
  * the sums of F and A, the rest F's plus 0, operands in the node's order. false: the shapes are not so (the
  * caller runs the Add as usual). */
@@ -612,10 +612,34 @@ static bool add_zero_padded(teq_exec_ctx *ctx, const teq_node *node, const teq_t
 
 /* Add, and with teq_add_relu the Relu after it (BlazeFace's residual blocks: Add then Relu, two passes) */
 static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out) {
-    const bool relu = teq_add_relu(node);
-    const int zp = teq_add_zpad(node);
-    teq_status zs = TEQ_OK;
-    if (zp && node->n_in == 2 && add_zero_padded(ctx, node, in, out[0], zp - 1, relu, &zs)) return zs;
+    const teq_add_fuse *f = teq_add_fuse_of(node);
+    const bool relu = f && f->relu;
+    const bool same = node->n_in == 2 && in[0] && in[1] && in[0]->ndim == in[1]->ndim &&
+                      !memcmp(in[0]->dims, in[1]->dims, sizeof(int64_t) * (size_t)in[0]->ndim);
+    if (f && f->zp && !same) { /* same shapes: a whole Concat output came (never from a Concat so marked) */
+        teq_status zs = TEQ_OK;
+        const int k = f->zp - 1;
+        if (add_zero_padded(ctx, node, in, out[0], k, relu, &zs)) return zs;
+        /* the other input broadcasts: the Concat's output [A ; cz zero channels] made here, then as usual */
+        const teq_tensor *A = in[k];
+        if (!A || A->dtype != TEQ_DTYPE_FLOAT || A->ndim < 2)
+            return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "zero-padded input is not a float tensor of rank 2 or more");
+        teq_tensor cat = *A;
+        cat.dims[1] += f->cz, cat.capacity = 0;
+        int64_t inner = 1;
+        for (int d = 2; d < A->ndim; d++) inner *= A->dims[d];
+        const int64_t na = A->dims[1] * inner, nc = cat.dims[1] * inner;
+        if (!(cat.data = teq_ctx_scratch(ctx, sizeof(float) * (size_t)(A->dims[0] * nc + 1))))
+            return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for the zero-padded input");
+        for (int64_t b = 0; b < A->dims[0]; b++) {
+            memcpy((float *)cat.data + b * nc, (const float *)A->data + b * na, sizeof(float) * (size_t)na);
+            memset((float *)cat.data + b * nc + na, 0, sizeof(float) * (size_t)(nc - na)); /* +0.0 */
+        }
+        const teq_tensor *ins[2] = {k == 0 ? &cat : in[0], k == 1 ? &cat : in[1]};
+        const teq_status s = binary_op(ctx, node, ins, out, add_tab, false);
+        if (!s && relu && out[0]->dtype == TEQ_DTYPE_FLOAT) relu_f32(out[0]->data, out[0]->data, teq_tensor_numel(out[0]), NULL);
+        return s;
+    }
     const teq_tensor *a = node->n_in == 2 ? in[0] : NULL, *b = node->n_in == 2 ? in[1] : NULL;
     if (relu && a && b && out[0] && a->dtype == TEQ_DTYPE_FLOAT && b->dtype == TEQ_DTYPE_FLOAT &&
         a->ndim == b->ndim && !memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->ndim) &&

@@ -168,21 +168,15 @@ void teq_echain_link_run(const teq_estep *st, int ns, const float *x, float *y, 
     }
 }
 
-const char teq_add_marks[6] = {0};
 const char teq_concat_zpad_mark = 0;
-/* the mark's index: relu + 2 * zp (zp 0: none, k + 1: input k is a zero-padded Concat's), or -1 */
-static int add_mark(const teq_node *node) {
-    const char *k = node->kern;
-    return k >= teq_add_marks && k < teq_add_marks + 6 ? (int)(k - teq_add_marks) : -1;
+void teq_add_fuse_free(void *p) { free(p); }
+bool teq_is_add_fuse(const teq_node *node) { return node->kern && node->kern_free == teq_add_fuse_free; }
+const teq_add_fuse *teq_add_fuse_of(const teq_node *node) {
+    return teq_is_add_fuse(node) && teq_kmode_get() == TEQ_KMODE_FAST ? node->kern : NULL;
 }
-bool teq_is_add_mark(const teq_node *node) { return add_mark(node) >= 0; }
 bool teq_add_relu(const teq_node *node) {
-    const int m = add_mark(node);
-    return m >= 0 && (m & 1) && teq_kmode_get() == TEQ_KMODE_FAST;
-}
-int teq_add_zpad(const teq_node *node) {
-    const int m = add_mark(node);
-    return m >= 0 && teq_kmode_get() == TEQ_KMODE_FAST ? m / 2 : 0;
+    const teq_add_fuse *f = teq_add_fuse_of(node);
+    return f && f->relu;
 }
 bool teq_concat_zpad(const teq_node *node) {
     return node->kern == &teq_concat_zpad_mark && teq_kmode_get() == TEQ_KMODE_FAST;

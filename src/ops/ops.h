@@ -84,21 +84,26 @@ void teq_echain_link_run(const teq_estep *st, int ns, const float *x, float *y, 
  * left as it was. */
 void teq_echain_rows(const teq_echain *c, float *Y, int64_t ldy, int64_t M, int64_t nb, const void *q, uint8_t *codes,
                      int64_t ldc);
-/* Fusions into an Add, in the fast mode (qlayer.c's fast passes mark it: node->kern is an element of
- * teq_add_marks, index relu + 2 * zp, nothing to free):
+/* Fusions into an Add, in the fast mode: qlayer.c's fast passes set node->kern to a teq_add_fuse (kern_free
+ * teq_add_fuse_free, by which it is known):
  * - relu: its output is read only by a Relu, which passes its input on; the Add applies Relu's expression to
  *   its float output itself (in the same pass where both inputs have the output's shape);
- * - zp = k + 1: its input k comes from a Concat of a value A and a constant of +0.0 along axis 1, read by
- *   this Add alone (BlazeFace widens its shortcuts so). That Concat (node->kern &teq_concat_zpad_mark) hands A
- *   on unchanged, and the Add, given A where the Concat's output was, adds +0.0 (as given) to the other
- *   input's channels past A's: the same IEEE sums (x + 0 turns -0 into +0, as the Concat's zeros did), without
- *   the widened copy. A Concat that falls back (shapes it cannot take so) gives its whole output, and the Add
- *   then runs as usual. */
-extern const char teq_add_marks[6];
-extern const char teq_concat_zpad_mark;
-bool teq_is_add_mark(const teq_node *node);
+ * - zp = k + 1: its input k comes from a Concat of a value A and a float constant of +0.0 along axis 1, read
+ *   by this Add alone (BlazeFace widens its shortcuts so). That Concat (node->kern &teq_concat_zpad_mark)
+ *   hands A on unchanged, and the Add, given A where the Concat's output was, adds +0.0 (as given) to the
+ *   other input's channels past A's: the same IEEE sums (x + 0 turns -0 into +0, as the Concat's zeros did),
+ *   without the widened copy. Where the other input does not have the Concat's shape (it broadcasts), the
+ *   Add makes the Concat's output itself (cz zero channels after A's) and adds as usual. */
+typedef struct teq_add_fuse {
+    int relu;
+    int zp;
+    int64_t cz;
+} teq_add_fuse;
+void teq_add_fuse_free(void *p);
+bool teq_is_add_fuse(const teq_node *node);
+const teq_add_fuse *teq_add_fuse_of(const teq_node *node); /* NULL unless so marked and in the fast mode */
 bool teq_add_relu(const teq_node *node);
-int teq_add_zpad(const teq_node *node); /* 0, or the padded input's index + 1 */
+extern const char teq_concat_zpad_mark;
 bool teq_concat_zpad(const teq_node *node);
 /* Whether a node of a fused chain hands its input x on unchanged: in the fast mode the operator in
  * front applied the node already (qlayer.c's fast passes set node->pass_fast), and may have written x as

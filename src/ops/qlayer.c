@@ -352,7 +352,7 @@ static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
 }
 
 /* The Add that alone reads Concat n's output, when n is Concat(A, Z) along axis 1 with Z a float constant of
- * +0.0 only (every bit clear) and A not a constant (ops.h teq_add_marks); *k: the Add's input slot. */
+ * +0.0 only (every bit clear) and A not a constant (ops.h teq_add_fuse); *k: the Add's input slot. */
 static teq_node *zero_pad_reader(teq_graph *g, const teq_node *n, int *k) {
     if (strcmp(n->op_type, "Concat") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1 || n->kern ||
         n->in[0] < 0 || n->in[1] < 0 || n->out[0] < 0 || g->values[n->in[0]].constant)
@@ -374,7 +374,7 @@ static teq_node *zero_pad_reader(teq_graph *g, const teq_node *n, int *k) {
         for (int s = 0; s < a->n_in; s++) {
             if (a->in[s] != v) continue;
             const bool add = !strcmp(a->op_type, "Add") && !(a->domain && a->domain[0]) && a->n_in == 2 &&
-                             a->n_out == 1 && a->in[1 - s] != v && (!a->kern || teq_is_add_mark(a));
+                             a->n_out == 1 && a->in[1 - s] != v && (!a->kern || teq_is_add_fuse(a));
             *k = s;
             return add ? a : NULL;
         }
@@ -428,30 +428,39 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         **post = c;
         for (int l = 0; l < c.nlinks; l++) links[l]->pass_fast = true;
     }
-    /* a Concat of A and zeros along the channels that one Add alone reads (ops.h teq_add_marks): zp[add] =
-     * the Concat's input slot there + 1 */
-    int *zp = on ? calloc((size_t)g->n_nodes + 1, sizeof(int)) : NULL;
+    /* a Concat of A and zeros along the channels that one Add alone reads (ops.h teq_add_fuse): zp[add] = the
+     * Concat's input slot there + 1, zc[add] its node, zcz[add] its zero channels */
+    int *zp = on ? calloc((size_t)g->n_nodes + 1, sizeof(int)) : NULL, *zc = on ? calloc((size_t)g->n_nodes + 1, sizeof(int)) : NULL;
+    int64_t *zcz = on ? calloc((size_t)g->n_nodes + 1, sizeof(int64_t)) : NULL;
+    const bool zok = zp && zc && zcz; /* without memory: no such fusion, still right */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
         if (n->kern == &teq_concat_zpad_mark) n->kern = NULL;
         int k;
-        teq_node *a = zp ? zero_pad_reader(g, n, &k) : NULL;
-        if (a) n->kern = (void *)&teq_concat_zpad_mark, n->kern_free = NULL, zp[a - g->nodes] = k + 1;
+        teq_node *a = zok ? zero_pad_reader(g, n, &k) : NULL;
+        if (!a) continue;
+        n->kern = (void *)&teq_concat_zpad_mark, n->kern_free = NULL;
+        zp[a - g->nodes] = k + 1, zc[a - g->nodes] = i, zcz[a - g->nodes] = g->values[n->in[1]].constant->dims[1];
     }
     /* an Add whose output only a Relu reads: the Add applies it (elementwise.c op_add) and the Relu passes its
      * input on; the same two IEEE results per value */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
         if (strcmp(n->op_type, "Add") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1) continue;
-        if (teq_is_add_mark(n)) n->kern = NULL;
-        if (!on || n->kern) continue;
-        teq_node *r = teq_graph_sole_reader(g, n->out[0]);
+        if (teq_is_add_fuse(n)) teq_add_fuse_free(n->kern), n->kern = NULL, n->kern_free = NULL;
+        const int z = zok ? zp[i] : 0;
+        teq_add_fuse *f = NULL;
+        teq_node *r = on && !n->kern ? teq_graph_sole_reader(g, n->out[0]) : NULL;
         const int relu = r && !strcmp(r->op_type, "Relu") && !(r->domain && r->domain[0]) && r->n_out == 1 && !r->pass_fast;
-        const int z = zp ? zp[i] : 0;
-        if (relu) r->pass_fast = true;
-        if (relu || z) n->kern = (void *)&teq_add_marks[relu + 2 * z], n->kern_free = NULL;
+        if ((relu || z) && (f = malloc(sizeof *f))) {
+            f->relu = relu, f->zp = z, f->cz = z ? zcz[i] : 0;
+            n->kern = f, n->kern_free = teq_add_fuse_free;
+            if (relu) r->pass_fast = true;
+        } else if (z) {
+            g->nodes[zc[i]].kern = NULL; /* the Add takes no fusion: its Concat concatenates */
+        }
     }
-    free(zp);
+    free(zp), free(zc), free(zcz);
     /* after the chains (codes_out looks through them) */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];

@@ -643,7 +643,7 @@ static teq_status op_concat(teq_exec_ctx *ctx, const teq_node *node, const teq_t
         dims[axis] += x->dims[axis];
         if (dims[axis] > ((int64_t)1 << 62)) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "output too large");
     }
-    /* A and zeros read by one Add alone (ops.h teq_add_marks): A goes on, the Add adds the zeros */
+    /* A and zeros read by one Add alone (ops.h teq_add_fuse): A goes on, the Add adds the zeros */
     if (teq_concat_zpad(node) && n == 2 && axis == 1 && x0->dtype == TEQ_DTYPE_FLOAT)
         return teq_ctx_pass_input(ctx, 0, x0, out[0]);
     s = alloc_out(ctx, node, out[0], x0->dtype, r, dims);

@@ -815,29 +815,27 @@ static void test_add_relu(void) {
 
 /* The Add of a zero-padded Concat (the fast mode's fusion, ops.h teq_add_fuse): given A [N, CA, 3] in the
  * Concat's slot k and F in the other, bit for bit the Add of F and Concat(A, +0.0) in the node's operand order,
- * with and without the Relu, over two batch items: F of the Concat's shape [N, CA + CZ, 3] (the one pass), and F
- * [N, CA + CZ, 1] broadcast along the last axis (the Concat made by the Add); F holds -0 (-0 + 0 is +0), NaN,
- * infinities and denormals in the padded channels, A -0 where F has -0. And given the whole Concat in the slot
- * (same shapes), the plain Add. */
+ * with and without the Relu, over two batch items: F of the Concat's shape [N, CA + CZ, 3] (the one pass), F
+ * [N, CA + CZ, 1] and F [N, 1, 3] broadcast (the Concat made by the Add; the output has the Concat's shape);
+ * F holds -0 (-0 + 0 is +0), NaN, infinities and denormals in the padded channels, A -0 where F has -0. */
 static void test_add_zpad(void) {
     enum { NB = 2, CA = 3, CZ = 2, IN = 3, NF = NB * (CA + CZ) * IN };
     const float sp[10] = {-0.0f, NAN, INFINITY, -INFINITY, 1e-40f, -1e-40f, 0.0f, -2.5f, 3.0f, -0.0f};
     int cases = 0;
     for (int k = 0; k < 2; k++)
         for (int relu = 0; relu < 2; relu++)
-            for (int mode = 0; mode < 3; mode++) { /* 0: F whole, 1: the whole Concat came, 2: F broadcasts */
-                const int whole = mode == 1, fin = mode == 2 ? 1 : IN;
-                teq_tensor *F = mk(TEQ_DTYPE_FLOAT, 3, D(NB, CA + CZ, fin));
-                teq_tensor *A = whole ? mk(TEQ_DTYPE_FLOAT, 3, D(NB, CA + CZ, IN)) : mk(TEQ_DTYPE_FLOAT, 3, D(NB, CA, IN));
+            for (int mode = 0; mode < 3; mode++) { /* 0: F of the Concat's shape, 1: F [N, C, 1], 2: F [N, 1, IN] */
+                const int fc = mode == 2 ? 1 : CA + CZ, fin = mode == 1 ? 1 : IN;
+                teq_tensor *F = mk(TEQ_DTYPE_FLOAT, 3, D(NB, fc, fin));
+                teq_tensor *A = mk(TEQ_DTYPE_FLOAT, 3, D(NB, CA, IN));
                 float *f = F->data, *a = A->data, cat[NF];
                 for (int i = 0; i < teq_tensor_numel(F); i++) f[i] = i % 3 == 0 ? sp[(i / 3) % 10] : (float)(urand() * 8 - 4);
                 for (int i = 0; i < teq_tensor_numel(A); i++) a[i] = i % 4 == 0 ? -0.0f : (float)(urand() * 8 - 4);
-                /* the Concat's output: A's channels, then +0.0 (or A itself when whole) */
+                /* the Concat's output: A's channels, then +0.0 */
                 for (int b = 0; b < NB; b++)
                     for (int c = 0; c < CA + CZ; c++)
                         for (int j = 0; j < IN; j++)
-                            cat[(b * (CA + CZ) + c) * IN + j] = whole ? a[(b * (CA + CZ) + c) * IN + j]
-                                                                : c < CA ? a[(b * CA + c) * IN + j] : 0.0f;
+                            cat[(b * (CA + CZ) + c) * IN + j] = c < CA ? a[(b * CA + c) * IN + j] : 0.0f;
                 tnode t = mknode("Add", 14, 2, 1);
                 teq_add_fuse fu = {.relu = relu, .zp = k + 1, .cz = CZ};
                 t.n->kern = &fu, t.n->kern_free = teq_add_fuse_free;
@@ -847,11 +845,12 @@ static void test_add_zpad(void) {
                 CHECK(st || (out[0].ndim == 3 && out[0].dims[1] == CA + CZ && out[0].dims[2] == IN),
                       "zero-padded Add: output shape");
                 for (int i = 0; i < NF && st == TEQ_OK; i++) {
-                    const float fv = mode == 2 ? f[i / IN] : f[i];
+                    const int b = i / ((CA + CZ) * IN), c = i / IN % (CA + CZ), j = i % IN;
+                    const float fv = mode == 0 ? f[i] : mode == 1 ? f[b * (CA + CZ) + c] : f[b * IN + j];
                     const float sum = k ? fv + cat[i] : cat[i] + fv, want = relu ? (sum > 0 ? sum : 0) : sum;
                     const float got = ((float *)out[0].data)[i];
                     CHECK(!memcmp(&want, &got, 4), "zero-padded Add (slot %d%s, %s) element %d: %.9g, want %.9g", k,
-                          relu ? ", Relu" : "", mode == 0 ? "one pass" : mode == 1 ? "whole Concat" : "F broadcast", i,
+                          relu ? ", Relu" : "", mode == 0 ? "one pass" : mode == 1 ? "F [N, C, 1]" : "F [N, 1, 3]", i,
                           (double)got, (double)want);
                 }
                 t.n->kern = NULL, t.n->kern_free = NULL;

@@ -614,9 +614,8 @@ static bool add_zero_padded(teq_exec_ctx *ctx, const teq_node *node, const teq_t
 static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out) {
     const teq_add_fuse *f = teq_add_fuse_of(node);
     const bool relu = f && f->relu;
-    const bool same = node->n_in == 2 && in[0] && in[1] && in[0]->ndim == in[1]->ndim &&
-                      !memcmp(in[0]->dims, in[1]->dims, sizeof(int64_t) * (size_t)in[0]->ndim);
-    if (f && f->zp && !same) { /* same shapes: a whole Concat output came (never from a Concat so marked) */
+    /* input f->zp - 1 is A: a Concat so marked hands A on whenever it runs (it fails on inputs it cannot take) */
+    if (f && f->zp && node->n_in == 2) {
         teq_status zs = TEQ_OK;
         const int k = f->zp - 1;
         if (add_zero_padded(ctx, node, in, out[0], k, relu, &zs)) return zs;

@@ -943,14 +943,6 @@ INLINE __m256i lut8(const int32_t *t, __m256i idx) {
     return _mm256_inserti128_si256(_mm256_castsi128_si256(v0), v1, 1);
 }
 
-/* The level index e, 8 lanes, by the entry table (kint.h lent) where the code has one (et), else by the log
- * path (kq.c log_path_init has the proof): exponent and mantissa from the bits of v
- * (normal: v is clamped to [FLT_MIN, FLT_MAX], so this equals getexp / getmant of the AVX-512 body),
- * the degree-7 polynomial (kint.h teq_kq_log2p7); then the level lev[e] by lut8. On the log path the threshold tl[e0]
- * is gathered only for a vector with a lane in the fraction window (kint.h lfa, lfb), where the bucket
- * search takes three to four gathers. The body is instantiated per (signed, zero code, codes, values)
- * with every constant in a local: with the flags tested and the parameters reloaded per vector (the byte
- * stores may alias *kq) the loop was 90 instructions per 8 values, bound by instruction issue. */
 /* 8 int16 t[idx_i] (idx < 256) into one xmm, by scalar loads as lut8 */
 INLINE __m128i lut8_s16(const int16_t *t, __m256i idx) {
     const __m128i l = _mm256_castsi256_si128(idx), h = _mm256_extracti128_si256(idx, 1);
@@ -963,6 +955,14 @@ INLINE __m128i lut8_s16(const int16_t *t, __m256i idx) {
     return _mm_insert_epi16(v, t[d >> 32], 7);
 }
 
+/* The level index e, 8 lanes, by the entry table (kint.h lent) where the code has one (et), else by the log
+ * path (kq.c log_path_init has the proof): exponent and mantissa from the bits of v
+ * (normal: v is clamped to [FLT_MIN, FLT_MAX], so this equals getexp / getmant of the AVX-512 body),
+ * the degree-7 polynomial (kint.h teq_kq_log2p7); then the level lev[e] by lut8. On the log path the threshold tl[e0]
+ * is gathered only for a vector with a lane in the fraction window (kint.h lfa, lfb), where the bucket
+ * search takes three to four gathers. The body is instantiated per (signed, zero code, codes, values)
+ * with every constant in a local: with the flags tested and the parameters reloaded per vector (the byte
+ * stores may alias *kq) the loop was 90 instructions per 8 values, bound by instruction issue. */
 /* codes (uint8), values (float) and lane integers l16[i] = lut[code] (int16, kernels.h teq_kq_lanes): any of the
  * three outputs may be NULL */
 INLINE void kq256_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, int16_t *l16,

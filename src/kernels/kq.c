@@ -361,16 +361,20 @@ static void run_chunk(const teq_kq *kq, const float *x, int64_t n, uint8_t *code
 
 enum { KQ_CHUNK = 1 << 14 };
 
-/* x + shift (one float addition, as the operator's own pass) into y, then y quantized in place, a chunk at a
- * time so that the sums are still in cache when the quantizer reads them */
-static void run_chunk_shifted(const teq_kq *kq, const float *x, int64_t n, float shift, float *y) {
+/* A chunk; with a shift (y only): x + shift (one float addition, as the operator's own pass) into y, then y
+ * quantized in place, so that the sums are still in cache when the quantizer reads them */
+static void run_chunk_at(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, float shift) {
+    if (shift == 0) {
+        run_chunk(kq, x, n, codes, y);
+        return;
+    }
     if (teq_k_best_isa() >= TEQ_ISA_AVX2) teq_kq_addc_avx2(x, n, shift, y);
     else
         for (int64_t i = 0; i < n; i++) y[i] = x[i] + shift;
     run_chunk(kq, y, n, NULL, y);
 }
 
-static void run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, int n_threads) {
+static void run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, int n_threads, float shift) {
     if (n <= 0) return;
     int64_t nch = (n + KQ_CHUNK - 1) / KQ_CHUNK;
     int nt = n_threads < 1 ? 1 : n_threads;
@@ -380,37 +384,27 @@ static void run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, flo
          * team of one (even under a false if clause) cost a futex round trip per call: 39,000 per det
          * INT8 inference, a quarter of its time */
         for (int64_t b = 0; b < n; b += KQ_CHUNK)
-            run_chunk(kq, x + b, n - b < KQ_CHUNK ? n - b : KQ_CHUNK, codes ? codes + b : NULL, y ? y + b : NULL);
+            run_chunk_at(kq, x + b, n - b < KQ_CHUNK ? n - b : KQ_CHUNK, codes ? codes + b : NULL, y ? y + b : NULL,
+                         shift);
         return;
     }
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t c = 0; c < nch; c++) {
         int64_t b = c * KQ_CHUNK, k = n - b < KQ_CHUNK ? n - b : KQ_CHUNK;
-        run_chunk(kq, x + b, k, codes ? codes + b : NULL, y ? y + b : NULL);
+        run_chunk_at(kq, x + b, k, codes ? codes + b : NULL, y ? y + b : NULL, shift);
     }
 }
 
 void teq_kq_fake(const teq_kq *kq, const float *x, int64_t n, float *y, int n_threads) {
-    run(kq, x, n, NULL, y, n_threads);
+    run(kq, x, n, NULL, y, n_threads, 0);
 }
 
 void teq_kq_fake_shifted(const teq_kq *kq, const float *x, int64_t n, float shift, float *y, int n_threads) {
-    if (n <= 0) return;
-    const int64_t nch = (n + KQ_CHUNK - 1) / KQ_CHUNK;
-    const int nt = n_threads < 1 ? 1 : n_threads > nch ? (int)nch : n_threads;
-    if (nt == 1) { /* no parallel region (run above says why) */
-        for (int64_t b = 0; b < n; b += KQ_CHUNK) run_chunk_shifted(kq, x + b, n - b < KQ_CHUNK ? n - b : KQ_CHUNK, shift, y + b);
-        return;
-    }
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t c = 0; c < nch; c++) {
-        const int64_t b = c * KQ_CHUNK;
-        run_chunk_shifted(kq, x + b, n - b < KQ_CHUNK ? n - b : KQ_CHUNK, shift, y + b);
-    }
+    run(kq, x, n, NULL, y, n_threads, shift);
 }
 
 void teq_kq_codes(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, int n_threads) {
-    run(kq, x, n, codes, NULL, n_threads);
+    run(kq, x, n, codes, NULL, n_threads, 0);
 }
 
 void teq_kq_qvalues(const teq_kq *kq, const float *x, int64_t n, float *v) {
@@ -421,7 +415,7 @@ void teq_kq_qvalues(const teq_kq *kq, const float *x, int64_t n, float *v) {
     uint8_t c[1024]; /* in chunks through a small byte buffer */
     for (int64_t i0 = 0; i0 < n; i0 += (int64_t)sizeof c) {
         const int64_t k = n - i0 < (int64_t)sizeof c ? n - i0 : (int64_t)sizeof c;
-        run(kq, x + i0, k, c, NULL, 1);
+        run(kq, x + i0, k, c, NULL, 1, 0);
         for (int64_t i = 0; i < k; i++) v[i0 + i] = (float)(c[i] - kq->off);
     }
 }
@@ -431,7 +425,7 @@ void teq_kq_lanes(const teq_kq *kq, const float *x, int64_t n, const int16_t lut
     uint8_t c[1024];
     for (int64_t i0 = 0; i0 < n; i0 += (int64_t)sizeof c) {
         const int64_t k = n - i0 < (int64_t)sizeof c ? n - i0 : (int64_t)sizeof c;
-        run(kq, x + i0, k, c, NULL, 1);
+        run(kq, x + i0, k, c, NULL, 1, 0);
         teq_k_map_i16(lut, c, k, out + i0);
     }
 }

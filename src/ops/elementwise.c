@@ -614,6 +614,8 @@ static bool add_zero_padded(teq_exec_ctx *ctx, const teq_node *node, const teq_t
 static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out) {
     const teq_add_fuse *f = teq_add_fuse_of(node);
     const bool relu = f && f->relu;
+    const teq_tensor *zin[2];
+    teq_tensor cat;
     /* input f->zp - 1 is A: a Concat so marked hands A on whenever it runs (it fails on inputs it cannot take) */
     if (f && f->zp && node->n_in == 2) {
         teq_status zs = TEQ_OK;
@@ -623,7 +625,7 @@ static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tens
         const teq_tensor *A = in[k];
         if (!A || A->dtype != TEQ_DTYPE_FLOAT || A->ndim < 2)
             return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "zero-padded input is not a float tensor of rank 2 or more");
-        teq_tensor cat = *A;
+        cat = *A;
         cat.dims[1] += f->cz, cat.capacity = 0;
         int64_t inner = 1;
         for (int d = 2; d < A->ndim; d++) inner *= A->dims[d];
@@ -634,10 +636,8 @@ static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tens
             memcpy((float *)cat.data + b * nc, (const float *)A->data + b * na, sizeof(float) * (size_t)na);
             memset((float *)cat.data + b * nc + na, 0, sizeof(float) * (size_t)(nc - na)); /* +0.0 */
         }
-        const teq_tensor *ins[2] = {k == 0 ? &cat : in[0], k == 1 ? &cat : in[1]};
-        const teq_status s = binary_op(ctx, node, ins, out, add_tab, false);
-        if (!s && relu && out[0]->dtype == TEQ_DTYPE_FLOAT) relu_f32(out[0]->data, out[0]->data, teq_tensor_numel(out[0]), NULL);
-        return s;
+        zin[0] = k == 0 ? &cat : in[0], zin[1] = k == 1 ? &cat : in[1];
+        in = zin;
     }
     const teq_tensor *a = node->n_in == 2 ? in[0] : NULL, *b = node->n_in == 2 ? in[1] : NULL;
     if (relu && a && b && out[0] && a->dtype == TEQ_DTYPE_FLOAT && b->dtype == TEQ_DTYPE_FLOAT &&

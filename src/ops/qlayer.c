@@ -428,19 +428,17 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         **post = c;
         for (int l = 0; l < c.nlinks; l++) links[l]->pass_fast = true;
     }
-    /* a Concat of A and zeros along the channels that one Add alone reads (ops.h teq_add_fuse): zp[add] = the
-     * Concat's input slot there + 1, zc[add] its node, zcz[add] its zero channels */
-    int *zp = on ? calloc((size_t)g->n_nodes + 1, sizeof(int)) : NULL, *zc = on ? calloc((size_t)g->n_nodes + 1, sizeof(int)) : NULL;
-    int64_t *zcz = on ? calloc((size_t)g->n_nodes + 1, sizeof(int64_t)) : NULL;
-    const bool zok = zp && zc && zcz; /* without memory: no such fusion, still right */
+    /* a Concat of A and zeros along the channels that one Add alone reads (ops.h teq_add_fuse): zs[add] = that
+     * Concat (its node, and its input slot in the Add) */
+    struct { int concat, slot; } *zs = on ? calloc((size_t)g->n_nodes + 1, sizeof *zs) : NULL;
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
         if (n->kern == &teq_concat_zpad_mark) n->kern = NULL;
         int k;
-        teq_node *a = zok ? zero_pad_reader(g, n, &k) : NULL;
+        teq_node *a = zs ? zero_pad_reader(g, n, &k) : NULL; /* without memory: no such fusion, still right */
         if (!a) continue;
         n->kern = (void *)&teq_concat_zpad_mark, n->kern_free = NULL;
-        zp[a - g->nodes] = k + 1, zc[a - g->nodes] = i, zcz[a - g->nodes] = g->values[n->in[1]].constant->dims[1];
+        zs[a - g->nodes].concat = i, zs[a - g->nodes].slot = k + 1;
     }
     /* an Add whose output only a Relu reads: the Add applies it (elementwise.c op_add) and the Relu passes its
      * input on; the same two IEEE results per value */
@@ -448,19 +446,20 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         teq_node *n = &g->nodes[i];
         if (strcmp(n->op_type, "Add") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1) continue;
         if (teq_is_add_fuse(n)) teq_add_fuse_free(n->kern), n->kern = NULL, n->kern_free = NULL;
-        const int z = zok ? zp[i] : 0;
+        const int z = zs ? zs[i].slot : 0;
         teq_add_fuse *f = NULL;
         teq_node *r = on && !n->kern ? teq_graph_sole_reader(g, n->out[0]) : NULL;
         const int relu = r && !strcmp(r->op_type, "Relu") && !(r->domain && r->domain[0]) && r->n_out == 1 && !r->pass_fast;
+        teq_node *cn = z ? &g->nodes[zs[i].concat] : NULL;
         if ((relu || z) && (f = malloc(sizeof *f))) {
-            f->relu = relu, f->zp = z, f->cz = z ? zcz[i] : 0;
+            f->relu = relu, f->zp = z, f->cz = cn ? g->values[cn->in[1]].constant->dims[1] : 0;
             n->kern = f, n->kern_free = teq_add_fuse_free;
             if (relu) r->pass_fast = true;
-        } else if (z) {
-            g->nodes[zc[i]].kern = NULL; /* the Add takes no fusion: its Concat concatenates */
+        } else if (cn) {
+            cn->kern = NULL; /* the Add takes no fusion: its Concat concatenates */
         }
     }
-    free(zp), free(zc), free(zcz);
+    free(zs);
     /* after the chains (codes_out looks through them) */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];

@@ -99,21 +99,18 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
     if (x->dtype != TEQ_DTYPE_FLOAT) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "input must be float32");
     /* the prepared quantizer runs in place: when this node is x's last reader, y takes x's storage (no new
      * buffer to touch, one fewer live activation) */
-    const bool in_place = node->kern && p.kind != TEQ_CODE_NONE && teq_kmode_get() != TEQ_KMODE_DEQUANT;
+    const bool prepared = node->kern && p.kind != TEQ_CODE_NONE && teq_kmode_get() != TEQ_KMODE_DEQUANT;
     const float *src = x->data;
-    if (!(in_place && teq_ctx_take_input(ctx, 0, out[0]))) {
+    if (!(prepared && teq_ctx_take_input(ctx, 0, out[0]))) {
         teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
         if (s) return s;
     }
     int64_t n = teq_tensor_numel(x);
     float *dst = out[0]->data;
     int nt = teq_ctx_threads(ctx);
-    if (c != 0 && p.kind != TEQ_CODE_NONE && node->kern && teq_kmode_get() != TEQ_KMODE_DEQUANT) {
-        teq_kq_fake_shifted(node->kern, src, n, (float)c, dst, nt); /* the same sum and codes, one pass */
-        return TEQ_OK;
-    }
-    if (c != 0) {
-        /* shifted code: quantize x + c (rounded to float32), the values stay in the shifted domain */
+    if (c != 0 && !prepared) {
+        /* shifted code: quantize x + c (rounded to float32), the values stay in the shifted domain (the
+         * prepared quantizer below adds it in its own pass) */
         const float cf = (float)c;
 #pragma omp parallel for num_threads(nt) if (nt > 1 && n >= (1 << 16)) schedule(static)
         for (int64_t i = 0; i < n; i++) dst[i] = src[i] + cf;
@@ -121,8 +118,10 @@ static teq_status op_teq_quantize(teq_exec_ctx *ctx, const teq_node *node, const
     }
     if (p.kind == TEQ_CODE_NONE) {
         if (dst != src) memcpy(dst, src, sizeof(float) * (size_t)n); /* a tensor left in float32 */
-    } else if (node->kern && teq_kmode_get() != TEQ_KMODE_DEQUANT) {
-        teq_kq_fake(node->kern, src, n, dst, nt); /* the prepared quantizer (kernels.h): same codes, faster */
+    } else if (prepared) {
+        /* the prepared quantizer (kernels.h): same codes, faster; a shifted code's sum in the same pass */
+        if (c != 0) teq_kq_fake_shifted(node->kern, src, n, (float)c, dst, nt);
+        else teq_kq_fake(node->kern, src, n, dst, nt);
     } else if (nt > 1 && n >= (1 << 16)) {
         int64_t chunk = (n + nt - 1) / nt;
 #pragma omp parallel for num_threads(nt)

@@ -468,6 +468,10 @@ TEQ_INLINE void dw_rows(const float *restrict xp, int64_t PW, const float *restr
             j += 8 * nv;
         }
         if (j + 8 <= OW) dw_blk8(o + j, r0 + j, RS, HE, w, KH, bias, KW, SW), j += 8;
+        /* the last 1..7 of a row of 8 or more: the row's last 8 as one vector, over outputs already stored
+         * (the same sums again: same taps, same order, in the same clone). On 20-wide rows (M-LSD's 384
+         * channels at 20 x 20) the scalar tail, one chain of dependent FMAs per output, took most of the plane. */
+        if (j < OW && OW >= 8) dw_blk8(o + OW - 8, r0 + OW - 8, RS, HE, w, KH, bias, KW, SW), j = OW;
 #endif
         for (; j < OW; j++) dw_one(o + j, r0 + j, RS, HE, w, KH, bias, KW, SW);
     }

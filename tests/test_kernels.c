@@ -938,6 +938,36 @@ static void test_kq_shifted(void) {
     free(x), free(sum), free(want), free(y);
 }
 
+/* teq_kq_trim: where the entry table answers every value (an exponential code with one, on a CPU without the
+ * AVX-512 body) the quantizer drops thr, code and the buckets, and gives the same codes, values and lanes bit
+ * for bit on the scalar and AVX2 bodies (ASan sees any read of what is gone: the block is reallocated down to
+ * TEQ_KQ_TRIM_BYTES). Elsewhere it leaves the quantizer as it is. Returns 0 on a failure. */
+static int kq_trim_check(teq_kq **kqp, const teq_qparams *q, const float *x, int64_t n, const char *what) {
+    const int can = (*kqp)->lent && teq_k_best_isa() != TEQ_ISA_AVX512;
+    teq_kq_trim(kqp);
+    teq_kq *kq = *kqp;
+    if (!can) {
+        CHECK(!kq->trimmed, "kq %s: trimmed without an entry table, or for the AVX-512 body", what);
+        return !kq->trimmed;
+    }
+    CHECK(kq->trimmed && !kq->bucket && !kq->steps, "kq %s: not trimmed", what);
+    char w2[128];
+    snprintf(w2, sizeof w2, "%s (trimmed)", what);
+    int ok = kq_compare("scalar", teq_kq_run_scalar, kq, q, x, n, w2);
+    if (teq_k_best_isa() == TEQ_ISA_AVX2) ok &= kq_compare("avx2", teq_kq_run_avx2, kq, q, x, n, w2);
+    int16_t lut[256], *got = malloc(sizeof(int16_t) * (size_t)n);
+    uint8_t *c = malloc((size_t)n);
+    for (int i = 0; i < 256; i++) lut[i] = (int16_t)(next() & 0xFFFF);
+    teq_q_quantize(q, x, n, c);
+    teq_kq_lanes(kq, x, n, lut, got);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (got[i] != lut[c[i]] && bad++ < 3)
+            CHECK(0, "kq lanes %s: x=%.9g got %d want %d (code %d)", w2, (double)x[i], got[i], lut[c[i]], c[i]);
+    free(got), free(c);
+    return ok && !bad;
+}
+
 static void test_kq(void) {
     struct { const char *name; kq_body f; } bodies[3] = {{"scalar", teq_kq_run_scalar}};
     int nb = 1;
@@ -946,7 +976,7 @@ static void test_kq(void) {
     enum { NR = 1 << 18 };
     float *x = malloc(sizeof(float) * (NR + 8192));
     int ok = 1, codes = 0, max_steps = 0, n_log = 0, n_window = 0, n_crowd_log = 0, n_crowd_bucket = 0, n_entry = 0,
-        n_crowd_entry = 0, n_fit = 0, n_split = 0;
+        n_crowd_entry = 0, n_fit = 0, n_split = 0, n_trim = 0;
     double min_margin = 1e300;
     /* the log path's polynomial: its error bound on every float mantissa (the proof in kq.c uses it) */
     {
@@ -1018,8 +1048,9 @@ static void test_kq(void) {
                 if (lent && (kq->logpath || kq->steps)) {
                     char w2[112];
                     snprintf(w2, sizeof w2, "%s (no entry table)", what);
-                    for (int b2 = 1; b2 < nb; b2++) ok &= kq_compare(bodies[b2].name, bodies[b2].f, kq, q, x, n, w2);
-                    values += n * (nb - 1);
+                    /* the scalar body too: it reads the entry table where there is one, else the bucket search */
+                    for (int b2 = 0; b2 < nb; b2++) ok &= kq_compare(bodies[b2].name, bodies[b2].f, kq, q, x, n, w2);
+                    values += n * nb;
                 }
                 if (kq->logpath && kq->lfa > 0) { /* the log path without the fraction window: tl[] for every vector */
                     const float a = kq->lfa, b = kq->lfb;
@@ -1038,6 +1069,8 @@ static void test_kq(void) {
                     kq->logpath = 1;
                 }
                 kq->lent = lent;
+                ok &= kq_trim_check(&kq, q, x, n, what);
+                n_trim += kq->trimmed;
                 teq_kq_free(kq);
             }
     /* codes whose levels crowd: alpha small against beta, so the levels are a few ulps apart and the
@@ -1073,10 +1106,13 @@ static void test_kq(void) {
             int32_t *lent = kq->lent;
             kq->lent = NULL;
             strcat(what, " (no entry table)");
-            for (int b = 1; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, &q, x, n, what);
-            values += n * (nb - 1);
+            for (int b = 0; b < nb; b++) ok &= kq_compare(bodies[b].name, bodies[b].f, kq, &q, x, n, what);
+            values += n * nb;
             kq->lent = lent;
+            what[strlen(what) - strlen(" (no entry table)")] = 0;
         }
+        ok &= kq_trim_check(&kq, &q, x, n, what);
+        n_trim += kq->trimmed;
         teq_kq_free(kq);
     }
     /* linear codes: signed, unsigned with zero points, values around the rounding points */
@@ -1162,9 +1198,13 @@ static void test_kq(void) {
     printf("kq: log path on %d fitted codes (smallest margin %.3f levels; %d with the AVX2 fraction window), crowded "
            "codes: %d log, %d bucket; entry table on %d of %d fitted (%d in two regions) and %d crowded codes\n",
            n_log, min_margin, n_window, n_crowd_log, n_crowd_bucket, n_entry, n_fit, n_split, n_crowd_entry);
+    /* trimming happens wherever the entry table is there (on this CPU's path) */
+    if (teq_k_best_isa() != TEQ_ISA_AVX512)
+        CHECK(n_trim == n_entry + n_crowd_entry, "kq trim: %d of %d codes with an entry table trimmed", n_trim,
+              n_entry + n_crowd_entry);
     printf("kq: %d codes, %lld values over %d bodies bit-exact vs teq_q_quantize: %s (base 1.01 8-bit: %d compare(s) "
-           "after the bucket)\n",
-           codes, (long long)values, nb, ok ? "ok" : "FAIL", max_steps);
+           "after the bucket); %d trimmed quantizers the same\n",
+           codes, (long long)values, nb, ok ? "ok" : "FAIL", max_steps, n_trim);
 }
 
 int main(void) {

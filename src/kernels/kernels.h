@@ -243,6 +243,10 @@ void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t 
 typedef struct teq_kq teq_kq;
 teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err);
 void teq_kq_free(teq_kq *kq);
+/* A model's quantizer, once prepared: drops the tables that only the bucket search reads, where the entry
+ * table answers every value on this CPU's path (an exponential code that has one, on a CPU without the
+ * AVX-512 body). *kq may move; it quantizes as before, bit for bit. Nothing happens where it cannot. */
+void teq_kq_trim(teq_kq **kq);
 /* the code it was prepared for */
 const teq_qparams *teq_kq_params(const teq_kq *kq);
 /* y = dequantize(quantize(x)) (y may alias x), n_threads >= 1 */

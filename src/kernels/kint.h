@@ -151,17 +151,22 @@ struct teq_kq {
     int32_t *lent;
     int32_t lsh[2], lkbase[2], ltop[2], lboff[2];
     uint32_t lsplit;
-    /* The exponential tables, last: a linear code's quantizer is allocated only up to thr
-     * (TEQ_KQ_LINEAR_BYTES), 1.2 KB instead of 8.4 (a quantized model holds two per INT8 layer).
+    /* The exponential tables, last: a linear code's quantizer is allocated only up to tl
+     * (TEQ_KQ_LINEAR_BYTES), 1.2 KB instead of 8.4 (a quantized model holds two per INT8 layer). */
+    int32_t tl[256];
+    float lev[256];
+    /* The bucket search's (and the AVX-512 body's) arrays, last of all: teq_kq_trim drops them, with bucket,
+     * where the entry table and the AVX2 body answer every value (3.3 KB left instead of 7.5 plus the
+     * buckets). trimmed: 1 once they are gone (thr, code and bucket must not be read).
      * side s at [s * TEQ_KQ_THR]: thr[j] for j < K-1, bit patterns of the midpoints rounded down, then
      * 0x7FFFFFFF (never below a magnitude, which is <= 0x7F800000: signed int compares work too);
      * code[j] the code of candidate j */
+    int trimmed;
     int32_t thr[2 * TEQ_KQ_THR];
     int32_t code[2 * TEQ_KQ_THR];
-    int32_t tl[256];
-    float lev[256];
 };
-#define TEQ_KQ_LINEAR_BYTES offsetof(struct teq_kq, thr)
+#define TEQ_KQ_LINEAR_BYTES offsetof(struct teq_kq, tl)
+#define TEQ_KQ_TRIM_BYTES offsetof(struct teq_kq, thr)
 
 /* log2(1 + r) for r in [0, 1) (r = mantissa - 1, exact), degree 4, r * (C1 + r * (C2 + r * (C3 + r * C4)))
  * evaluated with FMAs in this order and a final multiply. Coefficients: a least-squares fit, iteratively

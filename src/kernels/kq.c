@@ -300,6 +300,16 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
     return TEQ_OK;
 }
 
+void teq_kq_trim(teq_kq **kqp) {
+    teq_kq *kq = *kqp;
+    /* the AVX-512 body and the AVX2 body without the entry table read thr, code and bucket */
+    if (!kq || kq->trimmed || kq->q.kind != TEQ_CODE_EXP || !kq->lent || teq_k_best_isa() == TEQ_ISA_AVX512) return;
+    free(kq->bucket);
+    kq->bucket = NULL, kq->steps = 0, kq->trimmed = 1;
+    teq_kq *small = realloc(kq, TEQ_KQ_TRIM_BYTES);
+    if (small) *kqp = small; /* else the whole block stays, unread past tl and lev */
+}
+
 const teq_qparams *teq_kq_params(const teq_kq *kq) { return &kq->q; }
 
 void teq_kq_free(teq_kq *kq) {
@@ -311,11 +321,35 @@ void teq_kq_free(teq_kq *kq) {
 
 /* ---- scalar path (also the reference order of the vector bodies) ---- */
 
+/* The code of level index e (entry_code below) on side s, ub at or below the side's zero threshold or not:
+ * the vector bodies' arithmetic (avx2.c kq256_log_body) */
+static inline int level_code(const teq_kq *kq, int e, int s, uint32_t ub) {
+    const int zc = kq->q.zero_code != 0, E = 1 << (kq->q.bits - 1);
+    const int z = zc && (int32_t)ub <= kq->zthr[s];
+    if (kq->is_signed) {
+        if (zc && s && e < 1) e = 1;
+        return z ? E : e + (s ? E : 0);
+    }
+    return zc ? (z ? 0 : e + 1) : e;
+}
+
+/* By the entry table (kint.h lent): the level index from one read and one compare, as the AVX2 body */
+static inline int entry_code(const teq_kq *kq, uint32_t ub, int s) {
+    const int r = (int32_t)ub > (int32_t)kq->lsplit - 1;
+    int64_t d = (int64_t)(ub >> kq->lsh[r]) - kq->lkbase[r];
+    d = d < 0 ? 0 : d > kq->ltop[r] ? kq->ltop[r] : d;
+    const uint32_t lo = (uint32_t)(d + kq->lkbase[r]) << kq->lsh[r];
+    const uint32_t en = (uint32_t)kq->lent[kq->lboff[r] + d];
+    const int e = (int)(en >> 24) + ((int32_t)(ub - lo) > (int32_t)(en & 0xFFFFFF));
+    return level_code(kq, e, s, ub);
+}
+
 static inline int exp_code(const teq_kq *kq, float x) {
     uint32_t xb = teq_ki_fbits(x);
     uint32_t ub = kq->is_signed ? (xb & 0x7FFFFFFFu) : ((xb >> 31) ? 0 : xb);
     ub = ub > 0x7F800000u ? 0 : ub; /* NaN quantizes like 0 */
     int s = kq->is_signed & (int)(xb >> 31) & (ub != 0);
+    if (kq->lent) return entry_code(kq, ub, s);
     const int32_t *thr = kq->thr + s * TEQ_KQ_THR;
     int j;
     if (kq->steps) {

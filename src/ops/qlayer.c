@@ -150,6 +150,7 @@ static teq_status bind_lanes(teq_qlayer *ql, teq_error *err) {
     if (!teq_k_i16_conv_ok() || teq_ql_lanes_prepare(&ql->w, &ql->qa, &ql->wl, ql->alut, &ql->dw, &ql->da, &e))
         return TEQ_OK;
     teq_status s = teq_kq_new(&ql->qa, &ql->kqe, err);
+    teq_kq_trim(&ql->kqe);
     ql->lanes = s == TEQ_OK;
     return s;
 }
@@ -478,6 +479,7 @@ teq_status teq_ops_bind_quantized(teq_graph *g, const char *path, teq_error *err
             if (!teq_ql_node_qparams(n, &q, NULL) || q.kind == TEQ_CODE_NONE) continue;
             teq_kq *kq;
             if ((s = teq_kq_new(&q, &kq, err))) return s;
+            teq_kq_trim(&kq);
             n->kern = kq, n->kern_free = kq_free;
         } else if ((s = bind_layer(g, n, err))) {
             return s;

@@ -302,8 +302,9 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
 
 void teq_kq_trim(teq_kq **kqp) {
     teq_kq *kq = *kqp;
-    /* the AVX-512 body and the AVX2 body without the entry table read thr, code and bucket */
-    if (!kq || kq->trimmed || kq->q.kind != TEQ_CODE_EXP || !kq->lent || teq_k_best_isa() == TEQ_ISA_AVX512) return;
+    /* the AVX-512 body and the AVX2 body without the entry table read thr, code and bucket; the kind first: a
+     * linear code's block ends before the exponential fields (TEQ_KQ_LINEAR_BYTES) */
+    if (!kq || kq->q.kind != TEQ_CODE_EXP || kq->trimmed || !kq->lent || teq_k_best_isa() == TEQ_ISA_AVX512) return;
     free(kq->bucket);
     kq->bucket = NULL, kq->steps = 0, kq->trimmed = 1;
     teq_kq *small = realloc(kq, TEQ_KQ_TRIM_BYTES);

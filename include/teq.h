@@ -45,6 +45,10 @@ TEQ_API const char *teq_status_string(teq_status s);
 /* The set of dot-product kernels chosen for this CPU at run time ("scalar", "avx2", "avx512+vnni", ...;
  * the environment variable TEQ_ISA=scalar|avx2|avx512 caps it). */
 TEQ_API const char *teq_kernels_name(void);
+/* The BLAS and the kernels it runs ("OpenBLAS SkylakeX"); where OpenBLAS named the CPU after an older one
+ * whose kernels lack AVX2 (a CPU newer than its table), teq has it choose again at load and says so:
+ * "OpenBLAS SkylakeX (it named this CPU Prescott)". OPENBLAS_CORETYPE, when set, is left to decide. */
+TEQ_API const char *teq_blas_name(void);
 
 /* Where detailed messages go. msg is always NUL-terminated; it is empty after a success. */
 typedef struct teq_error {

@@ -131,5 +131,20 @@ done
 expect_error "teq run without -o" "required" -- run m.onnx -i x.npy
 expect_error "teq inspect without MODEL" "missing argument" -- inspect
 
+# teq version's BLAS line (src/ops/blas.c). A user's OPENBLAS_CORETYPE decides; without it, OpenBLAS's
+# kernels use AVX2 wherever the CPU has AVX2 and FMA (teq has OpenBLAS choose again where its table is
+# older than the CPU: Debian's 0.3.21 named an Emerald Rapids Xeon "Prescott", SSE3 kernels).
+v=$(OPENBLAS_CORETYPE=Prescott "$TEQ" version | sed -n 2p)
+[ "$v" = "BLAS: OpenBLAS Prescott" ] && ok "version: OPENBLAS_CORETYPE=Prescott is kept ($v)" ||
+  bad "version: OPENBLAS_CORETYPE=Prescott" "got '$v'"
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+  v=$(env -u OPENBLAS_CORETYPE "$TEQ" version | sed -n 2p)
+  case "$v" in
+  "BLAS: OpenBLAS "Haswell* | "BLAS: OpenBLAS "Zen* | "BLAS: OpenBLAS "SkylakeX* | "BLAS: OpenBLAS "Cooperlake* | \
+    "BLAS: OpenBLAS "SapphireRapids* | "BLAS: OpenBLAS "Excavator*) ok "version: AVX2 kernels on an AVX2 CPU ($v)" ;;
+  *) bad "version: AVX2 kernels on an AVX2 CPU" "got '$v'" ;;
+  esac
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

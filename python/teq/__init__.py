@@ -26,7 +26,7 @@ import numpy as np
 from . import _lib
 from ._lib import Error
 
-__all__ = ["Error", "Model", "TensorInfo", "quantize", "analyze", "eval", "export", "kernels", "__version__"]
+__all__ = ["Error", "Model", "TensorInfo", "quantize", "analyze", "eval", "export", "kernels", "blas", "__version__"]
 __version__ = "0.1.0"  # TEQ_VERSION_STRING of the header these bindings mirror
 
 TensorInfo = collections.namedtuple("TensorInfo", "name dtype shape dim_names")
@@ -39,6 +39,11 @@ its symbolic name, or ""), or None when the model declares no shape."""
 def kernels():
     """The dot-product kernel set chosen for this CPU ("avx2", "avx512+vnni", ...)."""
     return _lib.lib().teq_kernels_name().decode()
+
+
+def blas():
+    """The BLAS and the kernels it runs ("OpenBLAS SkylakeX"; teq_blas_name in teq.h)."""
+    return _lib.lib().teq_blas_name().decode()
 
 
 def _info(raw):

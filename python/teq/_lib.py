@@ -146,6 +146,7 @@ P = ctypes.POINTER
 PROTOTYPES = {
     "teq_status_string": (c_str, [c_int]),
     "teq_kernels_name": (c_str, []),
+    "teq_blas_name": (c_str, []),
     "teq_tensor_free": (None, [P(TeqTensor)]),
     "teq_npy_write": (c_int, [c_str, P(TeqTensor), P(TeqError)]),
     "teq_model_load": (c_int, [c_str, P(c_void), P(TeqError)]),

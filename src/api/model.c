@@ -182,3 +182,4 @@ teq_status teq_model_run(teq_model *m, int n_inputs, const char *const *names, c
 }
 
 const char *teq_kernels_name(void) { return teq_kset_best()->name; }
+const char *teq_blas_name(void) { return teq_ops_blas_name(); }

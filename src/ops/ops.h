@@ -35,6 +35,8 @@ extern const teq_op teq_ops_nn[];          /* ops/nn.c: Conv, ConvTranspose, Gem
 extern const teq_op teq_ops_elementwise[]; /* ops/elementwise.c: arithmetic, activations, reductions */
 extern const teq_op teq_ops_shape[];       /* ops/shape.c: Shape, Reshape, Transpose, Concat, Slice, ... */
 extern const teq_op teq_ops_quant[];       /* ops/quant_ops.c: TeqQuantize ("teq"), Quantize/DequantizeLinear */
+/* ops/blas.c: the BLAS's kernels, as teq_blas_name gives them (OpenBLAS's choice checked at load). */
+const char *teq_ops_blas_name(void);
 extern const teq_op teq_ops_fused[];       /* ops/fuse.c: TeqElementwise (fused elementwise chains) */
 
 /* Planning pass (ops/fuse.c): replace each chain of float32 elementwise nodes with scalar-constant operands

@@ -162,8 +162,8 @@ def test_locate(T):
         check("without TEQ_LIBRARY: the repository's build/libteq.so is loaded", out.strip() == f"LOADED {want}", out)
     else:
         skip("without TEQ_LIBRARY: the repository's build", f"{want} not built")
-    check(f"kernels() and __version__: what `teq --version` prints ({teq.__version__}, {teq.kernels()})",
-          cli("--version").strip() == f"teq {teq.__version__} (kernels: {teq.kernels()})")
+    check(f"kernels(), blas() and __version__: what `teq --version` prints ({teq.__version__}, {teq.kernels()}, {teq.blas()})",
+          cli("--version").strip() == f"teq {teq.__version__} (kernels: {teq.kernels()})\nBLAS: {teq.blas()}")
 
 
 # --- Model: description, run against `teq run`, errors

@@ -7,7 +7,7 @@ static int cmd_version(int argc, char **argv) {
     if (argc > 0)
         return teq_cli_fail(argv[0][0] == '-' ? "version: unknown option '%s'" : "version: unexpected argument '%s'",
                             argv[0]);
-    printf("teq %s (kernels: %s)\n", TEQ_VERSION_STRING, teq_kernels_name());
+    printf("teq %s (kernels: %s)\nBLAS: %s\n", TEQ_VERSION_STRING, teq_kernels_name(), teq_blas_name());
     return 0;
 }
 
@@ -17,6 +17,7 @@ const teq_cli_command teq_cli_cmd_version = {
     .help = "usage: teq version\n"
             "       teq --version\n"
             "\n"
-            "Prints teq's version and the set of kernels chosen for this CPU at run time (TEQ_ISA caps it).\n",
+            "Prints teq's version and the set of kernels chosen for this CPU at run time (TEQ_ISA caps it),\n"
+            "then the BLAS and its kernels (OPENBLAS_CORETYPE chooses those).\n",
     .run = cmd_version,
 };

@@ -503,6 +503,7 @@ static void test_i8conv(const kset_case *ks) {
  * threaded driver (teq_k_f32_conv, 2 threads) gives the same bits as one call of the set's kernel. */
 static int n_deint; /* f32conv_case runs on deinterleaved rows */
 static int n_act;   /* and with an activation in the store */
+static int n_same_avx2; /* a set other than AVX2 against AVX2's kernel */
 
 static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) {
     const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
@@ -564,6 +565,24 @@ static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
     if (!bad && !gap_untouched(Y, M, S, ldy)) {
         CHECK(0, "%s f32_conv wrote past S", ks->name);
         bad = 1;
+    }
+    /* AVX-512's kernel against AVX2's: the same FMA chains in the same order, so the same bits (one call over
+     * every column, no post, ldy = S, into Y2, which the driver's check below writes again) */
+    const teq_kernel_set *k2 = teq_kset(TEQ_ISA_AVX2);
+    if (!bad && k2 && k2->f32_conv && ks->ks != k2 && ks->ks->f32_conv != k2->f32_conv) {
+        float *pn = malloc(sizeof(float) * TEQ_F32C_PANEL_FLOATS(K));
+        k2->f32_conv(&w, &g, P, bias_on ? bias : NULL, Y2, S, 0, S, pn, NULL);
+        free(pn);
+        for (int64_t m = 0; m < M && !bad; m++)
+            for (int64_t n = 0; n < S && !bad; n++) {
+                const float one = bias_on ? -Y[m * ldy + n] : Y[m * ldy + n];
+                if (memcmp(&one, &Y2[m * S + n], 4)) {
+                    CHECK(0, "%s f32_conv differs from avx2's at (%lld,%lld): %.9g, avx2 %.9g", ks->name, (long long)m,
+                          (long long)n, (double)one, (double)Y2[m * S + n]);
+                    bad = 1;
+                }
+            }
+        n_same_avx2++;
     }
     /* the driver on 2 threads (when this set is the best one): the same bits, no post, ldy = S */
     if (!bad && ks->ks == teq_kset_best()) {
@@ -640,6 +659,11 @@ static void test_f32conv(const kset_case *ks) {
         for (int v = 0; v < 2; v++) ok &= f32conv_case(ks, &CONV_SHAPES[i], v), cases++;
     CHECK(ok, "%s f32_conv", ks->name);
     printf("%s: FP32 convolution, %d cases within teq_ktol of double: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
+    if (!strncmp(ks->name, "avx512", 6)) {
+        CHECK(n_same_avx2 >= cases, "%s: %d f32_conv cases against avx2's, want %d", ks->name, n_same_avx2, cases);
+        printf("%s: FP32 convolution, %d cases bit for bit as avx2's\n", ks->name, n_same_avx2);
+        n_same_avx2 = 0;
+    }
     if (ks->ks == teq_kset_best()) {
         CHECK(n_deint >= 4, "%s: %d cases from deinterleaved stride-2 rows, want 4", ks->name, n_deint);
         printf("%s: %d stride-2 cases from deinterleaved rows, bit for bit as from the panel\n", ks->name, n_deint);

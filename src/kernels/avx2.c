@@ -467,12 +467,6 @@ INLINE void f32c_slice(const teq_kwf *w, const float *P, const float *Xd, const 
  * another plane (16 planes 100 KB apart fell in one L1 set) and they ran 1.2-1.9x slower. The tap offsets
  * go into the caller's panel buffer (K int32 fit in it up to K = 6160; else packed). */
 
-/* the direct path's geometry test (deint: the rows deinterleaved for stride 2) */
-static int f32c_direct(const teq_i8conv *g, int64_t K, int deint) {
-    return (deint ? g->SW == 2 && g->DW == 1 : g->SW == 1) && g->OW >= 16 && g->KH * g->KW > 1 &&
-           (size_t)K <= TEQ_F32C_PANEL_FLOATS(K) && g->C * g->PH * g->PW < INT32_MAX;
-}
-
 bool teq_k_f32_conv_deint_ok_avx2(const teq_i8conv *g, int64_t K) { return !g->deint && f32c_direct(g, K, 1); }
 
 void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
@@ -481,18 +475,7 @@ void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, 
     const int direct = !linear && f32c_direct(g, w->K, g->deint);
     int32_t *toff = direct ? (int32_t *)(void *)panel : NULL;
     const teq_kpost *act = post && post->act ? post : NULL; /* applied as the last slice is stored */
-    if (direct && g->deint) {
-        /* tap (c, ky, kx) in k order, as conv_tap_next gives them; the column kx of a stride-2 output lies in
-         * the row's even half (kx even) or odd half, kx / 2 along it */
-        const int64_t HE = (g->PW + 1) / 2;
-        for (int64_t k = 0; k < w->K; k++) {
-            const int64_t c = k / (g->KH * g->KW), ky = k / g->KW % g->KH, kx = k % g->KW;
-            toff[k] = (int32_t)((c * g->PH + ky * g->DH) * g->PW + (kx & 1) * HE + kx / 2);
-        }
-    } else if (direct) {
-        conv_tap tap = {0, 0, 0};
-        for (int64_t k = 0; k < w->K; k++) toff[k] = (int32_t)conv_tap_next(g, &tap);
-    }
+    if (direct) f32c_taps(g, w->K, toff);
     int64_t nb;
     for (int64_t nc = n0; nc < n1; nc += nb) {
         nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;

@@ -646,6 +646,137 @@ void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, i
     }
 }
 
+/* ---- FP32 convolution (kernels.h, f32_conv), AVX-512 ----
+ * AVX2's scheme (avx2.c) on 16 lanes: the same packed weights [M/6][K][6], the same panel [KC][48] (or the
+ * same direct reads, where avx2.c's f32c_direct allows them: the AVX2 test decides for both, so that
+ * teq_k_f32_conv_deint_ok holds for either set), one 6 x 48 block of 18 zmm accumulators over a row block's
+ * columns (3 panel loads and 6 broadcasts for 18 FMAs a k; AVX2's 6 x 16 has 12 for 2 loads and 6
+ * broadcasts). Every output is the same FMA chain over k in the same order, then the same bias addition and
+ * activation, as AVX2's: the two sets give the same bits (test_kernels checks it). The last vector of a
+ * block of fewer than 48 columns is masked on every load and store (no buffer: Intel's masked stores cost
+ * what plain ones do). */
+
+/* dst[i] = s[i * sw] for i < len (len <= 48) */
+INLINE void f32c512_copy(float *dst, const float *s, int64_t len, int64_t sw) {
+    int64_t i = 0;
+    if (sw == 1) {
+        for (; i + 16 <= len; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(s + i));
+        if (i < len) {
+            const __mmask16 m = (__mmask16)((1u << (len - i)) - 1);
+            _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, s + i));
+        }
+        return;
+    }
+    if (sw == 2) {
+        /* the even floats of 32, while the 32nd (s[2i + 31]) is inside the row (i + 16 < len) */
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        for (; i + 16 < len; i += 16)
+            _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(_mm512_loadu_ps(s + 2 * i), even, _mm512_loadu_ps(s + 2 * i + 16)));
+    }
+    for (; i < len; i++) dst[i] = s[i * sw];
+}
+
+/* R rows (6, 4 or 2; `rows` <= R exist, the pack's rows past M are 0) of row block mb, the block's nb columns
+ * in C vectors (the last one masked by tm), taps k0 .. k0+kc-1 from the panel P (D = 0) or where they lie,
+ * tap k's row at Xd + toff[k] (D = 1). first: start from 0, else from Y; bias and act: the last slice. */
+INLINE void f32c512_block(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0,
+                          int64_t kc, int64_t mb, int rows, __mmask16 tm, int first, const float *bias,
+                          const teq_kpost *act, float *Y, int64_t ldy, const int R, const int C, const int D) {
+    const int64_t m0 = mb * TEQ_F32C_MR;
+    __m512 acc[6][3];
+    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+        const float *y = Y + (m0 + r) * ldy + 16 * c;
+        const __mmask16 m = c == C - 1 ? tm : (__mmask16)0xFFFF;
+        acc[r][c] = first || r >= rows ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y);
+    }
+    const float *Wp = w->p + (mb * w->K + k0) * TEQ_F32C_MR;
+    const int32_t *tk = toff + k0;
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 a[3];
+        const float *pk = D ? Xd + tk[k] : P + k * TEQ_I8C_NB;
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) a[c] =
+            c == C - 1 ? _mm512_maskz_loadu_ps(tm, pk + 16 * c) : _mm512_loadu_ps(pk + 16 * c);
+        const float *wk = Wp + k * TEQ_F32C_MR;
+        _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
+            const __m512 b = _mm512_set1_ps(wk[r]);
+            _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(a[c], b, acc[r][c]);
+        }
+    }
+    /* as AVX2's: the bound first in max and min, so NaN and equal values give y; Relu's NaN gives 0 */
+    const __m512 alo = _mm512_set1_ps(act ? act->lo : 0.0f), ahi = _mm512_set1_ps(act ? act->hi : 0.0f);
+    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
+        if (r >= rows) break;
+        const __m512 bv = _mm512_set1_ps(bias ? bias[m0 + r] : 0.0f);
+        _Pragma("GCC unroll 3") for (int c = 0; c < C; c++) {
+            __m512 v = bias ? _mm512_add_ps(acc[r][c], bv) : acc[r][c];
+            if (act && act->act == TEQ_KACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
+            else if (act) v = _mm512_min_ps(ahi, _mm512_max_ps(alo, v));
+            _mm512_mask_storeu_ps(Y + (m0 + r) * ldy + 16 * c, c == C - 1 ? tm : (__mmask16)0xFFFF, v);
+        }
+    }
+}
+
+INLINE void f32c512_rows(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0,
+                         int64_t kc, int64_t mb, int rows, int64_t nb, int first, const float *bias,
+                         const teq_kpost *act, float *Y, int64_t ldy, const int R, const int D) {
+    const int64_t rem = nb - 16 * ((nb - 1) / 16); /* columns of the last vector, 1..16 */
+    const __mmask16 tm = (__mmask16)((1u << rem) - 1);
+    if (nb > 32) f32c512_block(w, P, Xd, toff, k0, kc, mb, rows, tm, first, bias, act, Y, ldy, R, 3, D);
+    else if (nb > 16) f32c512_block(w, P, Xd, toff, k0, kc, mb, rows, tm, first, bias, act, Y, ldy, R, 2, D);
+    else f32c512_block(w, P, Xd, toff, k0, kc, mb, rows, tm, first, bias, act, Y, ldy, R, 1, D);
+}
+
+INLINE void f32c512_slice(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0,
+                          int64_t kc, int64_t nb, int first, const float *bias, const teq_kpost *act, float *Y,
+                          int64_t ldy, const int D) {
+    const int64_t Mb = (w->M + TEQ_F32C_MR - 1) / TEQ_F32C_MR;
+    for (int64_t mb = 0; mb < Mb; mb++) {
+        const int rows = (int)(w->M - mb * TEQ_F32C_MR < TEQ_F32C_MR ? w->M - mb * TEQ_F32C_MR : TEQ_F32C_MR);
+        if (rows > 4) f32c512_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, act, Y, ldy, 6, D);
+        else if (rows > 2) f32c512_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, act, Y, ldy, 4, D);
+        else f32c512_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, act, Y, ldy, 2, D);
+    }
+}
+
+/* the driver of teq_k_f32_conv_avx2 (avx2.c), with this file's slices */
+static void f32_conv_avx512(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                            int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
+    const int linear = !g->deint && g->SH == 1 && g->SW == 1 && g->PW == g->OW;
+    const int direct = !linear && f32c_direct(g, w->K, g->deint);
+    int32_t *toff = direct ? (int32_t *)(void *)panel : NULL;
+    const teq_kpost *act = post && post->act ? post : NULL;
+    if (direct) f32c_taps(g, w->K, toff);
+    int64_t nb;
+    for (int64_t nc = n0; nc < n1; nc += nb) {
+        nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
+        float *Yb = Y + (nc - n0);
+        if (direct) {
+            if (g->OW - nc % g->OW < nb) nb = g->OW - nc % g->OW;
+            const float *Xd = X + nc / g->OW * g->SH * g->PW + nc % g->OW;
+            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
+                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
+                f32c512_slice(w, NULL, Xd, toff, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,
+                              k0 + kc == w->K ? act : NULL, Yb, ldy, 1);
+            }
+        } else {
+            conv_runs r;
+            conv_runs_of(g, nc, nb, &r);
+            conv_tap tap = {0, 0, 0};
+            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
+                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
+                for (int64_t k = 0; k < kc; k++) {
+                    const float *src = X + conv_tap_next(g, &tap);
+                    for (int i = 0; i < r.n; i++)
+                        f32c512_copy(panel + k * TEQ_I8C_NB + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);
+                }
+                f32c512_slice(w, panel, NULL, NULL, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,
+                              k0 + kc == w->K ? act : NULL, Yb, ldy, 0);
+            }
+        }
+        if (post && post->fn) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
+    }
+}
+
 const teq_kernel_set teq_kset_avx512vnni_tab = {
     .name = "avx512",
     .decode = decode_avx512,
@@ -654,7 +785,7 @@ const teq_kernel_set teq_kset_avx512vnni_tab = {
     .i8_gemm = i8_gemm_vnni,
     .i8_conv = i8_conv_vnni,
     .i16_conv = i16_conv_vnni,
-    .f32_conv = teq_k_f32_conv_avx2, /* AVX2's (docs/DECISIONS.md: the AVX-512 one is not built) */
+    .f32_conv = f32_conv_avx512,
 };
 
 /* AVX-512 without VNNI: the same float kernels, maddubs INT8 */
@@ -664,7 +795,7 @@ const teq_kernel_set teq_kset_avx512_tab = {
     .gemv = gemv_avx512,
     .i8_gemv = i8_gemv_bw,
     .i8_gemm = i8_gemm_bw,
-    .f32_conv = teq_k_f32_conv_avx2, /* AVX2's (docs/DECISIONS.md: the AVX-512 one is not built) */
+    .f32_conv = f32_conv_avx512,
 };
 
 /* ---- activation quantizer (kq.c builds the tables; this is its 16-lane body) ----

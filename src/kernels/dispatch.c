@@ -270,9 +270,9 @@ teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t 
 
 bool teq_k_f32_conv_ok(void) { return teq_kset_best()->f32_conv != NULL; }
 
-/* the AVX2 body is the only f32_conv (the AVX-512 set takes it too) */
+/* the AVX2 and AVX-512 bodies take the same direct-path test (kint.h f32c_direct); the scalar set has none */
 bool teq_k_f32_conv_deint_ok(const teq_i8conv *g, int64_t K) {
-    return teq_kset_best()->f32_conv == teq_k_f32_conv_avx2 && teq_k_f32_conv_deint_ok_avx2(g, K);
+    return teq_kset_best()->f32_conv && teq_k_f32_conv_deint_ok_avx2(g, K);
 }
 
 typedef struct {

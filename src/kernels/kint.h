@@ -66,6 +66,28 @@ static inline int64_t conv_tap_next(const teq_i8conv *g, conv_tap *t) {
     return off;
 }
 
+/* The FP32 convolution's direct path (avx2.c f32_conv; avx512.c takes the same test, so that
+ * teq_k_f32_conv_deint_ok holds for both): its geometry test (deint: the rows deinterleaved for stride 2) */
+static inline int f32c_direct(const teq_i8conv *g, int64_t K, int deint) {
+    return (deint ? g->SW == 2 && g->DW == 1 : g->SW == 1) && g->OW >= 16 && g->KH * g->KW > 1 &&
+           (size_t)K <= TEQ_F32C_PANEL_FLOATS(K) && g->C * g->PH * g->PW < INT32_MAX;
+}
+
+/* and its tap offsets: toff[k] = where tap k = (c, ky, kx) of output (0, 0) lies in the planes. Deinterleaved
+ * rows: the column kx of a stride-2 output lies in the row's even half (kx even) or odd half, kx / 2 along it */
+static inline void f32c_taps(const teq_i8conv *g, int64_t K, int32_t *toff) {
+    if (g->deint) {
+        const int64_t HE = (g->PW + 1) / 2;
+        for (int64_t k = 0; k < K; k++) {
+            const int64_t c = k / (g->KH * g->KW), ky = k / g->KW % g->KH, kx = k % g->KW;
+            toff[k] = (int32_t)((c * g->PH + ky * g->DH) * g->PW + (kx & 1) * HE + kx / 2);
+        }
+    } else {
+        conv_tap tap = {0, 0, 0};
+        for (int64_t k = 0; k < K; k++) toff[k] = (int32_t)conv_tap_next(g, &tap);
+    }
+}
+
 /* Code k of a packed row (n bits, LSB first): two bytes always hold it (shift <= 7, n <= 8); the byte
  * after the row's last code byte exists (row_bytes > packed bytes, or the 64-byte slack). */
 static inline unsigned teq_ki_code(const uint8_t *row, int64_t k, int n) {

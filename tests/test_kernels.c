@@ -966,12 +966,13 @@ static void test_kq_shifted(void) {
  * AVX-512 body) the quantizer drops thr, code and the buckets, and gives the same codes, values and lanes bit
  * for bit on the scalar and AVX2 bodies (ASan sees any read of what is gone: the block is reallocated down to
  * TEQ_KQ_TRIM_BYTES). Elsewhere it leaves the quantizer as it is. Returns 0 on a failure. */
+static int n_trim512; /* trimmed quantizers run on the AVX-512 body (its log path) */
 static int kq_trim_check(teq_kq **kqp, const teq_qparams *q, const float *x, int64_t n, const char *what) {
-    const int can = (*kqp)->lent && teq_k_best_isa() != TEQ_ISA_AVX512;
+    const int can = (*kqp)->lent && (teq_k_best_isa() != TEQ_ISA_AVX512 || (*kqp)->logpath);
     teq_kq_trim(kqp);
     teq_kq *kq = *kqp;
     if (!can) {
-        CHECK(!kq->trimmed, "kq %s: trimmed without an entry table, or for the AVX-512 body", what);
+        CHECK(!kq->trimmed, "kq %s: trimmed without an entry table, or for the AVX-512 body off the log path", what);
         return !kq->trimmed;
     }
     CHECK(kq->trimmed && !kq->bucket && !kq->steps, "kq %s: not trimmed", what);
@@ -979,6 +980,10 @@ static int kq_trim_check(teq_kq **kqp, const teq_qparams *q, const float *x, int
     snprintf(w2, sizeof w2, "%s (trimmed)", what);
     int ok = kq_compare("scalar", teq_kq_run_scalar, kq, q, x, n, w2);
     if (teq_k_best_isa() == TEQ_ISA_AVX2) ok &= kq_compare("avx2", teq_kq_run_avx2, kq, q, x, n, w2);
+    if (teq_k_best_isa() == TEQ_ISA_AVX512) {
+        ok &= kq_compare("avx512", teq_kq_run_avx512, kq, q, x, n, w2);
+        n_trim512++;
+    }
     return kq_lanes_check(kq, q, x, n, w2) && ok;
 }
 
@@ -1213,10 +1218,14 @@ static void test_kq(void) {
     printf("kq: log path on %d fitted codes (smallest margin %.3f levels; %d with the AVX2 fraction window), crowded "
            "codes: %d log, %d bucket; entry table on %d of %d fitted (%d in two regions) and %d crowded codes\n",
            n_log, min_margin, n_window, n_crowd_log, n_crowd_bucket, n_entry, n_fit, n_split, n_crowd_entry);
-    /* trimming happens wherever the entry table is there (on this CPU's path) */
+    /* trimming happens wherever the entry table is there (on this CPU's path); on AVX-512, where the log path
+     * answers too, and those trimmed quantizers ran on the AVX-512 body */
     if (teq_k_best_isa() != TEQ_ISA_AVX512)
         CHECK(n_trim == n_entry + n_crowd_entry, "kq trim: %d of %d codes with an entry table trimmed", n_trim,
               n_entry + n_crowd_entry);
+    else
+        CHECK(n_trim > 0 && n_trim == n_trim512, "kq trim on AVX-512: %d trimmed, %d of them on the AVX-512 body", n_trim,
+              n_trim512);
     printf("kq: %d codes, %lld values over %d bodies bit-exact vs teq_q_quantize: %s (base 1.01 8-bit: %d compare(s) "
            "after the bucket); %d trimmed quantizers the same\n",
            codes, (long long)values, nb, ok ? "ok" : "FAIL", max_steps, n_trim);

@@ -302,9 +302,12 @@ teq_status teq_kq_new(const teq_qparams *q, teq_kq **out, teq_error *err) {
 
 void teq_kq_trim(teq_kq **kqp) {
     teq_kq *kq = *kqp;
-    /* the AVX-512 body and the AVX2 body without the entry table read thr, code and bucket; the kind first: a
+    /* the AVX2 body without the entry table, and the AVX-512 body off the log path, read thr, code and bucket
+     * (the AVX-512 log path reads tl and lev, before them; the scalar body the entry table); the kind first: a
      * linear code's block ends before the exponential fields (TEQ_KQ_LINEAR_BYTES) */
-    if (!kq || kq->q.kind != TEQ_CODE_EXP || kq->trimmed || !kq->lent || teq_k_best_isa() == TEQ_ISA_AVX512) return;
+    if (!kq || kq->q.kind != TEQ_CODE_EXP || kq->trimmed || !kq->lent ||
+        (teq_k_best_isa() == TEQ_ISA_AVX512 && !kq->logpath))
+        return;
     free(kq->bucket);
     kq->bucket = NULL, kq->steps = 0, kq->trimmed = 1;
     teq_kq *small = realloc(kq, TEQ_KQ_TRIM_BYTES);

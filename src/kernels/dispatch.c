@@ -270,11 +270,6 @@ teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t 
 
 bool teq_k_f32_conv_ok(void) { return teq_kset_best()->f32_conv != NULL; }
 
-int64_t teq_k_exp_fconv_min_outputs(void) {
-    const teq_kernel_set *ks = teq_kset_best();
-    return ks == &teq_kset_avx512_tab || ks == &teq_kset_avx512vnni_tab ? 1 : 256;
-}
-
 /* the AVX2 and AVX-512 bodies take the same direct-path test (kint.h f32c_direct); the scalar set has none */
 bool teq_k_f32_conv_deint_ok(const teq_i8conv *g, int64_t K) {
     return teq_kset_best()->f32_conv && teq_k_f32_conv_deint_ok_avx2(g, K);

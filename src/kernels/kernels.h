@@ -207,12 +207,6 @@ const teq_kernel_set *teq_kset(teq_isa isa);
 /* The best set this CPU has, chosen once (thread-safe); the environment variable TEQ_ISA=scalar|avx2|avx512
  * caps the choice (tests and benchmarks use it to compare the variants). */
 const teq_kernel_set *teq_kset_best(void);
-/* The fewest outputs per channel for which an exponential Conv decodes its codes into the FP32 convolution's
- * layout each run rather than taking im2col and SGEMM: 256 on the AVX2 kernel (below that the transposing
- * decode cost more than the kernel saved on Zen 3: cls 1.14x, Fashion-MNIST 1.09x), 1 on the AVX-512 one
- * (the same time per layer on an Emerald Rapids Xeon, and OpenBLAS's buffers left untouched: peak RSS 0.1-0.4
- * MB lower; docs/DECISIONS.md "Speed, eleventh round"). */
-int64_t teq_k_exp_fconv_min_outputs(void);
 
 /* Threaded drivers over rows (OpenMP, n_threads >= 1), through teq_kset_best(). */
 void teq_k_decode(const teq_kw *w, float *out, int n_threads);

@@ -577,12 +577,10 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     const bool dwi8 = qmm && Cg == 1 && nsp <= 2 && teq_kmode_get() == TEQ_KMODE_FAST && teq_ql_dw_ok(ql, KK);
     if (dwi8 && (st = teq_ql_dw_weights(ctx, node, ql, &W))) return st;
     /* an exponential layer on the float path, FP32 kernel: its codes decoded into the kernel's layout, where
-     * the outputs are many enough for the kernel's gain to pay for the transposing decode (on the AVX2 kernel
-     * >= 256 per channel: on cls's and rec's small late layers it did not pay, DECISIONS "Speed, fourth
-     * round"; on the AVX-512 one every layer: teq_k_exp_fconv_min_outputs) */
+     * the outputs are many enough (>= 256 per channel) for the kernel's gain to pay for the transposing
+     * decode (on cls's and rec's small late layers it did not: DECISIONS "Speed, fourth round") */
     teq_fconv efc;
-    const teq_fconv *dec = ql && !qmm && ql->kind == TEQ_QL_EXP && Cg > 1 && group == 1 && nsp <= 2 &&
-                                   S >= teq_k_exp_fconv_min_outputs()
+    const teq_fconv *dec = ql && !qmm && ql->kind == TEQ_QL_EXP && Cg > 1 && group == 1 && nsp <= 2 && S >= 256
                                ? teq_fconv_dec(node)
                                : NULL;
     if (dec) {

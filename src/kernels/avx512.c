@@ -892,9 +892,6 @@ INLINE void kq512_tab_load(kq512_tab *tb, const int32_t *src, int nl) {
 INLINE __m512i kq512_look(const kq512_tab *tb, const int32_t *src, __m512i idx, int NL) {
     if (NL <= 16) return _mm512_permutexvar_epi32(idx, tb->t[0]);
     if (NL <= 32) return _mm512_permutex2var_epi32(tb->t[0], idx, tb->t[1]);
-#ifdef KQ_GATHER64
-    if (NL > 64) return _mm512_i32gather_epi32(idx, src, 4);
-#endif
     if (NL <= 128) {
         const __mmask16 b5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
         __m512i r = _mm512_mask_mov_epi32(_mm512_permutex2var_epi32(tb->t[0], idx, tb->t[1]), b5,

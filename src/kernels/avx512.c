@@ -778,7 +778,7 @@ static void f32_conv_avx512(const teq_kwf *w, const teq_i8conv *g, const float *
 }
 
 const teq_kernel_set teq_kset_avx512vnni_tab = {
-    .name = "avx512",
+    .name = "avx512+vnni", /* as teq.h's teq_kernels_name says: the INT8 kernels differ */
     .decode = decode_avx512,
     .gemv = gemv_avx512,
     .i8_gemv = i8_gemv_vnni,

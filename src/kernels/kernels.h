@@ -174,7 +174,7 @@ typedef enum teq_isa {
 } teq_isa;
 
 typedef struct teq_kernel_set {
-    const char *name; /* "scalar", "avx2", "avx512" */
+    const char *name; /* "scalar", "avx2", "avx512", "avx512+vnni" */
     /* rows m0..m1-1 of the float matrix: out[(m - m0) * K + k] = scale[m] * lut[code(m, k)] */
     void (*decode)(const teq_kw *w, int64_t m0, int64_t m1, float *out);
     /* exponential or linear weights, float activations x[K] (values of the activation code):

@@ -352,7 +352,7 @@ teq_status teq_bench_run(const teq_bench_opts *o, FILE *out, teq_error *err) {
     char cpu[256], isa[32];
     cpu_model(cpu, sizeof cpu);
     const teq_kernel_set *ks = teq_kset_best();
-    snprintf(isa, sizeof isa, "%s%s", ks->name, ks == &teq_kset_avx512vnni_tab ? "+vnni" : "");
+    snprintf(isa, sizeof isa, "%s", ks->name); /* "avx512+vnni" names its VNNI itself */
     fprintf(out, "cpu: %s\nisa: %s (TEQ_ISA caps it)\nthreads: %d\nrepeat: %d (median and min per call after a warm-up)\n",
             cpu, isa, b.threads, b.repeat);
 

@@ -1660,12 +1660,28 @@ static void resize_nearest_kernel(const teq_exec_ctx *ctx, const teq_tensor *x, 
     }
 }
 
+/* The (bi)linear path's two loops along the last axis: h[j] = w0[j] s[i0[j]] + w1[j] s[i1[j]] (a source row
+ * interpolated), and dst[j] = c0 h0[j] + c1 h1[j], the operations of the one loop they were before. (An AVX2
+ * clone does not vectorize them: GCC 12 takes no gathers with 64-bit indices, and emulates them with int32.) */
+#define RESIZE_ROW_FNS(SUF, T)                                                                                        \
+    static void resize_hrow_##SUF(                          \
+        const T *restrict s, const int64_t *restrict i0, const int64_t *restrict i1, const float *restrict w0,      \
+        const float *restrict w1, int64_t n, T *restrict h) {                                                       \
+        for (int64_t j = 0; j < n; j++) h[j] = (T)w0[j] * s[i0[j]] + (T)w1[j] * s[i1[j]];                           \
+    }                                                                                                               \
+    static void resize_comb_##SUF(                          \
+        const T *restrict h0, const T *restrict h1, T c0, T c1, int64_t n, T *restrict dst) {                       \
+        for (int64_t j = 0; j < n; j++) dst[j] = c0 * h0[j] + c1 * h1[j];                                          \
+    }
+RESIZE_ROW_FNS(f32, float)
+RESIZE_ROW_FNS(f64, double)
+
 /* Weighted kernel (linear, cubic) for float and double: per output row, the taps of the leading axes
  * form a list of (source row offset, weight); the last axis applies its own taps inside the row. */
-#define RESIZE_WEIGHTED(NAME, T)                                                                                      \
+#define RESIZE_WEIGHTED(NAME, T, SUF)                                                                                 \
     static void NAME(const teq_exec_ctx *ctx, const teq_tensor *x, teq_tensor *y, const axis_taps *ax, double extra, \
                      int64_t *cbuf_off, double *cbuf_w, int64_t maxc, const int64_t *li0, const int64_t *li1,        \
-                     const float *lw0, const float *lw1) {                                                           \
+                     const float *lw0, const float *lw1, T *hbuf) {                                                  \
         int r = x->ndim, last = r - 1;                                                                               \
         int64_t xst[TEQ_MAX_DIMS];                                                                                   \
         strides_of(r, x->dims, xst);                                                                                 \
@@ -1680,6 +1696,10 @@ static void resize_nearest_kernel(const teq_exec_ctx *ctx, const teq_tensor *x, 
             int64_t r0 = rows * tid / nth, r1 = rows * (tid + 1) / nth, c[TEQ_MAX_DIMS];                             \
             int64_t *coff = cbuf_off + (int64_t)tid * maxc;                                                          \
             double *cw = cbuf_w + (int64_t)tid * maxc;                                                               \
+            /* (bi)linear: the last axis's interpolation of the two source rows last used, kept (an upsampled     \
+             * source row serves several output rows), keyed by the row's offset */                                \
+            T *hb[2] = {hbuf ? hbuf + (int64_t)tid * 2 * inner : NULL, hbuf ? hbuf + ((int64_t)tid * 2 + 1) * inner : NULL}; \
+            int64_t hkey[2] = {-1, -1};                                                                              \
             unravel(r0, last, y->dims, c);                                                                           \
             for (int64_t row = r0; row < r1; row++) {                                                                \
                 T *dst = o + row * inner;                                                                            \
@@ -1710,13 +1730,21 @@ static void resize_nearest_kernel(const teq_exec_ctx *ctx, const teq_tensor *x, 
                 if (oob) {                                                                                           \
                     for (int64_t j = 0; j < inner; j++) dst[j] = (T)extra;                                           \
                 } else if (li0 && nc <= 2) { /* (bi)linear: two taps per axis, fixed loop */                         \
-                    const T *s0 = src + coff[0], *s1 = src + coff[nc - 1];                                           \
-                    T c0 = (T)cw[0], c1 = nc == 2 ? (T)cw[1] : (T)0;                                                 \
-                    for (int64_t j = 0; j < inner; j++) {                                                            \
-                        T w0 = (T)lw0[j], w1 = (T)lw1[j];                                                            \
-                        T a = w0 * s0[li0[j]] + w1 * s0[li1[j]], b = w0 * s1[li0[j]] + w1 * s1[li1[j]];              \
-                        dst[j] = c0 * a + c1 * b;                                                                    \
+                    /* each source row's a = w0 s[i0] + w1 s[i1] along the row, from the kept pair or into the slot  \
+                     * the other row does not hold; then c0 a + c1 b, the same operations as one loop */            \
+                    const int64_t o[2] = {coff[0], coff[nc - 1]};                                                    \
+                    const T *h[2];                                                                                   \
+                    for (int e = 0; e < 2; e++) {                                                                    \
+                        int k = hkey[0] == o[e] ? 0 : hkey[1] == o[e] ? 1 : -1;                                      \
+                        if (k < 0) {                                                                                 \
+                            k = e == 0 ? (hkey[0] == o[1] ? 1 : 0) : (h[0] == hb[0] ? 1 : 0);                 \
+                            resize_hrow_##SUF(src + o[e], li0, li1, lw0, lw1, inner, hb[k]);                         \
+                            hkey[k] = o[e];                                                                          \
+                        }                                                                                            \
+                        h[e] = hb[k];                                                                                \
                     }                                                                                                \
+                    T c0 = (T)cw[0], c1 = nc == 2 ? (T)cw[1] : (T)0;                                                 \
+                    resize_comb_##SUF(h[0], h[1], c0, c1, inner, dst);                                               \
                 } else {                                                                                             \
                     for (int64_t j = 0; j < inner; j++) {                                                            \
                         if (L->oob[j]) {                                                                             \
@@ -1740,8 +1768,8 @@ static void resize_nearest_kernel(const teq_exec_ctx *ctx, const teq_tensor *x, 
             }                                                                                                        \
         }                                                                                                            \
     }
-RESIZE_WEIGHTED(resize_weighted_f32, float)
-RESIZE_WEIGHTED(resize_weighted_f64, double)
+RESIZE_WEIGHTED(resize_weighted_f32, float, f32)
+RESIZE_WEIGHTED(resize_weighted_f64, double, f64)
 
 /* Read a float/double 1-D tensor of at most cap values. */
 static teq_status read_float_list(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *t, const char *what,
@@ -1963,7 +1991,10 @@ static teq_status op_resize(teq_exec_ctx *ctx, const teq_node *node, const teq_t
         int64_t W = dims[r - 1];
         bool two = true;
         for (int64_t j = 0; j < W && two; j++) two = L->ntap[j] <= 2 && !L->oob[j];
-        char *lb = two ? malloc((size_t)W * 2 * (sizeof(int64_t) + sizeof(float))) : NULL;
+        /* and per thread two rows of that axis's interpolation (RESIZE_WEIGHTED's kept rows), in x's type */
+        const size_t esz = x->dtype == TEQ_DTYPE_FLOAT ? sizeof(float) : sizeof(double);
+        char *lb = two ? malloc((size_t)W * 2 * (sizeof(int64_t) + sizeof(float)) + (size_t)W * 2 * (size_t)nt * esz)
+                       : NULL;
         int64_t *li0 = NULL, *li1 = NULL;
         float *lw0 = NULL, *lw1 = NULL;
         if (lb) {
@@ -1978,10 +2009,11 @@ static teq_status op_resize(teq_exec_ctx *ctx, const teq_node *node, const teq_t
                 lw1[j] = L->ntap[j] == 2 ? L->w[j * 4 + 1] : 0.0f;
             }
         }
+        void *hbuf = lb ? (void *)(lw1 + W) : NULL; /* W * 2 * nt elements, after the four arrays */
         if (x->dtype == TEQ_DTYPE_FLOAT)
-            resize_weighted_f32(ctx, x, out[0], ax, cfg.extrapolation, coff, cw, maxc, li0, li1, lw0, lw1);
+            resize_weighted_f32(ctx, x, out[0], ax, cfg.extrapolation, coff, cw, maxc, li0, li1, lw0, lw1, hbuf);
         else
-            resize_weighted_f64(ctx, x, out[0], ax, cfg.extrapolation, coff, cw, maxc, li0, li1, lw0, lw1);
+            resize_weighted_f64(ctx, x, out[0], ax, cfg.extrapolation, coff, cw, maxc, li0, li1, lw0, lw1, hbuf);
         free(lb);
         free(cb);
     }

@@ -931,7 +931,7 @@ INLINE __m512i kq512_look(const kq512_tab *tb, const int32_t *src, __m512i idx, 
 
 INLINE void kq512_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, int NL) {
     kq512_tab tt, tv;
-    kq512_tab_load(&tt, kq->tl, NL);
+    if (NL <= 128) kq512_tab_load(&tt, kq->tl, NL);
     const int32_t *lev = (const int32_t *)(const void *)kq->lev;
     kq512_tab_load(&tv, lev, NL);
     const int sg = kq->is_signed, zc = kq->q.zero_code != 0, E = 1 << (kq->q.bits - 1);
@@ -961,7 +961,10 @@ INLINE void kq512_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
         __m512 t = _mm512_mul_ps(_mm512_add_ps(ex, _mm512_mul_ps(rr, p)), lc);
         t = _mm512_min_ps(_mm512_max_ps(t, zero), tmax);
         __m512i e = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-        e = _mm512_mask_add_epi32(e, _mm512_cmpgt_epi32_mask(ub, kq512_look(&tt, kq->tl, e, NL)), e, ione);
+        /* 256 levels: the thresholds by a gather, so that only the levels' 16 registers stay (both tables in
+         * registers spilled) */
+        const __m512i thr = NL > 128 ? _mm512_i32gather_epi32(e, kq->tl, 4) : kq512_look(&tt, kq->tl, e, NL);
+        e = _mm512_mask_add_epi32(e, _mm512_cmpgt_epi32_mask(ub, thr), e, ione);
         /* zero code: at or below the side's zero threshold; negatives with the zero code have no level 0 */
         __mmask16 z = 0;
         if (zc) {

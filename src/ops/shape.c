@@ -1661,15 +1661,16 @@ static void resize_nearest_kernel(const teq_exec_ctx *ctx, const teq_tensor *x, 
 }
 
 /* The (bi)linear path's two loops along the last axis: h[j] = w0[j] s[i0[j]] + w1[j] s[i1[j]] (a source row
- * interpolated), and dst[j] = c0 h0[j] + c1 h1[j], the operations of the one loop they were before. (An AVX2
- * clone does not vectorize them: GCC 12 takes no gathers with 64-bit indices, and emulates them with int32.) */
+ * interpolated), and dst[j] = c0 h0[j] + c1 h1[j], the operations of the one loop they were before. Cloned for
+ * AVX2 (32-bit indices, which GCC 12 vectorizes; it takes no gathers with 64-bit ones), without contracting
+ * to FMAs, so that every clone rounds as the baseline does (two products and a sum, each rounded). */
 #define RESIZE_ROW_FNS(SUF, T)                                                                                        \
-    static void resize_hrow_##SUF(                          \
-        const T *restrict s, const int64_t *restrict i0, const int64_t *restrict i1, const float *restrict w0,      \
+    __attribute__((optimize("fp-contract=off", "tree-vectorize"))) TEQ_CLONES static void resize_hrow_##SUF(   \
+        const T *restrict s, const int32_t *restrict i0, const int32_t *restrict i1, const float *restrict w0,      \
         const float *restrict w1, int64_t n, T *restrict h) {                                                       \
         for (int64_t j = 0; j < n; j++) h[j] = (T)w0[j] * s[i0[j]] + (T)w1[j] * s[i1[j]];                           \
     }                                                                                                               \
-    static void resize_comb_##SUF(                          \
+    __attribute__((optimize("fp-contract=off", "tree-vectorize"))) TEQ_CLONES static void resize_comb_##SUF(   \
         const T *restrict h0, const T *restrict h1, T c0, T c1, int64_t n, T *restrict dst) {                       \
         for (int64_t j = 0; j < n; j++) dst[j] = c0 * h0[j] + c1 * h1[j];                                          \
     }
@@ -1680,7 +1681,7 @@ RESIZE_ROW_FNS(f64, double)
  * form a list of (source row offset, weight); the last axis applies its own taps inside the row. */
 #define RESIZE_WEIGHTED(NAME, T, SUF)                                                                                 \
     static void NAME(const teq_exec_ctx *ctx, const teq_tensor *x, teq_tensor *y, const axis_taps *ax, double extra, \
-                     int64_t *cbuf_off, double *cbuf_w, int64_t maxc, const int64_t *li0, const int64_t *li1,        \
+                     int64_t *cbuf_off, double *cbuf_w, int64_t maxc, const int32_t *li0, const int32_t *li1,        \
                      const float *lw0, const float *lw1, T *hbuf) {                                                  \
         int r = x->ndim, last = r - 1;                                                                               \
         int64_t xst[TEQ_MAX_DIMS];                                                                                   \
@@ -1991,25 +1992,26 @@ static teq_status op_resize(teq_exec_ctx *ctx, const teq_node *node, const teq_t
         int64_t W = dims[r - 1];
         bool two = true;
         for (int64_t j = 0; j < W && two; j++) two = L->ntap[j] <= 2 && !L->oob[j];
+        two = two && x->dims[r - 1] <= INT32_MAX; /* the indices along the last axis as int32 */
         /* and per thread two rows of that axis's interpolation (RESIZE_WEIGHTED's kept rows), in x's type */
         const size_t esz = x->dtype == TEQ_DTYPE_FLOAT ? sizeof(float) : sizeof(double);
-        char *lb = two ? malloc((size_t)W * 2 * (sizeof(int64_t) + sizeof(float)) + (size_t)W * 2 * (size_t)nt * esz)
+        char *lb = two ? malloc((size_t)W * 2 * (sizeof(int32_t) + sizeof(float)) + (size_t)W * 2 * (size_t)nt * esz)
                        : NULL;
-        int64_t *li0 = NULL, *li1 = NULL;
+        int32_t *li0 = NULL, *li1 = NULL;
         float *lw0 = NULL, *lw1 = NULL;
         if (lb) {
-            li0 = (int64_t *)lb;
+            li0 = (int32_t *)lb;
             li1 = li0 + W;
             lw0 = (float *)(li1 + W);
             lw1 = lw0 + W;
             for (int64_t j = 0; j < W; j++) {
-                li0[j] = L->idx[j * 4];
+                li0[j] = (int32_t)L->idx[j * 4];
                 lw0[j] = L->w[j * 4];
-                li1[j] = L->ntap[j] == 2 ? L->idx[j * 4 + 1] : li0[j];
+                li1[j] = L->ntap[j] == 2 ? (int32_t)L->idx[j * 4 + 1] : li0[j];
                 lw1[j] = L->ntap[j] == 2 ? L->w[j * 4 + 1] : 0.0f;
             }
         }
-        void *hbuf = lb ? (void *)(lw1 + W) : NULL; /* W * 2 * nt elements, after the four arrays */
+        void *hbuf = lb ? (void *)(lw1 + W) : NULL; /* W * 2 * nt elements, after the four arrays (16 W bytes) */
         if (x->dtype == TEQ_DTYPE_FLOAT)
             resize_weighted_f32(ctx, x, out[0], ax, cfg.extrapolation, coff, cw, maxc, li0, li1, lw0, lw1, hbuf);
         else

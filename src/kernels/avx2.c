@@ -471,41 +471,7 @@ bool teq_k_f32_conv_deint_ok_avx2(const teq_i8conv *g, int64_t K) { return !g->d
 
 void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                          int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
-    const int linear = !g->deint && g->SH == 1 && g->SW == 1 && g->PW == g->OW;
-    const int direct = !linear && f32c_direct(g, w->K, g->deint);
-    int32_t *toff = direct ? (int32_t *)(void *)panel : NULL;
-    const teq_kpost *act = post && post->act ? post : NULL; /* applied as the last slice is stored */
-    if (direct) f32c_taps(g, w->K, toff);
-    int64_t nb;
-    for (int64_t nc = n0; nc < n1; nc += nb) {
-        nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
-        float *Yb = Y + (nc - n0);
-        if (direct) {
-            if (g->OW - nc % g->OW < nb) nb = g->OW - nc % g->OW; /* to the end of the output row */
-            /* output (oy, ox) reads from row oy * SH, column ox (deint: ox of each half, stride 1) */
-            const float *Xd = X + nc / g->OW * g->SH * g->PW + nc % g->OW;
-            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
-                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
-                f32c_slice(w, NULL, Xd, toff, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,
-                           k0 + kc == w->K ? act : NULL, Yb, ldy, 1);
-            }
-        } else {
-            conv_runs r;
-            conv_runs_of(g, nc, nb, &r);
-            conv_tap tap = {0, 0, 0};
-            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
-                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
-                for (int64_t k = 0; k < kc; k++) {
-                    const float *src = X + conv_tap_next(g, &tap);
-                    for (int i = 0; i < r.n; i++)
-                        f32c_copy(panel + k * TEQ_I8C_NB + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);
-                }
-                f32c_slice(w, panel, NULL, NULL, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,
-                           k0 + kc == w->K ? act : NULL, Yb, ldy, 0);
-            }
-        }
-        if (post && post->fn) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
-    }
+    TEQ_F32C_DRIVER_BODY(f32c_slice, f32c_copy, 0) /* no output prefetch: not measured on Zen 3 (DECISIONS, tenth round) */
 }
 
 /* ---- INT8 and integer-lanes convolutions (kernels.h, i8_conv and i16_conv), AVX2 ----

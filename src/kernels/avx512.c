@@ -656,8 +656,6 @@ void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, i
  * block of fewer than 48 columns is masked on every load and store (no buffer: Intel's masked stores cost
  * what plain ones do). */
 
-enum { PF_OUT_BYTES = 2 << 20 }; /* outputs above this are prefetched for writing (f32_conv_avx512) */
-
 /* dst[i] = s[i * sw] for i < len (len <= 48) */
 INLINE void f32c512_copy(float *dst, const float *s, int64_t len, int64_t sw) {
     int64_t i = 0;
@@ -740,53 +738,14 @@ INLINE void f32c512_slice(const teq_kwf *w, const float *P, const float *Xd, con
     }
 }
 
-/* the driver of teq_k_f32_conv_avx2 (avx2.c), with this file's slices */
+/* kint.h's driver with this file's slices. Outputs that leave the caches (more than this core's 2 MiB of L2
+ * hold): a column block writes M rows of 48 floats, M streams ldy apart that the hardware prefetchers do not
+ * follow, each line's first store a miss to memory; so the next block's lines are prefetched (prefetcht0:
+ * prefetchw was slower) while this one computes (M-LSD's 16 -> 96 layer at 160 x 160: 9.8 MB of outputs, 16
+ * FMAs each; DECISIONS, eleventh round) */
 static void f32_conv_avx512(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                             int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
-    const int linear = !g->deint && g->SH == 1 && g->SW == 1 && g->PW == g->OW;
-    const int direct = !linear && f32c_direct(g, w->K, g->deint);
-    int32_t *toff = direct ? (int32_t *)(void *)panel : NULL;
-    const teq_kpost *act = post && post->act ? post : NULL;
-    if (direct) f32c_taps(g, w->K, toff);
-    /* Outputs that leave the caches (more than L2 holds): a column block writes M rows of 48 floats, M streams
-     * ldy apart that the hardware prefetchers cannot follow, each line's first store a miss to memory. So
-     * the next block's lines are prefetched for writing while this one computes (M-LSD's 16 -> 96 layer at
-     * 160 x 160: 9.8 MB of outputs, 16 FMAs each) */
-    const int pfw = (double)w->M * (double)(n1 - n0) * sizeof(float) > (double)(PF_OUT_BYTES);
-    int64_t nb;
-    for (int64_t nc = n0; nc < n1; nc += nb) {
-        nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
-        if (direct && g->OW - nc % g->OW < nb) nb = g->OW - nc % g->OW; /* to the end of the output row */
-        float *Yb = Y + (nc - n0);
-        if (pfw && nc + nb < n1) {
-            const int64_t nn = n1 - (nc + nb) < TEQ_I8C_NB ? n1 - (nc + nb) : TEQ_I8C_NB;
-            for (int64_t m = 0; m < w->M; m++)
-                for (int64_t j = 0; j < nn; j += 16) __builtin_prefetch(Yb + m * ldy + nb + j, 1, 3);
-        }
-        if (direct) {
-            const float *Xd = X + nc / g->OW * g->SH * g->PW + nc % g->OW;
-            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
-                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
-                f32c512_slice(w, NULL, Xd, toff, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,
-                              k0 + kc == w->K ? act : NULL, Yb, ldy, 1);
-            }
-        } else {
-            conv_runs r;
-            conv_runs_of(g, nc, nb, &r);
-            conv_tap tap = {0, 0, 0};
-            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {
-                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;
-                for (int64_t k = 0; k < kc; k++) {
-                    const float *src = X + conv_tap_next(g, &tap);
-                    for (int i = 0; i < r.n; i++)
-                        f32c512_copy(panel + k * TEQ_I8C_NB + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);
-                }
-                f32c512_slice(w, panel, NULL, NULL, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,
-                              k0 + kc == w->K ? act : NULL, Yb, ldy, 0);
-            }
-        }
-        if (post && post->fn) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);
-    }
+    TEQ_F32C_DRIVER_BODY(f32c512_slice, f32c512_copy, 2 << 20)
 }
 
 const teq_kernel_set teq_kset_avx512vnni_tab = {

@@ -88,6 +88,55 @@ static inline void f32c_taps(const teq_i8conv *g, int64_t K, int32_t *toff) {
     }
 }
 
+/* The FP32 convolution's driver (kernels.h f32_conv), the body of every set's f32_conv with its parameters
+ * (w, g, X, bias, Y, ldy, n0, n1, panel, post) in scope: column blocks of up to TEQ_I8C_NB (direct: to the end
+ * of the output row), K in slices of TEQ_F32C_KC, each slice by the set's SLICE(w, P, Xd, toff, k0, kc, nb,
+ * first, bias, act, Y, ldy, D) from the panel (packed by the set's COPY(dst, src, len, sw)) or direct; the bias
+ * and the activation with the last slice, post->fn per finished block. PF_MIN: where a call's outputs pass
+ * that many bytes, the next block's output lines are prefetched while this one computes (0: never). */
+#define TEQ_F32C_DRIVER_BODY(SLICE, COPY, PF_MIN)                                                                     \
+    const int linear = !g->deint && g->SH == 1 && g->SW == 1 && g->PW == g->OW;                                     \
+    const int direct = !linear && f32c_direct(g, w->K, g->deint);                                                   \
+    int32_t *toff = direct ? (int32_t *)(void *)panel : NULL;                                                       \
+    const teq_kpost *act = post && post->act ? post : NULL; /* applied as the last slice is stored */               \
+    if (direct) f32c_taps(g, w->K, toff);                                                                          \
+    const int pf = (PF_MIN) > 0 && (double)w->M * (double)(n1 - n0) * sizeof(float) > (double)(PF_MIN);            \
+    int64_t nb;                                                                                                    \
+    for (int64_t nc = n0; nc < n1; nc += nb) {                                                                     \
+        nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;                                                          \
+        if (direct && g->OW - nc % g->OW < nb) nb = g->OW - nc % g->OW; /* to the end of the output row */         \
+        float *Yb = Y + (nc - n0);                                                                                 \
+        if (pf && nc + nb < n1) {                                                                                  \
+            const int64_t nn = n1 - (nc + nb) < TEQ_I8C_NB ? n1 - (nc + nb) : TEQ_I8C_NB;                          \
+            for (int64_t m = 0; m < w->M; m++)                                                                     \
+                for (int64_t j = 0; j < nn; j += 16) __builtin_prefetch(Yb + m * ldy + nb + j, 0, 3);              \
+        }                                                                                                          \
+        if (direct) {                                                                                              \
+            /* output (oy, ox) reads from row oy * SH, column ox (deint: ox of each half, stride 1) */              \
+            const float *Xd = X + nc / g->OW * g->SH * g->PW + nc % g->OW;                                        \
+            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {                                                  \
+                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;                              \
+                SLICE(w, NULL, Xd, toff, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,                       \
+                      k0 + kc == w->K ? act : NULL, Yb, ldy, 1);                                                   \
+            }                                                                                                      \
+        } else {                                                                                                   \
+            conv_runs r;                                                                                           \
+            conv_runs_of(g, nc, nb, &r);                                                                           \
+            conv_tap tap = {0, 0, 0};                                                                              \
+            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {                                                  \
+                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;                              \
+                for (int64_t k = 0; k < kc; k++) {                                                                 \
+                    const float *src = X + conv_tap_next(g, &tap);                                                 \
+                    for (int i = 0; i < r.n; i++)                                                                  \
+                        COPY(panel + k * TEQ_I8C_NB + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);                 \
+                }                                                                                                  \
+                SLICE(w, panel, NULL, NULL, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,                    \
+                      k0 + kc == w->K ? act : NULL, Yb, ldy, 0);                                                   \
+            }                                                                                                      \
+        }                                                                                                          \
+        if (post && post->fn) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);                                    \
+    }
+
 /* Code k of a packed row (n bits, LSB first): two bytes always hold it (shift <= 7, n <= 8); the byte
  * after the row's last code byte exists (row_bytes > packed bytes, or the 64-byte slack). */
 static inline unsigned teq_ki_code(const uint8_t *row, int64_t k, int n) {

@@ -467,10 +467,8 @@ INLINE void f32c_slice(const teq_kwf *w, const float *P, const float *Xd, const 
  * another plane (16 planes 100 KB apart fell in one L1 set) and they ran 1.2-1.9x slower. The tap offsets
  * go into the caller's panel buffer (K int32 fit in it up to K = 6160; else packed). */
 
-bool teq_k_f32_conv_deint_ok_avx2(const teq_i8conv *g, int64_t K) { return !g->deint && f32c_direct(g, K, 1); }
-
-void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
-                         int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
+static void f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                          int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
     TEQ_F32C_DRIVER_BODY(f32c_slice, f32c_copy, 0) /* no output prefetch: not measured on Zen 3 (DECISIONS, tenth round) */
 }
 
@@ -841,7 +839,7 @@ const teq_kernel_set teq_kset_avx2_tab = {
     .i8_gemm = i8_gemm_avx2,
     .i8_conv = i8_conv_avx2,
     .i16_conv = i16_conv_avx2,
-    .f32_conv = teq_k_f32_conv_avx2,
+    .f32_conv = f32_conv_avx2,
 };
 
 /* ---- activation quantizer: the 8-lane body of kq.c's tables (see avx512.c); the linear code is left to

@@ -647,9 +647,9 @@ void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, i
 }
 
 /* ---- FP32 convolution (kernels.h, f32_conv), AVX-512 ----
- * AVX2's scheme (avx2.c) on 16 lanes: the same packed weights [M/6][K][6], the same panel [KC][48] (or the
- * same direct reads, where avx2.c's f32c_direct allows them: the AVX2 test decides for both, so that
- * teq_k_f32_conv_deint_ok holds for either set), one 6 x 48 block of 18 zmm accumulators over a row block's
+ * AVX2's scheme (avx2.c) on 16 lanes, in the same driver (kint.h TEQ_F32C_DRIVER_BODY): the same packed
+ * weights [M/6][K][6], the same panel [KC][48] or direct reads (kint.h f32c_direct decides for both sets, so
+ * that teq_k_f32_conv_deint_ok holds for either), one 6 x 48 block of 18 zmm accumulators over a row block's
  * columns (3 panel loads and 6 broadcasts for 18 FMAs a k; AVX2's 6 x 16 has 12 for 2 loads and 6
  * broadcasts). Every output is the same FMA chain over k in the same order, then the same bias addition and
  * activation, as AVX2's: the two sets give the same bits (test_kernels checks it). The last vector of a

@@ -272,7 +272,7 @@ bool teq_k_f32_conv_ok(void) { return teq_kset_best()->f32_conv != NULL; }
 
 /* the AVX2 and AVX-512 bodies take the same direct-path test (kint.h f32c_direct); the scalar set has none */
 bool teq_k_f32_conv_deint_ok(const teq_i8conv *g, int64_t K) {
-    return teq_kset_best()->f32_conv && teq_k_f32_conv_deint_ok_avx2(g, K);
+    return teq_kset_best()->f32_conv && !g->deint && f32c_direct(g, K, 1);
 }
 
 typedef struct {

@@ -18,11 +18,6 @@ extern const teq_kernel_set teq_kset_avx2_tab;
 extern const teq_kernel_set teq_kset_avx512_tab;
 extern const teq_kernel_set teq_kset_avx512vnni_tab;
 
-/* The AVX2 FP32 convolution (avx2.c), which the AVX-512 sets take too */
-void teq_k_f32_conv_avx2(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y, int64_t ldy,
-                         int64_t n0, int64_t n1, float *panel, const teq_kpost *post);
-/* its direct path's test for deinterleaved stride-2 rows (kernels.h teq_k_f32_conv_deint_ok) */
-bool teq_k_f32_conv_deint_ok_avx2(const teq_i8conv *g, int64_t K);
 /* teq_k_map_i16's AVX-512 body (avx512.c) */
 void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out);
 

@@ -139,6 +139,191 @@ out:
     return !bad;
 }
 
+/* ---- 8-bit lanes GEMV (kernels.h, teq_kl8x) ----
+ * x prepared here from the contract's words (not dispatch.c's code): per block of 128 the grid
+ * dx = fl(max |x| / 127), xi = round(x / dx) in double, the even k first; the weights' table
+ * wl = round(lut / dw) on dw = fl(max |lut| / 127). */
+typedef struct {
+    teq_kl8x p;
+    int8_t *xi;
+    float *dx;
+    int32_t *neg;
+} l8x;
+static void l8x_make(const teq_kw *w, const float *x, l8x *o) {
+    const int64_t K = w->K, NB = (K + 127) / 128;
+    o->xi = aligned_alloc(64, (size_t)NB * 128), o->neg = aligned_alloc(64, (size_t)NB * 64);
+    o->dx = malloc(sizeof(float) * (size_t)NB);
+    double mw = 0;
+    for (int c = 0; c < (1 << w->q.bits); c++) mw = fmax(mw, fabs(w->lut[c]));
+    o->p.dw = mw > 0 ? (float)mw / 127.0f : 1.0f;
+    memset(o->p.wl, 0, sizeof o->p.wl);
+    for (int c = 0; c < (1 << w->q.bits); c++) o->p.wl[c] = (int8_t)fmax(-127, fmin(127, nearbyint(w->lut[c] / (double)o->p.dw)));
+    for (int64_t b = 0; b < NB; b++) {
+        float mx = 0;
+        for (int64_t k = b * 128; k < K && k < b * 128 + 128; k++) mx = fmaxf(mx, fabsf(x[k]));
+        o->dx[b] = mx / 127.0f;
+        int32_t sum = 0;
+        for (int i = 0; i < 128; i++) {
+            int64_t k = b * 128 + (i < 64 ? 2 * i : 2 * (i - 64) + 1);
+            double v = k < K && mx > 0 ? fmax(-127, fmin(127, nearbyint(x[k] / (double)o->dx[b]))) : 0;
+            o->xi[b * 128 + i] = (int8_t)v, sum += (int32_t)v;
+        }
+        for (int l = 0; l < 16; l++) o->neg[b * 16 + l] = l ? 0 : -128 * sum;
+    }
+    o->p.NB = NB, o->p.xi = o->xi, o->p.dx = o->dx, o->p.neg = o->neg;
+}
+static void l8x_free(l8x *o) { free(o->xi), free(o->dx), free(o->neg); }
+/* x[k] of block position i, and its integer */
+static int8_t l8_xi(const l8x *o, int64_t k) {
+    const int64_t b = k / 128, j = k % 128;
+    return o->xi[b * 128 + (j & 1 ? 64 + j / 2 : j / 2)];
+}
+
+/* One case: M x K codes of qw, x with blocks of different scales (one all zero), every available set's
+ * kernel (4-bit: the vector sets; every width: the scalar one) against the formula in double within the
+ * float-sum bound; then the driver against the exact product within the grid bound. Returns the largest
+ * error / grid bound of the driver; *bad set on a failure. With bump, the set's table has one code's
+ * integer one higher than the formula's, which the check must catch (returns 1 if it did). */
+static double l8_case(const kset_case *ks, int n_ks, int64_t M, int64_t K, const teq_qparams *qw, int bump, int *bad) {
+    uint8_t *wc = malloc((size_t)(M * K + 1));
+    float *rs = malloc(sizeof(float) * (size_t)M), *x = malloc(sizeof(float) * (size_t)K + 4);
+    float *y = malloc(sizeof(float) * (size_t)M);
+    const int nc = 1 << qw->bits;
+    for (int64_t i = 0; i < M * K; i++) wc[i] = (uint8_t)(next() % (uint64_t)nc);
+    for (int64_t m = 0; m < M; m++) rs[m] = (float)((next() & 1 ? -1 : 1) * (0.1 + 3 * unit()));
+    for (int64_t k = 0; k < K; k++) {
+        const int64_t b = k / 128;
+        x[k] = b % 5 == 3 ? 0.0f : (float)(laplace() * pow(10.0, (double)(b % 3) - 1));
+    }
+    teq_kw w;
+    teq_error err = {0};
+    double worst = 0;
+    int caught = 0;
+    if (teq_kw_init(&w, qw, M, K, wc, rs, &err) != TEQ_OK) {
+        CHECK(0, "kw_init l8: %s", err.msg);
+        *bad = 1;
+        free(wc), free(rs), free(x), free(y);
+        return 0;
+    }
+    l8x o;
+    l8x_make(&w, x, &o);
+    const int8_t *wl = o.p.wl;
+    teq_kl8x pb = o.p;
+    int bumped = -1;
+    if (bump) {
+        bumped = (int)wc[0];
+        pb.wl[bumped] = (int8_t)(pb.wl[bumped] < 127 ? pb.wl[bumped] + 1 : pb.wl[bumped] - 1);
+    }
+    for (int s = 0; s < n_ks; s++) {
+        void (*fn)(const teq_kw *, const teq_kl8x *, float *, int64_t, int64_t) = ks[s].ks->gemv_l8;
+        if (!fn || (qw->bits != 4 && ks[s].ks != teq_kset(TEQ_ISA_SCALAR))) continue;
+        for (int64_t m = 0; m < M; m++) y[m] = NAN;
+        fn(&w, bump ? &pb : &o.p, y, 0, M);
+        for (int64_t m = 0; m < M; m++) {
+            double sum = 0, mag = 0;
+            for (int64_t b = 0; b < o.p.NB; b++) {
+                int64_t dot = 0, am = 0;
+                for (int64_t k = b * 128; k < K && k < b * 128 + 128; k++) {
+                    const int64_t wi = wl[wc[m * K + k]], xi = l8_xi(&o, k);
+                    dot += wi * xi, am += (llabs(wi) + 128) * llabs(xi);
+                }
+                sum += (double)o.dx[b] * (double)dot, mag += (double)o.dx[b] * (double)am;
+            }
+            const double sd = (double)w.scale[m] * o.p.dw, want = sd * sum;
+            const double tol = (16.0 * (double)o.p.NB + 3) * 0x1p-24 * fabs(sd) * mag;
+            if (!(fabs((double)y[m] - want) <= tol)) {
+                if (bump) caught = 1;
+                else {
+                    CHECK(0, "%s gemv_l8 w%d M=%lld K=%lld row %lld: got %.9g want %.9g tol %.3g", ks[s].name, qw->bits,
+                          (long long)M, (long long)K, (long long)m, (double)y[m], want, tol);
+                    *bad = 1;
+                    break;
+                }
+            }
+        }
+        if (bump && !caught) {
+            CHECK(0, "%s gemv_l8 w%d M=%lld K=%lld: code %d's integer one off went unseen", ks[s].name, qw->bits,
+                  (long long)M, (long long)K, bumped);
+            *bad = 1;
+        }
+        caught = 0;
+    }
+    if (!bump) {
+        /* the driver (best set) against the exact product */
+        teq_k_gemv_l8(&w, x, y, 1);
+        for (int64_t m = 0; m < M; m++) {
+            double ex = 0, grid = 0, mag = 0;
+            for (int64_t k = 0; k < K; k++) {
+                const double lw = w.lut[wc[m * K + k]], xk = x[k], dx = o.dx[k / 128];
+                ex += lw * xk;
+                grid += fabs(lw) * dx / 2 + fabs(xk) * o.p.dw / 2 + o.p.dw * dx / 4;
+                mag += dx * (double)(abs(wl[wc[m * K + k]]) + 128) * abs(l8_xi(&o, k));
+            }
+            const double sc = fabs((double)w.scale[m]);
+            const double gb = sc * grid, fb = (16.0 * (double)o.p.NB + 3) * 0x1p-24 * sc * o.p.dw * mag;
+            const double e = fabs((double)y[m] - (double)w.scale[m] * ex);
+            if (!(e <= gb + fb)) {
+                CHECK(0, "gemv_l8 driver w%d M=%lld K=%lld row %lld: got %.9g exact %.9g bound %.3g", qw->bits,
+                      (long long)M, (long long)K, (long long)m, (double)y[m], (double)w.scale[m] * ex, gb + fb);
+                *bad = 1;
+                break;
+            }
+            if (gb > 0) worst = fmax(worst, e / gb);
+        }
+    }
+    l8x_free(&o);
+    teq_kw_free(&w);
+    free(wc), free(rs), free(x), free(y);
+    return worst;
+}
+
+static void test_gemv_l8(const kset_case *ks, int n_ks) {
+    static const int64_t KS[] = {1, 2, 63, 127, 128, 129, 255, 256, 257, 640, 4097, 16385, 20000};
+    int bad = 0, cases = 0, bumps = 0;
+    double worst = 0;
+    for (int bits = 2; bits <= 8; bits++) {
+        for (int zc = 0; zc < 2; zc++) {
+            const teq_qparams *qw = fitted(&fit_w[zc], (bits + zc) % NB, bits);
+            if (!qw) qw = fitted(&fit_w[zc], 2, bits);
+            if (!qw) continue;
+            for (size_t i = 0; i < sizeof KS / sizeof *KS; i++) {
+                if (KS[i] > 4097 && bits != 4) continue;
+                static const int64_t MS[] = {1, 3, 4, 5, 8, 9, 12, 13, 21}; /* rows: 8, 4, 1 per pass */
+                const int64_t M = MS[next() % 9];
+                worst = fmax(worst, l8_case(ks, n_ks, M, KS[i], qw, 0, &bad)), cases++;
+            }
+            if (bits == 4 || bits == 7) l8_case(ks, n_ks, 13, 300, qw, 1, &bad), bumps++;
+        }
+        teq_qparams ql = {.kind = TEQ_CODE_LINEAR, .bits = bits, .is_signed = 1, .scale = 0.01 + unit()};
+        worst = fmax(worst, l8_case(ks, n_ks, 21, 1000, &ql, 0, &bad)), cases++;
+    }
+    CHECK(cases >= 150, "gemv_l8: only %d cases ran", cases);
+    /* x with a NaN or an infinity: the driver takes the exact float GEMV instead, bit for bit */
+    {
+        const teq_qparams *qw = fitted(&fit_w[0], 2, 4);
+        if (qw) {
+            enum { M = 9, K = 300 };
+            uint8_t wc[M * K];
+            float x[K], y1[M], y2[M];
+            for (int i = 0; i < M * K; i++) wc[i] = (uint8_t)(next() % 16);
+            for (int k = 0; k < K; k++) x[k] = (float)laplace();
+            teq_kw w;
+            teq_error err = {0};
+            CHECK(teq_kw_init(&w, qw, M, K, wc, NULL, &err) == TEQ_OK, "kw_init");
+            for (int t = 0; t < 2; t++) {
+                x[200] = t ? INFINITY : NAN;
+                teq_k_gemv_l8(&w, x, y1, 1), teq_k_gemv(&w, x, y2, 1);
+                CHECK(!memcmp(y1, y2, sizeof y1), "gemv_l8 with x[200] = %s: not the float GEMV's result", t ? "inf" : "NaN");
+            }
+            teq_kw_free(&w);
+        }
+    }
+    CHECK(!bad, "gemv_l8");
+    printf("gemv_l8: %d cases on every set against the formula and through the driver within the bounds (largest "
+           "error %.3f of the grid bound), %d one-off tables caught: %s\n",
+           cases, worst, bumps, bad ? "FAIL" : "ok");
+}
+
 /* K around the vector tiles (8, 16 codes per vector; the AVX-512 raw-bits paths' blocks of 64 and 128 codes
  * and their 4096-float stack copy of x, beyond which they take the heap); M around the row blocks (AVX-512:
  * 8 rows, then 4, then 1; others: 4): 13 and 21 take all three. */
@@ -1246,6 +1431,7 @@ int main(void) {
         test_f32conv(&ks[i]);
     }
     test_lanes(ks, n);
+    test_gemv_l8(ks, n);
     test_trim();
     test_kq();
     test_kq_shifted();

@@ -149,6 +149,10 @@ static void run_teq_gemv(void *c) {
     kctx *k = c;
     teq_k_gemv(k->kw, k->x, k->y, k->threads);
 }
+static void run_teq_gemv_l8(void *c) {
+    kctx *k = c;
+    teq_k_gemv_l8(k->kw, k->x, k->y, k->threads);
+}
 static void run_i8_gemv(void *c) {
     kctx *k = c;
     teq_k_i8_gemv(k->kw, k->xq, 128, 0.01f, k->y, k->threads);
@@ -198,7 +202,14 @@ static void print_row(bench *b, const result *r, double fp32_med, double i8_med)
     fflush(b->out);
 }
 
-/* One kernel shape: fp32, int8 and teq3/4/5, gemv when N == 0, else gemm. */
+/* sqrt(sum (a - b)^2 / sum b^2) */
+static double rms_rel(const float *a, const float *b, int64_t n) {
+    double e2 = 0, y2 = 0;
+    for (int64_t i = 0; i < n; i++) e2 += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), y2 += (double)b[i] * b[i];
+    return y2 > 0 ? sqrt(e2 / y2) : 0.0;
+}
+
+/* One kernel shape: fp32, int8 and teq3/4/5 (and 4-bit on 8-bit lanes), gemv when N == 0, else gemm. */
 static teq_status kernel_case(bench *b, int64_t M, int64_t N, int64_t K, const char *label, teq_error *err) {
     const int gemv = N == 0;
     const int64_t NN = gemv ? 1 : N;
@@ -254,6 +265,22 @@ static teq_status kernel_case(bench *b, int64_t M, int64_t N, int64_t K, const c
         snprintf(fmt, sizeof fmt, "teq%d", bits);
         add_result(b, gemv ? "gemv" : "gemm", name, fmt, med, mn, (double)(kw.row_bytes * M));
         print_row(b, &b->res[b->n_res - 1], fmed, imed);
+        if (gemv && bits == 4) {
+            /* the same weights on 8-bit lanes (x quantized per call, inside the timing) */
+            measure(run_teq_gemv_l8, &c, b->repeat, &med, &mn);
+            add_result(b, "gemv", name, "teq4l", med, mn, (double)(kw.row_bytes * M));
+            print_row(b, &b->res[b->n_res - 1], fmed, imed);
+            /* what the lanes cost in accuracy on these weights: against the exact GEMV of the same codes */
+            float *ye = malloc(sizeof(float) * (size_t)M), *yf = malloc(sizeof(float) * (size_t)M);
+            if (ye && yf) {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)M, (int)K, 1.0f, W, (int)K, x, 1, 0.0f, yf, 1);
+                teq_k_gemv(&kw, x, ye, b->threads);
+                teq_k_gemv_l8(&kw, x, y, b->threads);
+                fprintf(b->out, "      (rms difference / rms output: teq4 against fp32 %.2e, teq4l against teq4 %.2e)\n",
+                        rms_rel(ye, yf, M), rms_rel(y, ye, M));
+            }
+            free(ye), free(yf);
+        }
         teq_kw_free(&kw);
     }
     if (label) fprintf(b->out, "      (%s)\n", label);

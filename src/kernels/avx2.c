@@ -337,6 +337,50 @@ static void i8_gemv_avx2(const teq_kw *w, const uint8_t *x, int32_t zp, float xs
  * block passes over it, and the partial sums wait in Y between slices (the same float additions in the
  * same order as one pass: the result does not depend on the slicing). */
 
+/* ---- 8-bit lanes GEMV of 4-bit weights (kernels.h, teq_kl8x) ----
+ * Without vpdpbusd: vpmaddubsw takes |wl| (unsigned, <= 127) against xi with wl's sign (vpsignb), so each
+ * pair sums to at most 2 * 127 * 127 = 32258 and never saturates; vpmaddwd by ones widens the pairs to
+ * int32. Per 32-byte half of a block: the low nibbles (k = 2 i) against xi's even half, the high ones against
+ * the odd half. No offset, so neg is not read. */
+INLINE void gl8_rows256(const teq_kw *w, const teq_kl8x *x, float *y, int64_t m, const int R) {
+    const int64_t NB = x->NB, rb = w->row_bytes;
+    const uint8_t *r0 = w->packed + m * rb;
+    const __m256i T = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->wl));
+    const __m256i M4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi16(1);
+    __m256 F[4];
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) F[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < NB; b++) {
+        const int8_t *xb = x->xi + b * TEQ_KL8_B;
+        const __m256 d = _mm256_set1_ps(x->dx[b]);
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+            __m256i acc = _mm256_setzero_si256();
+            _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+                const __m256i v = _mm256_load_si256((const __m256i *)(r0 + r * rb + b * 64 + 32 * h));
+                const __m256i wlo = _mm256_shuffle_epi8(T, _mm256_and_si256(v, M4));
+                const __m256i whi = _mm256_shuffle_epi8(T, _mm256_and_si256(_mm256_srli_epi16(v, 4), M4));
+                const __m256i xe = _mm256_load_si256((const __m256i *)(xb + 32 * h));
+                const __m256i xo = _mm256_load_si256((const __m256i *)(xb + 64 + 32 * h));
+                const __m256i pe = _mm256_maddubs_epi16(_mm256_abs_epi8(wlo), _mm256_sign_epi8(xe, wlo));
+                const __m256i po = _mm256_maddubs_epi16(_mm256_abs_epi8(whi), _mm256_sign_epi8(xo, whi));
+                acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(pe, one), _mm256_madd_epi16(po, one)));
+            }
+            F[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), d, F[r]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(F[r]), _mm256_extractf128_ps(F[r], 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        y[m + r] = (w->scale[m + r] * x->dw) * _mm_cvtss_f32(h);
+    }
+}
+
+static void gemv_l8_avx2(const teq_kw *w, const teq_kl8x *x, float *y, int64_t m0, int64_t m1) {
+    int64_t m = m0;
+    for (; m + 4 <= m1; m += 4) gl8_rows256(w, x, y, m, 4);
+    for (; m < m1; m++) gl8_rows256(w, x, y, m, 1);
+}
+
 /* dst[i] = s[i * sw] for i < len (len <= 48): vector copies, a scalar tail, no call. Stride 2 (the first
  * convolution of every model here): the even floats of 16 by a shuffle and a permute, only while the 16th
  * (s[2i + 15]) is inside the row (i + 8 < len), as i8p_pair does */
@@ -835,6 +879,7 @@ const teq_kernel_set teq_kset_avx2_tab = {
     .name = "avx2",
     .decode = decode_avx2,
     .gemv = gemv_avx2,
+    .gemv_l8 = gemv_l8_avx2,
     .i8_gemv = i8_gemv_avx2,
     .i8_gemm = i8_gemm_avx2,
     .i8_conv = i8_conv_avx2,

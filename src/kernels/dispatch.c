@@ -5,6 +5,8 @@
  * TEQ_ISA=scalar|avx2|avx512 caps the choice so that tests and benchmarks can compare the variants. */
 #include "kint.h"
 
+#include <float.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,9 +114,11 @@ void teq_k_decode(const teq_kw *w, float *out, int n_threads) {
 
 /* One product over rows m0 .. m1-1 with a set's kernel (the arguments of the three row drivers). */
 typedef struct {
-    enum { JOB_GEMV, JOB_I8_GEMV, JOB_I8_GEMM } job;
+    enum { JOB_GEMV, JOB_I8_GEMV, JOB_I8_GEMM, JOB_GEMV_L8 } job;
     const teq_kw *w;
     const float *x;    /* JOB_GEMV */
+    const teq_kl8x *xl; /* JOB_GEMV_L8, with the kernel that takes it */
+    void (*l8)(const teq_kw *w, const teq_kl8x *x, float *y, int64_t m0, int64_t m1);
     const uint8_t *xq; /* INT8: activation codes */
     int64_t N, ldy;    /* JOB_I8_GEMM */
     int32_t zp;
@@ -127,6 +131,7 @@ static void run_rows(const teq_kernel_set *ks, const row_job *j, int64_t m0, int
     case JOB_GEMV: ks->gemv(j->w, j->x, j->y, m0, m1); break;
     case JOB_I8_GEMV: ks->i8_gemv(j->w, j->xq, j->zp, j->xscale, j->y, m0, m1); break;
     case JOB_I8_GEMM: ks->i8_gemm(j->w, j->xq, j->N, j->zp, j->xscale, j->y, j->ldy, m0, m1); break;
+    case JOB_GEMV_L8: j->l8(j->w, j->xl, j->y, m0, m1); break;
     }
 }
 
@@ -156,6 +161,88 @@ void teq_k_gemv(const teq_kw *w, const float *x, float *y, int n_threads) {
     }
     const row_job j = {.job = JOB_GEMV, .w = w, .x = x, .y = y};
     split_rows(&j, w->M * w->K, n_threads);
+}
+
+/* x on its block grids (kernels.h, teq_kl8x) into xi / dx / neg; false where x holds a non-finite value */
+static bool l8_prepare_x(const float *x, int64_t K, int64_t NB, int8_t *xi, float *dx, int32_t *neg) {
+    enum { B = TEQ_KL8_B, H = TEQ_KL8_B / 2 };
+    for (int64_t b = 0; b < NB; b++) {
+        const int64_t k0 = b * B, kn = K - k0 < B ? K - k0 : B;
+        float mx = 0;
+        for (int64_t i = 0; i < kn; i++) {
+            const float a = fabsf(x[k0 + i]);
+            if (!(a <= FLT_MAX)) return false;
+            mx = a > mx ? a : mx;
+        }
+        /* the grid a float, so that xi * dx is the value the bound speaks of; rounding by a double
+         * reciprocal: within 2^-45 of x / dx's own rounding */
+        const float d = mx / 127.0f;
+        const double r = mx > 0 ? 1.0 / (double)d : 0.0;
+        int32_t sum = 0;
+        for (int i = 0; i < B; i++) {
+            const int64_t k = k0 + (i < H ? 2 * i : 2 * (i - H) + 1);
+            double v = k < K ? nearbyint((double)x[k] * r) : 0.0;
+            v = v > 127 ? 127 : v < -127 ? -127 : v;
+            xi[b * B + i] = (int8_t)v;
+            sum += (int32_t)v;
+        }
+        dx[b] = d;
+        memset(neg + b * 16, 0, 16 * sizeof *neg);
+        neg[b * 16] = -128 * sum;
+    }
+    return true;
+}
+
+/* Below this many blocks x's copy lives on the stack (K <= 16384: 16 KB of xi, 8 KB of neg). */
+enum { L8_STACK_NB = 128 };
+
+void teq_k_gemv_l8(const teq_kw *w, const float *x, float *y, int n_threads) {
+    const int n = w->q.bits, nc = 1 << n;
+    float mx = 0;
+    bool ok = w->packed != NULL;
+    for (int c = 0; ok && c < nc; c++) {
+        const float a = fabsf(w->lut[c]);
+        ok = a <= FLT_MAX;
+        mx = a > mx ? a : mx;
+    }
+    const int64_t NB = (w->K + TEQ_KL8_B - 1) / TEQ_KL8_B;
+    int8_t xs[L8_STACK_NB * TEQ_KL8_B] __attribute__((aligned(64)));
+    int32_t ns[L8_STACK_NB * 16] __attribute__((aligned(64)));
+    float ds[L8_STACK_NB];
+    int8_t *xi = xs;
+    int32_t *neg = ns;
+    float *dx = ds;
+    void *heap = NULL;
+    if (ok && NB > L8_STACK_NB) {
+        /* one allocation: xi [NB * B], neg [NB * 16], dx [NB], each 64-byte aligned */
+        heap = aligned_alloc(64, (size_t)NB * (TEQ_KL8_B + 16 * 4 + 64));
+        ok = heap != NULL;
+        if (ok) {
+            xi = heap;
+            neg = (int32_t *)(xi + NB * TEQ_KL8_B);
+            dx = (float *)(neg + NB * 16);
+        }
+    }
+    teq_kl8x p = {.NB = NB, .xi = xi, .dx = dx, .neg = neg, .dw = mx > 0 ? mx / 127.0f : 1.0f};
+    if (ok) ok = l8_prepare_x(x, w->K, NB, xi, dx, neg);
+    if (!ok) {
+        free(heap);
+        teq_k_gemv(w, x, y, n_threads);
+        return;
+    }
+    memset(p.wl, 0, sizeof p.wl);
+    for (int c = 0; c < nc; c++) {
+        double v = nearbyint((double)w->lut[c] / (double)p.dw);
+        p.wl[c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    /* the best set's 4-bit kernel, else AVX2's (a set without one), else the scalar one (any width) */
+    const teq_kernel_set *ks = teq_kset_best(), *k2 = teq_kset(TEQ_ISA_AVX2);
+    void (*fn)(const teq_kw *, const teq_kl8x *, float *, int64_t, int64_t) = teq_kset_scalar_tab.gemv_l8;
+    if (n == 4 && ks->gemv_l8) fn = ks->gemv_l8;
+    else if (n == 4 && teq_k_best_isa() >= TEQ_ISA_AVX2 && k2 && k2->gemv_l8) fn = k2->gemv_l8;
+    const row_job j = {.job = JOB_GEMV_L8, .w = w, .xl = &p, .l8 = fn, .y = y};
+    split_rows(&j, w->M * w->K, n_threads);
+    free(heap);
 }
 
 void teq_k_i8_gemv(const teq_kw *w, const uint8_t *x, int32_t zp, float xscale, float *y, int n_threads) {

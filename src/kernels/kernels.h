@@ -143,6 +143,35 @@ typedef struct teq_kw16 {
 teq_status teq_kw16_init(teq_kw16 *w, int64_t M, int64_t K, const int16_t *vals, const float *scale, teq_error *err);
 void teq_kw16_free(teq_kw16 *w);
 
+/* ---- 8-bit integer lanes for the GEMV (a weight read once per call: memory- or lookup-bound) ----
+ * The integer-lane idea (above) with int8 on both sides, as the 4-bit GEMVs of llama.cpp's ggml take them:
+ * the weights' code table on one grid dw = max |lut| / 127, wl[c] = round(lut[c] / dw) (|wl| <= 127), and
+ * x on one grid per block of TEQ_KL8_B consecutive k, dx_b = max_{k in b} |x_k| / 127, xi_k = round(x_k / dx_b).
+ *     y[m] = (scale[m] * dw) * S_m,   S_m = sum_b fl(dx_b * dot_b(m)),   dot_b(m) = sum_{k in b} wl[code(m, k)] xi_k
+ * with dot_b exact in int32 and S_m summed in float in any order (a set may split dot_b into lane partials
+ * first, each exact). Against the exact product y* = scale[m] * sum_k lut[c_k] x_k, per output:
+ *     |y - y*| <= |scale[m]| sum_k (|lut[c_k]| dx_b / 2 + |x_k| dw / 2 + dw dx_b / 4)      the two grids
+ *               + (16 NB + 3) 2^-24 |scale[m]| dw sum_b dx_b sum_{k in b} (|wl[c_k]| + 128) |xi_k|   the float sum
+ * (128: the offset that makes the VNNI weights unsigned, whose share each block's lane 0 takes back), which
+ * tests/test_kernels checks on every width 2..8 against a double evaluation. Unlike the lanes convolution
+ * this is not a mode of a model's layers: it is the kernel for weight-bound products (an LLM's 4-bit
+ * GEMV; `teq bench`'s teq4l rows), where the exact float GEMV is bound by its table lookups.
+ * x as the sets read it, prepared once per call by teq_k_gemv_l8: */
+enum { TEQ_KL8_B = 128 };
+typedef struct teq_kl8x {
+    int64_t NB;        /* ceil(K / TEQ_KL8_B) blocks */
+    const int8_t *xi;  /* [NB][B]: block b holds xi of k = B b + 2 i at i and of k = B b + 2 i + 1 at B / 2 + i
+                        * (i < B / 2), the order in which a 4-bit row's bytes give their low and high nibbles;
+                        * 0 past K */
+    const float *dx;   /* [NB] */
+    const int32_t *neg; /* [NB][16]: -128 * sum_{k in b} xi_k in lane 0, 0 in lanes 1..15 */
+    float dw;
+    int8_t wl[256];    /* code -> its integer (codes that do not exist: 0) */
+} teq_kl8x;
+/* y[m] for every m < w->M. Falls back to teq_k_gemv (the exact float GEMV) where the lanes cannot hold
+ * the values: trimmed INT8 weights (no codes), a non-finite x or table entry, or no memory for x's copy. */
+void teq_k_gemv_l8(const teq_kw *w, const float *x, float *y, int n_threads);
+
 /* ---- FP32 convolution (the FP32 engine's; no codes) ----
  * The i8_conv scheme on floats, for Conv layers of one group whose weights are constants: the weights
  * packed once, [ceil(M / MR)][K][MR] (at each k, the weights of MR = TEQ_F32C_MR rows as MR floats; rows past
@@ -196,6 +225,9 @@ typedef struct teq_kernel_set {
     /* integer lanes (above), columns n0..n1-1 as i8_conv; panel: TEQ_I8C_NB * K2 int16 */
     void (*i16_conv)(const teq_kw16 *w, const teq_i8conv *g, const int16_t *Q, float xscale, const float *bias,
                      float *Y, int64_t ldy, int64_t n0, int64_t n1, int16_t *panel, const teq_kpost *post);
+    /* 8-bit lanes GEMV (above) of 4-bit weights, rows m0..m1-1; NULL where the set has none (the driver then
+     * takes the AVX2 set's; widths other than 4 run the scalar set's, which takes every width) */
+    void (*gemv_l8)(const teq_kw *w, const teq_kl8x *x, float *y, int64_t m0, int64_t m1);
     /* FP32 convolution (above), columns n0..n1-1 as i8_conv; panel: TEQ_F32C_PANEL_FLOATS(K); NULL where the
      * set has none (the operators use im2col and SGEMM) */
     void (*f32_conv)(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y, int64_t ldy,

@@ -32,6 +32,25 @@ static void gemv_scalar(const teq_kw *w, const float *x, float *y, int64_t m0, i
     }
 }
 
+/* 8-bit lanes GEMV (kernels.h) of any width: each block's dot exact, the blocks summed in order. */
+static void gemv_l8_scalar(const teq_kw *w, const teq_kl8x *x, float *y, int64_t m0, int64_t m1) {
+    const int n = w->q.bits, H = TEQ_KL8_B / 2;
+    for (int64_t m = m0; m < m1; m++) {
+        const uint8_t *row = w->packed + m * w->row_bytes;
+        float s = 0;
+        for (int64_t b = 0; b < x->NB; b++) {
+            const int8_t *xb = x->xi + b * TEQ_KL8_B;
+            int32_t dot = 0;
+            for (int i = 0; i < TEQ_KL8_B; i++) {
+                const int64_t k = b * TEQ_KL8_B + (i < H ? 2 * i : 2 * (i - H) + 1);
+                if (k < w->K) dot += (int32_t)x->wl[teq_ki_code(row, k, n)] * xb[i];
+            }
+            s += x->dx[b] * (float)dot;
+        }
+        y[m] = (w->scale[m] * x->dw) * s;
+    }
+}
+
 /* INT8: exact int32 sums (|sum| <= K4 * 127 * 255 < 2^31 for K4 < 66,000), then one conversion:
  * y = (scale[m] * xscale) * (float)(dot - zp * rowsum), the order every set uses, so that all sets agree
  * bit for bit. */
@@ -103,6 +122,7 @@ const teq_kernel_set teq_kset_scalar_tab = {
     .name = "scalar",
     .decode = decode_scalar,
     .gemv = gemv_scalar,
+    .gemv_l8 = gemv_l8_scalar,
     .i8_gemv = i8_gemv_scalar,
     .i8_gemm = i8_gemm_scalar,
     .i8_conv = i8_conv_scalar,

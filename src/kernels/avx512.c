@@ -415,17 +415,18 @@ DEF_I8(bw, , 1, I8_STEP_BW)
 /* ---- 8-bit lanes GEMV of 4-bit weights (kernels.h, teq_kl8x), VNNI ----
  * A row's 64-byte block is 128 codes: its bytes' low nibbles are the codes of k = 2 i, the high nibbles
  * those of k = 2 i + 1, which is how xi lays each block out (64 even k, then 64 odd). Each half goes
- * through one vpshufb into the table of wl + 128 (unsigned, as vpdpbusd wants its first operand) and one
- * vpdpbusd against xi; the block's accumulator starts at neg[b], whose lane 0 takes the 128 * sum xi back,
+ * through one vpermb into the table of wl + 128 (unsigned, as vpdpbusd wants its first operand; the 16
+ * entries four times over, so that the index's bits 4 and 5, which vpermb reads and a nibble does not own,
+ * do not matter: no masking) and one vpdpbusd against xi; the block's accumulator starts at neg[b], whose lane 0 takes the 128 * sum xi back,
  * so the 16 lanes sum to the block's exact dot. Then one conversion and one FMA by dx_b into the row's
- * float sum. Per 128 codes and row: 3 integer ops, 2 shuffles, 2 vpdpbusd, a conversion and an FMA
+ * float sum. Per 128 codes and row: a shift, 2 vpermb, 2 vpdpbusd, a conversion and an FMA
  * (the exact float GEMV: 8 shifts, 8 vpermps, 8 FMAs); R rows share the x loads. */
 INLINE __attribute__((target("avx512vnni"))) void gl8_rows(const teq_kw *w, const teq_kl8x *x, float *y, int64_t m,
                                                               int pf_on, const int R) {
     const int64_t NB = x->NB, rb = w->row_bytes;
     const uint8_t *r0 = w->packed + m * rb;
     __m128i t16 = _mm_loadu_si128((const __m128i *)x->wl);
-    const __m512i T = _mm512_broadcast_i32x4(_mm_add_epi8(t16, _mm_set1_epi8((char)0x80))), M4 = _mm512_set1_epi8(0x0F);
+    const __m512i T = _mm512_broadcast_i32x4(_mm_add_epi8(t16, _mm_set1_epi8((char)0x80)));
     __m512 F[8];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) F[r] = _mm512_setzero_ps();
     const char *pf = pf_on ? (const char *)(r0 + R * rb) : NULL;
@@ -436,9 +437,8 @@ INLINE __attribute__((target("avx512vnni"))) void gl8_rows(const teq_kw *w, cons
         const __m512 d = _mm512_set1_ps(x->dx[b]);
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
             const __m512i v = _mm512_load_si512(r0 + r * rb + b * 64);
-            const __m512i lo = _mm512_and_si512(v, M4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), M4);
-            __m512i acc = _mm512_dpbusd_epi32(n0, _mm512_shuffle_epi8(T, lo), xe);
-            acc = _mm512_dpbusd_epi32(acc, _mm512_shuffle_epi8(T, hi), xo);
+            __m512i acc = _mm512_dpbusd_epi32(n0, _mm512_permutexvar_epi8(v, T), xe);
+            acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), T), xo);
             F[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, F[r]);
         }
     }

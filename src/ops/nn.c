@@ -394,6 +394,29 @@ static void pad_plane_deint(const float *restrict x, int64_t IH, int64_t IW, flo
  * rows (even half then odd half of HE) for stride 2. */
 #define DW_TAP(kx, SW, HE) ((SW) == 1 ? (kx) : ((kx)&1) * (HE) + ((kx) >> 1))
 
+/* INT8 (nn.c's depthwise path for teq_ql_dw_ok layers): the exact integer sums (started at 0, no bias) are
+ * stored as fl(fl(sc * acc) + b), b only where ob is set, sc = teq_ql_i8_rowscale: the INT8 kernels' formula,
+ * applied as the sums leave the registers. The AVX2 clone contracts a product and a sum into one FMA
+ * (-ffp-contract=fast), which would round once: __builtin_assoc_barrier (GCC 12) keeps the two roundings
+ * apart; a compiler without it scales each finished row in memory behind a compiler barrier instead
+ * (dw_scale_row). Before, a pass per plane in qlayer.c (the baseline's 4 lanes) cost 5% of rec's INT8
+ * inference. */
+typedef struct {
+    bool on;
+    float sc;
+    const float *ob;
+} dw_i8;
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_assoc_barrier)
+#define DW_I8_IN_REGS 1
+#endif
+#endif
+#ifdef DW_I8_IN_REGS
+#define DW_I8_OUT(v, i8) ((i8)->on ? ((i8)->ob ? __builtin_assoc_barrier((v) * (i8)->sc) + *(i8)->ob : (v) * (i8)->sc) : (v))
+#else
+#define DW_I8_OUT(v, i8) (v)
+#endif
+
 #if defined(__GNUC__)
 /* GCC/Clang vector extensions: 8 floats, lowered to AVX in the x86-64-v3 clone, to SSE pairs in
  * the baseline one. */
@@ -408,7 +431,7 @@ typedef float v8f_u __attribute__((vector_size(32), aligned(4), __may_alias__));
  * chain of dependent FMAs, one per tap (4 cycles apart on Zen 3): with two (16 outputs a block, as before) a
  * 5x5 block waited 100 cycles for 50 FMAs; with eight or more the FMA pipes are the limit. */
 TEQ_INLINE void dw_blkn(float *restrict o, const float *restrict r, int64_t RS, int64_t HE, const float *restrict w,
-                        int64_t KH, float bias, const int KW, const int SW, const int NV) {
+                        int64_t KH, float bias, const dw_i8 *i8, const int KW, const int SW, const int NV) {
     v8f a[12];
     _Pragma("GCC unroll 12") for (int v = 0; v < NV; v++) a[v] = (v8f){0} + bias;
     for (int64_t ky = 0; ky < KH; ky++) {
@@ -420,34 +443,48 @@ TEQ_INLINE void dw_blkn(float *restrict o, const float *restrict r, int64_t RS, 
             _Pragma("GCC unroll 12") for (int v = 0; v < NV; v++) a[v] += v8_ld(q + 8 * v) * wv;
         }
     }
-    _Pragma("GCC unroll 12") for (int v = 0; v < NV; v++) v8_st(o + 8 * v, a[v]);
+    _Pragma("GCC unroll 12") for (int v = 0; v < NV; v++) v8_st(o + 8 * v, DW_I8_OUT(a[v], i8));
 }
 
 TEQ_INLINE void dw_blk8(float *restrict o, const float *restrict r, int64_t RS, int64_t HE, const float *restrict w,
-                        int64_t KH, float bias, const int KW, const int SW) {
+                        int64_t KH, float bias, const dw_i8 *i8, const int KW, const int SW) {
     v8f a0 = (v8f){0} + bias;
     for (int64_t ky = 0; ky < KH; ky++) {
         const float *rr = r + ky * RS;
         const float *wr = w + ky * KW;
         for (int kx = 0; kx < KW; kx++) a0 += v8_ld(rr + DW_TAP(kx, SW, HE)) * wr[kx];
     }
-    v8_st(o, a0);
+    v8_st(o, DW_I8_OUT(a0, i8));
 }
 #endif
 
 /* One output: the scalar tail of a row. */
 TEQ_INLINE void dw_one(float *restrict o, const float *restrict r, int64_t RS, int64_t HE, const float *restrict w,
-                       int64_t KH, float bias, const int KW, const int SW) {
+                       int64_t KH, float bias, const dw_i8 *i8, const int KW, const int SW) {
     float acc = bias;
     for (int64_t ky = 0; ky < KH; ky++)
         for (int kx = 0; kx < KW; kx++) acc += r[ky * RS + DW_TAP(kx, SW, HE)] * w[ky * KW + kx];
-    *o = acc;
+    *o = DW_I8_OUT(acc, i8);
 }
 
 /* All output rows of one plane for kernel width KW and stride SW known at compile time (dilation
  * 1 along the width). xp: padded plane, deinterleaved when SW == 2. */
+/* dw_i8's scaling of a finished row in memory (the paths that do not scale in registers): the products are
+ * stored and the compiler barrier makes the sums reload them, so the clone cannot fuse the two roundings. */
+TEQ_INLINE void dw_scale_row(float *restrict o, int64_t n, float sc, const float *ob) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) o[j] = sc * o[j];
+    if (ob) {
+        __asm__ volatile("" ::: "memory");
+        const float b = *ob;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) o[j] = o[j] + b;
+    }
+}
+
 TEQ_INLINE void dw_rows(const float *restrict xp, int64_t PW, const float *restrict w, int64_t KH, float bias,
-                        float *restrict y, int64_t OH, int64_t OW, int64_t SH, int64_t DH, const int KW, const int SW) {
+                        float *restrict y, int64_t OH, int64_t OW, int64_t SH, int64_t DH, const dw_i8 *i8, const int KW,
+                        const int SW) {
     const int64_t HE = (PW + 1) / 2, RS = DH * PW;
     for (int64_t oy = 0; oy < OH; oy++) {
         const float *r0 = xp + oy * SH * PW;
@@ -460,20 +497,23 @@ TEQ_INLINE void dw_rows(const float *restrict xp, int64_t PW, const float *restr
             const int64_t nv = (OW - j) / 8 < 12 ? (OW - j) / 8 : 12;
             switch (nv) {
 #define DWB(NV)                                                                                                        \
-    case NV: dw_blkn(o + j, r0 + j, RS, HE, w, KH, bias, KW, SW, NV); break;
+    case NV: dw_blkn(o + j, r0 + j, RS, HE, w, KH, bias, i8, KW, SW, NV); break;
                 DWB(2) DWB(3) DWB(4) DWB(5) DWB(6) DWB(7) DWB(8) DWB(9) DWB(10) DWB(11) DWB(12)
 #undef DWB
             default: break;
             }
             j += 8 * nv;
         }
-        if (j + 8 <= OW) dw_blk8(o + j, r0 + j, RS, HE, w, KH, bias, KW, SW), j += 8;
+        if (j + 8 <= OW) dw_blk8(o + j, r0 + j, RS, HE, w, KH, bias, i8, KW, SW), j += 8;
         /* the last 1..7 of a row of 8 or more: the row's last 8 as one vector, over outputs already stored
          * (the same sums again: same taps, same order, in the same clone). On 20-wide rows (M-LSD's 384
          * channels at 20 x 20) the scalar tail, one chain of dependent FMAs per output, took most of the plane. */
-        if (j < OW && OW >= 8) dw_blk8(o + OW - 8, r0 + OW - 8, RS, HE, w, KH, bias, KW, SW), j = OW;
+        if (j < OW && OW >= 8) dw_blk8(o + OW - 8, r0 + OW - 8, RS, HE, w, KH, bias, i8, KW, SW), j = OW;
 #endif
-        for (; j < OW; j++) dw_one(o + j, r0 + j, RS, HE, w, KH, bias, KW, SW);
+        for (; j < OW; j++) dw_one(o + j, r0 + j, RS, HE, w, KH, bias, i8, KW, SW);
+#ifndef DW_I8_IN_REGS
+        if (i8->on) dw_scale_row(o, OW, i8->sc, i8->ob);
+#endif
     }
 }
 
@@ -485,13 +525,13 @@ static bool dw_deint(int64_t KW, int64_t SW, int64_t DW) { return SW == 2 && DW 
  * y: (OH, OW). */
 TEQ_CLONES static void dw_plane(const float *restrict xp, int64_t PW, const float *restrict w, int64_t KH,
                                 int64_t KW, float bias, float *restrict y, int64_t OH, int64_t OW, int64_t SH,
-                                int64_t SW, int64_t DH, int64_t DW) {
-    if (DW == 1 && KW == 3 && SW == 1) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, 3, 1);
-    else if (DW == 1 && KW == 3 && SW == 2) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, 3, 2);
-    else if (DW == 1 && KW == 5 && SW == 1) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, 5, 1);
-    else if (DW == 1 && KW == 5 && SW == 2) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, 5, 2);
-    else if (DW == 1 && KW == 1 && SW == 1) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, 1, 1);
-    else if (DW == 1 && KW == 7 && SW == 1) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, 7, 1);
+                                int64_t SW, int64_t DH, int64_t DW, const dw_i8 *i8) {
+    if (DW == 1 && KW == 3 && SW == 1) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, i8, 3, 1);
+    else if (DW == 1 && KW == 3 && SW == 2) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, i8, 3, 2);
+    else if (DW == 1 && KW == 5 && SW == 1) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, i8, 5, 1);
+    else if (DW == 1 && KW == 5 && SW == 2) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, i8, 5, 2);
+    else if (DW == 1 && KW == 1 && SW == 1) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, i8, 1, 1);
+    else if (DW == 1 && KW == 7 && SW == 1) dw_rows(xp, PW, w, KH, bias, y, OH, OW, SH, DH, i8, 7, 1);
     else {
         /* any other width / stride / dilation: per-tap passes over each output row */
         for (int64_t oy = 0; oy < OH; oy++) {
@@ -510,6 +550,7 @@ TEQ_CLONES static void dw_plane(const float *restrict xp, int64_t PW, const floa
                     }
                 }
             }
+            if (i8->on) dw_scale_row(o, OW, i8->sc, i8->ob);
         }
     }
 }
@@ -648,9 +689,9 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                 }
                 last_c = c;
                 float *yo = ycodes ? yp : Y + p * S;
+                const dw_i8 i8 = {.on = dwi8, .sc = dwi8 ? teq_ql_i8_rowscale(ql, m) : 0.0f, .ob = dwi8 && B ? B + m : NULL};
                 dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B && !dwi8 ? B[m] : 0.0f, yo, OH, OW, g.s[1], g.s[2],
-                         g.d[1], g.d[2]);
-                if (dwi8) teq_ql_i8_scale(ql, m, B, yo, S);
+                         g.d[1], g.d[2], &i8);
                 if (dwi8 && ql->post) teq_echain_apply(ql->post, yo, S, S, m);
                 if (fpost && ((p + 1 - pend) * S >= 1024 || p + 1 == p1)) {
                     /* FP32: the chain on the finished planes pend .. p while in cache */

@@ -129,13 +129,14 @@ bool teq_ql_node_qparams(const teq_node *n, teq_qparams *q, double *shift);
  * values; then y = fl(fl((scale[m] * xscale) * sum) + bias[m]), the INT8 kernels' formula.
  * teq_ql_dw_weights: the weights' integers as floats [M x KK] (scratch slot 1);
  * teq_ql_code_values: v[i] = code(x[i]) - zp (exact small integers); teq_ql_code_value: one value;
- * teq_ql_i8_scale: the output scaling of row m in place over n outputs. */
+ * teq_ql_i8_rowscale: scale[m] * xscale, which nn.c's depthwise loop applies to each output row as it
+ * finishes (fl(fl(s * sum) + bias), the two roundings apart). */
 bool teq_ql_dw_ok(const teq_qlayer *ql, int64_t KK);
 teq_status teq_ql_dw_weights(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);
 void teq_ql_code_values(const teq_qlayer *ql, const float *x, int64_t n, float *v);
 void teq_ql_codes_values(const teq_qlayer *ql, const uint8_t *c, int64_t n, float *v); /* v = c - zp */
 float teq_ql_code_value(const teq_qlayer *ql, float x);
-void teq_ql_i8_scale(const teq_qlayer *ql, int64_t m, const float *bias, float *y, int64_t n);
+float teq_ql_i8_rowscale(const teq_qlayer *ql, int64_t m);
 /* All rows of the layer's weights decoded to floats (row scales applied) in scratch slot 1:
  * [rows x K] in the row order above. */
 teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);

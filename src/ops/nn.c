@@ -406,7 +406,7 @@ typedef struct {
     float sc;
     const float *ob;
 } dw_i8;
-#if defined(__has_builtin)
+#if defined(__has_builtin) && !defined(TEQ_DW_ROW_SCALE) /* -DTEQ_DW_ROW_SCALE: the fallback, to check it */
 #if __has_builtin(__builtin_assoc_barrier)
 #define DW_I8_IN_REGS 1
 #endif

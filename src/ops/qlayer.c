@@ -629,9 +629,19 @@ static teq_status gemm_by_conv(teq_exec_ctx *ctx, const teq_node *node, const te
     const teq_i8conv g = {.C = K, .PH = 1, .PW = N, .KH = 1, .KW = 1, .SH = 1, .SW = 1, .DH = 1, .DW = 1, .OH = 1, .OW = N};
     const teq_status s = teq_k_i8_conv(w, &g, R, ql_zp(ql), (float)ql->qa.scale, bias, T, syn == 1 ? sym : N, NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "INT8 product failed (%s)", teq_status_string(s));
-    if (syn != 1)
+    if (syn != 1 && sym == 1) {
+        /* MatMul's Y (N x M, row-major) from T (M x N): blocks of 64 rows of T, so that each n writes 64
+         * consecutive floats of Y and the 64 rows read stay in L1 (element by element down Y's columns, a
+         * store per cache line: rec's 40 x 6625 output took 0.4 ms, 4% of its INT8 run) */
+        for (int64_t m0 = 0; m0 < M; m0 += 64) {
+            const int64_t m1 = m0 + 64 < M ? m0 + 64 : M;
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t m = m0; m < m1; m++) Y[m + n * syn] = T[m * N + n];
+        }
+    } else if (syn != 1) {
         for (int64_t m = 0; m < M; m++)
             for (int64_t n = 0; n < N; n++) Y[m * sym + n * syn] = T[m * N + n];
+    }
     *done = true;
     return TEQ_OK;
 }

@@ -135,6 +135,7 @@ bool teq_ql_dw_ok(const teq_qlayer *ql, int64_t KK);
 teq_status teq_ql_dw_weights(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float **W);
 void teq_ql_code_values(const teq_qlayer *ql, const float *x, int64_t n, float *v);
 void teq_ql_codes_values(const teq_qlayer *ql, const uint8_t *c, int64_t n, float *v); /* v = c - zp */
+float teq_ql_code_zp(const teq_qlayer *ql); /* that zp, as a float */
 float teq_ql_code_value(const teq_qlayer *ql, float x);
 float teq_ql_i8_rowscale(const teq_qlayer *ql, int64_t m);
 /* All rows of the layer's weights decoded to floats (row scales applied) in scratch slot 1:

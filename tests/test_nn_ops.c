@@ -420,6 +420,16 @@ static void test_convtranspose_random(int iters) {
     convt_case(2, 1, 1, 8, 8, in_sp, k, s, d, pads, opad, NULL, 0, true, 2);
     int64_t in2[2] = {20, 21};
     convt_case(2, 2, 1, 32, 8, in2, k, s, d, pads, opad, NULL, 0, true, 2); /* GEMM split over threads */
+    /* kernel = stride without padding (nn.c's col2im_tiles): 3 x 3 with groups and no bias, 1-D, 3-D */
+    int64_t in3[2] = {5, 6}, k3[2] = {3, 3}, s3[2] = {3, 3};
+    convt_case(2, 1, 2, 3, 2, in3, k3, s3, d, pads, opad, NULL, 0, false, 1);
+    int64_t in1[1] = {9}, k1[1] = {2}, s1[1] = {2};
+    convt_case(1, 2, 1, 4, 3, in1, k1, s1, d, pads, opad, NULL, 0, true, 2);
+    int64_t in4[3] = {3, 4, 5}, k4[3] = {2, 2, 2}, s4[3] = {2, 2, 2}, d4[3] = {1, 1, 1}, p4[6] = {0}, o4[3] = {0};
+    convt_case(3, 1, 1, 2, 3, in4, k4, s4, d4, p4, o4, NULL, 0, true, 1);
+    /* the same with output_padding (an output past the taps: not the tiles path) */
+    int64_t op1[2] = {1, 0};
+    convt_case(2, 1, 1, 8, 8, in_sp, k, s, d, pads, op1, NULL, 0, true, 1);
 }
 
 /* ---------------------------------------------------------------- Gemm / MatMul */

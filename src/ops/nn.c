@@ -892,6 +892,48 @@ static void col2im(const float *restrict col, int64_t mg, const geom *g, float *
     }
 }
 
+/* Taps that do not overlap and cover every output once: kernel = stride, dilation 1, no padding, output =
+ * input * stride in every dimension (PP-OCR det's 2 x 2 upsampling). */
+static bool col2im_tiles_ok(const geom *g) {
+    for (int i = 0; i < MAXSP; i++)
+        if (g->k[i] != g->s[i] || g->d[i] != 1 || g->pb[i] || g->pe[i] || g->out[i] != g->in[i] * g->s[i]) return false;
+    return true;
+}
+
+/* col2im for that case: y[m][o] = col[m, k][i] + b[m] with o = i * s + k, a permutation of col written once
+ * (fill_rows then col2im's scatter read and wrote y twice, the scatter one float at a time at stride 2: det's
+ * 24 x 320 x 320 output took 6.9 ms in teq, 4.0 in ONNX Runtime). The same value as fill then add: b + c is
+ * c + b, and without a bias c + 0 (a -0 becomes +0 in both). */
+TEQ_CLONES static void col2im_tiles(const float *restrict col, int64_t mg, const geom *g, const float *bias,
+                                    float *restrict y, int nt) {
+    const int64_t IZ = g->in[0], IY = g->in[1], IX = g->in[2];
+    const int64_t KZ = g->k[0], KY = g->k[1], KX = g->k[2];
+    const int64_t OY = g->out[1], OX = g->out[2], OS = g->out[0] * OY * OX;
+    const int64_t Sin = IZ * IY * IX, KK = KZ * KY * KX;
+#pragma omp parallel for num_threads(nt) if (nt > 1 && mg > 1) schedule(static)
+    for (int64_t m = 0; m < mg; m++) {
+        const float b = bias ? bias[m] : 0.0f;
+        for (int64_t iz = 0; iz < IZ; iz++)
+            for (int64_t kz = 0; kz < KZ; kz++)
+                for (int64_t iy = 0; iy < IY; iy++)
+                    for (int64_t ky = 0; ky < KY; ky++) {
+                        float *yr = y + m * OS + ((iz * KZ + kz) * OY + iy * KY + ky) * OX;
+                        const float *c = col + (m * KK + (kz * KY + ky) * KX) * Sin + (iz * IY + iy) * IX;
+                        if (KX == 2) {
+                            const float *c1 = c + Sin;
+#pragma omp simd
+                            for (int64_t ix = 0; ix < IX; ix++) {
+                                yr[2 * ix] = c[ix] + b;
+                                yr[2 * ix + 1] = c1[ix] + b;
+                            }
+                        } else {
+                            for (int64_t kx = 0; kx < KX; kx++)
+                                for (int64_t ix = 0; ix < IX; ix++) yr[ix * KX + kx] = c[kx * Sin + ix] + b;
+                        }
+                    }
+    }
+}
+
 /* ConvTranspose: X (N, C, in...), W (C, M/group, k...), optional B (M) -> Y (N, M, out...). */
 static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
                                     teq_tensor *const *out) {
@@ -979,7 +1021,10 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
     if (N == 0 || M == 0 || S == 0) return TEQ_OK;
     const float *X = x->data, *W = w->data, *B = b ? b->data : NULL;
     float *Y = y->data;
-    for (int64_t n = 0; n < N; n++) fill_rows(Y + n * M * S, M, S, B);
+    /* non-overlapping taps: col2im_tiles writes every output, bias included */
+    const bool tiles = col2im_tiles_ok(&g) && Sin > 0 && Cg > 0;
+    if (!tiles)
+        for (int64_t n = 0; n < N; n++) fill_rows(Y + n * M * S, M, S, B);
     if (Sin == 0 || Cg == 0) return TEQ_OK;
 
     const int64_t MK = Mg * KK;
@@ -1023,7 +1068,8 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
                 sgemm_mt(nt, true, false, MK, Sin, Cg, 1.0f, W + gi * Cg * MK, MK, X + (n * C + gi * Cg) * Sin, Sin, 0.0f,
                          col, Sin);
             }
-            col2im(col, Mg, &g, Y + (n * M + gi * Mg) * S, nt);
+            if (tiles) col2im_tiles(col, Mg, &g, B ? B + gi * Mg : NULL, Y + (n * M + gi * Mg) * S, nt);
+            else col2im(col, Mg, &g, Y + (n * M + gi * Mg) * S, nt);
         }
     return TEQ_OK;
 }

@@ -612,6 +612,10 @@ static bool add_zero_padded(teq_exec_ctx *ctx, const teq_node *node, const teq_t
 
 /* Add, and with teq_add_relu the Relu after it (BlazeFace's residual blocks: Add then Relu, two passes) */
 static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out) {
+    /* a bias the convolution in front added already (a link of its chain) */
+    const int link = teq_add_link_slot(node);
+    if (link >= 0 && node->n_in == 2 && in[link] && teq_passes_input(node, in[link]))
+        return teq_ctx_pass_input(ctx, link, in[link], out[0]);
     const teq_add_fuse *f = teq_add_fuse_of(node);
     const bool relu = f && f->relu;
     const teq_tensor *zin[2];

@@ -170,6 +170,17 @@ static teq_status fold_pads(teq_graph *g, teq_error *err) {
     return TEQ_OK;
 }
 
+/* An FP32 ConvTranspose (float constant weights): a chain-only pack (dw set, no weights), so that the
+ * elementwise chain after it (det's BatchNormalization and Relu after its 2 x 2 upsampling) can be applied
+ * as its outputs are written (nn.c col2im_tiles) */
+static bool convt_chain_holder(const teq_graph *g, const teq_node *n) {
+    if (strcmp(n->op_type, "ConvTranspose") || (n->domain && n->domain[0]) || n->kern || n->fpack || n->n_in < 2 ||
+        n->in[1] < 0)
+        return false;
+    const teq_value *v = &g->values[n->in[1]];
+    return v->constant && !v->qweight && v->constant->dtype == TEQ_DTYPE_FLOAT;
+}
+
 teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
     if (release) {
         const teq_status s = fold_pads(g, err);
@@ -178,6 +189,13 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
         bool dw;
+        if (convt_chain_holder(g, n)) {
+            teq_fconv *fc = calloc(1, sizeof *fc);
+            if (!fc) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
+            fc->dw = true;
+            n->fpack = fc, n->fpack_free = fconv_free;
+            continue;
+        }
         if (decodable(g, n, &dw)) {
             teq_fconv *fc = calloc(1, sizeof *fc);
             if (!fc) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");

@@ -169,6 +169,10 @@ void teq_echain_link_run(const teq_estep *st, int ns, const float *x, float *y, 
 }
 
 const char teq_concat_zpad_mark = 0;
+const char teq_add_link_mark[2] = {0, 0};
+int teq_add_link_slot(const teq_node *node) {
+    return node->kern == &teq_add_link_mark[0] ? 0 : node->kern == &teq_add_link_mark[1] ? 1 : -1;
+}
 void teq_add_fuse_free(void *p) { free(p); }
 bool teq_is_add_fuse(const teq_node *node) { return node->kern && node->kern_free == teq_add_fuse_free; }
 const teq_add_fuse *teq_add_fuse_of(const teq_node *node) {
@@ -237,7 +241,32 @@ static float *bn_link(const teq_graph *g, const teq_node *n, int64_t channels) {
     return ab;
 }
 
-bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c, int64_t channels) {
+/* A lone Add of a float constant that is one value per channel (or one value) of a rank-`rank` output whose
+ * channels are axis 1: its values, or NULL. As a per-channel link (a = 1, sh = b) it computes fl(fl(y * 1) + b)
+ * = fl(y + b), the Add's own result, -0 + 0 = +0 included. */
+static float *add_link(const teq_graph *g, const teq_node *n, int acc, int64_t channels, int rank) {
+    if (strcmp(n->op_type, "Add") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1 || channels < 1)
+        return NULL;
+    const int k = n->in[0] == acc ? 1 : n->in[1] == acc ? 0 : -1;
+    if (k < 0 || n->in[k] == acc) return NULL;
+    const teq_tensor *t = g->values[n->in[k]].constant;
+    if (!t || !t->data || t->dtype != TEQ_DTYPE_FLOAT || t->ndim > rank || rank < 3) return NULL;
+    /* every dimension 1 but the one right-aligned onto axis 1, which is 1 or `channels` */
+    int64_t per = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        const int axis = rank - t->ndim + d;
+        if (t->dims[d] == 1) continue;
+        if (axis != 1 || t->dims[d] != channels) return NULL;
+        per = channels;
+    }
+    float *ab = malloc(sizeof(float) * 2 * (size_t)channels);
+    if (!ab) return NULL; /* without memory: unfused, still right */
+    const float *b = t->data;
+    for (int64_t ch = 0; ch < channels; ch++) ab[ch] = 1.0f, ab[channels + ch] = b[per == 1 ? 0 : ch];
+    return ab;
+}
+
+bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c, int64_t channels, int rank) {
     if (c->nlinks >= TEQ_ECHAIN_LINKS || node->n_out < 1 || node->out[0] < 0) return false;
     if (!strcmp(node->op_type, "TeqElementwise") && node->domain && !strcmp(node->domain, "teq")) {
         if (node->n_in != 1 || node->n_out != 1) return false;
@@ -250,6 +279,19 @@ bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c, int
         return true;
     }
     if (node->n_in < 1 || node->in[0] < 0) return false;
+    /* a bias the export left as its own Add (det's ConvTranspose, then BatchNormalization and Relu): its
+     * input is the chain's value, the link's first or second operand */
+    if (!strcmp(node->op_type, "Add")) {
+        if (c->C && c->C != channels) return false;
+        /* the chain's value: the operand that is not a constant */
+        const int in_v = g->values[node->in[0]].constant ? (node->n_in > 1 ? node->in[1] : -1) : node->in[0];
+        float *ab = in_v >= 0 && !g->values[in_v].constant ? add_link(g, node, in_v, channels, rank) : NULL;
+        if (!ab) return false;
+        c->C = channels;
+        c->chan[c->nlinks] = ab;
+        c->ns[c->nlinks++] = 0;
+        return true;
+    }
     /* BatchNormalization that the export left after a convolution: one multiply and one add per value
      * with its channel's coefficients */
     if (!strcmp(node->op_type, "BatchNormalization")) {

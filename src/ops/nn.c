@@ -905,7 +905,7 @@ static bool col2im_tiles_ok(const geom *g) {
  * 24 x 320 x 320 output took 6.9 ms in teq, 4.0 in ONNX Runtime). The same value as fill then add: b + c is
  * c + b, and without a bias c + 0 (a -0 becomes +0 in both). */
 TEQ_CLONES static void col2im_tiles(const float *restrict col, int64_t mg, const geom *g, const float *bias,
-                                    float *restrict y, int nt) {
+                                    float *restrict y, const teq_echain *post, int64_t ch0, int nt) {
     const int64_t IZ = g->in[0], IY = g->in[1], IX = g->in[2];
     const int64_t KZ = g->k[0], KY = g->k[1], KX = g->k[2];
     const int64_t OY = g->out[1], OX = g->out[2], OS = g->out[0] * OY * OX;
@@ -930,13 +930,16 @@ TEQ_CLONES static void col2im_tiles(const float *restrict col, int64_t mg, const
                             for (int64_t kx = 0; kx < KX; kx++)
                                 for (int64_t ix = 0; ix < IX; ix++) yr[ix * KX + kx] = c[kx * Sin + ix] + b;
                         }
+                        /* the fused chain on the KY output rows of this iy, consecutive in y and in L1 */
+                        if (post && ky == KY - 1) teq_echain_apply(post, yr - (KY - 1) * OX, KY * OX, KY * OX, ch0 + m);
                     }
     }
 }
 
-/* ConvTranspose: X (N, C, in...), W (C, M/group, k...), optional B (M) -> Y (N, M, out...). */
-static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
-                                    teq_tensor *const *out) {
+/* ConvTranspose: X (N, C, in...), W (C, M/group, k...), optional B (M) -> Y (N, M, out...).
+ * *chained: the fused chain after it (post: qlayer.c fast_passes) was applied as the outputs were written */
+static teq_status convt_run(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
+                            teq_tensor *const *out, const teq_echain *post, bool *chained) {
     if (need_inputs(ctx, node, in, 2)) return TEQ_ERR_ARG;
     const teq_tensor *x = in[0], *w = in[1], *b = opt_in(node, in, 2);
     teq_status st;
@@ -1068,10 +1071,26 @@ static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, con
                 sgemm_mt(nt, true, false, MK, Sin, Cg, 1.0f, W + gi * Cg * MK, MK, X + (n * C + gi * Cg) * Sin, Sin, 0.0f,
                          col, Sin);
             }
-            if (tiles) col2im_tiles(col, Mg, &g, B ? B + gi * Mg : NULL, Y + (n * M + gi * Mg) * S, nt);
+            if (tiles) col2im_tiles(col, Mg, &g, B ? B + gi * Mg : NULL, Y + (n * M + gi * Mg) * S, post, gi * Mg, nt);
             else col2im(col, Mg, &g, Y + (n * M + gi * Mg) * S, nt);
         }
+    *chained = tiles && post;
     return TEQ_OK;
+}
+
+static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
+                                    teq_tensor *const *out) {
+    /* the chain's slot, as op_conv reads it */
+    const teq_qlayer *ql = teq_ql_of(node);
+    const teq_echain *post = ql && ql->post ? (teq_kmode_get() == TEQ_KMODE_FAST ? ql->post : NULL) : teq_fconv_post(node);
+    bool chained = false;
+    const teq_status st = convt_run(ctx, node, in, out, post, &chained);
+    if (!st && !chained && post) { /* the scatter path: over the whole output */
+        const teq_tensor *y = out[0];
+        const int64_t n = teq_tensor_numel(y), nc = y->ndim >= 2 ? y->dims[0] * y->dims[1] : 1;
+        teq_echain_apply(post, y->data, n, nc > 0 ? n / nc : n, 0);
+    }
+    return st;
 }
 
 /* ------------------------------------------------------------------------------------------ */

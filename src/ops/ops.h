@@ -71,7 +71,8 @@ typedef struct teq_echain {
     float *chan[TEQ_ECHAIN_LINKS];
     int64_t C;
 } teq_echain;
-bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c, int64_t channels);
+/* rank: the producer's output rank (its channels on axis 1), for a per-channel Add's broadcast */
+bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c, int64_t channels, int rank);
 void teq_echain_apply(const teq_echain *c, float *y, int64_t n, int64_t plane, int64_t ch0);
 void teq_echain_free(teq_echain *c);
 /* For tests: which one-pass form a link's steps take (0: none, step by step; else its step count), and the
@@ -106,6 +107,11 @@ bool teq_is_add_fuse(const teq_node *node);
 const teq_add_fuse *teq_add_fuse_of(const teq_node *node); /* NULL unless so marked and in the fast mode */
 bool teq_add_relu(const teq_node *node);
 extern const char teq_concat_zpad_mark;
+/* An Add that is a per-channel link of a chain fused into the convolution in front (qlayer.c fast_passes):
+ * node->kern is &teq_add_link_mark[k], k the slot of its non-constant input, which it passes on in the fast
+ * mode (teq_passes_input); teq_add_link_slot: that k, or -1 */
+extern const char teq_add_link_mark[2];
+int teq_add_link_slot(const teq_node *node);
 bool teq_concat_zpad(const teq_node *node);
 /* Whether a node of a fused chain hands its input x on unchanged: in the fast mode the operator in
  * front applied the node already (qlayer.c's fast passes set node->pass_fast), and may have written x as

@@ -384,7 +384,10 @@ static teq_node *zero_pad_reader(teq_graph *g, const teq_node *n, int *k) {
 }
 
 static teq_status fast_passes(teq_graph *g, bool on) {
-    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].pass_fast = on && requantized_by_readers(g, &g->nodes[i]);
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (teq_add_link_slot(&g->nodes[i]) >= 0) g->nodes[i].kern = NULL; /* set again below */
+        g->nodes[i].pass_fast = on && requantized_by_readers(g, &g->nodes[i]);
+    }
     /* lanes readers of a passed-through shifted quantizer add its shift themselves */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
@@ -401,23 +404,28 @@ static teq_status fast_passes(teq_graph *g, bool on) {
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
         teq_qlayer *ql = n->kern;
-        if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0])) continue;
+        /* a ConvTranspose takes its chain too (nn.c applies it as col2im writes; an exponential one none) */
+        const bool convt = !strcmp(n->op_type, "ConvTranspose");
+        if ((strcmp(n->op_type, "Conv") && !convt) || (n->domain && n->domain[0])) continue;
         /* where the chain goes: an INT8 or lanes layer's, or a packed FP32 layer's or an exponential layer's
          * on the FP32 kernel (fconv.c) */
         teq_fconv *fc = n->fpack;
         if (ql) teq_echain_free(ql->post), ql->post = NULL;
         if (fc) teq_echain_free(fc->post), fc->post = NULL;
-        teq_echain **post = ql && (ql->kind == TEQ_QL_INT8 || ql->lanes)   ? &ql->post
-                            : fc && (!ql || (ql->kind == TEQ_QL_EXP && fc->dec)) ? &fc->post
-                                                                              : NULL;
+        teq_echain **post = ql && (ql->kind == TEQ_QL_INT8 || ql->lanes)             ? &ql->post
+                            : fc && (!ql || (!convt && ql->kind == TEQ_QL_EXP && fc->dec)) ? &fc->post
+                                                                                        : NULL;
         if (!post) continue;
         teq_echain c = {0};
         teq_node *e = on && n->n_out == 1 ? teq_graph_sole_reader(g, n->out[0]) : NULL;
         teq_node *links[TEQ_ECHAIN_LINKS];
-        /* output channels: the weights' first dimension (their dims stay when the data is released) */
+        /* output channels: the weights' first dimension, a ConvTranspose's second times its groups (the dims
+         * stay when the data is released) */
         const teq_tensor *w = n->n_in > 1 && n->in[1] >= 0 ? g->values[n->in[1]].constant : NULL;
-        const int64_t channels = w && w->ndim >= 1 ? w->dims[0] : 0;
-        while (e && teq_echain_add(g, e, &c, channels)) {
+        const int64_t channels = !w || w->ndim < 2 ? 0
+                                 : convt          ? w->dims[1] * teq_node_attr_int(n, "group", 1) /* (C, M/group, k...) */
+                                                  : w->dims[0];
+        while (e && teq_echain_add(g, e, &c, channels, w ? w->ndim : 0)) {
             links[c.nlinks - 1] = e;
             e = teq_graph_sole_reader(g, e->out[0]);
         }
@@ -427,7 +435,13 @@ static teq_status fast_passes(teq_graph *g, bool on) {
             continue;
         }
         **post = c;
-        for (int l = 0; l < c.nlinks; l++) links[l]->pass_fast = true;
+        for (int l = 0; l < c.nlinks; l++) {
+            links[l]->pass_fast = true;
+            /* an Add link passes on its non-constant input, whichever slot it is in */
+            if (!strcmp(links[l]->op_type, "Add"))
+                links[l]->kern = (void *)&teq_add_link_mark[g->values[links[l]->in[0]].constant ? 1 : 0],
+                links[l]->kern_free = NULL;
+        }
     }
     /* a Concat of A and zeros along the channels that one Add alone reads (ops.h teq_add_fuse): zs[add] = that
      * Concat (its node, and its input slot in the Add) */
@@ -447,6 +461,7 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         teq_node *n = &g->nodes[i];
         if (strcmp(n->op_type, "Add") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1) continue;
         if (teq_is_add_fuse(n)) teq_add_fuse_free(n->kern), n->kern = NULL, n->kern_free = NULL;
+        if (n->pass_fast) continue; /* a link of a chain above: its producer adds it */
         const int z = zs ? zs[i].slot : 0;
         teq_add_fuse *f = NULL;
         teq_node *r = on && !n->kern ? teq_graph_sole_reader(g, n->out[0]) : NULL;

@@ -893,8 +893,9 @@ void teq_ql_code_values(const teq_qlayer *ql, const float *x, int64_t n, float *
 
 float teq_ql_code_zp(const teq_qlayer *ql) { return (float)ql_zp(ql); }
 
-/* an AVX2 clone: nn.c's stride-2 depthwise path converts whole code planes here */
-TEQ_CLONES void teq_ql_codes_values(const teq_qlayer *ql, const uint8_t *c, int64_t n, float *v) {
+/* nn.c's stride-2 depthwise path converts whole code planes here (no TEQ_CLONES: an ifunc escapes the
+ * library's hidden visibility, tests/install.sh; the per-row conversion of the other path is in nn.c's clone) */
+void teq_ql_codes_values(const teq_qlayer *ql, const uint8_t *c, int64_t n, float *v) {
     const float zp = teq_ql_code_zp(ql);
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) v[i] = (float)c[i] - zp;

@@ -861,6 +861,46 @@ static void test_add_zpad(void) {
     printf("zero-padded Add: %d cases bit for bit as Add over the Concat\n", cases);
 }
 
+/* Float Sigmoid takes the same polynomial (elementwise.c sigmoid_poly_f32: t = exp(-|x|), 1 / (1 + t) or
+ * t / (1 + t)): against 1 / (1 + exp(-x)) in double, each value within 6 ulps (6 * 2^-24 relative) plus 3e-45
+ * (the denormal tail below x = -87: t's absolute error is half a denormal step). Uniform values over
+ * [-110, 110] (both tails out to 0 and 1), the points where the reduction's n changes, +-0, +-inf and NaN.
+ * The r^4 coefficient of the polynomial off by 3% fails it. */
+static void test_sigmoid_values(void) {
+    enum { N = 200003 };
+    teq_tensor *x = rnd(TEQ_DTYPE_FLOAT, 1, D(N), -110, 110);
+    const double sp[] = {0.0, -0.0, INFINITY, -INFINITY, NAN, 1e-30, -1e-30, 87.3, -87.3, 88.8, -88.8, 103.9, -103.9, 104.5, -104.5};
+    for (int i = 0; i < (int)(sizeof sp / sizeof *sp); i++) setd(x, i, sp[i]);
+    for (int i = 0; i < 300; i++) setd(x, 20 + i, (double)(i - 150) * 0.69314718055994530942 / 2); /* n changes */
+    tnode t = mknode("Sigmoid", 13, 1, 1);
+    teq_tensor out[1];
+    teq_status st = run(&t, 1, (const teq_tensor *[]){x}, 1, out);
+    CHECK(st == TEQ_OK, "Sigmoid values: %s", g_err.msg);
+    if (st == TEQ_OK) {
+        int64_t bad = -1;
+        double worst = 0;
+        const bool libm = getenv("TEQ_EXP_LIBM") != NULL;
+        for (int64_t i = 0; i < N && bad < 0; i++) {
+            const double xv = getd(x, i), got = getd(&out[0], i), r = 1.0 / (1.0 + exp(-xv));
+            if (isnan(xv)) {
+                if (!isnan(got)) bad = i;
+                continue;
+            }
+            /* TEQ_EXP_LIBM=1 (libm's expf in float) gives 0 below x = -88.72, where expf(-x) overflows */
+            if (libm && xv < -88.7) continue;
+            const double err = fabs(got - r), tol = 6 * 0x1p-24 * fabs(r) + 3e-45;
+            if (!(err <= tol)) bad = i;
+            if (r >= 0x1p-126) worst = fmax(worst, err / r); /* normal results */
+        }
+        CHECK(bad < 0, "Sigmoid values: x=%.9g got %.9g want %.9g", bad >= 0 ? getd(x, bad) : 0.0,
+              bad >= 0 ? getd(&out[0], bad) : 0.0, bad >= 0 ? 1.0 / (1.0 + exp(-getd(x, bad))) : 0.0);
+        printf("Sigmoid: %d values within 6 ulps + 3e-45 of the double reference (worst %.2f ulps relative, normal "
+               "results)\n", N, worst / 0x1p-24);
+    }
+    done(&t, out, 1);
+    teq_tensor_free(x);
+}
+
 /* Float Softmax along contiguous rows takes its own exponential (elementwise.c exp_shifted_f32, a polynomial
  * in vector lanes): against exp in double, each value within 1e-6 relative plus what rounding x - max to
  * float costs (|x - max| 2^-24 relative) plus 3e-45 (two steps of the smallest denormal). The 1e-6 (8 ulp)
@@ -1283,6 +1323,7 @@ int main(void) {
     test_clip();
     test_softmax();
     test_softmax_rows();
+    test_sigmoid_values();
     test_add_relu();
     test_add_zpad();
     test_reduce();

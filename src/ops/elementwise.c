@@ -836,7 +836,14 @@ typedef void (*un_fn)(void *o, const void *x, int64_t n, const un_param *p);
 
 UN_FLT_SIMD(relu, x > 0 ? x : 0)
 UN_INT(relu, x > 0 ? x : 0)
-UN_FLT(sigmoid, 1 / (1 + exp(-x)))
+UN_DEF(sigmoid_libm_f32, float, 1 / (1 + exp(-x)))
+UN_DEF(sigmoid_f64, double, 1 / (1 + exp(-x)))
+static void sigmoid_poly_f32(const float *x, float *y, int64_t n);
+static int exp_libm(void);
+static void sigmoid_f32(void *o_, const void *x_, int64_t n, const un_param *P) {
+    if (exp_libm()) sigmoid_libm_f32(o_, x_, n, P);
+    else sigmoid_poly_f32(x_, o_, n);
+}
 UN_FLT(tanh, tanh(x))
 UN_FLT(exp, exp(x))
 UN_FLT(log, log(x))
@@ -1202,45 +1209,66 @@ enum { SM_SOFTMAX, SM_LOGSOFTMAX, SM_HARDMAX };
 SMX_DEF(smx_f32, float)
 SMX_DEF(smx_f64, double)
 
-/* y[k] = exp(x[k] - m) for rows whose maximum m was subtracted (x[k] - m <= 0, or NaN), float32, in one
- * vectorized loop instead of a libm expf call per value (rec's three Softmax nodes over 290,600 values
- * took 1.4 ms of its 22, DECISIONS "Speed, eighth round"). exp(d) = 2^n * p(r), n = round(d / ln 2),
- * r = d - n ln 2 in two steps (ln 2's high part has 9 significant bits, so n * hi is exact), p the degree-7
- * Taylor polynomial of e^r on |r| <= ln 2 / 2 (truncation below 5e-9 relative); d below -104 gives 0, as
- * expf does (e^-104 is under half the smallest denormal); a result below FLT_MIN is scaled in two steps so
- * that it is rounded once. NaN stays NaN. test_elem_ops bounds the error against exp in double. */
+/* exp(d) for d <= 0 (or NaN), float32, as one vectorizable expression (no libm call): exp(d) = 2^n * p(r),
+ * n = round(d / ln 2), r = d - n ln 2 in two steps (ln 2's high part has 9 significant bits, so n * hi is
+ * exact), p the degree-7 Taylor polynomial of e^r on |r| <= ln 2 / 2 (truncation below 5e-9 relative); d
+ * below -104 gives 0, as expf does (e^-104 is under half the smallest denormal); a result below FLT_MIN is
+ * scaled in two steps so that it is rounded once. NaN stays NaN. Softmax (exp_shifted_f32) and Sigmoid take
+ * it; test_elem_ops bounds the error of both against exp in double. */
+/* a macro, not a function: the clones below (TEQ_CLONES, another target) cannot inline a function of the
+ * baseline's, and a call per value is what this replaces */
+#define EXPNEG_F32(d_)                                                                                                 \
+    __extension__({                                                                                                    \
+        const float e_d = (d_), e_a = e_d < -104.0f ? -104.0f : e_d; /* NaN: the comparison is false */                \
+        const float e_n = (e_a * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */             \
+        const float e_r = (e_a - e_n * 0.693359375f) + e_n * 2.12194440e-4f;                                           \
+        float e_p = 1.0f / 5040.0f;                                                                                    \
+        e_p = e_p * e_r + 1.0f / 720.0f;                                                                               \
+        e_p = e_p * e_r + 1.0f / 120.0f;                                                                               \
+        e_p = e_p * e_r + 1.0f / 24.0f;                                                                                \
+        e_p = e_p * e_r + 1.0f / 6.0f;                                                                                 \
+        e_p = e_p * e_r + 0.5f;                                                                                        \
+        e_p = e_p * e_r + 1.0f;                                                                                        \
+        e_p = e_p * e_r + 1.0f;                                                                                        \
+        const int e_i = (int)(e_n == e_n ? e_n : 0.0f), e_lo = e_i < -126;                                             \
+        union {                                                                                                        \
+            int32_t i;                                                                                                 \
+            float f;                                                                                                   \
+        } e_s;                                                                                                         \
+        e_s.i = (int32_t)((uint32_t)((e_lo ? e_i + 64 : e_i) + 127) << 23);                                            \
+        const float e_v = e_lo ? (e_p * e_s.f) * 5.42101086242752217e-20f : e_p * e_s.f; /* 2^-64 */                   \
+        e_d == e_d ? e_v : e_d;                                                                                        \
+    })
+
+/* TEQ_EXP_LIBM=1: Softmax and Sigmoid through libm, as before the polynomial */
 static int exp_libm(void) {
     static int v = -1;
     if (v < 0) v = getenv("TEQ_EXP_LIBM") != NULL;
     return v;
 }
 
-/* no-trapping-math: GCC keeps the float selects below as branches otherwise (a comparison may raise an
- * exception flag), and the loop is not vectorized; nothing here reads the flags, and the values do not
- * change. */
+/* y[k] = exp(x[k] - m) for rows whose maximum m was subtracted (x[k] - m <= 0, or NaN), float32, in one
+ * vectorized loop instead of a libm expf call per value (rec's three Softmax nodes over 290,600 values
+ * took 1.4 ms of its 22, DECISIONS "Speed, eighth round").
+ * no-trapping-math: GCC keeps the float selects as branches otherwise (a comparison may raise an exception
+ * flag), and the loop is not vectorized; nothing here reads the flags, and the values do not change. */
 __attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void exp_shifted_f32(const float *x, float m, float *y,
                                                                                      int64_t n) {
 #pragma omp simd
+    for (int64_t k = 0; k < n; k++) y[k] = EXPNEG_F32(x[k] - m);
+}
+
+/* Sigmoid in float32 from t = exp(-|x|) <= 1 (EXPNEG_F32): 1 / (1 + t) for x >= 0, t / (1 + t) for x < 0, so
+ * neither side overflows and the small tail keeps its digits (libm's 1 / (1 + expf(-x)) gives 0 below
+ * x = -88.7, where expf overflows); a few ulps from the exact value (test_elem_ops bounds it). The libm
+ * path (TEQ_EXP_LIBM=1) cost 3.7 ns a value: det's Sigmoid over 640 x 640 took 1.5-1.9 ms, ONNX
+ * Runtime's 0.16. NaN stays NaN. */
+__attribute__((optimize("no-trapping-math"))) TEQ_CLONES static void sigmoid_poly_f32(const float *x, float *y,
+                                                                                      int64_t n) {
+#pragma omp simd
     for (int64_t k = 0; k < n; k++) {
-        const float d = x[k] - m, a = d < -104.0f ? -104.0f : d; /* NaN: the comparison is false */
-        const float nf = (a * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
-        const float r = (a - nf * 0.693359375f) + nf * 2.12194440e-4f;
-        float p = 1.0f / 5040.0f;
-        p = p * r + 1.0f / 720.0f;
-        p = p * r + 1.0f / 120.0f;
-        p = p * r + 1.0f / 24.0f;
-        p = p * r + 1.0f / 6.0f;
-        p = p * r + 0.5f;
-        p = p * r + 1.0f;
-        p = p * r + 1.0f;
-        const int ni = (int)(nf == nf ? nf : 0.0f), lo = ni < -126;
-        union {
-            int32_t i;
-            float f;
-        } sc;
-        sc.i = (int32_t)((uint32_t)((lo ? ni + 64 : ni) + 127) << 23);
-        const float v = lo ? (p * sc.f) * 5.42101086242752217e-20f : p * sc.f; /* 2^-64 */
-        y[k] = d == d ? v : d;
+        const float a = x[k], t = EXPNEG_F32(a < 0 ? a : -a), s = 1.0f / (1.0f + t);
+        y[k] = a >= 0 ? s : t * s;
     }
 }
 

@@ -1032,6 +1032,18 @@ static void kq512_lin32_run(const teq_kq *kq, const float *x, int64_t n, uint8_t
     }
 }
 
+/* the same code's integers q = code - zero point as floats (kq.c teq_kq_qvalues: INT8 depthwise inputs) */
+void teq_kq_qvalues_avx512(const teq_kq *kq, const float *x, int64_t n, float *v) {
+    const __m512 s = _mm512_set1_ps(kq->lscalef), r = _mm512_set1_ps(1.0f / kq->lscalef);
+    const __m512 lo = _mm512_set1_ps((float)kq->qlo), hi = _mm512_set1_ps((float)kq->qhi);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        /* through the integer: the rounded float may be -0 where the integer 0 is +0 */
+        const __m512i q = _mm512_cvtps_epi32(lin32_q(_mm512_maskz_loadu_ps(m, x + i), r, s, lo, hi));
+        _mm512_mask_storeu_ps(v + i, m, _mm512_cvtepi32_ps(q));
+    }
+}
+
 void teq_kq_run_avx512(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
     if (kq->q.lin_f32) {
         kq512_lin32_run(kq, x, n, codes, y);

@@ -278,6 +278,7 @@ void teq_kq_run_avx2(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes
 /* y[i] = x[i] + c (y may alias x), 8 lanes: a shifted code's sum (kq.c), which the baseline build left scalar */
 void teq_kq_addc_avx2(const float *x, int64_t n, float c, float *y);
 void teq_kq_qvalues_avx2(const teq_kq *kq, const float *x, int64_t n, float *v);
+void teq_kq_qvalues_avx512(const teq_kq *kq, const float *x, int64_t n, float *v);
 /* false: not an exponential code on the entry table or the log path (the caller maps codes instead) */
 bool teq_kq_lanes_avx2(const teq_kq *kq, const float *x, int64_t n, const int16_t *lut, int16_t *l16);
 void teq_kq_run_scalar(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y);

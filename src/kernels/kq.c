@@ -446,6 +446,10 @@ void teq_kq_codes(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, i
 }
 
 void teq_kq_qvalues(const teq_kq *kq, const float *x, int64_t n, float *v) {
+    if (kq->q.lin_f32 && teq_k_best_isa() == TEQ_ISA_AVX512) {
+        teq_kq_qvalues_avx512(kq, x, n, v);
+        return;
+    }
     if (kq->q.lin_f32 && teq_k_best_isa() >= TEQ_ISA_AVX2) {
         teq_kq_qvalues_avx2(kq, x, n, v);
         return;

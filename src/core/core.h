@@ -13,6 +13,15 @@
 #define TEQ_PRINTF(a, b)
 #endif
 
+/* Hot loops get an AVX2+FMA clone besides the baseline one, chosen at load time, because the
+ * build uses the generic x86-64 target. Only where GCC supports it (ifunc on x86-64). An ifunc symbol
+ * escapes -fvisibility=hidden: only on static functions (tests/install.sh checks libteq.so's exports). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__linux__)
+#define TEQ_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TEQ_CLONES
+#endif
+
 /* Record status and a formatted message in err (when not NULL); returns status. */
 teq_status teq_error_set(teq_error *err, teq_status status, const char *fmt, ...) TEQ_PRINTF(3, 4);
 teq_status teq_error_vset(teq_error *err, teq_status status, const char *fmt, va_list ap);

@@ -163,19 +163,13 @@ void teq_k_gemv(const teq_kw *w, const float *x, float *y, int n_threads) {
     split_rows(&j, w->M * w->K, n_threads);
 }
 
-/* An AVX2 clone beside the baseline one (chosen at load; GCC's ifunc, as ops.h's TEQ_CLONES) */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__linux__)
-#define L8_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define L8_CLONES
-#endif
-
 /* x on its block grids (kernels.h, teq_kl8x) into xi / dx / neg; false where x holds a non-finite value.
  * Rounding to the nearest integer, ties to even, by adding and taking away 1.5 * 2^52 in double (exact for
  * |v| < 2^51), which the compiler vectorizes; nearbyint is a call per value on the baseline, and this pass
  * then cost as much as a 64 x 4096 product (13 us at K = 4096; 2 us now). The product by the double
  * reciprocal is within 2^-45 of x / dx's own rounding. */
-L8_CLONES static bool l8_prepare_x(const float *x, int64_t K, int64_t NB, int8_t *xi, float *dx, int32_t *neg) {
+/* (an AVX2 clone, core.h TEQ_CLONES) */
+TEQ_CLONES static bool l8_prepare_x(const float *x, int64_t K, int64_t NB, int8_t *xi, float *dx, int32_t *neg) {
     enum { B = TEQ_KL8_B, H = TEQ_KL8_B / 2 };
     const double RND = 6755399441055744.0;
     for (int64_t b = 0; b < NB; b++) {

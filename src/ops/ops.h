@@ -13,13 +13,7 @@
 
 typedef struct teq_exec_ctx teq_exec_ctx;
 
-/* Hot loops get an AVX2+FMA clone besides the baseline one, chosen at load time, because the
- * build uses the generic x86-64 target. Only where GCC supports it (ifunc on x86-64). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__linux__)
-#define TEQ_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define TEQ_CLONES
-#endif
+/* TEQ_CLONES (core.h): the AVX2+FMA clones of hot loops */
 
 typedef teq_status (*teq_op_run_fn)(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
                                     teq_tensor *const *out);

@@ -242,14 +242,16 @@ static float *bn_link(const teq_graph *g, const teq_node *n, int64_t channels) {
 }
 
 /* A lone Add of a float constant that is one value per channel (or one value) of a rank-`rank` output whose
- * channels are axis 1: its values, or NULL. As a per-channel link (a = 1, sh = b) it computes fl(fl(y * 1) + b)
- * = fl(y + b), the Add's own result, -0 + 0 = +0 included. */
-static float *add_link(const teq_graph *g, const teq_node *n, int acc, int64_t channels, int rank) {
-    if (strcmp(n->op_type, "Add") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1 || channels < 1)
+ * channels are axis 1, its other operand not a constant (the chain's value): its values, or NULL. As a
+ * per-channel link (a = 1, sh = b) it computes fl(fl(y * 1) + b) = fl(y + b), the Add's own result, -0 + 0 = +0
+ * included. */
+static float *add_link(const teq_graph *g, const teq_node *n, int64_t channels, int rank) {
+    if (strcmp(n->op_type, "Add") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1 || channels < 1 ||
+        n->in[0] < 0 || n->in[1] < 0)
         return NULL;
-    const int k = n->in[0] == acc ? 1 : n->in[1] == acc ? 0 : -1;
-    if (k < 0 || n->in[k] == acc) return NULL;
+    const int k = g->values[n->in[0]].constant ? 0 : 1; /* the constant's slot */
     const teq_tensor *t = g->values[n->in[k]].constant;
+    if (g->values[n->in[1 - k]].constant) return NULL;
     if (!t || !t->data || t->dtype != TEQ_DTYPE_FLOAT || t->ndim > rank || rank < 3) return NULL;
     /* every dimension 1 but the one right-aligned onto axis 1, which is 1 or `channels` */
     int64_t per = 1;
@@ -283,9 +285,7 @@ bool teq_echain_add(const teq_graph *g, const teq_node *node, teq_echain *c, int
      * input is the chain's value, the link's first or second operand */
     if (!strcmp(node->op_type, "Add")) {
         if (c->C && c->C != channels) return false;
-        /* the chain's value: the operand that is not a constant */
-        const int in_v = g->values[node->in[0]].constant ? (node->n_in > 1 ? node->in[1] : -1) : node->in[0];
-        float *ab = in_v >= 0 && !g->values[in_v].constant ? add_link(g, node, in_v, channels, rank) : NULL;
+        float *ab = add_link(g, node, channels, rank);
         if (!ab) return false;
         c->C = channels;
         c->chan[c->nlinks] = ab;

@@ -834,20 +834,26 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     return TEQ_OK;
 }
 
+/* The fused chain after a Conv or ConvTranspose: it sits in one of the two slots (qlayer.c fast_passes fills
+ * one and empties the other) */
+static const teq_echain *conv_post(const teq_node *node) {
+    const teq_qlayer *ql = teq_ql_of(node);
+    return ql && ql->post ? (teq_kmode_get() == TEQ_KMODE_FAST ? ql->post : NULL) : teq_fconv_post(node);
+}
+
+/* A path that did not apply the chain as it wrote (im2col + i8_gemm, say): over the whole output, since the
+ * nodes of the chain pass their input on in the fast mode */
+static void conv_post_after(const teq_echain *post, teq_tensor *y) {
+    const int64_t n = teq_tensor_numel(y), nc = y->ndim >= 2 ? y->dims[0] * y->dims[1] : 1;
+    teq_echain_apply(post, y->data, n, nc > 0 ? n / nc : n, 0);
+}
+
 static teq_status op_conv(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
                           teq_tensor *const *out) {
     bool chained = false;
     const teq_status st = conv_run(ctx, node, in, out, &chained);
-    /* a path that did not apply the fused chain per block (im2col + i8_gemm, say): over the whole output,
-     * since the nodes of the chain after this one pass their input on in the fast mode */
-    const teq_qlayer *ql = teq_ql_of(node);
-    /* the chain sits in one of the two slots (qlayer.c fast_passes fills one and empties the other) */
-    const teq_echain *post = ql && ql->post ? (teq_kmode_get() == TEQ_KMODE_FAST ? ql->post : NULL) : teq_fconv_post(node);
-    if (!st && !chained && post) {
-        const teq_tensor *y = out[0];
-        const int64_t n = teq_tensor_numel(y), nc = y->ndim >= 2 ? y->dims[0] * y->dims[1] : 1;
-        teq_echain_apply(post, y->data, n, nc > 0 ? n / nc : n, 0);
-    }
+    const teq_echain *post = conv_post(node);
+    if (!st && !chained && post) conv_post_after(post, out[0]);
     return st;
 }
 
@@ -1080,16 +1086,10 @@ static teq_status convt_run(teq_exec_ctx *ctx, const teq_node *node, const teq_t
 
 static teq_status op_conv_transpose(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
                                     teq_tensor *const *out) {
-    /* the chain's slot, as op_conv reads it */
-    const teq_qlayer *ql = teq_ql_of(node);
-    const teq_echain *post = ql && ql->post ? (teq_kmode_get() == TEQ_KMODE_FAST ? ql->post : NULL) : teq_fconv_post(node);
+    const teq_echain *post = conv_post(node);
     bool chained = false;
     const teq_status st = convt_run(ctx, node, in, out, post, &chained);
-    if (!st && !chained && post) { /* the scatter path: over the whole output */
-        const teq_tensor *y = out[0];
-        const int64_t n = teq_tensor_numel(y), nc = y->ndim >= 2 ? y->dims[0] * y->dims[1] : 1;
-        teq_echain_apply(post, y->data, n, nc > 0 ? n / nc : n, 0);
-    }
+    if (!st && !chained && post) conv_post_after(post, out[0]); /* the scatter path */
     return st;
 }
 

@@ -584,6 +584,10 @@ static const conv_shape CONV_SHAPES[] = {
     {12, 4, 100, 64, 1, 3, 1, 2, 1, 1, 0, 0, 1, 1},   /* stride 2 along x only */
     {5, 9, 45, 7, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},      /* dilation 2, stride 1, OW = 45: f32_conv direct, tails */
     {20, 7, 8, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},     /* pointwise, 56 columns: a panel of 48 and one of 8 */
+    {8, 9, 30, 72, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     /* M = 72: the mv layout's blocks of 64 and of 8 (1 vector) */
+    {5, 7, 100, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* M = 130, OW = 100: 3 blocks, rows of 2 segments */
+    {6, 19, 41, 48, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},    /* stride 2, M = 48 (3 vectors), OW = 21 */
+    {4, 11, 27, 33, 3, 3, 1, 3, 2, 1, 2, 2, 1, 1},    /* stride 3 along x, dilation 2 along y, M = 33 */
 };
 
 /* extreme: 1 the saturating worst case (weights +-127, codes 255); narrow: weights within +-64 (7-bit, the
@@ -689,6 +693,75 @@ static void test_i8conv(const kset_case *ks) {
 static int n_deint; /* f32conv_case runs on deinterleaved rows */
 static int n_act;   /* and with an activation in the store */
 static int n_same_avx2; /* a set other than AVX2 against AVX2's kernel */
+
+static int n_mv; /* f32conv_case runs on the mv layout */
+
+/* Yref: the [M/6][K][6] layout's outputs of the same call (with bias: negated by the post, ldy) */
+static int f32conv_mv_case(const kset_case *ks, const teq_i8conv *g, const float *W, int64_t M, int64_t K,
+                           const float *P, const float *bias, const float *Yref, int64_t ldy, int64_t S) {
+    teq_kwf w, wr;
+    teq_error err = {0};
+    if (teq_kwf_init_mv(&w, M, K, W, &err) != TEQ_OK || teq_kwf_init(&wr, M, K, W, &err) != TEQ_OK) {
+        CHECK(0, "kwf_init_mv: %s", err.msg);
+        return 0;
+    }
+    int bad = 0;
+    const size_t pf = TEQ_F32C_PANEL_FLOATS(K);
+    float *panel = malloc(sizeof(float) * pf), *Y = malloc(sizeof(float) * (size_t)(M * ldy));
+    float *Ya = malloc(sizeof(float) * (size_t)(M * S)), *Yb = malloc(sizeof(float) * (size_t)(M * S));
+    for (size_t i = 0; i < pf; i++) panel[i] = (float)laplace() * 1e3f;
+    for (int64_t i = 0; i < M * ldy; i++) Y[i] = -1234.5f;
+    for (int64_t n0 = 0; n0 < S;) {
+        int64_t n1 = n0 + TEQ_I8C_NB * (int64_t)(1 + next() % 3);
+        if (n1 > S) n1 = S;
+        const teq_kpost neg = {.fn = negate_block};
+        ks->ks->f32_conv(&w, g, P, bias, Y + n0, ldy, n0, n1, panel, bias ? &neg : NULL);
+        n0 = n1;
+    }
+    for (int64_t m = 0; m < M && !bad; m++)
+        for (int64_t n = 0; n < S && !bad; n++)
+            if (memcmp(&Y[m * ldy + n], &Yref[m * ldy + n], 4)) {
+                CHECK(0, "%s f32_conv, mv layout, differs at (%lld,%lld) of M=%lld C=%lld k%lldx%lld s%lld,%lld: %.9g, want %.9g",
+                      ks->name, (long long)m, (long long)n, (long long)M, (long long)g->C, (long long)g->KH,
+                      (long long)g->KW, (long long)g->SH, (long long)g->SW, (double)Y[m * ldy + n],
+                      (double)Yref[m * ldy + n]);
+                bad = 1;
+            }
+    if (!bad && !gap_untouched(Y, M, S, ldy)) {
+        CHECK(0, "%s f32_conv, mv layout, wrote past S", ks->name);
+        bad = 1;
+    }
+    /* Relu and Clip in the store, one call each, against the rows layout's */
+    for (int a = TEQ_KACT_RELU; a <= TEQ_KACT_CLIP && !bad; a++) {
+        const teq_kpost act = {.act = a, .lo = -0.5f, .hi = 0.75f};
+        ks->ks->f32_conv(&w, g, P, bias, Ya, S, 0, S, panel, &act);
+        ks->ks->f32_conv(&wr, g, P, bias, Yb, S, 0, S, panel, &act);
+        if (memcmp(Ya, Yb, sizeof(float) * (size_t)(M * S))) {
+            CHECK(0, "%s f32_conv, mv layout, %s in the store differs", ks->name, a == TEQ_KACT_RELU ? "Relu" : "Clip");
+            bad = 1;
+        }
+    }
+    /* from deinterleaved rows (stride 2, the geometry the direct path takes) */
+    if (!bad && g->SW == 2 && g->DW == 1) {
+        const int64_t HE = (g->PW + 1) / 2;
+        float *Pd = malloc(sizeof(float) * (size_t)(g->C * g->PH * g->PW));
+        for (int64_t r = 0; r < g->C * g->PH; r++)
+            for (int64_t q = 0; q < g->PW; q++) Pd[r * g->PW + (q & 1) * HE + q / 2] = P[r * g->PW + q];
+        teq_i8conv gd = *g;
+        gd.deint = 1;
+        ks->ks->f32_conv(&w, &gd, Pd, bias, Ya, S, 0, S, panel, NULL);
+        ks->ks->f32_conv(&wr, g, P, bias, Yb, S, 0, S, panel, NULL);
+        if (memcmp(Ya, Yb, sizeof(float) * (size_t)(M * S))) {
+            CHECK(0, "%s f32_conv, mv layout, from deinterleaved rows differs", ks->name);
+            bad = 1;
+        }
+        free(Pd);
+    }
+    n_mv++;
+    free(panel), free(Y), free(Ya), free(Yb);
+    teq_kwf_free(&w), teq_kwf_free(&wr);
+    return !bad;
+}
 
 static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) {
     const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
@@ -811,7 +884,7 @@ static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
     }
     /* stride 2 from deinterleaved rows (teq_i8conv.deint, the direct path): every row of P as its even columns
      * then its odd ones; the taps are summed in the same order, so the same bits as above */
-    if (!bad && ks->ks == teq_kset_best() && teq_k_f32_conv_deint_ok(&g, K)) {
+    if (!bad && ks->ks == teq_kset_best() && teq_k_f32_conv_deint_ok(&w, &g)) {
         const int64_t HE = (g.PW + 1) / 2;
         float *Pd = malloc(sizeof(float) * (size_t)(C * g.PH * g.PW)), *Y3 = malloc(sizeof(float) * (size_t)(M * S));
         for (int64_t r = 0; r < C * g.PH; r++)
@@ -827,6 +900,9 @@ static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
         n_deint++;
         free(Pd), free(Y3);
     }
+    /* the mv layout (teq_kwf_init_mv), where the set reads it: every shape, whatever M and geometry, against
+     * the outputs above (pieces and post as above; an activation in the store; deinterleaved rows), bit for bit */
+    if (!bad && ks->ks->f32_mv) bad = !f32conv_mv_case(ks, &g, W, M, K, P, bias_on ? bias : NULL, Y, ldy, S);
     teq_kwf_free(&w);
 out:
     free(W), free(X), free(P), free(bias), free(Y), free(Y2);
@@ -844,6 +920,11 @@ static void test_f32conv(const kset_case *ks) {
         for (int v = 0; v < 2; v++) ok &= f32conv_case(ks, &CONV_SHAPES[i], v), cases++;
     CHECK(ok, "%s f32_conv", ks->name);
     printf("%s: FP32 convolution, %d cases within teq_ktol of double: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
+    if (ks->ks->f32_mv) {
+        CHECK(n_mv >= cases, "%s: %d f32_conv cases on the mv layout, want %d", ks->name, n_mv, cases);
+        printf("%s: FP32 convolution, mv layout, %d cases bit for bit as the rows layout's\n", ks->name, n_mv);
+        n_mv = 0;
+    }
     if (!strncmp(ks->name, "avx512", 6)) {
         CHECK(n_same_avx2 >= cases, "%s: %d f32_conv cases against avx2's, want %d", ks->name, n_same_avx2, cases);
         printf("%s: FP32 convolution, %d cases bit for bit as avx2's\n", ks->name, n_same_avx2);

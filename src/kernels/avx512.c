@@ -785,9 +785,187 @@ INLINE void f32c512_slice(const teq_kwf *w, const float *P, const float *Xd, con
  * follow, each line's first store a miss to memory; so the next block's lines are prefetched (prefetcht0:
  * prefetchw was slower) while this one computes (M-LSD's 16 -> 96 layer at 160 x 160: 9.8 MB of outputs, 16
  * FMAs each; DECISIONS, eleventh round) */
+static void f32_conv_mv512(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                           int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post);
 static void f32_conv_avx512(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                             int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
+    if (w->mv) {
+        f32_conv_mv512(w, g, X, bias, Y, ldy, n0, n1, panel, post);
+        return;
+    }
     TEQ_F32C_DRIVER_BODY(f32c512_slice, f32c512_copy, 2 << 20)
+}
+
+/* ---- FP32 convolution, output channels in the vectors (kernels.h, teq_kwf.mv) ----
+ * The weights [ceil(M / 64)][K][W] (W = 64, the last block's W = its rows rounded up to 16, rows past M 0):
+ * at each tap k, the weights of up to 64 output channels as V <= 4 aligned vectors. A block of V x J
+ * accumulators (V = 4: 4 x 6) holds J output pixels of one output row for 16 V channels; per tap it loads V
+ * weight vectors and broadcasts J input floats, each a plain 4-byte load wherever it lies. The 6 x 48 block
+ * of the [M/6][K][6] layout above loads 3 vectors of inputs per tap instead, at offsets the taps shift by
+ * one float, so nearly every one of them splits across two cache lines; on M-LSD's 64 -> 64 3x3 layers at
+ * 80 x 80 that kernel ran at 71 GMAC/s, this one at 83 before its stores (DECISIONS, thirteenth round).
+ * The broadcasts take any column stride, so stride 2 needs no deinterleaved rows (they work too: the
+ * column step is then 1). Each output is the same FMA chain over k in order, then the bias and the
+ * activation, as in every other body of f32_conv: the same bits. The finished pixels of a segment of an
+ * output row wait in a tile [MV_NS][64] (after the taps' offsets in the caller's panel) and are written to
+ * Y channel by channel, 16 pixels a gather. */
+enum { MV_NS = 96 }; /* pixels of one output row per segment */
+
+INLINE void mv_group(const float *pb, int64_t K, int64_t Wb, const float *x0, int64_t sx, const int32_t *toff,
+                     const float *bias, __mmask16 tail, const teq_kpost *act, float *part, const int V, const int J,
+                     const int SX) {
+    if (SX) sx = SX; /* strides 1 and 2 as constants: the broadcasts' offsets fold into their addresses */
+    __m512 acc[4][12];
+    _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) _Pragma("GCC unroll 12") for (int j = 0; j < 12; j++) if (v < V && j < J)
+        acc[v][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        const float *x = x0 + toff[k];
+        __asm__("" : "+r"(x)); /* one pointer, the broadcasts at fixed offsets from it (GCC otherwise keeps an index
+                                  register per pixel and adds it to toff[k] before each one) */
+        const float *wk = pb + k * Wb;
+        __m512 wv[4];
+        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) if (v < V) wv[v] = _mm512_load_ps(wk + 16 * v);
+        _Pragma("GCC unroll 12") for (int j = 0; j < 12; j++) if (j < J) {
+            const __m512 b = _mm512_set1_ps(x[j * sx]);
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) if (v < V) acc[v][j] = _mm512_fmadd_ps(wv[v], b, acc[v][j]);
+        }
+    }
+    /* as f32c512_block: the bias, then the bound first in max and min (NaN and equal values give y; Relu's NaN 0) */
+    const __m512 alo = _mm512_set1_ps(act ? act->lo : 0.0f), ahi = _mm512_set1_ps(act ? act->hi : 0.0f);
+    _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) if (v < V) {
+        const __mmask16 m = v == V - 1 ? tail : (__mmask16)0xFFFF;
+        const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias + 16 * v) : _mm512_setzero_ps();
+        _Pragma("GCC unroll 12") for (int j = 0; j < 12; j++) if (j < J) {
+            __m512 y = bias ? _mm512_add_ps(acc[v][j], bv) : acc[v][j];
+            if (act && act->act == TEQ_KACT_RELU) y = _mm512_max_ps(y, _mm512_setzero_ps());
+            else if (act) y = _mm512_min_ps(ahi, _mm512_max_ps(alo, y));
+            _mm512_store_ps(part + j * 64 + 16 * v, y);
+        }
+    }
+}
+
+/* pixels 0 .. ns-1 of a segment, J at a time, the last 1 .. J-1 by a block of their own */
+#define MV_REST(V, J, SX, r)                                                                                               \
+    switch (r) {                                                                                                       \
+    case 1: mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, 1, SX); break;                                       \
+    case 2: mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, 2, SX); break;                                       \
+    case 3: mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, 3, SX); break;                                       \
+    case 4: if (J > 4) mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, J > 4 ? 4 : 1, SX); break;                \
+    case 5: if (J > 5) mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, J > 5 ? 5 : 1, SX); break;                \
+    case 6: if (J > 6) mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, J > 6 ? 6 : 1, SX); break;                \
+    case 7: if (J > 7) mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, J > 7 ? 7 : 1, SX); break;                \
+    case 8: if (J > 8) mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, J > 8 ? 8 : 1, SX); break;                \
+    case 9: if (J > 9) mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, J > 9 ? 9 : 1, SX); break;                \
+    case 10: if (J > 10) mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, J > 10 ? 10 : 1, SX); break;           \
+    case 11: if (J > 11) mv_group(pb, K, Wb, x0, sx, toff, bb, tail, act, part, V, J > 11 ? 11 : 1, SX); break;           \
+    }
+
+/* The output lines of the next segment, prefetched (prefetchw) a few after each group: Y's rows are M streams
+ * ldy apart, more than the hardware prefetchers follow, and without this its lines arrive only as the
+ * transposition stores to them (M-LSD's 64 -> 64 layers at 80 x 80: the stores to Y took 10% of the time)
+ * Prefetching the next segment's input rows as well was slower. */
+typedef struct {
+    const float *y;       /* the next segment's first output, NULL: none */
+    int64_t ldy, L, n, q; /* lines per channel row, lines left, how many after each group */
+    int64_t r, l;         /* the next line: channel row r, line l of it */
+} mv_pf;
+
+INLINE void mv_pf_step(mv_pf *pf) {
+    if (!pf->y) return;
+    for (int64_t e = 0; e < pf->q && pf->n > 0; e++, pf->n--) {
+        __builtin_prefetch(pf->y + pf->r * pf->ldy + 16 * pf->l, 1, 3);
+        if (++pf->l == pf->L) pf->l = 0, pf->r++;
+    }
+}
+
+INLINE void mv_segment(const float *pb, int64_t K, int64_t Wb, const float *xr, int64_t sx, const int32_t *toff,
+                       const float *bb, __mmask16 tail, const teq_kpost *act, float *tile, int64_t ns, mv_pf *pf,
+                       const int V, const int J, const int SX) {
+    int64_t j = 0;
+    for (; j + J <= ns; j += J) {
+        mv_group(pb, K, Wb, xr + j * sx, sx, toff, bb, tail, act, tile + j * 64, V, J, SX);
+        mv_pf_step(pf);
+    }
+    if (j < ns) {
+        const float *x0 = xr + j * sx;
+        float *part = tile + j * 64;
+        MV_REST(V, J, SX, ns - j)
+    }
+}
+
+/* t: 16 rows of the tile (pixels, 64 floats apart) of 16 channels; y: nch rows of Y (channels, ldy apart),
+ * the pixels of mask pm of each */
+INLINE void mv_transpose16(const float *t, float *y, int64_t ldy, int64_t nch, __mmask16 pm) {
+    __m512 r[16], u[16];
+    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(t + 64 * i);
+    _Pragma("GCC unroll 8") for (int i = 0; i < 16; i += 2) {
+        u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]), u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    _Pragma("GCC unroll 4") for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[i]), _mm512_castps_pd(u[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[i]), _mm512_castps_pd(u[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[i + 1]), _mm512_castps_pd(u[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[i + 1]), _mm512_castps_pd(u[i + 3])));
+    }
+    /* r[4a + b]: channels b, b+4, b+8, b+12 (128-bit lanes) of pixels 4a .. 4a+3 in each lane's 4 floats */
+    _Pragma("GCC unroll 4") for (int b = 0; b < 4; b++) {
+        const __m512 lo0 = _mm512_shuffle_f32x4(r[b], r[4 + b], 0x44), hi0 = _mm512_shuffle_f32x4(r[b], r[4 + b], 0xEE);
+        const __m512 lo1 = _mm512_shuffle_f32x4(r[8 + b], r[12 + b], 0x44), hi1 = _mm512_shuffle_f32x4(r[8 + b], r[12 + b], 0xEE);
+        u[b] = _mm512_shuffle_f32x4(lo0, lo1, 0x88), u[b + 4] = _mm512_shuffle_f32x4(lo0, lo1, 0xDD);
+        u[b + 8] = _mm512_shuffle_f32x4(hi0, hi1, 0x88), u[b + 12] = _mm512_shuffle_f32x4(hi0, hi1, 0xDD);
+    }
+    _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++) if (c < nch) _mm512_mask_storeu_ps(y + c * ldy, pm, u[c]);
+}
+
+/* V vectors of channels by J pixels: 24 accumulators where V > 2 (4 x 6, 3 x 8), 2 x 12 and 1 x 12 */
+#define MV_SEGMENT(SX)                                                                                                 \
+    switch (V) {                                                                                                       \
+    case 4: mv_segment(pb, K, Wb, xr, sx, toff, bb, tail, act, tile, ns, &pf, 4, 6, SX); break;                             \
+    case 3: mv_segment(pb, K, Wb, xr, sx, toff, bb, tail, act, tile, ns, &pf, 3, 8, SX); break;                             \
+    case 2: mv_segment(pb, K, Wb, xr, sx, toff, bb, tail, act, tile, ns, &pf, 2, 12, SX); break;                            \
+    default: mv_segment(pb, K, Wb, xr, sx, toff, bb, tail, act, tile, ns, &pf, 1, 12, SX); break;                           \
+    }
+
+static void f32_conv_mv512(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                           int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
+    const int64_t K = w->K, M = w->M, Mb = (M + 63) / 64;
+    int32_t *toff = (int32_t *)(void *)panel;
+    float *tile = (float *)(((uintptr_t)(panel + K) + 63) & ~(uintptr_t)63); /* [MV_NS][64] */
+    f32c_taps(g, K, toff);
+    const int64_t sx = g->deint ? 1 : g->SW; /* deinterleaved rows: output column ox at ox of each half */
+    const teq_kpost *act = post && post->act ? post : NULL;
+    int64_t ns;
+    for (int64_t nc = n0; nc < n1; nc += ns) {
+        const int64_t oy = nc / g->OW, ox = nc % g->OW;
+        ns = g->OW - ox < n1 - nc ? g->OW - ox : n1 - nc;
+        if (ns > MV_NS) ns = MV_NS;
+        const float *xr = X + oy * g->SH * g->PW + ox * sx;
+        float *Yb = Y + (nc - n0);
+        mv_pf pf = {.y = NULL, .ldy = ldy};
+        if (nc + ns < n1) {
+            const int64_t nn = nc + ns, ox2 = nn % g->OW, left = g->OW - ox2 < n1 - nn ? g->OW - ox2 : n1 - nn;
+            const int64_t ns2 = left < MV_NS ? left : MV_NS, groups = Mb * (ns / 6 + 1);
+            pf.y = Y + (nn - n0), pf.L = (ns2 + 15) / 16 + 1, pf.n = M * pf.L, pf.q = (pf.n + groups - 1) / groups;
+        }
+        for (int64_t mb = 0; mb < Mb; mb++) {
+            const int64_t rows = M - 64 * mb < 64 ? M - 64 * mb : 64, V = (rows + 15) / 16, Wb = 16 * V;
+            const float *pb = w->p + mb * 64 * K, *bb = bias ? bias + 64 * mb : NULL;
+            const __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * V - rows));
+            if (sx == 1) {
+                MV_SEGMENT(1)
+            } else if (sx == 2) {
+                MV_SEGMENT(2)
+            } else {
+                MV_SEGMENT(0)
+            }
+            /* the tile's [pixel][channel] into Y's [channel][pixel] rows, 16 x 16 at a time */
+            for (int64_t c = 0; c < rows; c += 16)
+                for (int64_t j = 0; j < ns; j += 16)
+                    mv_transpose16(tile + j * 64 + c, Yb + (64 * mb + c) * ldy + j, ldy, rows - c < 16 ? rows - c : 16,
+                                   ns - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (ns - j)) - 1));
+        }
+        if (post && post->fn) post->fn(post->user, Yb, ldy, M, nc, nc + ns);
+    }
 }
 
 const teq_kernel_set teq_kset_avx512vnni_tab = {
@@ -800,6 +978,7 @@ const teq_kernel_set teq_kset_avx512vnni_tab = {
     .i8_conv = i8_conv_vnni,
     .i16_conv = i16_conv_vnni,
     .f32_conv = f32_conv_avx512,
+    .f32_mv = 1,
 };
 
 /* AVX-512 without VNNI: the same float kernels, maddubs INT8 */
@@ -810,6 +989,7 @@ const teq_kernel_set teq_kset_avx512_tab = {
     .i8_gemv = i8_gemv_bw,
     .i8_gemm = i8_gemm_bw,
     .f32_conv = f32_conv_avx512,
+    .f32_mv = 1,
 };
 
 /* ---- activation quantizer (kq.c builds the tables; this is its 16-lane body) ----

@@ -370,9 +370,11 @@ teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t 
 bool teq_k_f32_conv_ok(void) { return teq_kset_best()->f32_conv != NULL; }
 
 /* the AVX2 and AVX-512 bodies take the same direct-path test (kint.h f32c_direct); the scalar set has none */
-bool teq_k_f32_conv_deint_ok(const teq_i8conv *g, int64_t K) {
-    return teq_kset_best()->f32_conv && !g->deint && f32c_direct(g, K, 1);
+bool teq_k_f32_conv_deint_ok(const teq_kwf *w, const teq_i8conv *g) {
+    return teq_kset_best()->f32_conv && !w->mv && !g->deint && f32c_direct(g, w->K, 1);
 }
+
+bool teq_k_f32_conv_mv_ok(void) { return teq_kset_best()->f32_conv && teq_kset_best()->f32_mv; }
 
 typedef struct {
     const teq_kernel_set *ks;
@@ -393,7 +395,8 @@ static void f32_conv_range(const void *arg, int64_t n0, int64_t n1, void *mine) 
 teq_status teq_k_f32_conv(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                           int64_t ldy, const teq_kpost *post, int n_threads) {
     const teq_kernel_set *ks = teq_kset_best();
-    if (!ks->f32_conv) return TEQ_ERR_UNSUPPORTED;
+    if (!ks->f32_conv || (w->mv && !ks->f32_mv) || (w->mv && g->C * g->PH * g->PW >= INT32_MAX))
+        return TEQ_ERR_UNSUPPORTED;
     const int64_t S = g->OH * g->OW;
     if (S <= 0 || w->M <= 0) return TEQ_OK;
     const f32_conv_arg a = {ks, w, g, X, bias, Y, ldy, post};

@@ -182,13 +182,23 @@ void teq_k_gemv_l8(const teq_kw *w, const float *x, float *y, int n_threads);
  * [KC][NB] (caller's, one per thread: TEQ_F32C_PANEL_FLOATS(K)) and runs an MR x NB microkernel over it,
  * the partial sums kept in Y between slices: no im2col matrix, bias (and post) while the block is in cache. */
 enum { TEQ_F32C_KC = 128, TEQ_F32C_MR = 6 };
-#define TEQ_F32C_PANEL_FLOATS(K) ((size_t)(TEQ_I8C_NB * ((K) < TEQ_F32C_KC ? (K) : TEQ_F32C_KC) + 16))
+/* the panel, or (mv) the taps' offsets and a tile of 96 x 64 floats */
+#define TEQ_F32C_PANEL_FLOATS(K)                                                                                   \
+    ((size_t)(TEQ_I8C_NB * ((K) < TEQ_F32C_KC ? (K) : TEQ_F32C_KC) + 16) > (size_t)(K) + 96 * 64 + 32            \
+         ? (size_t)(TEQ_I8C_NB * ((K) < TEQ_F32C_KC ? (K) : TEQ_F32C_KC) + 16)                                    \
+         : (size_t)(K) + 96 * 64 + 32)
 typedef struct teq_kwf {
     int64_t M, K;
-    float *p; /* [ceil(M / MR) * K * MR], 64-byte aligned */
+    float *p; /* [ceil(M / MR) * K * MR], 64-byte aligned; mv: [ceil(M / 64)][K][W] (below) */
+    /* the layout of a set whose f32_conv holds the output channels in its vectors (teq_kernel_set.f32_mv):
+     * blocks of 64 rows, at each k the block's weights as W floats (W = 64; the last block's W its rows
+     * rounded up to 16, those past M 0), block b at p + 64 K b */
+    int mv;
 } teq_kwf;
 /* From W [M][K] row-major (ONNX [M][C][KH][KW] with K = C * KH * KW). */
 teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err);
+/* The same in the mv layout, for the best set when it has one (teq_k_f32_conv_mv_ok) */
+teq_status teq_kwf_init_mv(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err);
 /* One block of that layout: rows (<= MR) rows of W [rows][K] into p [K][MR], the rows past `rows` 0. */
 void teq_kwf_pack_block(const float *W, int64_t rows, int64_t K, float *p);
 void teq_kwf_free(teq_kwf *w);
@@ -232,6 +242,8 @@ typedef struct teq_kernel_set {
      * set has none (the operators use im2col and SGEMM) */
     void (*f32_conv)(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y, int64_t ldy,
                      int64_t n0, int64_t n1, float *panel, const teq_kpost *post);
+    /* f32_conv also reads weights in the mv layout (teq_kwf.mv) */
+    int f32_mv;
 } teq_kernel_set;
 
 /* The set of an instruction set, or NULL when this CPU lacks it. */
@@ -261,10 +273,13 @@ teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t 
 /* The FP32 convolution over all OH * OW columns (threads split the column blocks); false from
  * teq_k_f32_conv_ok when the best set has none. */
 bool teq_k_f32_conv_ok(void);
-/* Whether f32_conv takes a stride-2 convolution of this geometry (deint 0 in g, K = C * KH * KW) from
+/* Whether the best set's f32_conv reads weights in the mv layout (teq_kwf_init_mv) */
+bool teq_k_f32_conv_mv_ok(void);
+/* Whether f32_conv takes a stride-2 convolution of this geometry (deint 0 in g) with weights w from
  * deinterleaved rows (teq_i8conv.deint) on its direct path: dilation 1 along the row, a kernel wider than
- * 1, output rows of 16 or more. The caller then lays the rows out so and sets deint. */
-bool teq_k_f32_conv_deint_ok(const teq_i8conv *g, int64_t K);
+ * 1, output rows of 16 or more, weights not in the mv layout (whose broadcasts take any stride). The caller
+ * then lays the rows out so and sets deint. */
+bool teq_k_f32_conv_deint_ok(const teq_kwf *w, const teq_i8conv *g);
 teq_status teq_k_f32_conv(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                           int64_t ldy, const teq_kpost *post, int n_threads);
 /* out[i] = lut[c[i]] for i < n (activation codes to their lane integers) */

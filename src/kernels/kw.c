@@ -141,6 +141,29 @@ teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_er
     return TEQ_OK;
 }
 
+teq_status teq_kwf_init_mv(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err) {
+    memset(w, 0, sizeof *w);
+    const int64_t Mb = (M + 63) / 64, last = M - 64 * (Mb - 1), Wl = 16 * ((last + 15) / 16);
+    size_t pb;
+    if (M < 1 || K < 0 || !teq_mul_size((size_t)(64 * (Mb - 1) + Wl), (size_t)K, &pb) ||
+        !teq_mul_size(pb, sizeof(float), &pb) || pb > SIZE_MAX - 128)
+        return teq_error_set(err, TEQ_ERR_NOMEM, "FP32 weights of %lld x %lld overflow", (long long)M, (long long)K);
+    const size_t bytes = (size_t)round_up((int64_t)pb, 64) + 64;
+    w->p = aligned_alloc(64, bytes);
+    if (!w->p)
+        return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory for FP32 weights (%lld x %lld)", (long long)M,
+                             (long long)K);
+    w->M = M, w->K = K, w->mv = 1;
+    memset(w->p, 0, bytes);
+    for (int64_t b = 0; b < Mb; b++) {
+        const int64_t rows = M - 64 * b < 64 ? M - 64 * b : 64, Wb = 16 * ((rows + 15) / 16);
+        float *p = w->p + 64 * K * b;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t r = 0; r < rows; r++) p[k * Wb + r] = W[(64 * b + r) * K + k];
+    }
+    return TEQ_OK;
+}
+
 void teq_kwf_pack_block(const float *W, int64_t rows, int64_t K, float *p) {
     const int64_t MR = TEQ_F32C_MR;
     for (int64_t k = 0; k < K; k++)

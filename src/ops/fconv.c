@@ -170,6 +170,14 @@ static teq_status fold_pads(teq_graph *g, teq_error *err) {
     return TEQ_OK;
 }
 
+/* The layout with the output channels in the vectors (kernels.h teq_kwf.mv), where the best set has it: for
+ * kernels wider than 1x1 of at least 32 output channels (DECISIONS, thirteenth round, has the layers it
+ * was measured on). TEQ_FP32_CONV=rows keeps every Conv on the [M/6][K][6] layout (for comparing the two). */
+static bool use_mv(int64_t M, int64_t K, int64_t taps) {
+    const char *e = getenv("TEQ_FP32_CONV");
+    return teq_k_f32_conv_mv_ok() && !(e && !strcmp(e, "rows")) && taps > 1 && M >= 32 && K >= 64;
+}
+
 /* An FP32 ConvTranspose (float constant weights): a chain-only pack (dw set, no weights), so that the
  * elementwise chain after it (det's BatchNormalization and Relu after its 2 x 2 upsampling) can be applied
  * as its outputs are written (nn.c col2im_tiles) */
@@ -209,7 +217,9 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
         teq_fconv *fc = calloc(1, sizeof *fc);
         if (!fc) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory packing FP32 weights");
         fc->dw = dw;
-        const teq_status s = dw ? TEQ_OK : teq_kwf_init(&fc->w, M, K, w->data, err);
+        const teq_status s = dw ? TEQ_OK
+                             : use_mv(M, K, K / w->dims[1]) ? teq_kwf_init_mv(&fc->w, M, K, w->data, err)
+                                                          : teq_kwf_init(&fc->w, M, K, w->data, err);
         if (s) {
             free(fc);
             return s;

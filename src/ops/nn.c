@@ -750,7 +750,7 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
          * at unit stride, instead of the panel path gathering every other float per tap (BlazeFace's first
          * layer, 5x5 over 3 channels: 0.29 -> 0.22 ms) */
         teq_i8conv icd = ic;
-        const bool deint = teq_k_f32_conv_deint_ok(&ic, fc->w.K);
+        const bool deint = teq_k_f32_conv_deint_ok(&fc->w, &ic);
         icd.deint = deint;
         float *xp = NULL;
         if (deint || ic.PH != g.in[1] || ic.PW != g.in[2]) {

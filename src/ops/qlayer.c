@@ -570,7 +570,7 @@ teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_
         teq_k_decode(&v, t, 1); /* rows r0 .. r0+rows-1, [rows][K], their scales applied */
         teq_kwf_pack_block(t, rows, K, p + b * K * MR);
     }
-    w->M = M, w->K = K, w->p = p;
+    w->M = M, w->K = K, w->p = p, w->mv = 0;
     return TEQ_OK;
 }
 

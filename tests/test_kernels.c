@@ -731,6 +731,22 @@ static int f32conv_mv_case(const kset_case *ks, const teq_i8conv *g, const float
         CHECK(0, "%s f32_conv, mv layout, wrote past S", ks->name);
         bad = 1;
     }
+    /* the weights where a dec pack puts them (teq_ql_decode_kwf: scratch, no alignment promised): a copy 4
+     * bytes off a 64-byte boundary, one call over every column */
+    if (!bad) {
+        const int64_t Mb = (M + 63) / 64, nw = 64 * K * (Mb - 1) + K * 16 * ((M - 64 * (Mb - 1) + 15) / 16);
+        float *mem = aligned_alloc(64, sizeof(float) * (size_t)(nw + 32));
+        teq_kwf wu = w;
+        wu.p = mem + 1;
+        memcpy(wu.p, w.p, sizeof(float) * (size_t)nw);
+        ks->ks->f32_conv(&w, g, P, bias, Ya, S, 0, S, panel, NULL);
+        ks->ks->f32_conv(&wu, g, P, bias, Yb, S, 0, S, panel, NULL);
+        if (memcmp(Ya, Yb, sizeof(float) * (size_t)(M * S))) {
+            CHECK(0, "%s f32_conv, mv layout, from unaligned weights differs", ks->name);
+            bad = 1;
+        }
+        free(mem);
+    }
     /* Relu and Clip in the store, one call each, against the rows layout's */
     for (int a = TEQ_KACT_RELU; a <= TEQ_KACT_CLIP && !bad; a++) {
         const teq_kpost act = {.act = a, .lo = -0.5f, .hi = 0.75f};

@@ -824,7 +824,7 @@ INLINE void mv_group(const float *pb, int64_t K, int64_t Wb, const float *x0, in
                                   register per pixel and adds it to toff[k] before each one) */
         const float *wk = pb + k * Wb;
         __m512 wv[4];
-        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) if (v < V) wv[v] = _mm512_load_ps(wk + 16 * v);
+        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) if (v < V) wv[v] = _mm512_loadu_ps(wk + 16 * v); /* unaligned: a dec pack decodes into scratch */
         _Pragma("GCC unroll 12") for (int j = 0; j < 12; j++) if (j < J) {
             const __m512 b = _mm512_set1_ps(x[j * sx]);
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) if (v < V) acc[v][j] = _mm512_fmadd_ps(wv[v], b, acc[v][j]);

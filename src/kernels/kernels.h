@@ -201,6 +201,8 @@ teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_er
 teq_status teq_kwf_init_mv(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err);
 /* One block of that layout: rows (<= MR) rows of W [rows][K] into p [K][MR], the rows past `rows` 0. */
 void teq_kwf_pack_block(const float *W, int64_t rows, int64_t K, float *p);
+/* One block of the mv layout: rows (<= 64) rows of W [rows][K] into p [K][W], W = rows rounded up to 16 */
+void teq_kwf_pack_block_mv(const float *W, int64_t rows, int64_t K, float *p);
 void teq_kwf_free(teq_kwf *w);
 
 /* ---- fast kernels: one set per instruction set ---- */

@@ -155,13 +155,14 @@ teq_status teq_kwf_init_mv(teq_kwf *w, int64_t M, int64_t K, const float *W, teq
                              (long long)K);
     w->M = M, w->K = K, w->mv = 1;
     memset(w->p, 0, bytes);
-    for (int64_t b = 0; b < Mb; b++) {
-        const int64_t rows = M - 64 * b < 64 ? M - 64 * b : 64, Wb = 16 * ((rows + 15) / 16);
-        float *p = w->p + 64 * K * b;
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t r = 0; r < rows; r++) p[k * Wb + r] = W[(64 * b + r) * K + k];
-    }
+    for (int64_t b = 0; b < Mb; b++) teq_kwf_pack_block_mv(W + 64 * K * b, M - 64 * b < 64 ? M - 64 * b : 64, K, w->p + 64 * K * b);
     return TEQ_OK;
+}
+
+void teq_kwf_pack_block_mv(const float *W, int64_t rows, int64_t K, float *p) {
+    const int64_t Wb = 16 * ((rows + 15) / 16);
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t r = 0; r < Wb; r++) p[k * Wb + r] = r < rows ? W[r * K + k] : 0.0f;
 }
 
 void teq_kwf_pack_block(const float *W, int64_t rows, int64_t K, float *p) {

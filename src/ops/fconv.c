@@ -208,6 +208,10 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
             teq_fconv *fc = calloc(1, sizeof *fc);
             if (!fc) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory");
             fc->dec = true, fc->dw = dw;
+            /* the layout its codes decode into on each run (teq_ql_decode_kwf) */
+            const teq_tensor *wt = g->values[n->in[1]].constant;
+            const int64_t M = wt->dims[0], K = teq_tensor_numel(wt) / M;
+            fc->w.mv = !dw && use_mv(M, K, K / wt->dims[1]);
             n->fpack = fc, n->fpack_free = fconv_free;
             continue;
         }

@@ -369,7 +369,7 @@ static void pad_plane(const float *restrict x, int64_t IH, int64_t IW, float *re
 /* Same, for stride-2 kernels: each padded row is stored deinterleaved, its even columns then its
  * odd columns (HE = (PW+1)/2 of them first), so that stride-2 taps become unit-stride loads:
  * output j, tap kx reads column 2j+kx = even[j + kx/2] or odd[j + kx/2]. */
-static void pad_plane_deint(const float *restrict x, int64_t IH, int64_t IW, float *restrict xp, int64_t PH,
+TEQ_CLONES static void pad_plane_deint(const float *restrict x, int64_t IH, int64_t IW, float *restrict xp, int64_t PH,
                             int64_t PW, int64_t PT, int64_t PL, float pv) {
     const int64_t rows_in = IH < PH - PT ? IH : PH - PT;
     const int64_t cols_in = IW < PW - PL ? IW : PW - PL;

@@ -553,7 +553,8 @@ teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlay
 static teq_kw rows_view(const teq_kw *w, int64_t r0, int64_t Mr);
 
 teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwf *w) {
-    const int64_t M = ql->w.M, K = ql->w.K, MR = TEQ_F32C_MR, Mb = (M + MR - 1) / MR;
+    /* blocks of MR rows, or of 64 in the mv layout (w->mv as the pack chose it, fconv.c) */
+    const int64_t M = ql->w.M, K = ql->w.K, MR = w->mv ? 64 : TEQ_F32C_MR, Mb = (M + MR - 1) / MR;
     const int nt = teq_ctx_threads(ctx);
     size_t pb, tb;
     if (!teq_mul_size((size_t)Mb, (size_t)(K * MR), &pb) || !teq_mul_size(pb, sizeof(float), &pb) ||
@@ -562,15 +563,17 @@ teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_
     float *p = teq_ctx_scratch_slot(ctx, 1, pb ? pb : sizeof(float));
     float *tmp = teq_ctx_scratch_slot(ctx, 0, tb ? tb : sizeof(float));
     if (!p || !tmp) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory decoding weights (%zu bytes)", pb + tb);
+    const int mv = w->mv;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && Mb > 1)
     for (int64_t b = 0; b < Mb; b++) {
         float *t = tmp + (size_t)omp_get_thread_num() * (size_t)(K * MR);
         const int64_t r0 = b * MR, rows = M - r0 < MR ? M - r0 : MR;
         const teq_kw v = rows_view(&ql->w, r0, rows);
         teq_k_decode(&v, t, 1); /* rows r0 .. r0+rows-1, [rows][K], their scales applied */
-        teq_kwf_pack_block(t, rows, K, p + b * K * MR);
+        if (mv) teq_kwf_pack_block_mv(t, rows, K, p + b * K * MR);
+        else teq_kwf_pack_block(t, rows, K, p + b * K * MR);
     }
-    w->M = M, w->K = K, w->p = p, w->mv = 0;
+    w->M = M, w->K = K, w->p = p;
     return TEQ_OK;
 }
 

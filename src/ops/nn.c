@@ -341,23 +341,27 @@ static void fill_f32(float *d, size_t n, float v) {
  * (code minus zero point, as teq_ql_codes_values) straight into the padded plane instead, x unused: no pass
  * into a buffer and copy from it. The conversion inline and cloned: a call per row of 80 codes was 3.5% of
  * rec's INT8 run. */
-TEQ_CLONES static void pad_rows(const float *restrict x, const uint8_t *codes, const teq_qlayer *ql, int64_t IH,
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) TEQ_CLONES static void pad_rows(const float *restrict x, const uint8_t *codes, const teq_qlayer *ql, int64_t IH,
                                 int64_t IW, float *restrict xp, int64_t PH, int64_t PW, int64_t PT, int64_t PL, float pv) {
     const int64_t rows_in = IH < PH - PT ? IH : PH - PT;
     const int64_t cols_in = IW < PW - PL ? IW : PW - PL;
     const float zp = codes ? teq_ql_code_zp(ql) : 0.0f;
     fill_f32(xp, (size_t)(PT * PW), pv);
+    /* each row by loops, no calls: memset, memcpy and memset per row of 20 floats (M-LSD's 384 planes of
+     * 20 x 20) cost more than the copy */
     for (int64_t r = 0; r < rows_in; r++) {
         float *d = xp + (PT + r) * PW;
-        fill_f32(d, (size_t)PL, pv);
+        for (int64_t j = 0; j < PL; j++) d[j] = pv;
         if (codes) {
             const uint8_t *cr = codes + r * IW;
 #pragma omp simd
             for (int64_t j = 0; j < cols_in; j++) d[PL + j] = (float)cr[j] - zp;
         } else {
-            memcpy(d + PL, x + r * IW, sizeof(float) * (size_t)cols_in);
+            const float *xr = x + r * IW;
+#pragma omp simd
+            for (int64_t j = 0; j < cols_in; j++) d[PL + j] = xr[j];
         }
-        fill_f32(d + PL + cols_in, (size_t)(PW - PL - cols_in), pv);
+        for (int64_t j = PL + cols_in; j < PW; j++) d[j] = pv;
     }
     fill_f32(xp + (PT + rows_in) * PW, (size_t)((PH - PT - rows_in) * PW), pv);
 }

@@ -29,7 +29,9 @@ static const char environment[] =
     "  TEQ_ISA=scalar|avx2|avx512  caps the set of kernels chosen for this CPU\n"
     "  TEQ_KERNEL=ref|dequant      quantized layers on the reference counting kernel, or on the\n"
     "                              quantizer's float path (dequantized weights, FP32 operators)\n"
-    "  TEQ_FP32_CONV=blas          FP32 convolutions through im2col and OpenBLAS instead of teq's kernel\n";
+    "  TEQ_FP32_CONV=blas          FP32 convolutions through im2col and OpenBLAS instead of teq's kernel\n"
+    "  TEQ_FP32_CONV=rows          teq's kernel, every Conv on its [M/6][K][6] weight layout (no\n"
+    "                              channels-in-vectors layout on AVX-512)\n";
 
 static const teq_cli_command *find_command(const char *name) {
     for (int i = 0; i < N_COMMANDS; i++)

@@ -122,12 +122,12 @@ void teq_kw16_free(teq_kw16 *w) {
     memset(w, 0, sizeof *w);
 }
 
-teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err) {
+/* w->p for `rows` packed rows of K floats each (64-byte aligned, zeroed, 64 bytes of slack), M and K set */
+static teq_status kwf_alloc(teq_kwf *w, int64_t M, int64_t K, int64_t rows, teq_error *err) {
     memset(w, 0, sizeof *w);
-    const int64_t MR = TEQ_F32C_MR, Mb = (M + MR - 1) / MR;
     size_t pb;
-    if (M < 0 || K < 0 || !teq_mul_size((size_t)Mb, (size_t)(K * MR), &pb) || !teq_mul_size(pb, sizeof(float), &pb) ||
-        pb > SIZE_MAX - 128)
+    if (M < 0 || K < 0 || rows < 0 || !teq_mul_size((size_t)rows, (size_t)K, &pb) ||
+        !teq_mul_size(pb, sizeof(float), &pb) || pb > SIZE_MAX - 128)
         return teq_error_set(err, TEQ_ERR_NOMEM, "FP32 weights of %lld x %lld overflow", (long long)M, (long long)K);
     const size_t bytes = (size_t)round_up((int64_t)pb, 64) + 64;
     w->p = aligned_alloc(64, bytes);
@@ -136,26 +136,25 @@ teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_er
                              (long long)K);
     w->M = M, w->K = K;
     memset(w->p, 0, bytes);
+    return TEQ_OK;
+}
+
+teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err) {
+    const int64_t MR = TEQ_F32C_MR, Mb = (M + MR - 1) / MR;
+    const teq_status s = kwf_alloc(w, M, K, Mb * MR, err);
+    if (s) return s;
     for (int64_t b = 0; b < Mb; b++)
         teq_kwf_pack_block(W + b * MR * K, M - b * MR < MR ? M - b * MR : MR, K, w->p + b * K * MR);
     return TEQ_OK;
 }
 
 teq_status teq_kwf_init_mv(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err) {
-    memset(w, 0, sizeof *w);
     const int64_t Mb = (M + 63) / 64, last = M - 64 * (Mb - 1), Wl = 16 * ((last + 15) / 16);
-    size_t pb;
-    if (M < 1 || K < 0 || !teq_mul_size((size_t)(64 * (Mb - 1) + Wl), (size_t)K, &pb) ||
-        !teq_mul_size(pb, sizeof(float), &pb) || pb > SIZE_MAX - 128)
-        return teq_error_set(err, TEQ_ERR_NOMEM, "FP32 weights of %lld x %lld overflow", (long long)M, (long long)K);
-    const size_t bytes = (size_t)round_up((int64_t)pb, 64) + 64;
-    w->p = aligned_alloc(64, bytes);
-    if (!w->p)
-        return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory for FP32 weights (%lld x %lld)", (long long)M,
-                             (long long)K);
-    w->M = M, w->K = K, w->mv = 1;
-    memset(w->p, 0, bytes);
-    for (int64_t b = 0; b < Mb; b++) teq_kwf_pack_block_mv(W + 64 * K * b, M - 64 * b < 64 ? M - 64 * b : 64, K, w->p + 64 * K * b);
+    const teq_status s = kwf_alloc(w, M, K, M < 1 ? 0 : 64 * (Mb - 1) + Wl, err);
+    if (s) return s;
+    w->mv = 1;
+    for (int64_t b = 0; b < Mb; b++)
+        teq_kwf_pack_block_mv(W + 64 * K * b, M - 64 * b < 64 ? M - 64 * b : 64, K, w->p + 64 * K * b);
     return TEQ_OK;
 }
 

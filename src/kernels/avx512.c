@@ -797,8 +797,9 @@ static void f32_conv_avx512(const teq_kwf *w, const teq_i8conv *g, const float *
 }
 
 /* ---- FP32 convolution, output channels in the vectors (kernels.h, teq_kwf.mv) ----
- * The weights [ceil(M / 64)][K][W] (W = 64, the last block's W = its rows rounded up to 16, rows past M 0):
- * at each tap k, the weights of up to 64 output channels as V <= 4 aligned vectors. A block of V x J
+ * The weights [ceil(M / MB)][K][W] (MB = TEQ_F32C_MV_MB = 64 = W, the last block's W = its rows rounded up
+ * to 16, rows past M 0): at each tap k, the weights of up to 64 output channels as V <= 4 vectors (loaded
+ * unaligned: a dec pack decodes into scratch). A block of V x J
  * accumulators (V = 4: 4 x 6) holds J output pixels of one output row for 16 V channels; per tap it loads V
  * weight vectors and broadcasts J input floats, each a plain 4-byte load wherever it lies. The 6 x 48 block
  * of the [M/6][K][6] layout above loads 3 vectors of inputs per tap instead, at offsets the taps shift by
@@ -807,9 +808,10 @@ static void f32_conv_avx512(const teq_kwf *w, const teq_i8conv *g, const float *
  * The broadcasts take any column stride, so stride 2 needs no deinterleaved rows (they work too: the
  * column step is then 1). Each output is the same FMA chain over k in order, then the bias and the
  * activation, as in every other body of f32_conv: the same bits. The finished pixels of a segment of an
- * output row wait in a tile [MV_NS][64] (after the taps' offsets in the caller's panel) and are written to
- * Y channel by channel, 16 pixels a gather. */
-enum { MV_NS = 96 }; /* pixels of one output row per segment */
+ * output row (TEQ_F32C_MV_NS pixels at most) wait in a tile [pixel][MV_MB] (after the taps' offsets in the
+ * caller's panel) and go to Y by 16 x 16 register transposes. */
+enum { MV_NS = TEQ_F32C_MV_NS, MV_MB = TEQ_F32C_MV_MB };
+_Static_assert(MV_MB == 64, "the kernel's blocks are 4 vectors of 16 channels");
 
 INLINE void mv_group(const float *pb, int64_t K, int64_t Wb, const float *x0, int64_t sx, const int32_t *toff,
                      const float *bias, __mmask16 tail, const teq_kpost *act, float *part, const int V, const int J,
@@ -824,7 +826,7 @@ INLINE void mv_group(const float *pb, int64_t K, int64_t Wb, const float *x0, in
                                   register per pixel and adds it to toff[k] before each one) */
         const float *wk = pb + k * Wb;
         __m512 wv[4];
-        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) if (v < V) wv[v] = _mm512_loadu_ps(wk + 16 * v); /* unaligned: a dec pack decodes into scratch */
+        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) if (v < V) wv[v] = _mm512_loadu_ps(wk + 16 * v);
         _Pragma("GCC unroll 12") for (int j = 0; j < 12; j++) if (j < J) {
             const __m512 b = _mm512_set1_ps(x[j * sx]);
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) if (v < V) acc[v][j] = _mm512_fmadd_ps(wv[v], b, acc[v][j]);
@@ -839,7 +841,7 @@ INLINE void mv_group(const float *pb, int64_t K, int64_t Wb, const float *x0, in
             __m512 y = bias ? _mm512_add_ps(acc[v][j], bv) : acc[v][j];
             if (act && act->act == TEQ_KACT_RELU) y = _mm512_max_ps(y, _mm512_setzero_ps());
             else if (act) y = _mm512_min_ps(ahi, _mm512_max_ps(alo, y));
-            _mm512_store_ps(part + j * 64 + 16 * v, y);
+            _mm512_store_ps(part + j * MV_MB + 16 * v, y);
         }
     }
 }
@@ -883,21 +885,21 @@ INLINE void mv_segment(const float *pb, int64_t K, int64_t Wb, const float *xr, 
                        const int V, const int J, const int SX) {
     int64_t j = 0;
     for (; j + J <= ns; j += J) {
-        mv_group(pb, K, Wb, xr + j * sx, sx, toff, bb, tail, act, tile + j * 64, V, J, SX);
+        mv_group(pb, K, Wb, xr + j * sx, sx, toff, bb, tail, act, tile + j * MV_MB, V, J, SX);
         mv_pf_step(pf);
     }
     if (j < ns) {
         const float *x0 = xr + j * sx;
-        float *part = tile + j * 64;
+        float *part = tile + j * MV_MB;
         MV_REST(V, J, SX, ns - j)
     }
 }
 
-/* t: 16 rows of the tile (pixels, 64 floats apart) of 16 channels; y: nch rows of Y (channels, ldy apart),
+/* t: 16 rows of the tile (pixels, MV_MB floats apart) of 16 channels; y: nch rows of Y (channels, ldy apart),
  * the pixels of mask pm of each */
 INLINE void mv_transpose16(const float *t, float *y, int64_t ldy, int64_t nch, __mmask16 pm) {
     __m512 r[16], u[16];
-    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(t + 64 * i);
+    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(t + MV_MB * i);
     _Pragma("GCC unroll 8") for (int i = 0; i < 16; i += 2) {
         u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]), u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
@@ -928,9 +930,9 @@ INLINE void mv_transpose16(const float *t, float *y, int64_t ldy, int64_t nch, _
 
 static void f32_conv_mv512(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                            int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post) {
-    const int64_t K = w->K, M = w->M, Mb = (M + 63) / 64;
+    const int64_t K = w->K, M = w->M, Mb = (M + MV_MB - 1) / MV_MB;
     int32_t *toff = (int32_t *)(void *)panel;
-    float *tile = (float *)(((uintptr_t)(panel + K) + 63) & ~(uintptr_t)63); /* [MV_NS][64] */
+    float *tile = (float *)(((uintptr_t)(panel + K) + 63) & ~(uintptr_t)63); /* [MV_NS][MV_MB] */
     f32c_taps(g, K, toff);
     const int64_t sx = g->deint ? 1 : g->SW; /* deinterleaved rows: output column ox at ox of each half */
     const teq_kpost *act = post && post->act ? post : NULL;
@@ -948,8 +950,8 @@ static void f32_conv_mv512(const teq_kwf *w, const teq_i8conv *g, const float *X
             pf.y = Y + (nn - n0), pf.L = (ns2 + 15) / 16 + 1, pf.n = M * pf.L, pf.q = (pf.n + groups - 1) / groups;
         }
         for (int64_t mb = 0; mb < Mb; mb++) {
-            const int64_t rows = M - 64 * mb < 64 ? M - 64 * mb : 64, V = (rows + 15) / 16, Wb = 16 * V;
-            const float *pb = w->p + mb * 64 * K, *bb = bias ? bias + 64 * mb : NULL;
+            const int64_t rows = M - MV_MB * mb < MV_MB ? M - MV_MB * mb : MV_MB, V = (rows + 15) / 16, Wb = 16 * V;
+            const float *pb = w->p + mb * MV_MB * K, *bb = bias ? bias + MV_MB * mb : NULL;
             const __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * V - rows));
             if (sx == 1) {
                 MV_SEGMENT(1)
@@ -961,7 +963,7 @@ static void f32_conv_mv512(const teq_kwf *w, const teq_i8conv *g, const float *X
             /* the tile's [pixel][channel] into Y's [channel][pixel] rows, 16 x 16 at a time */
             for (int64_t c = 0; c < rows; c += 16)
                 for (int64_t j = 0; j < ns; j += 16)
-                    mv_transpose16(tile + j * 64 + c, Yb + (64 * mb + c) * ldy + j, ldy, rows - c < 16 ? rows - c : 16,
+                    mv_transpose16(tile + j * MV_MB + c, Yb + (MV_MB * mb + c) * ldy + j, ldy, rows - c < 16 ? rows - c : 16,
                                    ns - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (ns - j)) - 1));
         }
         if (post && post->fn) post->fn(post->user, Yb, ldy, M, nc, nc + ns);

@@ -182,17 +182,20 @@ void teq_k_gemv_l8(const teq_kw *w, const float *x, float *y, int n_threads);
  * [KC][NB] (caller's, one per thread: TEQ_F32C_PANEL_FLOATS(K)) and runs an MR x NB microkernel over it,
  * the partial sums kept in Y between slices: no im2col matrix, bias (and post) while the block is in cache. */
 enum { TEQ_F32C_KC = 128, TEQ_F32C_MR = 6 };
-/* the panel, or (mv) the taps' offsets and a tile of 96 x 64 floats */
-#define TEQ_F32C_PANEL_FLOATS(K)                                                                                   \
-    ((size_t)(TEQ_I8C_NB * ((K) < TEQ_F32C_KC ? (K) : TEQ_F32C_KC) + 16) > (size_t)(K) + 96 * 64 + 32            \
-         ? (size_t)(TEQ_I8C_NB * ((K) < TEQ_F32C_KC ? (K) : TEQ_F32C_KC) + 16)                                    \
-         : (size_t)(K) + 96 * 64 + 32)
+/* the mv layout (below): rows per block, and pixels of an output row per segment of the kernel's tile */
+enum { TEQ_F32C_MV_MB = 64, TEQ_F32C_MV_NS = 96 };
+/* the caller's scratch per thread: the panel [KC][NB], or (mv) the taps' K offsets and the tile [NS][MB]
+ * (aligned to 64 bytes within it), whichever is larger */
+#define TEQ_F32C_ROWS_FLOATS(K) ((size_t)(TEQ_I8C_NB * ((K) < TEQ_F32C_KC ? (K) : TEQ_F32C_KC) + 16))
+#define TEQ_F32C_MV_FLOATS(K) ((size_t)(K) + TEQ_F32C_MV_NS * TEQ_F32C_MV_MB + 32)
+#define TEQ_F32C_PANEL_FLOATS(K) \
+    (TEQ_F32C_ROWS_FLOATS(K) > TEQ_F32C_MV_FLOATS(K) ? TEQ_F32C_ROWS_FLOATS(K) : TEQ_F32C_MV_FLOATS(K))
 typedef struct teq_kwf {
     int64_t M, K;
     float *p; /* [ceil(M / MR) * K * MR], 64-byte aligned; mv: [ceil(M / 64)][K][W] (below) */
     /* the layout of a set whose f32_conv holds the output channels in its vectors (teq_kernel_set.f32_mv):
-     * blocks of 64 rows, at each k the block's weights as W floats (W = 64; the last block's W its rows
-     * rounded up to 16, those past M 0), block b at p + 64 K b */
+     * blocks of MB = TEQ_F32C_MV_MB rows, at each k the block's weights as W floats (W = MB; the last block's
+     * W its rows rounded up to 16, those past M 0), block b at p + MB K b */
     int mv;
 } teq_kwf;
 /* From W [M][K] row-major (ONNX [M][C][KH][KW] with K = C * KH * KW). */
@@ -201,7 +204,7 @@ teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_er
 teq_status teq_kwf_init_mv(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err);
 /* One block of that layout: rows (<= MR) rows of W [rows][K] into p [K][MR], the rows past `rows` 0. */
 void teq_kwf_pack_block(const float *W, int64_t rows, int64_t K, float *p);
-/* One block of the mv layout: rows (<= 64) rows of W [rows][K] into p [K][W], W = rows rounded up to 16 */
+/* One block of the mv layout: rows (<= TEQ_F32C_MV_MB) rows of W [rows][K] into p [K][W], W = rows rounded up to 16 */
 void teq_kwf_pack_block_mv(const float *W, int64_t rows, int64_t K, float *p);
 void teq_kwf_free(teq_kwf *w);
 

@@ -149,12 +149,12 @@ teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_er
 }
 
 teq_status teq_kwf_init_mv(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err) {
-    const int64_t Mb = (M + 63) / 64, last = M - 64 * (Mb - 1), Wl = 16 * ((last + 15) / 16);
-    const teq_status s = kwf_alloc(w, M, K, M < 1 ? 0 : 64 * (Mb - 1) + Wl, err);
+    const int64_t MB = TEQ_F32C_MV_MB, Mb = (M + MB - 1) / MB, last = M - MB * (Mb - 1), Wl = 16 * ((last + 15) / 16);
+    const teq_status s = kwf_alloc(w, M, K, M < 1 ? 0 : MB * (Mb - 1) + Wl, err);
     if (s) return s;
     w->mv = 1;
     for (int64_t b = 0; b < Mb; b++)
-        teq_kwf_pack_block_mv(W + 64 * K * b, M - 64 * b < 64 ? M - 64 * b : 64, K, w->p + 64 * K * b);
+        teq_kwf_pack_block_mv(W + MB * K * b, M - MB * b < MB ? M - MB * b : MB, K, w->p + MB * K * b);
     return TEQ_OK;
 }
 

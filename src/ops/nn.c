@@ -341,8 +341,9 @@ static void fill_f32(float *d, size_t n, float v) {
  * (code minus zero point, as teq_ql_codes_values) straight into the padded plane instead, x unused: no pass
  * into a buffer and copy from it. The conversion inline and cloned: a call per row of 80 codes was 3.5% of
  * rec's INT8 run. */
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) TEQ_CLONES static void pad_rows(const float *restrict x, const uint8_t *codes, const teq_qlayer *ql, int64_t IH,
-                                int64_t IW, float *restrict xp, int64_t PH, int64_t PW, int64_t PT, int64_t PL, float pv) {
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) TEQ_CLONES static void
+pad_rows(const float *restrict x, const uint8_t *codes, const teq_qlayer *ql, int64_t IH, int64_t IW, float *restrict xp,
+         int64_t PH, int64_t PW, int64_t PT, int64_t PL, float pv) {
     const int64_t rows_in = IH < PH - PT ? IH : PH - PT;
     const int64_t cols_in = IW < PW - PL ? IW : PW - PL;
     const float zp = codes ? teq_ql_code_zp(ql) : 0.0f;

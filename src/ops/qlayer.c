@@ -553,8 +553,8 @@ teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlay
 static teq_kw rows_view(const teq_kw *w, int64_t r0, int64_t Mr);
 
 teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwf *w) {
-    /* blocks of MR rows, or of 64 in the mv layout (w->mv as the pack chose it, fconv.c) */
-    const int64_t M = ql->w.M, K = ql->w.K, MR = w->mv ? 64 : TEQ_F32C_MR, Mb = (M + MR - 1) / MR;
+    /* blocks of MR rows, or of TEQ_F32C_MV_MB in the mv layout (w->mv as the pack chose it, fconv.c) */
+    const int64_t M = ql->w.M, K = ql->w.K, MR = w->mv ? TEQ_F32C_MV_MB : TEQ_F32C_MR, Mb = (M + MR - 1) / MR;
     const int nt = teq_ctx_threads(ctx);
     size_t pb, tb;
     if (!teq_mul_size((size_t)Mb, (size_t)(K * MR), &pb) || !teq_mul_size(pb, sizeof(float), &pb) ||

@@ -1513,6 +1513,78 @@ static void test_kq(void) {
            codes, (long long)values, nb, ok ? "ok" : "FAIL", max_steps, n_trim);
 }
 
+/* ---- subnormal weights: packed as zeros of their sign (kernels.h teq_k_flush_subnormal), flagged in teq_kw ----
+ * A product with a subnormal weight is below 2^-126 |x|; the FMA on one takes a microcode assist on Intel cores.
+ * Both FP32 layouts must store exactly +0 / -0 there and every other weight bit for bit; an exponential row whose
+ * scale makes its levels subnormal must set teq_kw.subnormal (and normal scales must not). */
+static void test_subnormal(void) {
+    int ok = 1, flushed = 0;
+    const int64_t M = 70, K = 37; /* two mv blocks (the second of 6 rows: W = 16), 12 rows blocks (the last of 4) */
+    float *W = malloc(sizeof(float) * (size_t)(M * K));
+    for (int64_t i = 0; i < M * K; i++) {
+        const uint64_t r = next() % 4;
+        W[i] = r == 0 ? (float)(unit() * 1e-39) : r == 1 ? -(float)(unit() * 1e-39) : (float)laplace();
+        if (i % 97 == 0) W[i] = FLT_MIN; /* the smallest normal stays */
+        if (i % 89 == 0) W[i] = -0.0f;
+    }
+    for (int mv = 0; mv < 2; mv++) {
+        teq_kwf w;
+        teq_error err = {0};
+        if ((mv ? teq_kwf_init_mv(&w, M, K, W, &err) : teq_kwf_init(&w, M, K, W, &err)) != TEQ_OK) {
+            CHECK(0, "kwf_init: %s", err.msg);
+            ok = 0;
+            continue;
+        }
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t k = 0; k < K; k++) {
+                const int64_t MB = mv ? TEQ_F32C_MV_MB : TEQ_F32C_MR, b = m / MB, r = m % MB;
+                const int64_t rows = M - b * MB < MB ? M - b * MB : MB, Wb = mv ? 16 * ((rows + 15) / 16) : MB;
+                const float got = w.p[b * MB * K + k * Wb + r], v = W[m * K + k];
+                const int sub = v != 0 && fabsf(v) < FLT_MIN;
+                const float want = sub ? copysignf(0.0f, v) : v;
+                flushed += sub;
+                if (memcmp(&got, &want, 4)) {
+                    CHECK(0, "%s pack: weight (%lld,%lld) %.9g packed as %.9g", mv ? "mv" : "rows", (long long)m,
+                          (long long)k, (double)v, (double)got);
+                    ok = 0;
+                    m = M, k = K;
+                }
+            }
+        teq_kwf_free(&w);
+    }
+    /* the pass over decoded weights (qlayer.c teq_ql_decode, on flagged layers) */
+    float v[6] = {1e-39f, -1e-40f, FLT_MIN, -FLT_MIN, -0.0f, 3.0f};
+    const float vw[6] = {0.0f, -0.0f, FLT_MIN, -FLT_MIN, -0.0f, 3.0f};
+    teq_k_flush_subnormals(v, 6);
+    if (memcmp(v, vw, sizeof v)) {
+        CHECK(0, "teq_k_flush_subnormals");
+        ok = 0;
+    }
+    free(W);
+    /* the flag: a 4-bit exponential code (smallest level about alpha + beta), row 1's scale tiny */
+    const teq_qparams q = {.kind = TEQ_CODE_EXP, .bits = 4, .is_signed = 1, .base = 1.3, .alpha = 0.2, .beta = -0.1};
+    uint8_t codes[2 * 8];
+    for (int i = 0; i < 16; i++) codes[i] = (uint8_t)(i % 16);
+    for (int tiny = 0; tiny < 2; tiny++) {
+        const float rs[2] = {1.0f, tiny ? 1e-38f : 1e-30f};
+        teq_kw kw;
+        teq_error err = {0};
+        if (teq_kw_init(&kw, &q, 2, 8, codes, rs, &err) != TEQ_OK) {
+            CHECK(0, "kw_init: %s", err.msg);
+            ok = 0;
+            continue;
+        }
+        if (kw.subnormal != tiny) {
+            CHECK(0, "teq_kw.subnormal is %d with row scale %g", kw.subnormal, (double)rs[1]);
+            ok = 0;
+        }
+        teq_kw_free(&kw);
+    }
+    CHECK(ok && flushed > 0, "subnormal weights");
+    printf("subnormal weights: %d packed as signed zeros in both FP32 layouts, the rest bit for bit; teq_kw.subnormal: %s\n",
+           flushed, ok ? "ok" : "FAIL");
+}
+
 int main(void) {
     const char *s = getenv("TEQ_SEED");
     uint64_t seed = s && *s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL);
@@ -1530,6 +1602,7 @@ int main(void) {
     test_lanes(ks, n);
     test_gemv_l8(ks, n);
     test_trim();
+    test_subnormal();
     test_kq();
     test_kq_shifted();
     printf("best set: %s\n", teq_kset_best()->name);

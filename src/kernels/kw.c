@@ -1,6 +1,8 @@
 /* Weights laid out for the kernels (kernels.h), and the kernel-path switch. */
 #include "kint.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,13 @@ teq_status teq_kw_init(teq_kw *w, const teq_qparams *q, int64_t M, int64_t K, co
     for (int c = nc; c < 256; c++) w->lut[c] = 0;
     const double step = q->kind == TEQ_CODE_LINEAR ? q->scale : 1.0;
     for (int64_t m = 0; m < M; m++) w->scale[m] = (float)((row_scale ? (double)row_scale[m] : 1.0) * step);
+    /* the smallest non-zero |value| without the row scale: a row whose scale times it is below 2^-126 can
+     * decode to subnormals (products in float, as the decoders form them) */
+    float vmin = INFINITY;
+    for (int c = 0; c < nc; c++)
+        if (w->lut[c] != 0 && fabsf(w->lut[c]) < vmin) vmin = fabsf(w->lut[c]);
+    for (int64_t m = 0; m < M && !w->subnormal; m++)
+        w->subnormal = w->scale[m] != 0 && fabsf(w->scale[m] * vmin) < FLT_MIN;
 
     if (q->kind == TEQ_CODE_LINEAR && q->is_signed) {
         /* int8 copy for the INT8 path: q = code - 2^(n-1) is in -(2^(n-1)) .. 2^(n-1)-1, an int8 for n <= 8. */
@@ -158,16 +167,34 @@ teq_status teq_kwf_init_mv(teq_kwf *w, int64_t M, int64_t K, const float *W, teq
     return TEQ_OK;
 }
 
+/* A weight's bits flushed as teq_k_flush_subnormal does, in the integer registers (a float select made the
+ * packers 4x slower; decoded exponential layers are packed on every run) */
+static inline uint32_t flush_u32(const float *w) {
+    uint32_t b;
+    memcpy(&b, w, 4);
+    return (b & 0x7F800000u) ? b : (b & 0x80000000u);
+}
+
+/* [rows][K] into [K][Wb], rows past `rows` 0 */
+static void pack_t(const float *W, int64_t rows, int64_t K, int64_t Wb, float *p) {
+    uint32_t *q = (uint32_t *)(void *)p;
+    for (int64_t k = 0; k < K; k++) {
+        for (int64_t r = 0; r < rows; r++) q[k * Wb + r] = flush_u32(W + r * K + k);
+        for (int64_t r = rows; r < Wb; r++) q[k * Wb + r] = 0;
+    }
+}
+
 void teq_kwf_pack_block_mv(const float *W, int64_t rows, int64_t K, float *p) {
-    const int64_t Wb = 16 * ((rows + 15) / 16);
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t r = 0; r < Wb; r++) p[k * Wb + r] = r < rows ? W[r * K + k] : 0.0f;
+    pack_t(W, rows, K, 16 * ((rows + 15) / 16), p);
 }
 
 void teq_kwf_pack_block(const float *W, int64_t rows, int64_t K, float *p) {
-    const int64_t MR = TEQ_F32C_MR;
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t r = 0; r < MR; r++) p[k * MR + r] = r < rows ? W[r * K + k] : 0.0f;
+    if (rows == TEQ_F32C_MR) pack_t(W, TEQ_F32C_MR, K, TEQ_F32C_MR, p); /* constant bounds: unrolled */
+    else pack_t(W, rows, K, TEQ_F32C_MR, p);
+}
+
+void teq_k_flush_subnormals(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = teq_k_flush_subnormal(x[i]);
 }
 
 void teq_kwf_free(teq_kwf *w) {

@@ -546,6 +546,8 @@ teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlay
     float *d = teq_ctx_scratch_slot(ctx, 1, bytes ? bytes : sizeof(float));
     if (!d) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory decoding weights (%zu bytes)", bytes);
     teq_k_decode(&ql->w, d, teq_ctx_threads(ctx));
+    /* the float products that follow (SGEMM, the depthwise loop) without subnormal operands (kernels.h) */
+    if (ql->w.subnormal) teq_k_flush_subnormals(d, ql->w.M * ql->w.K);
     *W = d;
     return TEQ_OK;
 }

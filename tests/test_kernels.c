@@ -1585,6 +1585,58 @@ static void test_subnormal(void) {
            flushed, ok ? "ok" : "FAIL");
 }
 
+/* ---- INT8 depthwise planes (kernels.h i8_dw) against the formula in scalar code, bit for bit ----
+ * Random u8 codes, int8 weights (+-127), zero points, padding codes, scales and biases; kernel sizes 1..8 wide
+ * and 1..7 high, strides 1 and 2 along the row, 1..3 down it, row dilation 1..2, padding 0..3 on each side,
+ * output rows of 1..70 pixels (tails of every length in a 16-pixel vector), with and without a bias. The plane
+ * sits in a buffer of exactly its size (reading past it would show under ASan). */
+static void test_i8_dw(const kset_case *ks) {
+    if (!ks->ks->i8_dw) return;
+    int ok = 1, cases = 0;
+    for (int it = 0; it < 400 && ok; it++) {
+        const int64_t KH = 1 + (int64_t)(next() % 7), KW = it < 8 ? (it % 2 ? 5 : 3) : 1 + (int64_t)(next() % 8);
+        const int64_t SW = 1 + (int64_t)(next() % 2), SH = 1 + (int64_t)(next() % 3), DH = 1 + (int64_t)(next() % 2);
+        const int64_t PT = (int64_t)(next() % 4), PL = (int64_t)(next() % 4), PB = (int64_t)(next() % 4);
+        const int64_t PR = (int64_t)(next() % 4);
+        const int64_t IW = 1 + (int64_t)(next() % 80), IH = 1 + (int64_t)(next() % 9);
+        const int64_t OW = (IW + PL + PR - KW) / SW + 1, OH = (IH + PT + PB - (KH - 1) * DH - 1) / SH + 1;
+        if (OW < 1 || OH < 1 || IW + PL + PR < KW || IH + PT + PB < (KH - 1) * DH + 1) continue;
+        uint8_t *x = malloc((size_t)(IH * IW));
+        int8_t w[64];
+        float *y = malloc(sizeof(float) * (size_t)(OH * OW));
+        for (int64_t i = 0; i < IH * IW; i++) x[i] = (uint8_t)(next() % 256);
+        int32_t sw = 0;
+        for (int64_t k = 0; k < KH * KW; k++) w[k] = (int8_t)((int)(next() % 255) - 127), sw += w[k];
+        const int32_t zp = (int32_t)(next() % 256);
+        const uint8_t pc = (uint8_t)(next() % 256);
+        const float sc = (float)(unit() * 1e-3 + 1e-6), b = (float)laplace();
+        const int has_b = (int)(next() % 2);
+        ks->ks->i8_dw(x, IH, IW, PT, PL, pc, w, KH, KW, SH, SW, DH, zp * sw, sc, has_b ? &b : NULL, y, OH, OW);
+        for (int64_t oy = 0; oy < OH && ok; oy++)
+            for (int64_t ox = 0; ox < OW && ok; ox++) {
+                int64_t s = 0;
+                for (int64_t ky = 0; ky < KH; ky++)
+                    for (int64_t kx = 0; kx < KW; kx++) {
+                        const int64_t iy = oy * SH + ky * DH - PT, ix = ox * SW + kx - PL;
+                        const int64_t c = iy >= 0 && iy < IH && ix >= 0 && ix < IW ? x[iy * IW + ix] : pc;
+                        s += (int64_t)w[ky * KW + kx] * (c - zp);
+                    }
+                volatile float p = sc * (float)s; /* two roundings */
+                const float want = has_b ? p + b : p, got = y[oy * OW + ox];
+                if (memcmp(&want, &got, 4)) {
+                    CHECK(0, "%s i8_dw k%lldx%lld s%lld,%lld d%lld pad %lld,%lld %lldx%lld (%lld,%lld): got %.9g want %.9g",
+                          ks->name, (long long)KH, (long long)KW, (long long)SH, (long long)SW, (long long)DH, (long long)PT,
+                          (long long)PL, (long long)IH, (long long)IW, (long long)oy, (long long)ox, (double)got, (double)want);
+                    ok = 0;
+                }
+            }
+        free(x), free(y);
+        cases++;
+    }
+    CHECK(ok && cases > 200, "%s i8_dw (%d cases)", ks->name, cases);
+    printf("%s: INT8 depthwise planes, %d cases bit for bit as the formula: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
+}
+
 int main(void) {
     const char *s = getenv("TEQ_SEED");
     uint64_t seed = s && *s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL);
@@ -1598,6 +1650,7 @@ int main(void) {
         test_i8(&ks[i]);
         test_i8conv(&ks[i]);
         test_f32conv(&ks[i]);
+        test_i8_dw(&ks[i]);
     }
     test_lanes(ks, n);
     test_gemv_l8(ks, n);

@@ -970,6 +970,97 @@ static void f32_conv_mv512(const teq_kwf *w, const teq_i8conv *g, const float *X
     }
 }
 
+/* ---- INT8 depthwise plane (kernels.h teq_k_i8_dw) ----
+ * 16 output pixels of a row per vector of int32 sums. vpdpbusd multiplies 4 bytes of codes by 4 int8 weights
+ * and adds the 4 products to each lane: lane j takes the codes of its pixel's taps kx = 4g .. 4g+3 along one
+ * kernel row (g = 0, 1: KW <= 8, the weights past KW 0), which vpermb gathers from one 64-byte load of the row
+ * (pixel j's taps start at byte j SW: at most 15 * 2 + 7 < 64). The load is masked to the row's columns and
+ * merges the padding code into the rest, so the plane needs no padded copy; rows above and below the plane are
+ * the padding code throughout. Four vectors of 16 pixels at a time: four independent chains of vpdpbusd. */
+static const uint8_t I8DW_IDX[2][2][64] = {
+#define I8DW_ROW(SW, G)                                                                                               \
+    {(0 * SW + 4 * G), (0 * SW + 4 * G + 1), (0 * SW + 4 * G + 2), (0 * SW + 4 * G + 3), (1 * SW + 4 * G),         \
+     (1 * SW + 4 * G + 1), (1 * SW + 4 * G + 2), (1 * SW + 4 * G + 3), (2 * SW + 4 * G), (2 * SW + 4 * G + 1),     \
+     (2 * SW + 4 * G + 2), (2 * SW + 4 * G + 3), (3 * SW + 4 * G), (3 * SW + 4 * G + 1), (3 * SW + 4 * G + 2),     \
+     (3 * SW + 4 * G + 3), (4 * SW + 4 * G), (4 * SW + 4 * G + 1), (4 * SW + 4 * G + 2), (4 * SW + 4 * G + 3),     \
+     (5 * SW + 4 * G), (5 * SW + 4 * G + 1), (5 * SW + 4 * G + 2), (5 * SW + 4 * G + 3), (6 * SW + 4 * G),         \
+     (6 * SW + 4 * G + 1), (6 * SW + 4 * G + 2), (6 * SW + 4 * G + 3), (7 * SW + 4 * G), (7 * SW + 4 * G + 1),     \
+     (7 * SW + 4 * G + 2), (7 * SW + 4 * G + 3), (8 * SW + 4 * G), (8 * SW + 4 * G + 1), (8 * SW + 4 * G + 2),     \
+     (8 * SW + 4 * G + 3), (9 * SW + 4 * G), (9 * SW + 4 * G + 1), (9 * SW + 4 * G + 2), (9 * SW + 4 * G + 3),     \
+     (10 * SW + 4 * G), (10 * SW + 4 * G + 1), (10 * SW + 4 * G + 2), (10 * SW + 4 * G + 3), (11 * SW + 4 * G),    \
+     (11 * SW + 4 * G + 1), (11 * SW + 4 * G + 2), (11 * SW + 4 * G + 3), (12 * SW + 4 * G), (12 * SW + 4 * G + 1), \
+     (12 * SW + 4 * G + 2), (12 * SW + 4 * G + 3), (13 * SW + 4 * G), (13 * SW + 4 * G + 1), (13 * SW + 4 * G + 2), \
+     (13 * SW + 4 * G + 3), (14 * SW + 4 * G), (14 * SW + 4 * G + 1), (14 * SW + 4 * G + 2), (14 * SW + 4 * G + 3), \
+     (15 * SW + 4 * G), (15 * SW + 4 * G + 1), (15 * SW + 4 * G + 2), (15 * SW + 4 * G + 3)}
+    {I8DW_ROW(1, 0), I8DW_ROW(1, 1)},
+    {I8DW_ROW(2, 0), I8DW_ROW(2, 1)},
+#undef I8DW_ROW
+};
+
+/* bytes [lo, hi) of a 64-byte load (0 <= lo <= hi <= 64) */
+static inline __mmask64 i8dw_range(int64_t lo, int64_t hi) {
+    lo = lo < 0 ? 0 : lo > 64 ? 64 : lo, hi = hi < lo ? lo : hi > 64 ? 64 : hi;
+    const __mmask64 h = hi >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << hi) - 1);
+    const __mmask64 l = lo >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << lo) - 1);
+    return h & ~l;
+}
+
+static I8C_ATTR void i8_dw_vnni(const uint8_t *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, uint8_t pc,
+                                const int8_t *w, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, int32_t zpw,
+                                float sc, const float *bias, float *y, int64_t OH, int64_t OW) {
+    const int G = KW > 4 ? 2 : 1;
+    int32_t wq[2 * 64]; /* row ky, tap group g: the weights of taps 4g .. 4g+3 as one 32-bit lane (KH <= 64) */
+    for (int64_t ky = 0; ky < KH && ky < 64; ky++)
+        for (int g = 0; g < 2; g++) {
+            uint32_t v = 0;
+            for (int t = 0; t < 4; t++) {
+                const int64_t kx = 4 * g + t;
+                v |= (uint32_t)(uint8_t)(kx < KW ? w[ky * KW + kx] : 0) << (8 * t);
+            }
+            wq[ky * 2 + g] = (int32_t)v;
+        }
+    const __m512i idx0 = _mm512_loadu_si512(I8DW_IDX[SW - 1][0]), idx1 = _mm512_loadu_si512(I8DW_IDX[SW - 1][1]);
+    const __m512i padv = _mm512_set1_epi8((char)pc), vz = _mm512_set1_epi32(zpw);
+    const __m512 vs = _mm512_set1_ps(sc), vb = _mm512_set1_ps(bias ? *bias : 0.0f);
+    for (int64_t oy = 0; oy < OH; oy++) {
+        float *yo = y + oy * OW;
+        for (int64_t ox = 0; ox < OW; ox += 64) {
+            __m512i acc[4];
+            __mmask64 lm[4];
+            int64_t st[4];
+            int nv = 0;
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
+                acc[v] = _mm512_setzero_si512();
+                st[v] = (ox + 16 * v) * SW - PL; /* the block's first input column */
+                lm[v] = i8dw_range(-st[v], IW - st[v]);
+                nv += ox + 16 * v < OW;
+            }
+            for (int64_t ky = 0; ky < KH && ky < 64; ky++) {
+                const int64_t iy = oy * SH + ky * DH - PT;
+                const int in = iy >= 0 && iy < IH;
+                const uint8_t *row = x + (in ? iy : 0) * IW;
+                const __m512i w0 = _mm512_set1_epi32(wq[ky * 2]), w1 = _mm512_set1_epi32(wq[ky * 2 + 1]);
+                _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
+                    if (v >= nv) break;
+                    /* the masked-off bytes are not read (no fault), whatever the address */
+                    const __m512i xv = in ? _mm512_mask_loadu_epi8(padv, lm[v], (const void *)((uintptr_t)row + (uintptr_t)st[v])) : padv;
+                    acc[v] = _mm512_dpbusd_epi32(acc[v], _mm512_permutexvar_epi8(idx0, xv), w0);
+                    if (G > 1) acc[v] = _mm512_dpbusd_epi32(acc[v], _mm512_permutexvar_epi8(idx1, xv), w1);
+                }
+            }
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
+                if (v >= nv) break;
+                /* the rounding-mode forms: the product and the sum rounded apart (no FMA) */
+                __m512 o = _mm512_mul_round_ps(vs, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[v], vz)),
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                if (bias) o = _mm512_add_round_ps(o, vb, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                const int64_t nb = OW - ox - 16 * v;
+                _mm512_mask_storeu_ps(yo + ox + 16 * v, nb >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nb) - 1), o);
+            }
+        }
+    }
+}
+
 const teq_kernel_set teq_kset_avx512vnni_tab = {
     .name = "avx512+vnni", /* as teq.h's teq_kernels_name says: the INT8 kernels differ */
     .decode = decode_avx512,
@@ -981,6 +1072,7 @@ const teq_kernel_set teq_kset_avx512vnni_tab = {
     .i16_conv = i16_conv_vnni,
     .f32_conv = f32_conv_avx512,
     .f32_mv = 1,
+    .i8_dw = i8_dw_vnni,
 };
 
 /* AVX-512 without VNNI: the same float kernels, maddubs INT8 */

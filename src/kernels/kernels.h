@@ -268,6 +268,11 @@ typedef struct teq_kernel_set {
                      int64_t n0, int64_t n1, float *panel, const teq_kpost *post);
     /* f32_conv also reads weights in the mv layout (teq_kwf.mv) */
     int f32_mv;
+    /* INT8 depthwise plane (teq_k_i8_dw below); NULL where the set has none (the operators sum the integers on
+     * the FP32 depthwise loop) */
+    void (*i8_dw)(const uint8_t *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, uint8_t pc, const int8_t *w,
+                  int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, int32_t zpw, float sc, const float *bias,
+                  float *y, int64_t OH, int64_t OW);
 } teq_kernel_set;
 
 /* The set of an instruction set, or NULL when this CPU lacks it. */
@@ -288,6 +293,19 @@ void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, flo
 bool teq_k_i8_conv_ok(const teq_kw *w);
 teq_status teq_k_i8_conv(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int32_t zp, float xscale,
                          const float *bias, float *Y, int64_t ldy, const teq_kpost *post, int n_threads);
+
+/* One output plane of an INT8 depthwise convolution from a plane of u8 codes x [IH][IW], padded by PT rows above
+ * and PL columns on the left (and as far as the taps reach below and on the right) with the code pc, weights
+ * w [KH][KW] int8: with xp(iy, ix) = x[iy][ix] inside the plane and pc outside,
+ *     s = sum_{ky,kx} w[ky][kx] * xp(oy SH + ky DH - PT, ox SW + kx - PL) - zpw      (zpw = zp * sum of w)
+ *     y[oy OW + ox] = fl(fl(sc * s) + bias[0])     (no bias: fl(sc * s))
+ * the value the FP32 depthwise loop gives on the integers code - zp, whose float sums are exact while
+ * KH KW 127 255 < 2^24 (qlayer.h teq_ql_dw_ok). teq_k_i8_dw_ok: whether the best set takes this geometry
+ * (KH <= 64, KW <= 8, SW 1 or 2, no dilation along the row). */
+bool teq_k_i8_dw_ok(int64_t KH, int64_t KW, int64_t SW, int64_t DW);
+void teq_k_i8_dw(const uint8_t *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, uint8_t pc, const int8_t *w,
+                 int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, int32_t zpw, float sc, const float *bias,
+                 float *y, int64_t OH, int64_t OW);
 
 /* The integer-lanes convolution over all OH * OW columns (threads split the column blocks); false from
  * teq_k_i16_conv_ok when the best set has no i16_conv. */

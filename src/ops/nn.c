@@ -628,7 +628,10 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     if (ql && ql->w.M != M) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
     /* INT8 depthwise (fast mode): exact integer sums in float (below); the weights as their integers */
     const bool dwi8 = qmm && Cg == 1 && nsp <= 2 && teq_kmode_get() == TEQ_KMODE_FAST && teq_ql_dw_ok(ql, KK);
-    if (dwi8 && (st = teq_ql_dw_weights(ctx, node, ql, &W))) return st;
+    /* ... on the integer kernel (kernels.h teq_k_i8_dw) where the best set has one for this geometry: its input
+     * planes stay codes (u8), its weights the int8 rows */
+    const bool dwk = dwi8 && teq_k_i8_dw_ok(nsp == 2 ? g.k[1] : 1, g.k[2], g.s[2], g.d[2]);
+    if (dwi8 && !dwk && (st = teq_ql_dw_weights(ctx, node, ql, &W))) return st;
     /* an exponential layer on the float path, FP32 kernel: its codes decoded into the kernel's layout, where
      * the outputs are many enough (>= 256 per channel) for the kernel's gain to pay for the transposing
      * decode (on cls's and rec's small late layers it did not: DECISIONS "Speed, fourth round") */
@@ -655,7 +658,7 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         const int64_t PH = padded_extent(&g, 1), PW = padded_extent(&g, 2);
         const int64_t planes = N * M;
         const int ntp = planes < nt ? (int)planes : nt;
-        const bool deint = dw_deint(g.k[2], g.s[2], g.d[2]);
+        const bool deint = !dwk && dw_deint(g.k[2], g.s[2], g.d[2]);
         size_t bytes;
         if (!teq_mul_size((size_t)PH, (size_t)PW, &bytes) || !teq_mul_size(bytes, sizeof(float) * (size_t)ntp, &bytes))
             return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded plane size overflows");
@@ -671,6 +674,9 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         float *pad = teq_ctx_scratch(ctx, bytes + qbytes + ybytes);
         if (!pad) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for padded planes (%zu bytes)", bytes);
         const float pvq = dwi8 ? teq_ql_code_value(ql, pv) : pv;
+        /* the integer kernel: the padding's code, and the zero point (an integer below 256, exactly a float) */
+        const int32_t zp = dwk ? (int32_t)teq_ql_code_zp(ql) : 0;
+        const uint8_t pcode = (uint8_t)(dwk ? (int32_t)pvq + zp : 0);
         /* an FP32 layer's chain, or an exponential layer's on the float path (its dec + dw pack) */
         const teq_echain *fpost = !ql || (!qmm && ql->kind == TEQ_QL_EXP) ? teq_fconv_post(node) : NULL;
 #pragma omp parallel num_threads(ntp) if (ntp > 1)
@@ -680,6 +686,7 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
             float *xq = dwi8 ? pad + (size_t)ntp * (size_t)(PH * PW) + t * (size_t)Sin : NULL;
             float *yp = ycodes ? pad + (size_t)ntp * (size_t)(PH * PW + Sin) + t * (size_t)S : NULL;
             int64_t last_c = -1;
+            const uint8_t *cs = NULL; /* the integer kernel's input plane of codes */
             /* this thread's planes (static split), so that the FP32 chain can run over a run of finished
              * consecutive planes (>= 1024 values, or the last ones) instead of each small plane alone: a
              * 6 x 24 plane left the chain's per-call overhead larger than its pass over memory */
@@ -687,7 +694,12 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
             int64_t pend = p0;
             for (int64_t p = p0; p < p1; p++) {
                 const int64_t n = p / M, m = p % M, c = n * C + m / Mg;
-                if (c != last_c) {
+                if (c != last_c && dwk) {
+                    /* the integer kernel reads the plane's codes unpadded: a code input where it lies, a float one
+                     * quantized first (into the integer buffer) */
+                    cs = (const uint8_t *)x->data + c * Sin;
+                    if (!xcodes) teq_kq_codes(ql->kqa, X + c * Sin, Sin, (uint8_t *)xq, 1), cs = (const uint8_t *)xq;
+                } else if (c != last_c) {
                     const float *src = X + c * Sin;
                     if (xcodes && !deint) {
                         pad_rows(NULL, (const uint8_t *)x->data + c * Sin, ql, g.in[1], g.in[2], xp, PH, PW, g.pb[1],
@@ -702,8 +714,16 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                 last_c = c;
                 float *yo = ycodes ? yp : Y + p * S;
                 const dw_i8 i8 = {.on = dwi8, .sc = dwi8 ? teq_ql_i8_rowscale(ql, m) : 0.0f, .ob = dwi8 && B ? B + m : NULL};
-                dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B && !dwi8 ? B[m] : 0.0f, yo, OH, OW, g.s[1], g.s[2],
-                         g.d[1], g.d[2], &i8);
+                if (dwk) {
+                    const int8_t *wm = ql->w.q8 + m * ql->w.K4;
+                    int32_t wsum = 0;
+                    for (int64_t k = 0; k < KK; k++) wsum += wm[k];
+                    teq_k_i8_dw(cs, g.in[1], g.in[2], g.pb[1], g.pb[2], pcode, wm, g.k[1], g.k[2], g.s[1], g.s[2], g.d[1],
+                                zp * wsum, i8.sc, i8.ob, yo, OH, OW);
+                } else {
+                    dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B && !dwi8 ? B[m] : 0.0f, yo, OH, OW, g.s[1], g.s[2],
+                             g.d[1], g.d[2], &i8);
+                }
                 if (dwi8 && ql->post) teq_echain_apply(ql->post, yo, S, S, m);
                 if (fpost && ((p + 1 - pend) * S >= 1024 || p + 1 == p1)) {
                     /* FP32: the chain on the finished planes pend .. p while in cache */

@@ -1205,6 +1205,32 @@ INLINE __m512i kq512_look(const kq512_tab *tb, const int32_t *src, __m512i idx, 
 #endif
 }
 
+/* The last steps of both bodies for 16 values (m: the lanes to take) at level index e, magnitudes ub, side s1:
+ * the zero code (at or below the side's zero threshold; negatives with the zero code have no level 0), then the
+ * codes and/or the values (the level by the register tables, or by a gather where lev_gather) with the sign. */
+INLINE void kq512_out(const kq512_tab *tv, const int32_t *lev, __m512i e, __m512i ub, __mmask16 s1, __mmask16 m,
+                      __m512i z0, __m512i z1, __m512i vE, uint8_t *codes, float *y, const int NL, const int sg,
+                      const int zc, const int lev_gather) {
+    const __m512i ione = _mm512_set1_epi32(1);
+    __mmask16 z = 0;
+    if (zc) {
+        z = _mm512_cmple_epi32_mask(ub, _mm512_mask_mov_epi32(z0, s1, z1));
+        if (sg) e = _mm512_mask_max_epi32(e, s1, e, ione);
+    }
+    if (codes) {
+        __m512i c;
+        if (sg) c = _mm512_mask_mov_epi32(_mm512_mask_add_epi32(e, s1, e, vE), z, vE);
+        else c = zc ? _mm512_maskz_add_epi32((__mmask16)~z, e, ione) : e;
+        _mm_mask_storeu_epi8(codes, m, _mm512_cvtepi32_epi8(c));
+    }
+    if (y) {
+        __m512i val = lev_gather ? _mm512_i32gather_epi32(e, lev, 4) : kq512_look(tv, lev, e, NL);
+        if (sg) val = _mm512_mask_or_epi32(val, s1, val, _mm512_set1_epi32((int)0x80000000u));
+        if (zc) val = _mm512_maskz_mov_epi32((__mmask16)~z, val);
+        _mm512_mask_storeu_ps(y, m, _mm512_castsi512_ps(val));
+    }
+}
+
 INLINE void kq512_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, int NL) {
     kq512_tab tt, tv;
     if (NL <= 128) kq512_tab_load(&tt, kq->tl, NL);
@@ -1218,7 +1244,7 @@ INLINE void kq512_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
                  c4 = _mm512_set1_ps(TEQ_KQ_C4);
     const __m512i z0 = _mm512_set1_epi32(kq->zthr[0]), z1 = _mm512_set1_epi32(kq->zthr[1]);
     const __m512i vE = _mm512_set1_epi32(E), ione = _mm512_set1_epi32(1), inf = _mm512_set1_epi32(0x7F800000);
-    const __m512i sbit = _mm512_set1_epi32((int)0x80000000u), absm = _mm512_set1_epi32(0x7FFFFFFF);
+    const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
     for (int64_t i = 0; i < n; i += 16) {
         const int64_t r = n - i;
         const __mmask16 m = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
@@ -1241,24 +1267,7 @@ INLINE void kq512_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
          * registers spilled) */
         const __m512i thr = NL > 128 ? _mm512_i32gather_epi32(e, kq->tl, 4) : kq512_look(&tt, kq->tl, e, NL);
         e = _mm512_mask_add_epi32(e, _mm512_cmpgt_epi32_mask(ub, thr), e, ione);
-        /* zero code: at or below the side's zero threshold; negatives with the zero code have no level 0 */
-        __mmask16 z = 0;
-        if (zc) {
-            z = _mm512_cmple_epi32_mask(ub, _mm512_mask_mov_epi32(z0, s1, z1));
-            if (sg) e = _mm512_mask_max_epi32(e, s1, e, ione);
-        }
-        if (codes) {
-            __m512i c;
-            if (sg) c = _mm512_mask_mov_epi32(_mm512_mask_add_epi32(e, s1, e, vE), z, vE);
-            else c = zc ? _mm512_maskz_add_epi32((__mmask16)~z, e, ione) : e;
-            _mm_mask_storeu_epi8(codes + i, m, _mm512_cvtepi32_epi8(c));
-        }
-        if (y) {
-            __m512i val = kq512_look(&tv, lev, e, NL);
-            if (sg) val = _mm512_mask_or_epi32(val, s1, val, sbit);
-            if (zc) val = _mm512_maskz_mov_epi32((__mmask16)~z, val);
-            _mm512_mask_storeu_ps(y + i, m, _mm512_castsi512_ps(val));
-        }
+        kq512_out(&tv, lev, e, ub, s1, m, z0, z1, vE, codes ? codes + i : NULL, y ? y + i : NULL, NL, sg, zc, 0);
     }
 }
 
@@ -1278,7 +1287,7 @@ INLINE void kq512_ent_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
     const int E = 1 << (kq->q.bits - 1);
     const __m512i z0 = _mm512_set1_epi32(kq->zthr[0]), z1 = _mm512_set1_epi32(kq->zthr[1]);
     const __m512i vE = _mm512_set1_epi32(E), ione = _mm512_set1_epi32(1), inf = _mm512_set1_epi32(0x7F800000);
-    const __m512i sbit = _mm512_set1_epi32((int)0x80000000u), absm = _mm512_set1_epi32(0x7FFFFFFF);
+    const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
     const __m512i sh0 = _mm512_set1_epi32(kq->lsh[0]), sh1 = _mm512_set1_epi32(kq->lsh[1]);
     const __m512i kb0 = _mm512_set1_epi32(kq->lkbase[0]), kb1 = _mm512_set1_epi32(kq->lkbase[1]);
     const __m512i tp0 = _mm512_set1_epi32(kq->ltop[0]), tp1 = _mm512_set1_epi32(kq->ltop[1]);
@@ -1305,23 +1314,7 @@ INLINE void kq512_ent_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
         const __m512i en = _mm512_i32gather_epi32(_mm512_add_epi32(d, of), ent, 4);
         __m512i e = _mm512_srli_epi32(en, 24);
         e = _mm512_mask_add_epi32(e, _mm512_cmpgt_epi32_mask(_mm512_sub_epi32(ub, lo), _mm512_and_si512(en, low)), e, ione);
-        __mmask16 z = 0;
-        if (zc) {
-            z = _mm512_cmple_epi32_mask(ub, _mm512_mask_mov_epi32(z0, s1, z1));
-            if (sg) e = _mm512_mask_max_epi32(e, s1, e, ione);
-        }
-        if (codes) {
-            __m512i c;
-            if (sg) c = _mm512_mask_mov_epi32(_mm512_mask_add_epi32(e, s1, e, vE), z, vE);
-            else c = zc ? _mm512_maskz_add_epi32((__mmask16)~z, e, ione) : e;
-            _mm_mask_storeu_epi8(codes + i, m, _mm512_cvtepi32_epi8(c));
-        }
-        if (y) {
-            __m512i val = NL <= 128 ? kq512_look(&tv, lev, e, NL) : _mm512_i32gather_epi32(e, lev, 4);
-            if (sg) val = _mm512_mask_or_epi32(val, s1, val, sbit);
-            if (zc) val = _mm512_maskz_mov_epi32((__mmask16)~z, val);
-            _mm512_mask_storeu_ps(y + i, m, _mm512_castsi512_ps(val));
-        }
+        kq512_out(&tv, lev, e, ub, s1, m, z0, z1, vE, codes ? codes + i : NULL, y ? y + i : NULL, NL, sg, zc, NL > 128);
     }
 }
 

@@ -11,7 +11,8 @@
  * (480x480x480), p2o.Conv.32 (480x240x480) and the CTC head p2o.MatMul.24 (6625x40x120). Weights:
  * Laplace random; exponential codes fitted by teq's own search (teq_exp_fit_tensor, default base grid,
  * the best base at that width). The teq GEMM is the decode-then-SGEMM path (teq_k_decode into a float
- * panel, then cblas_sgemm), the INT8 GEMM is i8_gemm. */
+ * panel, then cblas_sgemm), the INT8 GEMM is i8_gemm; fp32c and int8c are the same products as 1x1 convolutions
+ * over a 1 x N plane on teq's FP32 and INT8 convolution kernels, the paths a model's Convs take. */
 #include "../core/fileio.h"
 #include "../core/json.h"
 #include "../kernels/kint.h"
@@ -139,6 +140,9 @@ typedef struct kctx {
     float *y, *panel;
     teq_kw *kw;
     const uint8_t *xq;
+    const teq_kwf *kwf;       /* gemm: the FP32 convolution kernel's packed weights */
+    const teq_i8conv *g;      /* gemm: the product as a 1x1 convolution over a 1 x N plane */
+    const uint8_t *xplane;    /* gemm: K planes of N u8 codes, the INT8 convolution kernel's input */
 } kctx;
 
 static void run_fp32_gemv(void *c) {
@@ -171,6 +175,15 @@ static void run_teq_gemm(void *c) {
 static void run_i8_gemm(void *c) {
     kctx *k = c;
     teq_k_i8_gemm(k->kw, k->xq, k->N, 128, 0.01f, k->y, k->N, k->threads);
+}
+/* the paths a model's 1x1 Convs take: teq's FP32 convolution kernel, and the INT8 one (u8 codes in planes) */
+static void run_fp32_conv(void *c) {
+    kctx *k = c;
+    teq_k_f32_conv(k->kwf, k->g, k->x, NULL, k->y, k->N, NULL, k->threads);
+}
+static void run_i8_conv(void *c) {
+    kctx *k = c;
+    teq_k_i8_conv(k->kw, k->g, k->xplane, 128, 0.01f, NULL, k->y, k->N, NULL, k->threads);
 }
 
 /* The exponential code teq's search fits to w at this width (signed, no zero code), best base. */
@@ -231,6 +244,19 @@ static teq_status kernel_case(bench *b, int64_t M, int64_t N, int64_t K, const c
     measure(gemv ? run_fp32_gemv : run_fp32_gemm, &c, b->repeat, &fmed, &fmn);
     add_result(b, gemv ? "gemv" : "gemm", name, "fp32", fmed, fmn, 4.0 * (double)(M * K));
     print_row(b, &b->res[b->n_res - 1], fmed, 0);
+    /* the same product as a 1x1 convolution over a 1 x N plane (how a model's Conv runs it) */
+    const teq_i8conv g1 = {.C = K, .PH = 1, .PW = NN, .KH = 1, .KW = 1, .SH = 1, .SW = 1, .DH = 1, .DW = 1, .OH = 1, .OW = NN};
+    c.g = &g1;
+    teq_kwf kwf = {0};
+    if (!gemv && teq_k_f32_conv_ok()) {
+        if ((s = teq_kwf_init(&kwf, M, K, W, err))) goto out;
+        c.kwf = &kwf;
+        double med, mn;
+        measure(run_fp32_conv, &c, b->repeat, &med, &mn);
+        add_result(b, "gemm", name, "fp32c", med, mn, 4.0 * (double)(M * K));
+        print_row(b, &b->res[b->n_res - 1], fmed, 0);
+        teq_kwf_free(&kwf);
+    }
     /* INT8: symmetric per-tensor linear weights, u8 activations */
     {
         float amax = 0;
@@ -250,6 +276,19 @@ static teq_status kernel_case(bench *b, int64_t M, int64_t N, int64_t K, const c
         measure(gemv ? run_i8_gemv : run_i8_gemm, &c, b->repeat, &imed, &imn);
         add_result(b, gemv ? "gemv" : "gemm", name, "int8", imed, imn, (double)(kw.K4 * M));
         print_row(b, &b->res[b->n_res - 1], fmed, imed);
+        if (!gemv && teq_k_i8_conv_ok(&kw)) {
+            /* the convolution kernel reads the codes as K planes of N (xq's columns were K4 codes each) */
+            uint8_t *xp = malloc((size_t)(K * NN));
+            if (xp) {
+                for (int64_t i = 0; i < K * NN; i++) xp[i] = (uint8_t)(urand() * 256);
+                c.xplane = xp;
+                double med, mn;
+                measure(run_i8_conv, &c, b->repeat, &med, &mn);
+                add_result(b, "gemm", name, "int8c", med, mn, (double)(kw.K4 * M));
+                print_row(b, &b->res[b->n_res - 1], fmed, imed);
+                free(xp);
+            }
+        }
         teq_kw_free(&kw);
     }
     for (int bits = 3; bits <= 5; bits++) {

@@ -1205,6 +1205,15 @@ INLINE __m512i kq512_look(const kq512_tab *tb, const int32_t *src, __m512i idx, 
 #endif
 }
 
+/* 16 floats' magnitude bits for both bodies: |x| (signed codes) or max(x, +0) (unsigned: negatives are the
+ * smallest magnitude); NaN becomes 0; *s1: side 1, x < 0 and not -0 (signed codes) */
+INLINE __m512i kq512_mag(__m512i xb, const int sg, __mmask16 *s1) {
+    __m512i ub = sg ? _mm512_and_si512(xb, _mm512_set1_epi32(0x7FFFFFFF)) : _mm512_max_epi32(xb, _mm512_setzero_si512());
+    ub = _mm512_maskz_mov_epi32(_mm512_cmple_epi32_mask(ub, _mm512_set1_epi32(0x7F800000)), ub);
+    *s1 = sg ? _mm512_mask_cmplt_epi32_mask(_mm512_test_epi32_mask(ub, ub), xb, _mm512_setzero_si512()) : 0;
+    return ub;
+}
+
 /* The last steps of both bodies for 16 values (m: the lanes to take) at level index e, magnitudes ub, side s1:
  * the zero code (at or below the side's zero threshold; negatives with the zero code have no level 0), then the
  * codes and/or the values (the level by the register tables, or by a gather where lev_gather) with the sign. */
@@ -1243,18 +1252,13 @@ INLINE void kq512_log_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
     const __m512 c1 = _mm512_set1_ps(TEQ_KQ_C1), c2 = _mm512_set1_ps(TEQ_KQ_C2), c3 = _mm512_set1_ps(TEQ_KQ_C3),
                  c4 = _mm512_set1_ps(TEQ_KQ_C4);
     const __m512i z0 = _mm512_set1_epi32(kq->zthr[0]), z1 = _mm512_set1_epi32(kq->zthr[1]);
-    const __m512i vE = _mm512_set1_epi32(E), ione = _mm512_set1_epi32(1), inf = _mm512_set1_epi32(0x7F800000);
-    const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
+    const __m512i vE = _mm512_set1_epi32(E), ione = _mm512_set1_epi32(1);
     for (int64_t i = 0; i < n; i += 16) {
         const int64_t r = n - i;
         const __mmask16 m = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
         const __m512i xb = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + i));
-        /* magnitude bits: |x| (signed) or max(x, +0) (unsigned: negatives are the smallest magnitude);
-         * NaN becomes 0; side 1 = x < 0 and not -0 (signed codes) */
-        __m512i ub = sg ? _mm512_and_si512(xb, absm) : _mm512_max_epi32(xb, _mm512_setzero_si512());
-        ub = _mm512_maskz_mov_epi32(_mm512_cmple_epi32_mask(ub, inf), ub);
-        const __mmask16 s1 = sg ? _mm512_mask_cmplt_epi32_mask(_mm512_test_epi32_mask(ub, ub), xb, _mm512_setzero_si512())
-                                : 0;
+        __mmask16 s1;
+        const __m512i ub = kq512_mag(xb, sg, &s1);
         __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_castsi512_ps(ub), beta), ia);
         v = _mm512_min_ps(_mm512_max_ps(v, vmin), vmax);
         const __m512 ex = _mm512_getexp_ps(v);
@@ -1286,8 +1290,7 @@ INLINE void kq512_ent_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
     if (NL <= 128) kq512_tab_load(&tv, lev, NL);
     const int E = 1 << (kq->q.bits - 1);
     const __m512i z0 = _mm512_set1_epi32(kq->zthr[0]), z1 = _mm512_set1_epi32(kq->zthr[1]);
-    const __m512i vE = _mm512_set1_epi32(E), ione = _mm512_set1_epi32(1), inf = _mm512_set1_epi32(0x7F800000);
-    const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
+    const __m512i vE = _mm512_set1_epi32(E), ione = _mm512_set1_epi32(1);
     const __m512i sh0 = _mm512_set1_epi32(kq->lsh[0]), sh1 = _mm512_set1_epi32(kq->lsh[1]);
     const __m512i kb0 = _mm512_set1_epi32(kq->lkbase[0]), kb1 = _mm512_set1_epi32(kq->lkbase[1]);
     const __m512i tp0 = _mm512_set1_epi32(kq->ltop[0]), tp1 = _mm512_set1_epi32(kq->ltop[1]);
@@ -1298,10 +1301,8 @@ INLINE void kq512_ent_body(const teq_kq *kq, const float *x, int64_t n, uint8_t 
         const int64_t rem = n - i;
         const __mmask16 m = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
         const __m512i xb = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + i));
-        __m512i ub = sg ? _mm512_and_si512(xb, absm) : _mm512_max_epi32(xb, _mm512_setzero_si512());
-        ub = _mm512_maskz_mov_epi32(_mm512_cmple_epi32_mask(ub, inf), ub); /* NaN quantizes like 0 */
-        const __mmask16 s1 = sg ? _mm512_mask_cmplt_epi32_mask(_mm512_test_epi32_mask(ub, ub), xb, _mm512_setzero_si512())
-                                : 0;
+        __mmask16 s1;
+        const __m512i ub = kq512_mag(xb, sg, &s1);
         __m512i sh = sh1, kb = kb1, tp = tp1, of = of1;
         if (R2) {
             const __mmask16 rb = _mm512_cmpgt_epi32_mask(ub, split);
@@ -1332,9 +1333,8 @@ static void kq512_ent_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *
         if (r2) KQ_ENT_NL(NL, 1);                                                                                  \
         else KQ_ENT_NL(NL, 0);                                                                                     \
     } while (0)
-    if (L <= 16) KQ_ENT(16);
-    else if (L <= 32) KQ_ENT(32);
-    else if (L <= 64) KQ_ENT(64);
+    /* more than 32 levels (teq_kq_run_avx512: fewer keep the log body) */
+    if (L <= 64) KQ_ENT(64);
     else if (L <= 128) KQ_ENT(128);
     else KQ_ENT(256);
 #undef KQ_ENT

@@ -216,11 +216,13 @@ void teq_kwf_pack_block(const float *W, int64_t rows, int64_t K, float *p);
 /* One block of the mv layout: rows (<= TEQ_F32C_MV_MB) rows of W [rows][K] into p [K][W], W = rows rounded up to 16 */
 void teq_kwf_pack_block_mv(const float *W, int64_t rows, int64_t K, float *p);
 void teq_kwf_free(teq_kwf *w);
-/* v, or a zero of its sign where v is subnormal (what DAZ hardware reads) */
+/* a float's bits b, or those of a zero of its sign where b is subnormal (what DAZ hardware reads) */
+static inline uint32_t teq_k_flush_bits(uint32_t b) { return (b & 0x7F800000u) ? b : (b & 0x80000000u); }
+/* the same on a float */
 static inline float teq_k_flush_subnormal(float v) {
     uint32_t b;
     memcpy(&b, &v, 4);
-    b = (b & 0x7F800000u) ? b : (b & 0x80000000u);
+    b = teq_k_flush_bits(b);
     memcpy(&v, &b, 4);
     return v;
 }

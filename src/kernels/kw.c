@@ -167,12 +167,12 @@ teq_status teq_kwf_init_mv(teq_kwf *w, int64_t M, int64_t K, const float *W, teq
     return TEQ_OK;
 }
 
-/* A weight's bits flushed as teq_k_flush_subnormal does, in the integer registers (a float select made the
- * packers 4x slower; decoded exponential layers are packed on every run) */
+/* A weight's bits flushed (teq_k_flush_bits) in the integer registers: a float select made the packers 4x
+ * slower (decoded exponential layers are packed on every run) */
 static inline uint32_t flush_u32(const float *w) {
     uint32_t b;
     memcpy(&b, w, 4);
-    return (b & 0x7F800000u) ? b : (b & 0x80000000u);
+    return teq_k_flush_bits(b);
 }
 
 /* [rows][K] into [K][Wb], rows past `rows` 0 */

@@ -172,7 +172,8 @@ static teq_status fold_pads(teq_graph *g, teq_error *err) {
 
 /* The layout with the output channels in the vectors (kernels.h teq_kwf.mv), where the best set has it: for
  * kernels wider than 1x1 of at least 32 output channels and 64 taps (DECISIONS, thirteenth round, has the
- * layers it was measured on: 24 channels, 1x1 kernels and M-LSD's K = 36 first layer were slower on it). TEQ_FP32_CONV=rows keeps every Conv on the [M/6][K][6] layout (for comparing the two). */
+ * layers it was measured on: 24 channels, 1x1 kernels and M-LSD's K = 36 first layer were slower on it).
+ * TEQ_FP32_CONV=rows keeps every Conv on the [M/6][K][6] layout (for comparing the two). */
 static bool use_mv(int64_t M, int64_t K, int64_t taps) {
     const char *e = getenv("TEQ_FP32_CONV");
     return teq_k_f32_conv_mv_ok() && !(e && !strcmp(e, "rows")) && taps > 1 && M >= 32 && K >= 64;

@@ -662,6 +662,10 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         size_t bytes;
         if (!teq_mul_size((size_t)PH, (size_t)PW, &bytes) || !teq_mul_size(bytes, sizeof(float) * (size_t)ntp, &bytes))
             return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded plane size overflows");
+        /* floats of a padded input plane per thread (PH * PW fits, checked above), none for the integer kernel,
+         * which reads the codes unpadded */
+        const int64_t PP = dwk ? 0 : PH * PW;
+        if (dwk) bytes = 0;
         /* INT8: each input plane as its integer codes minus the zero point (floats, exact) in a second
          * buffer per thread, padded with the padding value's; the plane sums are then exact integers */
         size_t qbytes = 0, ybytes = 0;
@@ -682,9 +686,9 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
 #pragma omp parallel num_threads(ntp) if (ntp > 1)
         {
             const size_t t = (size_t)omp_get_thread_num();
-            float *xp = pad + t * (size_t)(PH * PW);
-            float *xq = dwi8 ? pad + (size_t)ntp * (size_t)(PH * PW) + t * (size_t)Sin : NULL;
-            float *yp = ycodes ? pad + (size_t)ntp * (size_t)(PH * PW + Sin) + t * (size_t)S : NULL;
+            float *xp = pad + t * (size_t)PP;
+            float *xq = dwi8 ? pad + (size_t)ntp * (size_t)PP + t * (size_t)Sin : NULL;
+            float *yp = ycodes ? pad + (size_t)ntp * (size_t)(PP + Sin) + t * (size_t)S : NULL;
             int64_t last_c = -1;
             const uint8_t *cs = NULL; /* the integer kernel's input plane of codes */
             /* this thread's planes (static split), so that the FP32 chain can run over a run of finished
@@ -715,11 +719,8 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                 float *yo = ycodes ? yp : Y + p * S;
                 const dw_i8 i8 = {.on = dwi8, .sc = dwi8 ? teq_ql_i8_rowscale(ql, m) : 0.0f, .ob = dwi8 && B ? B + m : NULL};
                 if (dwk) {
-                    const int8_t *wm = ql->w.q8 + m * ql->w.K4;
-                    int32_t wsum = 0;
-                    for (int64_t k = 0; k < KK; k++) wsum += wm[k];
-                    teq_k_i8_dw(cs, g.in[1], g.in[2], g.pb[1], g.pb[2], pcode, wm, g.k[1], g.k[2], g.s[1], g.s[2], g.d[1],
-                                zp * wsum, i8.sc, i8.ob, yo, OH, OW);
+                    teq_k_i8_dw(cs, g.in[1], g.in[2], g.pb[1], g.pb[2], pcode, ql->w.q8 + m * ql->w.K4, g.k[1], g.k[2],
+                                g.s[1], g.s[2], g.d[1], zp * ql->w.q8_rowsum[m], i8.sc, i8.ob, yo, OH, OW);
                 } else {
                     dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B && !dwi8 ? B[m] : 0.0f, yo, OH, OW, g.s[1], g.s[2],
                              g.d[1], g.d[2], &i8);

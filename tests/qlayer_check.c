@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
     int n_passq = 0, n_chain = 0, n_codes = 0;
     for (int i = 0; i < m->g->n_nodes; i++) {
         const teq_node *n = &m->g->nodes[i];
-        n_codes += !strcmp(n->op_type, "Conv") && n->kern && ((const teq_qlayer *)n->kern)->outq;
+        n_codes += (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "ConvTranspose")) && n->kern && ((const teq_qlayer *)n->kern)->outq;
         n_chain += (!strcmp(n->op_type, "TeqElementwise") || !strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip") ||
                     !strcmp(n->op_type, "BatchNormalization")) &&
                    n->pass_fast;

@@ -427,6 +427,15 @@ static void test_convtranspose_random(int iters) {
     convt_case(1, 2, 1, 4, 3, in1, k1, s1, d, pads, opad, NULL, 0, true, 2);
     int64_t in4[3] = {3, 4, 5}, k4[3] = {2, 2, 2}, s4[3] = {2, 2, 2}, d4[3] = {1, 1, 1}, p4[6] = {0}, o4[3] = {0};
     convt_case(3, 1, 1, 2, 3, in4, k4, s4, d4, p4, o4, NULL, 0, true, 1);
+    /* the tiles path's slices of col (nn.c TEQ_CONVT_CH floats: 1024 input positions at 8 rows, 2048 at 4):
+     * several slices on each thread, slice edges inside input rows (67 positions a row), the last one short;
+     * 3 x 2 taps (the interleave's general width); 3-D over several slices */
+    int64_t in5[2] = {45, 67}, k5[2] = {3, 2}, s5[2] = {3, 2};
+    convt_case(2, 1, 1, 3, 2, in5, k, s, d, pads, opad, NULL, 0, true, 2);
+    convt_case(2, 1, 1, 5, 1, in5, k, s, d, pads, opad, NULL, 0, false, 1);
+    convt_case(2, 2, 2, 3, 1, in5, k5, s5, d, pads, opad, NULL, 0, true, 2);
+    int64_t in6[3] = {3, 20, 31};
+    convt_case(3, 1, 1, 2, 1, in6, k4, s4, d4, p4, o4, NULL, 0, true, 2);
     /* the same with output_padding (an output past the taps: not the tiles path) */
     int64_t op1[2] = {1, 0};
     convt_case(2, 1, 1, 8, 8, in_sp, k, s, d, pads, op1, NULL, 0, true, 1);

@@ -968,6 +968,85 @@ TEQ_CLONES static void col2im_tiles(const float *restrict col, int64_t mg, const
     }
 }
 
+/* floats of col per slice of the FP32 path below: 32 KB, in L1 while it is scattered (det's 4-row
+ * ConvTranspose.2: 0.79-0.97 ms with the whole col, 0.80-1.06 with these slices, 1.58-1.63 with 256 KB ones) */
+#define TEQ_CONVT_CH 8192
+/* The INT8 kernel's blocks of col (kernels.h teq_kpost, tile mode) scattered straight into Y for the
+ * col2im_tiles geometry, so that col (Mg KK x Sin, det's 24 x 4 x 25,600 floats: 9.8 MB written and read back)
+ * never exists: tile rows r = m KK + k (k = (kz KY + ky) KX + kx), columns n0..n1 of the input positions.
+ * Each value is col2im_tiles' (c + b, then the chain, then stored at o = i s + k). */
+typedef struct {
+    const geom *g;
+    int64_t Mg, ch0;
+    const float *bias;
+    float *y; /* the group's first output channel */
+    const teq_echain *post;
+    /* INT8 with its output as the next layer's codes (teq_qlayer.outq): q's codes go to codes (the group's
+     * first channel, Y's layout), y is not written */
+    const teq_kq *q;
+    uint8_t *codes;
+} convt_tiles;
+
+/* dst[j * KX + kx] = src_kx[j] for kx < KX, j < len: the KX taps of one input row side by side in an output
+ * row (the values or codes of a ConvTranspose whose taps do not overlap); src_kx = src + kx * ld */
+#define CONVT_INTERLEAVE(dst, src, ld, len, KX)                                                                        \
+    do {                                                                                                               \
+        if ((KX) == 2) {                                                                                               \
+            _Pragma("omp simd") for (int64_t j_ = 0; j_ < (len); j_++) {                                               \
+                (dst)[2 * j_] = (src)[j_];                                                                             \
+                (dst)[2 * j_ + 1] = (src)[(ld) + j_];                                                                  \
+            }                                                                                                          \
+        } else {                                                                                                       \
+            for (int64_t kx_ = 0; kx_ < (KX); kx_++)                                                                   \
+                for (int64_t j_ = 0; j_ < (len); j_++) (dst)[j_ * (KX) + kx_] = (src)[kx_ * (ld) + j_];                \
+        }                                                                                                              \
+    } while (0)
+
+TEQ_CLONES static void convt_tile_fn(void *user, float *Yb, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
+    const convt_tiles *t = user;
+    const geom *g = t->g;
+    const int64_t IY = g->in[1], IX = g->in[2], KZ = g->k[0], KY = g->k[1], KX = g->k[2], KK = KZ * KY * KX;
+    const int64_t OY = g->out[1], OX = g->out[2], OS = g->out[0] * OY * OX, nb = n1 - n0;
+    (void)M;
+    for (int64_t m = 0; m < t->Mg; m++) {
+        float *r0 = Yb + m * KK * ldy;
+        const float b = t->bias ? t->bias[m] : 0.0f;
+        for (int64_t k = 0; k < KK; k++) {
+            float *r = r0 + k * ldy;
+#pragma omp simd
+            for (int64_t j = 0; j < nb; j++) r[j] = r[j] + b;
+        }
+        /* the chain on this channel's KK rows: one run where the tile's rows follow each other */
+        if (t->post) {
+            if (ldy == nb) teq_echain_apply(t->post, r0, KK * nb, KK * nb, t->ch0 + m);
+            else
+                for (int64_t k = 0; k < KK; k++) teq_echain_apply(t->post, r0 + k * ldy, nb, nb, t->ch0 + m);
+        }
+        /* codes out: the channel's KK rows as codes, rows ldy apart as in the tile (KK * ldy <= 4096: the
+         * kernel's tiles are TEQ_I8C_NB wide and the operator takes this path for KK <= 64 only) */
+        uint8_t cb[4096];
+        if (t->q) {
+            if (ldy == nb) teq_kq_codes(t->q, r0, KK * nb, cb, 1);
+            else
+                for (int64_t k = 0; k < KK; k++) teq_kq_codes(t->q, r0 + k * ldy, nb, cb + k * ldy, 1);
+        }
+        float *ym = t->y ? t->y + m * OS : NULL;
+        uint8_t *cm = t->q ? t->codes + m * OS : NULL;
+        for (int64_t n = n0; n < n1;) {
+            /* a run of one input row: iz, iy fixed, ix = ix0 .. ix0 + len - 1 */
+            const int64_t iz = n / (IY * IX), iy = n / IX % IY, ix0 = n % IX;
+            const int64_t len = IX - ix0 < n1 - n ? IX - ix0 : n1 - n;
+            for (int64_t kz = 0; kz < KZ; kz++)
+                for (int64_t ky = 0; ky < KY; ky++) {
+                    const int64_t o = ((iz * KZ + kz) * OY + iy * KY + ky) * OX + ix0 * KX, k = (kz * KY + ky) * KX;
+                    if (cm) CONVT_INTERLEAVE(cm + o, cb + k * ldy + (n - n0), ldy, len, KX);
+                    else CONVT_INTERLEAVE(ym + o, r0 + k * ldy + (n - n0), ldy, len, KX);
+                }
+            n += len;
+        }
+    }
+}
+
 /* ConvTranspose: X (N, C, in...), W (C, M/group, k...), optional B (M) -> Y (N, M, out...).
  * *chained: the fused chain after it (post: qlayer.c fast_passes) was applied as the outputs were written */
 static teq_status convt_run(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in,
@@ -1051,13 +1130,19 @@ static teq_status convt_run(teq_exec_ctx *ctx, const teq_node *node, const teq_t
     int64_t ydims[2 + MAXSP] = {N, M};
     for (int i = 0; i < nsp; i++) ydims[2 + i] = g.out[MAXSP - nsp + i];
     teq_tensor *y = out[0];
-    if ((st = teq_ctx_alloc(ctx, y, TEQ_DTYPE_FLOAT, x->ndim, ydims))) return st;
+    /* INT8, fast mode: the output as the next layer's codes (teq_qlayer.outq: qlayer.c gives it only to a
+     * ConvTranspose whose taps do not overlap, on the INT8 kernel) */
+    const teq_qlayer *ql = teq_ql_of(node);
+    const bool ycodes = ql && ql->outq && teq_kmode_get() == TEQ_KMODE_FAST;
+    if ((st = teq_ctx_alloc(ctx, y, ycodes ? TEQ_DTYPE_UINT8 : TEQ_DTYPE_FLOAT, x->ndim, ydims))) return st;
     const int64_t S = geom_out_size(&g), Sin = geom_in_size(&g), KK = geom_k_size(&g);
     if (N == 0 || M == 0 || S == 0) return TEQ_OK;
     const float *X = x->data, *W = w->data, *B = b ? b->data : NULL;
-    float *Y = y->data;
+    float *Y = ycodes ? NULL : y->data;
     /* non-overlapping taps: col2im_tiles writes every output, bias included */
     const bool tiles = col2im_tiles_ok(&g) && Sin > 0 && Cg > 0;
+    if (ycodes && !(tiles && group == 1 && KK <= 64 && ql->kind == TEQ_QL_INT8))
+        return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "layer cannot give INT8 codes on this path");
     if (!tiles)
         for (int64_t n = 0; n < N; n++) fill_rows(Y + n * M * S, M, S, B);
     if (Sin == 0 || Cg == 0) return TEQ_OK;
@@ -1065,20 +1150,68 @@ static teq_status convt_run(teq_exec_ctx *ctx, const teq_node *node, const teq_t
     const int64_t MK = Mg * KK;
     if (!fits_int(MK) || !fits_int(Sin) || !fits_int(Cg))
         return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "transposed convolution too large for BLAS");
+    /* A quantized layer: its kernel rows are W_g^T already (qlayer.h), so the fast path decodes them and
+     * multiplies without the transpose; the reference and INT8 kernels take the product. */
+    const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
+    if (ql && ql->w.M != group * MK) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
+    if (qmm && tiles && group == 1 && teq_kmode_get() == TEQ_KMODE_FAST) {
+        /* INT8, taps that do not overlap: the kernel's blocks go straight into Y (convt_tile_fn), no col */
+        const teq_i8conv ic = {.C = Cg, .PH = 1, .PW = Sin, .KH = 1, .KW = 1, .SH = 1, .SW = 1, .DH = 1, .DW = 1,
+                               .OH = 1, .OW = Sin};
+        bool done = true;
+        for (int64_t n = 0; n < N && done && KK <= 64; n++) {
+            const convt_tiles ct = {&g, Mg, 0, B, ycodes ? NULL : Y + n * M * S, post, ycodes ? ql->outq : NULL,
+                                    ycodes ? (uint8_t *)y->data + n * M * S : NULL};
+            const teq_kpost kp = {.fn = convt_tile_fn, .user = (void *)&ct, .tile = 1};
+            const void *xn = xcodes ? (const void *)((const uint8_t *)x->data + n * C * Sin) : (const void *)(X + n * C * Sin);
+            if ((st = teq_ql_conv_i8_tiles(ctx, node, ql, xn, xcodes, 1, Sin, &ic, &kp, &done))) return st;
+            if (!done && n > 0) return teq_op_fail(ctx, node, TEQ_ERR_INTERNAL, "INT8 kernel taken for some images only");
+        }
+        if (done && KK <= 64) {
+            *chained = post != NULL;
+            return TEQ_OK;
+        }
+    }
+    if (ycodes) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "layer cannot give INT8 codes on this path");
+    blas_threads(ctx);
+    const int nt = nthreads(ctx);
+    if (ql && !qmm && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
+    if (!W && !qmm) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
+    if (!qmm && tiles) {
+        /* FP32 (or decoded exponential weights), taps that do not overlap: col in slices of CH input positions,
+         * one slice per thread at a time, each scattered into Y while in cache (convt_tile_fn, as the INT8 path);
+         * the whole col (9.8 MB on det) is never written. sgemm_mt splits its columns the same way, so every
+         * value is the same product. */
+        const int64_t CH = MK >= 256 ? SGEMM_COL_BLOCK : (TEQ_CONVT_CH / MK + SGEMM_COL_BLOCK - 1) / SGEMM_COL_BLOCK * SGEMM_COL_BLOCK;
+        const int64_t nch = (Sin + CH - 1) / CH;
+        const int ntc = nch < nt ? (int)nch : nt;
+        size_t cb;
+        if (!teq_mul_size((size_t)MK * (size_t)CH, sizeof(float) * (size_t)ntc, &cb))
+            return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "col2im buffer size overflows");
+        float *cols = teq_ctx_scratch(ctx, cb);
+        if (!cols) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for col2im (%zu bytes)", cb);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t gi = 0; gi < group; gi++) {
+                const convt_tiles ct = {&g, Mg, gi * Mg, B ? B + gi * Mg : NULL, Y + (n * M + gi * Mg) * S, post, NULL, NULL};
+                const float *xg = X + (n * C + gi * Cg) * Sin;
+#pragma omp parallel for num_threads(ntc) if (ntc > 1) schedule(static)
+                for (int64_t t = 0; t < nch; t++) {
+                    const int64_t j0 = t * CH, len = Sin - j0 < CH ? Sin - j0 : CH;
+                    float *cb1 = cols + (size_t)omp_get_thread_num() * (size_t)(MK * CH);
+                    /* col (MK x len) = W_g^T (MK x Cg) * X_g[:, j0 .. j0 + len) */
+                    if (ql) sgemm(false, false, MK, len, Cg, 1.0f, W + gi * MK * Cg, Cg, xg + j0, Sin, 0.0f, cb1, len);
+                    else sgemm(true, false, MK, len, Cg, 1.0f, W + gi * Cg * MK, MK, xg + j0, Sin, 0.0f, cb1, len);
+                    convt_tile_fn((void *)&ct, cb1, len, MK, j0, j0 + len);
+                }
+            }
+        *chained = post != NULL;
+        return TEQ_OK;
+    }
     size_t bytes;
     if (!teq_mul_size((size_t)MK, (size_t)Sin * sizeof(float), &bytes))
         return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "col2im buffer size overflows");
     float *col = teq_ctx_scratch(ctx, bytes ? bytes : sizeof(float));
     if (!col) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for col2im (%zu bytes)", bytes);
-    blas_threads(ctx);
-    const int nt = nthreads(ctx);
-    /* A quantized layer: its kernel rows are W_g^T already (qlayer.h), so the fast path decodes them and
-     * multiplies without the transpose; the reference and INT8 kernels take the product. */
-    const teq_qlayer *ql = teq_ql_of(node);
-    const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
-    if (ql && ql->w.M != group * MK) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
-    if (ql && !qmm && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
-    if (!W && !qmm) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
             /* col (Mg*KK x Sin) = W_g^T (Mg*KK x Cg) * X_g (Cg x Sin) */

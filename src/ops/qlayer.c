@@ -333,10 +333,44 @@ static bool int_path(const teq_graph *g, const teq_node *m) {
 }
 
 
-/* The prepared quantizer whose codes INT8 Conv n may write as its output (teq_qlayer.outq), or NULL. */
+/* Whether ConvTranspose n's taps do not overlap and cover each output once, from its attributes: kernel =
+ * strides, dilations 1, no padding of any kind, no output_shape (nn.c col2im_tiles_ok at run time; nn.c fails
+ * loudly should the two disagree). Its INT8 path then writes each output once (convt_tile_fn) and can write
+ * it as a code. */
+static bool convt_tiles_attrs(const teq_graph *g, const teq_node *n) {
+    const teq_tensor *w = n->n_in > 1 && n->in[1] >= 0 ? g->values[n->in[1]].constant : NULL;
+    if (!w || w->ndim < 3 || teq_node_attr_ints(n, "output_shape", &(int64_t){0})) return false;
+    const char *ap = teq_node_attr_string(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return false;
+    const int nsp = w->ndim - 2;
+    int64_t len;
+    const int64_t *s = teq_node_attr_ints(n, "strides", &len);
+    if (!s || len != nsp) return false;
+    int64_t kk = 1;
+    for (int i = 0; i < nsp; i++) {
+        if (s[i] != w->dims[2 + i] || s[i] < 1 || s[i] > 64) return false;
+        kk *= w->dims[2 + i];
+    }
+    if (kk > 64) return false; /* nn.c's scatter of codes takes kernels of up to 64 taps */
+    const char *zero[] = {"pads", "output_padding"};
+    for (int a = 0; a < 2; a++) {
+        const int64_t *v = teq_node_attr_ints(n, zero[a], &len);
+        for (int64_t i = 0; v && i < len; i++)
+            if (v[i]) return false;
+    }
+    const int64_t *d = teq_node_attr_ints(n, "dilations", &len);
+    for (int64_t i = 0; d && i < len; i++)
+        if (d[i] != 1) return false;
+    return true;
+}
+
+/* The prepared quantizer whose codes INT8 Conv n (or ConvTranspose whose taps do not overlap) may write as its
+ * output (teq_qlayer.outq), or NULL. */
 static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
     const teq_qlayer *ql = n->kern;
-    if (strcmp(n->op_type, "Conv") || !int_path(g, n) || n->n_out != 1) return NULL;
+    const bool convt = !strcmp(n->op_type, "ConvTranspose");
+    if ((strcmp(n->op_type, "Conv") && !(convt && convt_tiles_attrs(g, n))) || !int_path(g, n) || n->n_out != 1)
+        return NULL;
     int v = n->out[0];
     teq_node *r = teq_graph_sole_reader(g, v);
     for (int l = 0; r && ql->post && l < ql->post->nlinks; l++) r = teq_graph_sole_reader(g, r->out[0]); /* past the chain */
@@ -479,7 +513,8 @@ static teq_status fast_passes(teq_graph *g, bool on) {
     /* after the chains (codes_out looks through them) */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];
-        if (!strcmp(n->op_type, "Conv") && n->kern) ((teq_qlayer *)n->kern)->outq = on ? codes_out(g, n) : NULL;
+        if ((!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "ConvTranspose")) && n->kern)
+            ((teq_qlayer *)n->kern)->outq = on ? codes_out(g, n) : NULL;
     }
     return TEQ_OK;
 }
@@ -767,9 +802,11 @@ static void post_tile(void *user, float *Y, int64_t ldy, int64_t M, int64_t n0, 
     teq_echain_rows(o->chain, Y, ldy, M, n1 - n0, o->q, o->codes ? o->codes + n0 : NULL, o->S);
 }
 
-teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const void *X, bool xcodes,
+/* teq_ql_conv_i8 and teq_ql_conv_i8_tiles: kp (not NULL) is the caller's, else post and codes make one */
+static teq_status conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const void *X, bool xcodes,
                           int64_t IH, int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv,
-                          const float *bias, float *Y, int64_t ldy, const teq_echain *post, uint8_t *codes, bool *done) {
+                          const float *bias, float *Y, int64_t ldy, const teq_echain *post, uint8_t *codes,
+                          const teq_kpost *kp, bool *done) {
     *done = false;
     const teq_kw *w = &ql->w;
     if (teq_kmode_get() != TEQ_KMODE_FAST || ql->kind != TEQ_QL_INT8 || !teq_k_i8_conv_ok(w) ||
@@ -790,12 +827,24 @@ teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qla
         Q = q;
     }
     const tile_post tp = {post, ql->outq, codes, g->OH * g->OW};
-    const teq_kpost kp = {.fn = post_tile, .user = (void *)&tp, .tile = codes != NULL};
+    const teq_kpost own = {.fn = post_tile, .user = (void *)&tp, .tile = codes != NULL};
     if (codes && !ql->outq) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "codes out without their quantizer");
-    const teq_status s = teq_k_i8_conv(w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, codes || post ? &kp : NULL, nt);
+    const teq_status s = teq_k_i8_conv(w, g, Q, zp, (float)ql->qa.scale, bias, Y, ldy, kp ? kp : codes || post ? &own : NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "INT8 convolution failed (%s)", teq_status_string(s));
     *done = true;
     return TEQ_OK;
+}
+
+teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const void *X, bool xcodes,
+                          int64_t IH, int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv,
+                          const float *bias, float *Y, int64_t ldy, const teq_echain *post, uint8_t *codes, bool *done) {
+    return conv_i8(ctx, node, ql, X, xcodes, IH, IW, pt, pl, g, pv, bias, Y, ldy, post, codes, NULL, done);
+}
+
+teq_status teq_ql_conv_i8_tiles(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const void *X, bool xcodes,
+                                int64_t IH, int64_t IW, const teq_i8conv *g, const teq_kpost *kp, bool *done) {
+    if (!kp || !kp->fn || !kp->tile) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "tile mode without its function");
+    return conv_i8(ctx, node, ql, X, xcodes, IH, IW, 0, 0, g, 0.0f, NULL, NULL, 0, NULL, NULL, kp, done);
 }
 
 teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,

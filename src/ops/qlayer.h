@@ -117,6 +117,11 @@ teq_status teq_ql_matmul_dyn(teq_exec_ctx *ctx, const teq_node *node, const teq_
 teq_status teq_ql_conv_i8(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const void *X, bool xcodes,
                           int64_t IH, int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv,
                           const float *bias, float *Y, int64_t ldy, const teq_echain *post, uint8_t *codes, bool *done);
+/* teq_ql_conv_i8 with no padding, no bias and the outputs never in a Y: each thread's finished blocks
+ * (bias-free results) go to kp->fn in its own tile (kernels.h teq_kpost, tile set), which puts them where they
+ * belong (a ConvTranspose whose taps do not overlap scatters them into its output, nn.c). */
+teq_status teq_ql_conv_i8_tiles(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const void *X, bool xcodes,
+                                int64_t IH, int64_t IW, const teq_i8conv *g, const teq_kpost *kp, bool *done);
 /* The fast mode's pass-throughs (teq_node.pass_fast) and fused chains (teq_qlayer.post) on or off, all
  * together (teq_ops_bind_quantized turns them on; tests compare both ways). */
 void teq_ops_fast_passes(teq_graph *g, bool on);

@@ -1637,6 +1637,54 @@ static void test_i8_dw(const kset_case *ks) {
     printf("%s: INT8 depthwise planes, %d cases bit for bit as the formula: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
 }
 
+/* ---- FP32 depthwise planes (kernels.h f32_dw) against the operators' loop as a formula, bit for bit: each
+ * output one chain of FMAs, 0 + bias first, then the taps in order, pv where a tap falls outside the plane.
+ * Planes in buffers of exactly their size (ASan sees a read past them); pv +0, -0 and others. ---- */
+static void test_f32_dw(const kset_case *ks) {
+    if (!ks->ks->f32_dw) return;
+    int ok = 1, cases = 0;
+    static const int64_t kws[4] = {1, 3, 5, 7};
+    for (int it = 0; it < 500 && ok; it++) {
+        const int64_t KH = 1 + (int64_t)(next() % 7), KW = kws[it < 8 ? 1 + it % 2 : (int)(next() % 4)];
+        const int64_t SW = 1 + (int64_t)(next() % 2), SH = 1 + (int64_t)(next() % 3), DH = 1 + (int64_t)(next() % 2);
+        const int64_t PT = (int64_t)(next() % 4), PL = (int64_t)(next() % 4), PB = (int64_t)(next() % 4);
+        const int64_t PR = (int64_t)(next() % 4);
+        const int64_t IW = 1 + (int64_t)(next() % 150), IH = 1 + (int64_t)(next() % 9);
+        const int64_t OW = (IW + PL + PR - KW) / SW + 1, OH = (IH + PT + PB - (KH - 1) * DH - 1) / SH + 1;
+        if (OW < 1 || OH < 1 || IW + PL + PR < KW || IH + PT + PB < (KH - 1) * DH + 1) continue;
+        float *x = malloc(sizeof(float) * (size_t)(IH * IW)), w[49];
+        float *y = malloc(sizeof(float) * (size_t)(OH * OW));
+        for (int64_t i = 0; i < IH * IW; i++) x[i] = (float)laplace();
+        for (int64_t k = 0; k < KH * KW; k++) w[k] = (float)laplace();
+        const int pk = (int)(next() % 4);
+        const float pv = pk == 0 ? 0.0f : pk == 1 ? -0.0f : (float)laplace(), b = next() % 4 ? (float)laplace() : -0.0f;
+        ks->ks->f32_dw(x, IH, IW, PT, PL, pv, w, KH, KW, SH, SW, DH, b, y, OH, OW);
+        for (int64_t oy = 0; oy < OH && ok; oy++)
+            for (int64_t ox = 0; ox < OW && ok; ox++) {
+                volatile float acc = 0.0f;
+                acc = acc + b;
+                for (int64_t ky = 0; ky < KH; ky++)
+                    for (int64_t kx = 0; kx < KW; kx++) {
+                        const int64_t iy = oy * SH + ky * DH - PT, ix = ox * SW + kx - PL;
+                        const float v = iy >= 0 && iy < IH && ix >= 0 && ix < IW ? x[iy * IW + ix] : pv;
+                        acc = fmaf(v, w[ky * KW + kx], acc);
+                    }
+                const float want = acc, got = y[oy * OW + ox];
+                if (memcmp(&want, &got, 4)) {
+                    CHECK(0, "%s f32_dw k%lldx%lld s%lld,%lld d%lld pad %lld,%lld pv %g %lldx%lld (%lld,%lld): got %.9g want %.9g",
+                          ks->name, (long long)KH, (long long)KW, (long long)SH, (long long)SW, (long long)DH, (long long)PT,
+                          (long long)PL, (double)pv, (long long)IH, (long long)IW, (long long)oy, (long long)ox, (double)got,
+                          (double)want);
+                    ok = 0;
+                }
+            }
+        free(x), free(y);
+        cases++;
+    }
+    CHECK(ok && cases > 250, "%s f32_dw (%d cases)", ks->name, cases);
+    printf("%s: FP32 depthwise planes, %d cases bit for bit as the FMA chain: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
+}
+
 int main(void) {
     const char *s = getenv("TEQ_SEED");
     uint64_t seed = s && *s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL);
@@ -1651,6 +1699,7 @@ int main(void) {
         test_i8conv(&ks[i]);
         test_f32conv(&ks[i]);
         test_i8_dw(&ks[i]);
+        test_f32_dw(&ks[i]);
     }
     test_lanes(ks, n);
     test_gemv_l8(ks, n);

@@ -21,6 +21,7 @@
 
 #include <float.h>
 #include <immintrin.h>
+#include <math.h>
 #include <stdlib.h>
 
 #define INLINE static inline __attribute__((always_inline))
@@ -1061,6 +1062,165 @@ static I8C_ATTR void i8_dw_vnni(const uint8_t *x, int64_t IH, int64_t IW, int64_
     }
 }
 
+
+/* ---- FP32 depthwise plane (kernels.h teq_k_f32_dw) ----
+ * 16 output pixels of a row per vector, NV (<= 4) vectors at a time, each output one chain of FMAs in the order
+ * of the operators' loop (nn.c dw_plane): acc = 0 + bias, then acc = fma(x, w, acc) over ky, then kx. The
+ * plane is read where it lies: a tap's 16 inputs are one load masked to the row's columns, pv merged into the
+ * rest (zero-masked when pv is +0), and rows above and below the plane are pv throughout, so every tap reads
+ * the value the padded copy held and the bits are the padded loop's. At stride 2 the 16 inputs of tap kx are
+ * the even lanes of the 32 floats from column 2 ox + kx - PL, picked by one vpermt2ps. */
+static const int32_t F32DW_EVEN[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+
+/* lanes [lo, hi) of a 16-float load (clamped) */
+INLINE __mmask16 f32dw_range(int64_t lo, int64_t hi) {
+    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo, hi = hi < lo ? lo : hi > 16 ? 16 : hi;
+    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* the masks of the NV vectors from column ox: per vector, tap and load (the second one at stride 2), the lanes
+ * whose columns lie in the row */
+INLINE void f32dw_masks(__mmask16 mk[][2][8], int64_t ox, int64_t IW, int64_t PL, const int KW, const int SW, int NV) {
+    for (int v = 0; v < NV; v++)
+        for (int kx = 0; kx < KW; kx++) {
+            const int64_t c = (ox + 16 * v) * SW + kx - PL;
+            mk[v][0][kx] = f32dw_range(-c, IW - c);
+            mk[v][1][kx] = SW == 2 ? f32dw_range(-c - 16, IW - c - 16) : 0;
+        }
+}
+
+/* NV vectors of 16 outputs of row oy from column ox, NV independent chains of KH KW FMAs. mk NULL: every tap's
+ * loads lie inside the row (plain loads); else each load is masked to the row's columns by mk (f32dw_masks), pv
+ * merged into the rest (zero-masked for +0). */
+INLINE void f32dw_block(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, __m512 pvv, const float *w,
+                        int64_t KH, int64_t SH, int64_t DH, __m512 b0, __m512i ev, float *yo, int64_t oy, int64_t ox,
+                        int64_t OW, const __mmask16 (*mk)[2][8], const int KW, const int SW, const int PZ, const int NV) {
+    __m512 acc[4];
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[v] = b0;
+    for (int64_t ky = 0; ky < KH; ky++) {
+        const int64_t iy = oy * SH + ky * DH - PT;
+        const float *wr = w + ky * KW;
+        if (iy < 0 || iy >= IH) {
+            _Pragma("GCC unroll 8") for (int kx = 0; kx < KW; kx++) {
+                const __m512 wv = _mm512_set1_ps(wr[kx]);
+                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[v] = _mm512_fmadd_ps(pvv, wv, acc[v]);
+            }
+            continue;
+        }
+        /* masked loads: the masked-off lanes are not read (no fault), whatever the address (p may point before
+         * the row) */
+        const uintptr_t row = (uintptr_t)(x + iy * IW);
+        _Pragma("GCC unroll 8") for (int kx = 0; kx < KW; kx++) {
+            const __m512 wv = _mm512_set1_ps(wr[kx]);
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {
+                const float *p = (const float *)(row + (uintptr_t)(((ox + 16 * v) * SW + kx - PL) * (int64_t)sizeof(float)));
+                __m512 xv, hi = pvv;
+                if (!mk) {
+                    xv = _mm512_loadu_ps(p);
+                    if (SW == 2) hi = _mm512_loadu_ps(p + 16);
+                } else if (PZ) {
+                    xv = _mm512_maskz_loadu_ps(mk[v][0][kx], p);
+                    if (SW == 2) hi = _mm512_maskz_loadu_ps(mk[v][1][kx], p + 16);
+                } else {
+                    xv = _mm512_mask_loadu_ps(pvv, mk[v][0][kx], p);
+                    if (SW == 2) hi = _mm512_mask_loadu_ps(pvv, mk[v][1][kx], p + 16);
+                }
+                if (SW == 2) xv = _mm512_permutex2var_ps(xv, ev, hi);
+                acc[v] = _mm512_fmadd_ps(xv, wv, acc[v]);
+            }
+        }
+    }
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {
+        const int64_t nb = OW - ox - 16 * v;
+        if (nb >= 16) _mm512_storeu_ps(yo + ox + 16 * v, acc[v]);
+        else _mm512_mask_storeu_ps(yo + ox + 16 * v, (__mmask16)((1u << nb) - 1), acc[v]);
+    }
+}
+
+/* vectors [j0, j0 + n) of row oy, in blocks of up to 4; mk: their masks (NULL: plain loads) */
+INLINE void f32dw_span(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, __m512 pvv, const float *w,
+                       int64_t KH, int64_t SH, int64_t DH, __m512 b0, __m512i ev, float *yo, int64_t oy, int64_t OW,
+                       int64_t j0, int64_t n, const __mmask16 (*mk)[2][8], const int KW, const int SW, const int PZ) {
+    for (int64_t j = 0; j < n;) {
+        const int64_t r = n - j, ox = 16 * (j0 + j);
+        const __mmask16(*m)[2][8] = mk ? mk + j : NULL;
+#define F32DW_B(NV) f32dw_block(x, IH, IW, PT, PL, pvv, w, KH, SH, DH, b0, ev, yo, oy, ox, OW, m, KW, SW, PZ, NV), j += NV
+        if (r >= 4) F32DW_B(4);
+        else if (r == 3) F32DW_B(3);
+        else if (r == 2) F32DW_B(2);
+        else F32DW_B(1);
+#undef F32DW_B
+    }
+}
+
+/* Each row: the vectors whose taps reach past the left edge (masked), those inside the row (plain loads), those
+ * past the right edge (masked). The masks depend on the column only, so they are made once per plane (up to 8
+ * vectors on each side, which every pad below 64 columns keeps to; wider pads mask every vector of the row). */
+INLINE void f32dw_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w,
+                       int64_t KH, int64_t SH, int64_t DH, float bias, float *y, int64_t OH, int64_t OW, const int KW,
+                       const int SW, const int PZ) {
+    const __m512 pvv = _mm512_set1_ps(pv), b0 = _mm512_set1_ps(0.0f + bias);
+    const __m512i ev = _mm512_loadu_si512(F32DW_EVEN);
+    const int64_t nvec = (OW + 15) / 16;
+    /* vector j is inside when all its loads are: columns 16 j SW - PL .. + 15 SW + KW - 1 (+ 16 at stride 2) */
+    int64_t jl = 0, jr = nvec;
+    while (jl < nvec && 16 * jl * SW - PL < 0) jl++;
+    while (jr > jl && (16 * (jr - 1) * SW - PL + (SW == 2 ? 31 : 15) + KW - 1) >= IW) jr--;
+    /* a narrow row (4 vectors or fewer: one block, not three with one chain each; or 8 or fewer without an inner
+     * part): every vector masked, masks made once. M-LSD's 40 x 40 planes: 0.25 ms split, about 0.21 in one block */
+    if (nvec <= 4 || (jl == jr && nvec <= 8)) jl = jr = nvec;
+    else if (jl > 8 || nvec - jr > 8 || jl == jr) jl = 0, jr = 0; /* every vector masked, masks made per row */
+    __mmask16 ml[8][2][8], mr[8][2][8];
+    if (jr > 0) {
+        f32dw_masks(ml, 0, IW, PL, KW, SW, (int)jl);
+        f32dw_masks(mr, 16 * jr, IW, PL, KW, SW, (int)(nvec - jr));
+    }
+    for (int64_t oy = 0; oy < OH; oy++) {
+        float *yo = y + oy * OW;
+        /* rows of stride 2 and more: the input rows that output row oy + 1 reads first, fetched during row oy.
+         * M-LSD's stride-2 layer over 96 x 160 x 160 (9.8 MB from memory): 1.18-1.36 -> 1.00-1.06 ms; at stride 1
+         * (each input row read by KH output rows) it cost 0.69-0.73 -> 0.74-0.78, so not there */
+        if (SH >= 2) {
+            const int64_t last = (oy + 1) * SH + (KH - 1) * DH - PT;
+            for (int64_t iy = last - SH + 1; iy <= last; iy++) {
+                if (iy < 0 || iy >= IH) continue;
+                const char *r = (const char *)(x + iy * IW);
+                for (int64_t b = 0; b < IW * (int64_t)sizeof(float); b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
+            }
+        }
+#define F32DW_S(J0, N, MK) f32dw_span(x, IH, IW, PT, PL, pvv, w, KH, SH, DH, b0, ev, yo, oy, OW, J0, N, MK, KW, SW, PZ)
+        if (jr == 0) {
+            /* every vector masked: the masks made per block of 4 */
+            for (int64_t j = 0; j < nvec; j += 4) {
+                __mmask16 mk[4][2][8];
+                const int n = nvec - j < 4 ? (int)(nvec - j) : 4;
+                f32dw_masks(mk, 16 * j, IW, PL, KW, SW, n);
+                F32DW_S(j, n, (const __mmask16(*)[2][8])mk);
+            }
+        } else {
+            F32DW_S(0, jl, (const __mmask16(*)[2][8])ml);
+            F32DW_S(jl, jr - jl, NULL);
+            F32DW_S(jr, nvec - jr, (const __mmask16(*)[2][8])mr);
+        }
+#undef F32DW_S
+    }
+}
+
+static void f32_dw_avx512(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w,
+                          int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, float bias, float *y, int64_t OH,
+                          int64_t OW) {
+    /* +0 padding (every model's but a shifted code's) takes the zero-masked loads: no merge */
+    const int pz = pv == 0.0f && !signbit(pv);
+#define F32DW(K, S)                                                                                                    \
+    if (KW == K && SW == S) {                                                                                          \
+        if (pz) f32dw_rows(x, IH, IW, PT, PL, pv, w, KH, SH, DH, bias, y, OH, OW, K, S, 1);                            \
+        else f32dw_rows(x, IH, IW, PT, PL, pv, w, KH, SH, DH, bias, y, OH, OW, K, S, 0);                               \
+        return;                                                                                                        \
+    }
+    F32DW(3, 1) F32DW(3, 2) F32DW(5, 1) F32DW(5, 2) F32DW(7, 1) F32DW(7, 2) F32DW(1, 1) F32DW(1, 2)
+#undef F32DW
+}
+
 const teq_kernel_set teq_kset_avx512vnni_tab = {
     .name = "avx512+vnni", /* as teq.h's teq_kernels_name says: the INT8 kernels differ */
     .decode = decode_avx512,
@@ -1073,6 +1233,7 @@ const teq_kernel_set teq_kset_avx512vnni_tab = {
     .f32_conv = f32_conv_avx512,
     .f32_mv = 1,
     .i8_dw = i8_dw_vnni,
+    .f32_dw = f32_dw_avx512,
 };
 
 /* AVX-512 without VNNI: the same float kernels, maddubs INT8 */
@@ -1084,6 +1245,7 @@ const teq_kernel_set teq_kset_avx512_tab = {
     .i8_gemm = i8_gemm_bw,
     .f32_conv = f32_conv_avx512,
     .f32_mv = 1,
+    .f32_dw = f32_dw_avx512,
 };
 
 /* ---- activation quantizer (kq.c builds the tables; this is its 16-lane body) ----

@@ -379,6 +379,15 @@ void teq_k_i8_dw(const uint8_t *x, int64_t IH, int64_t IW, int64_t PT, int64_t P
     teq_kset_best()->i8_dw(x, IH, IW, PT, PL, pc, w, KH, KW, SH, SW, DH, zpw, sc, bias, y, OH, OW);
 }
 
+bool teq_k_f32_dw_ok(int64_t KW, int64_t SW, int64_t DW) {
+    return teq_kset_best()->f32_dw && (KW == 1 || KW == 3 || KW == 5 || KW == 7) && (SW == 1 || SW == 2) && DW == 1;
+}
+
+void teq_k_f32_dw(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w, int64_t KH,
+                  int64_t KW, int64_t SH, int64_t SW, int64_t DH, float bias, float *y, int64_t OH, int64_t OW) {
+    teq_kset_best()->f32_dw(x, IH, IW, PT, PL, pv, w, KH, KW, SH, SW, DH, bias, y, OH, OW);
+}
+
 /* the AVX2 and AVX-512 bodies take the same direct-path test (kint.h f32c_direct); the scalar set has none */
 bool teq_k_f32_conv_deint_ok(const teq_kwf *w, const teq_i8conv *g) {
     return teq_kset_best()->f32_conv && !w->mv && !g->deint && f32c_direct(g, w->K, 1);

@@ -275,6 +275,10 @@ typedef struct teq_kernel_set {
     void (*i8_dw)(const uint8_t *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, uint8_t pc, const int8_t *w,
                   int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, int32_t zpw, float sc, const float *bias,
                   float *y, int64_t OH, int64_t OW);
+    /* FP32 depthwise plane (teq_k_f32_dw below); NULL where the set has none (the operators run their loop on a
+     * padded copy) */
+    void (*f32_dw)(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w, int64_t KH,
+                   int64_t KW, int64_t SH, int64_t SW, int64_t DH, float bias, float *y, int64_t OH, int64_t OW);
 } teq_kernel_set;
 
 /* The set of an instruction set, or NULL when this CPU lacks it. */
@@ -308,6 +312,17 @@ bool teq_k_i8_dw_ok(int64_t KH, int64_t KW, int64_t SW, int64_t DW);
 void teq_k_i8_dw(const uint8_t *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, uint8_t pc, const int8_t *w,
                  int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, int32_t zpw, float sc, const float *bias,
                  float *y, int64_t OH, int64_t OW);
+
+/* One output plane of an FP32 depthwise convolution from the plane x [IH][IW] as it lies (no padded copy), padded
+ * by PT rows above and PL columns on the left (and as far as the taps reach) with pv, weights w [KH][KW]: with
+ * xp(iy, ix) = x[iy][ix] inside the plane and pv outside, each output is one chain of FMAs in tap order,
+ *     acc = 0 + bias; acc = fma(xp(oy SH + ky DH - PT, ox SW + kx - PL), w[ky][kx], acc) for ky, then kx
+ *     y[oy OW + ox] = acc
+ * (the operators' padded loop, nn.c dw_plane, in its FMA clone: the same bits). teq_k_f32_dw_ok: whether the
+ * best set takes this geometry (KW 1, 3, 5 or 7, SW 1 or 2, no dilation along the row). */
+bool teq_k_f32_dw_ok(int64_t KW, int64_t SW, int64_t DW);
+void teq_k_f32_dw(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w, int64_t KH,
+                  int64_t KW, int64_t SH, int64_t SW, int64_t DH, float bias, float *y, int64_t OH, int64_t OW);
 
 /* The integer-lanes convolution over all OH * OW columns (threads split the column blocks); false from
  * teq_k_i16_conv_ok when the best set has no i16_conv. */

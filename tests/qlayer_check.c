@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     /* layer by layer, the fast mode computes the layer alone: no fused chain after it (compared below) */
-    int n_passq = 0, n_chain = 0, n_codes = 0;
+    int n_passq = 0, n_chain = 0, n_codes = 0, n_fcodes = 0;
     for (int i = 0; i < m->g->n_nodes; i++) {
         const teq_node *n = &m->g->nodes[i];
         n_codes += (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "ConvTranspose")) && n->kern && ((const teq_qlayer *)n->kern)->outq;
@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
                     !strcmp(n->op_type, "BatchNormalization")) &&
                    n->pass_fast;
         n_passq += !strcmp(n->op_type, "TeqQuantize") && n->pass_fast;
+        n_fcodes += n->codes_out != NULL;
     }
     teq_ops_fast_passes(m->g, false);
     state st = {0};
@@ -156,6 +157,8 @@ int main(int argc, char **argv) {
            same ? "yes" : "no");
     printf("%d INT8 convolutions write the next layer's codes: outputs identical to running them: %s\n", n_codes,
            same ? "yes" : "no");
+    printf("%d float producers (Add, Mul, Concat) write their INT8 readers' codes: outputs identical to running them: %s\n",
+           n_fcodes, same ? "yes" : "no");
     for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(on[i]), teq_tensor_free(off[i]);
     teq_tensor_free(x);
     teq_ctx_free(st.ctx);

@@ -58,6 +58,10 @@ typedef struct teq_node {
      * TeqQuantize: every reader of its output quantizes that input itself to the same codes (INT8 products);
      * TeqElementwise: the INT8 convolution in front applied its steps to its own output already. */
     bool pass_fast;
+    /* With the fast kernels, an Add, Mul or Concat whose output only a pass-through TeqQuantize reads, whose
+     * readers all take INT8 codes: that quantizer (a const struct teq_kq *, set by ops/qlayer.c), and the node
+     * writes its output as those codes instead of floats; NULL otherwise. Not owned. */
+    const void *codes_out;
 } teq_node;
 
 /* A quantized constant (weights): its code and its packed codes. The value's float constant holds

@@ -386,6 +386,32 @@ static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
     return readers ? r->kern : NULL;
 }
 
+/* The prepared quantizer whose codes a float producer n may write as its output (teq_node.codes_out): an Add
+ * (with its Relu fused or none; not one that adds a zero-padded Concat), a Mul or a Concat (not one handed on to
+ * such an Add), of the default domain, whose output (past the fused Relu) only a pass-through TeqQuantize reads,
+ * whose readers all take INT8 codes (int_path, input 0). The quantization then happens as the values are made,
+ * in cache, instead of in each reader after a pass over memory; the codes are the ones the readers would make. */
+static const teq_kq *float_codes_out(teq_graph *g, const teq_node *n) {
+    const bool add = !strcmp(n->op_type, "Add"), mul = !strcmp(n->op_type, "Mul"), cat = !strcmp(n->op_type, "Concat");
+    if ((!add && !mul && !cat) || (n->domain && n->domain[0]) || n->n_out != 1 || n->pass_fast || n->out[0] < 0) return NULL;
+    if (cat && n->kern) return NULL; /* a Concat marked for a zero-padded Add */
+    if (add && n->kern && !teq_is_add_fuse(n)) return NULL; /* a link of a chain */
+    const teq_add_fuse *f = add && n->kern ? n->kern : NULL;
+    if (f && f->zp) return NULL;
+    teq_node *r = teq_graph_sole_reader(g, n->out[0]);
+    if (r && f && f->relu) r = r->pass_fast && !strcmp(r->op_type, "Relu") ? teq_graph_sole_reader(g, r->out[0]) : NULL;
+    if (!r || !teq_ql_is_quantize(r) || !r->pass_fast || !r->kern || r->n_out != 1) return NULL;
+    const int q = r->out[0];
+    int readers = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].in[k] == q) {
+                if (k != 0 || !int_path(g, &g->nodes[i])) return NULL;
+                readers++;
+            }
+    return readers ? r->kern : NULL;
+}
+
 /* The Add that alone reads Concat n's output, when n is Concat(A, Z) along axis 1 with Z a float constant of
  * +0.0 only (every bit clear) and A not a constant (ops.h teq_add_fuse); *k: the Add's input slot. */
 static teq_node *zero_pad_reader(teq_graph *g, const teq_node *n, int *k) {
@@ -515,6 +541,7 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         teq_node *n = &g->nodes[i];
         if ((!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "ConvTranspose")) && n->kern)
             ((teq_qlayer *)n->kern)->outq = on ? codes_out(g, n) : NULL;
+        n->codes_out = on ? float_codes_out(g, n) : NULL;
     }
     return TEQ_OK;
 }

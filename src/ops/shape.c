@@ -7,6 +7,7 @@
  * the source), which is simplified (unit dims dropped, contiguous dims merged) and then run as
  * memcpy rows, strided rows, or a cache-blocked 2-D transpose. Tensors are row-major throughout. */
 #include "ops.h"
+#include "../kernels/kernels.h"
 
 #include <float.h>
 #include <math.h>
@@ -646,7 +647,12 @@ static teq_status op_concat(teq_exec_ctx *ctx, const teq_node *node, const teq_t
     /* A and zeros read by one Add alone (ops.h teq_add_fuse): A goes on, the Add adds the zeros */
     if (teq_concat_zpad(node) && n == 2 && axis == 1 && x0->dtype == TEQ_DTYPE_FLOAT)
         return teq_ctx_pass_input(ctx, 0, x0, out[0]);
-    s = alloc_out(ctx, node, out[0], x0->dtype, r, dims);
+    /* read only by INT8 layers through a pass-through quantizer (teq_node.codes_out, fast mode): each input
+     * quantized straight into its place in the output codes, no float copy (the readers would quantize it) */
+    const teq_kq *cq = node->codes_out && teq_kmode_get() == TEQ_KMODE_FAST && x0->dtype == TEQ_DTYPE_FLOAT
+                           ? node->codes_out
+                           : NULL;
+    s = alloc_out(ctx, node, out[0], cq ? TEQ_DTYPE_UINT8 : x0->dtype, r, dims);
     if (s) return s;
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; d++) outer *= dims[d];
@@ -654,6 +660,18 @@ static teq_status op_concat(teq_exec_ctx *ctx, const teq_node *node, const teq_t
     int64_t orow = dims[axis] * inner, total = outer * orow;
     char *o = out[0]->data;
     if (total == 0) return TEQ_OK;
+    if (cq) {
+        uint8_t *c = out[0]->data;
+        for (int64_t q = 0; q < outer; q++) {
+            int64_t off = q * orow;
+            for (int k = 0; k < n; k++) {
+                const int64_t len = in[k]->dims[axis] * inner;
+                if (len) teq_kq_codes(cq, (const float *)in[k]->data + q * len, len, c + off, outer == 1 ? teq_ctx_threads(ctx) : 1);
+                off += len;
+            }
+        }
+        return TEQ_OK;
+    }
     if (outer == 1) {
         int64_t off = 0;
         for (int k = 0; k < n; k++) {

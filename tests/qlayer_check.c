@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     /* layer by layer, the fast mode computes the layer alone: no fused chain after it (compared below) */
-    int n_passq = 0, n_chain = 0, n_codes = 0, n_fcodes = 0, n_muladd = 0;
+    int n_passq = 0, n_chain = 0, n_codes = 0, n_fcodes = 0;
     for (int i = 0; i < m->g->n_nodes; i++) {
         const teq_node *n = &m->g->nodes[i];
         n_codes += (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "ConvTranspose")) && n->kern && ((const teq_qlayer *)n->kern)->outq;
@@ -114,7 +114,6 @@ int main(int argc, char **argv) {
                    n->pass_fast;
         n_passq += !strcmp(n->op_type, "TeqQuantize") && n->pass_fast;
         n_fcodes += n->codes_out != NULL;
-        n_muladd += n->kern && (const char *)n->kern >= &teq_mul_add_mark[0] && (const char *)n->kern <= &teq_mul_add_mark[3];
     }
     teq_ops_fast_passes(m->g, false);
     state st = {0};
@@ -160,8 +159,6 @@ int main(int argc, char **argv) {
            same ? "yes" : "no");
     printf("%d float producers (Add, Mul, Concat) write their INT8 readers' codes: outputs identical to running them: %s\n",
            n_fcodes, same ? "yes" : "no");
-    printf("%d Muls make the Add of x * s + x that reads them: outputs identical to running them: %s\n", n_muladd,
-           same ? "yes" : "no");
     for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(on[i]), teq_tensor_free(off[i]);
     teq_tensor_free(x);
     teq_ctx_free(st.ctx);

@@ -658,57 +658,7 @@ static teq_status binary_codes(teq_exec_ctx *ctx, const teq_node *node, const te
     return TEQ_OK;
 }
 
-/* Mul(x, s) that also makes the Add of x that alone reads it (ops.h teq_mul_add_mark; k = 2 j + a, j the slot
- * of x here, a its slot in the Add): y = fl(x + fl(x s)) with the Add's operands in its order, by the two
- * operators' own loops (mul_tab, add_tab) over chunks of 4096 in L1, where s has x's shape or one value per
- * channel of x (N, C, ...) with ones elsewhere; any other shape makes the product as the Mul does and adds x
- * to it in place. The Add, marked as a link, hands the result on. */
-static teq_status mul_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out,
-                          int k) {
-    const int j = k / 2, ax = k % 2;
-    const teq_tensor *x = in[j], *sv = in[1 - j];
-    const int64_t inc1[2] = {1, 1};
-    if (x && sv && x->dtype == TEQ_DTYPE_FLOAT && sv->dtype == TEQ_DTYPE_FLOAT && x->ndim >= 2 && sv->ndim == x->ndim) {
-        /* s: x's shape (per value), or [1 or N, C, 1, ...] (per channel) */
-        bool same = true, chan = sv->dims[0] == x->dims[0] || sv->dims[0] == 1;
-        for (int d = 0; d < x->ndim; d++) same &= sv->dims[d] == x->dims[d];
-        chan &= sv->dims[1] == x->dims[1];
-        for (int d = 2; d < x->ndim; d++) chan &= sv->dims[d] == 1;
-        if (same || chan) {
-            teq_status s = teq_ctx_alloc(ctx, out[0], TEQ_DTYPE_FLOAT, x->ndim, x->dims);
-            if (s) return s;
-            const int64_t N = x->dims[0], C = x->dims[1], P = teq_tensor_numel(x) / (N * C > 0 ? N * C : 1);
-            const int64_t CH = 4096, per = (P + CH - 1) / CH, nch = N * C * per, n = teq_tensor_numel(x);
-            const int nt = n >= (1 << 16) ? teq_ctx_threads(ctx) : 1;
-            const float *X = x->data, *S = sv->data;
-            float *Y = out[0]->data;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-            for (int64_t c = 0; c < nch; c++) {
-                float t[4096];
-                const int64_t plane = c / per, i0 = plane * P + (c % per) * CH, len = P - (c % per) * CH < CH ? P - (c % per) * CH : CH;
-                /* the Mul's operands in its order: x in slot j */
-                const float *sp = same ? S + i0 : S + (sv->dims[0] == 1 ? plane % C : plane);
-                const void *mi[2] = {j == 0 ? (const void *)(X + i0) : (const void *)sp, j == 0 ? (const void *)sp : (const void *)(X + i0)};
-                const int64_t mc[2] = {j == 0 ? 1 : same, j == 0 ? same : 1};
-                mul_tab[TI_F32](t, mi, mc, len, NULL);
-                const void *ai[2] = {ax == 0 ? (const void *)(X + i0) : (const void *)t, ax == 0 ? (const void *)t : (const void *)(X + i0)};
-                add_tab[TI_F32](Y + i0, ai, inc1, len, NULL);
-            }
-            return TEQ_OK;
-        }
-    }
-    teq_status s = binary_op(ctx, node, in, out, mul_tab, false);
-    if (s) return s;
-    /* t = x s has the shape x and s broadcast to, so x + t does too: the Add's broadcasting loop, in place over t
-     * (each output reads its own t once); t's storage stays (its capacity holds the sum) */
-    const teq_tensor t = *out[0];
-    const teq_tensor *ai[2] = {ax == 0 ? x : &t, ax == 0 ? &t : x};
-    return binary_op(ctx, node, ai, out, add_tab, false);
-}
-
 static teq_status op_mul(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out) {
-    const int k = teq_mul_add_of(node);
-    if (k >= 0 && node->n_in == 2) return mul_add(ctx, node, in, out, k);
     if (node->codes_out && teq_kmode_get() == TEQ_KMODE_FAST) return binary_codes(ctx, node, in, out, mul_tab, false);
     return binary_op(ctx, node, in, out, mul_tab, false);
 }

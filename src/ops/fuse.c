@@ -173,12 +173,6 @@ const char teq_add_link_mark[2] = {0, 0};
 int teq_add_link_slot(const teq_node *node) {
     return node->kern == &teq_add_link_mark[0] ? 0 : node->kern == &teq_add_link_mark[1] ? 1 : -1;
 }
-const char teq_mul_add_mark[4] = {0, 0, 0, 0};
-int teq_mul_add_of(const teq_node *node) {
-    for (int k = 0; k < 4; k++)
-        if (node->kern == &teq_mul_add_mark[k]) return teq_kmode_get() == TEQ_KMODE_FAST ? k : -1;
-    return -1;
-}
 void teq_add_fuse_free(void *p) { free(p); }
 bool teq_is_add_fuse(const teq_node *node) { return node->kern && node->kern_free == teq_add_fuse_free; }
 const teq_add_fuse *teq_add_fuse_of(const teq_node *node) {

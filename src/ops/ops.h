@@ -106,12 +106,6 @@ extern const char teq_concat_zpad_mark;
  * mode (teq_passes_input); teq_add_link_slot: that k, or -1 */
 extern const char teq_add_link_mark[2];
 int teq_add_link_slot(const teq_node *node);
-/* A Mul t = Mul(x, s) whose output only an Add of t and that same x reads (the squeeze-and-excitation blocks'
- * x * s + x, PP-OCR det): in the fast mode the Mul makes the Add's result, fl(x + fl(x s)) in the Add's operand
- * order, per chunk in L1, and the Add (marked as a link, teq_add_link_mark) hands it on. node->kern of the Mul
- * is &teq_mul_add_mark[2 j + a], j the Mul's slot of x, a the Add's; teq_mul_add_of: j * 2 + a, or -1. */
-extern const char teq_mul_add_mark[4];
-int teq_mul_add_of(const teq_node *node);
 bool teq_concat_zpad(const teq_node *node);
 /* Whether a node of a fused chain hands its input x on unchanged: in the fast mode the operator in
  * front applied the node already (qlayer.c's fast passes set node->pass_fast), and may have written x as

@@ -386,17 +386,6 @@ static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
     return readers ? r->kern : NULL;
 }
 
-/* The node that reads value v, when v has one use (in any slot) and is not a graph output; else NULL */
-static teq_node *sole_reader_any(teq_graph *g, int v) {
-    if (v < 0 || g->values[v].n_uses != 1) return NULL;
-    for (int j = 0; j < g->n_outputs; j++)
-        if (g->outputs[j] == v) return NULL;
-    for (int i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_in; k++)
-            if (g->nodes[i].in[k] == v) return &g->nodes[i];
-    return NULL;
-}
-
 /* The prepared quantizer whose codes a float producer n may write as its output (teq_node.codes_out): an Add
  * (with its Relu fused or none; not one that adds a zero-padded Concat), a Mul or a Concat (not one handed on to
  * such an Add), of the default domain, whose output (past the fused Relu) only a pass-through TeqQuantize reads,
@@ -547,25 +536,6 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         }
     }
     free(zs);
-    /* Mul(x, s) read only by Add(x, Mul) or Add(Mul, x) (ops.h teq_mul_add_mark): after the Add fusions above,
-     * so that an Add with its own (a Relu, a zero-padded input) is left alone */
-    for (int i = 0; i < g->n_nodes; i++) {
-        teq_node *n = &g->nodes[i];
-        if (n->kern >= (void *)&teq_mul_add_mark[0] && n->kern <= (void *)&teq_mul_add_mark[3]) n->kern = NULL;
-        if (!on || strcmp(n->op_type, "Mul") || (n->domain && n->domain[0]) || n->n_in != 2 || n->n_out != 1 || n->kern ||
-            n->pass_fast || n->in[0] < 0 || n->in[1] < 0 || n->in[0] == n->in[1])
-            continue;
-        teq_node *a = sole_reader_any(g, n->out[0]);
-        if (!a || strcmp(a->op_type, "Add") || (a->domain && a->domain[0]) || a->n_in != 2 || a->n_out != 1 || a->kern ||
-            a->pass_fast || a->opset < 7)
-            continue;
-        const int ta = a->in[0] == n->out[0] ? 0 : 1, xv = a->in[1 - ta]; /* the Add's slots of t and of x */
-        const int j = n->in[0] == xv ? 0 : n->in[1] == xv ? 1 : -1;
-        if (j < 0 || g->values[xv].constant) continue;
-        n->kern = (void *)&teq_mul_add_mark[2 * j + (1 - ta)], n->kern_free = NULL;
-        a->kern = (void *)&teq_add_link_mark[ta], a->kern_free = NULL;
-        a->pass_fast = true;
-    }
     /* after the chains (codes_out looks through them) */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];

@@ -611,7 +611,6 @@ static bool add_zero_padded(teq_exec_ctx *ctx, const teq_node *node, const teq_t
     return true;
 }
 
-/* Add, and with teq_add_relu the Relu after it (BlazeFace's residual blocks: Add then Relu, two passes) */
 /* An Add or Mul whose output only INT8 readers take, through a pass-through quantizer (teq_node.codes_out,
  * fast mode): the output as that quantizer's codes. Inputs of one shape: the values made 4096 at a time and
  * quantized while in L1 (the float output never reaches memory, and the readers do not read it back to
@@ -663,6 +662,7 @@ static teq_status op_mul(teq_exec_ctx *ctx, const teq_node *node, const teq_tens
     return binary_op(ctx, node, in, out, mul_tab, false);
 }
 
+/* Add, and with teq_add_relu the Relu after it (BlazeFace's residual blocks: Add then Relu, two passes) */
 static teq_status op_add(teq_exec_ctx *ctx, const teq_node *node, const teq_tensor *const *in, teq_tensor *const *out) {
     /* a bias the convolution in front added already (a link of its chain) */
     const int link = teq_add_link_slot(node);

@@ -1169,12 +1169,12 @@ static teq_status convt_run(teq_exec_ctx *ctx, const teq_node *node, const teq_t
      * multiplies without the transpose; the reference and INT8 kernels take the product. */
     const bool qmm = ql && (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8);
     if (ql && ql->w.M != group * MK) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "quantized weights do not match W");
-    if (qmm && tiles && group == 1 && teq_kmode_get() == TEQ_KMODE_FAST) {
+    if (qmm && tiles && group == 1 && KK <= 64 && teq_kmode_get() == TEQ_KMODE_FAST) {
         /* INT8, taps that do not overlap: the kernel's blocks go straight into Y (convt_tile_fn), no col */
         const teq_i8conv ic = {.C = Cg, .PH = 1, .PW = Sin, .KH = 1, .KW = 1, .SH = 1, .SW = 1, .DH = 1, .DW = 1,
                                .OH = 1, .OW = Sin};
         bool done = true;
-        for (int64_t n = 0; n < N && done && KK <= 64; n++) {
+        for (int64_t n = 0; n < N && done; n++) {
             const convt_tiles ct = {&g, Mg, 0, B, ycodes ? NULL : Y + n * M * S, post, ycodes ? ql->outq : NULL,
                                     ycodes ? (uint8_t *)y->data + n * M * S : NULL};
             const teq_kpost kp = {.fn = convt_tile_fn, .user = (void *)&ct, .tile = 1};
@@ -1182,7 +1182,7 @@ static teq_status convt_run(teq_exec_ctx *ctx, const teq_node *node, const teq_t
             if ((st = teq_ql_conv_i8_tiles(ctx, node, ql, xn, xcodes, 1, Sin, &ic, &kp, &done))) return st;
             if (!done && n > 0) return teq_op_fail(ctx, node, TEQ_ERR_INTERNAL, "INT8 kernel taken for some images only");
         }
-        if (done && KK <= 64) {
+        if (done) {
             *chained = post != NULL;
             return TEQ_OK;
         }

@@ -364,16 +364,9 @@ static bool convt_tiles_attrs(const teq_graph *g, const teq_node *n) {
     return true;
 }
 
-/* The prepared quantizer whose codes INT8 Conv n (or ConvTranspose whose taps do not overlap) may write as its
- * output (teq_qlayer.outq), or NULL. */
-static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
-    const teq_qlayer *ql = n->kern;
-    const bool convt = !strcmp(n->op_type, "ConvTranspose");
-    if ((strcmp(n->op_type, "Conv") && !(convt && convt_tiles_attrs(g, n))) || !int_path(g, n) || n->n_out != 1)
-        return NULL;
-    int v = n->out[0];
-    teq_node *r = teq_graph_sole_reader(g, v);
-    for (int l = 0; r && ql->post && l < ql->post->nlinks; l++) r = teq_graph_sole_reader(g, r->out[0]); /* past the chain */
+/* r's prepared quantizer when r is a pass-through TeqQuantize whose readers all take INT8 codes (int_path, input
+ * 0), else NULL: the codes a producer whose output only r reads may write (codes_out, float_codes_out) */
+static const teq_kq *int_readers_quantizer(teq_graph *g, const teq_node *r) {
     if (!r || !teq_ql_is_quantize(r) || !r->pass_fast || !r->kern || r->n_out != 1) return NULL;
     const int q = r->out[0];
     int readers = 0;
@@ -384,6 +377,19 @@ static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
                 readers++;
             }
     return readers ? r->kern : NULL;
+}
+
+/* The prepared quantizer whose codes INT8 Conv n (or ConvTranspose whose taps do not overlap) may write as its
+ * output (teq_qlayer.outq), or NULL. */
+static const teq_kq *codes_out(teq_graph *g, const teq_node *n) {
+    const teq_qlayer *ql = n->kern;
+    const bool convt = !strcmp(n->op_type, "ConvTranspose");
+    if ((strcmp(n->op_type, "Conv") && !(convt && convt_tiles_attrs(g, n))) || !int_path(g, n) || n->n_out != 1)
+        return NULL;
+    int v = n->out[0];
+    teq_node *r = teq_graph_sole_reader(g, v);
+    for (int l = 0; r && ql->post && l < ql->post->nlinks; l++) r = teq_graph_sole_reader(g, r->out[0]); /* past the chain */
+    return int_readers_quantizer(g, r);
 }
 
 /* The prepared quantizer whose codes a float producer n may write as its output (teq_node.codes_out): an Add
@@ -400,16 +406,7 @@ static const teq_kq *float_codes_out(teq_graph *g, const teq_node *n) {
     if (f && f->zp) return NULL;
     teq_node *r = teq_graph_sole_reader(g, n->out[0]);
     if (r && f && f->relu) r = r->pass_fast && !strcmp(r->op_type, "Relu") ? teq_graph_sole_reader(g, r->out[0]) : NULL;
-    if (!r || !teq_ql_is_quantize(r) || !r->pass_fast || !r->kern || r->n_out != 1) return NULL;
-    const int q = r->out[0];
-    int readers = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_in; k++)
-            if (g->nodes[i].in[k] == q) {
-                if (k != 0 || !int_path(g, &g->nodes[i])) return NULL;
-                readers++;
-            }
-    return readers ? r->kern : NULL;
+    return int_readers_quantizer(g, r);
 }
 
 /* The Add that alone reads Concat n's output, when n is Concat(A, Z) along axis 1 with Z a float constant of

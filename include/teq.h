@@ -332,9 +332,10 @@ typedef struct teq_quantize_opts {
     const char *val_path;     /* held-out data for the budget (same kind as the budget data); NULL: the
                                  last quarter of the budget data is held out of calibration and search */
     int int_lanes;            /* 1: after the search, run the exponential Convs that can on integer lanes
-                                 (int16 levels, VNNI; docs/DECISIONS.md) where the budget metric on the
-                                 held-out samples (the search samples without any) stays within 0.2 point
-                                 of the exact layers: marked in the file (node attribute int_lanes) */
+                                 (int16 levels, then 8-bit ones where they hold; VNNI; docs/DECISIONS.md)
+                                 where the budget metric on the held-out samples (the search samples
+                                 without any) stays within 0.2 point of the exact layers: marked in the
+                                 file (node attribute int_lanes); 16: int16 lanes only */
     double int_lanes_loss;    /* that tolerance in points (0: the default, 0.2) */
     const char *pareto_path;  /* NULL, or an .svg: budget metric against average bits for the exponential
                                  and the linear code under the same search, INT8 point, FP32 line; the
@@ -365,6 +366,7 @@ typedef struct teq_layer_report {
     int shifted;
     double shift;
     char shift_source[16];
+    int int_lanes; /* --int-lanes: 16 or 8 where the layer runs on integer lanes of that width, else 0 */
 } teq_layer_report;
 
 typedef struct teq_quantize_report {
@@ -403,6 +405,7 @@ typedef struct teq_quantize_report {
     int n_lanes_eligible, n_lanes;
     double lanes_metric_exact, lanes_metric;
     char lanes_samples[16];
+    int n_lanes8; /* of n_lanes, those on 8-bit lanes */
 } teq_quantize_report;
 
 TEQ_API teq_status teq_quantize(const char *model_path, const char *out_path, const teq_quantize_opts *o,

@@ -9,7 +9,9 @@
  * Whole-model outputs are not compared this tightly: a difference in the last bit can move an activation
  * across a rounding boundary of the next layer's code, which changes that value by a whole step.
  *
- * Usage: qlayer_check MODEL.teq INPUT.npy. Prints one line per layer kind and `N passed, M failed`. */
+ * Usage: qlayer_check MODEL.teq INPUT.npy [--lanes 16|8]. Prints one line per layer kind and `N passed, M failed`.
+ * --lanes: every exponential Conv that can (teq_ql_lanes_eligible) on integer lanes of that width first, not
+ * only those the file marks, so that each is checked against its stated bound (padding and shifts included). */
 #include "check.h"
 #include "api/model_internal.h"
 #include "kernels/kernels.h"
@@ -66,7 +68,9 @@ static teq_status hook(void *user, int i, const teq_node *node, const teq_tensor
     CHECK(s == TEQ_OK, "layer %s (%s) failed to run", node->name, node->op_type);
     if (!s) {
         const double df = rel_diff(&fast, &ref), dd = rel_diff(&deq, &ref);
-        const char *kind = ql->kind == TEQ_QL_EXP ? (ql->lanes ? "exp, integer lanes" : "exp") : ql->kind == TEQ_QL_INT8 ? "int8" : "exp x exp";
+        const char *kind = ql->kind == TEQ_QL_EXP ? (ql->lanes == 16 ? "exp, int16 lanes" : ql->lanes ? "exp, 8-bit lanes" : "exp")
+                           : ql->kind == TEQ_QL_INT8 ? "int8"
+                                                     : "exp x exp";
         /* integer lanes: within their stated bound (qlayer.h), K terms at the largest row scale, of max |ref| */
         double tol = LAYER_TOL;
         if (ql->lanes) {
@@ -91,8 +95,9 @@ static teq_status hook(void *user, int i, const teq_node *node, const teq_tensor
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: qlayer_check MODEL.teq INPUT.npy\n");
+    const int lanes = argc == 5 && !strcmp(argv[3], "--lanes") ? atoi(argv[4]) : 0;
+    if (argc != 3 && !(argc == 5 && (lanes == 16 || lanes == 8))) {
+        fprintf(stderr, "usage: qlayer_check MODEL.teq INPUT.npy [--lanes 16|8]\n");
         return 2;
     }
     teq_error err;
@@ -103,6 +108,18 @@ int main(int argc, char **argv) {
     if (teq_model_load(argv[1], &m, &err) || teq_npy_read(argv[2], &x, &err)) {
         fprintf(stderr, "qlayer_check: %s\n", err.msg);
         return 2;
+    }
+    int n_forced = 0;
+    for (int i = 0; i < m->g->n_nodes && lanes; i++) {
+        teq_node *n = &m->g->nodes[i];
+        if (!teq_ql_lanes_eligible(m->g, n)) continue;
+        CHECK(teq_ql_set_lanes(n, lanes, &err) == TEQ_OK, "lanes on %s: %s", n->name, err.msg);
+        n_forced += ((const teq_qlayer *)n->kern)->lanes == lanes;
+    }
+    if (lanes) {
+        teq_ops_fast_passes(m->g, true); /* the pass-throughs that follow from them */
+        CHECK(n_forced > 0, "--lanes %d: no layer takes them", lanes);
+        printf("--lanes %d: %d exponential convolutions on them\n", lanes, n_forced);
     }
     /* layer by layer, the fast mode computes the layer alone: no fused chain after it (compared below) */
     int n_passq = 0, n_chain = 0, n_codes = 0, n_fcodes = 0;

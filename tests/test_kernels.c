@@ -1017,8 +1017,9 @@ static int i16conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
     return !bad;
 }
 
-/* One exponential layer on lanes against the reference (see above): widths bw (weights) and ba. */
-static int lanes_case(int bw, int ba, int ib, const conv_shape *cs, double *worst) {
+/* One exponential layer on lanes of width lb (16: teq_ql_lanes_prepare + i16_conv; 8: teq_ql_lanes8_prepare +
+ * i8_conv) against the reference (see above): widths bw (weights) and ba. */
+static int lanes_case(int lb, int bw, int ba, int ib, const conv_shape *cs, double *worst) {
     const teq_qparams *qw = fitted(&fit_w[1], ib, bw), *qa = fitted(&fit_a[1], ib, ba);
     if (!qw || !qa) return -1; /* no code at this base and width */
     const int64_t C = cs->C, IH = cs->IH, IW = cs->IW, M = cs->M, KH = cs->KH, KW = cs->KW;
@@ -1028,6 +1029,7 @@ static int lanes_case(int bw, int ba, int ib, const conv_shape *cs, double *wors
     float *rs = malloc(sizeof(float) * (size_t)M), *col = malloc(sizeof(float) * (size_t)(K * S));
     float *Yr = malloc(sizeof(float) * (size_t)(M * S)), *Yl = malloc(sizeof(float) * (size_t)(M * S));
     int16_t *Q = malloc(sizeof(int16_t) * (size_t)(C * IH * IW));
+    uint8_t *Q8 = malloc((size_t)(C * IH * IW));
     float lw[256], la[256];
     teq_q_code_table(qw, lw);
     teq_q_code_table(qa, la);
@@ -1035,20 +1037,25 @@ static int lanes_case(int bw, int ba, int ib, const conv_shape *cs, double *wors
     for (int c = 0; c < nw; c++) mw = fmax(mw, fabs(lw[c]));
     for (int c = 0; c < na; c++) ma = fmax(ma, fabs(la[c]));
     if (!(mw * ma * (double)K < 1e30)) { /* sums beyond float range: the reference itself overflows */
-        free(wc), free(xc), free(rs), free(col), free(Yr), free(Yl), free(Q);
+        free(wc), free(xc), free(rs), free(col), free(Yr), free(Yl), free(Q), free(Q8);
         return -1;
     }
     for (int64_t i = 0; i < M * K; i++) wc[i] = (uint8_t)(next() % (uint64_t)nw);
     for (int64_t i = 0; i < C * IH * IW; i++) xc[i] = (uint8_t)(next() % (uint64_t)na);
     for (int64_t m = 0; m < M; m++) rs[m] = (float)(0.5 + unit());
-    teq_kw w;
-    teq_kw16 wl;
+    teq_kw w, w8 = {0};
+    teq_kw16 wl = {0};
     teq_error err = {0};
     int ok = 1;
     double dw = 0, da = 0;
     int16_t alut[256];
+    uint8_t alut8[256];
+    int32_t zp = 0;
     CHECK(teq_kw_init(&w, qw, M, K, wc, rs, &err) == TEQ_OK, "kw_init: %s", err.msg);
-    CHECK(teq_ql_lanes_prepare(&w, qa, &wl, alut, &dw, &da, &err) == TEQ_OK, "lanes_prepare: %s", err.msg);
+    if (lb == 16)
+        CHECK(teq_ql_lanes_prepare(&w, qa, &wl, alut, &dw, &da, &err) == TEQ_OK, "lanes_prepare: %s", err.msg);
+    else
+        CHECK(teq_ql_lanes8_prepare(&w, qa, &w8, alut8, &zp, &dw, &da, &err) == TEQ_OK, "lanes8_prepare: %s", err.msg);
     /* im2col of the activation levels, k = (c, ky, kx), as the reference reads them */
     for (int64_t c = 0; c < C; c++)
         for (int64_t ky = 0; ky < KH; ky++)
@@ -1056,9 +1063,14 @@ static int lanes_case(int bw, int ba, int ib, const conv_shape *cs, double *wors
                 for (int64_t n = 0; n < S; n++)
                     col[((c * KH + ky) * KW + kx) * S + n] = la[xc[(c * IH + n / OW + ky) * IW + n % OW + kx]];
     CHECK(teq_kref_exp_gemm(&w, qa, col, S, 1, S, Yr, S, 1, 0, 1) == TEQ_OK, "ref exp gemm");
-    for (int64_t i = 0; i < C * IH * IW; i++) Q[i] = alut[xc[i]];
     const teq_i8conv g = {.C = C, .PH = IH, .PW = IW, .KH = KH, .KW = KW, .SH = 1, .SW = 1, .DH = 1, .DW = 1, .OH = OH, .OW = OW};
-    CHECK(teq_k_i16_conv(&wl, &g, Q, (float)da, NULL, Yl, S, NULL, 1) == TEQ_OK, "i16_conv");
+    if (lb == 16) {
+        for (int64_t i = 0; i < C * IH * IW; i++) Q[i] = alut[xc[i]];
+        CHECK(teq_k_i16_conv(&wl, &g, Q, (float)da, NULL, Yl, S, NULL, 1) == TEQ_OK, "i16_conv");
+    } else {
+        teq_k_map_u8(alut8, xc, C * IH * IW, Q8);
+        CHECK(teq_k_i8_conv(&w8, &g, Q8, zp, (float)da, NULL, Yl, S, NULL, 1) == TEQ_OK, "i8_conv (8-bit lanes)");
+    }
     for (int64_t m = 0; m < M && ok; m++)
         for (int64_t n = 0; n < S && ok; n++) {
             double bound = 0, as = 0;
@@ -1070,14 +1082,36 @@ static int lanes_case(int bw, int ba, int ib, const conv_shape *cs, double *wors
             const double r = Yr[m * S + n], d = fabs((double)Yl[m * S + n] - r);
             bound = w.scale[m] * bound + teq_ktol(K, w.scale[m] * as) + 0x1p-23 * fabs(r) + 1e-30;
             if (!(d <= bound)) {
-                CHECK(0, "lanes %d/%d bits base %g (%lld,%lld): %.9g vs reference %.9g, bound %.3g", bw, ba, BASES[ib],
+                CHECK(0, "lanes%d %d/%d bits base %g (%lld,%lld): %.9g vs reference %.9g, bound %.3g", lb, bw, ba, BASES[ib],
                       (long long)m, (long long)n, (double)Yl[m * S + n], r, bound);
                 ok = 0;
             }
             if (bound > 0) *worst = fmax(*worst, d / bound);
         }
-    teq_kw_free(&w), teq_kw16_free(&wl);
-    free(wc), free(xc), free(rs), free(col), free(Yr), free(Yl), free(Q);
+    /* 8 bits: also bit for bit as the INT8 formula over the integers the definition gives (round(level / dw),
+     * round(level / da) + zp with zp = 0 for a code without negative levels, else 128): the bound alone
+     * lets a zero point one off through */
+    int neg = 0;
+    for (int c = 0; c < na; c++) neg |= la[c] < 0;
+    const int32_t zpd = neg ? 128 : 0;
+    for (int64_t m = 0; m < M && ok && lb == 8; m++)
+        for (int64_t n = 0; n < S && ok; n++) {
+            int64_t dot = 0;
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t ky = 0; ky < KH; ky++)
+                    for (int64_t kx = 0; kx < KW; kx++) {
+                        const int64_t k = (c * KH + ky) * KW + kx;
+                        dot += lrint(lw[wc[m * K + k]] / dw) * (lrint(la[xc[(c * IH + n / OW + ky) * IW + n % OW + kx]] / da) + zpd - zp);
+                    }
+            const float want = ((float)(rs[m] * dw) * (float)da) * (float)dot, got = Yl[m * S + n];
+            if (zp != zpd || memcmp(&want, &got, 4)) {
+                CHECK(0, "lanes8 %d/%d bits base %g (%lld,%lld): %.9g, from the definition's integers %.9g (zero point %d, "
+                      "want %d)", bw, ba, BASES[ib], (long long)m, (long long)n, (double)got, (double)want, zp, zpd);
+                ok = 0;
+            }
+        }
+    teq_kw_free(&w), teq_kw16_free(&wl), teq_kw_free(&w8);
+    free(wc), free(xc), free(rs), free(col), free(Yr), free(Yl), free(Q), free(Q8);
     return ok;
 }
 
@@ -1107,20 +1141,44 @@ static void test_lanes(const kset_case *sets_, int n_sets) {
         return;
     }
     const conv_shape cs = {24, 7, 9, 19, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
-    int ok = 1, cases = 0;
-    double worst = 0;
-    for (int b = 2; b <= 8; b++)
-        for (int ib = 0; ib < NB; ib++) {
-            int r = lanes_case(b, b, ib, &cs, &worst);
-            if (r >= 0) ok &= r, cases++;
-            r = lanes_case(b, 2 + (int)(next() % 7), ib, &cs, &worst);
-            if (r >= 0) ok &= r, cases++;
+    for (int lb = 16; lb >= 8; lb -= 8) {
+        if (lb == 8 && !teq_kset_best()->i8_conv) {
+            printf("skip 8-bit lanes vs reference: this CPU has no INT8 convolution kernel\n");
+            continue;
         }
-    CHECK(cases >= 7, "lanes: only %d fitted cases", cases);
-    CHECK(ok, "lanes vs reference");
-    printf("lanes: %d exponential layers (widths 2..8) within the stated bound of the reference (largest error %.3f of "
-           "its bound): %s\n",
-           cases, worst, ok ? "ok" : "FAIL");
+        int ok = 1, cases = 0;
+        double worst = 0;
+        for (int b = 2; b <= 8; b++)
+            for (int ib = 0; ib < NB; ib++) {
+                int r = lanes_case(lb, b, b, ib, &cs, &worst);
+                if (r >= 0) ok &= r, cases++;
+                r = lanes_case(lb, b, 2 + (int)(next() % 7), ib, &cs, &worst);
+                if (r >= 0) ok &= r, cases++;
+            }
+        CHECK(cases >= 7, "lanes%d: only %d fitted cases", lb, cases);
+        CHECK(ok, "lanes%d vs reference", lb);
+        printf("lanes (%s): %d exponential layers (widths 2..8) within the stated bound of the reference (largest error "
+               "%.3f of its bound): %s\n",
+               lb == 16 ? "int16" : "8-bit", cases, worst, ok ? "ok" : "FAIL");
+    }
+}
+
+/* teq_k_map_u8 (the 8-bit lanes' activation codes) against the table read byte by byte: every code, lengths
+ * around the vector width, in place and not */
+static void test_map_u8(void) {
+    uint8_t lut[256], c[300], out[300], want[300];
+    for (int i = 0; i < 256; i++) lut[i] = (uint8_t)next();
+    int ok = 1;
+    for (int n = 0; n <= 300 && ok; n += 1 + n / 8) {
+        for (int i = 0; i < n; i++) c[i] = (uint8_t)(i < 256 ? i * 7 + 3 : next()), want[i] = lut[c[i]];
+        memset(out, 0xA5, sizeof out);
+        teq_k_map_u8(lut, c, n, out);
+        ok &= !memcmp(out, want, (size_t)n) && (n == 300 || out[n] == 0xA5);
+        teq_k_map_u8(lut, c, n, c);
+        ok &= !memcmp(c, want, (size_t)n);
+    }
+    CHECK(ok, "map_u8");
+    printf("map_u8: codes through a 256-entry byte table: %s\n", ok ? "ok" : "FAIL");
 }
 
 /* ---- activation quantizer ---- */
@@ -1702,6 +1760,7 @@ int main(void) {
         test_f32_dw(&ks[i]);
     }
     test_lanes(ks, n);
+    test_map_u8();
     test_gemv_l8(ks, n);
     test_trim();
     test_subnormal();

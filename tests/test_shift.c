@@ -265,6 +265,49 @@ static teq_status run_once(teq_graph *g, const teq_tensor *x, teq_tensor **y, te
     return s;
 }
 
+/* The bound Conv of gf on integer lanes of each width (fast mode, the pass-throughs that follow) against the
+ * reference kernel on the same graph: every output within the layer's stated bound (qlayer.h,
+ * teq_ql_lanes_bound * max row scale * K) plus float rounding. The padded taps are the border outputs' test:
+ * they must read the padding value itself, as the reference does. */
+static void lanes_vs_ref(teq_graph *gf, int conv, const teq_tensor *x, const char *label) {
+    teq_error e;
+    teq_tensor *yr = NULL;
+    teq_kmode_set(TEQ_KMODE_REF);
+    CHECK(run_once(gf, x, &yr, &e) == TEQ_OK, "%s: reference run: %s", label, e.msg);
+    teq_node *n = &gf->nodes[conv];
+    for (int bits = 16; bits >= 8 && yr; bits -= 8) {
+        if (!teq_ql_lanes_eligible(gf, n) || teq_ql_set_lanes(n, bits, &e) || ((const teq_qlayer *)n->kern)->lanes != bits) {
+            printf("  %s: no %d-bit lanes on this CPU\n", label, bits);
+            continue;
+        }
+        teq_ops_fast_passes(gf, true);
+        teq_kmode_set(TEQ_KMODE_FAST);
+        teq_tensor *yl = NULL;
+        CHECK(run_once(gf, x, &yl, &e) == TEQ_OK, "%s: lanes run: %s", label, e.msg);
+        const teq_qlayer *ql = n->kern;
+        double rs = 0, mx = 0, worst = 0, border = 0;
+        for (int64_t m = 0; m < ql->w.M; m++) rs = fmax(rs, fabs(ql->w.scale[m]));
+        const float *a = yl ? yl->data : NULL, *r = yr->data;
+        for (int64_t i = 0; i < teq_tensor_numel(yr); i++) mx = fmax(mx, fabs(r[i]));
+        const double tol = teq_ql_lanes_bound(ql) * rs * (double)ql->w.K + 1e-5 * mx;
+        for (int64_t i = 0; a && i < teq_tensor_numel(yr); i++) {
+            const double d = fabs((double)a[i] - r[i]);
+            const int64_t p = i % (HW * HW), yy = p / HW, xx = p % HW;
+            if (yy == 0 || xx == 0 || yy == HW - 1 || xx == HW - 1) border = fmax(border, d);
+            worst = fmax(worst, d);
+        }
+        CHECK(a && worst <= tol, "%s, %d-bit lanes: %.3g from the reference kernel (border outputs %.3g), bound %.3g", label,
+              bits, worst, border, tol);
+        printf("  %s, %d-bit lanes: max |lanes - reference| %.3g (border outputs %.3g), stated bound %.3g\n", label, bits,
+               worst, border, tol);
+        teq_tensor_free(yl);
+        teq_ql_set_lanes(n, 0, &e);
+        teq_ops_fast_passes(gf, true);
+    }
+    teq_kmode_set(TEQ_KMODE_FAST);
+    teq_tensor_free(yr);
+}
+
 static void test_model(void) {
     printf("folded shift vs explicit Add, one Conv with padding\n");
     teq_error e;
@@ -342,6 +385,26 @@ static void test_model(void) {
     teq_kmode_set(TEQ_KMODE_FAST);
     teq_tensor_free(y0);
     teq_tensor_free(ye);
+    teq_graph_free(gf);
+    /* integer lanes on the folded Conv: the shifted code's padding value (a level), and a signed code without
+     * the zero code and without a shift, whose padding value 0 is no level (its code's level is the smallest
+     * one, which the lanes once padded with: 3x their bound on rec's first layer) */
+    gf = build_folded(&qw, codes, chs, &qa, c, b);
+    s = teq_graph_resolve_ops(gf, "folded", &e);
+    if (!s) s = teq_graph_plan(gf, "folded", &e);
+    if (!s) s = teq_ops_bind_quantized(gf, "folded", &e);
+    CHECK(s == TEQ_OK, "folded graph: %s", e.msg);
+    if (!s) lanes_vs_ref(gf, conv, x, "shifted code, padding q(c)");
+    teq_graph_free(gf);
+    const teq_qparams qs = exp_code(6, 1, 0, base, 0.02, 0.001);
+    gf = build_folded(&qw, codes, chs, &qs, 0.0, b);
+    for (int a = 0; a < gf->nodes[conv].n_attr; a++)
+        if (!strcmp(gf->nodes[conv].attr[a].name, "pad_value")) gf->nodes[conv].attr[a].f = 0;
+    s = teq_graph_resolve_ops(gf, "signed", &e);
+    if (!s) s = teq_graph_plan(gf, "signed", &e);
+    if (!s) s = teq_ops_bind_quantized(gf, "signed", &e);
+    CHECK(s == TEQ_OK, "signed graph: %s", e.msg);
+    if (!s) lanes_vs_ref(gf, conv, x, "signed code without zero code, padding 0");
     teq_tensor_free(x);
     teq_graph_free(gf);
     teq_graph_free(ge);

@@ -279,7 +279,8 @@ def quantize(onnx_path, calib, out, scheme=None, max_loss=None, bits=None, suite
     Options mean what the CLI's do (`teq --help`), with the CLI's defaults, so that the same options give
     the same file: calib is a data set folder, a .npy, a folder of .npy, or a NumPy array (batch first);
     max_loss in points (None: 1; 0: no loss at all); bits (W, A) fixes the widths; data with suite sets
-    the budget metric; val is held-out data; shift, bias_correction and int_lanes take True/False.
+    the budget metric; val is held-out data; shift, bias_correction and int_lanes take True/False
+    (int_lanes also 16 or '16': int16 lanes only, as `--int-lanes 16`).
     """
     o = _lib.TeqQuantizeOpts()
     o.scheme, o.suite, o.int8_calib, o.rounding, o.search = (
@@ -302,7 +303,7 @@ def quantize(onnx_path, calib, out, scheme=None, max_loss=None, bits=None, suite
     o.per_tensor_weights = 1 if weight_scales == "tensor" else 0
     o.no_bias_correction = 1 if _onoff("bias_correction", bias_correction) < 0 else 0
     o.shift = _onoff("shift", shift)
-    o.int_lanes = 1 if _onoff("int_lanes", int_lanes) > 0 else 0
+    o.int_lanes = 16 if int_lanes in (16, "16") else 1 if _onoff("int_lanes", int_lanes) > 0 else 0
     if int_lanes_loss is not None:
         if not o.int_lanes:
             raise Error("quantize: int_lanes_loss needs int_lanes=True")

@@ -689,6 +689,19 @@ void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, i
     }
 }
 
+/* codes to bytes through a 256-entry table in four registers: vpermi2b picks from 128 entries by the low 7
+ * bits, once per half; bit 7 chooses the half */
+void teq_k_map_u8_avx512(const uint8_t lut[256], const uint8_t *c, int64_t n, uint8_t *out) {
+    const __m512i t0 = _mm512_loadu_si512(lut), t1 = _mm512_loadu_si512(lut + 64), t2 = _mm512_loadu_si512(lut + 128),
+                  t3 = _mm512_loadu_si512(lut + 192);
+    for (int64_t i = 0; i < n; i += 64) {
+        const __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+        const __m512i v = _mm512_maskz_loadu_epi8(m, c + i);
+        const __m512i lo = _mm512_permutex2var_epi8(t0, v, t1), hi = _mm512_permutex2var_epi8(t2, v, t3);
+        _mm512_mask_storeu_epi8(out + i, m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi));
+    }
+}
+
 /* ---- FP32 convolution (kernels.h, f32_conv), AVX-512 ----
  * AVX2's scheme (avx2.c) on 16 lanes, in the same driver (kint.h TEQ_F32C_DRIVER_BODY): the same packed
  * weights [M/6][K][6], the same panel [KC][48] or direct reads (kint.h f32c_direct decides for both sets, so

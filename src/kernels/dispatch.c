@@ -429,3 +429,11 @@ void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t 
     }
     for (int64_t i = 0; i < n; i++) out[i] = lut[c[i]];
 }
+
+void teq_k_map_u8(const uint8_t lut[256], const uint8_t *c, int64_t n, uint8_t *out) {
+    if (teq_k_best_isa() == TEQ_ISA_AVX512) {
+        teq_k_map_u8_avx512(lut, c, n, out);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) out[i] = lut[c[i]];
+}

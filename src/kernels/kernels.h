@@ -343,6 +343,8 @@ teq_status teq_k_f32_conv(const teq_kwf *w, const teq_i8conv *g, const float *X,
                           int64_t ldy, const teq_kpost *post, int n_threads);
 /* out[i] = lut[c[i]] for i < n (activation codes to their lane integers) */
 void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out);
+/* out[i] = lut[c[i]] for i < n (activation codes to the codes of 8-bit lanes; out may be c) */
+void teq_k_map_u8(const uint8_t lut[256], const uint8_t *c, int64_t n, uint8_t *out);
 
 /* ---- activation quantization on the fly ----
  * A prepared activation code: the same codes as teq_q_quantize (bit for bit; tests check it), faster. */

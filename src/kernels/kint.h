@@ -20,6 +20,8 @@ extern const teq_kernel_set teq_kset_avx512vnni_tab;
 
 /* teq_k_map_i16's AVX-512 body (avx512.c) */
 void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out);
+/* teq_k_map_u8's AVX-512 body (avx512.c) */
+void teq_k_map_u8_avx512(const uint8_t lut[256], const uint8_t *c, int64_t n, uint8_t *out);
 
 /* Which ISA teq_kset_best() picked (after the TEQ_ISA cap). */
 teq_isa teq_k_best_isa(void);

@@ -10,6 +10,7 @@
 static void ql_free(void *p) {
     teq_qlayer *q = p;
     teq_kw16_free(&q->wl);
+    teq_kw_free(&q->w8);
     teq_kq_free(q->kqe);
     teq_kw_free(&q->w);
     teq_kq_free(q->kqa);
@@ -144,15 +145,64 @@ teq_status teq_ql_lanes_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw16
     return s;
 }
 
-/* The lanes of a bound layer; a layer where they cannot be made stays exact (lanes off). */
-static teq_status bind_lanes(teq_qlayer *ql, teq_error *err) {
-    teq_error e;
-    if (!teq_k_i16_conv_ok() || teq_ql_lanes_prepare(&ql->w, &ql->qa, &ql->wl, ql->alut, &ql->dw, &ql->da, &e))
-        return TEQ_OK;
-    teq_status s = teq_kq_new(&ql->qa, &ql->kqe, err);
-    teq_kq_trim(&ql->kqe);
-    ql->lanes = s == TEQ_OK;
+teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw *w8, uint8_t alut[256], int32_t *zp,
+                                 double *dw, double *da, teq_error *err) {
+    memset(w8, 0, sizeof *w8);
+    const int nw = teq_q_num_codes(&w->q), na = teq_q_num_codes(qa);
+    double mw = 0, ma = 0;
+    bool neg = false;
+    float la[256];
+    teq_q_code_table(qa, la);
+    for (int c = 0; c < nw; c++) mw = fmax(mw, fabs(w->lut[c]));
+    for (int c = 0; c < na; c++) ma = fmax(ma, fabs(la[c])), neg |= la[c] < 0;
+    if (!(mw > 0) || !(ma > 0) || !isfinite(mw) || !isfinite(ma) || w->K < 1)
+        return teq_error_set(err, TEQ_ERR_ARG, "integer lanes: a code without non-zero levels");
+    if (w->K > 65536) return teq_error_set(err, TEQ_ERR_ARG, "8-bit lanes: K = %lld is too long", (long long)w->K);
+    *zp = neg ? 128 : 0;
+    *dw = mw / 127, *da = ma / (neg ? 127 : 255);
+    memset(alut, (int)*zp, 256);
+    for (int c = 0; c < na; c++) alut[c] = (uint8_t)(lrint(la[c] / *da) + *zp); /* |level| <= max: in 0..255 */
+    uint8_t wi[256];
+    memset(wi, 128, sizeof wi);
+    for (int c = 0; c < nw; c++) wi[c] = (uint8_t)(lrint(w->lut[c] / *dw) + 128); /* a signed 8-bit code: q + 128 */
+    uint8_t *codes = malloc((size_t)(w->M * w->K) + 1);
+    float *rs = malloc(sizeof(float) * (size_t)(w->M + 1));
+    teq_status s = TEQ_OK;
+    if (!codes || !rs) {
+        s = teq_error_set(err, TEQ_ERR_NOMEM, "out of memory preparing integer lanes");
+    } else {
+        for (int64_t m = 0; m < w->M; m++) {
+            rs[m] = (float)(w->scale[m] * *dw);
+            for (int64_t k = 0; k < w->K; k++) codes[m * w->K + k] = wi[teq_kw_code(w, m, k)];
+        }
+        const teq_qparams q8 = {.kind = TEQ_CODE_LINEAR, .bits = 8, .is_signed = 1, .scale = 1.0};
+        if (!(s = teq_kw_init(w8, &q8, w->M, w->K, codes, rs, err))) teq_kw_trim(w8, true);
+    }
+    free(codes), free(rs);
     return s;
+}
+
+/* The lanes of a bound layer at width bits; where they cannot be made it stays as it was. */
+static teq_status bind_lanes(teq_qlayer *ql, int bits, teq_error *err) {
+    teq_error e;
+    if (bits == 16 && !ql->wl.M &&
+        (!teq_k_i16_conv_ok() || teq_ql_lanes_prepare(&ql->w, &ql->qa, &ql->wl, ql->alut, &ql->dw, &ql->da, &e)))
+        return TEQ_OK;
+    if (bits == 8 && !ql->w8.M) {
+        if (teq_ql_lanes8_prepare(&ql->w, &ql->qa, &ql->w8, ql->alut8, &ql->zp8, &ql->dw8, &ql->da8, &e)) return TEQ_OK;
+        if (!teq_k_i8_conv_ok(&ql->w8)) {
+            teq_kw_free(&ql->w8);
+            memset(&ql->w8, 0, sizeof ql->w8);
+            return TEQ_OK;
+        }
+    }
+    if (!ql->kqe) {
+        teq_status s = teq_kq_new(&ql->qa, &ql->kqe, err);
+        if (s) return s;
+        teq_kq_trim(&ql->kqe);
+    }
+    ql->lanes = bits;
+    return TEQ_OK;
 }
 
 bool teq_ql_lanes_eligible(const teq_graph *g, const teq_node *n) {
@@ -161,20 +211,16 @@ bool teq_ql_lanes_eligible(const teq_graph *g, const teq_node *n) {
         n->in[1] < 0 || teq_node_attr_int(n, "group", 1) != 1)
         return false;
     const teq_tensor *W = g->values[n->in[1]].constant;
-    return W && W->ndim >= 3 && W->ndim <= 4 && W->dims[1] > 1 && teq_k_i16_conv_ok();
+    return W && W->ndim >= 3 && W->ndim <= 4 && W->dims[1] > 1 && (teq_k_i16_conv_ok() || teq_kset_best()->i8_conv);
 }
 
-teq_status teq_ql_set_lanes(teq_node *n, bool on, teq_error *err) {
+teq_status teq_ql_set_lanes(teq_node *n, int bits, teq_error *err) {
     teq_qlayer *ql = n->kern;
-    if (!on) {
-        ql->lanes = false; /* what was built stays, for turning it on again */
+    if (bits != 8 && bits != 16) {
+        ql->lanes = 0; /* what was built stays, for turning it on again */
         return TEQ_OK;
     }
-    if (ql->wl.M) {
-        ql->lanes = true;
-        return TEQ_OK;
-    }
-    return bind_lanes(ql, err);
+    return bind_lanes(ql, bits, err);
 }
 
 double teq_ql_lanes_bound(const teq_qlayer *ql) {
@@ -184,7 +230,8 @@ double teq_ql_lanes_bound(const teq_qlayer *ql) {
     double mw = 0, ma = 0;
     for (int c = 0; c < teq_q_num_codes(&ql->w.q); c++) mw = fmax(mw, fabs(ql->w.lut[c]));
     for (int c = 0; c < teq_q_num_codes(&ql->qa); c++) ma = fmax(ma, fabs(la[c]));
-    return mw * ql->da / 2 + ma * ql->dw / 2 + ql->dw * ql->da / 4;
+    const double dw = ql->lanes == 8 ? ql->dw8 : ql->dw, da = ql->lanes == 8 ? ql->da8 : ql->da;
+    return mw * da / 2 + ma * dw / 2 + dw * da / 4;
 }
 
 static teq_status bind_layer(teq_graph *g, teq_node *n, teq_error *err) {
@@ -262,7 +309,10 @@ static teq_status bind_layer(teq_graph *g, teq_node *n, teq_error *err) {
      * runs nn.c's depthwise loop or the float path, never the convolution kernel, so it keeps q8 alone */
     if (kind == TEQ_QL_INT8) teq_kw_trim(&ql->w, !(conv && W->ndim >= 3 && W->dims[1] == 1));
     n->kern = ql, n->kern_free = ql_free;
-    if (teq_node_attr_int(n, "int_lanes", 0) == 1 && teq_ql_lanes_eligible(g, n) && (s = bind_lanes(ql, err))) return s;
+    /* int_lanes: 1 for int16 lanes (the first files' value), 8 for 8-bit ones; readers before 8-bit lanes
+     * run a layer marked 8 exactly */
+    const int64_t il = teq_node_attr_int(n, "int_lanes", 0);
+    if ((il == 1 || il == 8) && teq_ql_lanes_eligible(g, n) && (s = bind_lanes(ql, il == 1 ? 16 : 8, err))) return s;
     return TEQ_OK;
 skip:
     free(ql);
@@ -871,53 +921,83 @@ teq_status teq_ql_conv_i8_tiles(teq_exec_ctx *ctx, const teq_node *node, const t
     return conv_i8(ctx, node, ql, X, xcodes, IH, IW, 0, 0, g, 0.0f, NULL, NULL, 0, NULL, NULL, kp, done);
 }
 
+/* One row of n activations' lane integers from floats x: int16 (16) or u8 codes (8) at dst */
+static void lanes_row(const teq_qlayer *ql, const float *x, int64_t n, void *dst) {
+    if (ql->lanes == 16) {
+        teq_kq_lanes(ql->kqe, x, n, ql->alut, dst);
+        return;
+    }
+    uint8_t *q = dst;
+    teq_kq_codes(ql->kqe, x, n, q, 1);
+    teq_k_map_u8(ql->alut8, q, n, q);
+}
+
 teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
                              int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias,
                              float *Y, int64_t ldy, const teq_echain *post, bool *done) {
     *done = false;
-    if (teq_kmode_get() != TEQ_KMODE_FAST || ql->kind != TEQ_QL_EXP || !ql->lanes || ql->wl.K != g->C * g->KH * g->KW ||
+    if (teq_kmode_get() != TEQ_KMODE_FAST || ql->kind != TEQ_QL_EXP || !ql->lanes || ql->w.K != g->C * g->KH * g->KW ||
         pt < 0 || pl < 0 || IH + pt > g->PH || IW + pl > g->PW)
         return TEQ_OK;
     const int nt = teq_ctx_threads(ctx);
     const int64_t C = g->C, plane = g->PH * g->PW;
+    const size_t esz = ql->lanes == 16 ? 2 : 1; /* bytes an integer */
     size_t bytes;
     size_t fb;
-    if (!teq_mul_size((size_t)C, (size_t)plane, &bytes) || !teq_mul_size(bytes, 2, &bytes) ||
+    if (!teq_mul_size((size_t)C, (size_t)plane, &bytes) || !teq_mul_size(bytes, esz, &bytes) ||
         !teq_mul_size((size_t)C, (size_t)IW * sizeof(float), &fb) || bytes > SIZE_MAX - fb - 8)
         return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "activation integers overflow");
+    const size_t ib = bytes;
     bytes += fb + 8; /* the shift's float rows, 4-byte aligned after the integers */
-    /* the planes' integers, int16, straight from the floats (teq_kq_lanes) */
-    int16_t *Q = teq_ctx_scratch_slot(ctx, 2, bytes ? bytes : 2);
+    /* the planes' integers, straight from the floats */
+    char *Q = teq_ctx_scratch_slot(ctx, 2, bytes ? bytes : 2);
     if (!Q) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation integers (%zu bytes)", bytes);
-    uint8_t pc;
-    teq_kq_codes(ql->kqe, &pv, 1, &pc, 1); /* padded taps: the padding value's integer (pv is in the shifted
-                                            * domain already: the quantizer's value of its shift) */
-    const int16_t pvi = ql->alut[pc];
+    /* padded taps: the padding value on the integers' grid, as the reference kernel reads it (pv itself, not
+     * its code: 0 is no level of a signed code without the zero code, whose smallest level is not 0; pv is
+     * in the shifted domain already, the quantizer's value of its shift, a level, whose integer this is) */
+    const double pvr = ql->lanes == 16 ? rint(pv / ql->da) : rint(pv / ql->da8) + ql->zp8;
+    const int16_t pvi = (int16_t)fmin(fmax(pvr, -32767), 32767);
+    const uint8_t pv8 = (uint8_t)fmin(fmax(pvr, 0), 255);
     const float sh = ql->in_shift; /* a passed-through shifted quantizer's shift, as TeqQuantize adds it */
-    /* the float work row (x + shift) after the codes, per channel */
-    float *fr = sh != 0 ? (float *)(void *)((char *)Q + ((2 * C * plane + 3) & ~(int64_t)3)) : NULL;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
-    for (int64_t c = 0; c < C; c++) {
-        int16_t *q = Q + c * plane;
-        float *f = fr ? fr + c * IW : NULL;
-        if (g->PH == IH && g->PW == IW && !f) {
-            teq_kq_lanes(ql->kqe, X + c * IH * IW, IH * IW, ql->alut, q);
-            continue;
+    /* the float work row (x + shift) after the integers, per channel */
+    float *fr = sh != 0 ? (float *)(void *)(Q + ((ib + 3) & ~(size_t)3)) : NULL;
+    if (g->PH == IH && g->PW == IW && !fr && (ql->lanes == 8 || C * plane <= 4096)) {
+        /* no padding, no shift: the whole input in one pass (a squeeze-and-excitation layer's 1 x 1 planes
+         * would otherwise be one call a value); int16 on one thread, so only where it is small */
+        if (ql->lanes == 16) {
+            teq_kq_lanes(ql->kqe, X, C * plane, ql->alut, (int16_t *)(void *)Q);
+        } else {
+            teq_kq_codes(ql->kqe, X, C * plane, (uint8_t *)Q, nt);
+            teq_k_map_u8(ql->alut8, (uint8_t *)Q, C * plane, (uint8_t *)Q);
         }
-        if (g->PH != IH || g->PW != IW)
-            for (int64_t i = 0; i < plane; i++) q[i] = pvi;
-        for (int64_t iy = 0; iy < IH; iy++) {
-            const float *xr = X + (c * IH + iy) * IW;
-            if (f) {
-                for (int64_t i = 0; i < IW; i++) f[i] = xr[i] + sh;
-                xr = f;
+    } else {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
+        for (int64_t c = 0; c < C; c++) {
+            char *q = Q + (size_t)(c * plane) * esz;
+            float *f = fr ? fr + c * IW : NULL;
+            if (g->PH == IH && g->PW == IW && !f) {
+                lanes_row(ql, X + c * IH * IW, IH * IW, q);
+                continue;
             }
-            teq_kq_lanes(ql->kqe, xr, IW, ql->alut, q + (iy + pt) * g->PW + pl);
+            if (g->PH != IH || g->PW != IW) {
+                if (esz == 1) memset(q, pv8, (size_t)plane);
+                else for (int64_t i = 0; i < plane; i++) ((int16_t *)(void *)q)[i] = pvi;
+            }
+            for (int64_t iy = 0; iy < IH; iy++) {
+                const float *xr = X + (c * IH + iy) * IW;
+                if (f) {
+                    for (int64_t i = 0; i < IW; i++) f[i] = xr[i] + sh;
+                    xr = f;
+                }
+                lanes_row(ql, xr, IW, q + (size_t)((iy + pt) * g->PW + pl) * esz);
+            }
         }
     }
     const tile_post tp = {post, NULL, NULL, 0};
     const teq_kpost kp = {.fn = post_tile, .user = (void *)&tp};
-    const teq_status s = teq_k_i16_conv(&ql->wl, g, Q, (float)ql->da, bias, Y, ldy, post ? &kp : NULL, nt);
+    const teq_status s = ql->lanes == 16
+        ? teq_k_i16_conv(&ql->wl, g, (const int16_t *)(void *)Q, (float)ql->da, bias, Y, ldy, post ? &kp : NULL, nt)
+        : teq_k_i8_conv(&ql->w8, g, (const uint8_t *)Q, ql->zp8, (float)ql->da8, bias, Y, ldy, post ? &kp : NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "integer-lanes convolution failed (%s)", teq_status_string(s));
     *done = true;
     return TEQ_OK;

@@ -44,25 +44,36 @@ typedef struct teq_qlayer {
      * that quantizer's codes (a uint8 tensor, 1 byte instead of 4 per value, never re-read as floats);
      * borrowed from the quantizer node, else NULL */
     const teq_kq *outq;
-    /* EXP Conv of one group with integer lanes (node attribute int_lanes = 1; the fast mode only): the
-     * weight levels on a grid of steps dw, the activation levels on one of da, both int16 with
-     * K * max|w| * max|a| < 2^31 (so the int32 sums are exact), run by the lanes convolution (kernels.h,
-     * i16_conv): y = (row scale * dw * da) * sum of the integers. The reference kernel still defines the
-     * layer's result; teq_ql_lanes_bound states how far from it this may be. */
-    bool lanes;
-    teq_kw16 wl;       /* the weights' integers, row scales times dw */
-    int16_t alut[256]; /* activation code -> its integer */
+    /* EXP Conv of one group with integer lanes (the fast mode only), 0 when off, else their width:
+     * - 16 (node attribute int_lanes = 1): the weight levels on a grid of steps dw, the activation levels on
+     *   one of da, both int16 with K * max|w| * max|a| < 2^31 (so the int32 sums are exact), run by the
+     *   lanes convolution (kernels.h, i16_conv): y = (row scale * dw * da) * sum of the integers;
+     * - 8 (int_lanes = 8): the weight levels as int8 on dw8 = max|w| / 127, the activation levels as u8
+     *   codes on da8 = max|a| / 255 (non-negative codes, zero point 0) or max|a| / 127 (signed, zero
+     *   point 128), run by the INT8 convolution (i8_conv) as a linear INT8 layer of those grids: twice
+     *   the products a cycle of int16 lanes on VNNI (vpdpbusd against vpdpwssd), coarser grids.
+     * The reference kernel still defines the layer's result; teq_ql_lanes_bound states how far from it
+     * either may be. Both stay built once made (teq_ql_set_lanes switches). */
+    int lanes;
+    teq_kw16 wl;       /* 16: the weights' integers, row scales times dw */
+    int16_t alut[256]; /* 16: activation code -> its integer */
     double dw, da;
-    teq_kq *kqe;       /* the activation code's quantizer (codes, then alut) */
+    teq_kw w8;          /* 8: the weights' integers as a signed 8-bit linear code, row scales times dw8 */
+    uint8_t alut8[256]; /* 8: activation code -> its integer plus zp8 */
+    int32_t zp8;
+    double dw8, da8;
+    teq_kq *kqe;       /* the activation code's quantizer (codes, then alut or alut8) */
     float in_shift;    /* the shift of a passed-through quantizer in front (its codes are of x + shift), else 0 */
 } teq_qlayer;
 
 /* Whether Conv node n (bound) may run on integer lanes: an EXP layer of one group, 1-D or 2-D, more than
- * one input channel, on a CPU with the kernel. teq_ql_set_lanes turns them on (building them the first
- * time) or off for an eligible node; the quantizer chooses with these (`--int-lanes`). */
+ * one input channel, on a CPU with the kernel (16 bits: i16_conv; 8: i8_conv, K <= 65536). teq_ql_set_lanes
+ * turns them on at width bits (16 or 8, building them the first time) or off (0) for an eligible node; the
+ * quantizer chooses with these (`--int-lanes`). A width this CPU or layer cannot take leaves them off. */
 bool teq_ql_lanes_eligible(const teq_graph *g, const teq_node *n);
-teq_status teq_ql_set_lanes(teq_node *n, bool on, teq_error *err);
-/* The integer-lanes convolution (teq_qlayer.lanes), with teq_ql_conv_i8's arguments (X as floats). */
+teq_status teq_ql_set_lanes(teq_node *n, int bits, teq_error *err);
+/* The integer-lanes convolution (teq_qlayer.lanes, either width), with teq_ql_conv_i8's arguments (X as
+ * floats). */
 teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
                              int64_t IW, int64_t pt, int64_t pl, const teq_i8conv *g, float pv, const float *bias,
                              float *Y, int64_t ldy, const teq_echain *post, bool *done);
@@ -72,7 +83,13 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
  * scale[m] * dw; alut[code] the activation integers. */
 teq_status teq_ql_lanes_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw16 *wl, int16_t alut[256], double *dw,
                                 double *da, teq_error *err);
-/* |fast - reference| for one output of an integer-lanes layer is at most
+/* The 8-bit lanes of w under qa: w8 a signed 8-bit linear code (q8 and q8p only) of the integers
+ * round(level / dw), |.| <= 127, with row scales scale[m] * dw, dw = max |weight level| / 127; alut[code] =
+ * round(level / da) + zp, zp = 0 and da = max |level| / 255 where qa has no negative level, else zp = 128
+ * and da = max |level| / 127. K <= 65536 (the INT8 kernels' int32 sums). */
+teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw *w8, uint8_t alut[256], int32_t *zp,
+                                 double *dw, double *da, teq_error *err);
+/* |fast - reference| for one output of an integer-lanes layer (either width, with its dw and da) is at most
  *     row_scale * sum_k (|lw_k| * da / 2 + |la_k| * dw / 2 + dw * da / 4) + float rounding
  * (lw, la the exact weight and activation levels of term k). Over a layer with K terms, this is at most
  * teq_ql_lanes_bound(ql) * row_scale * K, the form the layer-by-layer check uses. */

@@ -1232,16 +1232,43 @@ static void fill_layers(const qctx *c, teq_quantize_report *r) {
 
 /* ---------------------------------------------------------------- integer lanes (--int-lanes) */
 
-/* Layer by layer on one batch: each eligible Conv on its exact inputs, with and without lanes;
- * err[j] = max |lanes - exact| / max |exact| over its output. */
+/* Layer by layer on one batch: each eligible Conv on its exact inputs, exact and at each lane width;
+ * err16[j], err8[j] = max |lanes - exact| / max |exact| over its output (INFINITY where that width cannot
+ * run the layer), and the times: t0[j] of the exact layer plus its activation quantizer (the TeqQuantize
+ * in front, which lanes make a pass-through: they quantize their input themselves), t16[j], t8[j] of the
+ * layer on lanes; each the least of LANES_TIMED runs. */
+enum { LANES_TIMED = 5 };
 typedef struct {
     teq_exec_ctx *ctx;
     teq_graph *g;
     const int *idx;
     int n;
-    double *err;
+    double *err16, *err8, *t0, *t16, *t8;
     teq_error *e;
 } lanes_probe;
+
+static double rel_err(const teq_tensor *ex, const teq_tensor *ln) {
+    const int64_t n = teq_tensor_numel(ex);
+    if (teq_tensor_numel(ln) != n) return INFINITY;
+    const float *a = ex->data, *b = ln->data;
+    double mx = 0, md = 0;
+    for (int64_t k = 0; k < n; k++) mx = fmax(mx, fabs(a[k])), md = fmax(md, fabs((double)b[k] - a[k]));
+    return mx > 0 ? md / mx : md;
+}
+
+/* node nd on in into out, LANES_TIMED times: the least time */
+static teq_status timed_runs(lanes_probe *p, teq_node *nd, const teq_tensor *const *in, teq_tensor *out, double *t) {
+    *t = INFINITY;
+    for (int r = 0; r < LANES_TIMED; r++) {
+        teq_tensor *o[8] = {out};
+        teq_tensor_release(out);
+        const double t0 = now_s();
+        teq_status s = teq_ctx_run_node(p->ctx, nd, in, o);
+        if (s) return s;
+        *t = fmin(*t, now_s() - t0);
+    }
+    return TEQ_OK;
+}
 
 static teq_status lanes_hook(void *user, int i, const teq_node *node, const teq_tensor *const *in) {
     lanes_probe *p = user;
@@ -1250,39 +1277,64 @@ static teq_status lanes_hook(void *user, int i, const teq_node *node, const teq_
     while (j < p->n && &p->g->nodes[p->idx[j]] != node) j++;
     if (j == p->n) return TEQ_OK;
     teq_node *nd = &p->g->nodes[p->idx[j]];
-    teq_tensor ex = {0}, ln = {0};
-    teq_tensor *o1[8] = {&ex}, *o2[8] = {&ln};
-    teq_status s = teq_ctx_run_node(p->ctx, nd, in, o1);
-    if (!s) s = teq_ql_set_lanes(nd, true, p->e);
-    if (!s) s = teq_ctx_run_node(p->ctx, nd, in, o2);
-    teq_ql_set_lanes(nd, false, p->e);
-    if (!s) {
-        const int64_t n = teq_tensor_numel(&ex);
-        const float *a = ex.data, *b = ln.data;
-        double mx = 0, md = 0;
-        for (int64_t k = 0; k < n && teq_tensor_numel(&ln) == n; k++) mx = fmax(mx, fabs(a[k])), md = fmax(md, fabs((double)b[k] - a[k]));
-        p->err[j] = teq_tensor_numel(&ln) != n ? INFINITY : mx > 0 ? md / mx : md;
+    teq_tensor ex = {0};
+    teq_status s = timed_runs(p, nd, in, &ex, &p->t0[j]);
+    for (int w = 0; w < 2 && !s; w++) {
+        const int bits = w ? 8 : 16;
+        double *err = w ? p->err8 : p->err16, *t = w ? p->t8 : p->t16;
+        teq_tensor ln = {0};
+        s = teq_ql_set_lanes(nd, bits, p->e);
+        const teq_qlayer *ql = nd->kern;
+        if (!s && ql->lanes == bits && !(s = timed_runs(p, nd, in, &ln, &t[j]))) err[j] = rel_err(&ex, &ln);
+        if (!s && ql->kqe && w == 1) {
+            /* the activation quantizer the exact layer needs in front: its time on this input */
+            const int64_t n = teq_tensor_numel(in[0]);
+            float *y = in[0]->dtype == TEQ_DTYPE_FLOAT ? malloc(sizeof(float) * (size_t)(n + 1)) : NULL;
+            double tq = INFINITY;
+            for (int r = 0; r < LANES_TIMED && y; r++) {
+                const double t0 = now_s();
+                teq_kq_fake(ql->kqe, in[0]->data, n, y, teq_ctx_threads(p->ctx));
+                tq = fmin(tq, now_s() - t0);
+            }
+            if (y) p->t0[j] += tq;
+            free(y);
+        }
+        teq_ql_set_lanes(nd, 0, p->e);
+        teq_tensor_release(&ln);
     }
-    teq_tensor_release(&ex), teq_tensor_release(&ln);
+    teq_tensor_release(&ex);
     return s;
 }
 
-
-/* lanes on for the first k of order (positions into idx), off for the rest; the budget metric */
-static teq_status lanes_eval(qctx *c, budget *b, teq_model *m, const int *idx, const int *order, int n, int k,
-                             double *v) {
+/* The widths of the eligible layers (bits[j] for idx[j]: 0, 8 or 16) set, and the budget metric */
+static teq_status lanes_eval(qctx *c, budget *b, teq_model *m, const int *idx, const int *bits, int n, double *v) {
     for (int j = 0; j < n; j++) {
-        teq_status s = teq_ql_set_lanes(&m->g->nodes[idx[order[j]]], j < k, c->err);
+        teq_status s = teq_ql_set_lanes(&m->g->nodes[idx[j]], bits[j], c->err);
         if (s) return s;
     }
     teq_ops_fast_passes(m->g, true); /* the pass-throughs and fusions that follow from the lanes */
     return eval_metric(c, b, m, 0, v, NULL);
 }
 
-/* The file at tmp_path holds the final model. Which of its exponential Convs may run on integer lanes: all
- * of them ranked by their layer-by-layer error on the first batch, then the longest prefix of that order
- * whose budget metric stays within 0.2 point (--int-lanes-loss) of the exact layers'. Marks the chosen in
- * c->q. */
+/* order[0..n-1]: the positions 0..n-1 by err ascending (insertion: tens of layers) */
+static void rank_by(const double *err, int *order, int n) {
+    for (int j = 0; j < n; j++) order[j] = j;
+    for (int a = 1; a < n; a++)
+        for (int j = a; j > 0 && err[order[j]] < err[order[j - 1]]; j--) {
+            const int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+}
+
+/* The file at tmp_path holds the final model. Which of its exponential Convs may run on integer lanes, and
+ * at which width, in two rounds, each keeping the budget metric within 0.2 point (--int-lanes-loss) of the
+ * exact layers':
+ * 1. int16 lanes: all eligible layers ranked by their layer-by-layer error on the first batch, then the
+ *    longest prefix of that order within the tolerance;
+ * 2. (unless c->o->int_lanes == 16) 8-bit lanes, twice the products a cycle on VNNI and coarser: the layers
+ *    ranked by their 8-bit error, the longest prefix that runs on 8-bit lanes, with round 1's choice on
+ *    the rest, within the tolerance.
+ * Marks the chosen in c->q (node attribute int_lanes: 1 for int16, 8 for 8-bit). */
 static teq_status choose_lanes(qctx *c, budget *b, bool held_out, const char *tmp_path, int threads,
                                teq_quantize_report *r) {
     const double tol = c->o->int_lanes_loss > 0 ? c->o->int_lanes_loss : 0.2;
@@ -1291,27 +1343,30 @@ static teq_status choose_lanes(qctx *c, budget *b, bool held_out, const char *tm
     if (s) return s;
     teq_model_set_threads(m, threads);
     teq_graph *g = m->g;
-    int *idx = malloc(sizeof(int) * (size_t)(g->n_nodes + 1)), *order = malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
-    double *err = malloc(sizeof(double) * (size_t)(g->n_nodes + 1));
+    const size_t nn = (size_t)g->n_nodes + 1;
+    int *idx = malloc(sizeof(int) * nn), *order = malloc(sizeof(int) * nn), *bits = malloc(sizeof(int) * nn),
+        *b16 = malloc(sizeof(int) * nn);
+    double *err16 = malloc(sizeof(double) * nn), *err8 = malloc(sizeof(double) * nn), *t0 = malloc(sizeof(double) * nn),
+           *t16 = malloc(sizeof(double) * nn), *t8 = malloc(sizeof(double) * nn);
     lanes_probe p = {0};
     int n = 0;
-    if (!idx || !order || !err) {
+    if (!idx || !order || !bits || !b16 || !err16 || !err8 || !t0 || !t16 || !t8) {
         s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
         goto out;
     }
     for (int i = 0; i < g->n_nodes; i++)
-        if (teq_ql_lanes_eligible(g, &g->nodes[i])) idx[n] = i, err[n] = INFINITY, order[n] = n, n++;
+        if (teq_ql_lanes_eligible(g, &g->nodes[i])) idx[n] = i, err16[n] = err8[n] = t0[n] = t16[n] = t8[n] = INFINITY, n++;
     r->n_lanes_eligible = n;
     snprintf(r->lanes_samples, sizeof r->lanes_samples, "%s", held_out ? "held out" : "search");
     if (!n) goto out;
-    /* 1. layer by layer, on the first batch (the model itself runs exact) */
+    /* layer by layer, on the first batch (the model itself runs exact) */
     {
         const teq_tensor *x = b->ds->inputs;
         teq_tensor view = *x;
         view.dims[0] = b->batch < x->dims[0] ? b->batch : x->dims[0];
         view.capacity = 0;
         teq_tensor *outs[64] = {0};
-        p = (lanes_probe){teq_ctx_new(threads, c->err), g, idx, n, err, c->err};
+        p = (lanes_probe){teq_ctx_new(threads, c->err), g, idx, n, err16, err8, t0, t16, t8, c->err};
         if (!p.ctx) {
             s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
             goto out;
@@ -1325,38 +1380,71 @@ static teq_status choose_lanes(qctx *c, budget *b, bool held_out, const char *tm
         for (int i = 0; i < g->n_outputs && i < 64; i++) teq_tensor_free(outs[i]);
         if (s) goto out;
     }
-    for (int a = 1; a < n; a++) /* by error, ascending (insertion: tens of layers) */
-        for (int j = a; j > 0 && err[order[j]] < err[order[j - 1]]; j--) {
-            const int t = order[j];
-            order[j] = order[j - 1], order[j - 1] = t;
-        }
-    /* 2. the longest prefix within tol of the exact layers, from all of them down. A bisection was tried
-     * first and measured: on the demo's rec (300 held-out lines, one line = 0.33 point) the prefixes do
-     * not lose lines monotonically (23 layers lost one line, shorter ones more), so it settled on none. */
+    /* a width only where it measured faster than the exact layer (8 bits: than int16 lanes too, where
+     * those are faster); the others are never in a prefix. Early layers of few input channels and many
+     * columns ran slower on int16 lanes than exact (rec's Conv.4, 64 x 32 at 24 x 160: 0.42 against 0.34 ms
+     * with its quantizer) */
+    int n16 = 0, n8 = 0;
+    for (int j = 0; j < n; j++) {
+        if (!(t16[j] < t0[j])) err16[j] = INFINITY;
+        if (!(t8[j] < fmin(t0[j], t16[j]))) err8[j] = INFINITY;
+        n16 += isfinite(err16[j]), n8 += isfinite(err8[j]);
+        progress(c, "integer lanes: %s: exact %.3f ms, int16 %.3f, 8-bit %.3f", g->nodes[idx[j]].name, 1e3 * t0[j],
+                 1e3 * t16[j], 1e3 * t8[j]);
+    }
+    progress(c, "integer lanes: faster than exact: %d layers on int16, %d on 8 bits (of %d)", n16, n8, n);
+    /* the longest prefix within tol of the exact layers, from all of them down. A bisection was tried first
+     * and measured: on the demo's rec (300 held-out lines, one line = 0.33 point) the prefixes do not lose
+     * lines monotonically (23 layers lost one line, shorter ones more), so it settled on none. */
     double v0, v = NAN;
-    if ((s = lanes_eval(c, b, m, idx, order, n, 0, &v0))) goto out;
-    int k = n;
+    for (int j = 0; j < n; j++) bits[j] = 0;
+    if ((s = lanes_eval(c, b, m, idx, bits, n, &v0))) goto out;
+    double vbest = v0;
+    /* 1. int16 */
+    rank_by(err16, order, n);
+    int k = n16;
     for (; k > 0; k--) {
-        if ((s = lanes_eval(c, b, m, idx, order, n, k, &v))) goto out;
-        progress(c, "integer lanes: %d of %d layers: %s %.2f (exact %.2f)", k, n, b->metric, v, v0);
+        for (int j = 0; j < n; j++) bits[order[j]] = j < k && isfinite(err16[order[j]]) ? 16 : 0;
+        if ((s = lanes_eval(c, b, m, idx, bits, n, &v))) goto out;
+        progress(c, "integer lanes: %d of %d layers on int16: %s %.2f (exact %.2f)", k, n, b->metric, v, v0);
         if (v0 - v <= tol + 1e-9) break;
     }
-    r->n_lanes = k, r->lanes_metric_exact = v0, r->lanes_metric = k ? v : v0;
-    /* 3. the chosen marked in c->q (same node names as the file's) */
-    for (int j = 0; j < k && !s; j++) {
-        const char *name = g->nodes[idx[order[j]]].name;
+    for (int j = 0; j < n; j++) b16[order[j]] = j < k && isfinite(err16[order[j]]) ? 16 : 0;
+    if (k) vbest = v;
+    /* 2. 8-bit over round 1's choice */
+    int k8 = 0;
+    if (c->o->int_lanes != 16) {
+        rank_by(err8, order, n);
+        for (k8 = n8; k8 > 0; k8--) {
+            for (int j = 0; j < n; j++) bits[order[j]] = j < k8 ? 8 : b16[order[j]];
+            if ((s = lanes_eval(c, b, m, idx, bits, n, &v))) goto out;
+            progress(c, "integer lanes: %d of %d layers on 8 bits: %s %.2f (exact %.2f)", k8, n, b->metric, v, v0);
+            if (v0 - v <= tol + 1e-9) break;
+        }
+        if (k8) vbest = v;
+    }
+    for (int j = 0; j < n; j++) bits[order[j]] = j < k8 ? 8 : b16[order[j]];
+    r->n_lanes = r->n_lanes8 = 0;
+    for (int j = 0; j < n; j++) r->n_lanes += bits[j] != 0, r->n_lanes8 += bits[j] == 8;
+    r->lanes_metric_exact = v0, r->lanes_metric = vbest;
+    /* the chosen marked in c->q (same node names as the file's) */
+    for (int j = 0; j < n && !s; j++) {
+        if (!bits[j]) continue;
+        const char *name = g->nodes[idx[j]].name;
         for (int i = 0; i < c->q->g->n_nodes; i++) {
             teq_node *nd = &c->q->g->nodes[i];
             if (strcmp(nd->name, name)) continue;
             teq_attr *a = add_attr(nd, "int_lanes", TEQ_ATTR_INT);
             if (!a) s = teq_error_set(c->err, TEQ_ERR_NOMEM, "out of memory");
-            else a->i = 1;
+            else a->i = bits[j] == 8 ? 8 : 1;
             break;
         }
+        for (int i = 0; i < r->n_layers; i++)
+            if (!strcmp(r->layers[i].name, name)) r->layers[i].int_lanes = bits[j];
     }
 out:
     if (p.ctx) teq_ctx_free(p.ctx);
-    free(idx), free(order), free(err);
+    free(idx), free(order), free(bits), free(b16), free(err16), free(err8), free(t0), free(t16), free(t8);
     teq_model_free(m);
     return s;
 }
@@ -1406,6 +1494,7 @@ static void report_json(const teq_quantize_report *r, teq_json *j) {
         teq_json_obj_begin(j, "int_lanes");
         teq_json_int(j, "eligible", r->n_lanes_eligible);
         teq_json_int(j, "chosen", r->n_lanes);
+        teq_json_int(j, "chosen_8bit", r->n_lanes8);
         teq_json_num(j, "metric_exact", r->lanes_metric_exact);
         teq_json_num(j, "metric_lanes", r->lanes_metric);
         teq_json_str(j, "samples", r->lanes_samples);
@@ -1445,6 +1534,7 @@ static void report_json(const teq_quantize_report *r, teq_json *j) {
         teq_json_bool(j, "shifted", l->shifted);
         teq_json_num(j, "shift", l->shift);
         teq_json_str(j, "shift_source", l->shift_source);
+        if (r->n_lanes_eligible) teq_json_int(j, "int_lanes", l->int_lanes);
         teq_json_obj_end(j);
     }
     teq_json_arr_end(j);

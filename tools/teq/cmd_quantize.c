@@ -43,14 +43,15 @@ static int cmd_quantize(int argc, char **argv) {
     if (shift && strcmp(shift, "on") && strcmp(shift, "off")) return teq_cli_fail("quantize: --shift is on or off");
     o.shift = !shift ? 0 : !strcmp(shift, "on") ? 1 : -1;
     if (rounding && strcmp(rounding, "nearest") && strcmp(rounding, "gptq")) return teq_cli_fail("quantize: --rounding is nearest or gptq");
-    if (lanes && strcmp(lanes, "on") && strcmp(lanes, "off")) return teq_cli_fail("quantize: --int-lanes is on or off");
-    o.int_lanes = lanes && !strcmp(lanes, "on");
+    if (lanes && strcmp(lanes, "on") && strcmp(lanes, "16") && strcmp(lanes, "off"))
+        return teq_cli_fail("quantize: --int-lanes is on, 16 or off");
+    o.int_lanes = !lanes || !strcmp(lanes, "off") ? 0 : !strcmp(lanes, "16") ? 16 : 1;
     if (lanes_loss) {
         char *end;
         o.int_lanes_loss = strtod(lanes_loss, &end);
         if (*end || !(o.int_lanes_loss > 0 && o.int_lanes_loss <= 100))
             return teq_cli_fail("quantize: --int-lanes-loss must be a number in (0, 100]");
-        if (!o.int_lanes) return teq_cli_fail("quantize: --int-lanes-loss needs --int-lanes on");
+        if (!o.int_lanes) return teq_cli_fail("quantize: --int-lanes-loss needs --int-lanes on or 16");
     }
     o.rounding = rounding;
     if (i8 && strcmp(i8, "minmax") && strcmp(i8, "percentile")) return teq_cli_fail("quantize: --int8-calib is minmax or percentile");
@@ -122,9 +123,9 @@ static int cmd_quantize(int argc, char **argv) {
         if (r->budget_note[0]) printf("  note: %s\n", r->budget_note);
     }
     if (r->n_lanes_eligible)
-        printf("integer lanes: %d of %d exponential convolutions (budget metric on the %s samples %.2f, exact layers "
-               "%.2f)\n",
-               r->n_lanes, r->n_lanes_eligible, r->lanes_samples, r->lanes_metric, r->lanes_metric_exact);
+        printf("integer lanes: %d of %d exponential convolutions, %d of them on 8 bits (budget metric on the %s "
+               "samples %.2f, exact layers %.2f)\n",
+               r->n_lanes, r->n_lanes_eligible, r->n_lanes8, r->lanes_samples, r->lanes_metric, r->lanes_metric_exact);
     else if (o.int_lanes)
         printf("integer lanes: no exponential convolution can take them (or this CPU lacks AVX-512 VNNI)\n");
     if (!r->within_budget_final)
@@ -180,10 +181,11 @@ const teq_cli_command teq_cli_cmd_quantize = {
         "  --shift on|off                  shifted codes for activations bounded below (HardSwish, Swish;\n"
         "                                  default on)\n"
         "  --int8-calib minmax|percentile  the activation ranges of the int8 scheme (default minmax)\n"
-        "  --int-lanes on|off              exponential convolutions on int16 lanes where the budget metric on\n"
-        "                                  the held-out samples stays within --int-lanes-loss points of the\n"
-        "                                  exact layers (default off)\n"
-        "  --int-lanes-loss P              that tolerance in points (default 0.2; needs --int-lanes on)\n"
+        "  --int-lanes on|16|off           exponential convolutions on integer lanes (int16, then 8-bit where\n"
+        "                                  they hold; 16: int16 only) where the budget metric on the held-out\n"
+        "                                  samples stays within --int-lanes-loss points of the exact layers\n"
+        "                                  (default off)\n"
+        "  --int-lanes-loss P              that tolerance in points (default 0.2; needs --int-lanes)\n"
         "  --pareto FILE.svg               the budget metric against average bits for the exponential and the\n"
         "                                  linear code, with INT8 and FP32 (the figures in FILE.json)\n"
         "  --calib-limit N                 at most N calibration samples (default: all)\n"

@@ -332,10 +332,11 @@ typedef struct teq_quantize_opts {
     const char *val_path;     /* held-out data for the budget (same kind as the budget data); NULL: the
                                  last quarter of the budget data is held out of calibration and search */
     int int_lanes;            /* 1: after the search, run the exponential Convs that can on integer lanes
-                                 (int16 levels, then 8-bit ones where they hold; VNNI; docs/DECISIONS.md)
-                                 where the budget metric on the held-out samples (the search samples
-                                 without any) stays within 0.2 point of the exact layers: marked in the
-                                 file (node attribute int_lanes); 16: int16 lanes only */
+                                 (int16 levels, then 8-bit ones; VNNI; docs/DECISIONS.md) where they
+                                 measure at least 10% faster here and the budget metric on the held-out
+                                 samples (the search samples without any) stays within 0.2 point of the
+                                 exact layers: marked in the file (node attribute int_lanes); 16: int16
+                                 lanes only. The choice depends on measured times. */
     double int_lanes_loss;    /* that tolerance in points (0: the default, 0.2) */
     const char *pareto_path;  /* NULL, or an .svg: budget metric against average bits for the exponential
                                  and the linear code under the same search, INT8 point, FP32 line; the

@@ -303,7 +303,12 @@ def quantize(onnx_path, calib, out, scheme=None, max_loss=None, bits=None, suite
     o.per_tensor_weights = 1 if weight_scales == "tensor" else 0
     o.no_bias_correction = 1 if _onoff("bias_correction", bias_correction) < 0 else 0
     o.shift = _onoff("shift", shift)
-    o.int_lanes = 16 if int_lanes in (16, "16") else 1 if _onoff("int_lanes", int_lanes) > 0 else 0
+    if int_lanes in (16, "16") and int_lanes is not True:
+        o.int_lanes = 16  # as --int-lanes 16: int16 lanes only
+    elif int_lanes in (None, True, False, "on", "off"):
+        o.int_lanes = 1 if _onoff("int_lanes", int_lanes) > 0 else 0
+    else:
+        raise Error(f"quantize: int_lanes is True/'on', False/'off' or 16 (int16 lanes only), not {int_lanes!r}")
     if int_lanes_loss is not None:
         if not o.int_lanes:
             raise Error("quantize: int_lanes_loss needs int_lanes=True")

@@ -277,6 +277,17 @@ def test_fmnist(T):
                    raises(teq.quantize, FMODEL, calib=f"{T}/nowhere", out=f"{T}/bad.teq"), f"{T}/nowhere")
     one_line_error("quantize(max_loss=-3) refused", raises(teq.quantize, FMODEL, calib=f"{T}/fc", out=f"{T}/bad.teq",
                                                           max_loss=-3), "max_loss")
+    one_line_error("quantize(int_lanes='8') refused", raises(teq.quantize, FMODEL, calib=f"{T}/fc", out=f"{T}/bad.teq",
+                                                             int_lanes="8"), "int_lanes")
+
+    # integer lanes, int16 only (as --int-lanes 16): the report says which layers run on which width
+    rep = teq.quantize(FMODEL, calib=f"{T}/fc", out=f"{T}/fl_py.teq", bits=(4, 6), suite="classify", data=f"{T}/fs",
+                       int_lanes=16)
+    il = rep.get("int_lanes", {})
+    widths = [l.get("int_lanes") for l in rep["layers"]]
+    check(f"quantize(int_lanes=16): {il.get('chosen')} of {il.get('eligible')} layers on lanes, none on 8 bits",
+          il.get("eligible", 0) > 0 and il.get("chosen_8bit") == 0 and widths.count(16) == il.get("chosen")
+          and set(widths) <= {0, 16})
 
     # eval: a path or a Model, with a reference, against `teq eval --json`
     cli("eval", f"{T}/f_cli.teq", "--suite", "classify", "--data", f"{T}/ft", "--reference", FMODEL, "--json",

@@ -1372,7 +1372,10 @@ static teq_status choose_lanes(qctx *c, budget *b, bool held_out, const char *tm
             goto out;
         }
         const teq_tensor *ins[1] = {&view};
-        teq_ops_fast_passes(g, true); /* no lanes on yet: exact layers, each probed on its own inputs */
+        /* no lanes on yet, and no pass-throughs or fused chains: each layer probed alone on its own inputs,
+         * exact and on lanes alike (with them on, a chain fused into the exact layer, which the probed lanes
+         * layer would not apply, counted as lanes error and as exact time) */
+        teq_ops_fast_passes(g, false);
         teq_ctx_set_hook(m->ctx, lanes_hook, &p);
         s = g->n_outputs <= 64 ? teq_graph_run(g, tmp_path, m->ctx, ins, outs, c->err)
                                : teq_error_set(c->err, TEQ_ERR_UNSUPPORTED, "more than 64 outputs");

@@ -182,9 +182,10 @@ teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw 
     return s;
 }
 
-/* The lanes of a bound layer at width bits; where they cannot be made it stays as it was. */
+/* The lanes of a bound layer at width bits; where they cannot be made it runs exact (lanes 0). */
 static teq_status bind_lanes(teq_qlayer *ql, int bits, teq_error *err) {
     teq_error e;
+    ql->lanes = 0;
     if (bits == 16 && !ql->wl.M &&
         (!teq_k_i16_conv_ok() || teq_ql_lanes_prepare(&ql->w, &ql->qa, &ql->wl, ql->alut, &ql->dw, &ql->da, &e)))
         return TEQ_OK;
@@ -955,8 +956,11 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
     /* padded taps: the padding value on the integers' grid, as the reference kernel reads it (pv itself, not
      * its code: 0 is no level of a signed code without the zero code, whose smallest level is not 0; pv is
      * in the shifted domain already, the quantizer's value of its shift, a level, whose integer this is) */
+    int lmax = 0; /* int16: the grid's largest integer (the sums' bound assumes none larger: a file's pad_value
+                   * that is no level must not overflow them) */
+    for (int c = 0; c < 256; c++) lmax = ql->alut[c] > lmax ? ql->alut[c] : -ql->alut[c] > lmax ? -ql->alut[c] : lmax;
     const double pvr = ql->lanes == 16 ? rint(pv / ql->da) : rint(pv / ql->da8) + ql->zp8;
-    const int16_t pvi = (int16_t)fmin(fmax(pvr, -32767), 32767);
+    const int16_t pvi = (int16_t)fmin(fmax(pvr, -lmax), lmax);
     const uint8_t pv8 = (uint8_t)fmin(fmax(pvr, 0), 255);
     const float sh = ql->in_shift; /* a passed-through shifted quantizer's shift, as TeqQuantize adds it */
     /* the float work row (x + shift) after the integers, per channel */

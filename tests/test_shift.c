@@ -256,6 +256,16 @@ static teq_graph *build_explicit(const teq_qparams *qw, const uint8_t *codes, co
     return g;
 }
 
+/* resolve and plan g (and bind its quantized layers where bind), failing the test loudly with name */
+static teq_status prepare_graph(teq_graph *g, const char *name, bool bind) {
+    teq_error e;
+    teq_status s = teq_graph_resolve_ops(g, name, &e);
+    if (!s) s = teq_graph_plan(g, name, &e);
+    if (!s && bind) s = teq_ops_bind_quantized(g, name, &e);
+    CHECK(s == TEQ_OK, "%s graph: %s", name, e.msg);
+    return s;
+}
+
 static teq_status run_once(teq_graph *g, const teq_tensor *x, teq_tensor **y, teq_error *e) {
     teq_exec_ctx *ctx = teq_ctx_new(1, e);
     if (!ctx) return TEQ_ERR_NOMEM;
@@ -329,13 +339,8 @@ static void test_model(void) {
         xv[i] = z * fminf(fmaxf(z + 3.0f, 0.0f), 6.0f) / 6.0f;
     }
     teq_graph *gf = build_folded(&qw, codes, chs, &qa, c, b), *ge = build_explicit(&qw, codes, chs, &qa, c, b);
-    teq_status s = teq_graph_resolve_ops(gf, "folded", &e);
-    if (!s) s = teq_graph_plan(gf, "folded", &e);
-    if (!s) s = teq_ops_bind_quantized(gf, "folded", &e);
-    CHECK(s == TEQ_OK, "folded graph: %s", e.msg);
-    s = teq_graph_resolve_ops(ge, "explicit", &e);
-    if (!s) s = teq_graph_plan(ge, "explicit", &e);
-    CHECK(s == TEQ_OK, "explicit graph: %s", e.msg);
+    prepare_graph(gf, "folded", true);
+    prepare_graph(ge, "explicit", false);
     int conv = -1;
     for (int i = 0; i < gf->n_nodes; i++)
         if (!strcmp(gf->nodes[i].op_type, "Conv")) conv = i;
@@ -390,21 +395,13 @@ static void test_model(void) {
      * the zero code and without a shift, whose padding value 0 is no level (its code's level is the smallest
      * one, which the lanes once padded with: 3x their bound on rec's first layer) */
     gf = build_folded(&qw, codes, chs, &qa, c, b);
-    s = teq_graph_resolve_ops(gf, "folded", &e);
-    if (!s) s = teq_graph_plan(gf, "folded", &e);
-    if (!s) s = teq_ops_bind_quantized(gf, "folded", &e);
-    CHECK(s == TEQ_OK, "folded graph: %s", e.msg);
-    if (!s) lanes_vs_ref(gf, conv, x, "shifted code, padding q(c)");
+    if (!prepare_graph(gf, "folded", true)) lanes_vs_ref(gf, conv, x, "shifted code, padding q(c)");
     teq_graph_free(gf);
     const teq_qparams qs = exp_code(6, 1, 0, base, 0.02, 0.001);
     gf = build_folded(&qw, codes, chs, &qs, 0.0, b);
     for (int a = 0; a < gf->nodes[conv].n_attr; a++)
         if (!strcmp(gf->nodes[conv].attr[a].name, "pad_value")) gf->nodes[conv].attr[a].f = 0;
-    s = teq_graph_resolve_ops(gf, "signed", &e);
-    if (!s) s = teq_graph_plan(gf, "signed", &e);
-    if (!s) s = teq_ops_bind_quantized(gf, "signed", &e);
-    CHECK(s == TEQ_OK, "signed graph: %s", e.msg);
-    if (!s) lanes_vs_ref(gf, conv, x, "signed code without zero code, padding 0");
+    if (!prepare_graph(gf, "signed", true)) lanes_vs_ref(gf, conv, x, "signed code without zero code, padding 0");
     teq_tensor_free(x);
     teq_graph_free(gf);
     teq_graph_free(ge);

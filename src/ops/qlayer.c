@@ -111,16 +111,24 @@ static teq_status build_rows(const teq_value *wv, const layout *L, double row_mu
     return s;
 }
 
+/* The largest |level| of the weights' code (*mw) and of the activation code qa (*ma, its levels in la), and
+ * whether qa has a negative level (*neg): the grids of both lane widths are set on these. */
+static void lanes_extremes(const teq_kw *w, const teq_qparams *qa, float la[256], double *mw, double *ma, bool *neg) {
+    *mw = *ma = 0, *neg = false;
+    teq_q_code_table(qa, la);
+    for (int c = 0; c < teq_q_num_codes(&w->q); c++) *mw = fmax(*mw, fabs(w->lut[c]));
+    for (int c = 0; c < teq_q_num_codes(qa); c++) *ma = fmax(*ma, fabs(la[c])), *neg |= la[c] < 0;
+}
+
 /* The integer lanes of an EXP layer's weights w and activation code qa (qlayer.h). */
 teq_status teq_ql_lanes_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw16 *wl, int16_t alut[256], double *dw,
                                 double *da, teq_error *err) {
     memset(wl, 0, sizeof *wl);
     const int nw = teq_q_num_codes(&w->q), na = teq_q_num_codes(qa);
-    double mw = 0, ma = 0;
+    double mw, ma;
+    bool neg;
     float la[256];
-    teq_q_code_table(qa, la);
-    for (int c = 0; c < nw; c++) mw = fmax(mw, fabs(w->lut[c]));
-    for (int c = 0; c < na; c++) ma = fmax(ma, fabs(la[c]));
+    lanes_extremes(w, qa, la, &mw, &ma, &neg);
     if (!(mw > 0) || !(ma > 0) || !isfinite(mw) || !isfinite(ma) || w->K < 1)
         return teq_error_set(err, TEQ_ERR_ARG, "integer lanes: a code without non-zero levels");
     const double L = fmin(32767.0, floor(sqrt(2147483647.0 / (double)w->K)));
@@ -149,12 +157,10 @@ teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw 
                                  double *dw, double *da, teq_error *err) {
     memset(w8, 0, sizeof *w8);
     const int nw = teq_q_num_codes(&w->q), na = teq_q_num_codes(qa);
-    double mw = 0, ma = 0;
-    bool neg = false;
+    double mw, ma;
+    bool neg;
     float la[256];
-    teq_q_code_table(qa, la);
-    for (int c = 0; c < nw; c++) mw = fmax(mw, fabs(w->lut[c]));
-    for (int c = 0; c < na; c++) ma = fmax(ma, fabs(la[c])), neg |= la[c] < 0;
+    lanes_extremes(w, qa, la, &mw, &ma, &neg);
     if (!(mw > 0) || !(ma > 0) || !isfinite(mw) || !isfinite(ma) || w->K < 1)
         return teq_error_set(err, TEQ_ERR_ARG, "integer lanes: a code without non-zero levels");
     if (w->K > 65536) return teq_error_set(err, TEQ_ERR_ARG, "8-bit lanes: K = %lld is too long", (long long)w->K);
@@ -227,10 +233,9 @@ teq_status teq_ql_set_lanes(teq_node *n, int bits, teq_error *err) {
 double teq_ql_lanes_bound(const teq_qlayer *ql) {
     if (!ql->lanes) return 0;
     float la[256];
-    teq_q_code_table(&ql->qa, la);
-    double mw = 0, ma = 0;
-    for (int c = 0; c < teq_q_num_codes(&ql->w.q); c++) mw = fmax(mw, fabs(ql->w.lut[c]));
-    for (int c = 0; c < teq_q_num_codes(&ql->qa); c++) ma = fmax(ma, fabs(la[c]));
+    double mw, ma;
+    bool neg;
+    lanes_extremes(&ql->w, &ql->qa, la, &mw, &ma, &neg);
     const double dw = ql->lanes == 8 ? ql->dw8 : ql->dw, da = ql->lanes == 8 ? ql->da8 : ql->da;
     return mw * da / 2 + ma * dw / 2 + dw * da / 4;
 }
@@ -922,14 +927,15 @@ teq_status teq_ql_conv_i8_tiles(teq_exec_ctx *ctx, const teq_node *node, const t
     return conv_i8(ctx, node, ql, X, xcodes, IH, IW, 0, 0, g, 0.0f, NULL, NULL, 0, NULL, NULL, kp, done);
 }
 
-/* One row of n activations' lane integers from floats x: int16 (16) or u8 codes (8) at dst */
-static void lanes_row(const teq_qlayer *ql, const float *x, int64_t n, void *dst) {
+/* n activations' lane integers from floats x: int16 (16, one thread) or u8 codes (8, nt threads for the
+ * codes) at dst */
+static void lanes_row(const teq_qlayer *ql, const float *x, int64_t n, void *dst, int nt) {
     if (ql->lanes == 16) {
         teq_kq_lanes(ql->kqe, x, n, ql->alut, dst);
         return;
     }
     uint8_t *q = dst;
-    teq_kq_codes(ql->kqe, x, n, q, 1);
+    teq_kq_codes(ql->kqe, x, n, q, nt);
     teq_k_map_u8(ql->alut8, q, n, q);
 }
 
@@ -958,7 +964,7 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
      * in the shifted domain already, the quantizer's value of its shift, a level, whose integer this is) */
     int lmax = 0; /* int16: the grid's largest integer (the sums' bound assumes none larger: a file's pad_value
                    * that is no level must not overflow them) */
-    for (int c = 0; c < 256; c++) lmax = ql->alut[c] > lmax ? ql->alut[c] : -ql->alut[c] > lmax ? -ql->alut[c] : lmax;
+    for (int c = 0; c < 256 && ql->lanes == 16; c++) lmax = abs(ql->alut[c]) > lmax ? abs(ql->alut[c]) : lmax;
     const double pvr = ql->lanes == 16 ? rint(pv / ql->da) : rint(pv / ql->da8) + ql->zp8;
     const int16_t pvi = (int16_t)fmin(fmax(pvr, -lmax), lmax);
     const uint8_t pv8 = (uint8_t)fmin(fmax(pvr, 0), 255);
@@ -968,19 +974,14 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
     if (g->PH == IH && g->PW == IW && !fr && (ql->lanes == 8 || C * plane <= 4096)) {
         /* no padding, no shift: the whole input in one pass (a squeeze-and-excitation layer's 1 x 1 planes
          * would otherwise be one call a value); int16 on one thread, so only where it is small */
-        if (ql->lanes == 16) {
-            teq_kq_lanes(ql->kqe, X, C * plane, ql->alut, (int16_t *)(void *)Q);
-        } else {
-            teq_kq_codes(ql->kqe, X, C * plane, (uint8_t *)Q, nt);
-            teq_k_map_u8(ql->alut8, (uint8_t *)Q, C * plane, (uint8_t *)Q);
-        }
+        lanes_row(ql, X, C * plane, Q, nt);
     } else {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
         for (int64_t c = 0; c < C; c++) {
             char *q = Q + (size_t)(c * plane) * esz;
             float *f = fr ? fr + c * IW : NULL;
             if (g->PH == IH && g->PW == IW && !f) {
-                lanes_row(ql, X + c * IH * IW, IH * IW, q);
+                lanes_row(ql, X + c * IH * IW, IH * IW, q, 1);
                 continue;
             }
             if (g->PH != IH || g->PW != IW) {
@@ -993,7 +994,7 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
                     for (int64_t i = 0; i < IW; i++) f[i] = xr[i] + sh;
                     xr = f;
                 }
-                lanes_row(ql, xr, IW, q + (size_t)((iy + pt) * g->PW + pl) * esz);
+                lanes_row(ql, xr, IW, q + (size_t)((iy + pt) * g->PW + pl) * esz, 1);
             }
         }
     }

@@ -1305,21 +1305,23 @@ static teq_status lanes_hook(void *user, int i, const teq_node *node, const teq_
             teq_tensor_release(&ln);
             s = timed_runs(p, nd, in1, &ln, LANES_TIMED, &t[j]);
         }
-        if (!s && ql->kqe && w == 1) {
-            /* the activation quantizer the exact layer needs in front: its time on this input */
-            const int64_t n = teq_tensor_numel(&x1);
-            float *y = x1.dtype == TEQ_DTYPE_FLOAT ? malloc(sizeof(float) * (size_t)(n + 1)) : NULL;
-            double tq = INFINITY;
-            for (int r = 0; r < LANES_TIMED && y; r++) {
-                const double t0 = now_s();
-                teq_kq_fake(ql->kqe, x1.data, n, y, teq_ctx_threads(p->ctx));
-                tq = fmin(tq, now_s() - t0);
-            }
-            if (y) p->t0[j] += tq;
-            free(y);
-        }
         teq_ql_set_lanes(nd, 0, p->e);
         teq_tensor_release(&ln);
+    }
+    const teq_qlayer *ql = nd->kern;
+    if (!s && ql->kqe && x1.dtype == TEQ_DTYPE_FLOAT) {
+        /* the activation quantizer the exact layer needs in front (lanes built it, and it stays): its time on
+         * this input */
+        const int64_t n = teq_tensor_numel(&x1);
+        float *y = malloc(sizeof(float) * (size_t)(n + 1));
+        double tq = INFINITY;
+        for (int r = 0; r < LANES_TIMED && y; r++) {
+            const double t0 = now_s();
+            teq_kq_fake(ql->kqe, x1.data, n, y, teq_ctx_threads(p->ctx));
+            tq = fmin(tq, now_s() - t0);
+        }
+        if (y) p->t0[j] += tq;
+        free(y);
     }
     teq_tensor_release(&ex);
     return s;

@@ -112,12 +112,17 @@ static teq_status build_rows(const teq_value *wv, const layout *L, double row_mu
 }
 
 /* The largest |level| of the weights' code (*mw) and of the activation code qa (*ma, its levels in la), and
- * whether qa has a negative level (*neg): the grids of both lane widths are set on these. */
-static void lanes_extremes(const teq_kw *w, const teq_qparams *qa, float la[256], double *mw, double *ma, bool *neg) {
+ * whether qa has a negative level (*neg): the grids of both lane widths are set on these. False (with err set)
+ * where no grid can be: a code without non-zero finite levels, or no terms. */
+static bool lanes_extremes(const teq_kw *w, const teq_qparams *qa, float la[256], double *mw, double *ma, bool *neg,
+                           teq_error *err) {
     *mw = *ma = 0, *neg = false;
     teq_q_code_table(qa, la);
     for (int c = 0; c < teq_q_num_codes(&w->q); c++) *mw = fmax(*mw, fabs(w->lut[c]));
     for (int c = 0; c < teq_q_num_codes(qa); c++) *ma = fmax(*ma, fabs(la[c])), *neg |= la[c] < 0;
+    if (*mw > 0 && *ma > 0 && isfinite(*mw) && isfinite(*ma) && w->K >= 1) return true;
+    if (err) teq_error_set(err, TEQ_ERR_ARG, "integer lanes: a code without non-zero levels");
+    return false;
 }
 
 /* The integer lanes of an EXP layer's weights w and activation code qa (qlayer.h). */
@@ -128,9 +133,7 @@ teq_status teq_ql_lanes_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw16
     double mw, ma;
     bool neg;
     float la[256];
-    lanes_extremes(w, qa, la, &mw, &ma, &neg);
-    if (!(mw > 0) || !(ma > 0) || !isfinite(mw) || !isfinite(ma) || w->K < 1)
-        return teq_error_set(err, TEQ_ERR_ARG, "integer lanes: a code without non-zero levels");
+    if (!lanes_extremes(w, qa, la, &mw, &ma, &neg, err)) return TEQ_ERR_ARG;
     const double L = fmin(32767.0, floor(sqrt(2147483647.0 / (double)w->K)));
     if (L < 1) return teq_error_set(err, TEQ_ERR_ARG, "integer lanes: K = %lld is too long", (long long)w->K);
     *dw = mw / L, *da = ma / L;
@@ -160,9 +163,7 @@ teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw 
     double mw, ma;
     bool neg;
     float la[256];
-    lanes_extremes(w, qa, la, &mw, &ma, &neg);
-    if (!(mw > 0) || !(ma > 0) || !isfinite(mw) || !isfinite(ma) || w->K < 1)
-        return teq_error_set(err, TEQ_ERR_ARG, "integer lanes: a code without non-zero levels");
+    if (!lanes_extremes(w, qa, la, &mw, &ma, &neg, err)) return TEQ_ERR_ARG;
     if (w->K > 65536) return teq_error_set(err, TEQ_ERR_ARG, "8-bit lanes: K = %lld is too long", (long long)w->K);
     *zp = neg ? 128 : 0;
     *dw = mw / 127, *da = ma / (neg ? 127 : 255);
@@ -235,7 +236,7 @@ double teq_ql_lanes_bound(const teq_qlayer *ql) {
     float la[256];
     double mw, ma;
     bool neg;
-    lanes_extremes(&ql->w, &ql->qa, la, &mw, &ma, &neg);
+    lanes_extremes(&ql->w, &ql->qa, la, &mw, &ma, &neg, NULL); /* made lanes: it holds */
     const double dw = ql->lanes == 8 ? ql->dw8 : ql->dw, da = ql->lanes == 8 ? ql->da8 : ql->da;
     return mw * da / 2 + ma * dw / 2 + dw * da / 4;
 }

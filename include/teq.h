@@ -335,8 +335,10 @@ typedef struct teq_quantize_opts {
                                  (int16 levels, then 8-bit ones; VNNI; docs/DECISIONS.md) where they
                                  measure at least 10% faster here and the budget metric on the held-out
                                  samples (the search samples without any) stays within 0.2 point of the
-                                 exact layers: marked in the file (node attribute int_lanes); 16: int16
-                                 lanes only. The choice depends on measured times. */
+                                 exact layers: marked in the file (node attribute int_lanes; on 8 bits
+                                 int_lanes_top where the u8 grid ends below the code's largest level,
+                                 chosen by the least error on the calibration batch); 16: int16 lanes
+                                 only. The choice depends on measured times. */
     double int_lanes_loss;    /* that tolerance in points (0: the default, 0.2) */
     const char *pareto_path;  /* NULL, or an .svg: budget metric against average bits for the exponential
                                  and the linear code under the same search, INT8 point, FP32 line; the
@@ -368,6 +370,8 @@ typedef struct teq_layer_report {
     double shift;
     char shift_source[16];
     int int_lanes; /* --int-lanes: 16 or 8 where the layer runs on integer lanes of that width, else 0 */
+    int int_lanes_top; /* 8: the activation code whose |level| tops the u8 grid (larger ones saturate), -1: the
+                        * code's largest level */
 } teq_layer_report;
 
 typedef struct teq_quantize_report {

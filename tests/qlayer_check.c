@@ -11,7 +11,8 @@
  *
  * Usage: qlayer_check MODEL.teq INPUT.npy [--lanes 16|8]. Prints one line per layer kind and `N passed, M failed`.
  * --lanes: every exponential Conv that can (teq_ql_lanes_eligible) on integer lanes of that width first, not
- * only those the file marks, so that each is checked against its stated bound (padding and shifts included). */
+ * only those the file marks, so that each is checked against its stated bound (padding and shifts included); 8t:
+ * 8 bits with each grid topped at the code of the second largest |level|, the inputs above it saturating. */
 #include "check.h"
 #include "api/model_internal.h"
 #include "kernels/kernels.h"
@@ -25,7 +26,8 @@
 
 typedef struct {
     teq_exec_ctx *ctx;
-    int n_layers, n_exp, n_int8, n_dyn, n_lanes;
+    int n_layers, n_exp, n_int8, n_dyn, n_lanes, n_topped;
+    int64_t n_sat; /* values of the topped 8-bit lanes layers' inputs above their grid's top */
     double worst_fast, worst_deq, worst_lanes;
 } state;
 
@@ -58,9 +60,36 @@ static teq_status hook(void *user, int i, const teq_node *node, const teq_tensor
     const teq_qlayer *ql = teq_ql_of(node);
     if (!ql) return TEQ_OK;
     teq_tensor ref = {0}, fast = {0}, deq = {0};
-    teq_status s = run_as(st, TEQ_KMODE_REF, node, in, &ref);
+    /* 8-bit lanes whose grid tops below the code's largest level (top8): the inputs above the top saturate
+     * there, so the bound is stated for the input clamped to the top's level, which the reference and the
+     * float path take; the fast kernels take the input as it is (its codes above the top give the top's
+     * integer, as the clamped values' codes do) */
+    const teq_tensor *rin[8];
+    teq_tensor xc = {0};
+    int64_t n_sat = 0;
+    for (int k = 0; k < node->n_in && k < 8; k++) rin[k] = in[k];
+    if (ql->lanes == 8 && ql->top8 >= 0 && ql->in_shift == 0 && in[0] && in[0]->dtype == TEQ_DTYPE_FLOAT) {
+        float la[256];
+        teq_q_code_table(&ql->qa, la);
+        const float t = fabsf(la[ql->top8]);
+        xc = *in[0];
+        xc.capacity = 0;
+        const int64_t n = teq_tensor_numel(in[0]);
+        float *v = malloc(sizeof(float) * (size_t)(n + 1));
+        CHECK(v != NULL, "out of memory");
+        if (!v) return TEQ_ERR_NOMEM;
+        for (int64_t k = 0; k < n; k++) {
+            const float x = ((const float *)in[0]->data)[k];
+            v[k] = fminf(fmaxf(x, -t), t);
+            n_sat += v[k] != x;
+        }
+        xc.data = v, rin[0] = &xc;
+        st->n_topped++, st->n_sat += n_sat;
+    }
+    teq_status s = run_as(st, TEQ_KMODE_REF, node, rin, &ref);
     if (!s) s = run_as(st, TEQ_KMODE_FAST, node, in, &fast);
-    if (!s) s = run_as(st, TEQ_KMODE_DEQUANT, node, in, &deq);
+    if (!s) s = run_as(st, TEQ_KMODE_DEQUANT, node, rin, &deq);
+    if (xc.data) free(xc.data);
     /* the model itself runs in the dequant mode: every TeqQuantize then writes the float levels (in the
      * fast mode one whose readers all quantize their input themselves hands its input on unchanged,
      * which the dequant path of the next layer must not be given) */
@@ -96,8 +125,9 @@ static teq_status hook(void *user, int i, const teq_node *node, const teq_tensor
 
 int main(int argc, char **argv) {
     const int lanes = argc == 5 && !strcmp(argv[3], "--lanes") ? atoi(argv[4]) : 0;
+    const bool topped = lanes == 8 && !strcmp(argv[4], "8t");
     if (argc != 3 && !(argc == 5 && (lanes == 16 || lanes == 8))) {
-        fprintf(stderr, "usage: qlayer_check MODEL.teq INPUT.npy [--lanes 16|8]\n");
+        fprintf(stderr, "usage: qlayer_check MODEL.teq INPUT.npy [--lanes 16|8|8t]\n");
         return 2;
     }
     teq_error err;
@@ -113,7 +143,16 @@ int main(int argc, char **argv) {
     for (int i = 0; i < m->g->n_nodes && lanes; i++) {
         teq_node *n = &m->g->nodes[i];
         if (!teq_ql_lanes_eligible(m->g, n)) continue;
-        CHECK(teq_ql_set_lanes(n, lanes, &err) == TEQ_OK, "lanes on %s: %s", n->name, err.msg);
+        int top = -1; /* 8t: the grid topped at the code of the second largest |level| */
+        if (topped) {
+            const teq_qparams *qa = &((const teq_qlayer *)n->kern)->qa;
+            float la[256], l1 = 0, l2 = 0;
+            teq_q_code_table(qa, la);
+            for (int c = 0; c < teq_q_num_codes(qa); c++) l1 = fmaxf(l1, fabsf(la[c]));
+            for (int c = 0; c < teq_q_num_codes(qa); c++)
+                if (fabsf(la[c]) < l1 && fabsf(la[c]) > l2) l2 = fabsf(la[c]), top = c;
+        }
+        CHECK(teq_ql_set_lanes(n, lanes, top, &err) == TEQ_OK, "lanes on %s: %s", n->name, err.msg);
         n_forced += ((const teq_qlayer *)n->kern)->lanes == lanes;
     }
     if (lanes) {
@@ -148,6 +187,9 @@ int main(int argc, char **argv) {
     if (st.n_lanes)
         printf("%d exponential layers on integer lanes: worst fast vs ref %.3g of their stated bound\n", st.n_lanes,
                st.worst_lanes);
+    if (st.n_topped)
+        printf("%d of them on 8-bit grids topped below the code's largest level: %lld input values above the top, "
+               "compared as clamped to it\n", st.n_topped, (long long)st.n_sat);
     for (int i = 0; i < m->g->n_outputs; i++) teq_tensor_free(outs[i]), outs[i] = NULL;
 
     /* The fast mode's pass-through quantizers (every reader quantizes its input itself), the chains

@@ -286,7 +286,7 @@ static void lanes_vs_ref(teq_graph *gf, int conv, const teq_tensor *x, const cha
     CHECK(run_once(gf, x, &yr, &e) == TEQ_OK, "%s: reference run: %s", label, e.msg);
     teq_node *n = &gf->nodes[conv];
     for (int bits = 16; bits >= 8 && yr; bits -= 8) {
-        if (!teq_ql_lanes_eligible(gf, n) || teq_ql_set_lanes(n, bits, &e) || ((const teq_qlayer *)n->kern)->lanes != bits) {
+        if (!teq_ql_lanes_eligible(gf, n) || teq_ql_set_lanes(n, bits, -1, &e) || ((const teq_qlayer *)n->kern)->lanes != bits) {
             printf("  %s: no %d-bit lanes on this CPU\n", label, bits);
             continue;
         }
@@ -311,7 +311,7 @@ static void lanes_vs_ref(teq_graph *gf, int conv, const teq_tensor *x, const cha
         printf("  %s, %d-bit lanes: max |lanes - reference| %.3g (border outputs %.3g), stated bound %.3g\n", label, bits,
                worst, border, tol);
         teq_tensor_free(yl);
-        teq_ql_set_lanes(n, 0, &e);
+        teq_ql_set_lanes(n, 0, -1, &e);
         teq_ops_fast_passes(gf, true);
     }
     teq_kmode_set(TEQ_KMODE_FAST);

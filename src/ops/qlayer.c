@@ -156,19 +156,32 @@ teq_status teq_ql_lanes_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw16
     return s;
 }
 
-teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw *w8, uint8_t alut[256], int32_t *zp,
-                                 double *dw, double *da, teq_error *err) {
+/* The activation side of 8-bit lanes: the grid's top is the |level| of code top (top < 0: the code's largest
+ * |level|, ma); codes whose |level| is larger saturate at the grid's end (the quantizer chooses a top below
+ * the code's largest level where the calibration data measured less error that way: teq_ql_lanes8_tops) */
+static void lanes8_act(const teq_qparams *qa, const float la[256], double ma, bool neg, int top, uint8_t alut[256],
+                       int32_t *zp, double *da) {
+    const int na = teq_q_num_codes(qa);
+    const double t = top >= 0 && top < na && fabs(la[top]) > 0 && fabs(la[top]) < ma ? fabs(la[top]) : ma;
+    const double hi = neg ? 127 : 255;
+    *zp = neg ? 128 : 0;
+    *da = t / hi;
+    memset(alut, (int)*zp, 256);
+    for (int c = 0; c < na; c++) /* |level| <= t: in 0..255 as it is; beyond, the grid's end */
+        alut[c] = (uint8_t)(fmin(fmax((double)lrint(la[c] / *da), neg ? -hi : 0), hi) + *zp);
+}
+
+teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, int top, teq_kw *w8, uint8_t alut[256],
+                                 int32_t *zp, double *dw, double *da, teq_error *err) {
     memset(w8, 0, sizeof *w8);
-    const int nw = teq_q_num_codes(&w->q), na = teq_q_num_codes(qa);
+    const int nw = teq_q_num_codes(&w->q);
     double mw, ma;
     bool neg;
     float la[256];
     if (!lanes_extremes(w, qa, la, &mw, &ma, &neg, err)) return TEQ_ERR_ARG;
     if (w->K > 65536) return teq_error_set(err, TEQ_ERR_ARG, "8-bit lanes: K = %lld is too long", (long long)w->K);
-    *zp = neg ? 128 : 0;
-    *dw = mw / 127, *da = ma / (neg ? 127 : 255);
-    memset(alut, (int)*zp, 256);
-    for (int c = 0; c < na; c++) alut[c] = (uint8_t)(lrint(la[c] / *da) + *zp); /* |level| <= max: in 0..255 */
+    *dw = mw / 127;
+    lanes8_act(qa, la, ma, neg, top, alut, zp, da);
     uint8_t wi[256];
     memset(wi, 128, sizeof wi);
     for (int c = 0; c < nw; c++) wi[c] = (uint8_t)(lrint(w->lut[c] / *dw) + 128); /* a signed 8-bit code: q + 128 */
@@ -189,21 +202,30 @@ teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw 
     return s;
 }
 
-/* The lanes of a bound layer at width bits; where they cannot be made it runs exact (lanes 0). */
-static teq_status bind_lanes(teq_qlayer *ql, int bits, teq_error *err) {
+/* The lanes of a bound layer at width bits (8: the activation grid's top code top, < 0 for the code's largest
+ * level); where they cannot be made it runs exact (lanes 0). */
+static teq_status bind_lanes(teq_qlayer *ql, int bits, int top, teq_error *err) {
     teq_error e;
     ql->lanes = 0;
     if (bits == 16 && !ql->wl.M &&
         (!teq_k_i16_conv_ok() || teq_ql_lanes_prepare(&ql->w, &ql->qa, &ql->wl, ql->alut, &ql->dw, &ql->da, &e)))
         return TEQ_OK;
     if (bits == 8 && !ql->w8.M) {
-        if (teq_ql_lanes8_prepare(&ql->w, &ql->qa, &ql->w8, ql->alut8, &ql->zp8, &ql->dw8, &ql->da8, &e)) return TEQ_OK;
+        if (teq_ql_lanes8_prepare(&ql->w, &ql->qa, top, &ql->w8, ql->alut8, &ql->zp8, &ql->dw8, &ql->da8, &e))
+            return TEQ_OK;
         if (!teq_k_i8_conv_ok(&ql->w8)) {
             teq_kw_free(&ql->w8);
             memset(&ql->w8, 0, sizeof ql->w8);
             return TEQ_OK;
         }
+    } else if (bits == 8 && top != ql->top8) { /* built at another top: the weights stay, the table changes */
+        float la[256];
+        double mw, ma;
+        bool neg;
+        lanes_extremes(&ql->w, &ql->qa, la, &mw, &ma, &neg, NULL); /* built once: it holds */
+        lanes8_act(&ql->qa, la, ma, neg, top, ql->alut8, &ql->zp8, &ql->da8);
     }
+    if (bits == 8) ql->top8 = top;
     if (!ql->kqe) {
         teq_status s = teq_kq_new(&ql->qa, &ql->kqe, err);
         if (s) return s;
@@ -222,13 +244,13 @@ bool teq_ql_lanes_eligible(const teq_graph *g, const teq_node *n) {
     return W && W->ndim >= 3 && W->ndim <= 4 && W->dims[1] > 1 && (teq_k_i16_conv_ok() || teq_kset_best()->i8_conv);
 }
 
-teq_status teq_ql_set_lanes(teq_node *n, int bits, teq_error *err) {
+teq_status teq_ql_set_lanes(teq_node *n, int bits, int top, teq_error *err) {
     teq_qlayer *ql = n->kern;
     if (bits != 8 && bits != 16) {
         ql->lanes = 0; /* what was built stays, for turning it on again */
         return TEQ_OK;
     }
-    return bind_lanes(ql, bits, err);
+    return bind_lanes(ql, bits, top, err);
 }
 
 double teq_ql_lanes_bound(const teq_qlayer *ql) {
@@ -238,6 +260,7 @@ double teq_ql_lanes_bound(const teq_qlayer *ql) {
     bool neg;
     lanes_extremes(&ql->w, &ql->qa, la, &mw, &ma, &neg, NULL); /* made lanes: it holds */
     const double dw = ql->lanes == 8 ? ql->dw8 : ql->dw, da = ql->lanes == 8 ? ql->da8 : ql->da;
+    if (ql->lanes == 8) ma = fmin(ma, da * (neg ? 127 : 255)); /* the grid's top: inputs up to it */
     return mw * da / 2 + ma * dw / 2 + dw * da / 4;
 }
 
@@ -318,8 +341,11 @@ static teq_status bind_layer(teq_graph *g, teq_node *n, teq_error *err) {
     n->kern = ql, n->kern_free = ql_free;
     /* int_lanes: 1 for int16 lanes (the first files' value), 8 for 8-bit ones; readers before 8-bit lanes
      * run a layer marked 8 exactly */
-    const int64_t il = teq_node_attr_int(n, "int_lanes", 0);
-    if ((il == 1 || il == 8) && teq_ql_lanes_eligible(g, n) && (s = bind_lanes(ql, il == 1 ? 16 : 8, err))) return s;
+    const int64_t il = teq_node_attr_int(n, "int_lanes", 0), top = teq_node_attr_int(n, "int_lanes_top", -1);
+    ql->top8 = -1;
+    if ((il == 1 || il == 8) && teq_ql_lanes_eligible(g, n) &&
+        (s = bind_lanes(ql, il == 1 ? 16 : 8, top >= 0 && top < 256 ? (int)top : -1, err)))
+        return s;
     return TEQ_OK;
 skip:
     free(ql);

@@ -62,6 +62,8 @@ typedef struct teq_qlayer {
     uint8_t alut8[256]; /* 8: activation code -> its integer plus zp8 */
     int32_t zp8;
     double dw8, da8;
+    int top8;           /* 8: the activation code whose |level| tops the grid (file attribute int_lanes_top; codes
+                         * above saturate), -1: the code's largest level */
     teq_kq *kqe;       /* the activation code's quantizer (codes, then alut or alut8) */
     float in_shift;    /* the shift of a passed-through quantizer in front (its codes are of x + shift), else 0 */
 } teq_qlayer;
@@ -71,7 +73,7 @@ typedef struct teq_qlayer {
  * turns them on at width bits (16 or 8, building them the first time) or off (0) for an eligible node; the
  * quantizer chooses with these (`--int-lanes`). A width this CPU or layer cannot take leaves them off. */
 bool teq_ql_lanes_eligible(const teq_graph *g, const teq_node *n);
-teq_status teq_ql_set_lanes(teq_node *n, int bits, teq_error *err);
+teq_status teq_ql_set_lanes(teq_node *n, int bits, int top, teq_error *err);
 /* The integer-lanes convolution (teq_qlayer.lanes, either width), with teq_ql_conv_i8's arguments (X as
  * floats). */
 teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
@@ -85,14 +87,17 @@ teq_status teq_ql_lanes_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw16
                                 double *da, teq_error *err);
 /* The 8-bit lanes of w under qa: w8 a signed 8-bit linear code (q8 and q8p only) of the integers
  * round(level / dw), |.| <= 127, with row scales scale[m] * dw, dw = max |weight level| / 127; alut[code] =
- * round(level / da) + zp, zp = 0 and da = max |level| / 255 where qa has no negative level, else zp = 128
- * and da = max |level| / 127. K <= 65536 (the INT8 kernels' int32 sums). */
-teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, teq_kw *w8, uint8_t alut[256], int32_t *zp,
-                                 double *dw, double *da, teq_error *err);
+ * round(level / da) + zp, zp = 0 and da = T / 255 where qa has no negative level, else zp = 128 and
+ * da = T / 127; T = the |level| of code top (top < 0, or a top of no smaller non-zero level: the code's
+ * largest |level|), and codes of larger |level| saturate at the grid's end (0..255, or 1..255 signed).
+ * K <= 65536 (the INT8 kernels' int32 sums). */
+teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, int top, teq_kw *w8, uint8_t alut[256],
+                                 int32_t *zp, double *dw, double *da, teq_error *err);
 /* |fast - reference| for one output of an integer-lanes layer (either width, with its dw and da) is at most
  *     row_scale * sum_k (|lw_k| * da / 2 + |la_k| * dw / 2 + dw * da / 4) + float rounding
  * (lw, la the exact weight and activation levels of term k). Over a layer with K terms, this is at most
- * teq_ql_lanes_bound(ql) * row_scale * K, the form the layer-by-layer check uses. */
+ * teq_ql_lanes_bound(ql) * row_scale * K, the form the layer-by-layer check uses. On 8 bits it holds for
+ * inputs whose levels lie within the grid's top (top8); larger ones saturate there. */
 double teq_ql_lanes_bound(const teq_qlayer *ql);
 
 /* Prepare every quantized layer and TeqQuantize node of a planned graph (see above). Layers that cannot

@@ -23,6 +23,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -1516,6 +1517,15 @@ static void kq512_ent_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *
 #undef KQ_ENT_NL
 }
 
+static void kq512_log_run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
+    const int L = kq->nlev;
+    if (L <= 16) kq512_log_body(kq, x, n, codes, y, 16);
+    else if (L <= 32) kq512_log_body(kq, x, n, codes, y, 32);
+    else if (L <= 64) kq512_log_body(kq, x, n, codes, y, 64);
+    else if (L <= 128) kq512_log_body(kq, x, n, codes, y, 128);
+    else kq512_log_body(kq, x, n, codes, y, 256);
+}
+
 /* ---- the float32 linear code (ONNX QuantizeLinear: q = clamp(fl(x / s)) rounded half to even) ----
  * By the product with r = fl(1 / s): |x r - x / s| <= 2^-24 |x / s| plus the product's rounding, and fl(x / s)
  * is within 2^-24 |x / s| of x / s, so where the clamped value is at most 256 the two are within 2^-14 and
@@ -1567,22 +1577,60 @@ void teq_kq_qvalues_avx512(const teq_kq *kq, const float *x, int64_t n, float *v
     kq512_lin32_run(kq, x, n, NULL, NULL, v);
 }
 
+/* Whether the log body beats the entry table's for codes of nlev levels (33..128) on this CPU: measured once
+ * per process and class (64, 128 levels) on the first such code's quantizer, 4,096 of its own levels
+ * jittered and signed, each body's least of 5 alternated runs, the log body taken only where it is 5%
+ * faster. Both give the same codes and values bit for bit (tests/test_kernels.c), so the choice moves
+ * time only. The entry table's gather is what differs between CPUs: on Intel (family 6 model 0xCF) the
+ * entry body was faster at every width above 32 levels (fourteenth round), on AMD Zen 4 (family 25 model
+ * 17) the log body at 64 and 128 levels, 0.60 against 0.82 and 0.73 against 0.80 ns a value
+ * (docs/DECISIONS.md, seventeenth round). */
+static int kq512_log_faster(const teq_kq *kq) {
+    static int known[2] = {-1, -1}; /* per class: -1 not measured yet, else 0 / 1 */
+    const int cls = kq->nlev > 64;
+    int v = __atomic_load_n(&known[cls], __ATOMIC_RELAXED);
+    if (v >= 0) return v;
+    enum { NT = 4096 };
+    float *x = malloc(sizeof(float) * NT);
+    float *y = malloc(sizeof(float) * NT);
+    v = 0;
+    if (x && y) {
+        uint32_t r = 12345;
+        for (int i = 0; i < NT; i++) {
+            r = r * 1664525u + 1013904223u;
+            const float l = kq->lev[(r >> 8) % (uint32_t)kq->nlev];
+            x[i] = l * (1.0f + (float)((r >> 4) & 15) / 64.0f) * ((r & 1) && kq->is_signed ? -1.0f : 1.0f);
+        }
+        double te = INFINITY, tl = INFINITY;
+        for (int rep = 0; rep < 5; rep++)
+            for (int b = 0; b < 2; b++) {
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                if (b) kq512_ent_run(kq, x, NT, NULL, y);
+                else kq512_log_run(kq, x, NT, NULL, y);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                const double t = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+                if (b) te = fmin(te, t);
+                else tl = fmin(tl, t);
+            }
+        v = tl < 0.95 * te;
+    }
+    free(x), free(y);
+    __atomic_store_n(&known[cls], v, __ATOMIC_RELAXED);
+    return v;
+}
+
 void teq_kq_run_avx512(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
     if (kq->q.lin_f32) {
         kq512_lin32_run(kq, x, n, codes, y, NULL);
         return;
     }
-    if (kq->lent && kq->nlev > 32) {
+    if (kq->lent && kq->nlev > 32 && !(kq->logpath && kq->nlev <= 128 && kq512_log_faster(kq))) {
         kq512_ent_run(kq, x, n, codes, y);
         return;
     }
     if (kq->logpath) {
-        const int L = kq->nlev;
-        if (L <= 16) kq512_log_body(kq, x, n, codes, y, 16);
-        else if (L <= 32) kq512_log_body(kq, x, n, codes, y, 32);
-        else if (L <= 64) kq512_log_body(kq, x, n, codes, y, 64);
-        else if (L <= 128) kq512_log_body(kq, x, n, codes, y, 128);
-        else kq512_log_body(kq, x, n, codes, y, 256);
+        kq512_log_run(kq, x, n, codes, y);
         return;
     }
     int64_t i = 0;

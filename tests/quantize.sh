@@ -87,6 +87,11 @@ if [ "${nl:-0}" -gt 0 ]; then
     grep -q "^$nl exponential layers on integer lanes" "$T/qcl.log"
 fi
 check "the lanes model's layers against the reference: 0 failed" grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcl.log"
+# the export drops the speed hints: ONNX Conv has no such attributes, and ONNX Runtime refuses unknown ones
+ntop=$(grep -c '"int_lanes_top"' "$T/l.json")
+"$teq" export "$T/l.teq" -o "$T/l.onnx" > /dev/null 2>&1
+check "export of the lanes model ($ntop grids topped) carries no int_lanes attribute" \
+  test -s "$T/l.onnx" -a "$(grep -c int_lanes "$T/l.onnx")" = 0
 # every eligible layer of the exponential model on lanes of each width, not only the chosen: each within its
 # stated bound of the reference; 8t: 8 bits with each u8 grid ending at the second largest level, the inputs
 # above it saturating (the bound then holds against the reference on the input clamped there)

@@ -16,7 +16,7 @@
  *   - TeqElementwise -> its steps as Add/Sub/Mul/Div/Clip/Relu with scalar constants (same float
  *     operations in the same order).
  *   - Conv with teq's `pad_value` (shifted input codes) -> Pad(constant pad_value) + Conv without pads;
- *     `int_lanes` (a speed hint) is dropped.
+ *     `int_lanes` and `int_lanes_top` (speed hints) are dropped.
  *   - every other node is copied, converted to opset 13 where its form changed since the source
  *     opset (Clip < 11, Slice < 10, Pad < 11, Squeeze/Unsqueeze/ReduceSum/Split < 13, Softmax family
  *     < 13, Dropout); a node whose old form is not converted here is refused by name.
@@ -554,8 +554,8 @@ static void emit_quantize(xb *b, const teq_graph *g, const teq_node *n) {
 
 /* Conv with teq's pad_value: pad explicitly with that value, then convolve without padding. */
 static void emit_conv(xb *b, const teq_graph *g, const teq_node *n) {
-    static const char *const skip[] = {"pad_value", "int_lanes", NULL};
-    static const char *const skip_pads[] = {"pad_value", "int_lanes", "pads", NULL};
+    static const char *const skip[] = {"pad_value", "int_lanes", "int_lanes_top", NULL};
+    static const char *const skip_pads[] = {"pad_value", "int_lanes", "int_lanes_top", "pads", NULL};
     const float pv = teq_node_attr_float(n, "pad_value", 0.0f);
     int64_t np = 0;
     const int64_t *pads = teq_node_attr_ints(n, "pads", &np);

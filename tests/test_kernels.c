@@ -588,6 +588,8 @@ static const conv_shape CONV_SHAPES[] = {
     {5, 7, 100, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* M = 130, OW = 100: 3 blocks, rows of 2 segments */
     {6, 19, 41, 48, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},    /* stride 2, M = 48 (3 vectors), OW = 21 */
     {4, 11, 27, 33, 3, 3, 1, 3, 2, 1, 2, 2, 1, 1},    /* stride 3 along x, dilation 2 along y, M = 33 */
+    {130, 8, 101, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},  /* pointwise, K = 130: 2 slices, chunks of 2 blocks, a tail */
+    {6, 30, 40, 10, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0},    /* 3x1: output rows follow in the planes, chunks of 16 */
 };
 
 /* extreme: 1 the saturating worst case (weights +-127, codes 255); narrow: weights within +-64 (7-bit, the

@@ -487,12 +487,11 @@ INLINE void f32c_rows(const teq_kwf *w, const float *P, const float *Xd, const i
     }
 }
 
-/* every row block over one K slice */
+/* row blocks mb0 <= mb < mb1 over one K slice */
 INLINE void f32c_slice(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0, int64_t kc,
                        int64_t nb, int first, const float *bias, const teq_kpost *act, float *Y, int64_t ldy,
-                       const int D) {
-    const int64_t Mb = (w->M + TEQ_F32C_MR - 1) / TEQ_F32C_MR;
-    for (int64_t mb = 0; mb < Mb; mb++) {
+                       int64_t mb0, int64_t mb1, const int D) {
+    for (int64_t mb = mb0; mb < mb1; mb++) {
         const int rows = (int)(w->M - mb * TEQ_F32C_MR < TEQ_F32C_MR ? w->M - mb * TEQ_F32C_MR : TEQ_F32C_MR);
         /* a last block of fewer rows computes 4 or 2 (the pack's rows past M are 0) */
         if (rows > 4) f32c_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, act, Y, ldy, 6, D);

@@ -785,9 +785,8 @@ INLINE void f32c512_rows(const teq_kwf *w, const float *P, const float *Xd, cons
 
 INLINE void f32c512_slice(const teq_kwf *w, const float *P, const float *Xd, const int32_t *toff, int64_t k0,
                           int64_t kc, int64_t nb, int first, const float *bias, const teq_kpost *act, float *Y,
-                          int64_t ldy, const int D) {
-    const int64_t Mb = (w->M + TEQ_F32C_MR - 1) / TEQ_F32C_MR;
-    for (int64_t mb = 0; mb < Mb; mb++) {
+                          int64_t ldy, int64_t mb0, int64_t mb1, const int D) {
+    for (int64_t mb = mb0; mb < mb1; mb++) {
         const int rows = (int)(w->M - mb * TEQ_F32C_MR < TEQ_F32C_MR ? w->M - mb * TEQ_F32C_MR : TEQ_F32C_MR);
         if (rows > 4) f32c512_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, act, Y, ldy, 6, D);
         else if (rows > 2) f32c512_rows(w, P, Xd, toff, k0, kc, mb, rows, nb, first, bias, act, Y, ldy, 4, D);

@@ -194,8 +194,13 @@ enum { TEQ_F32C_MV_MB = 64, TEQ_F32C_MV_NS = 96 };
  * (aligned to 64 bytes within it), whichever is larger */
 #define TEQ_F32C_ROWS_FLOATS(K) ((size_t)(TEQ_I8C_NB * ((K) < TEQ_F32C_KC ? (K) : TEQ_F32C_KC) + 16))
 #define TEQ_F32C_MV_FLOATS(K) ((size_t)(K) + TEQ_F32C_MV_NS * TEQ_F32C_MV_MB + 32)
-#define TEQ_F32C_PANEL_FLOATS(K) \
+/* or, where the output rows follow each other in the input planes (1x1 convolutions and the like), a chunk
+ * of up to TEQ_F32C_CHUNK_MAX column blocks' panels [KC][NB] in TEQ_F32C_CHUNK_FLOATS (kint.h's driver) */
+enum { TEQ_F32C_CHUNK_FLOATS = 16384, TEQ_F32C_CHUNK_MAX = 16 };
+#define TEQ_F32C_PANEL_FLOATS_(K) \
     (TEQ_F32C_ROWS_FLOATS(K) > TEQ_F32C_MV_FLOATS(K) ? TEQ_F32C_ROWS_FLOATS(K) : TEQ_F32C_MV_FLOATS(K))
+#define TEQ_F32C_PANEL_FLOATS(K) \
+    (TEQ_F32C_PANEL_FLOATS_(K) > TEQ_F32C_CHUNK_FLOATS ? TEQ_F32C_PANEL_FLOATS_(K) : (size_t)TEQ_F32C_CHUNK_FLOATS)
 typedef struct teq_kwf {
     int64_t M, K;
     float *p; /* [ceil(M / MR) * K * MR], 64-byte aligned; mv: [ceil(M / 64)][K][W] (below) */

@@ -67,7 +67,7 @@ static inline int64_t conv_tap_next(const teq_i8conv *g, conv_tap *t) {
  * teq_k_f32_conv_deint_ok holds for both): its geometry test (deint: the rows deinterleaved for stride 2) */
 static inline int f32c_direct(const teq_i8conv *g, int64_t K, int deint) {
     return (deint ? g->SW == 2 && g->DW == 1 : g->SW == 1) && g->OW >= 16 && g->KH * g->KW > 1 &&
-           (size_t)K <= TEQ_F32C_PANEL_FLOATS(K) && g->C * g->PH * g->PW < INT32_MAX;
+           (size_t)K <= TEQ_F32C_PANEL_FLOATS_(K) && g->C * g->PH * g->PW < INT32_MAX;
 }
 
 /* and its tap offsets: toff[k] = where tap k = (c, ky, kx) of output (0, 0) lies in the planes. Deinterleaved
@@ -96,7 +96,40 @@ static inline void f32c_taps(const teq_i8conv *g, int64_t K, int32_t *toff) {
     const int direct = !linear && f32c_direct(g, w->K, g->deint);                                                   \
     int32_t *toff = direct ? (int32_t *)(void *)panel : NULL;                                                       \
     const teq_kpost *act = post && post->act ? post : NULL; /* applied as the last slice is stored */               \
+    const int64_t Mb = (w->M + TEQ_F32C_MR - 1) / TEQ_F32C_MR;                                                      \
     if (direct) f32c_taps(g, w->K, toff);                                                                          \
+    if (linear) {                                                                                                  \
+        /* chunks of nsub column blocks: each K slice packed for the whole chunk, then row block by row block */   \
+        const int64_t kcm = w->K < TEQ_F32C_KC ? w->K : TEQ_F32C_KC;                                               \
+        int64_t nsub = TEQ_F32C_CHUNK_FLOATS / (TEQ_I8C_NB * kcm);                                                 \
+        nsub = nsub < 1 ? 1 : nsub > TEQ_F32C_CHUNK_MAX ? TEQ_F32C_CHUNK_MAX : nsub;                               \
+        for (int64_t nc = n0; nc < n1; nc += nsub * TEQ_I8C_NB) {                                                  \
+            const int64_t ne = n1 - nc < nsub * TEQ_I8C_NB ? n1 : nc + nsub * TEQ_I8C_NB;                          \
+            const int64_t ns = (ne - nc + TEQ_I8C_NB - 1) / TEQ_I8C_NB;                                             \
+            float *Yc = Y + (nc - n0);                                                                             \
+            conv_tap tap = {0, 0, 0};                                                                              \
+            for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {                                                  \
+                const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;                              \
+                for (int64_t k = 0; k < kc; k++) {                                                                 \
+                    const float *src = X + conv_tap_next(g, &tap) + nc; /* output rows follow each other */        \
+                    for (int64_t j = 0; j < ns; j++) {                                                             \
+                        const int64_t jn = ne - nc - j * TEQ_I8C_NB;                                               \
+                        COPY(panel + (j * kc + k) * TEQ_I8C_NB, src + j * TEQ_I8C_NB,                              \
+                             jn < TEQ_I8C_NB ? jn : TEQ_I8C_NB, 1);                                                 \
+                    }                                                                                              \
+                }                                                                                                  \
+                for (int64_t mb = 0; mb < Mb; mb++)                                                                \
+                    for (int64_t j = 0; j < ns; j++) {                                                             \
+                        const int64_t jn = ne - nc - j * TEQ_I8C_NB;                                               \
+                        SLICE(w, panel + j * kc * TEQ_I8C_NB, NULL, NULL, k0, kc, jn < TEQ_I8C_NB ? jn : TEQ_I8C_NB, \
+                              k0 == 0, k0 + kc == w->K ? bias : NULL, k0 + kc == w->K ? act : NULL,                \
+                              Yc + j * TEQ_I8C_NB, ldy, mb, mb + 1, 0);                                            \
+                    }                                                                                              \
+            }                                                                                                      \
+            if (post && post->fn) post->fn(post->user, Yc, ldy, w->M, nc, ne);                                     \
+        }                                                                                                          \
+        return;                                                                                                    \
+    }                                                                                                              \
     const int pf = (PF_MIN) > 0 && (double)w->M * (double)(n1 - n0) * sizeof(float) > (double)(PF_MIN);            \
     int64_t nb;                                                                                                    \
     for (int64_t nc = n0; nc < n1; nc += nb) {                                                                     \
@@ -114,7 +147,7 @@ static inline void f32c_taps(const teq_i8conv *g, int64_t K, int32_t *toff) {
             for (int64_t k0 = 0; k0 < w->K; k0 += TEQ_F32C_KC) {                                                  \
                 const int64_t kc = w->K - k0 < TEQ_F32C_KC ? w->K - k0 : TEQ_F32C_KC;                              \
                 SLICE(w, NULL, Xd, toff, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,                       \
-                      k0 + kc == w->K ? act : NULL, Yb, ldy, 1);                                                   \
+                      k0 + kc == w->K ? act : NULL, Yb, ldy, 0, Mb, 1);                                            \
             }                                                                                                      \
         } else {                                                                                                   \
             conv_runs r;                                                                                           \
@@ -128,7 +161,7 @@ static inline void f32c_taps(const teq_i8conv *g, int64_t K, int32_t *toff) {
                         COPY(panel + k * TEQ_I8C_NB + r.rj[i], src + r.roff[i], r.rlen[i], g->SW);                 \
                 }                                                                                                  \
                 SLICE(w, panel, NULL, NULL, k0, kc, nb, k0 == 0, k0 + kc == w->K ? bias : NULL,                    \
-                      k0 + kc == w->K ? act : NULL, Yb, ldy, 0);                                                   \
+                      k0 + kc == w->K ? act : NULL, Yb, ldy, 0, Mb, 0);                                            \
             }                                                                                                      \
         }                                                                                                          \
         if (post && post->fn) post->fn(post->user, Yb, ldy, w->M, nc, nc + nb);                                    \

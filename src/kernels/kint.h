@@ -88,9 +88,16 @@ static inline void f32c_taps(const teq_i8conv *g, int64_t K, int32_t *toff) {
 /* The FP32 convolution's driver (kernels.h f32_conv), the body of every set's f32_conv with its parameters
  * (w, g, X, bias, Y, ldy, n0, n1, panel, post) in scope: column blocks of up to TEQ_I8C_NB (direct: to the end
  * of the output row), K in slices of TEQ_F32C_KC, each slice by the set's SLICE(w, P, Xd, toff, k0, kc, nb,
- * first, bias, act, Y, ldy, D) from the panel (packed by the set's COPY(dst, src, len, sw)) or direct; the bias
- * and the activation with the last slice, post->fn per finished block. PF_MIN: where a call's outputs pass
- * that many bytes, the next block's output lines are prefetched while this one computes (0: never). */
+ * first, bias, act, Y, ldy, mb0, mb1, D) over row blocks mb0 .. mb1 - 1 from the panel (packed by the set's
+ * COPY(dst, src, len, sw)) or direct; the bias and the activation with the last slice, post->fn per finished
+ * block. PF_MIN: where a call's outputs pass that many bytes, the next block's output lines are prefetched
+ * while this one computes (0: never).
+ * Where output rows follow each other in the input planes (linear: 1x1 convolutions and the like), a chunk
+ * of up to TEQ_F32C_CHUNK_MAX column blocks is packed per K slice and computed row block by row block: a
+ * column block alone writes all M rows at once, M streams ldy floats apart, and with ldy a multiple of 1024
+ * (M-LSD's 160 x 160 planes: 100 KB) they fall in the same L1 sets; 6 rows of a chunk's 768 columns do not
+ * (M-LSD's 16 -> 96 at 160 x 160: 2.0-2.15 -> 1.03-1.06 ms; DECISIONS, eighteenth round). Every output is the
+ * same FMA chain as before: the same bits. */
 #define TEQ_F32C_DRIVER_BODY(SLICE, COPY, PF_MIN)                                                                     \
     const int linear = !g->deint && g->SH == 1 && g->SW == 1 && g->PW == g->OW;                                     \
     const int direct = !linear && f32c_direct(g, w->K, g->deint);                                                   \

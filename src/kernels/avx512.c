@@ -797,8 +797,10 @@ INLINE void f32c512_slice(const teq_kwf *w, const float *P, const float *Xd, con
 /* kint.h's driver with this file's slices. Outputs that leave the caches (more than this core's 2 MiB of L2
  * hold): a column block writes M rows of 48 floats, M streams ldy apart that the hardware prefetchers do not
  * follow, each line's first store a miss to memory; so the next block's lines are prefetched (prefetcht0:
- * prefetchw was slower) while this one computes (M-LSD's 16 -> 96 layer at 160 x 160: 9.8 MB of outputs, 16
- * FMAs each; DECISIONS, eleventh round) */
+ * prefetchw was slower) while this one computes (measured on M-LSD's 16 -> 96 layer at 160 x 160: 9.8 MB of
+ * outputs, 16 FMAs each; DECISIONS, eleventh round). That layer and the other 1x1 ones now take the driver's
+ * chunks, whose stores go to 6 rows at a time, without it; it serves the other paths' large outputs (M-LSD's
+ * first layer, 3.3 MB), not measured again there. */
 static void f32_conv_mv512(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                            int64_t ldy, int64_t n0, int64_t n1, float *panel, const teq_kpost *post);
 static void f32_conv_avx512(const teq_kwf *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,

@@ -95,7 +95,7 @@ static inline void f32c_taps(const teq_i8conv *g, int64_t K, int32_t *toff) {
  * Where output rows follow each other in the input planes (linear: 1x1 convolutions and the like), a chunk
  * of up to TEQ_F32C_CHUNK_MAX column blocks is packed per K slice and computed row block by row block: a
  * column block alone writes all M rows at once, M streams ldy floats apart, and with ldy a multiple of 1024
- * (M-LSD's 160 x 160 planes: 100 KB) they fall in the same L1 sets; 6 rows of a chunk's 768 columns do not
+ * (M-LSD's 160 x 160 planes: 100 KB) they fall in the same L1 sets; 6 rows along a chunk's columns do not
  * (M-LSD's 16 -> 96 at 160 x 160: 2.0-2.15 -> 1.03-1.06 ms; DECISIONS, eighteenth round). Every output is the
  * same FMA chain as before: the same bits. */
 #define TEQ_F32C_DRIVER_BODY(SLICE, COPY, PF_MIN)                                                                     \

@@ -8,6 +8,9 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,8 +107,14 @@ void teq_k_decode(const teq_kw *w, float *out, int n_threads) {
         return;
     }
     int nt = threads_for(w, w->M * w->K, n_threads);
+    /* one thread: no OpenMP region at all. A serialized region still costs 0.3-0.45 us (libgomp starts and
+     * ends a team of one, a futex call each time), and teq_ql_decode_kwf calls this once per 6 rows */
+    if (nt <= 1) {
+        ks->decode(w, 0, w->M, out);
+        return;
+    }
     int64_t nb = (w->M + ROW_BLOCK - 1) / ROW_BLOCK;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t b = 0; b < nb; b++) {
         int64_t m0 = b * ROW_BLOCK, m1 = m0 + ROW_BLOCK < w->M ? m0 + ROW_BLOCK : w->M;
         ks->decode(w, m0, m1, out + m0 * w->K);
@@ -270,31 +279,73 @@ void teq_k_i8_gemm(const teq_kw *w, const uint8_t *X, int64_t N, int32_t zp, flo
 
 bool teq_k_i8_conv_ok(const teq_kw *w) { return w->q8p && teq_kset_best()->i8_conv; }
 
-/* columns n0..n1-1 of one thread: straight into Y, or block by block through its tile */
 /* The convolution drivers: S output columns in blocks of NB, split over threads in contiguous runs of
- * blocks; each thread gets `each` bytes of mem (its panel, and a tile), zeroed once, so that the columns
- * past the last (computed, never stored) read defined values. run(arg, n0, n1, mine) does columns n0..n1-1. */
+ * blocks; each thread gets `each` bytes of its own scratch (its panel, and a tile); run(arg, n0, n1, mine)
+ * does columns n0..n1-1. run reads columns past the last (computed, never stored), so the scratch must hold
+ * defined values: zero when it is mapped, afterwards whatever an earlier call left there (only lanes that
+ * are never stored see it).
+ *
+ * The scratch lives with the thread (a pthread key, unmapped when the thread ends) and only grows. It was a
+ * calloc per call: since the FP32 panel grew to 64 KB (eighteenth round) that zeroed 64 KB a call, and each
+ * free gave the top of the heap back to the system (brk) for the next call to take again (DECISIONS,
+ * nineteenth round, has what it cost). */
 typedef void (*conv_range_fn)(const void *arg, int64_t n0, int64_t n1, void *mine);
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+/* A mapping of its own, not the heap: its pages are zero until written and count towards the resident set only
+ * once touched; from the heap, a scratch that stays between calls split the heap (INT8's panels grow layer by
+ * layer), and cls's INT8 run peaked 0.3-0.6 MB higher. h[0]: the mapping's size; the scratch starts 64 bytes in. */
+static void scratch_unmap(void *h) { munmap(h, ((size_t *)h)[0]); }
+static void scratch_init(void) { scratch_key_ok = pthread_key_create(&scratch_key, scratch_unmap) == 0; }
+
+/* the calling thread's scratch of at least `bytes` (64-byte aligned), NULL without memory */
+static void *thread_scratch(size_t bytes) {
+    enum { GRAIN = 1 << 20 }; /* mappings in whole MiB: the few sizes a model asks for share one */
+    pthread_once(&scratch_once, scratch_init);
+    if (!scratch_key_ok || bytes > SIZE_MAX - 2 * (size_t)GRAIN) return NULL;
+    size_t *h = pthread_getspecific(scratch_key);
+    if (h && h[0] - 64 >= bytes) return (char *)h + 64;
+    const size_t len = (bytes + 64 + GRAIN - 1) / GRAIN * GRAIN;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    if (pthread_setspecific(scratch_key, m)) {
+        munmap(m, len);
+        return NULL;
+    }
+    ((size_t *)m)[0] = len;
+    if (h) scratch_unmap(h);
+    return (char *)m + 64;
+}
 
 static teq_status conv_split(int64_t S, int n_threads, size_t each, conv_range_fn run, const void *arg) {
     const int64_t nb = (S + TEQ_I8C_NB - 1) / TEQ_I8C_NB;
     int nt = n_threads < 1 ? 1 : n_threads;
     if (nt > nb) nt = (int)nb;
-    uint8_t *mem = calloc((size_t)nt, each);
-    if (!mem) return TEQ_ERR_NOMEM;
     if (nt == 1) {
-        run(arg, 0, S, mem);
-    } else {
+        void *mine = thread_scratch(each);
+        if (!mine) return TEQ_ERR_NOMEM;
+        run(arg, 0, S, mine);
+        return TEQ_OK;
+    }
+    int failed = 0;
 #pragma omp parallel num_threads(nt)
-        {
-            const int t = omp_get_thread_num(), T = omp_get_num_threads();
-            const int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
-            const int64_t n0 = b0 * TEQ_I8C_NB, n1 = b1 * TEQ_I8C_NB < S ? b1 * TEQ_I8C_NB : S;
-            if (b0 < b1) run(arg, n0, n1, mem + (size_t)t * each);
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        const int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
+        const int64_t n0 = b0 * TEQ_I8C_NB, n1 = b1 * TEQ_I8C_NB < S ? b1 * TEQ_I8C_NB : S;
+        if (b0 < b1) {
+            void *mine = thread_scratch(each);
+            if (mine) run(arg, n0, n1, mine);
+            else {
+#pragma omp atomic write
+                failed = 1;
+            }
         }
     }
-    free(mem);
-    return TEQ_OK;
+    return failed ? TEQ_ERR_NOMEM : TEQ_OK;
 }
 
 typedef struct {

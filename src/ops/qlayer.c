@@ -696,6 +696,15 @@ teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlay
 
 static teq_kw rows_view(const teq_kw *w, int64_t r0, int64_t Mr);
 
+/* block b of MR rows into the kernel's layout at p, through t (K * MR floats) */
+static void decode_kwf_block(const teq_qlayer *ql, int mv, int64_t MR, int64_t b, float *t, float *p) {
+    const int64_t M = ql->w.M, K = ql->w.K, r0 = b * MR, rows = M - r0 < MR ? M - r0 : MR;
+    const teq_kw v = rows_view(&ql->w, r0, rows);
+    teq_k_decode(&v, t, 1); /* rows r0 .. r0+rows-1, [rows][K], their scales applied */
+    if (mv) teq_kwf_pack_block_mv(t, rows, K, p + b * K * MR);
+    else teq_kwf_pack_block(t, rows, K, p + b * K * MR);
+}
+
 teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwf *w) {
     /* blocks of MR rows, or of TEQ_F32C_MV_MB in the mv layout (w->mv as the pack chose it, fconv.c) */
     const int64_t M = ql->w.M, K = ql->w.K, MR = w->mv ? TEQ_F32C_MV_MB : TEQ_F32C_MR, Mb = (M + MR - 1) / MR;
@@ -708,14 +717,13 @@ teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_
     float *tmp = teq_ctx_scratch_slot(ctx, 0, tb ? tb : sizeof(float));
     if (!p || !tmp) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory decoding weights (%zu bytes)", pb + tb);
     const int mv = w->mv;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && Mb > 1)
-    for (int64_t b = 0; b < Mb; b++) {
-        float *t = tmp + (size_t)omp_get_thread_num() * (size_t)(K * MR);
-        const int64_t r0 = b * MR, rows = M - r0 < MR ? M - r0 : MR;
-        const teq_kw v = rows_view(&ql->w, r0, rows);
-        teq_k_decode(&v, t, 1); /* rows r0 .. r0+rows-1, [rows][K], their scales applied */
-        if (mv) teq_kwf_pack_block_mv(t, rows, K, p + b * K * MR);
-        else teq_kwf_pack_block(t, rows, K, p + b * K * MR);
+    /* one thread: no OpenMP region (teq_k_decode says why) */
+    if (nt > 1 && Mb > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t b = 0; b < Mb; b++)
+            decode_kwf_block(ql, mv, MR, b, tmp + (size_t)omp_get_thread_num() * (size_t)(K * MR), p);
+    } else {
+        for (int64_t b = 0; b < Mb; b++) decode_kwf_block(ql, mv, MR, b, tmp, p);
     }
     w->M = M, w->K = K, w->p = p;
     return TEQ_OK;

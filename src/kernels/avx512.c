@@ -1168,6 +1168,17 @@ INLINE void f32dw_span(const float *x, int64_t IH, int64_t IW, int64_t PT, int64
     }
 }
 
+/* rows of stride 2 and more: the input rows that output row oy + 1 reads first, fetched during row oy */
+INLINE void f32dw_prefetch_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t KH, int64_t SH, int64_t DH,
+                                int64_t oy) {
+    const int64_t last = (oy + 1) * SH + (KH - 1) * DH - PT;
+    for (int64_t iy = last - SH + 1; iy <= last; iy++) {
+        if (iy < 0 || iy >= IH) continue;
+        const char *r = (const char *)(x + iy * IW);
+        for (int64_t b = 0; b < IW * (int64_t)sizeof(float); b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
+    }
+}
+
 /* Each row: the vectors whose taps reach past the left edge (masked), those inside the row (plain loads), those
  * past the right edge (masked). The masks depend on the column only, so they are made once per plane (up to 8
  * vectors on each side, which every pad below 64 columns keeps to; wider pads mask every vector of the row). */
@@ -1195,14 +1206,7 @@ INLINE void f32dw_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, int64
         /* rows of stride 2 and more: the input rows that output row oy + 1 reads first, fetched during row oy.
          * M-LSD's stride-2 layer over 96 x 160 x 160 (9.8 MB from memory): 1.18-1.36 -> 1.00-1.06 ms; at stride 1
          * (each input row read by KH output rows) it cost 0.69-0.73 -> 0.74-0.78, so not there */
-        if (SH >= 2) {
-            const int64_t last = (oy + 1) * SH + (KH - 1) * DH - PT;
-            for (int64_t iy = last - SH + 1; iy <= last; iy++) {
-                if (iy < 0 || iy >= IH) continue;
-                const char *r = (const char *)(x + iy * IW);
-                for (int64_t b = 0; b < IW * (int64_t)sizeof(float); b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
-            }
-        }
+        if (SH >= 2) f32dw_prefetch_rows(x, IH, IW, PT, KH, SH, DH, oy);
 #define F32DW_S(J0, N, MK) f32dw_span(x, IH, IW, PT, PL, pvv, w, KH, SH, DH, b0, ev, yo, oy, OW, J0, N, MK, KW, SW, PZ)
         if (jr == 0) {
             /* every vector masked: the masks made per block of 4 */
@@ -1221,11 +1225,141 @@ INLINE void f32dw_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, int64
     }
 }
 
+/* 3 x 3 kernels (dilation 1, stride 1 or 2, left pad PL <= 2): a body of its own. The general one above loads
+ * every tap's 16 inputs (two loads and a vpermt2ps at stride 2), nearly all of them across two cache lines,
+ * and ran 25 cycles a vector at stride 1 and 50 at stride 2 on Zen 4 for 9 FMAs. Here each row is loaded once
+ * per block, by vectors at the columns 16 g (stride 1) or by pairs at 32 g split into even and odd columns
+ * (stride 2), and a tap at column offset d is valignd of two neighbours (or the vector itself). A row goes in
+ * blocks of up to 6 vectors of about equal size (6 independent chains; M-LSD's 80-wide rows are one block of
+ * 5, not blocks of 1, 3 and 1). Lanes outside the row, and rows outside the plane, hold pv, as the padded copy
+ * does. Every output is the same chain of FMAs as in f32dw_block (bias, then ky, then kx) on the same values:
+ * the same bits (test_kernels compares every body with the padded loop). */
+static const int32_t F32DW_ODD[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+
+/* 16 floats of row r from column c (any c: lanes outside [0, IW) are pv, and are not read) */
+INLINE __m512 dw3_load(const float *r, int64_t c, int64_t IW, __m512 pvv) {
+    if (c >= 0 && c + 16 <= IW) return _mm512_loadu_ps(r + c);
+    if (c >= IW || c + 16 <= 0) return pvv;
+    const __mmask16 m = f32dw_range(-c, IW - c);
+    return _mm512_mask_loadu_ps(pvv, m, (const float *)((uintptr_t)r + (uintptr_t)(c * (int64_t)sizeof(float))));
+}
+
+/* the vector of inputs of output vector g's tap at offset d (SW = 1), or of parity-vector g (SW = 2), from
+ * the vectors at g - 1, g, g + 1 */
+INLINE __m512 dw3_tap(__m512 prev, __m512 cur, __m512 next, const int d) {
+    const __m512i p = _mm512_castps_si512(prev), c = _mm512_castps_si512(cur), n = _mm512_castps_si512(next);
+    switch (d) { /* valignd takes an immediate, also where the build does not inline (Debug, sanitizers) */
+    case -2: return _mm512_castsi512_ps(_mm512_alignr_epi32(c, p, 14));
+    case -1: return _mm512_castsi512_ps(_mm512_alignr_epi32(c, p, 15));
+    case 1: return _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 1));
+    case 2: return _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 2));
+    default: return cur; /* d = 0 (|d| <= 2 for 3-wide kernels with PL <= 2) */
+    }
+}
+
+/* NV vectors of output row oy from vector j (outputs 16 j ..), NV independent chains */
+INLINE void f32dw3_block(const float *const *rows, int64_t IW, __m512 pvv, const __m512 *wv, __m512 b0,
+                         __m512i ev, __m512i od, float *yo, int64_t j, int64_t OW, const int PL, const int SW,
+                         const int NV) {
+    __m512 acc[6];
+    _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) acc[v] = b0;
+    _Pragma("GCC unroll 3") for (int ky = 0; ky < 3; ky++) {
+        const float *r = rows[ky];
+        if (!r) {
+            _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++)
+                _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) acc[v] = _mm512_fmadd_ps(pvv, wv[3 * ky + kx], acc[v]);
+            continue;
+        }
+        if (SW == 1) {
+            /* X[g]: columns 16 g .. 16 g + 15; tap kx of output vector g reads columns 16 g + kx - PL + i */
+            __m512 xp = dw3_load(r, 16 * (j - 1), IW, pvv), xc = dw3_load(r, 16 * j, IW, pvv), xn;
+            _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) {
+                xn = dw3_load(r, 16 * (j + v + 1), IW, pvv);
+                _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++)
+                    acc[v] = _mm512_fmadd_ps(dw3_tap(xp, xc, xn, kx - PL), wv[3 * ky + kx], acc[v]);
+                xp = xc, xc = xn;
+            }
+        } else {
+            /* E[g], O[g]: columns 32 g + 2 i and 32 g + 2 i + 1; tap kx of output vector g reads column
+             * 32 g + 2 i + kx - PL: d = kx - PL even is E shifted by d / 2, odd is O shifted by (d - 1) / 2 */
+            __m512 a = dw3_load(r, 32 * (j - 1), IW, pvv), b = dw3_load(r, 32 * (j - 1) + 16, IW, pvv);
+            __m512 ep = _mm512_permutex2var_ps(a, ev, b), op = _mm512_permutex2var_ps(a, od, b);
+            a = dw3_load(r, 32 * j, IW, pvv), b = dw3_load(r, 32 * j + 16, IW, pvv);
+            __m512 ec = _mm512_permutex2var_ps(a, ev, b), oc = _mm512_permutex2var_ps(a, od, b), en, on;
+            _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) {
+                a = dw3_load(r, 32 * (j + v + 1), IW, pvv), b = dw3_load(r, 32 * (j + v + 1) + 16, IW, pvv);
+                en = _mm512_permutex2var_ps(a, ev, b), on = _mm512_permutex2var_ps(a, od, b);
+                _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++) {
+                    const int d = kx - PL;
+                    const __m512 t = (d & 1) ? dw3_tap(op, oc, on, (d - 1) / 2) : dw3_tap(ep, ec, en, d / 2);
+                    acc[v] = _mm512_fmadd_ps(t, wv[3 * ky + kx], acc[v]);
+                }
+                ep = ec, ec = en, op = oc, oc = on;
+            }
+        }
+    }
+    _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) {
+        const int64_t ox = 16 * (j + v), nb = OW - ox;
+        if (nb >= 16) _mm512_storeu_ps(yo + ox, acc[v]);
+        else _mm512_mask_storeu_ps(yo + ox, (__mmask16)((1u << nb) - 1), acc[v]);
+    }
+}
+
+INLINE void f32dw3_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, float pv, const float *w, int64_t SH,
+                        float bias, float *y, int64_t OH, int64_t OW, const int PL, const int SW) {
+    const __m512 pvv = _mm512_set1_ps(pv), b0 = _mm512_set1_ps(0.0f + bias);
+    const __m512i ev = _mm512_loadu_si512(F32DW_EVEN), od = _mm512_loadu_si512(F32DW_ODD);
+    __m512 wv[9];
+    for (int i = 0; i < 9; i++) wv[i] = _mm512_set1_ps(w[i]);
+    const int64_t nvec = (OW + 15) / 16, nblk = (nvec + 5) / 6;
+    /* block b: bn[b] vectors, the rest in equal parts (made once: a division a row was 10% of a 40-wide plane) */
+    int8_t bn[64];
+    if (nblk > 64) {
+        f32dw_rows(x, IH, IW, PT, PL, pv, w, 3, SH, 1, bias, y, OH, OW, 3, SW, pv == 0.0f && !signbit(pv));
+        return;
+    }
+    for (int64_t b = 0, j = 0; b < nblk; b++) bn[b] = (int8_t)((nvec - j) / (nblk - b)), j += bn[b];
+    for (int64_t oy = 0; oy < OH; oy++) {
+        float *yo = y + oy * OW;
+        if (SH >= 2) f32dw_prefetch_rows(x, IH, IW, PT, 3, SH, 1, oy);
+        const float *rows[3];
+        for (int ky = 0; ky < 3; ky++) {
+            const int64_t iy = oy * SH + ky - PT;
+            rows[ky] = iy < 0 || iy >= IH ? NULL : x + iy * IW;
+        }
+        for (int64_t b = 0, j = 0; b < nblk; b++) {
+            const int n = bn[b];
+#define F32DW3(NV) f32dw3_block(rows, IW, pvv, wv, b0, ev, od, yo, j, OW, PL, SW, NV)
+            switch (n) {
+            case 6: F32DW3(6); break;
+            case 5: F32DW3(5); break;
+            case 4: F32DW3(4); break;
+            case 3: F32DW3(3); break;
+            case 2: F32DW3(2); break;
+            default: F32DW3(1); break;
+            }
+#undef F32DW3
+            j += n;
+        }
+    }
+}
+
 static void f32_dw_avx512(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w,
                           int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, float bias, float *y, int64_t OH,
                           int64_t OW) {
     /* +0 padding (every model's but a shifted code's) takes the zero-masked loads: no merge */
     const int pz = pv == 0.0f && !signbit(pv);
+    /* TEQ_DW3=off keeps 3 x 3 kernels on the general body (for comparing the two); read once */
+    static int dw3 = -1;
+    if (dw3 < 0) {
+        const char *e = getenv("TEQ_DW3");
+        dw3 = !(e && !strcmp(e, "off"));
+    }
+    if (dw3 && KH == 3 && KW == 3 && DH == 1 && PL >= 0 && PL <= 2) {
+#define F32DW3R(P, S) if (PL == P && SW == S) return f32dw3_rows(x, IH, IW, PT, pv, w, SH, bias, y, OH, OW, P, S);
+        F32DW3R(0, 1) F32DW3R(1, 1) F32DW3R(2, 1) F32DW3R(0, 2) F32DW3R(1, 2) F32DW3R(2, 2)
+#undef F32DW3R
+    }
 #define F32DW(K, S)                                                                                                    \
     if (KW == K && SW == S) {                                                                                          \
         if (pz) f32dw_rows(x, IH, IW, PT, PL, pv, w, KH, SH, DH, bias, y, OH, OW, K, S, 1);                            \

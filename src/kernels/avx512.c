@@ -1225,76 +1225,70 @@ INLINE void f32dw_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, int64
     }
 }
 
-/* 3 x 3 kernels (dilation 1, stride 1 or 2, left pad PL <= 2): a body of its own. The general one above loads
- * every tap's 16 inputs (two loads and a vpermt2ps at stride 2), nearly all of them across two cache lines,
- * and ran 25 cycles a vector at stride 1 and 50 at stride 2 on Zen 4 for 9 FMAs. Here each row is loaded once
- * per block, by vectors at the columns 16 g (stride 1) or by pairs at 32 g split into even and odd columns
- * (stride 2), and a tap at column offset d is valignd of two neighbours (or the vector itself). A row goes in
- * blocks of up to 6 vectors of about equal size (6 independent chains; M-LSD's 80-wide rows are one block of
- * 5, not blocks of 1, 3 and 1). Lanes outside the row, and rows outside the plane, hold pv, as the padded copy
- * does. Every output is the same chain of FMAs as in f32dw_block (bias, then ky, then kx) on the same values:
- * the same bits (test_kernels compares every body with the padded loop). */
+/* 3 x 3 kernels (dilation 1, stride 1 or 2): a body of its own. The general one above loads every tap's 16
+ * inputs (two loads and a vpermt2ps at stride 2), nearly all of them across two cache lines, and ran 25 cycles a
+ * vector at stride 1 and 50 at stride 2 on Zen 4 for 9 FMAs. Here each input row is loaded once per block, in
+ * chunks of 16 columns from column -PL (chunk k: columns 16 k - PL ..), so that output vector g's taps are
+ * chunk g shifted by kx (valignd with chunk g + 1) at stride 1, and at stride 2 the even and odd columns of
+ * chunks 2 g and 2 g + 1 (vpermt2ps) and the even ones shifted by one. A row goes in blocks of up to 6 vectors
+ * of about equal size (6 independent chains: M-LSD's 80-wide rows are one block of 5, where the general body
+ * made blocks of 1, 3 and 1). Lanes outside the row and rows outside the plane hold pv, as the padded copy does.
+ * Every output is the same chain of FMAs as in f32dw_block (bias, then ky, then kx) on the same values: the
+ * same bits (test_kernels compares every body with the FMA chain). */
 static const int32_t F32DW_ODD[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
 
-/* 16 floats of row r from column c (any c: lanes outside [0, IW) are pv, and are not read) */
-INLINE __m512 dw3_load(const float *r, int64_t c, int64_t IW, __m512 pvv) {
-    if (c >= 0 && c + 16 <= IW) return _mm512_loadu_ps(r + c);
-    if (c >= IW || c + 16 <= 0) return pvv;
-    const __mmask16 m = f32dw_range(-c, IW - c);
-    return _mm512_mask_loadu_ps(pvv, m, (const float *)((uintptr_t)r + (uintptr_t)(c * (int64_t)sizeof(float))));
+/* chunk k of row r: lanes outside the row are pv and are not read (mk16[k]: the chunk's lanes in the row, made
+ * once a plane, so that a load is two instructions and no branch) */
+INLINE __m512 dw3_load(const float *r, int64_t k, int64_t PL, const __mmask16 *mk16, __m512 pvv) {
+    return _mm512_mask_loadu_ps(pvv, mk16[k], (const float *)((uintptr_t)r + (uintptr_t)((16 * k - PL) * (int64_t)sizeof(float))));
 }
 
-/* the vector of inputs of output vector g's tap at offset d (SW = 1), or of parity-vector g (SW = 2), from
- * the vectors at g - 1, g, g + 1 */
-INLINE __m512 dw3_tap(__m512 prev, __m512 cur, __m512 next, const int d) {
-    const __m512i p = _mm512_castps_si512(prev), c = _mm512_castps_si512(cur), n = _mm512_castps_si512(next);
-    switch (d) { /* valignd takes an immediate, also where the build does not inline (Debug, sanitizers) */
-    case -2: return _mm512_castsi512_ps(_mm512_alignr_epi32(c, p, 14));
-    case -1: return _mm512_castsi512_ps(_mm512_alignr_epi32(c, p, 15));
-    case 1: return _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 1));
-    case 2: return _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 2));
-    default: return cur; /* d = 0 (|d| <= 2 for 3-wide kernels with PL <= 2) */
-    }
+/* cur shifted down by d lanes, next's first lanes after it */
+INLINE __m512 dw3_shift(__m512 cur, __m512 next, const int d) {
+    const __m512i c = _mm512_castps_si512(cur), n = _mm512_castps_si512(next);
+    /* valignd takes an immediate, also where the build does not inline (Debug, sanitizers) */
+    return d == 1 ? _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 1)) : _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 2));
 }
 
-/* NV vectors of output row oy from vector j (outputs 16 j ..), NV independent chains */
-INLINE void f32dw3_block(const float *const *rows, int64_t IW, __m512 pvv, const __m512 *wv, __m512 b0,
-                         __m512i ev, __m512i od, float *yo, int64_t j, int64_t OW, const int PL, const int SW,
+/* NV vectors of one output row from vector j (outputs 16 j ..), NV independent chains */
+INLINE void f32dw3_block(const float *const *rows, int64_t PL, const __mmask16 *mk16, __m512 pvv, const __m512 *wv,
+                         __m512 b0, __m512i ev, __m512i od, float *yo, int64_t j, int64_t OW, const int SW,
                          const int NV) {
     __m512 acc[6];
     _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) acc[v] = b0;
     _Pragma("GCC unroll 3") for (int ky = 0; ky < 3; ky++) {
         const float *r = rows[ky];
+        const __m512 w0 = wv[3 * ky], w1 = wv[3 * ky + 1], w2 = wv[3 * ky + 2];
         if (!r) {
-            _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++)
-                _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) acc[v] = _mm512_fmadd_ps(pvv, wv[3 * ky + kx], acc[v]);
+            _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) {
+                acc[v] = _mm512_fmadd_ps(pvv, w0, acc[v]);
+                acc[v] = _mm512_fmadd_ps(pvv, w1, acc[v]);
+                acc[v] = _mm512_fmadd_ps(pvv, w2, acc[v]);
+            }
             continue;
         }
         if (SW == 1) {
-            /* X[g]: columns 16 g .. 16 g + 15; tap kx of output vector g reads columns 16 g + kx - PL + i */
-            __m512 xp = dw3_load(r, 16 * (j - 1), IW, pvv), xc = dw3_load(r, 16 * j, IW, pvv), xn;
+            __m512 xc = dw3_load(r, j, PL, mk16, pvv);
             _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) {
-                xn = dw3_load(r, 16 * (j + v + 1), IW, pvv);
-                _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++)
-                    acc[v] = _mm512_fmadd_ps(dw3_tap(xp, xc, xn, kx - PL), wv[3 * ky + kx], acc[v]);
-                xp = xc, xc = xn;
+                const __m512 xn = dw3_load(r, j + v + 1, PL, mk16, pvv);
+                acc[v] = _mm512_fmadd_ps(xc, w0, acc[v]);
+                acc[v] = _mm512_fmadd_ps(dw3_shift(xc, xn, 1), w1, acc[v]);
+                acc[v] = _mm512_fmadd_ps(dw3_shift(xc, xn, 2), w2, acc[v]);
+                xc = xn;
             }
         } else {
-            /* E[g], O[g]: columns 32 g + 2 i and 32 g + 2 i + 1; tap kx of output vector g reads column
-             * 32 g + 2 i + kx - PL: d = kx - PL even is E shifted by d / 2, odd is O shifted by (d - 1) / 2 */
-            __m512 a = dw3_load(r, 32 * (j - 1), IW, pvv), b = dw3_load(r, 32 * (j - 1) + 16, IW, pvv);
-            __m512 ep = _mm512_permutex2var_ps(a, ev, b), op = _mm512_permutex2var_ps(a, od, b);
-            a = dw3_load(r, 32 * j, IW, pvv), b = dw3_load(r, 32 * j + 16, IW, pvv);
-            __m512 ec = _mm512_permutex2var_ps(a, ev, b), oc = _mm512_permutex2var_ps(a, od, b), en, on;
+            /* a, b: chunks 2 g and 2 g + 1 of output vector g; each loaded once */
+            __m512 a = dw3_load(r, 2 * j, PL, mk16, pvv), b = dw3_load(r, 2 * j + 1, PL, mk16, pvv);
+            __m512 ec = _mm512_permutex2var_ps(a, ev, b);
             _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) {
-                a = dw3_load(r, 32 * (j + v + 1), IW, pvv), b = dw3_load(r, 32 * (j + v + 1) + 16, IW, pvv);
-                en = _mm512_permutex2var_ps(a, ev, b), on = _mm512_permutex2var_ps(a, od, b);
-                _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++) {
-                    const int d = kx - PL;
-                    const __m512 t = (d & 1) ? dw3_tap(op, oc, on, (d - 1) / 2) : dw3_tap(ep, ec, en, d / 2);
-                    acc[v] = _mm512_fmadd_ps(t, wv[3 * ky + kx], acc[v]);
-                }
-                ep = ec, ec = en, op = oc, oc = on;
+                const int64_t k = 2 * (j + v);
+                const __m512 oc = _mm512_permutex2var_ps(a, od, b);
+                a = dw3_load(r, k + 2, PL, mk16, pvv), b = dw3_load(r, k + 3, PL, mk16, pvv);
+                const __m512 en = _mm512_permutex2var_ps(a, ev, b);
+                acc[v] = _mm512_fmadd_ps(ec, w0, acc[v]);
+                acc[v] = _mm512_fmadd_ps(oc, w1, acc[v]);
+                acc[v] = _mm512_fmadd_ps(dw3_shift(ec, en, 1), w2, acc[v]);
+                ec = en;
             }
         }
     }
@@ -1305,20 +1299,24 @@ INLINE void f32dw3_block(const float *const *rows, int64_t IW, __m512 pvv, const
     }
 }
 
-INLINE void f32dw3_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, float pv, const float *w, int64_t SH,
-                        float bias, float *y, int64_t OH, int64_t OW, const int PL, const int SW) {
+INLINE void f32dw3_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w,
+                        int64_t SH, float bias, float *y, int64_t OH, int64_t OW, const int SW) {
     const __m512 pvv = _mm512_set1_ps(pv), b0 = _mm512_set1_ps(0.0f + bias);
     const __m512i ev = _mm512_loadu_si512(F32DW_EVEN), od = _mm512_loadu_si512(F32DW_ODD);
     __m512 wv[9];
     for (int i = 0; i < 9; i++) wv[i] = _mm512_set1_ps(w[i]);
     const int64_t nvec = (OW + 15) / 16, nblk = (nvec + 5) / 6;
-    /* block b: bn[b] vectors, the rest in equal parts (made once: a division a row was 10% of a 40-wide plane) */
-    int8_t bn[64];
-    if (nblk > 64) {
+    /* the chunks a row's blocks read: up to one past the last vector (two at stride 2) */
+    const int64_t nchunk = SW * (nvec + 1) + 2;
+    int8_t bn[32];
+    __mmask16 mk16[2 * 6 * 32 + 4];
+    if (nblk > 32 || nchunk > (int64_t)(sizeof mk16 / sizeof mk16[0])) { /* rows of more than 3072 outputs */
         f32dw_rows(x, IH, IW, PT, PL, pv, w, 3, SH, 1, bias, y, OH, OW, 3, SW, pv == 0.0f && !signbit(pv));
         return;
     }
+    /* block b: bn[b] vectors, the rest in equal parts (made once: a division a row was 10% of a 40-wide plane) */
     for (int64_t b = 0, j = 0; b < nblk; b++) bn[b] = (int8_t)((nvec - j) / (nblk - b)), j += bn[b];
+    for (int64_t k = 0; k < nchunk; k++) mk16[k] = f32dw_range(PL - 16 * k, IW + PL - 16 * k);
     for (int64_t oy = 0; oy < OH; oy++) {
         float *yo = y + oy * OW;
         if (SH >= 2) f32dw_prefetch_rows(x, IH, IW, PT, 3, SH, 1, oy);
@@ -1329,7 +1327,7 @@ INLINE void f32dw3_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, floa
         }
         for (int64_t b = 0, j = 0; b < nblk; b++) {
             const int n = bn[b];
-#define F32DW3(NV) f32dw3_block(rows, IW, pvv, wv, b0, ev, od, yo, j, OW, PL, SW, NV)
+#define F32DW3(NV) f32dw3_block(rows, PL, mk16, pvv, wv, b0, ev, od, yo, j, OW, SW, NV)
             switch (n) {
             case 6: F32DW3(6); break;
             case 5: F32DW3(5); break;
@@ -1344,6 +1342,20 @@ INLINE void f32dw3_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, floa
     }
 }
 
+/* one function per stride, apart from the general body: the code a model runs stays together (the first version,
+ * inlined with its edge cases in branches, made the general body's function 170 KB larger and a BlazeFace run touch
+ * 570 KB more of teq's code) */
+static __attribute__((noinline)) void f32dw3_rows_s1(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL,
+                                                     float pv, const float *w, int64_t SH, float bias, float *y,
+                                                     int64_t OH, int64_t OW) {
+    f32dw3_rows(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW, 1);
+}
+static __attribute__((noinline)) void f32dw3_rows_s2(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL,
+                                                     float pv, const float *w, int64_t SH, float bias, float *y,
+                                                     int64_t OH, int64_t OW) {
+    f32dw3_rows(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW, 2);
+}
+
 static void f32_dw_avx512(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w,
                           int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, float bias, float *y, int64_t OH,
                           int64_t OW) {
@@ -1355,10 +1367,10 @@ static void f32_dw_avx512(const float *x, int64_t IH, int64_t IW, int64_t PT, in
         const char *e = getenv("TEQ_DW3");
         dw3 = !(e && !strcmp(e, "off"));
     }
-    if (dw3 && KH == 3 && KW == 3 && DH == 1 && PL >= 0 && PL <= 2) {
-#define F32DW3R(P, S) if (PL == P && SW == S) return f32dw3_rows(x, IH, IW, PT, pv, w, SH, bias, y, OH, OW, P, S);
-        F32DW3R(0, 1) F32DW3R(1, 1) F32DW3R(2, 1) F32DW3R(0, 2) F32DW3R(1, 2) F32DW3R(2, 2)
-#undef F32DW3R
+    if (dw3 && KH == 3 && KW == 3 && DH == 1 && PL >= 0 && PL < 16 && (SW == 1 || SW == 2)) {
+        if (SW == 1) f32dw3_rows_s1(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);
+        else f32dw3_rows_s2(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);
+        return;
     }
 #define F32DW(K, S)                                                                                                    \
     if (KW == K && SW == S) {                                                                                          \

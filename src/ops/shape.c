@@ -263,6 +263,34 @@ static void view_simplify(view *v) {
     v->nd = k;
 }
 
+/* A deinterleave, out[a][b] = s[b * A + a] for b in [b0, b1), with A (2..8) a constant: one pass of A output
+ * streams, one load and one store an element, which the compiler vectorizes (NHWC -> NCHW of an image) */
+#define DEINT_A(A)                                                                                                     \
+    static void deint##A(const uint32_t *restrict s, uint32_t *restrict o, int64_t oA, int64_t b0, int64_t b1) {     \
+        for (int64_t b = b0; b < b1; b++)                                                                              \
+            for (int a = 0; a < A; a++) o[a * oA + b] = s[b * A + a];                                                   \
+    }
+DEINT_A(2)
+DEINT_A(3)
+DEINT_A(4)
+DEINT_A(5)
+DEINT_A(6)
+DEINT_A(7)
+DEINT_A(8)
+#undef DEINT_A
+
+static void deint(const uint32_t *s, uint32_t *o, int64_t A, int64_t oA, int64_t b0, int64_t b1) {
+    switch (A) {
+    case 2: deint2(s, o, oA, b0, b1); break;
+    case 3: deint3(s, o, oA, b0, b1); break;
+    case 4: deint4(s, o, oA, b0, b1); break;
+    case 5: deint5(s, o, oA, b0, b1); break;
+    case 6: deint6(s, o, oA, b0, b1); break;
+    case 7: deint7(s, o, oA, b0, b1); break;
+    default: deint8(s, o, oA, b0, b1); break;
+    }
+}
+
 /* Cache-blocked copy for views whose innermost dim is strided but some other dim j is unit-stride in
  * the source: a (batched) 2-D transpose. Tiles of TB x TB keep both sides in cache. */
 #define TB 16
@@ -283,6 +311,22 @@ static void view_copy_tiled(const teq_exec_ctx *ctx, char *dst, const char *src,
     int64_t nbatch = 1;
     for (int d = 0; d < nb; d++) nbatch *= bdims[d];
     int64_t A = v->dims[j], B = v->dims[last], sB = v->strides[last], oA = ostr[j];
+    if (es == 4 && j == last - 1 && sB == A && A >= 2 && A <= 8) {
+        /* the last two dims [B][A] of the source, A <= 8 of them, become [A][B]: 4 x 16 tiles did little (M-LSD's
+         * 320 x 320 x 4 input to NCHW: 0.19 ms by tiles, 0.04 by deint; ORT 0.044). Chunks of 4096 columns */
+        const int64_t CB = 4096, nc = (B + CB - 1) / CB, items = nbatch * nc;
+        int nt = threads_for(ctx, nbatch * A * B);
+        if (items < nt) nt = (int)items;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            int64_t idx[MAX_VIEW], io = v->base, oo = 0;
+            unravel(it / nc, nb, bdims, idx);
+            for (int d = 0; d < nb; d++) io += idx[d] * bistr[d], oo += idx[d] * bostr[d];
+            const int64_t b0 = (it % nc) * CB, b1 = b0 + CB < B ? b0 + CB : B;
+            deint((const uint32_t *)src + io, (uint32_t *)dst + oo, A, oA, b0, b1);
+        }
+        return;
+    }
     int64_t ta = (A + TB - 1) / TB, tb = (B + TB - 1) / TB, items = nbatch * ta * tb;
     int nt = threads_for(ctx, nbatch * A * B);
     if (items < nt) nt = (int)items;

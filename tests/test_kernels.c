@@ -1753,11 +1753,12 @@ static void test_f32_dw(const kset_case *ks) {
     if (!ks->ks->f32_dw) return;
     int ok = 1, cases = 0;
     static const int64_t kws[4] = {1, 3, 5, 7};
-    /* the last 300: 3 x 3 kernels of dilation 1 (the AVX-512 set's own body for them, f32dw3_rows), rows up to
-     * 400 wide (25 vectors: blocks of up to 6, the last partly past the row) */
-    for (int it = 0; it < 800 && ok; it++) {
+    /* the last 400: 3 x 3 and 5 x 5 kernels of dilation 1 (the AVX-512 set's own body for them, f32dw3_rows),
+     * rows up to 400 wide (25 vectors: blocks of up to 6, the last partly past the row) */
+    for (int it = 0; it < 900 && ok; it++) {
         const int k33 = it >= 500;
-        const int64_t KH = k33 ? 3 : 1 + (int64_t)(next() % 7), KW = k33 ? 3 : kws[it < 8 ? 1 + it % 2 : (int)(next() % 4)];
+        const int64_t kk = it % 2 ? 5 : 3;
+        const int64_t KH = k33 ? kk : 1 + (int64_t)(next() % 7), KW = k33 ? kk : kws[it < 8 ? 1 + it % 2 : (int)(next() % 4)];
         const int64_t SW = 1 + (int64_t)(next() % 2), SH = 1 + (int64_t)(next() % 3), DH = k33 ? 1 : 1 + (int64_t)(next() % 2);
         const int64_t PT = (int64_t)(next() % 4), PL = (int64_t)(next() % 4), PB = (int64_t)(next() % 4);
         const int64_t PR = (int64_t)(next() % 4);
@@ -1793,7 +1794,7 @@ static void test_f32_dw(const kset_case *ks) {
         free(x), free(y);
         cases++;
     }
-    CHECK(ok && cases > 450, "%s f32_dw (%d cases)", ks->name, cases);
+    CHECK(ok && cases > 550, "%s f32_dw (%d cases)", ks->name, cases);
     printf("%s: FP32 depthwise planes, %d cases bit for bit as the FMA chain: %s\n", ks->name, cases, ok ? "ok" : "FAIL");
 }
 

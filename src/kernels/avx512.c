@@ -1246,49 +1246,54 @@ INLINE __m512 dw3_load(const float *r, int64_t k, int64_t PL, const __mmask16 *m
 /* cur shifted down by d lanes, next's first lanes after it */
 INLINE __m512 dw3_shift(__m512 cur, __m512 next, const int d) {
     const __m512i c = _mm512_castps_si512(cur), n = _mm512_castps_si512(next);
-    /* valignd takes an immediate, also where the build does not inline (Debug, sanitizers) */
-    return d == 1 ? _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 1)) : _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 2));
+    switch (d) { /* valignd takes an immediate, also where the build does not inline (Debug, sanitizers) */
+    case 1: return _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 1));
+    case 2: return _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 2));
+    case 3: return _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 3));
+    case 4: return _mm512_castsi512_ps(_mm512_alignr_epi32(n, c, 4));
+    default: return cur;
+    }
 }
 
-/* NV vectors of one output row from vector j (outputs 16 j ..), NV independent chains */
+/* NV vectors of one output row from vector j (outputs 16 j ..), NV independent chains; K x K taps (3 or 5) */
 INLINE void f32dw3_block(const float *const *rows, int64_t PL, const __mmask16 *mk16, __m512 pvv, const __m512 *wv,
-                         __m512 b0, __m512i ev, __m512i od, float *yo, int64_t j, int64_t OW, const int SW,
-                         const int NV) {
+                         __m512 b0, __m512i ev, __m512i od, float *yo, int64_t j, int64_t OW, const int K,
+                         const int SW, const int NV) {
     __m512 acc[6];
     _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) acc[v] = b0;
-    _Pragma("GCC unroll 3") for (int ky = 0; ky < 3; ky++) {
+    _Pragma("GCC unroll 5") for (int ky = 0; ky < K; ky++) {
         const float *r = rows[ky];
-        const __m512 w0 = wv[3 * ky], w1 = wv[3 * ky + 1], w2 = wv[3 * ky + 2];
+        const __m512 *wk = wv + K * ky;
         if (!r) {
-            _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) {
-                acc[v] = _mm512_fmadd_ps(pvv, w0, acc[v]);
-                acc[v] = _mm512_fmadd_ps(pvv, w1, acc[v]);
-                acc[v] = _mm512_fmadd_ps(pvv, w2, acc[v]);
-            }
+            _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++)
+                _Pragma("GCC unroll 5") for (int kx = 0; kx < K; kx++) acc[v] = _mm512_fmadd_ps(pvv, wk[kx], acc[v]);
             continue;
         }
         if (SW == 1) {
             __m512 xc = dw3_load(r, j, PL, mk16, pvv);
             _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) {
                 const __m512 xn = dw3_load(r, j + v + 1, PL, mk16, pvv);
-                acc[v] = _mm512_fmadd_ps(xc, w0, acc[v]);
-                acc[v] = _mm512_fmadd_ps(dw3_shift(xc, xn, 1), w1, acc[v]);
-                acc[v] = _mm512_fmadd_ps(dw3_shift(xc, xn, 2), w2, acc[v]);
+                _Pragma("GCC unroll 5") for (int kx = 0; kx < K; kx++)
+                    acc[v] = _mm512_fmadd_ps(dw3_shift(xc, xn, kx), wk[kx], acc[v]);
                 xc = xn;
             }
         } else {
-            /* a, b: chunks 2 g and 2 g + 1 of output vector g; each loaded once */
+            /* a, b: chunks 2 g and 2 g + 1 of output vector g; each loaded once. Tap kx reads the even columns
+             * shifted by kx / 2 (kx even) or the odd ones shifted by (kx - 1) / 2 */
             __m512 a = dw3_load(r, 2 * j, PL, mk16, pvv), b = dw3_load(r, 2 * j + 1, PL, mk16, pvv);
-            __m512 ec = _mm512_permutex2var_ps(a, ev, b);
+            __m512 ec = _mm512_permutex2var_ps(a, ev, b), oc = _mm512_permutex2var_ps(a, od, b);
             _Pragma("GCC unroll 6") for (int v = 0; v < NV; v++) {
                 const int64_t k = 2 * (j + v);
-                const __m512 oc = _mm512_permutex2var_ps(a, od, b);
                 a = dw3_load(r, k + 2, PL, mk16, pvv), b = dw3_load(r, k + 3, PL, mk16, pvv);
                 const __m512 en = _mm512_permutex2var_ps(a, ev, b);
-                acc[v] = _mm512_fmadd_ps(ec, w0, acc[v]);
-                acc[v] = _mm512_fmadd_ps(oc, w1, acc[v]);
-                acc[v] = _mm512_fmadd_ps(dw3_shift(ec, en, 1), w2, acc[v]);
+                const __m512 on = K > 3 ? _mm512_permutex2var_ps(a, od, b) : oc;
+                _Pragma("GCC unroll 5") for (int kx = 0; kx < K; kx++) {
+                    const __m512 t = kx & 1 ? dw3_shift(oc, on, (kx - 1) / 2) : dw3_shift(ec, en, kx / 2);
+                    acc[v] = _mm512_fmadd_ps(t, wk[kx], acc[v]);
+                }
                 ec = en;
+                /* with 3 taps the odd columns are needed only unshifted: made from this pair, next time */
+                oc = K > 3 ? on : _mm512_permutex2var_ps(a, od, b);
             }
         }
     }
@@ -1300,18 +1305,18 @@ INLINE void f32dw3_block(const float *const *rows, int64_t PL, const __mmask16 *
 }
 
 INLINE void f32dw3_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w,
-                        int64_t SH, float bias, float *y, int64_t OH, int64_t OW, const int SW) {
+                        int64_t SH, float bias, float *y, int64_t OH, int64_t OW, const int K, const int SW) {
     const __m512 pvv = _mm512_set1_ps(pv), b0 = _mm512_set1_ps(0.0f + bias);
     const __m512i ev = _mm512_loadu_si512(F32DW_EVEN), od = _mm512_loadu_si512(F32DW_ODD);
-    __m512 wv[9];
-    for (int i = 0; i < 9; i++) wv[i] = _mm512_set1_ps(w[i]);
+    __m512 wv[25];
+    for (int i = 0; i < K * K; i++) wv[i] = _mm512_set1_ps(w[i]);
     const int64_t nvec = (OW + 15) / 16, nblk = (nvec + 5) / 6;
     /* the chunks a row's blocks read: up to one past the last vector (two at stride 2) */
     const int64_t nchunk = SW * (nvec + 1) + 2;
     int8_t bn[32];
     __mmask16 mk16[2 * 6 * 32 + 4];
     if (nblk > 32 || nchunk > (int64_t)(sizeof mk16 / sizeof mk16[0])) { /* rows of more than 3072 outputs */
-        f32dw_rows(x, IH, IW, PT, PL, pv, w, 3, SH, 1, bias, y, OH, OW, 3, SW, pv == 0.0f && !signbit(pv));
+        f32dw_rows(x, IH, IW, PT, PL, pv, w, K, SH, 1, bias, y, OH, OW, K, SW, pv == 0.0f && !signbit(pv));
         return;
     }
     /* block b: bn[b] vectors, the rest in equal parts (made once: a division a row was 10% of a 40-wide plane) */
@@ -1319,15 +1324,15 @@ INLINE void f32dw3_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, int6
     for (int64_t k = 0; k < nchunk; k++) mk16[k] = f32dw_range(PL - 16 * k, IW + PL - 16 * k);
     for (int64_t oy = 0; oy < OH; oy++) {
         float *yo = y + oy * OW;
-        if (SH >= 2) f32dw_prefetch_rows(x, IH, IW, PT, 3, SH, 1, oy);
-        const float *rows[3];
-        for (int ky = 0; ky < 3; ky++) {
+        if (SH >= 2) f32dw_prefetch_rows(x, IH, IW, PT, K, SH, 1, oy);
+        const float *rows[5];
+        for (int ky = 0; ky < K; ky++) {
             const int64_t iy = oy * SH + ky - PT;
             rows[ky] = iy < 0 || iy >= IH ? NULL : x + iy * IW;
         }
         for (int64_t b = 0, j = 0; b < nblk; b++) {
             const int n = bn[b];
-#define F32DW3(NV) f32dw3_block(rows, PL, mk16, pvv, wv, b0, ev, od, yo, j, OW, SW, NV)
+#define F32DW3(NV) f32dw3_block(rows, PL, mk16, pvv, wv, b0, ev, od, yo, j, OW, K, SW, NV)
             switch (n) {
             case 6: F32DW3(6); break;
             case 5: F32DW3(5); break;
@@ -1342,34 +1347,37 @@ INLINE void f32dw3_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, int6
     }
 }
 
-/* one function per stride, apart from the general body: the code a model runs stays together (the first version,
- * inlined with its edge cases in branches, made the general body's function 170 KB larger and a BlazeFace run touch
- * 570 KB more of teq's code) */
-static __attribute__((noinline)) void f32dw3_rows_s1(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL,
-                                                     float pv, const float *w, int64_t SH, float bias, float *y,
-                                                     int64_t OH, int64_t OW) {
-    f32dw3_rows(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW, 1);
-}
-static __attribute__((noinline)) void f32dw3_rows_s2(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL,
-                                                     float pv, const float *w, int64_t SH, float bias, float *y,
-                                                     int64_t OH, int64_t OW) {
-    f32dw3_rows(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW, 2);
-}
+/* one function per kernel size and stride, apart from the general body: the code a model runs stays together (the
+ * first version, inlined with its edge cases in branches, made the general body's function 170 KB larger and a
+ * BlazeFace run touch 570 KB more of teq's code) */
+#define F32DW3_FN(K, S)                                                                                                \
+    static __attribute__((noinline)) void f32dw3_rows_k##K##s##S(const float *x, int64_t IH, int64_t IW, int64_t PT,   \
+                                                                int64_t PL, float pv, const float *w, int64_t SH,     \
+                                                                float bias, float *y, int64_t OH, int64_t OW) {       \
+        f32dw3_rows(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW, K, S);                                              \
+    }
+F32DW3_FN(3, 1)
+F32DW3_FN(3, 2)
+F32DW3_FN(5, 1)
+F32DW3_FN(5, 2)
+#undef F32DW3_FN
 
 static void f32_dw_avx512(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w,
                           int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, float bias, float *y, int64_t OH,
                           int64_t OW) {
     /* +0 padding (every model's but a shifted code's) takes the zero-masked loads: no merge */
     const int pz = pv == 0.0f && !signbit(pv);
-    /* TEQ_DW3=off keeps 3 x 3 kernels on the general body (for comparing the two); read once */
+    /* TEQ_DW3=off keeps 3 x 3 and 5 x 5 kernels on the general body (for comparing the two); read once */
     static int dw3 = -1;
     if (dw3 < 0) {
         const char *e = getenv("TEQ_DW3");
         dw3 = !(e && !strcmp(e, "off"));
     }
-    if (dw3 && KH == 3 && KW == 3 && DH == 1 && PL >= 0 && PL < 16 && (SW == 1 || SW == 2)) {
-        if (SW == 1) f32dw3_rows_s1(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);
-        else f32dw3_rows_s2(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);
+    if (dw3 && KH == KW && (KW == 3 || KW == 5) && DH == 1 && PL >= 0 && PL < 16 && (SW == 1 || SW == 2)) {
+        if (KW == 3 && SW == 1) f32dw3_rows_k3s1(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);
+        else if (KW == 3) f32dw3_rows_k3s2(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);
+        else if (SW == 1) f32dw3_rows_k5s1(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);
+        else f32dw3_rows_k5s2(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);
         return;
     }
 #define F32DW(K, S)                                                                                                    \

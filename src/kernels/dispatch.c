@@ -300,6 +300,11 @@ static int scratch_key_ok;
  * layer), and cls's INT8 run peaked 0.3-0.6 MB higher. h[0]: the mapping's size; the scratch starts 64 bytes in. */
 static void scratch_unmap(void *h) { munmap(h, ((size_t *)h)[0]); }
 static void scratch_init(void) { scratch_key_ok = pthread_key_create(&scratch_key, scratch_unmap) == 0; }
+/* a program that dlcloses libteq.so: no thread may later run a destructor that is no longer mapped (the threads'
+ * scratch mappings are left to the process) */
+__attribute__((destructor)) static void scratch_fini(void) {
+    if (scratch_key_ok) pthread_key_delete(scratch_key), scratch_key_ok = 0;
+}
 
 /* the calling thread's scratch of at least `bytes` (64-byte aligned), NULL without memory */
 static void *thread_scratch(size_t bytes) {

@@ -1225,16 +1225,17 @@ INLINE void f32dw_rows(const float *x, int64_t IH, int64_t IW, int64_t PT, int64
     }
 }
 
-/* 3 x 3 kernels (dilation 1, stride 1 or 2): a body of its own. The general one above loads every tap's 16
- * inputs (two loads and a vpermt2ps at stride 2), nearly all of them across two cache lines, and ran 25 cycles a
- * vector at stride 1 and 50 at stride 2 on Zen 4 for 9 FMAs. Here each input row is loaded once per block, in
- * chunks of 16 columns from column -PL (chunk k: columns 16 k - PL ..), so that output vector g's taps are
- * chunk g shifted by kx (valignd with chunk g + 1) at stride 1, and at stride 2 the even and odd columns of
- * chunks 2 g and 2 g + 1 (vpermt2ps) and the even ones shifted by one. A row goes in blocks of up to 6 vectors
- * of about equal size (6 independent chains: M-LSD's 80-wide rows are one block of 5, where the general body
- * made blocks of 1, 3 and 1). Lanes outside the row and rows outside the plane hold pv, as the padded copy does.
- * Every output is the same chain of FMAs as in f32dw_block (bias, then ky, then kx) on the same values: the
- * same bits (test_kernels compares every body with the FMA chain). */
+/* 3 x 3 and 5 x 5 kernels (dilation 1, stride 1 or 2): a body of its own (named for the 3 x 3 one it began
+ * as). The general one above loads every tap's 16 inputs (two loads and a vpermt2ps at stride 2), nearly all of
+ * them across two cache lines, and ran 25 cycles a vector at stride 1 and 50 at stride 2 on Zen 4 for a 3 x 3
+ * kernel's 9 FMAs. Here each input row is loaded once per block, in chunks of 16 columns from column -PL (chunk
+ * k: columns 16 k - PL ..), so that output vector g's tap kx is chunk g shifted by kx (valignd with chunk g + 1)
+ * at stride 1, and at stride 2 the even (kx even) or odd columns of chunks 2 g and 2 g + 1 (vpermt2ps), shifted
+ * by kx / 2. A row goes in blocks of up to 6 vectors of about equal size (6 independent chains: M-LSD's 80-wide
+ * rows are one block of 5, where the general body made blocks of 1, 3 and 1). Lanes outside the row and rows
+ * outside the plane hold pv, as the padded copy does. Every output is the same chain of FMAs as in f32dw_block
+ * (bias, then ky, then kx) on the same values: the same bits (test_kernels compares every body with the FMA
+ * chain). */
 static const int32_t F32DW_ODD[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
 
 /* chunk k of row r: lanes outside the row are pv and are not read (mk16[k]: the chunk's lanes in the row, made
@@ -1368,10 +1369,12 @@ static void f32_dw_avx512(const float *x, int64_t IH, int64_t IW, int64_t PT, in
     /* +0 padding (every model's but a shifted code's) takes the zero-masked loads: no merge */
     const int pz = pv == 0.0f && !signbit(pv);
     /* TEQ_DW3=off keeps 3 x 3 and 5 x 5 kernels on the general body (for comparing the two); read once */
-    static int dw3 = -1;
+    static int dw3_on = -1;
+    int dw3 = __atomic_load_n(&dw3_on, __ATOMIC_RELAXED); /* threads may ask at once: atomic, as kq512_log_faster */
     if (dw3 < 0) {
         const char *e = getenv("TEQ_DW3");
         dw3 = !(e && !strcmp(e, "off"));
+        __atomic_store_n(&dw3_on, dw3, __ATOMIC_RELAXED);
     }
     if (dw3 && KH == KW && (KW == 3 || KW == 5) && DH == 1 && PL >= 0 && PL < 16 && (SW == 1 || SW == 2)) {
         if (KW == 3 && SW == 1) f32dw3_rows_k3s1(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);

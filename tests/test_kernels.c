@@ -956,6 +956,170 @@ static void test_f32conv(const kset_case *ks) {
     }
 }
 
+/* ---- FP32 3x3 convolution by Winograd F(2x2, 3x3) (f32_wino) ----
+ * Against the sum in double over the unpadded input (a tap outside it reading the pad value), each output within
+ * kernels.h's bound (C + 8) 2^-24 S plus the bias addition's rounding, where S is built here from the transforms
+ * of |g| and |d| in double: tol = (C + 9) 2^-24 (S + |bias|) (the extra term covers gamma_n = n u / (1 - n u)).
+ * The set's kernel runs over random runs of tile rows with its scratch full of NaN (lanes past a block's tiles
+ * are computed, never stored), the post callback negating each finished run of rows (every output exactly
+ * once) and the gap between rows (ldy > S) untouched; then the driver on 2 threads (the same bits), Relu and
+ * Clip in the store (the operators' expressions on the outputs without them, bit for bit), and the driver's
+ * refusals. */
+static int n_wino;
+static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, int64_t IW, const int64_t pad[4],
+                        int bias_on) {
+    const conv_shape cs = {C, IH, IW, M, 3, 3, 1, 1, 1, 1, pad[0], pad[1], pad[2], pad[3]};
+    const teq_i8conv g = conv_geom(&cs);
+    const int64_t OH = g.OH, OW = g.OW, S = OH * OW, ldy = S + (int64_t)(next() % 3), K = 9 * C;
+    if (OH < 1 || OW < 1) return 1;
+    const float pv = bias_on ? (float)laplace() : 0.0f;
+    float *W = malloc(sizeof(float) * (size_t)(M * K)), *P = malloc(sizeof(float) * (size_t)(C * g.PH * g.PW));
+    float *bias = malloc(sizeof(float) * (size_t)M), *Y = malloc(sizeof(float) * (size_t)(M * ldy));
+    float *Y2 = malloc(sizeof(float) * (size_t)(M * S)), *Ya = malloc(sizeof(float) * (size_t)(M * S));
+    for (int64_t i = 0; i < M * K; i++) W[i] = (float)laplace();
+    for (int64_t m = 0; m < M; m++) bias[m] = (float)(laplace() * 3);
+    for (int64_t i = 0; i < C * g.PH * g.PW; i++) P[i] = pv;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t y = 0; y < IH; y++)
+            for (int64_t x = 0; x < IW; x++) P[(c * g.PH + y + pad[0]) * g.PW + x + pad[2]] = (float)(laplace() * 4);
+    teq_kwino w;
+    teq_error err = {0};
+    int bad = 0;
+    if (teq_kwino_init(&w, M, C, W, &err) != TEQ_OK) {
+        CHECK(0, "kwino_init: %s", err.msg);
+        free(W), free(P), free(bias), free(Y), free(Y2), free(Ya);
+        return 0;
+    }
+    const size_t sf = TEQ_WINO_SCRATCH_FLOATS(C);
+    float *scratch = aligned_alloc(64, sizeof(float) * sf);
+    for (size_t i = 0; i < sf; i++) scratch[i] = NAN;
+    for (int64_t i = 0; i < M * ldy; i++) Y[i] = -1234.5f;
+    const int64_t TH = (OH + 1) / 2;
+    const teq_kpost neg = {.fn = negate_block};
+    for (int64_t r0 = 0; r0 < TH;) {
+        int64_t r1 = r0 + 1 + (int64_t)(next() % 4);
+        if (r1 > TH) r1 = TH;
+        ks->ks->f32_wino(&w, &g, P, bias_on ? bias : NULL, Y, ldy, r0, r1, scratch, bias_on ? &neg : NULL);
+        r0 = r1;
+    }
+    free(scratch);
+    /* B^T, G, A^T of kernels.h */
+    static const double BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    static const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+    for (int64_t m = 0; m < M && !bad; m++)
+        for (int64_t n = 0; n < S && !bad; n++) {
+            const int64_t oy = n / OW, ox = n % OW, ty = oy / 2, tx = ox / 2, i = oy % 2, j = ox % 2;
+            double d = 0, sabs = 0;
+            for (int64_t c = 0; c < C; c++) {
+                double ad[4][4], ag[3][3], u[4][4], v[4][4];
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) {
+                        const int64_t y = 2 * ty + a, x = 2 * tx + b;
+                        ad[a][b] = y < g.PH && x < g.PW ? fabs(P[(c * g.PH + y) * g.PW + x]) : 0;
+                    }
+                for (int a = 0; a < 3; a++)
+                    for (int b = 0; b < 3; b++) {
+                        const double wv = W[m * K + c * 9 + a * 3 + b];
+                        ag[a][b] = fabs(wv);
+                        d += wv * P[(c * g.PH + oy + a) * g.PW + ox + b];
+                    }
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) {
+                        double su = 0, sv = 0;
+                        for (int p = 0; p < 3; p++)
+                            for (int q = 0; q < 3; q++) su += G[a][p] * ag[p][q] * G[b][q];
+                        for (int p = 0; p < 4; p++)
+                            for (int q = 0; q < 4; q++) sv += fabs(BT[a][p]) * ad[p][q] * fabs(BT[b][q]);
+                        u[a][b] = fabs(su), v[a][b] = sv;
+                    }
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) sabs += fabs(AT[i][a]) * fabs(AT[j][b]) * u[a][b] * v[a][b];
+            }
+            if (bias_on) d += bias[m], sabs += fabs(bias[m]);
+            const float got = bias_on ? -Y[m * ldy + n] : Y[m * ldy + n];
+            if (!(fabs(got - d) <= (double)(C + 9) * (1.0 / 16777216.0) * sabs)) {
+                CHECK(0, "%s f32_wino C=%lld %lldx%lld M=%lld pads %lld,%lld,%lld,%lld (%lld,%lld): got %.9g want %.9g (tol %.3g)",
+                      ks->name, (long long)C, (long long)IH, (long long)IW, (long long)M, (long long)pad[0],
+                      (long long)pad[1], (long long)pad[2], (long long)pad[3], (long long)m, (long long)n, (double)got,
+                      d, (double)(C + 9) * (1.0 / 16777216.0) * sabs);
+                bad = 1;
+            }
+        }
+    if (!bad && !gap_untouched(Y, M, S, ldy)) {
+        CHECK(0, "%s f32_wino wrote past S", ks->name);
+        bad = 1;
+    }
+    if (!bad && ks->ks == teq_kset_best()) {
+        /* the driver on 2 threads: the same bits, no post, ldy = S */
+        CHECK(teq_k_f32_wino(&w, &g, P, bias_on ? bias : NULL, Y2, S, NULL, 2) == TEQ_OK, "teq_k_f32_wino");
+        for (int64_t m = 0; m < M && !bad; m++)
+            for (int64_t n = 0; n < S && !bad; n++) {
+                const float one = bias_on ? -Y[m * ldy + n] : Y[m * ldy + n];
+                if (memcmp(&one, &Y2[m * S + n], 4)) {
+                    CHECK(0, "%s teq_k_f32_wino on 2 threads differs at (%lld,%lld)", ks->name, (long long)m, (long long)n);
+                    bad = 1;
+                }
+            }
+        /* Relu and Clip in the store */
+        for (int a = TEQ_KACT_RELU; a <= TEQ_KACT_CLIP && !bad; a++) {
+            const teq_kpost act = {.act = a, .lo = -0.5f, .hi = 0.75f};
+            CHECK(teq_k_f32_wino(&w, &g, P, bias_on ? bias : NULL, Ya, S, &act, 1) == TEQ_OK, "teq_k_f32_wino act");
+            for (int64_t q = 0; q < M * S && !bad; q++) {
+                const float v = Y2[q], lo = act.lo, hi = act.hi;
+                const float want = a == TEQ_KACT_RELU ? (v > 0 ? v : 0) : (v < lo ? lo : v) > hi ? hi : (v < lo ? lo : v);
+                if (memcmp(&want, &Ya[q], 4)) {
+                    CHECK(0, "%s f32_wino %s in the store: %.9g, want %.9g", ks->name,
+                          a == TEQ_KACT_RELU ? "Relu" : "Clip", (double)Ya[q], (double)want);
+                    bad = 1;
+                }
+            }
+        }
+        /* what it does not take */
+        teq_i8conv g2 = g;
+        g2.SW = 2;
+        CHECK(teq_k_f32_wino(&w, &g2, P, NULL, Y2, S, NULL, 1) == TEQ_ERR_UNSUPPORTED, "f32_wino took stride 2");
+        g2 = g, g2.C = C + 1;
+        CHECK(teq_k_f32_wino(&w, &g2, P, NULL, Y2, S, NULL, 1) == TEQ_ERR_UNSUPPORTED, "f32_wino took C != w.C");
+        g2 = g, g2.OW = g.PW - 1;
+        CHECK(teq_k_f32_wino(&w, &g2, P, NULL, Y2, S, NULL, 1) == TEQ_ERR_UNSUPPORTED, "f32_wino took taps outside");
+    }
+    n_wino++;
+    teq_kwino_free(&w);
+    free(W), free(P), free(bias), free(Y), free(Y2), free(Ya);
+    return !bad;
+}
+
+static void test_f32wino(const kset_case *ks) {
+    if (!ks->ks->f32_wino) {
+        printf("%s: no Winograd kernel\n", ks->name);
+        return;
+    }
+    /* M-LSD's and det's layers in small, and the edges: odd and tiny planes (one output row or column: the tile's
+     * second row or column and the patch's last input row fall outside), row blocks of 8 and fewer, channel
+     * counts past a block of tiles (teq_wino_nb: 32 .. 128 tiles), pads 0..2 on each side */
+    static const int64_t shapes[][4] = {
+        /* C, M, IH, IW */
+        {16, 16, 40, 40}, {64, 64, 20, 20}, {128, 64, 10, 10}, {3, 5, 9, 7},   {17, 9, 1, 1},   {5, 23, 2, 3},
+        {1, 1, 5, 5},     {33, 8, 7, 35},   {7, 31, 37, 3},    {200, 12, 6, 9}, {24, 40, 33, 66}, {9, 17, 1, 50},
+    };
+    int ok = 1, cases = 0;
+    n_wino = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        for (int v = 0; v < 2; v++) {
+            int64_t pad[4];
+            for (int k = 0; k < 4; k++) pad[k] = v ? (int64_t)(next() % 3) : 1;
+            /* at least one output each way */
+            if (shapes[i][2] + pad[0] + pad[1] < 3) pad[1] = 3 - shapes[i][2] - pad[0];
+            if (shapes[i][3] + pad[2] + pad[3] < 3) pad[3] = 3 - shapes[i][3] - pad[2];
+            ok &= f32wino_case(ks, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], pad, v), cases++;
+        }
+    CHECK(ok, "%s f32_wino", ks->name);
+    CHECK(n_wino == cases, "%s: %d Winograd cases ran of %d", ks->name, n_wino, cases);
+    printf("%s: FP32 3x3 convolution by Winograd, %d cases within (C + 9) 2^-24 (S + |bias|) of double: %s\n",
+           ks->name, n_wino, ok ? "ok" : "FAIL");
+}
+
 /* ---- integer lanes: the int16 convolution (i16_conv) exactly, then the lanes of exponential layers
  * against the reference kernel within their stated bound (ops/qlayer.h), every width 2..8 ----
  * The first: against the definition in int64 (the integers bounded as the operators bound them, so the
@@ -1811,6 +1975,7 @@ int main(void) {
         test_i8(&ks[i]);
         test_i8conv(&ks[i]);
         test_f32conv(&ks[i]);
+        test_f32wino(&ks[i]);
         test_i8_dw(&ks[i]);
         test_f32_dw(&ks[i]);
     }

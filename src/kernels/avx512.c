@@ -1406,6 +1406,7 @@ const teq_kernel_set teq_kset_avx512vnni_tab = {
     .f32_mv = 1,
     .i8_dw = i8_dw_vnni,
     .f32_dw = f32_dw_avx512,
+    .f32_wino = teq_f32_wino_avx512,
 };
 
 /* AVX-512 without VNNI: the same float kernels, maddubs INT8 */
@@ -1418,6 +1419,7 @@ const teq_kernel_set teq_kset_avx512_tab = {
     .f32_conv = f32_conv_avx512,
     .f32_mv = 1,
     .f32_dw = f32_dw_avx512,
+    .f32_wino = teq_f32_wino_avx512,
 };
 
 /* ---- activation quantizer (kq.c builds the tables; this is its 16-lane body) ----

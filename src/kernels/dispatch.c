@@ -325,8 +325,10 @@ static void *thread_scratch(size_t bytes) {
     return (char *)m + 64;
 }
 
-static teq_status conv_split(int64_t S, int n_threads, size_t each, conv_range_fn run, const void *arg) {
-    const int64_t nb = (S + TEQ_I8C_NB - 1) / TEQ_I8C_NB;
+/* S units in blocks of `grain`, as above */
+static teq_status split_grain(int64_t S, int64_t grain, int n_threads, size_t each, conv_range_fn run,
+                              const void *arg) {
+    const int64_t nb = (S + grain - 1) / grain;
     int nt = n_threads < 1 ? 1 : n_threads;
     if (nt > nb) nt = (int)nb;
     if (nt == 1) {
@@ -340,7 +342,7 @@ static teq_status conv_split(int64_t S, int n_threads, size_t each, conv_range_f
     {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
         const int64_t b0 = nb * t / T, b1 = nb * (t + 1) / T;
-        const int64_t n0 = b0 * TEQ_I8C_NB, n1 = b1 * TEQ_I8C_NB < S ? b1 * TEQ_I8C_NB : S;
+        const int64_t n0 = b0 * grain, n1 = b1 * grain < S ? b1 * grain : S;
         if (b0 < b1) {
             void *mine = thread_scratch(each);
             if (mine) run(arg, n0, n1, mine);
@@ -351,6 +353,10 @@ static teq_status conv_split(int64_t S, int n_threads, size_t each, conv_range_f
         }
     }
     return failed ? TEQ_ERR_NOMEM : TEQ_OK;
+}
+
+static teq_status conv_split(int64_t S, int n_threads, size_t each, conv_range_fn run, const void *arg) {
+    return split_grain(S, TEQ_I8C_NB, n_threads, each, run, arg);
 }
 
 typedef struct {
@@ -476,6 +482,46 @@ teq_status teq_k_f32_conv(const teq_kwf *w, const teq_i8conv *g, const float *X,
     if (S <= 0 || w->M <= 0) return TEQ_OK;
     const f32_conv_arg a = {ks, w, g, X, bias, Y, ldy, post};
     return conv_split(S, n_threads, sizeof(float) * TEQ_F32C_PANEL_FLOATS(w->K), f32_conv_range, &a);
+}
+
+/* read once, atomically: threads may ask at once */
+bool teq_k_f32_wino_ok(void) {
+    static int on = -1;
+    int v = __atomic_load_n(&on, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("TEQ_WINOGRAD");
+        v = !(e && !strcmp(e, "off"));
+        __atomic_store_n(&on, v, __ATOMIC_RELAXED);
+    }
+    return v && teq_kset_best()->f32_wino;
+}
+
+typedef struct {
+    const teq_kernel_set *ks;
+    const teq_kwino *w;
+    const teq_i8conv *g;
+    const float *X;
+    const float *bias;
+    float *Y;
+    int64_t ldy;
+    const teq_kpost *post;
+} f32_wino_arg;
+
+static void f32_wino_range(const void *arg, int64_t r0, int64_t r1, void *mine) {
+    const f32_wino_arg *a = arg;
+    a->ks->f32_wino(a->w, a->g, a->X, a->bias, a->Y, a->ldy, r0, r1, mine, a->post);
+}
+
+teq_status teq_k_f32_wino(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                          int64_t ldy, const teq_kpost *post, int n_threads) {
+    const teq_kernel_set *ks = teq_kset_best();
+    if (!ks->f32_wino || !w->u || g->KH != 3 || g->KW != 3 || g->SH != 1 || g->SW != 1 || g->DH != 1 || g->DW != 1 ||
+        g->deint || g->C != w->C || g->OH > g->PH - 2 || g->OW > g->PW - 2 || (post && post->tile))
+        return TEQ_ERR_UNSUPPORTED;
+    if (g->OH <= 0 || g->OW <= 0 || w->M <= 0) return TEQ_OK;
+    const f32_wino_arg a = {ks, w, g, X, bias, Y, ldy, post};
+    /* threads split the tile rows */
+    return split_grain((g->OH + 1) / 2, 1, n_threads, sizeof(float) * TEQ_WINO_SCRATCH_FLOATS(g->C), f32_wino_range, &a);
 }
 
 void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out) {

@@ -234,6 +234,39 @@ static inline float teq_k_flush_subnormal(float v) {
 /* the same over n floats in place */
 void teq_k_flush_subnormals(float *x, int64_t n);
 
+/* ---- FP32 3x3 convolutions by Winograd's minimal filtering, F(2x2, 3x3) ----
+ * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016.) Each 2 x 2 tile of outputs of
+ * channel m is Y = A^T [sum_c (G g_mc G^T) . (B^T d_c B)] A, with d_c the tile's 4 x 4 input patch of channel c,
+ * g_mc the 3 x 3 kernel and . the elementwise product:
+ *     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
+ *     A^T = [1 1 1 0; 0 1 -1 -1].
+ * 16 products per tile and (c, m) where the direct sum takes 36: the sum over c becomes 16 GEMMs of M x C
+ * by C x tiles, one per element xi = 4 i + j of the 4 x 4 transformed tile.
+ * Rounding: the weights' transform U is computed in double and rounded once; V = B^T d B takes two roundings,
+ * the sum over c C of them, A^T . A four: |winograd - exact| <= (C + 8) 2^-24 S, where S = sum_c sum_xi
+ * |A_xi(i, j)| (G|g|G^T)_xi (B^T|d|B)_xi (test_kernels checks this bound against a sum in double). S is larger
+ * than the direct sum's sum |w x| (the transforms add and subtract neighbours), and the results are not the
+ * direct kernel's bits; DECISIONS ("Speed, twentieth round") has what it gives on the models. A non-finite
+ * input reaches the tile's four outputs as NaN where the direct sum may give an infinity (inf - inf in the
+ * transforms).
+ * Packed once: u, [16][ceil(M / 8)][C][8], the 8 rows of a row block at each (xi, c), rows past M 0,
+ * subnormals flushed as in teq_kwf. */
+enum { TEQ_WINO_MR = 8 };
+typedef struct teq_kwino {
+    int64_t M, C;
+    float *u;
+} teq_kwino;
+/* From W [M][C][3][3] (ONNX) */
+teq_status teq_kwino_init(teq_kwino *w, int64_t M, int64_t C, const float *W, teq_error *err);
+void teq_kwino_free(teq_kwino *w);
+/* The kernel works on blocks of tiles (their transformed inputs V, [16][C][nb], in L2): nb tiles, a multiple
+ * of 16, about 24 KB of V per xi; and its scratch, V and one row block's products [16][8][nb] */
+static inline int64_t teq_wino_nb(int64_t C) {
+    const int64_t nb = 6144 / (C < 1 ? 1 : C) / 16 * 16;
+    return nb < 32 ? 32 : nb > 128 ? 128 : nb;
+}
+#define TEQ_WINO_SCRATCH_FLOATS(C) ((size_t)(16 * (C) + 16 * TEQ_WINO_MR) * (size_t)teq_wino_nb(C) + 64)
+
 /* ---- fast kernels: one set per instruction set ---- */
 
 typedef enum teq_isa {
@@ -284,6 +317,11 @@ typedef struct teq_kernel_set {
      * padded copy) */
     void (*f32_dw)(const float *x, int64_t IH, int64_t IW, int64_t PT, int64_t PL, float pv, const float *w, int64_t KH,
                    int64_t KW, int64_t SH, int64_t SW, int64_t DH, float bias, float *y, int64_t OH, int64_t OW);
+    /* FP32 3x3 convolution by Winograd (above) of the geometry teq_k_f32_wino takes, tile rows r0..r1-1 (output
+     * rows 2 r0 .. 2 r1 - 1); scratch: TEQ_WINO_SCRATCH_FLOATS(C); post as f32_conv's, fn on whole output rows.
+     * NULL where the set has none */
+    void (*f32_wino)(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                     int64_t ldy, int64_t r0, int64_t r1, float *scratch, const teq_kpost *post);
 } teq_kernel_set;
 
 /* The set of an instruction set, or NULL when this CPU lacks it. */
@@ -337,6 +375,13 @@ teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t 
 /* The FP32 convolution over all OH * OW columns (threads split the column blocks); false from
  * teq_k_f32_conv_ok when the best set has none. */
 bool teq_k_f32_conv_ok(void);
+/* Whether the best set has the Winograd kernel (f32_wino), and TEQ_WINOGRAD is not "off" (read once) */
+bool teq_k_f32_wino_ok(void);
+/* The FP32 3x3 convolution by Winograd over all outputs (threads split the tile rows): stride 1, dilation 1,
+ * g->C == w->C, planes padded so that every tap lies inside (OH <= PH - 2, OW <= PW - 2), rows not
+ * deinterleaved; TEQ_ERR_UNSUPPORTED otherwise, or without the kernel. */
+teq_status teq_k_f32_wino(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                          int64_t ldy, const teq_kpost *post, int n_threads);
 /* Whether the best set's f32_conv reads weights in the mv layout (teq_kwf_init_mv) */
 bool teq_k_f32_conv_mv_ok(void);
 /* Whether f32_conv takes a stride-2 convolution of this geometry (deint 0 in g) with weights w from

@@ -197,6 +197,43 @@ void teq_k_flush_subnormals(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = teq_k_flush_subnormal(x[i]);
 }
 
+/* U = G g G^T of every (m, c) in double, rounded once (kernels.h, Winograd) */
+teq_status teq_kwino_init(teq_kwino *w, int64_t M, int64_t C, const float *W, teq_error *err) {
+    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    memset(w, 0, sizeof *w);
+    const int64_t MR = TEQ_WINO_MR, Mb = (M + MR - 1) / MR;
+    size_t n;
+    if (M < 1 || C < 1 || !teq_mul_size((size_t)(16 * MR) * (size_t)Mb, (size_t)C, &n) ||
+        !teq_mul_size(n, sizeof(float), &n) || n > SIZE_MAX - 128)
+        return teq_error_set(err, TEQ_ERR_NOMEM, "Winograd weights of %lld x %lld overflow", (long long)M, (long long)C);
+    const size_t bytes = (size_t)round_up((int64_t)n, 64) + 64;
+    w->u = aligned_alloc(64, bytes);
+    if (!w->u)
+        return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory for Winograd weights (%lld x %lld)", (long long)M,
+                             (long long)C);
+    memset(w->u, 0, bytes);
+    w->M = M, w->C = C;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *g = W + (m * C + c) * 9;
+            double t[4][3]; /* G g */
+            for (int i = 0; i < 4; i++)
+                for (int b = 0; b < 3; b++) t[i][b] = G[i][0] * g[b] + G[i][1] * g[3 + b] + G[i][2] * g[6 + b];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) {
+                    const float v = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+                    w->u[(((size_t)(4 * i + j) * (size_t)Mb + (size_t)(m / MR)) * (size_t)C + (size_t)c) * MR + m % MR] =
+                        teq_k_flush_subnormal(v);
+                }
+        }
+    return TEQ_OK;
+}
+
+void teq_kwino_free(teq_kwino *w) {
+    free(w->u);
+    memset(w, 0, sizeof *w);
+}
+
 void teq_kwf_free(teq_kwf *w) {
     free(w->p);
     memset(w, 0, sizeof *w);

@@ -11,6 +11,7 @@
 static void fconv_free(void *p) {
     teq_fconv *fc = p;
     teq_kwf_free(&fc->w);
+    teq_kwino_free(&fc->wino);
     teq_echain_free(fc->post);
     free(fc);
 }
@@ -179,6 +180,22 @@ static bool use_mv(int64_t M, int64_t K, int64_t taps) {
     return teq_k_f32_conv_mv_ok() && !(e && !strcmp(e, "rows")) && taps > 1 && M >= 32 && K >= 64;
 }
 
+/* Winograd (kernels.h) for a 3x3 Conv of stride and dilation 1 (attributes absent or all 1), weights
+ * [M][C][3][3], where the set has it, TEQ_WINOGRAD is not "off", and C and M are at least TEQ_WINO_MIN_CM:
+ * DECISIONS ("Speed, twentieth round") has the layers it was measured on. */
+enum { TEQ_WINO_MIN_CM = 16 };
+static bool ones(const teq_node *n, const char *name) {
+    int64_t len = 0;
+    const int64_t *v = teq_node_attr_ints(n, name, &len);
+    for (int64_t i = 0; v && i < len; i++)
+        if (v[i] != 1) return false;
+    return true;
+}
+static bool use_wino(const teq_node *n, const teq_tensor *w) {
+    return w->ndim == 4 && w->dims[2] == 3 && w->dims[3] == 3 && w->dims[0] >= TEQ_WINO_MIN_CM &&
+           w->dims[1] >= TEQ_WINO_MIN_CM && ones(n, "strides") && ones(n, "dilations") && teq_k_f32_wino_ok();
+}
+
 /* An FP32 ConvTranspose (float constant weights): a chain-only pack (dw set, no weights), so that the
  * elementwise chain after it (det's BatchNormalization and Relu after its 2 x 2 upsampling) can be applied
  * as its outputs are written (nn.c col2im_tiles) */
@@ -222,9 +239,12 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
         teq_fconv *fc = calloc(1, sizeof *fc);
         if (!fc) return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory packing FP32 weights");
         fc->dw = dw;
-        const teq_status s = dw ? TEQ_OK
+        const bool wino = !dw && use_wino(n, w);
+        if (wino) fc->w.M = M, fc->w.K = K;
+        const teq_status s = dw     ? TEQ_OK
+                             : wino ? teq_kwino_init(&fc->wino, M, w->dims[1], w->data, err)
                              : use_mv(M, K, K / w->dims[1]) ? teq_kwf_init_mv(&fc->w, M, K, w->data, err)
-                                                          : teq_kwf_init(&fc->w, M, K, w->data, err);
+                                                            : teq_kwf_init(&fc->w, M, K, w->data, err);
         if (s) {
             free(fc);
             return s;
@@ -276,7 +296,8 @@ teq_status teq_fconv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_fcon
         const teq_estep *st = &post->st[0][0];
         kp.fn = NULL, kp.act = st->op == TEQ_EOP_RELU ? TEQ_KACT_RELU : TEQ_KACT_CLIP, kp.lo = st->lo, kp.hi = st->hi;
     }
-    const teq_status s = teq_k_f32_conv(&fc->w, g, P, bias, Y, ldy, post ? &kp : NULL, teq_ctx_threads(ctx));
+    const teq_status s = fc->wino.u ? teq_k_f32_wino(&fc->wino, g, P, bias, Y, ldy, post ? &kp : NULL, teq_ctx_threads(ctx))
+                                    : teq_k_f32_conv(&fc->w, g, P, bias, Y, ldy, post ? &kp : NULL, teq_ctx_threads(ctx));
     if (s) return teq_op_fail(ctx, node, s, "FP32 convolution failed (%s)", teq_status_string(s));
     *chained = post != NULL;
     return TEQ_OK;

@@ -1,0 +1,165 @@
+/* FP32 3x3 convolutions by Winograd F(2x2, 3x3), AVX-512 (kernels.h has the algebra and the error bound; the
+ * set's f32_wino). Compiled with avx512.c's flags (CMakeLists.txt); dispatch.c checks cpuid first.
+ *
+ * A thread takes tile rows r0..r1-1 (output rows 2 r0 .. 2 r1 - 1) as a run of tiles t = r TW + tx, in blocks of
+ * nb tiles (teq_wino_nb: V of about 24 KB per xi, so that the block's V stays in L2 while every row block of
+ * the weights passes over it):
+ *   1. input transform, 16 tiles of one tile row per vector: for each of the patch's 4 rows, the row's 34
+ *      floats from column 2 tx0 as two pairs of vectors (masked at the plane's edge), their even and odd
+ *      columns by vpermt2ps (d0..d3 of 16 tiles), B^T along the row, then B down the 4 rows:
+ *      V [16][C][nb] (xi, channel, tile);
+ *   2. for each row block of 8 output channels, 16 GEMMs of 8 x C by C x nb: 8 x 48 tiles of 24 zmm
+ *      accumulators, 3 loads of V and 8 broadcasts of U per channel (U [16][M/8][C][8]);
+ *      products P [16][8][nb];
+ *   3. output transform, 16 tiles of a tile row per vector: A^T . A, the bias, the activation, and the two
+ *      output rows written interleaved (vpermt2ps), masked at the plane's edge;
+ *   4. the chain (post->fn) over the output rows the block finished.
+ * Every output is the same sequence of operations whatever the thread split and the block it falls in
+ * (the sum over c runs in channel order), so 1 and 2 threads give the same bits. */
+#include "kint.h"
+
+#include <immintrin.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+static __mmask16 mask_n(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+/* Input transform of channel plane Xc (PH x PW) for tiles tx0 .. tx0+nt-1 (nt <= 16) of tile row r, into
+ * V[xi * xs] (xi = 0..15), nt floats each */
+INLINE void wino_in(const float *Xc, int64_t PH, int64_t PW, int64_t r, int64_t tx0, int nt, float *V, int64_t xs) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const int64_t x0 = 2 * tx0, avail = PW - x0;
+    const __mmask16 m0 = mask_n(avail), m16 = mask_n(avail - 16), m2 = mask_n(avail - 2), m18 = mask_n(avail - 18);
+    __m512 h[4][4];
+    for (int i = 0; i < 4; i++) {
+        const int64_t y = 2 * r + i;
+        if (y >= PH) {
+            h[i][0] = h[i][1] = h[i][2] = h[i][3] = _mm512_setzero_ps();
+            continue;
+        }
+        const float *row = Xc + y * PW + x0;
+        const __m512 a = _mm512_maskz_loadu_ps(m0, row), b = _mm512_maskz_loadu_ps(m16, row + 16);
+        const __m512 a2 = _mm512_maskz_loadu_ps(m2, row + 2), b2 = _mm512_maskz_loadu_ps(m18, row + 18);
+        const __m512 d0 = _mm512_permutex2var_ps(a, ev, b), d1 = _mm512_permutex2var_ps(a, od, b);
+        const __m512 d2 = _mm512_permutex2var_ps(a2, ev, b2), d3 = _mm512_permutex2var_ps(a2, od, b2);
+        h[i][0] = _mm512_sub_ps(d0, d2);
+        h[i][1] = _mm512_add_ps(d1, d2);
+        h[i][2] = _mm512_sub_ps(d2, d1);
+        h[i][3] = _mm512_sub_ps(d1, d3);
+    }
+    const __mmask16 sm = mask_n(nt);
+    for (int j = 0; j < 4; j++) {
+        _mm512_mask_storeu_ps(V + (0 + j) * xs, sm, _mm512_sub_ps(h[0][j], h[2][j]));
+        _mm512_mask_storeu_ps(V + (4 + j) * xs, sm, _mm512_add_ps(h[1][j], h[2][j]));
+        _mm512_mask_storeu_ps(V + (8 + j) * xs, sm, _mm512_sub_ps(h[2][j], h[1][j]));
+        _mm512_mask_storeu_ps(V + (12 + j) * xs, sm, _mm512_sub_ps(h[1][j], h[3][j]));
+    }
+}
+
+/* P[r * nb + 16 v] = sum_c U[c * 8 + r] V[c * nb + 16 v], r < 8, v < NV, c in order */
+INLINE void wino_mm(const float *U, const float *V, int64_t C, int64_t nb, float *P, const int NV) {
+    __m512 acc[TEQ_WINO_MR][3];
+    _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_WINO_MR; r++) _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++)
+        acc[r][v] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < C; c++) {
+        __m512 a[3];
+        _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) a[v] = _mm512_load_ps(V + c * nb + 16 * v);
+        const float *u = U + c * TEQ_WINO_MR;
+        _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_WINO_MR; r++) {
+            const __m512 b = _mm512_set1_ps(u[r]);
+            _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(a[v], b, acc[r][v]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < TEQ_WINO_MR; r++) _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++)
+        _mm512_store_ps(P + r * nb + 16 * v, acc[r][v]);
+}
+
+/* Output transform of nt <= 16 tiles from P[xi * xs] into output rows y0 (and y1 unless NULL), columns
+ * 0 .. ncols-1 from the tiles' first; bias, then the activation (as f32_conv's stores: the bound first in max
+ * and min, so NaN and equal values give y; Relu's NaN gives 0) */
+INLINE void wino_out(const float *P, int64_t xs, int nt, float bias, int bias_on, const teq_kpost *act, float *y0,
+                     float *y1, int64_t ncols) {
+    const __mmask16 lm = mask_n(nt);
+    __m512 s[4], d[4];
+    for (int j = 0; j < 4; j++) {
+        const __m512 p0 = _mm512_maskz_loadu_ps(lm, P + (0 + j) * xs), p1 = _mm512_maskz_loadu_ps(lm, P + (4 + j) * xs);
+        const __m512 p2 = _mm512_maskz_loadu_ps(lm, P + (8 + j) * xs), p3 = _mm512_maskz_loadu_ps(lm, P + (12 + j) * xs);
+        s[j] = _mm512_add_ps(_mm512_add_ps(p0, p1), p2);
+        d[j] = _mm512_sub_ps(_mm512_sub_ps(p1, p2), p3);
+    }
+    __m512 o[4] = {_mm512_add_ps(_mm512_add_ps(s[0], s[1]), s[2]), _mm512_sub_ps(_mm512_sub_ps(s[1], s[2]), s[3]),
+                   _mm512_add_ps(_mm512_add_ps(d[0], d[1]), d[2]), _mm512_sub_ps(_mm512_sub_ps(d[1], d[2]), d[3])};
+    const __m512 bv = _mm512_set1_ps(bias);
+    const __m512 alo = _mm512_set1_ps(act ? act->lo : 0.0f), ahi = _mm512_set1_ps(act ? act->hi : 0.0f);
+    for (int k = 0; k < 4; k++) {
+        if (bias_on) o[k] = _mm512_add_ps(o[k], bv);
+        if (act && act->act == TEQ_KACT_RELU) o[k] = _mm512_max_ps(o[k], _mm512_setzero_ps());
+        else if (act && act->act == TEQ_KACT_CLIP) o[k] = _mm512_min_ps(ahi, _mm512_max_ps(alo, o[k]));
+    }
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __mmask16 ma = mask_n(ncols), mb = mask_n(ncols - 16);
+    _mm512_mask_storeu_ps(y0, ma, _mm512_permutex2var_ps(o[0], lo, o[1]));
+    _mm512_mask_storeu_ps(y0 + 16, mb, _mm512_permutex2var_ps(o[0], hi, o[1]));
+    if (y1) {
+        _mm512_mask_storeu_ps(y1, ma, _mm512_permutex2var_ps(o[2], lo, o[3]));
+        _mm512_mask_storeu_ps(y1 + 16, mb, _mm512_permutex2var_ps(o[2], hi, o[3]));
+    }
+}
+
+void teq_f32_wino_avx512(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                         int64_t ldy, int64_t r0, int64_t r1, float *scratch, const teq_kpost *post) {
+    const int64_t C = g->C, M = w->M, OH = g->OH, OW = g->OW, PH = g->PH, PW = g->PW;
+    const int64_t TW = (OW + 1) / 2, nb = teq_wino_nb(C), Mb = (M + TEQ_WINO_MR - 1) / TEQ_WINO_MR;
+    const int64_t xsv = C * nb, xsp = TEQ_WINO_MR * nb; /* V's and P's stride between xi */
+    float *V = scratch, *P = scratch + 16 * xsv;
+    const teq_kpost *act = post && post->act ? post : NULL;
+    int64_t done = r0; /* tile rows whose outputs are all written */
+    for (int64_t t0 = r0 * TW, tend = r1 * TW; t0 < tend; t0 += nb) {
+        const int64_t t1 = t0 + nb < tend ? t0 + nb : tend, nv = (t1 - t0 + 15) / 16;
+        /* 1. V for tiles t0..t1-1, per channel; tile runs split at tile rows and every 16 tiles */
+        for (int64_t c = 0; c < C; c++) {
+            const float *Xc = X + c * PH * PW;
+            for (int64_t t = t0; t < t1;) {
+                const int64_t r = t / TW, tx = t % TW, n0 = TW - tx < t1 - t ? TW - tx : t1 - t;
+                const int nt = n0 < 16 ? (int)n0 : 16;
+                wino_in(Xc, PH, PW, r, tx, nt, V + c * nb + (t - t0), xsv);
+                t += nt;
+            }
+        }
+        for (int64_t mb = 0; mb < Mb; mb++) {
+            /* 2. the 16 products of row block mb */
+            for (int xi = 0; xi < 16; xi++) {
+                const float *U = w->u + ((int64_t)xi * Mb + mb) * C * TEQ_WINO_MR;
+                const float *Vx = V + xi * xsv;
+                float *Px = P + xi * xsp;
+                int64_t v = 0;
+                for (; v + 3 <= nv; v += 3) wino_mm(U, Vx + 16 * v, C, nb, Px + 16 * v, 3);
+                if (nv - v == 2) wino_mm(U, Vx + 16 * v, C, nb, Px + 16 * v, 2);
+                else if (nv - v == 1) wino_mm(U, Vx + 16 * v, C, nb, Px + 16 * v, 1);
+            }
+            /* 3. its outputs */
+            const int rows = (int)(M - mb * TEQ_WINO_MR < TEQ_WINO_MR ? M - mb * TEQ_WINO_MR : TEQ_WINO_MR);
+            for (int i = 0; i < rows; i++) {
+                const int64_t m = mb * TEQ_WINO_MR + i;
+                const float bm = bias ? bias[m] : 0.0f;
+                for (int64_t t = t0; t < t1;) {
+                    const int64_t r = t / TW, tx = t % TW, n0 = TW - tx < t1 - t ? TW - tx : t1 - t;
+                    const int nt = n0 < 16 ? (int)n0 : 16;
+                    float *y0 = Y + m * ldy + 2 * r * OW + 2 * tx;
+                    wino_out(P + i * nb + (t - t0), xsp, nt, bm, bias != NULL, act, y0, 2 * r + 1 < OH ? y0 + OW : NULL,
+                             OW - 2 * tx < 2 * nt ? OW - 2 * tx : 2 * nt);
+                    t += nt;
+                }
+            }
+        }
+        /* 4. the chain over the output rows finished */
+        const int64_t fin = t1 == tend ? r1 : t1 / TW;
+        if (post && post->fn && fin > done) {
+            const int64_t n0 = 2 * done * OW, n1 = (2 * fin < OH ? 2 * fin : OH) * OW;
+            post->fn(post->user, Y + n0, ldy, M, n0, n1);
+        }
+        if (fin > done) done = fin;
+    }
+}

@@ -966,9 +966,9 @@ static void test_f32conv(const kset_case *ks) {
  * Clip in the store (the operators' expressions on the outputs without them, bit for bit), and the driver's
  * refusals. */
 static int n_wino;
-static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, int64_t IW, const int64_t pad[4],
-                        int bias_on) {
-    const conv_shape cs = {C, IH, IW, M, 3, 3, 1, 1, 1, 1, pad[0], pad[1], pad[2], pad[3]};
+static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, int64_t IW, int64_t dl,
+                        const int64_t pad[4], int bias_on) {
+    const conv_shape cs = {C, IH, IW, M, 3, 3, 1, 1, dl, dl, pad[0], pad[1], pad[2], pad[3]};
     const teq_i8conv g = conv_geom(&cs);
     const int64_t OH = g.OH, OW = g.OW, S = OH * OW, ldy = S + (int64_t)(next() % 3), K = 9 * C;
     if (OH < 1 || OW < 1) return 1;
@@ -996,7 +996,11 @@ static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, i
     for (int64_t i = 0; i < M * ldy; i++) Y[i] = -1234.5f;
     const int64_t TH = (OH + 1) / 2;
     const teq_kpost neg = {.fn = negate_block};
-    for (int64_t r0 = 0; r0 < TH;) {
+    /* dilated: the driver (it splits the residues); the chain after every residue, once per output */
+    if (dl > 1)
+        CHECK(teq_k_f32_wino(&w, &g, P, bias_on ? bias : NULL, Y, ldy, bias_on ? &neg : NULL, 1) == TEQ_OK,
+              "teq_k_f32_wino dilated");
+    for (int64_t r0 = 0; r0 < TH && dl == 1;) {
         int64_t r1 = r0 + 1 + (int64_t)(next() % 4);
         if (r1 > TH) r1 = TH;
         ks->ks->f32_wino(&w, &g, P, bias_on ? bias : NULL, Y, ldy, r0, r1, scratch, bias_on ? &neg : NULL);
@@ -1009,20 +1013,22 @@ static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, i
     static const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
     for (int64_t m = 0; m < M && !bad; m++)
         for (int64_t n = 0; n < S && !bad; n++) {
-            const int64_t oy = n / OW, ox = n % OW, ty = oy / 2, tx = ox / 2, i = oy % 2, j = ox % 2;
+            /* output (oy, ox) = (ry + dl (2 ty + i), rx + dl (2 tx + j)): its tile's patch is every dl-th input */
+            const int64_t oy = n / OW, ox = n % OW, ry = oy % dl, rx = ox % dl;
+            const int64_t ty = oy / dl / 2, tx = ox / dl / 2, i = oy / dl % 2, j = ox / dl % 2;
             double d = 0, sabs = 0;
             for (int64_t c = 0; c < C; c++) {
                 double ad[4][4], ag[3][3], u[4][4], v[4][4];
                 for (int a = 0; a < 4; a++)
                     for (int b = 0; b < 4; b++) {
-                        const int64_t y = 2 * ty + a, x = 2 * tx + b;
+                        const int64_t y = ry + dl * (2 * ty + a), x = rx + dl * (2 * tx + b);
                         ad[a][b] = y < g.PH && x < g.PW ? fabs(P[(c * g.PH + y) * g.PW + x]) : 0;
                     }
                 for (int a = 0; a < 3; a++)
                     for (int b = 0; b < 3; b++) {
                         const double wv = W[m * K + c * 9 + a * 3 + b];
                         ag[a][b] = fabs(wv);
-                        d += wv * P[(c * g.PH + oy + a) * g.PW + ox + b];
+                        d += wv * P[(c * g.PH + oy + dl * a) * g.PW + ox + dl * b];
                     }
                 for (int a = 0; a < 4; a++)
                     for (int b = 0; b < 4; b++) {
@@ -1039,8 +1045,8 @@ static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, i
             if (bias_on) d += bias[m], sabs += fabs(bias[m]);
             const float got = bias_on ? -Y[m * ldy + n] : Y[m * ldy + n];
             if (!(fabs(got - d) <= (double)(C + 9) * (1.0 / 16777216.0) * sabs)) {
-                CHECK(0, "%s f32_wino C=%lld %lldx%lld M=%lld pads %lld,%lld,%lld,%lld (%lld,%lld): got %.9g want %.9g (tol %.3g)",
-                      ks->name, (long long)C, (long long)IH, (long long)IW, (long long)M, (long long)pad[0],
+                CHECK(0, "%s f32_wino C=%lld %lldx%lld M=%lld d%lld pads %lld,%lld,%lld,%lld (%lld,%lld): got %.9g want %.9g (tol %.3g)",
+                      ks->name, (long long)C, (long long)IH, (long long)IW, (long long)M, (long long)dl, (long long)pad[0],
                       (long long)pad[1], (long long)pad[2], (long long)pad[3], (long long)m, (long long)n, (double)got,
                       d, (double)(C + 9) * (1.0 / 16777216.0) * sabs);
                 bad = 1;
@@ -1079,6 +1085,8 @@ static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, i
         teq_i8conv g2 = g;
         g2.SW = 2;
         CHECK(teq_k_f32_wino(&w, &g2, P, NULL, Y2, S, NULL, 1) == TEQ_ERR_UNSUPPORTED, "f32_wino took stride 2");
+        g2 = g, g2.DW = dl + 1;
+        CHECK(teq_k_f32_wino(&w, &g2, P, NULL, Y2, S, NULL, 1) == TEQ_ERR_UNSUPPORTED, "f32_wino took DH != DW");
         g2 = g, g2.C = C + 1;
         CHECK(teq_k_f32_wino(&w, &g2, P, NULL, Y2, S, NULL, 1) == TEQ_ERR_UNSUPPORTED, "f32_wino took C != w.C");
         g2 = g, g2.OW = g.PW - 1;
@@ -1098,10 +1106,12 @@ static void test_f32wino(const kset_case *ks) {
     /* M-LSD's and det's layers in small, and the edges: odd and tiny planes (one output row or column: the tile's
      * second row or column and the patch's last input row fall outside), row blocks of 8 and fewer, channel
      * counts past a block of tiles (teq_wino_nb: 32 .. 128 tiles), pads 0..2 on each side */
-    static const int64_t shapes[][4] = {
-        /* C, M, IH, IW */
-        {16, 16, 40, 40}, {64, 64, 20, 20}, {128, 64, 10, 10}, {3, 5, 9, 7},   {17, 9, 1, 1},   {5, 23, 2, 3},
-        {1, 1, 5, 5},     {33, 8, 7, 35},   {7, 31, 37, 3},    {200, 12, 6, 9}, {24, 40, 33, 66}, {9, 17, 1, 50},
+    static const int64_t shapes[][5] = {
+        /* C, M, IH, IW, dilation (M-LSD's d = 5 layer; residues of one output row or none) */
+        {16, 16, 40, 40, 1}, {64, 64, 20, 20, 1}, {128, 64, 10, 10, 1}, {3, 5, 9, 7, 1},   {17, 9, 1, 1, 1},
+        {5, 23, 2, 3, 1},    {1, 1, 5, 5, 1},     {33, 8, 7, 35, 1},    {7, 31, 37, 3, 1}, {200, 12, 6, 9, 1},
+        {24, 40, 33, 66, 1}, {9, 17, 1, 50, 1},   {16, 24, 30, 30, 5},  {6, 9, 11, 17, 2}, {3, 4, 7, 9, 3},
+        {20, 8, 4, 13, 4},
     };
     int ok = 1, cases = 0;
     n_wino = 0;
@@ -1110,9 +1120,11 @@ static void test_f32wino(const kset_case *ks) {
             int64_t pad[4];
             for (int k = 0; k < 4; k++) pad[k] = v ? (int64_t)(next() % 3) : 1;
             /* at least one output each way */
-            if (shapes[i][2] + pad[0] + pad[1] < 3) pad[1] = 3 - shapes[i][2] - pad[0];
-            if (shapes[i][3] + pad[2] + pad[3] < 3) pad[3] = 3 - shapes[i][3] - pad[2];
-            ok &= f32wino_case(ks, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], pad, v), cases++;
+            const int64_t dl = shapes[i][4];
+            for (int k = 0; k < 4; k++) pad[k] *= dl;
+            if (shapes[i][2] + pad[0] + pad[1] < 2 * dl + 1) pad[1] = 2 * dl + 1 - shapes[i][2] - pad[0];
+            if (shapes[i][3] + pad[2] + pad[3] < 2 * dl + 1) pad[3] = 2 * dl + 1 - shapes[i][3] - pad[2];
+            ok &= f32wino_case(ks, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], dl, pad, v), cases++;
         }
     CHECK(ok, "%s f32_wino", ks->name);
     CHECK(n_wino == cases, "%s: %d Winograd cases ran of %d", ks->name, n_wino, cases);

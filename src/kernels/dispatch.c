@@ -512,16 +512,76 @@ static void f32_wino_range(const void *arg, int64_t r0, int64_t r1, void *mine) 
     a->ks->f32_wino(a->w, a->g, a->X, a->bias, a->Y, a->ldy, r0, r1, mine, a->post);
 }
 
+/* Dilation d > 1: output (oy, ox) = (ry + d i, rx + d j) reads input (ry + d (i + a), rx + d (j + b)), so each of
+ * the d^2 residues (ry, rx) is an undilated convolution of the sub-planes X[c][ry + d i][rx + d j]. A thread
+ * takes whole residues: the residue's input sub-planes copied into its scratch after the kernel's, the kernel
+ * (with the activation, not the chain) into a sub-output there, then scattered into Y. The sub-planes are
+ * 1 / d^2 of the planes each (M-LSD's d = 5 layer: 64 x 18 x 18 floats). */
+static void dil_geom(const teq_i8conv *g, int64_t ry, int64_t rx, teq_i8conv *s) {
+    const int64_t d = g->DH;
+    *s = *g;
+    s->DH = s->DW = 1;
+    s->PH = (g->PH - ry + d - 1) / d, s->PW = (g->PW - rx + d - 1) / d;
+    s->OH = (g->OH - ry + d - 1) / d, s->OW = (g->OW - rx + d - 1) / d;
+}
+
+static void f32_wino_dil_range(const void *arg, int64_t q0, int64_t q1, void *mine) {
+    const f32_wino_arg *a = arg;
+    const teq_i8conv *g = a->g;
+    const int64_t d = g->DH, C = g->C, M = a->w->M;
+    const int64_t hs = (g->PH + d - 1) / d, ws = (g->PW + d - 1) / d; /* the largest sub-planes (residue 0) */
+    float *scratch = mine, *Xs = scratch + TEQ_WINO_SCRATCH_FLOATS(C), *Ys = Xs + C * hs * ws;
+    const teq_kpost act = {.act = a->post ? a->post->act : 0, .lo = a->post ? a->post->lo : 0, .hi = a->post ? a->post->hi : 0};
+    for (int64_t q = q0; q < q1; q++) {
+        const int64_t ry = q / d, rx = q % d;
+        teq_i8conv s;
+        dil_geom(g, ry, rx, &s);
+        if (s.OH <= 0 || s.OW <= 0) continue;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < s.PH; i++) {
+                const float *src = a->X + (c * g->PH + ry + d * i) * g->PW + rx;
+                float *dst = Xs + (c * s.PH + i) * s.PW;
+                for (int64_t j = 0; j < s.PW; j++) dst[j] = src[d * j];
+            }
+        const int64_t Ss = s.OH * s.OW;
+        a->ks->f32_wino(a->w, &s, Xs, a->bias, Ys, Ss, 0, (s.OH + 1) / 2, scratch, act.act ? &act : NULL);
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t i = 0; i < s.OH; i++) {
+                const float *src = Ys + m * Ss + i * s.OW;
+                float *dst = a->Y + m * a->ldy + (ry + d * i) * g->OW + rx;
+                for (int64_t j = 0; j < s.OW; j++) dst[d * j] = src[j];
+            }
+    }
+}
+
+/* the chain over columns n0..n1-1 of the finished outputs */
+static void f32_wino_post_range(const void *arg, int64_t n0, int64_t n1, void *mine) {
+    (void)mine;
+    const f32_wino_arg *a = arg;
+    a->post->fn(a->post->user, a->Y + n0, a->ldy, a->w->M, n0, n1);
+}
+
 teq_status teq_k_f32_wino(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                           int64_t ldy, const teq_kpost *post, int n_threads) {
     const teq_kernel_set *ks = teq_kset_best();
-    if (!ks->f32_wino || !w->u || g->KH != 3 || g->KW != 3 || g->SH != 1 || g->SW != 1 || g->DH != 1 || g->DW != 1 ||
-        g->deint || g->C != w->C || g->OH > g->PH - 2 || g->OW > g->PW - 2 || (post && post->tile))
+    const int64_t d = g->DH;
+    if (!ks->f32_wino || !w->u || g->KH != 3 || g->KW != 3 || g->SH != 1 || g->SW != 1 || d < 1 || g->DW != d ||
+        g->deint || g->C != w->C || g->OH > g->PH - 2 * d || g->OW > g->PW - 2 * d || (post && post->tile))
         return TEQ_ERR_UNSUPPORTED;
     if (g->OH <= 0 || g->OW <= 0 || w->M <= 0) return TEQ_OK;
     const f32_wino_arg a = {ks, w, g, X, bias, Y, ldy, post};
+    const size_t kern = sizeof(float) * TEQ_WINO_SCRATCH_FLOATS(g->C);
     /* threads split the tile rows */
-    return split_grain((g->OH + 1) / 2, 1, n_threads, sizeof(float) * TEQ_WINO_SCRATCH_FLOATS(g->C), f32_wino_range, &a);
+    if (d == 1) return split_grain((g->OH + 1) / 2, 1, n_threads, kern, f32_wino_range, &a);
+    /* or the residues, then the chain over the whole output */
+    const int64_t hs = (g->PH + d - 1) / d, ws = (g->PW + d - 1) / d, os = ((g->OH + d - 1) / d) * ((g->OW + d - 1) / d);
+    size_t xs, ys;
+    if (!teq_mul_size((size_t)(g->C * hs), (size_t)ws, &xs) || !teq_mul_size((size_t)w->M, (size_t)os, &ys) ||
+        xs + ys > (SIZE_MAX - kern) / sizeof(float) - 64)
+        return TEQ_ERR_NOMEM;
+    teq_status s = split_grain(d * d, 1, n_threads, kern + sizeof(float) * (xs + ys), f32_wino_dil_range, &a);
+    if (!s && post && post->fn) s = split_grain(g->OH * g->OW, 2048, n_threads, 0, f32_wino_post_range, &a);
+    return s;
 }
 
 void teq_k_map_i16(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out) {

@@ -377,9 +377,10 @@ teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t 
 bool teq_k_f32_conv_ok(void);
 /* Whether the best set has the Winograd kernel (f32_wino), and TEQ_WINOGRAD is not "off" (read once) */
 bool teq_k_f32_wino_ok(void);
-/* The FP32 3x3 convolution by Winograd over all outputs (threads split the tile rows): stride 1, dilation 1,
- * g->C == w->C, planes padded so that every tap lies inside (OH <= PH - 2, OW <= PW - 2), rows not
- * deinterleaved; TEQ_ERR_UNSUPPORTED otherwise, or without the kernel. */
+/* The FP32 3x3 convolution by Winograd over all outputs (threads split the tile rows): stride 1, the same
+ * dilation d >= 1 both ways (d > 1: each of the d^2 residue classes of outputs is an undilated convolution of
+ * every d-th input; dispatch.c), g->C == w->C, planes padded so that every tap lies inside (OH <= PH - 2 d,
+ * OW <= PW - 2 d), rows not deinterleaved; TEQ_ERR_UNSUPPORTED otherwise, or without the kernel. */
 teq_status teq_k_f32_wino(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                           int64_t ldy, const teq_kpost *post, int n_threads);
 /* Whether the best set's f32_conv reads weights in the mv layout (teq_kwf_init_mv) */

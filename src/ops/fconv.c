@@ -180,20 +180,22 @@ static bool use_mv(int64_t M, int64_t K, int64_t taps) {
     return teq_k_f32_conv_mv_ok() && !(e && !strcmp(e, "rows")) && taps > 1 && M >= 32 && K >= 64;
 }
 
-/* Winograd (kernels.h) for a 3x3 Conv of stride and dilation 1 (attributes absent or all 1), weights
+/* Winograd (kernels.h) for a 3x3 Conv of stride 1 and the same dilation both ways, weights
  * [M][C][3][3], where the set has it, TEQ_WINOGRAD is not "off", and C and M are at least TEQ_WINO_MIN_CM:
  * DECISIONS ("Speed, twentieth round") has the layers it was measured on. */
 enum { TEQ_WINO_MIN_CM = 16 };
-static bool ones(const teq_node *n, const char *name) {
+/* attribute `name` absent, or all its values equal (to v where v > 0) */
+static bool all_equal(const teq_node *n, const char *name, int64_t v) {
     int64_t len = 0;
-    const int64_t *v = teq_node_attr_ints(n, name, &len);
-    for (int64_t i = 0; v && i < len; i++)
-        if (v[i] != 1) return false;
+    const int64_t *a = teq_node_attr_ints(n, name, &len);
+    for (int64_t i = 0; a && i < len; i++)
+        if (a[i] != (v > 0 ? v : a[0]) || a[i] < 1) return false;
     return true;
 }
 static bool use_wino(const teq_node *n, const teq_tensor *w) {
     return w->ndim == 4 && w->dims[2] == 3 && w->dims[3] == 3 && w->dims[0] >= TEQ_WINO_MIN_CM &&
-           w->dims[1] >= TEQ_WINO_MIN_CM && ones(n, "strides") && ones(n, "dilations") && teq_k_f32_wino_ok();
+           w->dims[1] >= TEQ_WINO_MIN_CM && all_equal(n, "strides", 1) && all_equal(n, "dilations", 0) &&
+           teq_k_f32_wino_ok();
 }
 
 /* An FP32 ConvTranspose (float constant weights): a chain-only pack (dw set, no weights), so that the

@@ -188,7 +188,7 @@ typedef struct teq_fconv {
     /* a quantized Conv (codes, not floats, in the graph): no weights here; an exponential layer on the
      * float path decodes its codes straight into this layout on each run (teq_ql_decode_kwf) */
     bool dec;
-    /* a 3x3 Conv of stride and dilation 1 where the set has Winograd (teq_k_f32_wino_ok): its weights
+    /* a 3x3 Conv of stride 1 (any dilation, the same both ways) where the set has Winograd (teq_k_f32_wino_ok): its weights
      * transformed (wino.u) instead of packed for the direct kernel (w holds only M and K then) */
     teq_kwino wino;
     teq_echain *post;

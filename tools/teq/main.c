@@ -31,7 +31,9 @@ static const char environment[] =
     "                              quantizer's float path (dequantized weights, FP32 operators)\n"
     "  TEQ_FP32_CONV=blas          FP32 convolutions through im2col and OpenBLAS instead of teq's kernel\n"
     "  TEQ_FP32_CONV=rows          teq's kernel, every Conv on its [M/6][K][6] weight layout (no\n"
-    "                              channels-in-vectors layout on AVX-512)\n";
+    "                              channels-in-vectors layout on AVX-512)\n"
+    "  TEQ_WINOGRAD=off            FP32 3x3 convolutions of stride 1 on the direct kernel instead of\n"
+    "                              Winograd's F(2x2,3x3) (AVX-512; fewer products, not the same bits)\n";
 
 static const teq_cli_command *find_command(const char *name) {
     for (int i = 0; i < N_COMMANDS; i++)

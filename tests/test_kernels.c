@@ -965,7 +965,7 @@ static void test_f32conv(const kset_case *ks) {
  * once) and the gap between rows (ldy > S) untouched; then the driver on 2 threads (the same bits), Relu and
  * Clip in the store (the operators' expressions on the outputs without them, bit for bit), and the driver's
  * refusals. */
-static int n_wino;
+static int n_wino, n_wino_same;
 static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, int64_t IW, int64_t dl,
                         const int64_t pad[4], int bias_on) {
     const conv_shape cs = {C, IH, IW, M, 3, 3, 1, 1, dl, dl, pad[0], pad[1], pad[2], pad[3]};
@@ -1056,6 +1056,25 @@ static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, i
         CHECK(0, "%s f32_wino wrote past S", ks->name);
         bad = 1;
     }
+    /* against AVX2's kernel: the same operations in the same order, so the same bits (undilated: the set's
+     * kernel over every tile row, no post, into Ya) */
+    const teq_kernel_set *k2 = teq_kset(TEQ_ISA_AVX2);
+    if (!bad && dl == 1 && k2 && k2->f32_wino && ks->ks->f32_wino != k2->f32_wino) {
+        float *sc2 = aligned_alloc(64, sizeof(float) * sf);
+        for (size_t q = 0; q < sf; q++) sc2[q] = NAN;
+        k2->f32_wino(&w, &g, P, bias_on ? bias : NULL, Ya, S, 0, TH, sc2, NULL);
+        free(sc2);
+        for (int64_t m = 0; m < M && !bad; m++)
+            for (int64_t n = 0; n < S && !bad; n++) {
+                const float one = bias_on ? -Y[m * ldy + n] : Y[m * ldy + n];
+                if (memcmp(&one, &Ya[m * S + n], 4)) {
+                    CHECK(0, "%s f32_wino differs from avx2's at (%lld,%lld): %.9g, avx2 %.9g", ks->name, (long long)m,
+                          (long long)n, (double)one, (double)Ya[m * S + n]);
+                    bad = 1;
+                }
+            }
+        n_wino_same++;
+    }
     if (!bad && ks->ks == teq_kset_best()) {
         /* the driver on 2 threads: the same bits, no post, ldy = S */
         CHECK(teq_k_f32_wino(&w, &g, P, bias_on ? bias : NULL, Y2, S, NULL, 2) == TEQ_OK, "teq_k_f32_wino");
@@ -1114,7 +1133,7 @@ static void test_f32wino(const kset_case *ks) {
         {20, 8, 4, 13, 4},
     };
     int ok = 1, cases = 0;
-    n_wino = 0;
+    n_wino = n_wino_same = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         for (int v = 0; v < 2; v++) {
             int64_t pad[4];
@@ -1128,6 +1147,12 @@ static void test_f32wino(const kset_case *ks) {
         }
     CHECK(ok, "%s f32_wino", ks->name);
     CHECK(n_wino == cases, "%s: %d Winograd cases ran of %d", ks->name, n_wino, cases);
+    if (!strncmp(ks->name, "avx512", 6) && teq_kset(TEQ_ISA_AVX2)) {
+        int undilated = 0;
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) undilated += 2 * (shapes[i][4] == 1);
+        CHECK(n_wino_same == undilated, "%s: %d Winograd cases against avx2's, want %d", ks->name, n_wino_same, undilated);
+        printf("%s: FP32 3x3 convolution by Winograd, %d cases bit for bit as avx2's\n", ks->name, n_wino_same);
+    }
     printf("%s: FP32 3x3 convolution by Winograd, %d cases within (C + 9) 2^-24 (S + |bias|) of double: %s\n",
            ks->name, n_wino, ok ? "ok" : "FAIL");
 }

@@ -884,6 +884,7 @@ const teq_kernel_set teq_kset_avx2_tab = {
     .i8_conv = i8_conv_avx2,
     .i16_conv = i16_conv_avx2,
     .f32_conv = f32_conv_avx2,
+    .f32_wino = teq_f32_wino_avx2,
 };
 
 /* ---- activation quantizer: the 8-lane body of kq.c's tables (see avx512.c); the linear code is left to

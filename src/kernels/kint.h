@@ -20,9 +20,11 @@ extern const teq_kernel_set teq_kset_avx512vnni_tab;
 
 /* teq_k_map_i16's AVX-512 body (avx512.c) */
 void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out);
-/* the AVX-512 set's f32_wino (wino512.c) */
+/* the AVX-512 and AVX2 sets' f32_wino (wino512.c, wino2.c) */
 void teq_f32_wino_avx512(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                          int64_t ldy, int64_t r0, int64_t r1, float *scratch, const teq_kpost *post);
+void teq_f32_wino_avx2(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
+                       int64_t ldy, int64_t r0, int64_t r1, float *scratch, const teq_kpost *post);
 /* teq_k_map_u8's AVX-512 body (avx512.c) */
 void teq_k_map_u8_avx512(const uint8_t lut[256], const uint8_t *c, int64_t n, uint8_t *out);
 

@@ -33,7 +33,7 @@ static const char environment[] =
     "  TEQ_FP32_CONV=rows          teq's kernel, every Conv on its [M/6][K][6] weight layout (no\n"
     "                              channels-in-vectors layout on AVX-512)\n"
     "  TEQ_WINOGRAD=off            FP32 3x3 convolutions of stride 1 on the direct kernel instead of\n"
-    "                              Winograd's F(2x2,3x3) (AVX-512; fewer products, not the same bits)\n";
+    "                              Winograd's F(2x2,3x3) (AVX2, AVX-512; fewer products, other bits)\n";
 
 static const teq_cli_command *find_command(const char *name) {
     for (int i = 0; i < N_COMMANDS; i++)

@@ -466,6 +466,7 @@ typedef struct {
     float *Y;
     int64_t ldy;
     const teq_kpost *post;
+    const teq_kwino *wino; /* the Winograd drivers' weights (w NULL then) */
 } f32_conv_arg;
 
 static void f32_conv_range(const void *arg, int64_t n0, int64_t n1, void *mine) {
@@ -480,7 +481,7 @@ teq_status teq_k_f32_conv(const teq_kwf *w, const teq_i8conv *g, const float *X,
         return TEQ_ERR_UNSUPPORTED;
     const int64_t S = g->OH * g->OW;
     if (S <= 0 || w->M <= 0) return TEQ_OK;
-    const f32_conv_arg a = {ks, w, g, X, bias, Y, ldy, post};
+    const f32_conv_arg a = {ks, w, g, X, bias, Y, ldy, post, NULL};
     return conv_split(S, n_threads, sizeof(float) * TEQ_F32C_PANEL_FLOATS(w->K), f32_conv_range, &a);
 }
 
@@ -496,20 +497,9 @@ bool teq_k_f32_wino_ok(void) {
     return v && teq_kset_best()->f32_wino;
 }
 
-typedef struct {
-    const teq_kernel_set *ks;
-    const teq_kwino *w;
-    const teq_i8conv *g;
-    const float *X;
-    const float *bias;
-    float *Y;
-    int64_t ldy;
-    const teq_kpost *post;
-} f32_wino_arg;
-
 static void f32_wino_range(const void *arg, int64_t r0, int64_t r1, void *mine) {
-    const f32_wino_arg *a = arg;
-    a->ks->f32_wino(a->w, a->g, a->X, a->bias, a->Y, a->ldy, r0, r1, mine, a->post);
+    const f32_conv_arg *a = arg;
+    a->ks->f32_wino(a->wino, a->g, a->X, a->bias, a->Y, a->ldy, r0, r1, mine, a->post);
 }
 
 /* Dilation d > 1: output (oy, ox) = (ry + d i, rx + d j) reads input (ry + d (i + a), rx + d (j + b)), so each of
@@ -526,9 +516,9 @@ static void dil_geom(const teq_i8conv *g, int64_t ry, int64_t rx, teq_i8conv *s)
 }
 
 static void f32_wino_dil_range(const void *arg, int64_t q0, int64_t q1, void *mine) {
-    const f32_wino_arg *a = arg;
+    const f32_conv_arg *a = arg;
     const teq_i8conv *g = a->g;
-    const int64_t d = g->DH, C = g->C, M = a->w->M;
+    const int64_t d = g->DH, C = g->C, M = a->wino->M;
     const int64_t hs = (g->PH + d - 1) / d, ws = (g->PW + d - 1) / d; /* the largest sub-planes (residue 0) */
     float *scratch = mine, *Xs = scratch + TEQ_WINO_SCRATCH_FLOATS(C), *Ys = Xs + C * hs * ws;
     const teq_kpost act = {.act = a->post ? a->post->act : 0, .lo = a->post ? a->post->lo : 0, .hi = a->post ? a->post->hi : 0};
@@ -544,7 +534,7 @@ static void f32_wino_dil_range(const void *arg, int64_t q0, int64_t q1, void *mi
                 for (int64_t j = 0; j < s.PW; j++) dst[j] = src[d * j];
             }
         const int64_t Ss = s.OH * s.OW;
-        a->ks->f32_wino(a->w, &s, Xs, a->bias, Ys, Ss, 0, (s.OH + 1) / 2, scratch, act.act ? &act : NULL);
+        a->ks->f32_wino(a->wino, &s, Xs, a->bias, Ys, Ss, 0, (s.OH + 1) / 2, scratch, act.act ? &act : NULL);
         for (int64_t m = 0; m < M; m++)
             for (int64_t i = 0; i < s.OH; i++) {
                 const float *src = Ys + m * Ss + i * s.OW;
@@ -557,8 +547,8 @@ static void f32_wino_dil_range(const void *arg, int64_t q0, int64_t q1, void *mi
 /* the chain over columns n0..n1-1 of the finished outputs */
 static void f32_wino_post_range(const void *arg, int64_t n0, int64_t n1, void *mine) {
     (void)mine;
-    const f32_wino_arg *a = arg;
-    a->post->fn(a->post->user, a->Y + n0, a->ldy, a->w->M, n0, n1);
+    const f32_conv_arg *a = arg;
+    a->post->fn(a->post->user, a->Y + n0, a->ldy, a->wino->M, n0, n1);
 }
 
 teq_status teq_k_f32_wino(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
@@ -569,7 +559,7 @@ teq_status teq_k_f32_wino(const teq_kwino *w, const teq_i8conv *g, const float *
         g->deint || g->C != w->C || g->OH > g->PH - 2 * d || g->OW > g->PW - 2 * d || (post && post->tile))
         return TEQ_ERR_UNSUPPORTED;
     if (g->OH <= 0 || g->OW <= 0 || w->M <= 0) return TEQ_OK;
-    const f32_wino_arg a = {ks, w, g, X, bias, Y, ldy, post};
+    const f32_conv_arg a = {ks, NULL, g, X, bias, Y, ldy, post, w};
     const size_t kern = sizeof(float) * TEQ_WINO_SCRATCH_FLOATS(g->C);
     /* threads split the tile rows */
     if (d == 1) return split_grain((g->OH + 1) / 2, 1, n_threads, kern, f32_wino_range, &a);

@@ -68,6 +68,57 @@ static inline int64_t conv_tap_next(const teq_i8conv *g, conv_tap *t) {
     return off;
 }
 
+/* The Winograd kernels' driver (wino512.c, wino2.c; kernels.h f32_wino), over tile rows r0..r1-1 in blocks of
+ * teq_wino_nb tiles: VL tiles per vector; IN(Xc, PH, PW, r, tx, nt, V, xs) the input transform of nt <= VL tiles
+ * of one tile row, MM(U, Vx, C, nb, Px, nv) one xi's products of a row block over nv vectors of tiles, OUT(P, xs,
+ * nt, bias, bias_on, act, y0, y1, ncols) the output transform of nt <= VL tiles. */
+#define TEQ_WINO_DRIVER_BODY(VL, IN, MM, OUT)                                                                        \
+    const int64_t C = g->C, M = w->M, OH = g->OH, OW = g->OW, PH = g->PH, PW = g->PW;                                \
+    const int64_t TW = (OW + 1) / 2, nb = teq_wino_nb(C), Mb = (M + TEQ_WINO_MR - 1) / TEQ_WINO_MR;                  \
+    const int64_t xsv = C * nb, xsp = TEQ_WINO_MR * nb; /* V's and P's stride between xi */                        \
+    float *V = scratch, *P = scratch + 16 * xsv;                                                                     \
+    const teq_kpost *act = post && post->act ? post : NULL;                                                         \
+    int64_t done = r0; /* tile rows whose outputs are all written */                                                \
+    for (int64_t t0 = r0 * TW, tend = r1 * TW; t0 < tend; t0 += nb) {                                               \
+        const int64_t t1 = t0 + nb < tend ? t0 + nb : tend, nv = (t1 - t0 + VL - 1) / VL;                            \
+        /* 1. V for tiles t0..t1-1, per channel; tile runs split at tile rows and every VL tiles */                 \
+        for (int64_t c = 0; c < C; c++) {                                                                            \
+            const float *Xc = X + c * PH * PW;                                                                       \
+            for (int64_t t = t0; t < t1;) {                                                                          \
+                const int64_t r = t / TW, tx = t % TW, n0 = TW - tx < t1 - t ? TW - tx : t1 - t;                     \
+                const int nt = n0 < VL ? (int)n0 : VL;                                                               \
+                IN(Xc, PH, PW, r, tx, nt, V + c * nb + (t - t0), xsv);                                              \
+                t += nt;                                                                                             \
+            }                                                                                                        \
+        }                                                                                                            \
+        for (int64_t mb = 0; mb < Mb; mb++) {                                                                        \
+            /* 2. the 16 products of row block mb */                                                                \
+            for (int xi = 0; xi < 16; xi++)                                                                          \
+                MM(w->u + ((int64_t)xi * Mb + mb) * C * TEQ_WINO_MR, V + xi * xsv, C, nb, P + xi * xsp, nv);         \
+            /* 3. its outputs */                                                                                     \
+            const int rows = (int)(M - mb * TEQ_WINO_MR < TEQ_WINO_MR ? M - mb * TEQ_WINO_MR : TEQ_WINO_MR);          \
+            for (int i = 0; i < rows; i++) {                                                                         \
+                const int64_t m = mb * TEQ_WINO_MR + i;                                                              \
+                const float bm = bias ? bias[m] : 0.0f;                                                              \
+                for (int64_t t = t0; t < t1;) {                                                                      \
+                    const int64_t r = t / TW, tx = t % TW, n0 = TW - tx < t1 - t ? TW - tx : t1 - t;                 \
+                    const int nt = n0 < VL ? (int)n0 : VL;                                                           \
+                    float *y0 = Y + m * ldy + 2 * r * OW + 2 * tx;                                                   \
+                    OUT(P + i * nb + (t - t0), xsp, nt, bm, bias != NULL, act, y0, 2 * r + 1 < OH ? y0 + OW : NULL, \
+                        OW - 2 * tx < 2 * nt ? OW - 2 * tx : 2 * nt);                                                \
+                    t += nt;                                                                                         \
+                }                                                                                                    \
+            }                                                                                                        \
+        }                                                                                                            \
+        /* 4. the chain over the output rows finished */                                                            \
+        const int64_t fin = t1 == tend ? r1 : t1 / TW;                                                               \
+        if (post && post->fn && fin > done) {                                                                        \
+            const int64_t n0 = 2 * done * OW, n1 = (2 * fin < OH ? 2 * fin : OH) * OW;                               \
+            post->fn(post->user, Y + n0, ldy, M, n0, n1);                                                            \
+        }                                                                                                            \
+        if (fin > done) done = fin;                                                                                  \
+    }
+
 /* The FP32 convolution's direct path (avx2.c f32_conv; avx512.c takes the same test, so that
  * teq_k_f32_conv_deint_ok holds for both): its geometry test (deint: the rows deinterleaved for stride 2) */
 static inline int f32c_direct(const teq_i8conv *g, int64_t K, int deint) {

@@ -108,58 +108,15 @@ INLINE void wino_out(const float *P, int64_t xs, int nt, float bias, int bias_on
     }
 }
 
+/* one xi's products of a row block (8 rows) over nv vectors of tiles, 3 vectors at a time */
+INLINE void wino_mms(const float *U, const float *Vx, int64_t C, int64_t nb, float *Px, int64_t nv) {
+    int64_t v = 0;
+    for (; v + 3 <= nv; v += 3) wino_mm(U, Vx + 16 * v, C, nb, Px + 16 * v, 3);
+    if (nv - v == 2) wino_mm(U, Vx + 16 * v, C, nb, Px + 16 * v, 2);
+    else if (nv - v == 1) wino_mm(U, Vx + 16 * v, C, nb, Px + 16 * v, 1);
+}
+
 void teq_f32_wino_avx512(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                          int64_t ldy, int64_t r0, int64_t r1, float *scratch, const teq_kpost *post) {
-    const int64_t C = g->C, M = w->M, OH = g->OH, OW = g->OW, PH = g->PH, PW = g->PW;
-    const int64_t TW = (OW + 1) / 2, nb = teq_wino_nb(C), Mb = (M + TEQ_WINO_MR - 1) / TEQ_WINO_MR;
-    const int64_t xsv = C * nb, xsp = TEQ_WINO_MR * nb; /* V's and P's stride between xi */
-    float *V = scratch, *P = scratch + 16 * xsv;
-    const teq_kpost *act = post && post->act ? post : NULL;
-    int64_t done = r0; /* tile rows whose outputs are all written */
-    for (int64_t t0 = r0 * TW, tend = r1 * TW; t0 < tend; t0 += nb) {
-        const int64_t t1 = t0 + nb < tend ? t0 + nb : tend, nv = (t1 - t0 + 15) / 16;
-        /* 1. V for tiles t0..t1-1, per channel; tile runs split at tile rows and every 16 tiles */
-        for (int64_t c = 0; c < C; c++) {
-            const float *Xc = X + c * PH * PW;
-            for (int64_t t = t0; t < t1;) {
-                const int64_t r = t / TW, tx = t % TW, n0 = TW - tx < t1 - t ? TW - tx : t1 - t;
-                const int nt = n0 < 16 ? (int)n0 : 16;
-                wino_in(Xc, PH, PW, r, tx, nt, V + c * nb + (t - t0), xsv);
-                t += nt;
-            }
-        }
-        for (int64_t mb = 0; mb < Mb; mb++) {
-            /* 2. the 16 products of row block mb */
-            for (int xi = 0; xi < 16; xi++) {
-                const float *U = w->u + ((int64_t)xi * Mb + mb) * C * TEQ_WINO_MR;
-                const float *Vx = V + xi * xsv;
-                float *Px = P + xi * xsp;
-                int64_t v = 0;
-                for (; v + 3 <= nv; v += 3) wino_mm(U, Vx + 16 * v, C, nb, Px + 16 * v, 3);
-                if (nv - v == 2) wino_mm(U, Vx + 16 * v, C, nb, Px + 16 * v, 2);
-                else if (nv - v == 1) wino_mm(U, Vx + 16 * v, C, nb, Px + 16 * v, 1);
-            }
-            /* 3. its outputs */
-            const int rows = (int)(M - mb * TEQ_WINO_MR < TEQ_WINO_MR ? M - mb * TEQ_WINO_MR : TEQ_WINO_MR);
-            for (int i = 0; i < rows; i++) {
-                const int64_t m = mb * TEQ_WINO_MR + i;
-                const float bm = bias ? bias[m] : 0.0f;
-                for (int64_t t = t0; t < t1;) {
-                    const int64_t r = t / TW, tx = t % TW, n0 = TW - tx < t1 - t ? TW - tx : t1 - t;
-                    const int nt = n0 < 16 ? (int)n0 : 16;
-                    float *y0 = Y + m * ldy + 2 * r * OW + 2 * tx;
-                    wino_out(P + i * nb + (t - t0), xsp, nt, bm, bias != NULL, act, y0, 2 * r + 1 < OH ? y0 + OW : NULL,
-                             OW - 2 * tx < 2 * nt ? OW - 2 * tx : 2 * nt);
-                    t += nt;
-                }
-            }
-        }
-        /* 4. the chain over the output rows finished */
-        const int64_t fin = t1 == tend ? r1 : t1 / TW;
-        if (post && post->fn && fin > done) {
-            const int64_t n0 = 2 * done * OW, n1 = (2 * fin < OH ? 2 * fin : OH) * OW;
-            post->fn(post->user, Y + n0, ldy, M, n0, n1);
-        }
-        if (fin > done) done = fin;
-    }
+    TEQ_WINO_DRIVER_BODY(16, wino_in, wino_mms, wino_out)
 }

@@ -1266,6 +1266,14 @@ static int lanes_case(int lb, int bw, int ba, int ib, int topr, const conv_shape
     for (int64_t i = 0; i < C * IH * IW; i++) /* with a top: codes above it only in the left half's columns */
         do xc[i] = (uint8_t)(next() % (uint64_t)na);
         while (fabs(la[xc[i]]) > tl && i % IW >= IW / 2);
+    /* and one for certain: input (0, 0, 0) at the largest |level|, so that output (0, 0) has a saturated term
+     * whatever the draws (with 256 codes, none above the top was drawn for some seeds) */
+    if (topr > 0)
+        for (int c = 0; c < na; c++)
+            if (fabs(la[c]) > tl) {
+                xc[0] = (uint8_t)c;
+                break;
+            }
     for (int64_t m = 0; m < M; m++) rs[m] = (float)(0.5 + unit());
     teq_kw w, w8 = {0};
     teq_kw16 wl = {0};

@@ -590,6 +590,8 @@ static const conv_shape CONV_SHAPES[] = {
     {4, 11, 27, 33, 3, 3, 1, 3, 2, 1, 2, 2, 1, 1},    /* stride 3 along x, dilation 2 along y, M = 33 */
     {130, 8, 101, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},  /* pointwise, K = 130: 2 slices, chunks of 2 blocks, a tail */
     {6, 30, 40, 10, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0},    /* 3x1: output rows follow in the planes, chunks of 16 */
+    {6, 12, 70, 10, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2},    /* 5x5, stride 1: INT8 k-groups from two rows of 5 taps */
+    {4, 6, 60, 9, 3, 7, 1, 1, 2, 1, 1, 1, 3, 3},      /* 3x7, dilation 2 down: rows of 7 taps, DH > 1 */
 };
 
 /* extreme: 1 the saturating worst case (weights +-127, codes 255); narrow: weights within +-64 (7-bit, the

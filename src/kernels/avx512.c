@@ -528,15 +528,15 @@ INLINE void i8c_interleave(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, c
     }
 }
 
-/* Kernels 3 wide, stride and dilation 1 along the row: tap k = (c, ky, kx) reads row (c, ky) from column kx on,
- * and the 4 taps of a k-group lie in at most two such rows (kx = 0..2 of one, then the next). So each run loads
- * the two rows' len + 2 codes once (A, B) and one vpermt2b per 16 columns makes the group's dwords: byte 4 j + t
- * = code j + kx_t of tap t's row (B's from byte 64). About 8 instructions a k-group per 48 columns where
+/* Kernels 3 to 17 wide, stride and dilation 1 along the row: tap k = (c, ky, kx) reads row (c, ky) from column kx
+ * on, and the 4 taps of a k-group lie in at most two such rows (a row holds 3 or more). So each run loads the two
+ * rows' len + KW - 1 codes once (A, B; at most 64) and one vpermt2b per 16 columns makes the group's dwords: byte
+ * 4 j + t = code j + kx_t of tap t's row (B's from byte 64). About 8 instructions a k-group per 48 columns where
  * i8c_interleave's are 18, and one row load where it loads every tap (det's 3 x 3 INT8 layers). The last
  * k-group, whose taps may pass K, goes the general way. Returns the k-groups done. */
-static I8C_ATTR int64_t i8c_pack_k3(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, const conv_runs *r,
+static I8C_ATTR int64_t i8c_pack_wide(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, const conv_runs *r,
                                     uint8_t *panel) {
-    const int64_t K = w->K, T = 3 * g->KH, plane = g->PH * g->PW, rowstep = g->DH * g->PW;
+    const int64_t K = w->K, KW = g->KW, plane = g->PH * g->PW, rowstep = g->DH * g->PW;
     /* byte 4 j + t: j */
     const __m512i J = _mm512_setr_epi32(0x00000000, 0x01010101, 0x02020202, 0x03030303, 0x04040404, 0x05050505,
                                         0x06060606, 0x07070707, 0x08080808, 0x09090909, 0x0A0A0A0A, 0x0B0B0B0B,
@@ -551,9 +551,9 @@ static I8C_ATTR int64_t i8c_pack_k3(const teq_kw *w, const teq_i8conv *g, const 
             const int sel = row != offA;
             if (sel) offB = row;
             o |= (uint32_t)(64 * sel + kx) << (8 * t);
-            if (++kx == 3) { /* the next row: (c, ky + 1), or (c + 1, 0) */
+            if (++kx == KW) { /* the next row: (c, ky + 1), or (c + 1, 0) */
                 kx = 0;
-                if (++ky == T / 3) ky = 0, row += plane - (T / 3 - 1) * rowstep;
+                if (++ky == g->KH) ky = 0, row += plane - (g->KH - 1) * rowstep;
                 else row += rowstep;
             }
         }
@@ -561,7 +561,7 @@ static I8C_ATTR int64_t i8c_pack_k3(const teq_kw *w, const teq_i8conv *g, const 
         uint8_t *dst = panel + kg * (TEQ_I8C_NB * 4);
         for (int i = 0; i < r->n; i++) {
             const int64_t len = r->rlen[i];
-            const __mmask64 mk = (__mmask64)((1ull << (len + 2)) - 1);
+            const __mmask64 mk = len + KW - 1 >= 64 ? ~(__mmask64)0 : (__mmask64)((1ull << (len + KW - 1)) - 1);
             const __m512i A = _mm512_maskz_loadu_epi8(mk, Q + offA + r->roff[i]);
             const __m512i B = offB >= 0 ? _mm512_maskz_loadu_epi8(mk, Q + offB + r->roff[i]) : A;
             for (int64_t j = 0; j < len; j += 16) {
@@ -577,7 +577,7 @@ static I8C_ATTR int64_t i8c_pack_k3(const teq_kw *w, const teq_i8conv *g, const 
 }
 
 /* Pack output columns n0 .. n0+nb-1 (nb <= NB) into the panel: each k-group interleaves its four taps'
- * rows run by run (kernels 3 wide at stride 1: i8c_pack_k3 first). */
+ * rows run by run (kernels 3 to 17 wide at stride 1: i8c_pack_wide first). */
 static I8C_ATTR void i8c_pack(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int64_t n0, int64_t nb,
                               uint8_t *panel) {
     conv_runs r;
@@ -586,7 +586,7 @@ static I8C_ATTR void i8c_pack(const teq_kw *w, const teq_i8conv *g, const uint8_
     const int nr = r.n;
     const int64_t K = w->K;
     int64_t kg0 = 0;
-    if (g->KW == 3 && g->SW == 1 && g->DW == 1 && !g->deint) kg0 = i8c_pack_k3(w, g, Q, &r, panel);
+    if (g->KW >= 3 && g->KW <= 17 && g->SW == 1 && g->DW == 1 && !g->deint) kg0 = i8c_pack_wide(w, g, Q, &r, panel);
     conv_tap tap = {0, 0, 0};
     for (int64_t k = 0; k < 4 * kg0; k++) conv_tap_next(g, &tap);
     for (int64_t kg = kg0; kg < w->Kq / 4; kg++) {

@@ -587,8 +587,8 @@ static I8C_ATTR void i8c_pack(const teq_kw *w, const teq_i8conv *g, const uint8_
     const int64_t K = w->K;
     int64_t kg0 = 0;
     if (g->KW >= 3 && g->KW <= 17 && g->SW == 1 && g->DW == 1 && !g->deint) kg0 = i8c_pack_wide(w, g, Q, &r, panel);
-    conv_tap tap = {0, 0, 0};
-    for (int64_t k = 0; k < 4 * kg0; k++) conv_tap_next(g, &tap);
+    const int64_t k0 = 4 * kg0, kk = g->KH * g->KW; /* the tap the general way starts from */
+    conv_tap tap = {k0 / kk, k0 % kk / g->KW, k0 % g->KW};
     for (int64_t kg = kg0; kg < w->Kq / 4; kg++) {
         const uint8_t *src[4];
         for (int t = 0; t < 4; t++) {

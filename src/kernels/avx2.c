@@ -836,11 +836,7 @@ static void i8_conv_bytes_avx2(const teq_kw *w, const teq_i8conv *g, const uint8
 /* TEQ_I8_CONV=int16: the int16 kernel even where the bytes kernel applies (for measurements) */
 static int i8_bytes_wanted(void) {
     static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("TEQ_I8_CONV");
-        v = !(e && !strcmp(e, "int16"));
-    }
-    return v;
+    return teq_k_env_unless(&v, "TEQ_I8_CONV", "int16");
 }
 
 /* panel (the driver's bytes, teq_k_i8_conv): the int16 panel [Kq/2][48][2], then one block's widened weights */

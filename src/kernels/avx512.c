@@ -1446,15 +1446,9 @@ static void f32_dw_avx512(const float *x, int64_t IH, int64_t IW, int64_t PT, in
                           int64_t OW) {
     /* +0 padding (every model's but a shifted code's) takes the zero-masked loads: no merge */
     const int pz = pv == 0.0f && !signbit(pv);
-    /* TEQ_DW3=off keeps 3 x 3 and 5 x 5 kernels on the general body (for comparing the two); read once */
+    /* TEQ_DW3=off keeps 3 x 3 and 5 x 5 kernels on the general body (for comparing the two) */
     static int dw3_on = -1;
-    int dw3 = __atomic_load_n(&dw3_on, __ATOMIC_RELAXED); /* threads may ask at once: atomic, as kq512_log_faster */
-    if (dw3 < 0) {
-        const char *e = getenv("TEQ_DW3");
-        dw3 = !(e && !strcmp(e, "off"));
-        __atomic_store_n(&dw3_on, dw3, __ATOMIC_RELAXED);
-    }
-    if (dw3 && KH == KW && (KW == 3 || KW == 5) && DH == 1 && PL >= 0 && PL < 16 && (SW == 1 || SW == 2)) {
+    if (teq_k_env_unless(&dw3_on, "TEQ_DW3", "off") && KH == KW && (KW == 3 || KW == 5) && DH == 1 && PL >= 0 && PL < 16 && (SW == 1 || SW == 2)) {
         if (KW == 3 && SW == 1) f32dw3_rows_k3s1(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);
         else if (KW == 3) f32dw3_rows_k3s2(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);
         else if (SW == 1) f32dw3_rows_k5s1(x, IH, IW, PT, PL, pv, w, SH, bias, y, OH, OW);

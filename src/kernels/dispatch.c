@@ -485,16 +485,9 @@ teq_status teq_k_f32_conv(const teq_kwf *w, const teq_i8conv *g, const float *X,
     return conv_split(S, n_threads, sizeof(float) * TEQ_F32C_PANEL_FLOATS(w->K), f32_conv_range, &a);
 }
 
-/* read once, atomically: threads may ask at once */
 bool teq_k_f32_wino_ok(void) {
     static int on = -1;
-    int v = __atomic_load_n(&on, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *e = getenv("TEQ_WINOGRAD");
-        v = !(e && !strcmp(e, "off"));
-        __atomic_store_n(&on, v, __ATOMIC_RELAXED);
-    }
-    return v && teq_kset_best()->f32_wino;
+    return teq_k_env_unless(&on, "TEQ_WINOGRAD", "off") && teq_kset_best()->f32_wino;
 }
 
 static void f32_wino_range(const void *arg, int64_t r0, int64_t r1, void *mine) {

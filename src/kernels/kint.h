@@ -9,7 +9,20 @@
 #include "kernels.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* An environment switch for comparing two kernels: 1 unless `name` is set to `off_value`, read once into *cache
+ * (-1 before). Atomically: threads may ask at once. */
+static inline int teq_k_env_unless(int *cache, const char *name, const char *off_value) {
+    int v = __atomic_load_n(cache, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv(name);
+        v = !(e && !strcmp(e, off_value));
+        __atomic_store_n(cache, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
 
 /* The kernel tables of each file. avx512.c has two: with VNNI (vpdpbusd) and without (AVX-512BW
  * maddubs for the INT8 kernels); the float kernels are the same. */

@@ -131,21 +131,28 @@ void teq_kw16_free(teq_kw16 *w) {
     memset(w, 0, sizeof *w);
 }
 
-/* w->p for `rows` packed rows of K floats each (64-byte aligned, zeroed, 64 bytes of slack), M and K set */
-static teq_status kwf_alloc(teq_kwf *w, int64_t M, int64_t K, int64_t rows, teq_error *err) {
-    memset(w, 0, sizeof *w);
+/* *p: rows x K floats (64-byte aligned, zeroed, 64 bytes of slack); what (the weights' name in the messages) of
+ * M x K on failure */
+static teq_status floats_alloc(float **p, int64_t rows, int64_t K, const char *what, int64_t M, teq_error *err) {
+    *p = NULL;
     size_t pb;
     if (M < 0 || K < 0 || rows < 0 || !teq_mul_size((size_t)rows, (size_t)K, &pb) ||
         !teq_mul_size(pb, sizeof(float), &pb) || pb > SIZE_MAX - 128)
-        return teq_error_set(err, TEQ_ERR_NOMEM, "FP32 weights of %lld x %lld overflow", (long long)M, (long long)K);
+        return teq_error_set(err, TEQ_ERR_NOMEM, "%s weights of %lld x %lld overflow", what, (long long)M, (long long)K);
     const size_t bytes = (size_t)round_up((int64_t)pb, 64) + 64;
-    w->p = aligned_alloc(64, bytes);
-    if (!w->p)
-        return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory for FP32 weights (%lld x %lld)", (long long)M,
+    if (!(*p = aligned_alloc(64, bytes)))
+        return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory for %s weights (%lld x %lld)", what, (long long)M,
                              (long long)K);
-    w->M = M, w->K = K;
-    memset(w->p, 0, bytes);
+    memset(*p, 0, bytes);
     return TEQ_OK;
+}
+
+/* w->p for `rows` packed rows of K floats each, M and K set */
+static teq_status kwf_alloc(teq_kwf *w, int64_t M, int64_t K, int64_t rows, teq_error *err) {
+    memset(w, 0, sizeof *w);
+    const teq_status s = floats_alloc(&w->p, rows, K, "FP32", M, err);
+    if (!s) w->M = M, w->K = K;
+    return s;
 }
 
 teq_status teq_kwf_init(teq_kwf *w, int64_t M, int64_t K, const float *W, teq_error *err) {
@@ -202,16 +209,10 @@ teq_status teq_kwino_init(teq_kwino *w, int64_t M, int64_t C, const float *W, te
     static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     memset(w, 0, sizeof *w);
     const int64_t MR = TEQ_WINO_MR, Mb = (M + MR - 1) / MR;
-    size_t n;
-    if (M < 1 || C < 1 || !teq_mul_size((size_t)(16 * MR) * (size_t)Mb, (size_t)C, &n) ||
-        !teq_mul_size(n, sizeof(float), &n) || n > SIZE_MAX - 128)
+    if (M < 1 || C < 1)
         return teq_error_set(err, TEQ_ERR_NOMEM, "Winograd weights of %lld x %lld overflow", (long long)M, (long long)C);
-    const size_t bytes = (size_t)round_up((int64_t)n, 64) + 64;
-    w->u = aligned_alloc(64, bytes);
-    if (!w->u)
-        return teq_error_set(err, TEQ_ERR_NOMEM, "out of memory for Winograd weights (%lld x %lld)", (long long)M,
-                             (long long)C);
-    memset(w->u, 0, bytes);
+    const teq_status s = floats_alloc(&w->u, 16 * MR * Mb, C, "Winograd", M, err);
+    if (s) return s;
     w->M = M, w->C = C;
     for (int64_t m = 0; m < M; m++)
         for (int64_t c = 0; c < C; c++) {

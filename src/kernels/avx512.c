@@ -533,37 +533,59 @@ INLINE void i8c_interleave(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, c
  * rows' len + KW - 1 codes once (A, B; at most 64) and one vpermt2b per 16 columns makes the group's dwords: byte
  * 4 j + t = code j + kx_t of tap t's row (B's from byte 64). About 8 instructions a k-group per 48 columns where
  * i8c_interleave's are 18, and one row load where it loads every tap (det's 3 x 3 INT8 layers). The last
- * k-group, whose taps may pass K, goes the general way. Returns the k-groups done. */
-static I8C_ATTR int64_t i8c_pack_wide(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, const conv_runs *r,
-                                    uint8_t *panel) {
+ * k-group, whose taps may pass K, goes the general way.
+ *
+ * What a k-group reads does not depend on the columns, so the table of it is made once a call (i8c_rows_init,
+ * into the panel's bytes past [Kq/4][NB][4]): the rows' plane offsets (b < 0: one row) and the taps' bytes
+ * 64 sel + kx. Made per block instead, it cost det's 96 -> 24 3x3 layer 3.35-3.42 ms against 3.05-3.20. */
+typedef struct {
+    int32_t a, b; /* C * PH * PW < 2^31 (i8c_wide) */
+    uint32_t o;
+    uint32_t pad;
+} i8c_row;
+
+static int i8c_wide(const teq_i8conv *g) {
+    return g->KW >= 3 && g->KW <= 17 && g->SW == 1 && g->DW == 1 && !g->deint && g->C * g->PH * g->PW < INT32_MAX;
+}
+
+/* the table of k-groups 0 .. n-1 (those whose 4 taps are all < K); returns n. Row offsets stepped, no divisions */
+static int64_t i8c_rows_init(const teq_kw *w, const teq_i8conv *g, i8c_row *t) {
     const int64_t K = w->K, KW = g->KW, plane = g->PH * g->PW, rowstep = g->DH * g->PW;
-    /* byte 4 j + t: j */
-    const __m512i J = _mm512_setr_epi32(0x00000000, 0x01010101, 0x02020202, 0x03030303, 0x04040404, 0x05050505,
-                                        0x06060606, 0x07070707, 0x08080808, 0x09090909, 0x0A0A0A0A, 0x0B0B0B0B,
-                                        0x0C0C0C0C, 0x0D0D0D0D, 0x0E0E0E0E, 0x0F0F0F0F);
-    int64_t kg = 0, row = 0; /* tap 4 kg's row offset, stepped without divisions */
+    int64_t kg = 0, row = 0; /* tap 4 kg's row offset */
     int kx = 0, ky = 0;
     for (; 4 * kg + 3 < K; kg++) {
         const int64_t offA = row;
         int64_t offB = -1;
         uint32_t o = 0;
-        for (int t = 0; t < 4; t++) {
+        for (int u = 0; u < 4; u++) {
             const int sel = row != offA;
             if (sel) offB = row;
-            o |= (uint32_t)(64 * sel + kx) << (8 * t);
+            o |= (uint32_t)(64 * sel + kx) << (8 * u);
             if (++kx == KW) { /* the next row: (c, ky + 1), or (c + 1, 0) */
                 kx = 0;
                 if (++ky == g->KH) ky = 0, row += plane - (g->KH - 1) * rowstep;
                 else row += rowstep;
             }
         }
-        const __m512i idx = _mm512_add_epi8(J, _mm512_set1_epi32((int32_t)o));
+        t[kg] = (i8c_row){(int32_t)offA, (int32_t)offB, o, 0};
+    }
+    return kg;
+}
+
+static I8C_ATTR void i8c_pack_wide(const teq_i8conv *g, const uint8_t *Q, const conv_runs *r, const i8c_row *t,
+                                   int64_t nkg, uint8_t *panel) {
+    /* byte 4 j + t: j */
+    const __m512i J = _mm512_setr_epi32(0x00000000, 0x01010101, 0x02020202, 0x03030303, 0x04040404, 0x05050505,
+                                        0x06060606, 0x07070707, 0x08080808, 0x09090909, 0x0A0A0A0A, 0x0B0B0B0B,
+                                        0x0C0C0C0C, 0x0D0D0D0D, 0x0E0E0E0E, 0x0F0F0F0F);
+    for (int64_t kg = 0; kg < nkg; kg++) {
+        const __m512i idx = _mm512_add_epi8(J, _mm512_set1_epi32((int32_t)t[kg].o));
         uint8_t *dst = panel + kg * (TEQ_I8C_NB * 4);
         for (int i = 0; i < r->n; i++) {
             const int64_t len = r->rlen[i];
-            const __mmask64 mk = len + KW - 1 >= 64 ? ~(__mmask64)0 : (__mmask64)((1ull << (len + KW - 1)) - 1);
-            const __m512i A = _mm512_maskz_loadu_epi8(mk, Q + offA + r->roff[i]);
-            const __m512i B = offB >= 0 ? _mm512_maskz_loadu_epi8(mk, Q + offB + r->roff[i]) : A;
+            const __mmask64 mk = len + g->KW - 1 >= 64 ? ~(__mmask64)0 : (__mmask64)((1ull << (len + g->KW - 1)) - 1);
+            const __m512i A = _mm512_maskz_loadu_epi8(mk, Q + t[kg].a + r->roff[i]);
+            const __m512i B = t[kg].b >= 0 ? _mm512_maskz_loadu_epi8(mk, Q + t[kg].b + r->roff[i]) : A;
             for (int64_t j = 0; j < len; j += 16) {
                 const __m512i v = _mm512_permutex2var_epi8(A, _mm512_add_epi8(idx, _mm512_set1_epi8((char)j)), B);
                 const int64_t cols = len - j < 16 ? len - j : 16;
@@ -573,20 +595,18 @@ static I8C_ATTR int64_t i8c_pack_wide(const teq_kw *w, const teq_i8conv *g, cons
             }
         }
     }
-    return kg;
 }
 
 /* Pack output columns n0 .. n0+nb-1 (nb <= NB) into the panel: each k-group interleaves its four taps'
- * rows run by run (kernels 3 to 17 wide at stride 1: i8c_pack_wide first). */
+ * rows run by run (the first nkg of them by i8c_pack_wide from table t, where the kernel has one). */
 static I8C_ATTR void i8c_pack(const teq_kw *w, const teq_i8conv *g, const uint8_t *Q, int64_t n0, int64_t nb,
-                              uint8_t *panel) {
+                              const i8c_row *t, int64_t nkg, uint8_t *panel) {
     conv_runs r;
     conv_runs_of(g, n0, nb, &r);
     const int64_t *rj = r.rj, *roff = r.roff, *rlen = r.rlen;
     const int nr = r.n;
-    const int64_t K = w->K;
-    int64_t kg0 = 0;
-    if (g->KW >= 3 && g->KW <= 17 && g->SW == 1 && g->DW == 1 && !g->deint) kg0 = i8c_pack_wide(w, g, Q, &r, panel);
+    const int64_t K = w->K, kg0 = t ? nkg : 0;
+    if (t) i8c_pack_wide(g, Q, &r, t, nkg, panel);
     const int64_t k0 = 4 * kg0, kk = g->KH * g->KW; /* the tap the general way starts from */
     conv_tap tap = {k0 / kk, k0 % kk / g->KW, k0 % g->KW};
     for (int64_t kg = kg0; kg < w->Kq / 4; kg++) {
@@ -655,9 +675,12 @@ static I8C_ATTR void i8_conv_vnni(const teq_kw *w, const teq_i8conv *g, const ui
                                   const float *bias, float *Y, int64_t ldy, int64_t n0, int64_t n1, uint8_t *panel,
                                   const teq_kpost *post) {
     const int64_t Mb = (w->M + TEQ_I8C_MR - 1) / TEQ_I8C_MR;
+    /* the k-groups' table past the panel (kernels.h TEQ_I8C_PANEL_BYTES: 16 bytes a k-group fit in NB Kq) */
+    i8c_row *t = i8c_wide(g) ? (i8c_row *)(void *)(panel + TEQ_I8C_NB * w->Kq) : NULL;
+    const int64_t nkg = t ? i8c_rows_init(w, g, t) : 0;
     for (int64_t nc = n0; nc < n1; nc += TEQ_I8C_NB) {
         const int64_t nb = n1 - nc < TEQ_I8C_NB ? n1 - nc : TEQ_I8C_NB;
-        i8c_pack(w, g, Q, nc, nb, panel);
+        i8c_pack(w, g, Q, nc, nb, t, nkg, panel);
         float *Yb = Y + (nc - n0);
         for (int64_t mb = 0; mb < Mb; mb++) {
             if (nb > 32) i8c_block(w, panel, mb, nb, zp, xscale, bias, Yb, ldy, 3);

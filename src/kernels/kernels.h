@@ -101,9 +101,10 @@ static inline double teq_ktol(int64_t K, double abs_sum) {
  *     Y[m * ldy + n] = fl(fl((scale[m] * xscale) * (float)(dot - zp * rowsum[m])) + bias[m])
  * with dot = sum_k q8[m, k] * code_k(n) exact in int32 (no bias: the first rounding only), the same
  * arithmetic as i8_gemm followed by a bias add, so all sets and both paths agree bit for bit.
- * The kernel packs the codes of TEQ_I8C_NB columns at a time into `panel` (VNNI: [Kq / 4][NB][4] bytes; AVX2:
- * int16 pairs and a row block's widened weights; TEQ_I8C_PANEL_BYTES(Kq) of them, owned by the caller, one
- * per thread) and runs the MR x NB microkernel on it:
+ * The kernel packs the codes of TEQ_I8C_NB columns at a time into `panel` (VNNI: [Kq / 4][NB][4] bytes, then,
+ * for kernels 3 to 17 wide, a table of 16 bytes per k-group, made once a call; AVX2: int16 pairs and a row
+ * block's widened weights; TEQ_I8C_PANEL_BYTES(Kq) of them, owned by the caller, one per thread) and runs the
+ * MR x NB microkernel on it:
  * no float im2col, no transpose, and K padded to 4 instead of 64. */
 enum { TEQ_I8C_MR = 8, TEQ_I8C_NB = 48 };
 #define TEQ_I8C_PANEL_BYTES(Kq) ((size_t)(2 * TEQ_I8C_NB * (Kq) + 2 * TEQ_I8C_MR * (Kq) + 64))

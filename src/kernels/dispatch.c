@@ -512,8 +512,9 @@ static void f32_wino_dil_range(const void *arg, int64_t q0, int64_t q1, void *mi
     const f32_conv_arg *a = arg;
     const teq_i8conv *g = a->g;
     const int64_t d = g->DH, C = g->C, M = a->wino->M;
-    const int64_t hs = (g->PH + d - 1) / d, ws = (g->PW + d - 1) / d; /* the largest sub-planes (residue 0) */
-    float *scratch = mine, *Xs = scratch + TEQ_WINO_SCRATCH_FLOATS(C), *Ys = Xs + C * hs * ws;
+    teq_i8conv s0; /* residue 0's sub-planes, the largest */
+    dil_geom(g, 0, 0, &s0);
+    float *scratch = mine, *Xs = scratch + TEQ_WINO_SCRATCH_FLOATS(C), *Ys = Xs + C * s0.PH * s0.PW;
     const teq_kpost act = {.act = a->post ? a->post->act : 0, .lo = a->post ? a->post->lo : 0, .hi = a->post ? a->post->hi : 0};
     for (int64_t q = q0; q < q1; q++) {
         const int64_t ry = q / d, rx = q % d;
@@ -557,9 +558,11 @@ teq_status teq_k_f32_wino(const teq_kwino *w, const teq_i8conv *g, const float *
     /* threads split the tile rows */
     if (d == 1) return split_grain((g->OH + 1) / 2, 1, n_threads, kern, f32_wino_range, &a);
     /* or the residues, then the chain over the whole output */
-    const int64_t hs = (g->PH + d - 1) / d, ws = (g->PW + d - 1) / d, os = ((g->OH + d - 1) / d) * ((g->OW + d - 1) / d);
+    teq_i8conv s0; /* residue 0's sub-planes and sub-outputs, the largest */
+    dil_geom(g, 0, 0, &s0);
     size_t xs, ys;
-    if (!teq_mul_size((size_t)(g->C * hs), (size_t)ws, &xs) || !teq_mul_size((size_t)w->M, (size_t)os, &ys) ||
+    if (!teq_mul_size((size_t)(g->C * s0.PH), (size_t)s0.PW, &xs) ||
+        !teq_mul_size((size_t)w->M, (size_t)(s0.OH * s0.OW), &ys) ||
         xs + ys > (SIZE_MAX - kern) / sizeof(float) - 64)
         return TEQ_ERR_NOMEM;
     teq_status s = split_grain(d * d, 1, n_threads, kern + sizeof(float) * (xs + ys), f32_wino_dil_range, &a);

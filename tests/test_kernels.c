@@ -558,13 +558,14 @@ static int gap_untouched(const float *Y, int64_t M, int64_t S, int64_t ldy) {
 
 /* Row m of Y (stride ldy, each value negated where neg: the post callback's doing) against Z (stride S), bit for
  * bit; the first difference fails a CHECK naming what and where. 1: the same. */
-static int same_bits_yz(const float *Y, int64_t ldy, int neg, const float *Z, int64_t M, int64_t S, const char *what) {
+static int same_bits_yz(const float *Y, int64_t ldy, int neg, const float *Z, int64_t M, int64_t S, const char *set,
+                        const char *what) {
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < S; n++) {
             const float one = neg ? -Y[m * ldy + n] : Y[m * ldy + n];
             if (memcmp(&one, &Z[m * S + n], 4)) {
-                CHECK(0, "%s differs at (%lld,%lld): %.9g, other %.9g", what, (long long)m, (long long)n, (double)one,
-                      (double)Z[m * S + n]);
+                CHECK(0, "%s %s differs at (%lld,%lld): %.9g, other %.9g", set, what, (long long)m, (long long)n,
+                      (double)one, (double)Z[m * S + n]);
                 return 0;
             }
         }
@@ -574,15 +575,16 @@ static int same_bits_yz(const float *Y, int64_t ldy, int neg, const float *Z, in
 /* An activation in the store (teq_kpost.act): Ya, n outputs with it, against the Relu or Clip operator's
  * expression (kernels.h TEQ_KACT_*) on Yn, the same outputs without it, bit for bit; *nan_in counts the NaNs of
  * Yn (a NaN planted in the input must reach some: Relu gives 0 there, Clip keeps NaN). 1: all match. */
-static int act_matches(const char *what, const teq_kpost *act, const float *Yn, const float *Ya, int64_t n, int *nan_in) {
+static int act_matches(const char *set, const char *what, const teq_kpost *act, const float *Yn, const float *Ya,
+                       int64_t n, int *nan_in) {
     const float lo = act->lo, hi = act->hi;
     for (int64_t i = 0; i < n; i++) {
         const float v = Yn[i];
         const float want = act->act == TEQ_KACT_RELU ? (v > 0 ? v : 0) : (v < lo ? lo : v) > hi ? hi : (v < lo ? lo : v);
         *nan_in += isnan(v);
         if (memcmp(&want, &Ya[i], 4)) {
-            CHECK(0, "%s %s in the store: %.9g, want %.9g (from %.9g)", what, act->act == TEQ_KACT_RELU ? "Relu" : "Clip",
-                  (double)Ya[i], (double)want, (double)v);
+            CHECK(0, "%s %s %s in the store: %.9g, want %.9g (from %.9g)", set, what,
+                  act->act == TEQ_KACT_RELU ? "Relu" : "Clip", (double)Ya[i], (double)want, (double)v);
             return 0;
         }
     }
@@ -884,17 +886,13 @@ static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
         float *pn = malloc(sizeof(float) * TEQ_F32C_PANEL_FLOATS(K));
         k2->f32_conv(&w, &g, P, bias_on ? bias : NULL, Y2, S, 0, S, pn, NULL);
         free(pn);
-        char what[96];
-        snprintf(what, sizeof what, "%s f32_conv against avx2's", ks->name);
-        bad = !same_bits_yz(Y, ldy, bias_on, Y2, M, S, what);
+        bad = !same_bits_yz(Y, ldy, bias_on, Y2, M, S, ks->name, "f32_conv against avx2's");
         n_same_avx2++;
     }
     /* the driver on 2 threads (when this set is the best one): the same bits, no post, ldy = S */
     if (!bad && ks->ks == teq_kset_best()) {
         CHECK(teq_k_f32_conv(&w, &g, P, bias_on ? bias : NULL, Y2, S, NULL, 2) == TEQ_OK, "teq_k_f32_conv");
-        char what[96];
-        snprintf(what, sizeof what, "%s teq_k_f32_conv on 2 threads", ks->name);
-        bad = !same_bits_yz(Y, ldy, bias_on, Y2, M, S, what);
+        bad = !same_bits_yz(Y, ldy, bias_on, Y2, M, S, ks->name, "teq_k_f32_conv on 2 threads");
     }
     /* an activation in the store (teq_kpost.act, no fn): Relu and Clip against their operators' expressions on
      * the outputs without it, bit for bit; a NaN planted in the input reaches some outputs (Relu gives 0 there,
@@ -909,9 +907,7 @@ static int f32conv_case(const kset_case *ks, const conv_shape *cs, int bias_on) 
         for (int a = TEQ_KACT_RELU; a <= TEQ_KACT_CLIP && !bad; a++) {
             const teq_kpost act = {.act = a, .lo = -0.5f, .hi = 0.75f};
             CHECK(teq_k_f32_conv(&w, &g, Pn, bias_on ? bias : NULL, Ya, S, &act, 1) == TEQ_OK, "teq_k_f32_conv act");
-            char what[96];
-            snprintf(what, sizeof what, "%s f32_conv", ks->name);
-            bad = !act_matches(what, &act, Yn, Ya, M * S, &nan_in);
+            bad = !act_matches(ks->name, "f32_conv", &act, Yn, Ya, M * S, &nan_in);
         }
         CHECK(nan_in > 0, "%s f32_conv: the planted NaN reached no output", ks->name);
         n_act++;
@@ -1081,17 +1077,13 @@ static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, i
         for (size_t q = 0; q < sf; q++) sc2[q] = NAN;
         k2->f32_wino(&w, &g, P, bias_on ? bias : NULL, Ya, S, 0, TH, sc2, NULL);
         free(sc2);
-        char what[96];
-        snprintf(what, sizeof what, "%s f32_wino against avx2's", ks->name);
-        bad = !same_bits_yz(Y, ldy, bias_on, Ya, M, S, what);
+        bad = !same_bits_yz(Y, ldy, bias_on, Ya, M, S, ks->name, "f32_wino against avx2's");
         n_wino_same++;
     }
     if (!bad && ks->ks == teq_kset_best()) {
         /* the driver on 2 threads: the same bits, no post, ldy = S */
         CHECK(teq_k_f32_wino(&w, &g, P, bias_on ? bias : NULL, Y2, S, NULL, 2) == TEQ_OK, "teq_k_f32_wino");
-        char what[96];
-        snprintf(what, sizeof what, "%s teq_k_f32_wino on 2 threads", ks->name);
-        bad = !same_bits_yz(Y, ldy, bias_on, Y2, M, S, what);
+        bad = !same_bits_yz(Y, ldy, bias_on, Y2, M, S, ks->name, "teq_k_f32_wino on 2 threads");
         /* Relu and Clip in the store, as f32_conv's: from an input with a NaN planted (it reaches the four outputs
          * of the tiles that read it), into Ya, against the outputs without them (into Y2) */
         float *Pn = malloc(sizeof(float) * (size_t)(C * g.PH * g.PW));
@@ -1102,9 +1094,7 @@ static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, i
         for (int a = TEQ_KACT_RELU; a <= TEQ_KACT_CLIP && !bad; a++) {
             const teq_kpost act = {.act = a, .lo = -0.5f, .hi = 0.75f};
             CHECK(teq_k_f32_wino(&w, &g, Pn, bias_on ? bias : NULL, Ya, S, &act, 1) == TEQ_OK, "teq_k_f32_wino act");
-            char what[96];
-            snprintf(what, sizeof what, "%s f32_wino", ks->name);
-            bad = !act_matches(what, &act, Y2, Ya, M * S, &nan_in);
+            bad = !act_matches(ks->name, "f32_wino", &act, Y2, Ya, M * S, &nan_in);
         }
         CHECK(nan_in > 0, "%s f32_wino: the planted NaN reached no output", ks->name);
         free(Pn);

@@ -1115,6 +1115,60 @@ static int f32wino_case(const kset_case *ks, int64_t C, int64_t M, int64_t IH, i
     return !bad;
 }
 
+/* The set's wino_fill against kw.c's teq_kwino_fill (the reference), bit for bit over the whole layout (the
+ * last block's rows past M included, which both must zero): weights with zeros of both signs, subnormals
+ * (flushed to a zero of their sign, as is a transform that lands below 2^-126), huge and tiny values, row counts
+ * that do and do not fill a block; the range split into blocks (the way qlayer.c runs it on threads) against
+ * one call; and the reference against the transform G g G^T in long double rounded to float. */
+static void test_wino_fill(const kset_case *ks) {
+    static const int64_t shapes[][2] = {{1, 1}, {8, 3}, {9, 16}, {23, 5}, {64, 64}, {13, 40}};
+    int ok = 1, cases = 0, exact = 1;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const int64_t M = shapes[i][0], C = shapes[i][1], n = teq_kwino_floats(M, C);
+        float *W = malloc(sizeof(float) * (size_t)(M * C * 9));
+        float *ua = aligned_alloc(64, sizeof(float) * (size_t)(n + 16)), *ub = aligned_alloc(64, sizeof(float) * (size_t)(n + 16));
+        for (int64_t k = 0; k < M * C * 9; k++) {
+            const uint64_t r = next() % 16;
+            W[k] = r == 0 ? 0.0f : r == 1 ? -0.0f : r == 2 ? 0x1p-130f * (float)(next() % 100) : r == 3 ? -0x1p-127f
+                 : r == 4 ? 0x1.8p-126f : r == 5 ? 1e30f * (float)laplace() : (float)laplace();
+        }
+        for (int64_t k = 0; k < n + 16; k++) ua[k] = ub[k] = NAN;
+        teq_kwino_fill(M, C, W, ua, 0, M);
+        for (int64_t m0 = 0; m0 < M; m0 += TEQ_WINO_MR) ks->ks->wino_fill(M, C, W, ub, m0, m0 + TEQ_WINO_MR);
+        ok &= !memcmp(ua, ub, sizeof(float) * (size_t)n);
+        for (int64_t k = n; k < n + 16; k++) ok &= isnan(ua[k]) && isnan(ub[k]); /* nothing past the layout */
+        for (int64_t k = 0; k < n; k++) ok &= !isnan(ua[k]);                     /* everything in it */
+        for (int64_t k = 0; k < n + 16; k++) ub[k] = NAN;
+        ks->ks->wino_fill(M, C, W, ub, 0, M);
+        ok &= !memcmp(ua, ub, sizeof(float) * (size_t)n);
+        /* the reference's values: G g G^T of each filter, rounded once (the sums of three floats in double are
+         * exact here unless their exponents lie 29 or more apart, which the huge weights provoke: then the
+         * double sum's rounding may move the float by one ulp at most) */
+        static const long double G[4][3] = {{1, 0, 0}, {0.5L, 0.5L, 0.5L}, {0.5L, -0.5L, 0.5L}, {0, 0, 1}};
+        const int64_t Mb = (M + TEQ_WINO_MR - 1) / TEQ_WINO_MR;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t c = 0; c < C; c++)
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) {
+                        long double v = 0;
+                        for (int y = 0; y < 3; y++)
+                            for (int x = 0; x < 3; x++) v += G[a][y] * W[(m * C + c) * 9 + 3 * y + x] * G[b][x];
+                        float f = (float)v;
+                        f = teq_k_flush_subnormal(f);
+                        const float got = ua[(((size_t)(4 * a + b) * (size_t)Mb + (size_t)(m / TEQ_WINO_MR)) * (size_t)C + (size_t)c) *
+                                                 TEQ_WINO_MR + m % TEQ_WINO_MR];
+                        if (got == f) continue;
+                        exact = 0;
+                        ok &= fabsf(got - f) <= 0x1p-23f * fabsf(f);
+                    }
+        cases++;
+        free(W), free(ua), free(ub);
+    }
+    CHECK(ok, "%s wino_fill", ks->name);
+    printf("%s: Winograd's weight transform, %d shapes bit for bit as the reference (teq_kwino_fill), which is G g G^T "
+           "rounded once%s: %s\n", ks->name, cases, exact ? " exactly" : " (within an ulp)", ok ? "ok" : "FAIL");
+}
+
 static void test_f32wino(const kset_case *ks) {
     if (!ks->ks->f32_wino) {
         printf("%s: no Winograd kernel\n", ks->name);
@@ -1153,6 +1207,7 @@ static void test_f32wino(const kset_case *ks) {
     }
     printf("%s: FP32 3x3 convolution by Winograd, %d cases within (C + 9) 2^-24 (S + |bias|) of double: %s\n",
            ks->name, n_wino, ok ? "ok" : "FAIL");
+    if (ks->ks->wino_fill) test_wino_fill(ks);
 }
 
 /* ---- integer lanes: the int16 convolution (i16_conv) exactly, then the lanes of exponential layers

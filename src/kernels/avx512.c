@@ -1502,6 +1502,7 @@ const teq_kernel_set teq_kset_avx512vnni_tab = {
     .i8_dw = i8_dw_vnni,
     .f32_dw = f32_dw_avx512,
     .f32_wino = teq_f32_wino_avx512,
+    .wino_fill = teq_wino_fill_avx512,
 };
 
 /* AVX-512 without VNNI: the same float kernels, maddubs INT8 */
@@ -1515,6 +1516,7 @@ const teq_kernel_set teq_kset_avx512_tab = {
     .f32_mv = 1,
     .f32_dw = f32_dw_avx512,
     .f32_wino = teq_f32_wino_avx512,
+    .wino_fill = teq_wino_fill_avx512,
 };
 
 /* ---- activation quantizer (kq.c builds the tables; this is its 16-lane body) ----

@@ -490,6 +490,11 @@ bool teq_k_f32_wino_ok(void) {
     return teq_k_env_unless(&on, "TEQ_WINOGRAD", "off") && teq_kset_best()->f32_wino;
 }
 
+void teq_k_wino_fill(int64_t M, int64_t C, const float *W, float *u, int64_t m0, int64_t m1) {
+    const teq_kernel_set *ks = teq_kset_best();
+    (ks->wino_fill ? ks->wino_fill : teq_kwino_fill)(M, C, W, u, m0, m1);
+}
+
 static void f32_wino_range(const void *arg, int64_t r0, int64_t r1, void *mine) {
     const f32_conv_arg *a = arg;
     a->ks->f32_wino(a->wino, a->g, a->X, a->bias, a->Y, a->ldy, r0, r1, mine, a->post);

@@ -259,6 +259,13 @@ typedef struct teq_kwino {
 } teq_kwino;
 /* From W [M][C][3][3] (ONNX) */
 teq_status teq_kwino_init(teq_kwino *w, int64_t M, int64_t C, const float *W, teq_error *err);
+/* The same transform of the blocks of TEQ_WINO_MR rows from row m0 (a multiple of TEQ_WINO_MR) up to m1 into u
+ * (teq_kwino_floats(M, C) floats, 64-byte aligned), allocating nothing; a block's rows past M are zeros. An
+ * exponential layer on the float path transforms its decoded weights so on each run, blocks in parallel. */
+void teq_kwino_fill(int64_t M, int64_t C, const float *W, float *u, int64_t m0, int64_t m1);
+static inline int64_t teq_kwino_floats(int64_t M, int64_t C) {
+    return 16 * ((M + TEQ_WINO_MR - 1) / TEQ_WINO_MR) * TEQ_WINO_MR * C;
+}
 void teq_kwino_free(teq_kwino *w);
 /* The kernel works on blocks of tiles (their transformed inputs V, [16][C][nb], in L2): nb tiles, a multiple
  * of 16, about 24 KB of V per xi; and its scratch, V and one row block's products [16][8][nb] */
@@ -323,6 +330,8 @@ typedef struct teq_kernel_set {
      * NULL where the set has none */
     void (*f32_wino)(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                      int64_t ldy, int64_t r0, int64_t r1, float *scratch, const teq_kpost *post);
+    /* teq_kwino_fill (the reference, scalar) with the same bits, 8 rows a vector of doubles; NULL: the scalar one */
+    void (*wino_fill)(int64_t M, int64_t C, const float *W, float *u, int64_t m0, int64_t m1);
 } teq_kernel_set;
 
 /* The set of an instruction set, or NULL when this CPU lacks it. */
@@ -378,6 +387,8 @@ teq_status teq_k_i16_conv(const teq_kw16 *w, const teq_i8conv *g, const int16_t 
 bool teq_k_f32_conv_ok(void);
 /* Whether the best set has the Winograd kernel (f32_wino), and TEQ_WINOGRAD is not "off" (read once) */
 bool teq_k_f32_wino_ok(void);
+/* teq_kwino_fill by the best set's wino_fill where it has one (the same bits) */
+void teq_k_wino_fill(int64_t M, int64_t C, const float *W, float *u, int64_t m0, int64_t m1);
 /* The FP32 3x3 convolution by Winograd over all outputs (threads split the tile rows): stride 1, the same
  * dilation d >= 1 both ways (d > 1: each of the d^2 residue classes of outputs is an undilated convolution of
  * every d-th input; dispatch.c), g->C == w->C, planes padded so that every tap lies inside (OH <= PH - 2 d,

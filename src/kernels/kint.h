@@ -33,6 +33,8 @@ extern const teq_kernel_set teq_kset_avx512vnni_tab;
 
 /* teq_k_map_i16's AVX-512 body (avx512.c) */
 void teq_k_map_i16_avx512(const int16_t lut[256], const uint8_t *c, int64_t n, int16_t *out);
+/* the AVX-512 set's wino_fill (wino512.c) */
+void teq_wino_fill_avx512(int64_t M, int64_t C, const float *W, float *u, int64_t m0, int64_t m1);
 /* the AVX-512 and AVX2 sets' f32_wino (wino512.c, wino2.c) */
 void teq_f32_wino_avx512(const teq_kwino *w, const teq_i8conv *g, const float *X, const float *bias, float *Y,
                          int64_t ldy, int64_t r0, int64_t r1, float *scratch, const teq_kpost *post);

@@ -205,28 +205,50 @@ void teq_k_flush_subnormals(float *x, int64_t n) {
 }
 
 /* U = G g G^T of every (m, c) in double, rounded once (kernels.h, Winograd) */
-teq_status teq_kwino_init(teq_kwino *w, int64_t M, int64_t C, const float *W, teq_error *err) {
-    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    memset(w, 0, sizeof *w);
+/* One filter's transform t = G g G^T, G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], in double
+ * (the halvings exact, each sum of three floats rounded once at most in double's 53 bits), then rounded once to
+ * float: G's zeros and ones written out, so no product by 0 or 1 is formed */
+static inline void wino_g(const float *g, double u[4][4]) {
+    double t[4][3];
+    for (int b = 0; b < 3; b++) {
+        const double g0 = g[b], g1 = g[3 + b], g2 = g[6 + b];
+        t[0][b] = g0, t[1][b] = 0.5 * ((g0 + g1) + g2), t[2][b] = 0.5 * ((g0 - g1) + g2), t[3][b] = g2;
+    }
+    for (int i = 0; i < 4; i++) {
+        const double a0 = t[i][0], a1 = t[i][1], a2 = t[i][2];
+        u[i][0] = a0, u[i][1] = 0.5 * ((a0 + a1) + a2), u[i][2] = 0.5 * ((a0 - a1) + a2), u[i][3] = a2;
+    }
+}
+
+void teq_kwino_fill(int64_t M, int64_t C, const float *W, float *u, int64_t m0, int64_t m1) {
     const int64_t MR = TEQ_WINO_MR, Mb = (M + MR - 1) / MR;
+    m1 = m1 < M ? m1 : M;
+    const size_t plane = (size_t)Mb * (size_t)C * MR; /* floats of one of the 16 transformed positions */
+    /* per block of MR rows and input channel: the MR filters' 16 values each, then 16 runs of MR floats (one
+     * write a position, instead of 16 * MR single floats a plane apart, which collide in the cache's sets);
+     * rows past M in the last block are zeros (the kernel computes them and stores none) */
+    for (int64_t b = m0 / MR; b * MR < m1; b++)
+        for (int64_t c = 0; c < C; c++) {
+            float blk[16][TEQ_WINO_MR];
+            for (int64_t r = 0; r < MR; r++) {
+                const int64_t m = b * MR + r;
+                double t[4][4];
+                if (m < M) wino_g(W + (m * C + c) * 9, t);
+                for (int i = 0; i < 16; i++) blk[i][r] = m < M ? teq_k_flush_subnormal((float)t[i / 4][i % 4]) : 0.0f;
+            }
+            for (int i = 0; i < 16; i++) memcpy(u + (size_t)i * plane + ((size_t)b * (size_t)C + (size_t)c) * MR, blk[i], sizeof blk[i]);
+        }
+}
+
+teq_status teq_kwino_init(teq_kwino *w, int64_t M, int64_t C, const float *W, teq_error *err) {
+    memset(w, 0, sizeof *w);
     if (M < 1 || C < 1)
         return teq_error_set(err, TEQ_ERR_NOMEM, "Winograd weights of %lld x %lld overflow", (long long)M, (long long)C);
+    const int64_t MR = TEQ_WINO_MR, Mb = (M + MR - 1) / MR;
     const teq_status s = floats_alloc(&w->u, 16 * MR * Mb, C, "Winograd", M, err);
     if (s) return s;
     w->M = M, w->C = C;
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t c = 0; c < C; c++) {
-            const float *g = W + (m * C + c) * 9;
-            double t[4][3]; /* G g */
-            for (int i = 0; i < 4; i++)
-                for (int b = 0; b < 3; b++) t[i][b] = G[i][0] * g[b] + G[i][1] * g[3 + b] + G[i][2] * g[6 + b];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) {
-                    const float v = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
-                    w->u[(((size_t)(4 * i + j) * (size_t)Mb + (size_t)(m / MR)) * (size_t)C + (size_t)c) * MR + m % MR] =
-                        teq_k_flush_subnormal(v);
-                }
-        }
+    teq_kwino_fill(M, C, W, w->u, 0, M);
     return TEQ_OK;
 }
 

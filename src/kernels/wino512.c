@@ -120,3 +120,50 @@ void teq_f32_wino_avx512(const teq_kwino *w, const teq_i8conv *g, const float *X
                          int64_t ldy, int64_t r0, int64_t r1, float *scratch, const teq_kpost *post) {
     TEQ_WINO_DRIVER_BODY(16, wino_in, wino_mms, wino_out)
 }
+
+/* kw.c teq_kwino_fill on 8 rows at once (a block of TEQ_WINO_MR), one double lane a row: the same operations in
+ * the same order (wino_g: the sums of three in double, halved, rounded once to float; subnormals to a zero of
+ * their sign), so the same bits. The 9 taps of the 8 rows' filters of one channel by gathers (rows 9 C floats
+ * apart; rows past M masked off and stored as 0). */
+void teq_wino_fill_avx512(int64_t M, int64_t C, const float *W, float *u, int64_t m0, int64_t m1) {
+    const int64_t MR = TEQ_WINO_MR, Mb = (M + MR - 1) / MR;
+    if (9 * C * MR > INT32_MAX) {
+        teq_kwino_fill(M, C, W, u, m0, m1);
+        return;
+    }
+    m1 = m1 < M ? m1 : M;
+    const size_t plane = (size_t)Mb * (size_t)C * MR;
+    const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(9 * C)));
+    const __m512d half = _mm512_set1_pd(0.5);
+    const __m256i expo = _mm256_set1_epi32(0x7F800000), sign = _mm256_set1_epi32((int)0x80000000u);
+    for (int64_t b = m0 / MR; b * MR < m1; b++) {
+        const int64_t live = M - b * MR;
+        const __mmask8 mk = live >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << live) - 1);
+        const __m256i lanes = _mm256_maskz_mov_epi32(mk, _mm256_set1_epi32(-1));
+        for (int64_t c = 0; c < C; c++) {
+            const float *g = W + (b * MR * C + c) * 9;
+            __m512d t[4][3];
+            for (int k = 0; k < 3; k++) {
+                const __m512d g0 = _mm512_cvtps_pd(_mm256_mask_i32gather_ps(_mm256_setzero_ps(), g + k, rows, _mm256_castsi256_ps(lanes), 4));
+                const __m512d g1 = _mm512_cvtps_pd(_mm256_mask_i32gather_ps(_mm256_setzero_ps(), g + 3 + k, rows, _mm256_castsi256_ps(lanes), 4));
+                const __m512d g2 = _mm512_cvtps_pd(_mm256_mask_i32gather_ps(_mm256_setzero_ps(), g + 6 + k, rows, _mm256_castsi256_ps(lanes), 4));
+                t[0][k] = g0, t[3][k] = g2;
+                t[1][k] = _mm512_mul_pd(half, _mm512_add_pd(_mm512_add_pd(g0, g1), g2));
+                t[2][k] = _mm512_mul_pd(half, _mm512_add_pd(_mm512_sub_pd(g0, g1), g2));
+            }
+            float *ub = u + ((size_t)b * (size_t)C + (size_t)c) * MR;
+            for (int i = 0; i < 4; i++) {
+                const __m512d a0 = t[i][0], a1 = t[i][1], a2 = t[i][2];
+                const __m512d v[4] = {a0, _mm512_mul_pd(half, _mm512_add_pd(_mm512_add_pd(a0, a1), a2)),
+                                      _mm512_mul_pd(half, _mm512_add_pd(_mm512_sub_pd(a0, a1), a2)), a2};
+                for (int j = 0; j < 4; j++) {
+                    __m256i f = _mm256_castps_si256(_mm512_cvtpd_ps(v[j]));
+                    /* kernels.h teq_k_flush_bits: no exponent bits, keep the sign only; rows past M 0 */
+                    const __mmask8 sub = _mm256_testn_epi32_mask(f, expo);
+                    f = _mm256_mask_and_epi32(f, sub, f, sign);
+                    _mm256_storeu_si256((__m256i *)(void *)(ub + (size_t)(4 * i + j) * plane), _mm256_maskz_mov_epi32(mk, f));
+                }
+            }
+        }
+    }
+}

@@ -232,6 +232,7 @@ teq_status teq_ops_pack_fp32(teq_graph *g, bool release, teq_error *err) {
             const teq_tensor *wt = g->values[n->in[1]].constant;
             const int64_t M = wt->dims[0], K = teq_tensor_numel(wt) / M;
             fc->w.mv = !dw && use_mv(M, K, K / wt->dims[1]);
+            fc->dec_wino = !dw && use_wino(n, wt);
             n->fpack = fc, n->fpack_free = fconv_free;
             continue;
         }

@@ -650,7 +650,13 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                                : NULL;
     if (dec) {
         efc = *dec;
-        if ((st = teq_ql_decode_kwf(ctx, node, ql, &efc.w))) return st;
+        /* a 3x3 one of stride 1 (fconv.c use_wino): on Winograd's kernel, as the FP32 layer it came from */
+        if (dec->dec_wino) {
+            if ((st = teq_ql_decode_wino(ctx, node, ql, &efc.wino))) return st;
+            efc.w.M = ql->w.M, efc.w.K = ql->w.K;
+        } else if ((st = teq_ql_decode_kwf(ctx, node, ql, &efc.w))) {
+            return st;
+        }
     }
     if (ql && !dec && !dwi8 && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
     /* an FP32 layer whose weights were packed at load (fconv.c) */

@@ -729,6 +729,32 @@ teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_
     return TEQ_OK;
 }
 
+teq_status teq_ql_decode_wino(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwino *w) {
+    const int64_t M = ql->w.M, K = ql->w.K, C = K / 9;
+    if (C < 1 || C * 9 != K) return teq_op_fail(ctx, node, TEQ_ERR_SHAPE, "Winograd weights: K = %lld is not C x 3 x 3", (long long)K);
+    size_t db, ub;
+    if (!teq_mul_size((size_t)M, (size_t)K, &db) || !teq_mul_size(db, sizeof(float), &db) ||
+        !teq_mul_size((size_t)teq_kwino_floats(M, C), sizeof(float), &ub) || ub > SIZE_MAX - 64)
+        return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "decoded weights overflow");
+    float *d = teq_ctx_scratch_slot(ctx, 0, db);
+    char *u = teq_ctx_scratch_slot(ctx, 1, ub + 64);
+    if (!d || !u) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory decoding weights (%zu bytes)", db + ub);
+    const int nt = teq_ctx_threads(ctx);
+    teq_k_decode(&ql->w, d, nt);
+    if (ql->w.subnormal) teq_k_flush_subnormals(d, M * K);
+    float *ua = (float *)(void *)(u + ((64 - (uintptr_t)u % 64) % 64)); /* the kernel's rows on cache lines */
+    /* blocks of TEQ_WINO_MR rows per thread (each block's rows are written by one thread only) */
+    const int64_t Mb = (M + TEQ_WINO_MR - 1) / TEQ_WINO_MR;
+    if (nt > 1 && Mb > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t b = 0; b < Mb; b++) teq_k_wino_fill(M, C, d, ua, b * TEQ_WINO_MR, (b + 1) * TEQ_WINO_MR);
+    } else {
+        teq_k_wino_fill(M, C, d, ua, 0, M);
+    }
+    w->M = M, w->C = C, w->u = ua;
+    return TEQ_OK;
+}
+
 /* A view of rows r0 .. r0+Mr-1 (pointers moved, nothing copied). */
 static teq_kw rows_view(const teq_kw *w, int64_t r0, int64_t Mr) {
     teq_kw v = *w;

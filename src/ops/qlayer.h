@@ -171,6 +171,9 @@ teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlay
 /* The same values in the FP32 convolution kernel's layout ([M/6][K][6], kernels.h teq_kwf) in scratch
  * slot 1, decoded TEQ_F32C_MR rows at a time through scratch slot 0: w->p points into the scratch. */
 teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwf *w);
+/* The same codes decoded (teq_ql_decode) and transformed for Winograd's kernel (kernels.h teq_kwino_fill) into
+ * scratch: *w points there until the next use of the context's scratch slots 0 and 1 */
+teq_status teq_ql_decode_wino(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwino *w);
 
 /* ---- FP32 layers on the kernels (fconv.c) ----
  * A Conv of one group whose weights are a float constant (not a quantized layer) runs on the FP32
@@ -188,6 +191,9 @@ typedef struct teq_fconv {
     /* a quantized Conv (codes, not floats, in the graph): no weights here; an exponential layer on the
      * float path decodes its codes straight into this layout on each run (teq_ql_decode_kwf) */
     bool dec;
+    /* a dec pack of a 3x3 Conv that use_wino takes: the codes decode and transform into wino on each run
+     * (teq_ql_decode_wino) instead of into w's layout */
+    bool dec_wino;
     /* a 3x3 Conv of stride 1 (any dilation, the same both ways) where the set has Winograd (teq_k_f32_wino_ok): its weights
      * transformed (wino.u) instead of packed for the direct kernel (w holds only M and K then) */
     teq_kwino wino;

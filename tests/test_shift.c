@@ -176,39 +176,47 @@ static void attr_qparams(teq_attr *a, const teq_qparams *q, double shift, int le
 
 enum { C_IN = 5, M_OUT = 4, HW = 7 };
 
-/* The weight constant [M, C, 3, 3] with packed codes (per-channel scales), as the quantizer leaves it. */
-static int add_weight(teq_graph *g, const teq_qparams *qw, const uint8_t *codes, const float *chs) {
-    const int64_t dims[4] = {M_OUT, C_IN, 3, 3}, n = M_OUT * C_IN * 9;
-    float zero[M_OUT * C_IN * 9] = {0};
+/* The weight constant [M, C, 3, 3] with packed codes (per-channel scales), as the quantizer leaves it
+ * (M = M_OUT, C = C_IN; a depthwise Conv's [C_IN, 1, 3, 3]). */
+static int add_weight_mc(teq_graph *g, const teq_qparams *qw, const uint8_t *codes, const float *chs, int64_t M,
+                         int64_t C) {
+    const int64_t dims[4] = {M, C, 3, 3}, n = M * C * 9;
+    float *zero = calloc((size_t)n, sizeof(float));
     const int v = add_const(g, "W", TEQ_DTYPE_FLOAT, 4, dims, zero);
+    free(zero);
     teq_qweight *w = calloc(1, sizeof *w);
     w->q = *qw;
     w->packed_bytes = teq_packed_bytes(n, qw->bits);
     w->packed = calloc(1, w->packed_bytes);
     teq_pack_bits(codes, n, qw->bits, w->packed);
-    w->per_channel = 1, w->ch_axis = 0, w->n_ch = M_OUT;
-    w->ch_scale = malloc(sizeof(float) * M_OUT);
-    memcpy(w->ch_scale, chs, sizeof(float) * M_OUT);
+    w->per_channel = 1, w->ch_axis = 0, w->n_ch = M;
+    w->ch_scale = malloc(sizeof(float) * (size_t)M);
+    memcpy(w->ch_scale, chs, sizeof(float) * (size_t)M);
     teq_qweight_decode(w, 4, dims, g->values[v].constant->data);
     g->values[v].qweight = w;
     return v;
 }
+static int add_weight(teq_graph *g, const teq_qparams *qw, const uint8_t *codes, const float *chs) {
+    return add_weight_mc(g, qw, codes, chs, M_OUT, C_IN);
+}
 
-/* folded: x -> TeqQuantize(qa, shift c) -> Conv(W, b - c sum w, pads 1, pad_value q(c)) -> y */
-static teq_graph *build_folded(const teq_qparams *qw, const uint8_t *codes, const float *chs, const teq_qparams *qa,
-                               double c, const float *b) {
+/* folded: x -> TeqQuantize(qa, shift c) -> Conv(W, b - c sum w, pads 1, pad_value q(c)) -> y; dw: the Conv
+ * depthwise (C_IN outputs, one input channel each, group C_IN) */
+static teq_graph *build_folded_dw(const teq_qparams *qw, const uint8_t *codes, const float *chs, const teq_qparams *qa,
+                                  double c, const float *b, bool dw) {
     teq_graph *g = teq_graph_new();
     g->opset = 13;
     const int x = add_value(g, "x"), u = add_value(g, "u"), y = add_value(g, "y");
-    const int w = add_weight(g, qw, codes, chs);
+    const int64_t M = dw ? C_IN : M_OUT, K = dw ? 9 : C_IN * 9;
+    const int w = add_weight_mc(g, qw, codes, chs, M, K / 9);
     const float *wd = g->values[w].constant->data;
-    float bf[M_OUT];
-    for (int m = 0; m < M_OUT; m++) {
+    float bf[C_IN > M_OUT ? C_IN : M_OUT];
+    for (int m = 0; m < M; m++) {
         double s = 0;
-        for (int k = 0; k < C_IN * 9; k++) s += wd[m * C_IN * 9 + k];
+        for (int k = 0; k < K; k++) s += wd[m * K + k];
         bf[m] = (float)((double)b[m] - c * s);
     }
-    const int64_t mb = M_OUT;
+    const int64_t mb = M;
     const int bv = add_const(g, "B", TEQ_DTYPE_FLOAT, 1, &mb, bf);
     g->inputs = malloc(sizeof(int)), g->inputs[0] = x, g->n_inputs = 1;
     g->outputs = malloc(sizeof(int)), g->outputs[0] = y, g->n_outputs = 1;
@@ -217,7 +225,7 @@ static teq_graph *build_folded(const teq_qparams *qw, const uint8_t *codes, cons
     attr_qparams(&g->nodes[nq].attr[0], qa, c, 10);
     const int cin[3] = {u, w, bv};
     int nc = teq_graph_add_node(g, "conv", "Conv", "", 13, 3, cin, 1, &y);
-    set_attrs(g, nc, 2);
+    set_attrs(g, nc, dw ? 3 : 2);
     const int64_t pads[4] = {1, 1, 1, 1};
     attr_ints(&g->nodes[nc].attr[0], "pads", 4, pads);
     const float cf = (float)c;
@@ -226,7 +234,16 @@ static teq_graph *build_folded(const teq_qparams *qw, const uint8_t *codes, cons
     g->nodes[nc].attr[1].name = teq_strdup("pad_value");
     g->nodes[nc].attr[1].type = TEQ_ATTR_FLOAT;
     g->nodes[nc].attr[1].f = pv;
+    if (dw) {
+        g->nodes[nc].attr[2].name = teq_strdup("group");
+        g->nodes[nc].attr[2].type = TEQ_ATTR_INT;
+        g->nodes[nc].attr[2].i = C_IN;
+    }
     return g;
+}
+static teq_graph *build_folded(const teq_qparams *qw, const uint8_t *codes, const float *chs, const teq_qparams *qa,
+                               double c, const float *b) {
+    return build_folded_dw(qw, codes, chs, qa, c, b, false);
 }
 
 /* explicit: x -> Pad(1, 0) -> Add(c) -> TeqQuantize(qa) -> Add(-c) -> Conv(W, b, no pads) -> y */
@@ -279,7 +296,8 @@ static teq_status run_once(teq_graph *g, const teq_tensor *x, teq_tensor **y, te
  * reference kernel on the same graph: every output within the layer's stated bound (qlayer.h,
  * teq_ql_lanes_bound * max row scale * K) plus float rounding. The padded taps are the border outputs' test:
  * they must read the padding value itself, as the reference does. */
-static void lanes_vs_ref(teq_graph *gf, int conv, const teq_tensor *x, const char *label) {
+static int lanes_vs_ref(teq_graph *gf, int conv, const teq_tensor *x, const char *label) {
+    int widths = 0;
     teq_error e;
     teq_tensor *yr = NULL;
     teq_kmode_set(TEQ_KMODE_REF);
@@ -287,9 +305,10 @@ static void lanes_vs_ref(teq_graph *gf, int conv, const teq_tensor *x, const cha
     teq_node *n = &gf->nodes[conv];
     for (int bits = 16; bits >= 8 && yr; bits -= 8) {
         if (!teq_ql_lanes_eligible(gf, n) || teq_ql_set_lanes(n, bits, -1, &e) || ((const teq_qlayer *)n->kern)->lanes != bits) {
-            printf("  %s: no %d-bit lanes on this CPU\n", label, bits);
+            printf("  %s: no %d-bit lanes for this layer on this CPU\n", label, bits);
             continue;
         }
+        widths++;
         teq_ops_fast_passes(gf, true);
         teq_kmode_set(TEQ_KMODE_FAST);
         teq_tensor *yl = NULL;
@@ -316,6 +335,7 @@ static void lanes_vs_ref(teq_graph *gf, int conv, const teq_tensor *x, const cha
     }
     teq_kmode_set(TEQ_KMODE_FAST);
     teq_tensor_free(yr);
+    return widths;
 }
 
 static void test_model(void) {
@@ -327,8 +347,8 @@ static void test_model(void) {
     const teq_qparams qa = exp_code(6, 0, 0, base, 0.02, -0.015);
     uint8_t codes[M_OUT * C_IN * 9];
     for (int i = 0; i < M_OUT * C_IN * 9; i++) codes[i] = (uint8_t)(next() % 32);
-    float chs[M_OUT], b[M_OUT];
-    for (int m = 0; m < M_OUT; m++) chs[m] = (float)(0.5 + unit()), b[m] = (float)(unit() - 0.5);
+    float chs[C_IN > M_OUT ? C_IN : M_OUT], b[C_IN > M_OUT ? C_IN : M_OUT];
+    for (int m = 0; m < (C_IN > M_OUT ? C_IN : M_OUT); m++) chs[m] = (float)(0.5 + unit()), b[m] = (float)(unit() - 0.5);
     /* HardSwish outputs of random inputs: x * clip(x + 3, 0, 6) / 6 >= -0.375 */
     const int64_t xd[4] = {1, C_IN, HW, HW};
     teq_tensor *x;
@@ -402,6 +422,16 @@ static void test_model(void) {
     for (int a = 0; a < gf->nodes[conv].n_attr; a++)
         if (!strcmp(gf->nodes[conv].attr[a].name, "pad_value")) gf->nodes[conv].attr[a].f = 0;
     if (!prepare_graph(gf, "signed", true)) lanes_vs_ref(gf, conv, x, "signed code without zero code, padding 0");
+    teq_graph_free(gf);
+    /* a depthwise Conv on 8-bit lanes (nn.c's loop on the INT8 depthwise kernel): the shifted code added by the
+     * layer itself (its quantizer passed through), the padding q(c); never int16 lanes. On a CPU whose set has
+     * the depthwise kernel the 8-bit width must run. */
+    gf = build_folded_dw(&qw, codes, chs, &qa, c, b, true);
+    if (!prepare_graph(gf, "depthwise", true)) {
+        const int widths = lanes_vs_ref(gf, conv, x, "depthwise, shifted code, padding q(c)");
+        CHECK(widths == (teq_kset_best()->i8_dw != NULL), "depthwise: %d lane widths ran, want %d", widths,
+              teq_kset_best()->i8_dw != NULL);
+    }
     teq_tensor_free(x);
     teq_graph_free(gf);
     teq_graph_free(ge);

@@ -631,6 +631,14 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     /* ... on the integer kernel (kernels.h teq_k_i8_dw) where the best set has one for this geometry: its input
      * planes stay codes (u8), its weights the int8 rows */
     const bool dwk = dwi8 && teq_k_i8_dw_ok(nsp == 2 ? g.k[1] : 1, g.k[2], g.s[2], g.d[2]);
+    /* ... an exponential depthwise layer on 8-bit lanes (teq_qlayer.depthwise): the same kernel on its lane integers
+     * (the input's codes mapped by alut8, zero point zp8) and w8's rows, where teq_ql_lanes_eligible let it have
+     * lanes for this very geometry; its TeqQuantize in front hands the floats on (teq_qlayer.in_shift added here) */
+    const bool dwl = qmm && ql->lanes == 8 && ql->depthwise && Cg == 1 && nsp <= 2 &&
+                     teq_kmode_get() == TEQ_KMODE_FAST && ql->w8.q8 &&
+                     teq_k_i8_dw_ok(nsp == 2 ? g.k[1] : 1, g.k[2], g.s[2], g.d[2]);
+    if (ql && ql->lanes && ql->depthwise && teq_kmode_get() == TEQ_KMODE_FAST && !dwl)
+        return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "depthwise integer lanes do not take this geometry");
     /* ... FP32 (or decoded exponential weights) on the FP32 kernel: its input planes read where they lie. Where a
      * plane is large (16 KB or more: from memory, which the padded copy read once more) or its rows are at most 64
      * outputs (one block of vectors a row); rec's 12 x 80 planes with 5 x 5 taps ran faster on the padded loop
@@ -658,12 +666,12 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
             return st;
         }
     }
-    if (ql && !dec && !dwi8 && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
+    if (ql && !dec && !dwi8 && !dwl && (!qmm || Cg == 1) && (st = teq_ql_decode(ctx, node, ql, &W))) return st;
     /* an FP32 layer whose weights were packed at load (fconv.c) */
     const teq_fconv *fc = dec ? &efc : !ql ? teq_fconv_of(node, w) : NULL;
     if (!W && !qmm && !fc) return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "weights are held as packed codes only");
 
-    if ((xcodes || ycodes) && !(Cg == 1 ? dwi8 : qmm && group == 1 && nsp <= 2 && teq_k_i8_conv_ok(&ql->w)))
+    if ((xcodes || ycodes) && !(Cg == 1 ? dwi8 : qmm && !ql->lanes && group == 1 && nsp <= 2 && teq_k_i8_conv_ok(&ql->w)))
         return teq_op_fail(ctx, node, TEQ_ERR_UNSUPPORTED, "layer cannot take or give INT8 codes on this path");
     if (Cg == 1 && nsp <= 2 && !(qmm && teq_kmode_get() == TEQ_KMODE_REF)) {
         /* Depthwise (or one input channel per group): direct loop per output plane on a padded
@@ -673,18 +681,18 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         const int64_t PH = padded_extent(&g, 1), PW = padded_extent(&g, 2);
         const int64_t planes = N * M;
         const int ntp = planes < nt ? (int)planes : nt;
-        const bool deint = !dwk && !dwf && dw_deint(g.k[2], g.s[2], g.d[2]);
+        const bool deint = !dwk && !dwl && !dwf && dw_deint(g.k[2], g.s[2], g.d[2]);
         size_t bytes;
         if (!teq_mul_size((size_t)PH, (size_t)PW, &bytes) || !teq_mul_size(bytes, sizeof(float) * (size_t)ntp, &bytes))
             return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded plane size overflows");
         /* floats of a padded input plane per thread (PH * PW fits, checked above), none for the integer kernel,
          * which reads the codes unpadded */
-        const int64_t PP = dwk || dwf ? 0 : PH * PW;
-        if (dwk || dwf) bytes = 0;
+        const int64_t PP = dwk || dwl || dwf ? 0 : PH * PW;
+        if (dwk || dwl || dwf) bytes = 0;
         /* INT8: each input plane as its integer codes minus the zero point (floats, exact) in a second
          * buffer per thread, padded with the padding value's; the plane sums are then exact integers */
         size_t qbytes = 0, ybytes = 0;
-        if (dwi8 && (!teq_mul_size((size_t)Sin, sizeof(float) * (size_t)ntp, &qbytes) || bytes > SIZE_MAX - qbytes))
+        if ((dwi8 || dwl) && (!teq_mul_size((size_t)Sin, sizeof(float) * (size_t)ntp, &qbytes) || bytes > SIZE_MAX - qbytes))
             return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "padded plane size overflows");
         /* codes out: each output plane in float first (one per thread), then to the codes */
         if (ycodes && (!dwi8 || !teq_mul_size((size_t)S, sizeof(float) * (size_t)ntp, &ybytes) ||
@@ -696,14 +704,17 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         const float pvq = dwi8 ? teq_ql_code_value(ql, pv) : pv;
         /* the integer kernel: the padding's code, and the zero point (an integer below 256, exactly a float) */
         const int32_t zp = dwk ? (int32_t)teq_ql_code_zp(ql) : 0;
-        const uint8_t pcode = (uint8_t)(dwk ? (int32_t)pvq + zp : 0);
+        uint8_t pcode = (uint8_t)(dwk ? (int32_t)pvq + zp : 0);
+        /* lanes: the padding value's integer, as teq_ql_conv_lanes takes it (pv itself, a level of the code in
+         * the shifted domain) */
+        if (dwl) pcode = (uint8_t)fmin(fmax(rint(pv / ql->da8) + ql->zp8, 0), 255);
         /* an FP32 layer's chain, or an exponential layer's on the float path (its dec + dw pack) */
         const teq_echain *fpost = !ql || (!qmm && ql->kind == TEQ_QL_EXP) ? teq_fconv_post(node) : NULL;
 #pragma omp parallel num_threads(ntp) if (ntp > 1)
         {
             const size_t t = (size_t)omp_get_thread_num();
             float *xp = PP ? pad + t * (size_t)PP : NULL;
-            float *xq = dwi8 ? pad + (size_t)ntp * (size_t)PP + t * (size_t)Sin : NULL;
+            float *xq = dwi8 || dwl ? pad + (size_t)ntp * (size_t)PP + t * (size_t)Sin : NULL;
             float *yp = ycodes ? pad + (size_t)ntp * (size_t)(PP + Sin) + t * (size_t)S : NULL;
             int64_t last_c = -1;
             const uint8_t *cs = NULL; /* the integer kernel's input plane of codes */
@@ -716,6 +727,23 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                 const int64_t n = p / M, m = p % M, c = n * C + m / Mg;
                 if (dwf) {
                     /* the kernel reads the plane where it lies */
+                } else if (c != last_c && dwl) {
+                    /* the plane's lane integers, unpadded (the kernel pads with pcode); x + in_shift first through
+                     * a small float buffer where the quantizer in front has a shift */
+                    uint8_t *q = (uint8_t *)xq;
+                    const float *xc = X + c * Sin;
+                    if (ql->in_shift != 0) {
+                        float f[256];
+                        for (int64_t i0 = 0; i0 < Sin; i0 += 256) {
+                            const int64_t k = Sin - i0 < 256 ? Sin - i0 : 256;
+                            for (int64_t i = 0; i < k; i++) f[i] = xc[i0 + i] + ql->in_shift;
+                            teq_kq_codes(ql->kqe, f, k, q + i0, 1);
+                        }
+                    } else {
+                        teq_kq_codes(ql->kqe, xc, Sin, q, 1);
+                    }
+                    teq_k_map_u8(ql->alut8, q, Sin, q);
+                    cs = q;
                 } else if (c != last_c && dwk) {
                     /* the integer kernel reads the plane's codes unpadded: a code input where it lies, a float one
                      * quantized first (into the integer buffer) */
@@ -742,11 +770,16 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                 } else if (dwk) {
                     teq_k_i8_dw(cs, g.in[1], g.in[2], g.pb[1], g.pb[2], pcode, ql->w.q8 + m * ql->w.K4, g.k[1], g.k[2],
                                 g.s[1], g.s[2], g.d[1], zp * ql->w.q8_rowsum[m], i8.sc, i8.ob, yo, OH, OW);
+                } else if (dwl) {
+                    /* i8_conv's epilogue: (row scale * da8) * (sum - zp8 * row sum), then the bias */
+                    teq_k_i8_dw(cs, g.in[1], g.in[2], g.pb[1], g.pb[2], pcode, ql->w8.q8 + m * ql->w8.K4, g.k[1],
+                                g.k[2], g.s[1], g.s[2], g.d[1], ql->zp8 * ql->w8.q8_rowsum[m],
+                                ql->w8.scale[m] * (float)ql->da8, B ? B + m : NULL, yo, OH, OW);
                 } else {
                     dw_plane(xp, PW, W + m * KK, g.k[1], g.k[2], B && !dwi8 ? B[m] : 0.0f, yo, OH, OW, g.s[1], g.s[2],
                              g.d[1], g.d[2], &i8);
                 }
-                if (dwi8 && ql->post) teq_echain_apply(ql->post, yo, S, S, m);
+                if ((dwi8 || dwl) && ql->post) teq_echain_apply(ql->post, yo, S, S, m);
                 if (fpost && ((p + 1 - pend) * S >= 1024 || p + 1 == p1)) {
                     /* FP32: the chain on the finished planes pend .. p while in cache */
                     teq_echain_apply(fpost, Y + pend * S, (p + 1 - pend) * S, S, pend % M);
@@ -755,7 +788,7 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                 if (ycodes) teq_kq_codes(ql->outq, yo, S, (uint8_t *)y->data + p * S, 1);
             }
         }
-        *chained = (dwi8 && ql->post) || fpost;
+        *chained = ((dwi8 || dwl) && ql->post) || fpost;
         return TEQ_OK;
     }
 

@@ -207,13 +207,15 @@ teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, int top
 static teq_status bind_lanes(teq_qlayer *ql, int bits, int top, teq_error *err) {
     teq_error e;
     ql->lanes = 0;
+    if (bits == 16 && ql->depthwise) return TEQ_OK; /* no int16 depthwise kernel */
     if (bits == 16 && !ql->wl.M &&
         (!teq_k_i16_conv_ok() || teq_ql_lanes_prepare(&ql->w, &ql->qa, &ql->wl, ql->alut, &ql->dw, &ql->da, &e)))
         return TEQ_OK;
     if (bits == 8 && !ql->w8.M) {
         if (teq_ql_lanes8_prepare(&ql->w, &ql->qa, top, &ql->w8, ql->alut8, &ql->zp8, &ql->dw8, &ql->da8, &e))
             return TEQ_OK;
-        if (!teq_k_i8_conv_ok(&ql->w8)) {
+        /* a depthwise layer reads w8's rows (q8) on the depthwise kernel; the others the packed rows */
+        if (ql->depthwise ? !teq_kset_best()->i8_dw || !ql->w8.q8 : !teq_k_i8_conv_ok(&ql->w8)) {
             teq_kw_free(&ql->w8);
             memset(&ql->w8, 0, sizeof ql->w8);
             return TEQ_OK;
@@ -235,13 +237,25 @@ static teq_status bind_lanes(teq_qlayer *ql, int bits, int top, teq_error *err) 
     return TEQ_OK;
 }
 
+/* attribute a of n along its last axis (default 1): the depthwise kernel's row stride and dilation */
+static int64_t last_of(const teq_node *n, const char *a) {
+    int64_t len;
+    const int64_t *v = teq_node_attr_ints(n, a, &len);
+    return v && len > 0 ? v[len - 1] : 1;
+}
+
 bool teq_ql_lanes_eligible(const teq_graph *g, const teq_node *n) {
     const teq_qlayer *ql = n->kern;
     if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || !ql || ql->kind != TEQ_QL_EXP || n->n_in < 2 ||
-        n->in[1] < 0 || teq_node_attr_int(n, "group", 1) != 1)
+        n->in[1] < 0)
         return false;
     const teq_tensor *W = g->values[n->in[1]].constant;
-    return W && W->ndim >= 3 && W->ndim <= 4 && W->dims[1] > 1 && (teq_k_i16_conv_ok() || teq_kset_best()->i8_conv);
+    if (!W || W->ndim < 3 || W->ndim > 4) return false;
+    if (W->dims[1] == 1) { /* depthwise: nn.c's loop on the INT8 depthwise kernel */
+        const int64_t KH = W->ndim == 4 ? W->dims[2] : 1, KW = W->dims[W->ndim - 1];
+        return ql->depthwise && KH * KW * 127 * 255 < (1 << 24) && teq_k_i8_dw_ok(KH, KW, last_of(n, "strides"), last_of(n, "dilations"));
+    }
+    return teq_node_attr_int(n, "group", 1) == 1 && (teq_k_i16_conv_ok() || teq_kset_best()->i8_conv);
 }
 
 teq_status teq_ql_set_lanes(teq_node *n, int bits, int top, teq_error *err) {
@@ -339,6 +353,7 @@ static teq_status bind_layer(teq_graph *g, teq_node *n, teq_error *err) {
      * runs nn.c's depthwise loop or the float path, never the convolution kernel, so it keeps q8 alone */
     if (kind == TEQ_QL_INT8) teq_kw_trim(&ql->w, !(conv && W->ndim >= 3 && W->dims[1] == 1));
     n->kern = ql, n->kern_free = ql_free;
+    ql->depthwise = conv && W->ndim >= 3 && W->dims[1] == 1;
     /* int_lanes: 1 for int16 lanes (the first files' value), 8 for 8-bit ones; readers before 8-bit lanes
      * run a layer marked 8 exactly */
     const int64_t il = teq_node_attr_int(n, "int_lanes", 0), top = teq_node_attr_int(n, "int_lanes_top", -1);

@@ -66,10 +66,15 @@ typedef struct teq_qlayer {
                          * above saturate), -1: the code's largest level */
     teq_kq *kqe;       /* the activation code's quantizer (codes, then alut or alut8) */
     float in_shift;    /* the shift of a passed-through quantizer in front (its codes are of x + shift), else 0 */
+    /* a Conv with one input channel per group (depthwise): 8-bit lanes only, run by nn.c's depthwise loop on the
+     * INT8 depthwise kernel (kernels.h teq_k_i8_dw) with w8's rows, the same sums as i8_conv would make */
+    bool depthwise;
 } teq_qlayer;
 
 /* Whether Conv node n (bound) may run on integer lanes: an EXP layer of one group, 1-D or 2-D, more than
- * one input channel, on a CPU with the kernel (16 bits: i16_conv; 8: i8_conv, K <= 65536). teq_ql_set_lanes
+ * one input channel, on a CPU with the kernel (16 bits: i16_conv; 8: i8_conv, K <= 65536); or a depthwise one
+ * (one input channel per group), 1-D or 2-D, whose geometry the best set's INT8 depthwise kernel takes
+ * (teq_k_i8_dw_ok, kernel taps * 127 * 255 < 2^24), at 8 bits only. teq_ql_set_lanes
  * turns them on at width bits (16 or 8, building them the first time) or off (0) for an eligible node; the
  * quantizer chooses with these (`--int-lanes`). A width this CPU or layer cannot take leaves them off. */
 bool teq_ql_lanes_eligible(const teq_graph *g, const teq_node *n);

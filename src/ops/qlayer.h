@@ -44,7 +44,8 @@ typedef struct teq_qlayer {
      * that quantizer's codes (a uint8 tensor, 1 byte instead of 4 per value, never re-read as floats);
      * borrowed from the quantizer node, else NULL */
     const teq_kq *outq;
-    /* EXP Conv of one group with integer lanes (the fast mode only), 0 when off, else their width:
+    /* EXP Conv of one group (or depthwise, 8 only: `depthwise` below) with integer lanes (the fast mode only), 0
+     * when off, else their width:
      * - 16 (node attribute int_lanes = 1): the weight levels on a grid of steps dw, the activation levels on
      *   one of da, both int16 with K * max|w| * max|a| < 2^31 (so the int32 sums are exact), run by the
      *   lanes convolution (kernels.h, i16_conv): y = (row scale * dw * da) * sum of the integers;

@@ -634,7 +634,7 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
     /* ... an exponential depthwise layer on 8-bit lanes (teq_qlayer.depthwise): the same kernel on its lane integers
      * (the input's codes mapped by alut8, zero point zp8) and w8's rows, where teq_ql_lanes_eligible let it have
      * lanes for this very geometry; its TeqQuantize in front hands the floats on (teq_qlayer.in_shift added here) */
-    const bool dwl = qmm && ql->lanes == 8 && ql->depthwise && Cg == 1 && nsp <= 2 &&
+    const bool dwl = qmm && !xcodes && ql->lanes == 8 && ql->depthwise && Cg == 1 && nsp <= 2 &&
                      teq_kmode_get() == TEQ_KMODE_FAST && ql->w8.q8 &&
                      teq_k_i8_dw_ok(nsp == 2 ? g.k[1] : 1, g.k[2], g.s[2], g.d[2]);
     if (ql && ql->lanes && ql->depthwise && teq_kmode_get() == TEQ_KMODE_FAST && !dwl)

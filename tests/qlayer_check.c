@@ -10,7 +10,7 @@
  * across a rounding boundary of the next layer's code, which changes that value by a whole step.
  *
  * Usage: qlayer_check MODEL.teq INPUT.npy [--lanes 16|8]. Prints one line per layer kind and `N passed, M failed`.
- * --lanes: every exponential Conv that can (teq_ql_lanes_eligible) on integer lanes of that width first, not
+ * --lanes: every exponential Conv or MatMul that can (teq_ql_lanes_eligible) on integer lanes of that width first, not
  * only those the file marks, so that each is checked against its stated bound (padding and shifts included); 8t:
  * 8 bits with each grid topped at the code of the second largest |level|, the inputs above it saturating. */
 #include "check.h"
@@ -26,7 +26,7 @@
 
 typedef struct {
     teq_exec_ctx *ctx;
-    int n_layers, n_exp, n_int8, n_dyn, n_lanes, n_topped;
+    int n_layers, n_exp, n_int8, n_dyn, n_lanes, n_topped, n_mm_exact;
     int64_t n_sat; /* values of the topped 8-bit lanes layers' inputs above their grid's top */
     double worst_fast, worst_deq, worst_lanes;
 } state;
@@ -50,6 +50,36 @@ static double rel_diff(const teq_tensor *a, const teq_tensor *ref) {
         if (isnan(x[i]) != isnan(r[i])) return INFINITY;
     }
     return mx > 0 ? md / mx : md;
+}
+
+/* A MatMul on 8-bit lanes against what its lanes define, computed here on the side: the input's codes (the
+ * layer's quantizer) mapped by alut8, w8's integer rows, and i8_conv's epilogue in its order,
+ *     y[n][m] = fl(fl(w8.scale[m] * fl(da8)) * (float)(sum_k q8[m][k] * lane(a[n][k]) - zp8 * rowsum[m]))
+ * with the integer sum exact: bit for bit. The stated bound alone is loose enough to let a zero point off by
+ * one through (measured on rec's head); this is not. */
+static void matmul_lanes_exact(state *st, const teq_qlayer *ql, const teq_tensor *a, const teq_tensor *y,
+                               const char *name) {
+    const int64_t K = ql->w8.K, M = ql->w8.M, N = teq_tensor_numel(a) / (K ? K : 1);
+    if (!a || a->dtype != TEQ_DTYPE_FLOAT || teq_tensor_numel(y) != N * M) {
+        CHECK(0, "layer %s: lanes MatMul shapes", name);
+        return;
+    }
+    uint8_t *lane = malloc((size_t)(N * K) + 1);
+    if (!lane) return;
+    teq_kq_codes(ql->kqe, a->data, N * K, lane, 1);
+    for (int64_t i = 0; i < N * K; i++) lane[i] = ql->alut8[lane[i]];
+    int64_t bad = 0;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t m = 0; m < M; m++) {
+            int64_t acc = 0;
+            for (int64_t k = 0; k < K; k++) acc += (int64_t)ql->w8.q8[m * ql->w8.K4 + k] * lane[n * K + k];
+            const float want = (ql->w8.scale[m] * (float)ql->da8) * (float)(acc - (int64_t)ql->zp8 * ql->w8.q8_rowsum[m]);
+            bad += ((const float *)y->data)[n * M + m] != want;
+        }
+    free(lane);
+    CHECK(bad == 0, "layer %s (MatMul, 8-bit lanes): %lld of %lld outputs differ from its lanes' definition", name,
+          (long long)bad, (long long)(N * M));
+    st->n_mm_exact += bad == 0;
 }
 
 static teq_status hook(void *user, int i, const teq_node *node, const teq_tensor *const *in) {
@@ -113,6 +143,7 @@ static teq_status hook(void *user, int i, const teq_node *node, const teq_tensor
         }
         CHECK(df <= tol, "layer %s (%s, %s): fast kernels differ from the reference by %.3g of max |ref| (tolerance %.3g)",
               node->name, node->op_type, kind, df, tol);
+        if (ql->lanes == 8 && ql->matmul) matmul_lanes_exact(st, ql, in[0], &fast, node->name);
         CHECK(dd <= LAYER_TOL, "layer %s (%s, %s): float path differs from the reference by %.3g of max |ref|",
               node->name, node->op_type, kind, dd);
         st->worst_deq = fmax(st->worst_deq, dd);
@@ -139,7 +170,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "qlayer_check: %s\n", err.msg);
         return 2;
     }
-    int n_forced = 0;
+    int n_forced = 0, n_dw = 0, n_mm = 0;
     for (int i = 0; i < m->g->n_nodes && lanes; i++) {
         teq_node *n = &m->g->nodes[i];
         if (!teq_ql_lanes_eligible(m->g, n)) continue;
@@ -153,12 +184,13 @@ int main(int argc, char **argv) {
                 if (fabsf(la[c]) < l1 && fabsf(la[c]) > l2) l2 = fabsf(la[c]), top = c;
         }
         CHECK(teq_ql_set_lanes(n, lanes, top, &err) == TEQ_OK, "lanes on %s: %s", n->name, err.msg);
-        n_forced += ((const teq_qlayer *)n->kern)->lanes == lanes;
+        const teq_qlayer *ql = n->kern;
+        n_forced += ql->lanes == lanes, n_dw += ql->lanes == lanes && ql->depthwise, n_mm += ql->lanes == lanes && ql->matmul;
     }
     if (lanes) {
         teq_ops_fast_passes(m->g, true); /* the pass-throughs that follow from them */
         CHECK(n_forced > 0, "--lanes %d: no layer takes them", lanes);
-        printf("--lanes %d: %d exponential convolutions on them\n", lanes, n_forced);
+        printf("--lanes %d: %d exponential layers on them (%d depthwise, %d MatMul)\n", lanes, n_forced, n_dw, n_mm);
     }
     /* layer by layer, the fast mode computes the layer alone: no fused chain after it (compared below) */
     int n_passq = 0, n_chain = 0, n_codes = 0, n_fcodes = 0;
@@ -187,6 +219,7 @@ int main(int argc, char **argv) {
     if (st.n_lanes)
         printf("%d exponential layers on integer lanes: worst fast vs ref %.3g of their stated bound\n", st.n_lanes,
                st.worst_lanes);
+    if (st.n_mm_exact) printf("%d MatMuls on 8-bit lanes: bit for bit as their lanes define\n", st.n_mm_exact);
     if (st.n_topped)
         printf("%d of them on 8-bit grids topped below the code's largest level: %lld input values above the top, "
                "compared as clamped to it\n", st.n_topped, (long long)st.n_sat);

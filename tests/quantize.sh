@@ -175,6 +175,14 @@ node scripts/make_input.mjs "$T/xr.npy" 1,3,48,160 image 5
 "$qc" "$T/rec45.teq" "$T/xr.npy" > "$T/qcr.log" 2>&1
 check "rec layers: fast kernels = reference ($(grep -o '[0-9]* quantized layers ([^)]*)' "$T/qcr.log"), $(grep -o 'worst fast vs ref [0-9.e+-]*' "$T/qcr.log"))" \
   grep -q "^[1-9][0-9]* passed, 0 failed" "$T/qcr.log"
+# every eligible rec layer on 8-bit lanes, its MatMuls of constant weights (on the INT8 product) and, where the
+# kernel set has the INT8 depthwise kernel (AVX-512), its depthwise layers among them: each within its bound
+"$qc" "$T/rec45.teq" "$T/xr.npy" --lanes 8 > "$T/qcr8l.log" 2>&1
+nmm=$(sed -n 's/^--lanes 8: .* (\([0-9]*\) depthwise, \([0-9]*\) MatMul)$/\2/p' "$T/qcr8l.log")
+ndw=$(sed -n 's/^--lanes 8: .* (\([0-9]*\) depthwise, \([0-9]*\) MatMul)$/\1/p' "$T/qcr8l.log")
+wantdw=0; "$teq" version | grep -q 'kernels: avx512' && wantdw=1
+check "rec, every eligible layer on 8-bit lanes ($(sed -n 's/^--lanes 8: //p' "$T/qcr8l.log")) within its bound ($(grep -o 'worst fast vs ref [0-9.e+-]* of their' "$T/qcr8l.log")), the MatMuls bit for bit as their lanes define" \
+  sh -c "grep -q '^[1-9][0-9]* passed, 0 failed' '$T/qcr8l.log' && grep -q '^${nmm:-x} MatMuls on 8-bit lanes: bit for bit' '$T/qcr8l.log' && [ '${nmm:-0}' -gt 0 ] && { [ $wantdw = 0 ] || [ '${ndw:-0}' -gt 0 ]; }"
 # rec INT8: its MatMuls (40 columns at width 160: 20) run as 1x1 convolutions on the INT8 convolution kernel
 # (qlayer.c gemm_by_conv), the classifier's output transposed back; each against the exact reference
 "$teq" quantize "$rec" --calib "$T/rl" --scheme int8 -o "$T/rec8.teq" > /dev/null 2>&1

@@ -207,7 +207,7 @@ teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, int top
 static teq_status bind_lanes(teq_qlayer *ql, int bits, int top, teq_error *err) {
     teq_error e;
     ql->lanes = 0;
-    if (bits == 16 && ql->depthwise) return TEQ_OK; /* no int16 depthwise kernel */
+    if (bits == 16 && (ql->depthwise || ql->matmul)) return TEQ_OK; /* no int16 depthwise or MatMul path */
     if (bits == 16 && !ql->wl.M &&
         (!teq_k_i16_conv_ok() || teq_ql_lanes_prepare(&ql->w, &ql->qa, &ql->wl, ql->alut, &ql->dw, &ql->da, &e)))
         return TEQ_OK;
@@ -246,9 +246,12 @@ static int64_t last_of(const teq_node *n, const char *a) {
 
 bool teq_ql_lanes_eligible(const teq_graph *g, const teq_node *n) {
     const teq_qlayer *ql = n->kern;
-    if (strcmp(n->op_type, "Conv") || (n->domain && n->domain[0]) || !ql || ql->kind != TEQ_QL_EXP || n->n_in < 2 ||
-        n->in[1] < 0)
+    /* the kern of a Conv or MatMul is its layer (other nodes' are other things) */
+    if ((strcmp(n->op_type, "Conv") && strcmp(n->op_type, "MatMul")) || !ql || (n->domain && n->domain[0]) ||
+        ql->kind != TEQ_QL_EXP || n->n_in < 2 || n->in[1] < 0)
         return false;
+    if (ql->matmul) return teq_kset_best()->i8_conv != NULL; /* B constant, 2-D (bind_layer) */
+    if (strcmp(n->op_type, "Conv")) return false;
     const teq_tensor *W = g->values[n->in[1]].constant;
     if (!W || W->ndim < 3 || W->ndim > 4) return false;
     if (W->dims[1] == 1) { /* depthwise: nn.c's loop on the INT8 depthwise kernel */
@@ -354,6 +357,7 @@ static teq_status bind_layer(teq_graph *g, teq_node *n, teq_error *err) {
     if (kind == TEQ_QL_INT8) teq_kw_trim(&ql->w, !(conv && W->ndim >= 3 && W->dims[1] == 1));
     n->kern = ql, n->kern_free = ql_free;
     ql->depthwise = conv && W->ndim >= 3 && W->dims[1] == 1;
+    ql->matmul = matmul && W->ndim == 2;
     /* int_lanes: 1 for int16 lanes (the first files' value), 8 for 8-bit ones; readers before 8-bit lanes
      * run a layer marked 8 exactly */
     const int64_t il = teq_node_attr_int(n, "int_lanes", 0), top = teq_node_attr_int(n, "int_lanes_top", -1);
@@ -807,9 +811,14 @@ static teq_status gemm_by_conv(teq_exec_ctx *ctx, const teq_node *node, const te
                                const float *X, int64_t sxk, int64_t sxn, int64_t N, const float *bias, float *Y,
                                int64_t sym, int64_t syn, bool *done) {
     *done = false;
-    const teq_kw *w = &ql->w;
+    /* an exponential layer on 8-bit lanes (a MatMul: teq_qlayer.matmul) runs here always, on its lane integers: its
+     * codes mapped by alut8 (zero point zp8, scale da8) against w8's rows; an INT8 one where it pays */
+    const bool l8 = ql->lanes == 8;
+    const teq_kw *w = l8 ? &ql->w8 : &ql->w;
+    const teq_kq *kq = l8 ? ql->kqe : ql->kqa;
     const int64_t K = w->K, M = w->M;
-    if (teq_kmode_get() != TEQ_KMODE_FAST || r0 != 0 || Mr != M || N < 8 || !teq_k_i8_conv_ok(w) || i8_gemm_dot())
+    if (teq_kmode_get() != TEQ_KMODE_FAST || r0 != 0 || Mr != M || !teq_k_i8_conv_ok(w) ||
+        (!l8 && (N < 8 || i8_gemm_dot())))
         return TEQ_OK;
     const int nt = teq_ctx_threads(ctx);
     size_t rb, tb;
@@ -819,7 +828,7 @@ static teq_status gemm_by_conv(teq_exec_ctx *ctx, const teq_node *node, const te
     uint8_t *R = teq_ctx_scratch_slot(ctx, 1, rb ? rb : 1);
     float *T = syn == 1 ? Y : teq_ctx_scratch_slot(ctx, 2, tb ? tb : sizeof(float));
     if (!R || !T) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory for activation codes (%zu bytes)", rb + tb);
-    if (sxn == 1) {
+    if (sxn == 1 && !l8) {
         codes_by_rows(ql, X, sxk, K, N, R, nt);
     } else {
         /* column n's K values (contiguous when sxk = 1) to codes, written down the column of R */
@@ -832,13 +841,15 @@ static teq_status gemm_by_conv(teq_exec_ctx *ctx, const teq_node *node, const te
                 for (int64_t k0 = 0; k0 < K; k0 += 256) {
                     const int64_t kc = K - k0 < 256 ? K - k0 : 256;
                     for (int64_t k = 0; k < kc; k++) f[k] = X[n * sxn + (k0 + k) * sxk];
-                    teq_kq_codes(ql->kqa, f, kc, col, 1);
+                    teq_kq_codes(kq, f, kc, col, 1);
+                    if (l8) teq_k_map_u8(ql->alut8, col, kc, col);
                     for (int64_t k = 0; k < kc; k++) R[(k0 + k) * N + n] = col[k];
                 }
         }
     }
     const teq_i8conv g = {.C = K, .PH = 1, .PW = N, .KH = 1, .KW = 1, .SH = 1, .SW = 1, .DH = 1, .DW = 1, .OH = 1, .OW = N};
-    const teq_status s = teq_k_i8_conv(w, &g, R, ql_zp(ql), (float)ql->qa.scale, bias, T, syn == 1 ? sym : N, NULL, nt);
+    const teq_status s = teq_k_i8_conv(w, &g, R, l8 ? ql->zp8 : ql_zp(ql), l8 ? (float)ql->da8 : (float)ql->qa.scale,
+                                       bias, T, syn == 1 ? sym : N, NULL, nt);
     if (s) return teq_op_fail(ctx, node, s, "INT8 product failed (%s)", teq_status_string(s));
     if (syn != 1 && sym == 1) {
         /* MatMul's Y (N x M, row-major) from T (M x N): blocks of 64 rows of T, so that each n writes 64
@@ -872,10 +883,12 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
         if (s) return teq_op_fail(ctx, node, s, "reference kernel failed (%s)", teq_status_string(s));
         return TEQ_OK;
     }
-    if (ql->kind != TEQ_QL_INT8) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "no fast product for this layer kind");
+    if (ql->kind != TEQ_QL_INT8 && ql->lanes != 8)
+        return teq_op_fail(ctx, node, TEQ_ERR_ARG, "no fast product for this layer kind");
     bool done = false;
     teq_status cs = gemm_by_conv(ctx, node, ql, r0, Mr, X, sxk, sxn, N, bias, Y, sym, syn, &done);
     if (cs || done) return cs;
+    if (ql->kind != TEQ_QL_INT8) return teq_op_fail(ctx, node, TEQ_ERR_ARG, "integer lanes without the INT8 kernel");
     /* INT8: the activations to their codes, column-major [N][K4] with zero-point padding */
     const int32_t zp = ql_zp(ql);
     const int64_t K4 = v.K4;

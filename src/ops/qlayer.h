@@ -70,9 +70,13 @@ typedef struct teq_qlayer {
     /* a Conv with one input channel per group (depthwise): 8-bit lanes only, run by nn.c's depthwise loop on the
      * INT8 depthwise kernel (kernels.h teq_k_i8_dw) with w8's rows, the same sums as i8_conv would make */
     bool depthwise;
+    /* a MatMul of constant 2-D weights: 8-bit lanes only, on the INT8 product (teq_ql_gemm); its quantizer in front
+     * stays (the lanes quantize its levels again, to the same codes: a few thousand values on rec) */
+    bool matmul;
 } teq_qlayer;
 
-/* Whether Conv node n (bound) may run on integer lanes: an EXP layer of one group, 1-D or 2-D, more than
+/* Whether Conv or MatMul node n (bound) may run on integer lanes: a MatMul of constant 2-D weights at 8 bits where the
+ * set has i8_conv; an EXP Conv of one group, 1-D or 2-D, more than
  * one input channel, on a CPU with the kernel (16 bits: i16_conv; 8: i8_conv, K <= 65536); or a depthwise one
  * (one input channel per group), 1-D or 2-D, whose geometry the best set's INT8 depthwise kernel takes
  * (teq_k_i8_dw_ok, kernel taps * 127 * 255 < 2^24), at 8 bits only. teq_ql_set_lanes

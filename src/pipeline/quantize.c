@@ -1359,9 +1359,9 @@ static teq_status lanes_hook(void *user, int i, const teq_node *node, const teq_
         teq_tensor_release(&ln);
     }
     const teq_qlayer *ql = nd->kern;
-    if (!s && ql->kqe && x1.dtype == TEQ_DTYPE_FLOAT) {
+    if (!s && ql->kqe && !ql->matmul && x1.dtype == TEQ_DTYPE_FLOAT) {
         /* the activation quantizer the exact layer needs in front (lanes built it, and it stays): its time on
-         * this input */
+         * this input (a MatMul on lanes keeps it: qlayer.h) */
         const int64_t n = teq_tensor_numel(&x1);
         float *y = malloc(sizeof(float) * (size_t)(n + 1));
         double tq = INFINITY;

@@ -331,8 +331,9 @@ typedef struct teq_quantize_opts {
                                  per added bit, full model each step, until within budget) */
     const char *val_path;     /* held-out data for the budget (same kind as the budget data); NULL: the
                                  last quarter of the budget data is held out of calibration and search */
-    int int_lanes;            /* 1: after the search, run the exponential Convs that can on integer lanes
-                                 (int16 levels, then 8-bit ones; VNNI; docs/DECISIONS.md) where they
+    int int_lanes;            /* 1: after the search, run the exponential Convs and constant-weight MatMuls
+                                 that can on integer lanes (int16 levels, then 8-bit ones; depthwise Convs
+                                 and MatMuls 8-bit only; VNNI; docs/DECISIONS.md) where they
                                  measure at least 10% faster here and the budget metric on the held-out
                                  samples (the search samples without any) stays within 0.2 point of the
                                  exact layers: marked in the file (node attribute int_lanes; on 8 bits

@@ -79,7 +79,7 @@ check "TEQ_KERNEL=ref and the fast kernels: same class, probabilities within 0.0
 "$teq" quantize "$cls" --calib "$T/cls" --bits 5,7 --suite ocr-cls --data "$T/cls" --int-lanes on -o "$T/l.teq" \
   --json "$T/l.json" > "$T/l.log" 2>&1
 check "quantize --int-lanes on: $(grep -o '^integer lanes: [^(]*' "$T/l.log")" \
-  grep -Eq "^integer lanes: ([0-9]+ of [1-9][0-9]* exponential convolutions|no exponential convolution)" "$T/l.log"
+  grep -Eq "^integer lanes: ([0-9]+ of [1-9][0-9]* exponential layers|no exponential layer)" "$T/l.log"
 nl=$(sed -n 's/^integer lanes: \([0-9]*\) of .*/\1/p' "$T/l.log")
 "$qc" "$T/l.teq" "$T/x1.npy" > "$T/qcl.log" 2>&1
 if [ "${nl:-0}" -gt 0 ]; then

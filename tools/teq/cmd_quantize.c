@@ -123,11 +123,11 @@ static int cmd_quantize(int argc, char **argv) {
         if (r->budget_note[0]) printf("  note: %s\n", r->budget_note);
     }
     if (r->n_lanes_eligible)
-        printf("integer lanes: %d of %d exponential convolutions, %d of them on 8 bits (budget metric on the %s "
+        printf("integer lanes: %d of %d exponential layers (Convs, MatMuls), %d of them on 8 bits (budget metric on the %s "
                "samples %.2f, exact layers %.2f)\n",
                r->n_lanes, r->n_lanes_eligible, r->n_lanes8, r->lanes_samples, r->lanes_metric, r->lanes_metric_exact);
     else if (o.int_lanes)
-        printf("integer lanes: no exponential convolution can take them (or this CPU lacks AVX-512 VNNI)\n");
+        printf("integer lanes: no exponential layer can take them (or this CPU lacks the kernels)\n");
     if (!r->within_budget_final)
         printf("OVER BUDGET on the final evaluation: %s %.2f, FP32 %.2f (more than %.2f points lost)\n", r->metric, r->acc_quant,
                r->acc_fp32, r->max_loss);
@@ -181,7 +181,8 @@ const teq_cli_command teq_cli_cmd_quantize = {
         "  --shift on|off                  shifted codes for activations bounded below (HardSwish, Swish;\n"
         "                                  default on)\n"
         "  --int8-calib minmax|percentile  the activation ranges of the int8 scheme (default minmax)\n"
-        "  --int-lanes on|16|off           exponential convolutions on integer lanes (int16, then 8-bit; 16:\n"
+        "  --int-lanes on|16|off           exponential Convs and constant-weight MatMuls on integer lanes\n"
+        "                                  (int16, then 8-bit; depthwise Convs and MatMuls 8-bit only; 16:\n"
         "                                  int16 only) where they measure faster on this machine and the\n"
         "                                  budget metric on the held-out samples stays within\n"
         "                                  --int-lanes-loss points of the exact layers (default off)\n"

@@ -1364,7 +1364,7 @@ static teq_status op_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_ten
     if (ql && !ta && ql->w.M == N && ql->w.K == K) {
         /* quantized: kernel rows are B^T (N x K) with alpha in the row scales; Y^T (N x M) = rows * A^T */
         const float *A = a->data;
-        if (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8 || ql->lanes == 8) {
+        if (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8) {
             float *T = teq_ctx_scratch(ctx, sizeof(float) * (size_t)(M * N + 1));
             if (!T) return teq_op_fail(ctx, node, TEQ_ERR_NOMEM, "out of memory");
             if ((st = teq_ql_gemm(ctx, node, ql, 0, N, A, 1, K, M, NULL, T, 1, N))) return st;
@@ -1449,7 +1449,7 @@ static teq_status op_matmul(teq_exec_ctx *ctx, const teq_node *node, const teq_t
         fits_int(batch * M)) {
         /* quantized, constant B: kernel rows are B^T (N x K); Y^T (N x batch*M) = rows * A^T */
         const int64_t BM = batch * M;
-        if (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8 || ql->lanes == 8) {
+        if (teq_kmode_get() == TEQ_KMODE_REF || ql->kind == TEQ_QL_INT8 || (ql->lanes == 8 && ql->matmul)) {
             if ((st = teq_ql_gemm(ctx, node, ql, 0, N, A, 1, K, BM, NULL, Y, 1, N))) return st;
         } else if (BM == 1) {
             teq_k_gemv(&ql->w, A, Y, nt);

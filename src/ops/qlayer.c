@@ -813,7 +813,7 @@ static teq_status gemm_by_conv(teq_exec_ctx *ctx, const teq_node *node, const te
     *done = false;
     /* an exponential layer on 8-bit lanes (a MatMul: teq_qlayer.matmul) runs here always, on its lane integers: its
      * codes mapped by alut8 (zero point zp8, scale da8) against w8's rows; an INT8 one where it pays */
-    const bool l8 = ql->lanes == 8;
+    const bool l8 = ql->lanes == 8 && ql->matmul; /* a Conv on lanes has its own route (teq_ql_conv_lanes) */
     const teq_kw *w = l8 ? &ql->w8 : &ql->w;
     const teq_kq *kq = l8 ? ql->kqe : ql->kqa;
     const int64_t K = w->K, M = w->M;
@@ -883,7 +883,7 @@ teq_status teq_ql_gemm(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer
         if (s) return teq_op_fail(ctx, node, s, "reference kernel failed (%s)", teq_status_string(s));
         return TEQ_OK;
     }
-    if (ql->kind != TEQ_QL_INT8 && ql->lanes != 8)
+    if (ql->kind != TEQ_QL_INT8 && !(ql->lanes == 8 && ql->matmul))
         return teq_op_fail(ctx, node, TEQ_ERR_ARG, "no fast product for this layer kind");
     bool done = false;
     teq_status cs = gemm_by_conv(ctx, node, ql, r0, Mr, X, sxk, sxn, N, bias, Y, sym, syn, &done);

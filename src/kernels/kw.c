@@ -204,7 +204,6 @@ void teq_k_flush_subnormals(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = teq_k_flush_subnormal(x[i]);
 }
 
-/* U = G g G^T of every (m, c) in double, rounded once (kernels.h, Winograd) */
 /* One filter's transform t = G g G^T, G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], in double
  * (the halvings exact, each sum of three floats rounded once at most in double's 53 bits), then rounded once to
  * float: G's zeros and ones written out, so no product by 0 or 1 is formed */
@@ -220,6 +219,7 @@ static inline void wino_g(const float *g, double u[4][4]) {
     }
 }
 
+/* U = G g G^T of every (m, c) of the blocks from row m0 up to m1 (kernels.h, Winograd) */
 void teq_kwino_fill(int64_t M, int64_t C, const float *W, float *u, int64_t m0, int64_t m1) {
     const int64_t MR = TEQ_WINO_MR, Mb = (M + MR - 1) / MR;
     m1 = m1 < M ? m1 : M;

@@ -705,9 +705,8 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
         /* the integer kernel: the padding's code, and the zero point (an integer below 256, exactly a float) */
         const int32_t zp = dwk ? (int32_t)teq_ql_code_zp(ql) : 0;
         uint8_t pcode = (uint8_t)(dwk ? (int32_t)pvq + zp : 0);
-        /* lanes: the padding value's integer, as teq_ql_conv_lanes takes it (pv itself, a level of the code in
-         * the shifted domain) */
-        if (dwl) pcode = (uint8_t)fmin(fmax(rint(pv / ql->da8) + ql->zp8, 0), 255);
+        /* lanes: the padding value's integer, as teq_ql_conv_lanes takes it */
+        if (dwl) pcode = teq_ql_lanes8_pad(ql, pv);
         /* an FP32 layer's chain, or an exponential layer's on the float path (its dec + dw pack) */
         const teq_echain *fpost = !ql || (!qmm && ql->kind == TEQ_QL_EXP) ? teq_fconv_post(node) : NULL;
 #pragma omp parallel num_threads(ntp) if (ntp > 1)
@@ -728,22 +727,9 @@ static teq_status conv_run(teq_exec_ctx *ctx, const teq_node *node, const teq_te
                 if (dwf) {
                     /* the kernel reads the plane where it lies */
                 } else if (c != last_c && dwl) {
-                    /* the plane's lane integers, unpadded (the kernel pads with pcode); x + in_shift first through
-                     * a small float buffer where the quantizer in front has a shift */
-                    uint8_t *q = (uint8_t *)xq;
-                    const float *xc = X + c * Sin;
-                    if (ql->in_shift != 0) {
-                        float f[256];
-                        for (int64_t i0 = 0; i0 < Sin; i0 += 256) {
-                            const int64_t k = Sin - i0 < 256 ? Sin - i0 : 256;
-                            for (int64_t i = 0; i < k; i++) f[i] = xc[i0 + i] + ql->in_shift;
-                            teq_kq_codes(ql->kqe, f, k, q + i0, 1);
-                        }
-                    } else {
-                        teq_kq_codes(ql->kqe, xc, Sin, q, 1);
-                    }
-                    teq_k_map_u8(ql->alut8, q, Sin, q);
-                    cs = q;
+                    /* the plane's lane integers of x + in_shift, unpadded (the kernel pads with pcode) */
+                    teq_ql_lanes8_ints(ql, X + c * Sin, Sin, ql->in_shift, (uint8_t *)xq, 1);
+                    cs = (const uint8_t *)xq;
                 } else if (c != last_c && dwk) {
                     /* the integer kernel reads the plane's codes unpadded: a code input where it lies, a float one
                      * quantized first (into the integer buffer) */

@@ -841,8 +841,8 @@ static teq_status gemm_by_conv(teq_exec_ctx *ctx, const teq_node *node, const te
                 for (int64_t k0 = 0; k0 < K; k0 += 256) {
                     const int64_t kc = K - k0 < 256 ? K - k0 : 256;
                     for (int64_t k = 0; k < kc; k++) f[k] = X[n * sxn + (k0 + k) * sxk];
-                    teq_kq_codes(kq, f, kc, col, 1);
-                    if (l8) teq_k_map_u8(ql->alut8, col, kc, col);
+                    if (l8) teq_ql_lanes8_ints(ql, f, kc, 0.0f, col, 1);
+                    else teq_kq_codes(kq, f, kc, col, 1);
                     for (int64_t k = 0; k < kc; k++) R[(k0 + k) * N + n] = col[k];
                 }
         }
@@ -1016,16 +1016,29 @@ teq_status teq_ql_conv_i8_tiles(teq_exec_ctx *ctx, const teq_node *node, const t
     return conv_i8(ctx, node, ql, X, xcodes, IH, IW, 0, 0, g, 0.0f, NULL, NULL, 0, NULL, NULL, kp, done);
 }
 
+void teq_ql_lanes8_ints(const teq_qlayer *ql, const float *x, int64_t n, float shift, uint8_t *q, int nt) {
+    if (shift != 0) {
+        float f[256]; /* x + shift in chunks, as TeqQuantize adds it, then their codes */
+        for (int64_t i0 = 0; i0 < n; i0 += 256) {
+            const int64_t k = n - i0 < 256 ? n - i0 : 256;
+            for (int64_t i = 0; i < k; i++) f[i] = x[i0 + i] + shift;
+            teq_kq_codes(ql->kqe, f, k, q + i0, 1);
+        }
+    } else {
+        teq_kq_codes(ql->kqe, x, n, q, nt);
+    }
+    teq_k_map_u8(ql->alut8, q, n, q);
+}
+
+uint8_t teq_ql_lanes8_pad(const teq_qlayer *ql, float pv) {
+    return (uint8_t)fmin(fmax(rint(pv / ql->da8) + ql->zp8, 0), 255);
+}
+
 /* n activations' lane integers from floats x: int16 (16, one thread) or u8 codes (8, nt threads for the
  * codes) at dst */
 static void lanes_row(const teq_qlayer *ql, const float *x, int64_t n, void *dst, int nt) {
-    if (ql->lanes == 16) {
-        teq_kq_lanes(ql->kqe, x, n, ql->alut, dst);
-        return;
-    }
-    uint8_t *q = dst;
-    teq_kq_codes(ql->kqe, x, n, q, nt);
-    teq_k_map_u8(ql->alut8, q, n, q);
+    if (ql->lanes == 16) teq_kq_lanes(ql->kqe, x, n, ql->alut, dst);
+    else teq_ql_lanes8_ints(ql, x, n, 0.0f, dst, nt);
 }
 
 teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
@@ -1054,9 +1067,8 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
     int lmax = 0; /* int16: the grid's largest integer (the sums' bound assumes none larger: a file's pad_value
                    * that is no level must not overflow them) */
     for (int c = 0; c < 256 && ql->lanes == 16; c++) lmax = abs(ql->alut[c]) > lmax ? abs(ql->alut[c]) : lmax;
-    const double pvr = ql->lanes == 16 ? rint(pv / ql->da) : rint(pv / ql->da8) + ql->zp8;
-    const int16_t pvi = (int16_t)fmin(fmax(pvr, -lmax), lmax);
-    const uint8_t pv8 = (uint8_t)fmin(fmax(pvr, 0), 255);
+    const int16_t pvi = ql->lanes == 16 ? (int16_t)fmin(fmax(rint(pv / ql->da), -lmax), lmax) : 0;
+    const uint8_t pv8 = ql->lanes == 8 ? teq_ql_lanes8_pad(ql, pv) : 0;
     const float sh = ql->in_shift; /* a passed-through shifted quantizer's shift, as TeqQuantize adds it */
     /* the float work row (x + shift) after the integers, per channel */
     float *fr = sh != 0 ? (float *)(void *)(Q + ((ib + 3) & ~(size_t)3)) : NULL;

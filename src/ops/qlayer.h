@@ -181,6 +181,12 @@ teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlay
 /* The same values in the FP32 convolution kernel's layout ([M/6][K][6], kernels.h teq_kwf) in scratch
  * slot 1, decoded TEQ_F32C_MR rows at a time through scratch slot 0: w->p points into the scratch. */
 teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwf *w);
+/* 8-bit lanes (teq_qlayer.lanes == 8): the u8 lane integers q[0 .. n) of x[0 .. n) + shift (the shift added in
+ * float first, as TeqQuantize adds it; 0: none), the codes on nt threads where there is no shift; and the lane
+ * integer a padded tap reads for the padding value pv (pv itself, a level of the code: its integer on the grid,
+ * clamped to 0 .. 255). The lanes convolution, the depthwise loop and the lanes MatMul all take these. */
+void teq_ql_lanes8_ints(const teq_qlayer *ql, const float *x, int64_t n, float shift, uint8_t *q, int nt);
+uint8_t teq_ql_lanes8_pad(const teq_qlayer *ql, float pv);
 /* The same codes decoded (teq_ql_decode) and transformed for Winograd's kernel (kernels.h teq_kwino_fill) into
  * scratch: *w points there until the next use of the context's scratch slots 0 and 1 */
 teq_status teq_ql_decode_wino(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwino *w);

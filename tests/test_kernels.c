@@ -1604,6 +1604,151 @@ static void test_kq_shifted(void) {
     free(x), free(sum), free(want), free(y);
 }
 
+/* teq_kl8 (8-bit lanes straight from floats by the step function's table): bit for bit lut[code(fl(x + shift))],
+ * the definition (teq_kl8_exact, i.e. teq_kq_codes and the map), on the AVX-512 body and on the table walked in
+ * scalar code, for the fitted codes of every base and width 2..8 (both signs, zero code or not), grids whose top
+ * is the largest level or a smaller one (codes past it saturate), shifts 0 and not, n from 1 to 4,099 (the
+ * masked tail), values at every threshold and level and a few ulps around them (where F meets a step: the
+ * undecided path), specials and random ones. A table it cannot make (NULL) falls back to the definition; the test
+ * requires most 8-bit grids to make one (else it would only test the fallback), refuses a lut that is not
+ * monotone, and checks itself: a table with one lane off must be caught. */
+static int kl8_cmp(const teq_kl8 *kl, const teq_kq *kq, const float *x, int64_t n, const char *what) {
+    uint8_t *want = malloc((size_t)n + 64), *got = malloc((size_t)n + 64);
+    int bad = 0;
+    teq_kl8_exact(kl, kq, x, n, want);
+    for (int body = 0; body < 2; body++) {
+        memset(got, 0xA5, (size_t)n + 64);
+        if (body) teq_kl8_run(kl, kq, x, n, got);
+        else teq_kl8_run_table(kl, kq, x, n, got);
+        for (int64_t i = 0; i < n && bad < 3; i++)
+            if (got[i] != want[i]) {
+                bad++;
+                if (what) CHECK(0, "kl8 %s (%s): x=%.9g lane %d want %d", what, body ? "teq_kl8_run" : "table", (double)x[i], got[i], want[i]);
+            }
+        if (got[n] != 0xA5) {
+            bad++;
+            CHECK(!what, "kl8 %s: wrote past n", what ? what : "");
+        }
+    }
+    free(want), free(got);
+    return !bad;
+}
+
+static void test_kl8(void) {
+    enum { NX = 40000 };
+    float *x = malloc(sizeof(float) * NX);
+    int cases = 0, built = 0, tried8 = 0, built8 = 0, bad = 0, caught = 0, mutated = 0;
+    int64_t values = 0;
+    teq_error err = {0};
+    for (int ib = 0; ib < NB; ib++)
+        for (int bits = 2; bits <= 8; bits++)
+            for (int kind = 0; kind < 4; kind++)
+                for (int var = 0; var < 2; var++) {
+                    const teq_qparams *q = kind < 2 ? fitted(&fit_a[kind], ib, bits) : fitted(&fit_w[kind - 2], ib, bits);
+                    teq_kq *kq;
+                    if (!q || teq_kq_new(q, &kq, &err) != TEQ_OK) continue;
+                    /* the lanes grid as qlayer.c makes it (teq_ql_lanes8_prepare): top = the largest |level|, or
+                     * (var 1) a level a quarter of the way down the codes */
+                    const int na = teq_q_num_codes(q);
+                    double t = 0;
+                    bool neg = false;
+                    for (int c = 0; c < na; c++) t = fmax(t, fabs(kq->table[c])), neg |= kq->table[c] < 0;
+                    if (var) {
+                        double t2 = 0;
+                        for (int c = 0; c < na; c++)
+                            if (fabs(kq->table[c]) < t * 0.6) t2 = fmax(t2, fabs(kq->table[c]));
+                        if (t2 > 0) t = t2;
+                    }
+                    const double hi = neg ? 127 : 255, da = t / hi;
+                    uint8_t lut[256];
+                    memset(lut, neg ? 128 : 0, 256);
+                    for (int c = 0; c < na; c++)
+                        lut[c] = (uint8_t)(fmin(fmax((double)lrint(kq->table[c] / da), neg ? -hi : 0), hi) + (neg ? 128 : 0));
+                    const float sh = (ib + bits + kind + var) % 3 == 0 ? 0.0f : (float)((unit() - 0.3) * t);
+                    teq_kl8 *kl = teq_kl8_new(kq, lut, da, sh);
+                    cases++;
+                    tried8 += bits == 8;
+                    if (!kl) {
+                        teq_kq_free(kq);
+                        continue;
+                    }
+                    built++;
+                    built8 += bits == 8;
+                    /* values: thresholds (midpoints of neighbouring levels) and levels, minus the shift, +-3 ulps */
+                    int64_t n = 0;
+                    const uint32_t spec[] = {0, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFFC00000u,
+                                             0x7F7FFFFFu, 0xFF7FFFFFu, 1, 0x80000001u, 0x00800000u, 0x4F000000u, 0xCF000000u};
+                    for (size_t i = 0; i < sizeof spec / sizeof *spec; i++) x[n++] = fbits(spec[i]);
+                    for (int a = 0; a < na && n < NX - 64; a++)
+                        for (int b = 0; b < na && n < NX - 64; b++) {
+                            if (!(kq->table[b] > kq->table[a])) continue;
+                            int nearer = 0; /* b the next level above a */
+                            for (int c = 0; c < na; c++) nearer |= kq->table[c] > kq->table[a] && kq->table[c] < kq->table[b];
+                            if (nearer) continue;
+                            const float ms[2] = {(float)(0.5 * ((double)kq->table[a] + kq->table[b])), kq->table[a]};
+                            for (int k = 0; k < 2; k++) {
+                                float v = ms[k] - sh;
+                                for (int u = 0; u < 3; u++) v = nextafterf(v, -INFINITY);
+                                for (int u = 0; u < 7; u++, v = nextafterf(v, INFINITY)) x[n++] = v;
+                            }
+                        }
+                    while (n < NX) x[n++] = (float)((unit() * 2.4 - 1.2) * t * (neg ? 1 : (unit() < 0.1 ? -0.1 : 1))) - sh;
+                    for (int64_t i = n - 1; i > 0; i--) { /* shuffled, so that undecided values fall into many blocks */
+                        const int64_t j = (int64_t)(next() % (uint64_t)(i + 1));
+                        const float tmp = x[i];
+                        x[i] = x[j], x[j] = tmp;
+                    }
+                    char what[96];
+                    snprintf(what, sizeof what, "b=%g %d bits %s%s top %s shift %g", q->base, bits,
+                             q->is_signed ? "signed" : "unsigned", q->zero_code ? " zc" : "", var ? "lower" : "max", (double)sh);
+                    int ok = kl8_cmp(kl, kq, x, n, what);
+                    for (int64_t len = 1; len < 200 && ok; len += 1 + len / 3) ok &= kl8_cmp(kl, kq, x + len, len, what);
+                    ok &= kl8_cmp(kl, kq, x + 3, 4099, what);
+                    values += n + 4099;
+                    bad += !ok;
+                    /* the test against itself: one bucket's lane off by one, among the values in it */
+                    for (int64_t i = NX / 2; ok && mutated < 40 && i < NX; i++) {
+                        const int32_t f = teq_kl8_f(kl, x[i]);
+                        const int b = f >> 16, r = f & 0xFFFF, th = kl->th[b] << 8 | kl->tl[b];
+                        if (r == th) continue; /* undecided: the exact path answers it */
+                        uint8_t *lane = &kl->lane[b + (r > th)];
+                        *lane ^= 1;
+                        for (int64_t k = 0; k < 256; k++) x[k] = x[i];
+                        mutated++;
+                        caught += !kl8_cmp(kl, kq, x, 256, NULL);
+                        *lane ^= 1;
+                        break;
+                    }
+                    teq_kl8_free(kl);
+                    /* a lut that is not monotone in the level: refused */
+                    if (na > 2) {
+                        uint8_t l2[256];
+                        memcpy(l2, lut, 256);
+                        int a = 0, b = 0;
+                        for (int c = 0; c < na; c++) {
+                            if (kq->table[c] < kq->table[a]) a = c;
+                            if (kq->table[c] > kq->table[b]) b = c;
+                        }
+                        if (l2[a] != l2[b]) {
+                            l2[a] = lut[b], l2[b] = lut[a];
+                            teq_kl8 *k2 = teq_kl8_new(kq, l2, da, sh);
+                            CHECK(!k2, "kl8 %s: a lut swapped at its ends was taken", what);
+                            teq_kl8_free(k2);
+                        }
+                    }
+                    teq_kq_free(kq);
+                }
+    free(x);
+    CHECK(!bad, "kl8: %d cases differ", bad);
+    CHECK(caught == mutated, "kl8: %d of %d tables with a lane off went unseen", mutated - caught, mutated);
+    if (teq_k_best_isa() == TEQ_ISA_AVX512)
+        CHECK(built8 * 10 >= tried8 * 9 && mutated >= 20, "kl8: only %d of %d 8-bit grids made a table", built8, tried8);
+    else
+        CHECK(built == 0, "kl8: a table without the AVX-512 set");
+    printf("kl8: %d of %d grids made a table (%d of %d at 8 bits), %lld values bit-exact vs codes and map, %d of %d mutated "
+           "tables caught\n", built, cases, built8, tried8, (long long)values, caught, mutated);
+}
+
 /* teq_kq_trim: where the entry table answers every value (an exponential code with one, on a CPU without the
  * AVX-512 body) the quantizer drops thr, code and the buckets, and gives the same codes, values and lanes bit
  * for bit on the scalar and AVX2 bodies (ASan sees any read of what is gone: the block is reallocated down to
@@ -2084,6 +2229,7 @@ int main(void) {
     test_subnormal();
     test_kq();
     test_kq_shifted();
+    test_kl8();
     printf("best set: %s\n", teq_kset_best()->name);
     for (int i = 0; i < 2; i++) teq_tensor_fit_free(&fit_w[i]), teq_tensor_fit_free(&fit_a[i]);
     if (n_fail) printf("replay with TEQ_SEED=%llu\n", (unsigned long long)seed);

@@ -403,4 +403,36 @@ static inline uint32_t teq_ki_fbits(float f) {
     return u;
 }
 
+/* 8-bit lanes straight from floats (kl8.c; kernels.h teq_kl8_*). A layer's lane integer of x is
+ * lut[code(fl(x + sh))], a non-decreasing step function of x whose steps lie at least da / 2 apart (between
+ * two steps the levels move by at least one grid step da, and each threshold is the midpoint of two levels).
+ * So with F(x) = floor(clamp(fl(fl(x + sh) * c), lo, hi)) - off (c about 2^16 * 2 / da, a NaN as 0), bucket
+ * b = F >> 16 (0 .. TEQ_KL8_NB - 1) holds at most one step, and for x in bucket b
+ *     F(x) & 0xFFFF >  thr[b]: lane[b + 1]      (F non-decreasing: x is at or past the step s, F(s) = thr)
+ *     F(x) & 0xFFFF <  thr[b]: lane[b]          (x is below it)
+ *     F(x) & 0xFFFF == thr[b]: undecided: x is within about an ulp of s, and the exact path answers.
+ * thr[b] is kept as two bytes (th, tl) so that the AVX-512 body compares 64 values a step with byte
+ * permutes instead of a gather (Zen 4's 16-wide gather alone costs 0.39 ns a value); 0xFFFF where the
+ * bucket holds no step (an F of 0xFFFF there is undecided too, and also answered exactly). */
+enum { TEQ_KL8_NB = 512 };
+struct teq_kl8 {
+    float c, lo, hi, sh;
+    int32_t off;
+    uint8_t lut[256];                                     /* the layer's code -> lane integer map */
+    uint8_t lane[TEQ_KL8_NB], th[TEQ_KL8_NB], tl[TEQ_KL8_NB]; /* 64-byte multiples: whole registers */
+};
+/* F(x) as defined above, in the vector bodies' order of operations */
+static inline int32_t teq_kl8_f(const struct teq_kl8 *kl, float x) {
+    const float y = kl->sh != 0 ? x + kl->sh : x;
+    float v = y != y ? 0.0f : y * kl->c;
+    v = v > kl->lo ? v : kl->lo;
+    v = v < kl->hi ? v : kl->hi;
+    return (int32_t)__builtin_floorf(v) - kl->off;
+}
+/* lut[codes(fl(x + sh))], the definition (in chunks; n any) */
+void teq_kl8_exact(const struct teq_kl8 *kl, const teq_kq *kq, const float *x, int64_t n, uint8_t *out);
+/* the AVX-512 (VBMI) body: the table for 64 values a step, blocks with an undecided value and the masked tail
+ * through the same arithmetic, undecided ones by teq_kl8_exact */
+void teq_kl8_run_avx512(const struct teq_kl8 *kl, const teq_kq *kq, const float *x, int64_t n, uint8_t *out);
+
 #endif

@@ -11,6 +11,7 @@ static void ql_free(void *p) {
     teq_qlayer *q = p;
     teq_kw16_free(&q->wl);
     teq_kw_free(&q->w8);
+    teq_kl8_free(q->kl8);
     teq_kq_free(q->kqe);
     teq_kw_free(&q->w);
     teq_kq_free(q->kqa);
@@ -202,6 +203,15 @@ teq_status teq_ql_lanes8_prepare(const teq_kw *w, const teq_qparams *qa, int top
     return s;
 }
 
+/* An 8-bit lanes layer's table of lane integers (teq_qlayer.kl8) for its current alut8, da8 and shift; made
+ * again where those changed. Without one the layer quantizes and maps, with the same integers. */
+static void kl8_refresh(teq_qlayer *ql, bool rebuild) {
+    const float sh = ql->matmul ? 0.0f : ql->in_shift;
+    if (ql->lanes != 8 || !ql->kqe || (ql->kl8 && !rebuild && teq_kl8_shift(ql->kl8) == sh)) return;
+    teq_kl8_free(ql->kl8);
+    ql->kl8 = teq_kl8_new(ql->kqe, ql->alut8, ql->da8, sh);
+}
+
 /* The lanes of a bound layer at width bits (8: the activation grid's top code top, < 0 for the code's largest
  * level); where they cannot be made it runs exact (lanes 0). */
 static teq_status bind_lanes(teq_qlayer *ql, int bits, int top, teq_error *err) {
@@ -234,6 +244,7 @@ static teq_status bind_lanes(teq_qlayer *ql, int bits, int top, teq_error *err) 
         teq_kq_trim(&ql->kqe);
     }
     ql->lanes = bits;
+    kl8_refresh(ql, true);
     return TEQ_OK;
 }
 
@@ -558,6 +569,7 @@ static teq_status fast_passes(teq_graph *g, bool on) {
             teq_qparams q;
             double c = 0;
             if (p && p->pass_fast && teq_ql_is_quantize(p) && teq_ql_node_qparams(p, &q, &c)) ql->in_shift = (float)c;
+            kl8_refresh(ql, false);
         }
     }
     for (int i = 0; i < g->n_nodes; i++) {
@@ -1017,6 +1029,15 @@ teq_status teq_ql_conv_i8_tiles(teq_exec_ctx *ctx, const teq_node *node, const t
 }
 
 void teq_ql_lanes8_ints(const teq_qlayer *ql, const float *x, int64_t n, float shift, uint8_t *q, int nt) {
+    if (ql->kl8 && teq_kl8_shift(ql->kl8) == shift) {
+        if (nt <= 1 || n < 8192) {
+            teq_kl8_run(ql->kl8, ql->kqe, x, n, q);
+            return;
+        }
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t i0 = 0; i0 < n; i0 += 4096) teq_kl8_run(ql->kl8, ql->kqe, x + i0, n - i0 < 4096 ? n - i0 : 4096, q + i0);
+        return;
+    }
     if (shift != 0) {
         float f[256]; /* x + shift in chunks, as TeqQuantize adds it, then their codes */
         for (int64_t i0 = 0; i0 < n; i0 += 256) {
@@ -1034,11 +1055,11 @@ uint8_t teq_ql_lanes8_pad(const teq_qlayer *ql, float pv) {
     return (uint8_t)fmin(fmax(rint(pv / ql->da8) + ql->zp8, 0), 255);
 }
 
-/* n activations' lane integers from floats x: int16 (16, one thread) or u8 codes (8, nt threads for the
- * codes) at dst */
-static void lanes_row(const teq_qlayer *ql, const float *x, int64_t n, void *dst, int nt) {
+/* n activations' lane integers from floats x: int16 (16, one thread; x has its shift added) or u8 codes (8, nt
+ * threads, of x + sh) at dst */
+static void lanes_row(const teq_qlayer *ql, const float *x, int64_t n, float sh, void *dst, int nt) {
     if (ql->lanes == 16) teq_kq_lanes(ql->kqe, x, n, ql->alut, dst);
-    else teq_ql_lanes8_ints(ql, x, n, 0.0f, dst, nt);
+    else teq_ql_lanes8_ints(ql, x, n, sh, dst, nt);
 }
 
 teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, const float *X, int64_t IH,
@@ -1070,19 +1091,20 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
     const int16_t pvi = ql->lanes == 16 ? (int16_t)fmin(fmax(rint(pv / ql->da), -lmax), lmax) : 0;
     const uint8_t pv8 = ql->lanes == 8 ? teq_ql_lanes8_pad(ql, pv) : 0;
     const float sh = ql->in_shift; /* a passed-through shifted quantizer's shift, as TeqQuantize adds it */
-    /* the float work row (x + shift) after the integers, per channel */
-    float *fr = sh != 0 ? (float *)(void *)(Q + ((ib + 3) & ~(size_t)3)) : NULL;
+    /* int16: the float work row (x + shift) after the integers, per channel (8 bits adds the shift itself) */
+    float *fr = sh != 0 && ql->lanes == 16 ? (float *)(void *)(Q + ((ib + 3) & ~(size_t)3)) : NULL;
+    const float sh8 = ql->lanes == 8 ? sh : 0.0f;
     if (g->PH == IH && g->PW == IW && !fr && (ql->lanes == 8 || C * plane <= 4096)) {
-        /* no padding, no shift: the whole input in one pass (a squeeze-and-excitation layer's 1 x 1 planes
+        /* no padding, no int16 shift: the whole input in one pass (a squeeze-and-excitation layer's 1 x 1 planes
          * would otherwise be one call a value); int16 on one thread, so only where it is small */
-        lanes_row(ql, X, C * plane, Q, nt);
+        lanes_row(ql, X, C * plane, sh8, Q, nt);
     } else {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
         for (int64_t c = 0; c < C; c++) {
             char *q = Q + (size_t)(c * plane) * esz;
             float *f = fr ? fr + c * IW : NULL;
             if (g->PH == IH && g->PW == IW && !f) {
-                lanes_row(ql, X + c * IH * IW, IH * IW, q, 1);
+                lanes_row(ql, X + c * IH * IW, IH * IW, sh8, q, 1);
                 continue;
             }
             if (g->PH != IH || g->PW != IW) {
@@ -1095,7 +1117,7 @@ teq_status teq_ql_conv_lanes(teq_exec_ctx *ctx, const teq_node *node, const teq_
                     for (int64_t i = 0; i < IW; i++) f[i] = xr[i] + sh;
                     xr = f;
                 }
-                lanes_row(ql, xr, IW, q + (size_t)((iy + pt) * g->PW + pl) * esz, 1);
+                lanes_row(ql, xr, IW, sh8, q + (size_t)((iy + pt) * g->PW + pl) * esz, 1);
             }
         }
     }

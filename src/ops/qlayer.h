@@ -66,6 +66,9 @@ typedef struct teq_qlayer {
     int top8;           /* 8: the activation code whose |level| tops the grid (file attribute int_lanes_top; codes
                          * above saturate), -1: the code's largest level */
     teq_kq *kqe;       /* the activation code's quantizer (codes, then alut or alut8) */
+    /* 8: the lane integers straight from the floats (kernels.h teq_kl8), for x + the shift the callers pass:
+     * in_shift for a Conv, 0 for a MatMul; NULL where it cannot be built (the codes and alut8 then) */
+    teq_kl8 *kl8;
     float in_shift;    /* the shift of a passed-through quantizer in front (its codes are of x + shift), else 0 */
     /* a Conv with one input channel per group (depthwise): 8-bit lanes only, run by nn.c's depthwise loop on the
      * INT8 depthwise kernel (kernels.h teq_k_i8_dw) with w8's rows, the same sums as i8_conv would make */

@@ -185,7 +185,8 @@ teq_status teq_ql_decode(teq_exec_ctx *ctx, const teq_node *node, const teq_qlay
  * slot 1, decoded TEQ_F32C_MR rows at a time through scratch slot 0: w->p points into the scratch. */
 teq_status teq_ql_decode_kwf(teq_exec_ctx *ctx, const teq_node *node, const teq_qlayer *ql, teq_kwf *w);
 /* 8-bit lanes (teq_qlayer.lanes == 8): the u8 lane integers q[0 .. n) of x[0 .. n) + shift (the shift added in
- * float first, as TeqQuantize adds it; 0: none), the codes on nt threads where there is no shift; and the lane
+ * float first, as TeqQuantize adds it; 0: none) on nt threads, by the layer's table (kl8) where it was built for
+ * this shift, else by the codes and alut8 (nt threads where there is no shift); and the lane
  * integer a padded tap reads for the padding value pv (pv itself, a level of the code: its integer on the grid,
  * clamped to 0 .. 255). The lanes convolution, the depthwise loop and the lanes MatMul all take these. */
 void teq_ql_lanes8_ints(const teq_qlayer *ql, const float *x, int64_t n, float shift, uint8_t *q, int nt);

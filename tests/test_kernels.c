@@ -1749,6 +1749,140 @@ static void test_kl8(void) {
            "tables caught\n", built, cases, built8, tried8, (long long)values, caught, mutated);
 }
 
+/* teq_kv8 (an exponential code's values by a table of their step function over |x|'s bit pattern): bit for bit
+ * teq_q_fake, on the AVX-512 body and the table walked in scalar code, for the fitted codes of every base and
+ * width 2..8 (both signs, zero code or not), on the edge values (specials, every level and threshold and their
+ * neighbours, negated) and random ones, lengths 1..200 and a masked tail, in place and not; then installed in a
+ * model's way (teq_kq_value_table) under teq_kq_fake and teq_kq_fake_shifted on 1 and 2 threads. A signed code
+ * with the zero code is refused (its sides differ); most others must make a table, or the test would only see the
+ * fallback. It checks itself: one value byte off in a bucket that is read must be caught. */
+static int kv8_cmp(const struct teq_kv8 *kv, const teq_kq *kq, const float *x, int64_t n, const char *what) {
+    float *want = malloc(sizeof(float) * (size_t)n + 64), *got = malloc(sizeof(float) * (size_t)(n + 16));
+    teq_q_fake(&kq->q, x, n, want);
+    int bad = 0;
+    for (int body = 0; body < 3; body++) {
+        if (body == 1 && teq_k_best_isa() != TEQ_ISA_AVX512) continue;
+        for (int64_t i = 0; i < n + 16; i++) got[i] = -7.0f;
+        if (body == 2) { /* in place (the shifted quantizer's second pass) */
+            memcpy(got, x, sizeof(float) * (size_t)n);
+            if (teq_k_best_isa() == TEQ_ISA_AVX512) teq_kv8_run_avx512(kv, kq, got, n, got);
+            else teq_kv8_run_table(kv, kq, got, n, got);
+        } else if (body == 1) {
+            teq_kv8_run_avx512(kv, kq, x, n, got);
+        } else {
+            teq_kv8_run_table(kv, kq, x, n, got);
+        }
+        for (int64_t i = 0; i < n && bad < 3; i++)
+            if (memcmp(&got[i], &want[i], 4)) {
+                bad++;
+                if (what) CHECK(0, "kv8 %s (%s): x=%.9g value %.9g want %.9g", what, body == 0 ? "table" : body == 1 ? "avx512" : "in place", (double)x[i], (double)got[i], (double)want[i]);
+            }
+        if (got[n] != -7.0f) {
+            bad++;
+            CHECK(!what, "kv8 %s: wrote past n", what ? what : "");
+        }
+    }
+    free(want), free(got);
+    return !bad;
+}
+
+static void test_kv8(void) {
+    enum { NX = 1 << 16 };
+    float *x = malloc(sizeof(float) * (NX + 8192)), *y = malloc(sizeof(float) * NX), *w = malloc(sizeof(float) * NX);
+    float *xs = malloc(sizeof(float) * NX);
+    int cases = 0, built = 0, want_built = 0, built8 = 0, tried8 = 0, bad = 0, caught = 0, mutated = 0, refused = 0;
+    int64_t values = 0;
+    teq_error err = {0};
+    for (int ib = 0; ib < NB; ib++)
+        for (int bits = 2; bits <= 8; bits++)
+            for (int kind = 0; kind < 4; kind++) {
+                const teq_qparams *q = kind < 2 ? fitted(&fit_a[kind], ib, bits) : fitted(&fit_w[kind - 2], ib, bits);
+                teq_kq *kq;
+                if (!q || teq_kq_new(q, &kq, &err) != TEQ_OK) continue;
+                cases++;
+                struct teq_kv8 *kv = teq_kv8_new(kq);
+                const bool sides = q->is_signed && q->zero_code;
+                if (sides) {
+                    CHECK(!kv, "kv8: a signed code with the zero code made a table");
+                    refused++;
+                    free(kv);
+                    teq_kq_free(kq);
+                    continue;
+                }
+                want_built++, tried8 += bits == 8;
+                if (!kv) {
+                    teq_kq_free(kq);
+                    continue;
+                }
+                built++, built8 += bits == 8;
+                int64_t n = edge_values(kq, x);
+                const float lo = kq->table[q->is_signed ? 0 : q->zero_code];
+                const float hi = kq->table[q->is_signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1];
+                while (n < NX) {
+                    const double mag = exp(log(fabs(lo) + 1e-30) + (unit() * 1.4 - 0.2) * (log(fabs(hi) + 1e-30) - log(fabs(lo) + 1e-30)));
+                    x[n++] = (float)((next() & 1) ? -mag : mag);
+                }
+                char what[96];
+                snprintf(what, sizeof what, "b=%g %d bits %s%s", q->base, bits, q->is_signed ? "signed" : "unsigned",
+                         q->zero_code ? " zc" : "");
+                int ok = kv8_cmp(kv, kq, x, n, what);
+                for (int64_t len = 1; len < 200 && ok; len += 1 + len / 3) ok &= kv8_cmp(kv, kq, x + len, len, what);
+                values += n;
+                /* the test against itself: one byte of a value that is read, off */
+                for (int64_t i = 100; ok && mutated < 40 && i < n; i++) {
+                    uint32_t xb;
+                    memcpy(&xb, &x[i], 4);
+                    uint32_t ub = kv->sg ? xb & 0x7FFFFFFFu : ((int32_t)xb < 0 ? 0 : xb);
+                    if (ub > 0x7F800000u) ub = 0;
+                    if (kv->zthr >= 0 && ub <= (uint32_t)kv->zthr) continue; /* the zero code's: no table read */
+                    const int32_t f = teq_kv8_f(kv, ub);
+                    const int b = f >> 16, r = f & 0xFFFF, t = kv->th[b] << 8 | kv->tl[b];
+                    if (r == t) continue;
+                    uint8_t *byte = &kv->v[(int)(next() % 4)][b + (r > t)];
+                    *byte ^= 4;
+                    for (int k = 0; k < 64; k++) xs[k] = x[i];
+                    mutated++;
+                    caught += !kv8_cmp(kv, kq, xs, 64, NULL);
+                    *byte ^= 4;
+                    break;
+                }
+                bad += !ok;
+                free(kv);
+                /* installed as a model's quantizer: teq_kq_fake and teq_kq_fake_shifted through it */
+                teq_kq_trim(&kq);
+                teq_kq_value_table(kq, true);
+                teq_kq_fake(kq, x, 1000, y, 1); /* too few to make the table */
+                CHECK(!kq->kv, "kv8 %s: a table for 1,000 values", what);
+                const float sh = (float)(hi * (unit() - 0.5));
+                for (int i = 0; i < NX; i++) xs[i] = x[i] + sh;
+                teq_q_fake(q, x, NX, w);
+                for (int nt = 1; nt <= 2; nt++) {
+                    teq_kq_fake(kq, x, NX, y, nt); /* the first: makes it */
+                    CHECK(!!kq->kv == (teq_k_best_isa() == TEQ_ISA_AVX512), "kv8 %s: no table after %d values", what, NX);
+                    int d = 0;
+                    for (int i = 0; i < NX; i++) d += memcmp(&y[i], &w[i], 4) != 0;
+                    teq_kq_fake_shifted(kq, x, NX, -sh, y, nt); /* x - sh: the sums round, so against their own values */
+                    for (int i = 0; i < NX; i++) xs[i] = x[i] + -sh;
+                    teq_q_fake(q, xs, NX, w);
+                    for (int i = 0; i < NX; i++) d += memcmp(&y[i], &w[i], 4) != 0;
+                    teq_q_fake(q, x, NX, w);
+                    CHECK(!d, "kv8 %s installed, %d threads: %d values differ", what, nt, d);
+                    bad += d != 0;
+                }
+                teq_kq_value_table(kq, false);
+                CHECK(!kq->kv, "kv8 %s: not freed", what);
+                teq_kq_free(kq);
+            }
+    free(x), free(y), free(w), free(xs);
+    CHECK(!bad, "kv8: %d cases differ", bad);
+    CHECK(caught == mutated && mutated >= 20, "kv8: %d of %d tables with a byte off went unseen", mutated - caught, mutated);
+    CHECK(built8 * 10 >= tried8 * 8, "kv8: only %d of %d 8-bit codes made a table", built8, tried8);
+    printf("kv8: %d of %d codes made a table (%d of %d at 8 bits; %d signed with the zero code refused), %lld values "
+           "bit-exact vs teq_q_fake, %d of %d mutated tables caught\n", built, want_built, built8, tried8, refused,
+           (long long)values, caught, mutated);
+    (void)cases;
+}
+
 /* teq_kq_trim: where the entry table answers every value (an exponential code with one, on a CPU without the
  * AVX-512 body) the quantizer drops thr, code and the buckets, and gives the same codes, values and lanes bit
  * for bit on the scalar and AVX2 bodies (ASan sees any read of what is gone: the block is reallocated down to
@@ -2230,6 +2364,7 @@ int main(void) {
     test_kq();
     test_kq_shifted();
     test_kl8();
+    test_kv8();
     printf("best set: %s\n", teq_kset_best()->name);
     for (int i = 0; i < 2; i++) teq_tensor_fit_free(&fit_w[i]), teq_tensor_fit_free(&fit_a[i]);
     if (n_fail) printf("replay with TEQ_SEED=%llu\n", (unsigned long long)seed);

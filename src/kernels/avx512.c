@@ -1878,6 +1878,15 @@ static int kq512_log_faster(const teq_kq *kq) {
 }
 
 void teq_kq_run_avx512(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
+    const struct teq_kv8 *kv = codes || !y ? NULL : __atomic_load_n(&kq->kv, __ATOMIC_ACQUIRE);
+    if (kv) { /* values only: the step table (steps512.c) */
+        teq_kv8_run_avx512(kv, kq, x, n, y);
+        return;
+    }
+    teq_kq_run_avx512_exact(kq, x, n, codes, y);
+}
+
+void teq_kq_run_avx512_exact(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y) {
     if (kq->q.lin_f32) {
         kq512_lin32_run(kq, x, n, codes, y, NULL);
         return;

@@ -418,6 +418,11 @@ void teq_kq_free(teq_kq *kq);
  * table answers every value on this CPU's path (an exponential code that has one, on a CPU without the
  * AVX-512 body). *kq may move; it quantizes as before, bit for bit. Nothing happens where it cannot. */
 void teq_kq_trim(teq_kq **kq);
+/* A model's quantizer that computes values (a TeqQuantize that runs, not one passed through): on (true) lets it
+ * read its values from a step table where this CPU's set has the body (exponential codes on AVX-512; kint.h
+ * struct teq_kv8), made by its first call on 65,536 values or more: the same values bit for bit, about 3 KB;
+ * off frees it. Not while the quantizer runs. */
+void teq_kq_value_table(teq_kq *kq, bool on);
 /* the code it was prepared for */
 const teq_qparams *teq_kq_params(const teq_kq *kq);
 /* y = dequantize(quantize(x)) (y may alias x), n_threads >= 1 */

@@ -330,6 +330,13 @@ struct teq_kq {
     int32_t *lent;
     int32_t lsh[2], lkbase[2], ltop[2], lboff[2];
     uint32_t lsplit;
+    /* The values of an exponential code by a table of their step function over |x|'s bit pattern (steps.c,
+     * struct teq_kv8 below), read by teq_kq_run_avx512 when only values are asked for. kv_want (set by
+     * teq_kq_value_table for a model's quantizer that computes values, on a CPU with the AVX-512 set): the first
+     * call of at least KQ_KV_MIN values makes it (kq.c run, published atomically; 0.1-0.3 ms once), so that a
+     * model whose activations are all small never pays its 3 KB and its code pages. kv_want 2: it cannot be made. */
+    struct teq_kv8 *kv;
+    int kv_want;
     /* The exponential tables, last: a linear code's quantizer is allocated only up to tl
      * (TEQ_KQ_LINEAR_BYTES), 1.2 KB instead of 8.4 (a quantized model holds two per INT8 layer). */
     int32_t tl[256];
@@ -429,6 +436,51 @@ static inline int32_t teq_kl8_f(const struct teq_kl8 *kl, float x) {
     v = v < kl->hi ? v : kl->hi;
     return (int32_t)__builtin_floorf(v) - kl->off;
 }
+/* The values of an exponential code (teq_kq_fake) by the same scheme over magnitudes. Its levels are
+ * alpha * b^e + beta, geometric once beta is taken off, so the table is indexed by the bit pattern of
+ *     w = max(fl(|y| - c0), eps)     (c0 = (float)beta; eps below every threshold's w)
+ * which is non-decreasing in |y| (NaN as 0; an unsigned code's negatives as +0, as its codes take them): there
+ * the thresholds lie about log2(b) octaves apart whatever alpha and beta are. With wb = bits(w),
+ *     F = min(wb < split ? max((wb - ubase) >> s2, 0) : off1 + ((wb - split) >> s2b), TEQ_KL8_NB * 2^16 - 1)
+ * : two regions of w, each with its own bucket width (2^(s+16) patterns, 2^(s-7) of an octave). Bucket
+ * b = F >> 16 holds at most one threshold; v[0..3][b] are the value's four bytes at the bucket's start, the
+ * value past the step v[.][b + 1], F at the step th:tl, undecided F as above. The zero code is a compare of its
+ * own (|y| at or below zthr: +0, as the codes' bodies do it); a signed code (without the zero code, whose sides
+ * differ) reads the magnitude's table and sets the sign bit of a negative y's value. */
+struct teq_kv8 {
+    float c0, eps;
+    int32_t zthr; /* the zero code's threshold pattern, or -1 */
+    int32_t ubase, s2, split, s2b, off1, sg;
+    uint8_t th[TEQ_KL8_NB], tl[TEQ_KL8_NB];
+    uint8_t v[4][TEQ_KL8_NB];
+};
+/* the table for kq's values, NULL where it cannot be made (teq_kq_trim installs it) */
+struct teq_kv8 *teq_kv8_new(const teq_kq *kq);
+/* F of magnitude pattern ub (<= +inf's) */
+static inline int32_t teq_kv8_f(const struct teq_kv8 *kv, uint32_t ub) {
+    float m, w;
+    memcpy(&m, &ub, 4);
+    w = m - kv->c0;
+    w = w > kv->eps ? w : kv->eps;
+    uint32_t wb;
+    memcpy(&wb, &w, 4);
+    int32_t d;
+    if ((int32_t)wb < kv->split) {
+        d = (int32_t)(wb - (uint32_t)kv->ubase) >> kv->s2;
+        d = d < 0 ? 0 : d;
+    } else {
+        const uint32_t e = (uint32_t)kv->off1 + ((wb - (uint32_t)kv->split) >> kv->s2b); /* < 2^32 */
+        d = e > TEQ_KL8_NB * 65536 - 1 ? TEQ_KL8_NB * 65536 - 1 : (int32_t)e;
+    }
+    return d > TEQ_KL8_NB * 65536 - 1 ? TEQ_KL8_NB * 65536 - 1 : d;
+}
+/* y[i] = value(x[i]) by the table walked in scalar code (any CPU; tests) and by the AVX-512 body; both hand
+ * undecided values to the quantizer's own body (teq_kq_run_avx512_exact, or the scalar one) */
+void teq_kv8_run_table(const struct teq_kv8 *kv, const teq_kq *kq, const float *x, int64_t n, float *y);
+void teq_kv8_run_avx512(const struct teq_kv8 *kv, const teq_kq *kq, const float *x, int64_t n, float *y);
+/* teq_kq_run_avx512 without the value table: the codes' own bodies */
+void teq_kq_run_avx512_exact(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y);
+
 /* lut[codes(fl(x + sh))], the definition (in chunks; n any) */
 void teq_kl8_exact(const struct teq_kl8 *kl, const teq_kq *kq, const float *x, int64_t n, uint8_t *out);
 /* the AVX-512 (VBMI) body: the table for 64 values a step, blocks with an undecided value and the masked tail

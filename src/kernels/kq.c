@@ -316,8 +316,32 @@ void teq_kq_trim(teq_kq **kqp) {
 
 const teq_qparams *teq_kq_params(const teq_kq *kq) { return &kq->q; }
 
+void teq_kq_value_table(teq_kq *kq, bool on) {
+    if (!kq || kq->q.kind != TEQ_CODE_EXP) return;
+    if (!on || teq_k_best_isa() != TEQ_ISA_AVX512) {
+        free(kq->kv);
+        kq->kv = NULL, kq->kv_want = 0;
+    } else if (!kq->kv && kq->kv_want != 2) {
+        kq->kv_want = 1;
+    }
+}
+
+/* kint.h kv_want: the table made by the first call that is worth it. Two runs of one model on two threads may
+ * both get here: each builds, one publishes, the other frees its copy. */
+enum { KQ_KV_MIN = 1 << 16 };
+static void kv_make(const teq_kq *kq) {
+    teq_kq *m = (teq_kq *)kq; /* a cache of the quantizer's own values: the same results with or without it */
+    struct teq_kv8 *kv = teq_kv8_new(kq), *none = NULL;
+    if (!kv) {
+        __atomic_store_n(&m->kv_want, 2, __ATOMIC_RELAXED);
+        return;
+    }
+    if (!__atomic_compare_exchange_n(&m->kv, &none, kv, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) free(kv);
+}
+
 void teq_kq_free(teq_kq *kq) {
     if (!kq) return;
+    if (kq->q.kind == TEQ_CODE_EXP) free(kq->kv);
     free(kq->bucket);
     free(kq->lent);
     free(kq);
@@ -414,6 +438,9 @@ static void run_chunk_at(const teq_kq *kq, const float *x, int64_t n, uint8_t *c
 
 static void run(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, float *y, int n_threads, float shift) {
     if (n <= 0) return;
+    if (!codes && n >= KQ_KV_MIN && __atomic_load_n(&kq->kv_want, __ATOMIC_RELAXED) == 1 &&
+        !__atomic_load_n(&kq->kv, __ATOMIC_ACQUIRE))
+        kv_make(kq);
     int64_t nch = (n + KQ_CHUNK - 1) / KQ_CHUNK;
     int nt = n_threads < 1 ? 1 : n_threads;
     if (nt > nch) nt = (int)nch;

@@ -558,6 +558,10 @@ static teq_status fast_passes(teq_graph *g, bool on) {
         if (teq_add_link_slot(&g->nodes[i]) >= 0) g->nodes[i].kern = NULL; /* set again below */
         g->nodes[i].pass_fast = on && requantized_by_readers(g, &g->nodes[i]);
     }
+    /* a quantizer that computes its values reads them from its step table where the CPU has one */
+    for (int i = 0; i < g->n_nodes; i++)
+        if (teq_ql_is_quantize(&g->nodes[i]) && g->nodes[i].kern)
+            teq_kq_value_table(g->nodes[i].kern, !g->nodes[i].pass_fast);
     /* lanes readers of a passed-through shifted quantizer add its shift themselves */
     for (int i = 0; i < g->n_nodes; i++) {
         teq_node *n = &g->nodes[i];

@@ -440,17 +440,21 @@ static inline int32_t teq_kl8_f(const struct teq_kl8 *kl, float x) {
  * alpha * b^e + beta, geometric once beta is taken off, so the table is indexed by the bit pattern of
  *     w = max(fl(|y| - c0), eps)     (c0 = (float)beta; eps below every threshold's w)
  * which is non-decreasing in |y| (NaN as 0; an unsigned code's negatives as +0, as its codes take them): there
- * the thresholds lie about log2(b) octaves apart whatever alpha and beta are. With wb = bits(w),
- *     F = min(wb < split ? max((wb - ubase) >> s2, 0) : off1 + ((wb - split) >> s2b), TEQ_KL8_NB * 2^16 - 1)
- * : two regions of w, each with its own bucket width (2^(s+16) patterns, 2^(s-7) of an octave). Bucket
+ * the thresholds lie about log2(b) octaves apart whatever alpha and beta are. With wb = bits(w) (an int32),
+ *     F = wb < split ? floor(min(max(fl((float)(wb - ubase) * c0), 0), top))
+ *                    : off1 + floor(min(fl((float)(wb - split) * c1), top - off1))      (top = TEQ_KL8_NB * 2^16 - 2)
+ * : two regions of w, each with its own bucket width (2^16 / c patterns), because a threshold's distance in
+ * patterns doubles across each octave and the code's own spread need not suit one width. F is non-decreasing in
+ * wb (each operation is), which is all the undecided rule needs. Bucket
  * b = F >> 16 holds at most one threshold; v[0..3][b] are the value's four bytes at the bucket's start, the
  * value past the step v[.][b + 1], F at the step th:tl, undecided F as above. The zero code is a compare of its
  * own (|y| at or below zthr: +0, as the codes' bodies do it); a signed code (without the zero code, whose sides
  * differ) reads the magnitude's table and sets the sign bit of a negative y's value. */
 struct teq_kv8 {
-    float c0, eps;
+    float cb, eps; /* w = max(fl(|y| - cb), eps) */
     int32_t zthr; /* the zero code's threshold pattern, or -1 */
-    int32_t ubase, s2, split, s2b, off1, sg;
+    float c0, c1;
+    int32_t ubase, split, off1, sg;
     uint8_t th[TEQ_KL8_NB], tl[TEQ_KL8_NB];
     uint8_t v[4][TEQ_KL8_NB];
 };
@@ -460,19 +464,20 @@ struct teq_kv8 *teq_kv8_new(const teq_kq *kq);
 static inline int32_t teq_kv8_f(const struct teq_kv8 *kv, uint32_t ub) {
     float m, w;
     memcpy(&m, &ub, 4);
-    w = m - kv->c0;
+    w = m - kv->cb;
     w = w > kv->eps ? w : kv->eps;
     uint32_t wb;
     memcpy(&wb, &w, 4);
-    int32_t d;
+    const float top = (float)(TEQ_KL8_NB * 65536 - 2); /* a float: 2^25 - 1 is not */
     if ((int32_t)wb < kv->split) {
-        d = (int32_t)(wb - (uint32_t)kv->ubase) >> kv->s2;
-        d = d < 0 ? 0 : d;
-    } else {
-        const uint32_t e = (uint32_t)kv->off1 + ((wb - (uint32_t)kv->split) >> kv->s2b); /* < 2^32 */
-        d = e > TEQ_KL8_NB * 65536 - 1 ? TEQ_KL8_NB * 65536 - 1 : (int32_t)e;
+        float v = (float)(int32_t)(wb - (uint32_t)kv->ubase) * kv->c0;
+        v = v > 0 ? v : 0;
+        v = v < top ? v : top;
+        return (int32_t)__builtin_floorf(v);
     }
-    return d > TEQ_KL8_NB * 65536 - 1 ? TEQ_KL8_NB * 65536 - 1 : d;
+    float v = (float)(int32_t)(wb - (uint32_t)kv->split) * kv->c1;
+    v = v < top - (float)kv->off1 ? v : top - (float)kv->off1;
+    return kv->off1 + (int32_t)__builtin_floorf(v);
 }
 /* y[i] = value(x[i]) by the table walked in scalar code (any CPU; tests) and by the AVX-512 body; both hand
  * undecided values to the quantizer's own body (teq_kq_run_avx512_exact, or the scalar one) */

@@ -214,56 +214,54 @@ static bool kv_one_each(const struct teq_kv8 *kv, const uint32_t *st, int ns) {
 static uint32_t kv_wbits(const struct teq_kv8 *kv, uint32_t ub) {
     float m, w;
     memcpy(&m, &ub, 4);
-    w = m - kv->c0;
+    w = m - kv->cb;
     w = w > kv->eps ? w : kv->eps;
     return fbits1(w);
 }
 
-/* c0, eps and the regions: the split at an octave of w (or none) and each region's coarsest bucket width with one
- * candidate step a bucket, fewest buckets in all. The candidates are the quantizer's own level thresholds (tl);
- * the table built below finds and checks every step itself, so they only guide the choice. */
+/* cb, eps and the regions: the split at an octave of w (or none) and each region's bucket width, the narrowest
+ * distance between two of its steps (in patterns of w, less 2^-10), fewest buckets in all. The candidates are the
+ * quantizer's own level thresholds (tl); the table built below finds and checks every step itself, so they only
+ * guide the choice. */
 static bool kv_regions(struct teq_kv8 *kv, const teq_kq *kq) {
     enum { NB = TEQ_KL8_NB };
     const uint32_t UMAX = 0x7F800000u;
-    uint32_t st[256];
+    uint32_t st[256], ws[256];
     int ns = 0;
     for (int e = 0; e + 1 < kq->nlev && e < 255; e++)
         if ((uint32_t)kq->tl[e] < UMAX) st[ns++] = (uint32_t)kq->tl[e] + 1;
-    kv->c0 = isfinite(kq->lbeta) ? kq->lbeta : 0.0f;
+    kv->cb = isfinite(kq->lbeta) ? kq->lbeta : 0.0f;
     kv->eps = FLT_MIN;
-    kv->split = (int32_t)(UMAX + 1), kv->s2 = kv->s2b = 0, kv->off1 = 0, kv->ubase = 0;
+    kv->split = (int32_t)(UMAX + 1), kv->c0 = kv->c1 = 1.0f, kv->off1 = 0, kv->ubase = 0;
     if (ns == 0) return true;
     /* eps: half the smallest w of a step (every step's w then stays above it), at least FLT_MIN */
-    kv->eps = 0.0f;
     float w0;
     const uint32_t wb0 = kv_wbits(kv, st[0]);
     memcpy(&w0, &wb0, 4);
     kv->eps = w0 * 0.5f > FLT_MIN ? w0 * 0.5f : FLT_MIN;
     if (!(w0 > kv->eps)) return false;
-    const uint32_t wa = kv_wbits(kv, st[0]), wz = kv_wbits(kv, st[ns - 1]);
+    for (int j = 0; j < ns; j++) ws[j] = kv_wbits(kv, st[j]);
+    for (int j = 1; j < ns; j++)
+        if (ws[j] <= ws[j - 1]) return false; /* two thresholds on one w */
     int best = NB - 1; /* fewer than NB - 1 buckets up to the last step's: the last bucket stays constant */
     bool found = false;
     struct teq_kv8 pick = *kv, t = *kv;
-    for (uint32_t e = (wa >> 23) + 1; e <= (wz >> 23) + 1; e++) {
-        const uint32_t split = e > (wz >> 23) ? UMAX + 1 : e << 23; /* the last: one region */
+    for (uint32_t e = (ws[0] >> 23) + 1; e <= (ws[ns - 1] >> 23) + 1; e++) {
+        const uint32_t split = e > (ws[ns - 1] >> 23) ? UMAX + 1 : e << 23; /* the last: one region */
         int k = 0; /* steps below the split */
-        while (k < ns && kv_wbits(kv, st[k]) < split) k++;
-        int s0 = 15, s1 = 15;
-        t.split = (int32_t)split, t.s2b = 0, t.off1 = NB * 65536; /* region 1 out of the way while region 0 is sized */
-        for (; s0 >= 0; s0--) {
-            const uint32_t w = 1u << (s0 + 16);
-            t.s2 = s0, t.ubase = (int32_t)(wa > w ? wa - w : 0);
-            if (kv_one_each(&t, st, k)) break;
-        }
-        if (s0 < 0) continue;
-        const int n0 = split > UMAX ? 0 : (int)(((split - 1 - (uint32_t)t.ubase) >> (s0 + 16)) + 1);
-        if (n0 >= NB) continue;
-        t.off1 = n0 << 16;
-        for (; s1 >= 0 && k < ns; s1--) {
-            t.s2b = s1;
-            if (kv_one_each(&t, st + k, ns - k)) break;
-        }
-        if (s1 < 0) continue;
+        while (k < ns && ws[k] < split) k++;
+        if (k == 0) continue;
+        double d0 = 1e30, d1 = 1e30; /* the regions' narrowest distances */
+        for (int j = 1; j < k; j++) d0 = fmin(d0, (double)(ws[j] - ws[j - 1]));
+        for (int j = k + 1; j < ns; j++) d1 = fmin(d1, (double)(ws[j] - ws[j - 1]));
+        t.split = (int32_t)split;
+        t.c0 = (float)(65536.0 / fmin(d0, 1e9) * (1 - 0x1p-10));
+        t.ubase = (int32_t)(ws[0] > (uint32_t)(65536 / t.c0) ? ws[0] - (uint32_t)(65536 / t.c0) : 0);
+        const double n0d = split > UMAX ? 0 : floor((double)(int32_t)(split - 1 - (uint32_t)t.ubase) * t.c0 / 65536) + 1;
+        if (n0d >= NB - 1) continue;
+        t.off1 = (int32_t)n0d << 16;
+        t.c1 = (float)(65536.0 / fmin(d1, 1e9) * (1 - 0x1p-10));
+        if (!kv_one_each(&t, st, ns)) continue;
         const int nb = (teq_kv8_f(&t, st[ns - 1]) >> 16) + 1;
         if (nb < best) best = nb, pick = t, found = true;
     }

@@ -107,16 +107,18 @@ INLINE __m512i kv8_f16(const struct teq_kv8 *kv, const float *x, __mmask16 m, co
     ub = _mm512_maskz_mov_epi32(_mm512_cmple_epi32_mask(ub, _mm512_set1_epi32(0x7F800000)), ub);
     *neg = sg ? _mm512_mask_cmplt_epi32_mask(_mm512_test_epi32_mask(ub, ub), xb, _mm512_setzero_si512()) : 0;
     *zero = zc ? _mm512_cmple_epi32_mask(ub, _mm512_set1_epi32(kv->zthr)) : 0;
-    const __m512 w = _mm512_max_ps(_mm512_sub_ps(_mm512_castsi512_ps(ub), _mm512_set1_ps(kv->c0)), _mm512_set1_ps(kv->eps));
+    const __m512 w = _mm512_max_ps(_mm512_sub_ps(_mm512_castsi512_ps(ub), _mm512_set1_ps(kv->cb)), _mm512_set1_ps(kv->eps));
     const __m512i wb = _mm512_castps_si512(w);
-    const __m512i d0 = _mm512_max_epi32(_mm512_sra_epi32(_mm512_sub_epi32(wb, _mm512_set1_epi32(kv->ubase)),
-                                                         _mm_cvtsi32_si128(kv->s2)),
-                                        _mm512_setzero_si512());
-    const __m512i d1 = _mm512_add_epi32(_mm512_srl_epi32(_mm512_sub_epi32(wb, _mm512_set1_epi32(kv->split)),
-                                                         _mm_cvtsi32_si128(kv->s2b)),
+    const __m512 top = _mm512_set1_ps((float)(TEQ_KL8_NB * 65536 - 2));
+    __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(wb, _mm512_set1_epi32(kv->ubase))), _mm512_set1_ps(kv->c0));
+    v0 = _mm512_min_ps(_mm512_max_ps(v0, _mm512_setzero_ps()), top);
+    __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(wb, _mm512_set1_epi32(kv->split))), _mm512_set1_ps(kv->c1));
+    v1 = _mm512_min_ps(v1, _mm512_sub_ps(top, _mm512_set1_ps((float)kv->off1)));
+    const __mmask16 r1 = _mm512_cmpge_epi32_mask(wb, _mm512_set1_epi32(kv->split));
+    const __m512i f0 = _mm512_cvt_roundps_epi32(v0, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512i f1 = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v1, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
                                         _mm512_set1_epi32(kv->off1));
-    const __m512i d = _mm512_mask_blend_epi32(_mm512_cmpge_epi32_mask(wb, _mm512_set1_epi32(kv->split)), d0, d1);
-    return _mm512_min_epu32(d, _mm512_set1_epi32(TEQ_KL8_NB * 65536 - 1));
+    return _mm512_mask_blend_epi32(r1, f0, f1);
 }
 
 INLINE void kv8_body(const struct teq_kv8 *kv, const teq_kq *kq, const float *x, int64_t n, float *y, const int sg,

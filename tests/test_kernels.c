@@ -1791,6 +1791,7 @@ static void test_kv8(void) {
     float *x = malloc(sizeof(float) * (NX + 8192)), *y = malloc(sizeof(float) * NX), *w = malloc(sizeof(float) * NX);
     float *xs = malloc(sizeof(float) * NX);
     int cases = 0, built = 0, want_built = 0, built8 = 0, tried8 = 0, bad = 0, caught = 0, mutated = 0, refused = 0;
+    int unsigned8 = 0, unsigned8_built = 0;
     int64_t values = 0;
     teq_error err = {0};
     for (int ib = 0; ib < NB; ib++)
@@ -1800,6 +1801,7 @@ static void test_kv8(void) {
                 teq_kq *kq;
                 if (!q || teq_kq_new(q, &kq, &err) != TEQ_OK) continue;
                 cases++;
+                unsigned8 += bits == 8 && !q->is_signed;
                 struct teq_kv8 *kv = teq_kv8_new(kq);
                 const bool sides = q->is_signed && q->zero_code;
                 if (sides) {
@@ -1814,7 +1816,7 @@ static void test_kv8(void) {
                     teq_kq_free(kq);
                     continue;
                 }
-                built++, built8 += bits == 8;
+                built++, built8 += bits == 8, unsigned8_built += bits == 8 && !q->is_signed;
                 int64_t n = edge_values(kq, x);
                 const float lo = kq->table[q->is_signed ? 0 : q->zero_code];
                 const float hi = kq->table[q->is_signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1];
@@ -1876,7 +1878,12 @@ static void test_kv8(void) {
     free(x), free(y), free(w), free(xs);
     CHECK(!bad, "kv8: %d cases differ", bad);
     CHECK(caught == mutated && mutated >= 20, "kv8: %d of %d tables with a byte off went unseen", mutated - caught, mutated);
-    CHECK(built8 * 10 >= tried8 * 8, "kv8: only %d of %d 8-bit codes made a table", built8, tried8);
+    /* Every 8-bit unsigned code (most activation quantizers: on the bench models every one of them makes a table)
+     * and most of the rest. What fails are codes whose alpha is tiny against beta (1e-10 against 0.01 at base 4):
+     * their low thresholds crowd within float rounding of beta, and the narrowest gap then sets a bucket width
+     * that 512 buckets cannot carry across the code (12 seeds: 0 to 5 of the 80 tried, 0 to 2 of 14 at 8 bits). */
+    CHECK(unsigned8_built == unsigned8 && built * 10 >= want_built * 8,
+          "kv8: %d of %d 8-bit unsigned codes and %d of %d in all made a table", unsigned8_built, unsigned8, built, want_built);
     printf("kv8: %d of %d codes made a table (%d of %d at 8 bits; %d signed with the zero code refused), %lld values "
            "bit-exact vs teq_q_fake, %d of %d mutated tables caught\n", built, want_built, built8, tried8, refused,
            (long long)values, caught, mutated);

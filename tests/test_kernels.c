@@ -78,6 +78,12 @@ static const teq_qparams *fitted(const teq_tensor_fit *f, int ib, int bits) {
     return q->kind == TEQ_CODE_EXP ? q : NULL;
 }
 
+/* the fitted code of kind 0..3 (activations: unsigned with the zero code, signed; weights-like: signed without
+ * and with it) at base BASES[ib] and width bits, NULL where the fit gave no exponential code */
+static const teq_qparams *fitted_kind(int kind, int ib, int bits) {
+    return kind < 2 ? fitted(&fit_a[kind], ib, bits) : fitted(&fit_w[kind - 2], ib, bits);
+}
+
 /* ---- float GEMV ---- */
 static int gemv_case(const kset_case *ks, int64_t M, int64_t K, const teq_qparams *qw, const teq_qparams *qa,
                      const char *what) {
@@ -1644,7 +1650,7 @@ static void test_kl8(void) {
         for (int bits = 2; bits <= 8; bits++)
             for (int kind = 0; kind < 4; kind++)
                 for (int var = 0; var < 2; var++) {
-                    const teq_qparams *q = kind < 2 ? fitted(&fit_a[kind], ib, bits) : fitted(&fit_w[kind - 2], ib, bits);
+                    const teq_qparams *q = fitted_kind(kind, ib, bits);
                     teq_kq *kq;
                     if (!q || teq_kq_new(q, &kq, &err) != TEQ_OK) continue;
                     /* the lanes grid as qlayer.c makes it (teq_ql_lanes8_prepare): top = the largest |level|, or
@@ -1797,7 +1803,7 @@ static void test_kv8(void) {
     for (int ib = 0; ib < NB; ib++)
         for (int bits = 2; bits <= 8; bits++)
             for (int kind = 0; kind < 4; kind++) {
-                const teq_qparams *q = kind < 2 ? fitted(&fit_a[kind], ib, bits) : fitted(&fit_w[kind - 2], ib, bits);
+                const teq_qparams *q = fitted_kind(kind, ib, bits);
                 teq_kq *kq;
                 if (!q || teq_kq_new(q, &kq, &err) != TEQ_OK) continue;
                 cases++;
@@ -1952,7 +1958,7 @@ static void test_kq(void) {
         for (int bits = 2; bits <= 8; bits++)
             for (int kind = 0; kind < 4; kind++) {
                 /* activations: unsigned zc / signed (fitted); weights-like: signed with or without zc */
-                const teq_qparams *q = kind < 2 ? fitted(&fit_a[kind], ib, bits) : fitted(&fit_w[kind - 2], ib, bits);
+                const teq_qparams *q = fitted_kind(kind, ib, bits);
                 if (!q) continue;
                 teq_kq *kq;
                 if (teq_kq_new(q, &kq, &err) != TEQ_OK) {

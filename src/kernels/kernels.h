@@ -438,6 +438,11 @@ void teq_kq_qvalues(const teq_kq *kq, const float *x, int64_t n, float *v);
 void teq_kq_lanes(const teq_kq *kq, const float *x, int64_t n, const int16_t lut[256], int16_t *out);
 /* codes[n] = quantize(x) */
 void teq_kq_codes(const teq_kq *kq, const float *x, int64_t n, uint8_t *codes, int n_threads);
+/* out[i] = lut[quantize(fl(x[i] + shift))] (no addition where shift is 0), the codes then the map: an 8-bit lanes
+ * layer's integers by definition. n_threads for the codes where there is no shift; one thread with one (the sums
+ * in chunks on the stack) */
+void teq_kq_lanes8(const teq_kq *kq, const uint8_t lut[256], float shift, const float *x, int64_t n, uint8_t *out,
+                   int n_threads);
 /* 8-bit lanes straight from floats: out[i] = lut[quantize(fl(x[i] + shift))] (no addition where shift is 0)
  * bit for bit, through a table of the step function (kint.h struct teq_kl8) on CPUs with the AVX-512 set,
  * about 2.5x faster than the codes and the map. teq_kl8_new builds it from kq (its exact codes) for a lane grid

@@ -333,7 +333,7 @@ struct teq_kq {
     /* The values of an exponential code by a table of their step function over |x|'s bit pattern (steps.c,
      * struct teq_kv8 below), read by teq_kq_run_avx512 when only values are asked for. kv_want (set by
      * teq_kq_value_table for a model's quantizer that computes values, on a CPU with the AVX-512 set): the first
-     * call of at least KQ_KV_MIN values makes it (kq.c run, published atomically; 0.1-0.3 ms once), so that a
+     * call of at least KQ_KV_MIN values makes it (kq.c run, published atomically; 0.4-0.8 ms once), so that a
      * model whose activations are all small never pays its 3 KB and its code pages. kv_want 2: it cannot be made. */
     struct teq_kv8 *kv;
     int kv_want;
@@ -410,7 +410,7 @@ static inline uint32_t teq_ki_fbits(float f) {
     return u;
 }
 
-/* 8-bit lanes straight from floats (kl8.c; kernels.h teq_kl8_*). A layer's lane integer of x is
+/* 8-bit lanes straight from floats (steps.c; kernels.h teq_kl8_*). A layer's lane integer of x is
  * lut[code(fl(x + sh))], a non-decreasing step function of x whose steps lie at least da / 2 apart (between
  * two steps the levels move by at least one grid step da, and each threshold is the midpoint of two levels).
  * So with F(x) = floor(clamp(fl(fl(x + sh) * c), lo, hi)) - off (c about 2^16 * 2 / da, a NaN as 0), bucket
@@ -438,7 +438,7 @@ static inline int32_t teq_kl8_f(const struct teq_kl8 *kl, float x) {
 }
 /* The values of an exponential code (teq_kq_fake) by the same scheme over magnitudes. Its levels are
  * alpha * b^e + beta, geometric once beta is taken off, so the table is indexed by the bit pattern of
- *     w = max(fl(|y| - c0), eps)     (c0 = (float)beta; eps below every threshold's w)
+ *     w = max(fl(|y| - cb), eps)     (cb = (float)beta; eps below every threshold's w)
  * which is non-decreasing in |y| (NaN as 0; an unsigned code's negatives as +0, as its codes take them): there
  * the thresholds lie about log2(b) octaves apart whatever alpha and beta are. With wb = bits(w) (an int32),
  *     F = wb < split ? floor(min(max(fl((float)(wb - ubase) * c0), 0), top))
@@ -458,16 +458,21 @@ struct teq_kv8 {
     uint8_t th[TEQ_KL8_NB], tl[TEQ_KL8_NB];
     uint8_t v[4][TEQ_KL8_NB];
 };
-/* the table for kq's values, NULL where it cannot be made (teq_kq_trim installs it) */
+/* the table for kq's values, NULL where it cannot be made (kq.c makes it on a first call that is worth it) */
 struct teq_kv8 *teq_kv8_new(const teq_kq *kq);
-/* F of magnitude pattern ub (<= +inf's) */
-static inline int32_t teq_kv8_f(const struct teq_kv8 *kv, uint32_t ub) {
+/* w's bit pattern for magnitude pattern ub (<= +inf's) */
+static inline uint32_t teq_kv8_w(const struct teq_kv8 *kv, uint32_t ub) {
     float m, w;
     memcpy(&m, &ub, 4);
     w = m - kv->cb;
     w = w > kv->eps ? w : kv->eps;
     uint32_t wb;
     memcpy(&wb, &w, 4);
+    return wb;
+}
+/* F of magnitude pattern ub (<= +inf's) */
+static inline int32_t teq_kv8_f(const struct teq_kv8 *kv, uint32_t ub) {
+    const uint32_t wb = teq_kv8_w(kv, ub);
     const float top = (float)(TEQ_KL8_NB * 65536 - 2); /* a float: 2^25 - 1 is not */
     if ((int32_t)wb < kv->split) {
         float v = (float)(int32_t)(wb - (uint32_t)kv->ubase) * kv->c0;

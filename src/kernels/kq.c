@@ -341,7 +341,7 @@ static void kv_make(const teq_kq *kq) {
 
 void teq_kq_free(teq_kq *kq) {
     if (!kq) return;
-    if (kq->q.kind == TEQ_CODE_EXP) free(kq->kv);
+    free(kq->kv); /* before tl: within a linear code's block too (NULL there) */
     free(kq->bucket);
     free(kq->lent);
     free(kq);
@@ -497,6 +497,21 @@ void teq_kq_lanes(const teq_kq *kq, const float *x, int64_t n, const int16_t lut
         run(kq, x + i0, k, c, NULL, 1, 0);
         teq_k_map_i16(lut, c, k, out + i0);
     }
+}
+
+void teq_kq_lanes8(const teq_kq *kq, const uint8_t lut[256], float shift, const float *x, int64_t n, uint8_t *out,
+                   int n_threads) {
+    if (shift != 0) {
+        float f[256]; /* x + shift in chunks, as TeqQuantize adds it, then their codes */
+        for (int64_t i0 = 0; i0 < n; i0 += 256) {
+            const int64_t k = n - i0 < 256 ? n - i0 : 256;
+            for (int64_t i = 0; i < k; i++) f[i] = x[i0 + i] + shift;
+            teq_kq_codes(kq, f, k, out + i0, 1);
+        }
+    } else {
+        teq_kq_codes(kq, x, n, out, n_threads);
+    }
+    teq_k_map_u8(lut, out, n, out);
 }
 
 /* for the vector files' tails */

@@ -1,6 +1,7 @@
-/* 8-bit lanes straight from floats (kernels.h teq_kl8_*; the table's definition in kint.h struct teq_kl8).
+/* Step tables (kint.h struct teq_kl8 and struct teq_kv8; read by steps512.c): 8-bit lanes straight from floats
+ * (kernels.h teq_kl8_*), then an exponential code's values (teq_kv8, below).
  *
- * The table is built from the quantizer itself, not from a second derivation of its thresholds: every lane
+ * The lanes' table is built from the quantizer itself, not from a second derivation of its thresholds: every lane
  * integer written here is lut[code] of a value run through teq_kq_codes, and each step is found by bisection
  * over the float bit patterns (the lanes are non-decreasing in x). So the shifted codes, the zero code and
  * both sides of a signed code need no case of their own; what is checked instead is the table's premise
@@ -29,17 +30,7 @@ static float funkey(uint32_t k) {
 }
 
 void teq_kl8_exact(const teq_kl8 *kl, const teq_kq *kq, const float *x, int64_t n, uint8_t *out) {
-    if (kl->sh != 0) {
-        float f[256]; /* x + sh in chunks, as TeqQuantize adds it */
-        for (int64_t i0 = 0; i0 < n; i0 += 256) {
-            const int64_t k = n - i0 < 256 ? n - i0 : 256;
-            for (int64_t i = 0; i < k; i++) f[i] = x[i0 + i] + kl->sh;
-            teq_kq_codes(kq, f, k, out + i0, 1);
-        }
-    } else {
-        teq_kq_codes(kq, x, n, out, 1);
-    }
-    teq_k_map_u8(kl->lut, out, n, out);
+    teq_kq_lanes8(kq, kl->lut, kl->sh, x, n, out, 1);
 }
 
 /* the lane of one value */
@@ -196,27 +187,12 @@ static void kv_values(const teq_kq *kq, const uint32_t *ub, int n, float *y) {
     }
 }
 
-static uint32_t fbits1(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
 /* Whether candidate steps st[0 .. ns) (magnitude patterns where the value moves up: the first pattern of the
  * upper value, ascending) fall one a bucket under kv */
 static bool kv_one_each(const struct teq_kv8 *kv, const uint32_t *st, int ns) {
     for (int j = 1; j < ns; j++)
         if (teq_kv8_f(kv, st[j]) >> 16 == teq_kv8_f(kv, st[j - 1]) >> 16) return false;
     return true;
-}
-
-/* w's bit pattern for magnitude pattern ub (kint.h) */
-static uint32_t kv_wbits(const struct teq_kv8 *kv, uint32_t ub) {
-    float m, w;
-    memcpy(&m, &ub, 4);
-    w = m - kv->cb;
-    w = w > kv->eps ? w : kv->eps;
-    return fbits1(w);
 }
 
 /* cb, eps and the regions: the split at an octave of w (or none) and each region's bucket width, the narrowest
@@ -236,11 +212,11 @@ static bool kv_regions(struct teq_kv8 *kv, const teq_kq *kq) {
     if (ns == 0) return true;
     /* eps: half the smallest w of a step (every step's w then stays above it), at least FLT_MIN */
     float w0;
-    const uint32_t wb0 = kv_wbits(kv, st[0]);
+    const uint32_t wb0 = teq_kv8_w(kv, st[0]);
     memcpy(&w0, &wb0, 4);
     kv->eps = w0 * 0.5f > FLT_MIN ? w0 * 0.5f : FLT_MIN;
     if (!(w0 > kv->eps)) return false;
-    for (int j = 0; j < ns; j++) ws[j] = kv_wbits(kv, st[j]);
+    for (int j = 0; j < ns; j++) ws[j] = teq_kv8_w(kv, st[j]);
     for (int j = 1; j < ns; j++)
         if (ws[j] <= ws[j - 1]) return false; /* two thresholds on one w */
     int best = NB - 1; /* fewer than NB - 1 buckets up to the last step's: the last bucket stays constant */
@@ -287,7 +263,7 @@ static void kv_tvalues(const struct teq_kv8 *kv, const teq_kq *kq, const uint32_
 static uint32_t kv_tone(const struct teq_kv8 *kv, const teq_kq *kq, uint32_t ub) {
     float y;
     kv_tvalues(kv, kq, &ub, 1, &y);
-    return fbits1(y);
+    return teq_ki_fbits(y);
 }
 
 /* smallest magnitude pattern with F >= want */
@@ -324,12 +300,12 @@ static bool kv_build(struct teq_kv8 *kv, const teq_kq *kq) {
     kv_tvalues(kv, kq, us, 2 * NB, v);
     int nst = 0, sb[NB];
     for (int b = 0; b < NB; b++) {
-        const uint32_t bits = fbits1(v[2 * b]);
+        const uint32_t bits = teq_ki_fbits(v[2 * b]);
         for (int k = 0; k < 4; k++) kv->v[k][b] = (uint8_t)(bits >> (8 * k));
         kv->th[b] = kv->tl[b] = 0xFF;
         if (!(v[2 * b] <= v[2 * b + 1]) || (b + 1 < NB && !(v[2 * b + 1] <= v[2 * b + 2]))) return false;
-        if (fbits1(v[2 * b]) == fbits1(v[2 * b + 1])) continue;
-        if (b + 1 == NB || fbits1(v[2 * b + 2]) != fbits1(v[2 * b + 1])) return false;
+        if (teq_ki_fbits(v[2 * b]) == teq_ki_fbits(v[2 * b + 1])) continue;
+        if (b + 1 == NB || teq_ki_fbits(v[2 * b + 2]) != teq_ki_fbits(v[2 * b + 1])) return false;
         sb[nst++] = b;
     }
     for (int k = 0; k < nst; k++) {
@@ -342,7 +318,7 @@ static bool kv_build(struct teq_kv8 *kv, const teq_kq *kq) {
             if (y >= v[2 * b + 1]) hi = m;
             else lo = m + 1;
         }
-        if (kv_tone(kv, kq, lo - 1) != fbits1(v[2 * b])) return false; /* two steps in the bucket */
+        if (kv_tone(kv, kq, lo - 1) != teq_ki_fbits(v[2 * b])) return false; /* two steps in the bucket */
         const int32_t fs = teq_kv8_f(kv, lo);
         if (fs >> 16 != b) return false;
         kv->th[b] = (uint8_t)(fs >> 8), kv->tl[b] = (uint8_t)fs;
@@ -354,17 +330,17 @@ static bool kv_build(struct teq_kv8 *kv, const teq_kq *kq) {
     const uint32_t zero = 0;
     kv_values(kq, &zero, 1, &z);
     const uint32_t zt = kv->zthr >= 0 ? 0 : kv_tone(kv, kq, 0);
-    if (fbits1(z) != zt) return false;
+    if (teq_ki_fbits(z) != zt) return false;
     if (kv->zthr >= 0) {
         const uint32_t ends[2] = {(uint32_t)kv->zthr, (uint32_t)kv->zthr + 1};
         float ye[2];
         kv_values(kq, ends, 2, ye);
-        if (fbits1(ye[0]) != 0 || fbits1(ye[1]) != kv_tone(kv, kq, ends[1])) return false;
+        if (teq_ki_fbits(ye[0]) != 0 || teq_ki_fbits(ye[1]) != kv_tone(kv, kq, ends[1])) return false;
     }
     float xs[4] = {NAN, -NAN, -0.0f, -1.0f}, ys[4];
     teq_kq_fake(kq, xs, 4, ys, 1);
-    if (fbits1(ys[0]) != fbits1(z) || fbits1(ys[1]) != fbits1(z) || fbits1(ys[2]) != fbits1(z)) return false;
-    if (!sg) return fbits1(ys[3]) == fbits1(z);
+    if (teq_ki_fbits(ys[0]) != teq_ki_fbits(z) || teq_ki_fbits(ys[1]) != teq_ki_fbits(z) || teq_ki_fbits(ys[2]) != teq_ki_fbits(z)) return false;
+    if (!sg) return teq_ki_fbits(ys[3]) == teq_ki_fbits(z);
     float xn[2 * NB], yn[2 * NB];
     for (int i = 0; i < 2 * NB; i++) {
         const uint32_t nb = us[i] | 0x80000000u;
@@ -372,7 +348,7 @@ static bool kv_build(struct teq_kv8 *kv, const teq_kq *kq) {
     }
     teq_kq_fake(kq, xn, 2 * NB, yn, 1);
     for (int i = 0; i < 2 * NB; i++)
-        if (us[i] != 0 && fbits1(yn[i]) != (fbits1(v[i]) | 0x80000000u)) return false;
+        if (us[i] != 0 && teq_ki_fbits(yn[i]) != (teq_ki_fbits(v[i]) | 0x80000000u)) return false;
     return true;
 }
 
@@ -390,7 +366,7 @@ struct teq_kv8 *teq_kv8_new(const teq_kq *kq) {
 
 void teq_kv8_run_table(const struct teq_kv8 *kv, const teq_kq *kq, const float *x, int64_t n, float *y) {
     for (int64_t i = 0; i < n; i++) {
-        const uint32_t xb = fbits1(x[i]);
+        const uint32_t xb = teq_ki_fbits(x[i]);
         uint32_t ub = kv->sg ? xb & 0x7FFFFFFFu : ((int32_t)xb < 0 ? 0 : xb);
         if (ub > 0x7F800000u) ub = 0;
         const bool neg = kv->sg && ub != 0 && (int32_t)xb < 0;

@@ -1042,17 +1042,7 @@ void teq_ql_lanes8_ints(const teq_qlayer *ql, const float *x, int64_t n, float s
         for (int64_t i0 = 0; i0 < n; i0 += 4096) teq_kl8_run(ql->kl8, ql->kqe, x + i0, n - i0 < 4096 ? n - i0 : 4096, q + i0);
         return;
     }
-    if (shift != 0) {
-        float f[256]; /* x + shift in chunks, as TeqQuantize adds it, then their codes */
-        for (int64_t i0 = 0; i0 < n; i0 += 256) {
-            const int64_t k = n - i0 < 256 ? n - i0 : 256;
-            for (int64_t i = 0; i < k; i++) f[i] = x[i0 + i] + shift;
-            teq_kq_codes(ql->kqe, f, k, q + i0, 1);
-        }
-    } else {
-        teq_kq_codes(ql->kqe, x, n, q, nt);
-    }
-    teq_k_map_u8(ql->alut8, q, n, q);
+    teq_kq_lanes8(ql->kqe, ql->alut8, shift, x, n, q, nt);
 }
 
 uint8_t teq_ql_lanes8_pad(const teq_qlayer *ql, float pv) {

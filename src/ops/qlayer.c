@@ -831,7 +831,6 @@ static teq_status gemm_by_conv(teq_exec_ctx *ctx, const teq_node *node, const te
      * codes mapped by alut8 (zero point zp8, scale da8) against w8's rows; an INT8 one where it pays */
     const bool l8 = ql->lanes == 8 && ql->matmul; /* a Conv on lanes has its own route (teq_ql_conv_lanes) */
     const teq_kw *w = l8 ? &ql->w8 : &ql->w;
-    const teq_kq *kq = l8 ? ql->kqe : ql->kqa;
     const int64_t K = w->K, M = w->M;
     if (teq_kmode_get() != TEQ_KMODE_FAST || r0 != 0 || Mr != M || !teq_k_i8_conv_ok(w) ||
         (!l8 && (N < 8 || i8_gemm_dot())))
@@ -858,7 +857,7 @@ static teq_status gemm_by_conv(teq_exec_ctx *ctx, const teq_node *node, const te
                     const int64_t kc = K - k0 < 256 ? K - k0 : 256;
                     for (int64_t k = 0; k < kc; k++) f[k] = X[n * sxn + (k0 + k) * sxk];
                     if (l8) teq_ql_lanes8_ints(ql, f, kc, 0.0f, col, 1);
-                    else teq_kq_codes(kq, f, kc, col, 1);
+                    else teq_kq_codes(ql->kqa, f, kc, col, 1);
                     for (int64_t k = 0; k < kc; k++) R[(k0 + k) * N + n] = col[k];
                 }
         }

@@ -187,16 +187,44 @@ static void kv_values(const teq_kq *kq, const uint32_t *ub, int n, float *y) {
     }
 }
 
-/* Whether candidate steps st[0 .. ns) (magnitude patterns where the value moves up: the first pattern of the
- * upper value, ascending) fall one a bucket under kv */
+/* the values of magnitudes ub[0 .. n) as the table gives them: the zero code's range read as its first
+ * pattern above it (the bodies apply the zero code by a compare of their own) */
+static void kv_tvalues(const struct teq_kv8 *kv, const teq_kq *kq, const uint32_t *ub, int n, float *y) {
+    uint32_t u[2 * TEQ_KL8_NB];
+    for (int i0 = 0; i0 < n; i0 += 2 * TEQ_KL8_NB) {
+        const int k = n - i0 < 2 * TEQ_KL8_NB ? n - i0 : 2 * TEQ_KL8_NB;
+        for (int i = 0; i < k; i++) {
+            u[i] = ub[i0 + i];
+            if (kv->zthr >= 0 && u[i] <= (uint32_t)kv->zthr) u[i] = (uint32_t)kv->zthr + 1;
+        }
+        kv_values(kq, u, k, y + i0);
+    }
+}
+
+static uint32_t kv_tone(const struct teq_kv8 *kv, const teq_kq *kq, uint32_t ub) {
+    float y;
+    kv_tvalues(kv, kq, &ub, 1, &y);
+    return teq_ki_fbits(y);
+}
+
+/* Whether steps st[0 .. ns) (magnitude patterns where the value moves up: the first pattern of the upper value,
+ * ascending) fit the table under kv as kv_build requires: a step inside its bucket (not on the bucket's first
+ * pattern) is read as "the next bucket's first value past it", so the next step must lie past that first value:
+ * the pattern before it in a later bucket. A step on its bucket's first pattern reads as that bucket's start and
+ * asks nothing of the next. (Different buckets for the steps alone is neither needed nor enough: where F moves
+ * by many units a pattern, w's grid being x's and coarse near beta, a step can land on the first pattern of the
+ * bucket after one that holds the step before it.) */
 static bool kv_one_each(const struct teq_kv8 *kv, const uint32_t *st, int ns) {
-    for (int j = 1; j < ns; j++)
-        if (teq_kv8_f(kv, st[j]) >> 16 == teq_kv8_f(kv, st[j - 1]) >> 16) return false;
+    for (int j = 1; j < ns; j++) {
+        const int32_t b = teq_kv8_f(kv, st[j - 1]) >> 16;
+        if (teq_kv8_f(kv, st[j - 1] - 1) >> 16 == b && teq_kv8_f(kv, st[j] - 1) >> 16 <= b) return false;
+    }
     return true;
 }
 
 /* cb, eps and the regions: the split at an octave of w (or none) and each region's bucket width, the narrowest
- * distance between two of its steps (in patterns of w, less 2^-10), fewest buckets in all. The candidates are the
+ * distance between two of its steps (in patterns of w, less a margin: 2^-10, else 2^-7 or 2^-4 where F's grid
+ * puts a step on a bucket's first pattern, see kv_one_each), fewest buckets in all. The candidates are the
  * quantizer's own level thresholds (tl); the table built below finds and checks every step itself, so they only
  * guide the choice. */
 static bool kv_regions(struct teq_kv8 *kv, const teq_kq *kq) {
@@ -219,51 +247,41 @@ static bool kv_regions(struct teq_kv8 *kv, const teq_kq *kq) {
     for (int j = 0; j < ns; j++) ws[j] = teq_kv8_w(kv, st[j]);
     for (int j = 1; j < ns; j++)
         if (ws[j] <= ws[j - 1]) return false; /* two thresholds on one w */
+    /* sr[0 .. nr): the candidates where the value, as the table reads it, moves (not the zero code's threshold, nor
+     * levels that are one float): kv_one_each checks these; the widths below come from all of st */
+    uint32_t sr[256], u[512];
+    float y[512];
+    int nr = 0;
+    for (int j = 0; j < ns; j++) u[2 * j] = st[j] - 1, u[2 * j + 1] = st[j];
+    kv_tvalues(kv, kq, u, 2 * ns, y);
+    for (int j = 0; j < ns; j++)
+        if (teq_ki_fbits(y[2 * j]) != teq_ki_fbits(y[2 * j + 1])) sr[nr++] = st[j];
     int best = NB - 1; /* fewer than NB - 1 buckets up to the last step's: the last bucket stays constant */
     bool found = false;
     struct teq_kv8 pick = *kv, t = *kv;
-    for (uint32_t e = (ws[0] >> 23) + 1; e <= (ws[ns - 1] >> 23) + 1; e++) {
-        const uint32_t split = e > (ws[ns - 1] >> 23) ? UMAX + 1 : e << 23; /* the last: one region */
-        int k = 0; /* steps below the split */
-        while (k < ns && ws[k] < split) k++;
-        if (k == 0) continue;
-        double d0 = 1e30, d1 = 1e30; /* the regions' narrowest distances */
-        for (int j = 1; j < k; j++) d0 = fmin(d0, (double)(ws[j] - ws[j - 1]));
-        for (int j = k + 1; j < ns; j++) d1 = fmin(d1, (double)(ws[j] - ws[j - 1]));
-        t.split = (int32_t)split;
-        t.c0 = (float)(65536.0 / fmin(d0, 1e9) * (1 - 0x1p-10));
-        t.ubase = (int32_t)(ws[0] > (uint32_t)(65536 / t.c0) ? ws[0] - (uint32_t)(65536 / t.c0) : 0);
-        const double n0d = split > UMAX ? 0 : floor((double)(int32_t)(split - 1 - (uint32_t)t.ubase) * t.c0 / 65536) + 1;
-        if (n0d >= NB - 1) continue;
-        t.off1 = (int32_t)n0d << 16;
-        t.c1 = (float)(65536.0 / fmin(d1, 1e9) * (1 - 0x1p-10));
-        if (!kv_one_each(&t, st, ns)) continue;
-        const int nb = (teq_kv8_f(&t, st[ns - 1]) >> 16) + 1;
-        if (nb < best) best = nb, pick = t, found = true;
-    }
+    for (int lg = 10; lg >= 4 && !found; lg -= 3) /* the margin, 2^-lg: a wider one only where none fits */
+        for (uint32_t e = (ws[0] >> 23) + 1; e <= (ws[ns - 1] >> 23) + 1; e++) {
+            const uint32_t split = e > (ws[ns - 1] >> 23) ? UMAX + 1 : e << 23; /* the last: one region */
+            int k = 0; /* steps below the split */
+            while (k < ns && ws[k] < split) k++;
+            if (k == 0) continue;
+            double d0 = 1e30, d1 = 1e30; /* the regions' narrowest distances */
+            for (int j = 1; j < k; j++) d0 = fmin(d0, (double)(ws[j] - ws[j - 1]));
+            for (int j = k + 1; j < ns; j++) d1 = fmin(d1, (double)(ws[j] - ws[j - 1]));
+            t.split = (int32_t)split;
+            t.c0 = (float)(65536.0 / fmin(d0, 1e9) * (1 - ldexp(1, -lg)));
+            t.ubase = (int32_t)(ws[0] > (uint32_t)(65536 / t.c0) ? ws[0] - (uint32_t)(65536 / t.c0) : 0);
+            const double n0d = split > UMAX ? 0 : floor((double)(int32_t)(split - 1 - (uint32_t)t.ubase) * t.c0 / 65536) + 1;
+            if (n0d >= NB - 1) continue;
+            t.off1 = (int32_t)n0d << 16;
+            t.c1 = (float)(65536.0 / fmin(d1, 1e9) * (1 - ldexp(1, -lg)));
+            if (!kv_one_each(&t, sr, nr)) continue;
+            const int nb = (teq_kv8_f(&t, st[ns - 1]) >> 16) + 1;
+            if (nb < best) best = nb, pick = t, found = true;
+        }
     if (!found) return false;
     *kv = pick;
     return true;
-}
-
-/* the values of magnitudes ub[0 .. n) as the table gives them: the zero code's range read as its first
- * pattern above it (the bodies apply the zero code by a compare of their own) */
-static void kv_tvalues(const struct teq_kv8 *kv, const teq_kq *kq, const uint32_t *ub, int n, float *y) {
-    uint32_t u[2 * TEQ_KL8_NB];
-    for (int i0 = 0; i0 < n; i0 += 2 * TEQ_KL8_NB) {
-        const int k = n - i0 < 2 * TEQ_KL8_NB ? n - i0 : 2 * TEQ_KL8_NB;
-        for (int i = 0; i < k; i++) {
-            u[i] = ub[i0 + i];
-            if (kv->zthr >= 0 && u[i] <= (uint32_t)kv->zthr) u[i] = (uint32_t)kv->zthr + 1;
-        }
-        kv_values(kq, u, k, y + i0);
-    }
-}
-
-static uint32_t kv_tone(const struct teq_kv8 *kv, const teq_kq *kq, uint32_t ub) {
-    float y;
-    kv_tvalues(kv, kq, &ub, 1, &y);
-    return teq_ki_fbits(y);
 }
 
 /* smallest magnitude pattern with F >= want */
